@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes, part of resctl's contract with CI.
+const (
+	exitOK        = 0 // the run completed and every SLA passed
+	exitRunFailed = 1 // the run itself failed: target unreachable, interrupted, internal error
+	exitUsage     = 2 // bad usage or an invalid scenario
+	exitSLAFailed = 3 // the run completed and at least one SLA failed
+)
+
+// exitError carries the exit code an error maps to and, where a fix is
+// known, a hint printed under the message.
+type exitError struct {
+	code  int
+	err   error
+	hint  string
+	quiet bool // the message was already printed
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func withCode(code int, err error, hint string) error {
+	return &exitError{code: code, err: err, hint: hint}
+}
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "resctl",
+		Short: "Prove that a Go service survives faults",
+		Long: `resctl runs resilience experiments against a service: it puts a harness
+proxy in front of it, drives load through the proxy in phases, injects faults,
+and checks recovery SLAs. The exit code gates CI:
+
+  0  every SLA passed
+  1  the run itself failed (target unreachable, interrupted, internal error)
+  2  bad usage or an invalid scenario
+  3  the run completed and at least one SLA failed`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return withCode(exitUsage, err, "see '"+c.CommandPath()+" --help'")
+	})
+	root.AddCommand(
+		newRunCmd(nil),
+		newValidateCmd(nil),
+		newDemoTargetCmd(nil),
+		newVersionCmd(),
+	)
+	return root
+}
+
+// execute runs the root command and maps its error to an exit code,
+// printing the error once.
+func execute(ctx context.Context, root *cobra.Command, args []string, stdout, stderr io.Writer) int {
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if !errors.As(err, &ee) {
+		// Errors cobra raises itself (unknown command, wrong number of
+		// arguments) are usage errors.
+		ee = &exitError{code: exitUsage, err: err, hint: "see 'resctl --help'"}
+	}
+	if !ee.quiet {
+		fmt.Fprintf(stderr, "resctl: %v\n", ee.err)
+	}
+	if ee.hint != "" {
+		fmt.Fprintf(stderr, "hint: %s\n", ee.hint)
+	}
+	return ee.code
+}
+
+// exactArgs is cobra.ExactArgs with a message that names what is missing.
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) != n {
+			return withCode(exitUsage, fmt.Errorf("%s needs %s (got %d arguments)", c.CommandPath(), what, len(args)),
+				"usage: "+c.UseLine())
+		}
+		return nil
+	}
+}

@@ -1,0 +1,255 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/resctl/resctl/inject"
+)
+
+// Protocols the proxy speaks.
+const (
+	// ProtocolHTTP accepts HTTP/1.1 and h2c from clients and speaks
+	// HTTP/1.1 to the upstream.
+	ProtocolHTTP = "http"
+	// ProtocolH2C accepts HTTP/1.1 and h2c and speaks h2c upstream.
+	ProtocolH2C = "h2c"
+)
+
+// ErrorHeader marks responses the proxy produced itself because the
+// upstream could not be reached.
+const ErrorHeader = "X-Resctl-Error"
+
+// Options configure a proxy.
+type Options struct {
+	// Upstream is the target's base URL.
+	Upstream string
+	// Listen and AdminListen are the proxy's and the admin endpoint's
+	// addresses; "127.0.0.1:0" picks a free port.
+	Listen      string
+	AdminListen string
+	// Protocol is ProtocolHTTP or ProtocolH2C.
+	Protocol string
+	// Board holds the faults applied to proxied requests; nil means none.
+	Board *inject.Board
+	// Logger receives upstream errors; nil discards them.
+	Logger *slog.Logger
+}
+
+// Proxy is a running harness proxy.
+type Proxy struct {
+	srv, admin *http.Server
+	ln, adminL net.Listener
+	transport  *http.Transport
+	registry   *prometheus.Registry
+
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start listens on both addresses and serves in the background until Close.
+func Start(opts Options) (*Proxy, error) {
+	up, err := url.Parse(opts.Upstream)
+	if err != nil || up.Host == "" {
+		return nil, fmt.Errorf("proxy upstream %q: not a URL with a host", opts.Upstream)
+	}
+	board := opts.Board
+	if board == nil {
+		board = inject.NewBoard(0, nil)
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+
+	p := &Proxy{transport: upstreamTransport(opts.Protocol), registry: prometheus.NewRegistry()}
+	m := newMetrics(p.registry)
+	p.registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		board,
+	)
+
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(up)
+			r.SetXForwarded()
+		},
+		Transport:     p.transport,
+		FlushInterval: -1, // stream responses as they come; faults may slow them
+		ErrorLog:      slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+				w.WriteHeader(499) // the client went away; nobody reads this
+				return
+			}
+			logger.Debug("upstream error", "err", err, "path", r.URL.Path)
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set(ErrorHeader, "upstream")
+			w.WriteHeader(http.StatusBadGateway)
+			fmt.Fprintf(w, `{"error":%q}`, "upstream unreachable: "+err.Error())
+		},
+	}
+
+	handler := m.middleware(board.Middleware(rp))
+	if p.ln, err = net.Listen("tcp", opts.Listen); err != nil {
+		return nil, fmt.Errorf("proxy listen %s: %w", opts.Listen, err)
+	}
+	if p.adminL, err = net.Listen("tcp", opts.AdminListen); err != nil {
+		p.ln.Close()
+		return nil, fmt.Errorf("proxy admin listen %s: %w", opts.AdminListen, err)
+	}
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	protos.SetUnencryptedHTTP2(true)
+	p.srv = &http.Server{Handler: handler, Protocols: &protos, ReadHeaderTimeout: 10 * time.Second}
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(p.registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	p.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	p.serve(p.srv, p.ln)
+	p.serve(p.admin, p.adminL)
+	return p, nil
+}
+
+func (p *Proxy) serve(s *http.Server, ln net.Listener) {
+	p.wg.Go(func() { _ = s.Serve(ln) })
+}
+
+// Addr is the address clients send requests to.
+func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+
+// URL is the proxy's base URL.
+func (p *Proxy) URL() string { return "http://" + p.Addr() }
+
+// AdminURL is the base URL of the proxy's admin endpoint (/metrics).
+func (p *Proxy) AdminURL() string { return "http://" + p.adminL.Addr().String() }
+
+// Registry is the registry behind the proxy's /metrics, for callers that
+// add collectors of their own.
+func (p *Proxy) Registry() *prometheus.Registry { return p.registry }
+
+// Close stops both listeners, waits up to the context's deadline for
+// requests in flight, and closes idle upstream connections. It is safe to
+// call more than once.
+func (p *Proxy) Close(ctx context.Context) error {
+	p.closeOnce.Do(func() {
+		err1 := p.srv.Shutdown(ctx)
+		err2 := p.admin.Shutdown(ctx)
+		if err1 != nil {
+			p.srv.Close()
+		}
+		if err2 != nil {
+			p.admin.Close()
+		}
+		p.wg.Wait()
+		p.transport.CloseIdleConnections()
+		p.closeErr = errors.Join(err1, err2)
+	})
+	return p.closeErr
+}
+
+func upstreamTransport(protocol string) *http.Transport {
+	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	tr := &http.Transport{
+		Proxy:                 nil,
+		DialContext:           dialer.DialContext,
+		MaxIdleConns:          4096,
+		MaxIdleConnsPerHost:   4096,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: 0, // bounded by the client's own timeout
+		TLSHandshakeTimeout:   5 * time.Second,
+	}
+	var protos http.Protocols
+	if protocol == ProtocolH2C {
+		protos.SetUnencryptedHTTP2(true)
+	} else {
+		protos.SetHTTP1(true)
+	}
+	tr.Protocols = &protos
+	return tr
+}
+
+type metrics struct {
+	requests *prometheus.CounterVec
+	duration prometheus.Histogram
+	inFlight prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "resctl_proxy_requests_total",
+			Help: "Requests the harness proxy answered, by status code.",
+		}, []string{"code"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "resctl_proxy_request_duration_seconds",
+			Help:    "Time from a request's arrival at the proxy to the end of its response.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "resctl_proxy_in_flight_requests",
+			Help: "Requests the harness proxy is handling now.",
+		}),
+	}
+	reg.MustRegister(m.requests, m.duration, m.inFlight)
+	return m
+}
+
+func (m *metrics) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		m.inFlight.Inc()
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		defer func() {
+			m.inFlight.Dec()
+			m.requests.WithLabelValues(strconv.Itoa(sw.code)).Inc()
+			m.duration.Observe(time.Since(start).Seconds())
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// statusWriter remembers the status code written through it. Unwrap lets
+// http.ResponseController reach the underlying writer's Flush and deadlines.
+type statusWriter struct {
+	http.ResponseWriter
+	code  int
+	wrote bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.code, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,39 @@
+// Package demo is resctl's built-in demo target: a small, self-contained HTTP
+// service with realistic, seeded log-normal latencies and Prometheus metrics.
+//
+// It is what quickstart scenarios exercise when they say
+//
+//	target:
+//	  builtin: demo
+//
+// and what `resctl demo-target --listen 127.0.0.1:8080` serves standalone. The
+// package's own tests and other packages' tests also use it as a real
+// loopback target, so it must stay cheap to start, safe to run several times
+// in one process (each [Server] owns its own Prometheus registry and never
+// touches the global default registry), and deterministic for a given seed.
+//
+// Endpoints:
+//
+//	GET  /api/orders        list of a few orders      (median ≈ 8 ms,  p99 ≈ 25 ms)
+//	GET  /api/orders/{id}   one order; 404 if id is not a positive integer
+//	                                                  (median ≈ 5 ms,  p99 ≈ 15 ms)
+//	POST /api/orders        201 + created order; 400 on bad JSON, 413 over 64 KiB
+//	                                                  (median ≈ 12 ms, p99 ≈ 40 ms)
+//	GET  /api/users/{id}    one user; 404 if id is not a positive integer
+//	                                                  (median ≈ 3 ms,  p99 ≈ 10 ms)
+//	GET  /api/slow          deliberately slow         (median ≈ 120 ms, p99 ≈ 400 ms)
+//	GET  /healthz           200 "ok", no delay
+//	GET  /metrics           Prometheus exposition (Go, process and demo_* metrics)
+//
+// Anything else gets a JSON 404 (or 405 with an Allow header when the path
+// exists under another method). Delays honour request cancellation; a request
+// abandoned by its client is counted with code 499. The service is stateless:
+// POST echoes the created order but stores nothing, so long load runs do not
+// grow memory.
+//
+// Start and Serve accept both HTTP/1.1 and unencrypted HTTP/2 (h2c, prior
+// knowledge) using only the standard library.
+//
+// Ownership: this package is a leaf. It must not import any other resctl
+// package; it depends only on the standard library and the Prometheus client.
+package demo

@@ -1,0 +1,171 @@
+package load
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/resctl/resctl/record"
+)
+
+// DefaultTimeout bounds each request when Options.Timeout is zero.
+const DefaultTimeout = 10 * time.Second
+
+// Request is one request of the load mix; requests are sent round-robin.
+type Request struct {
+	Method string
+	Path   string
+	Header http.Header
+	Body   []byte
+}
+
+// Options configure a load run.
+type Options struct {
+	// BaseURL is where requests go, e.g. "http://127.0.0.1:41234".
+	BaseURL  string
+	Requests []Request
+	// Pacer is the schedule; its Duration bounds the run.
+	Pacer *Pacer
+	// Timeout bounds each request.
+	Timeout time.Duration
+	// H2C sends requests as HTTP/2 without TLS instead of HTTP/1.1.
+	H2C bool
+	// Recorder receives every result.
+	Recorder *record.Recorder
+}
+
+// Stats describe a finished load run.
+type Stats struct {
+	// Sent counts requests sent.
+	Sent uint64
+	// Interrupted is true when the run stopped before its schedule ended.
+	Interrupted bool
+}
+
+// Run sends the load and folds every result into opts.Recorder. It returns
+// when the schedule is done or ctx is cancelled; requests in flight at
+// cancellation are cut short and not counted, since their outcome says
+// nothing about the target.
+func Run(ctx context.Context, opts Options) (Stats, error) {
+	if len(opts.Requests) == 0 {
+		return Stats{}, errors.New("load: no requests to send")
+	}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	base := strings.TrimSuffix(opts.BaseURL, "/")
+	targets := make([]vegeta.Target, len(opts.Requests))
+	for i, r := range opts.Requests {
+		targets[i] = vegeta.Target{Method: r.Method, URL: base + r.Path, Header: r.Header.Clone(), Body: r.Body}
+	}
+
+	cut, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	client := &http.Client{
+		Timeout:   timeout,
+		Transport: cancelOn{ctx: cut, rt: newTransport(opts.H2C)},
+		// A proxy under test should answer, not redirect: report the
+		// redirect itself instead of following it.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	atk := vegeta.NewAttacker(
+		vegeta.Client(client),
+		// Response bodies are not inspected; reading them fully keeps
+		// connections reusable, storing them would grow with requests.
+		vegeta.MaxBody(0),
+		// vegeta's HTTP2, H2C and KeepAlive options assume its own
+		// transport; ours above already keeps connections alive and
+		// speaks exactly the protocol asked for, so they are not used.
+	)
+
+	stopped := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			atk.Stop()
+			cancel()
+		case <-stopped:
+		}
+	}()
+	defer close(stopped)
+
+	var st Stats
+	results := atk.Attack(vegeta.NewStaticTargeter(targets...), opts.Pacer, opts.Pacer.Duration(), "resctl")
+	for res := range results {
+		st.Sent++
+		if ctx.Err() != nil && res.Code == 0 {
+			continue // cut short by the interrupt
+		}
+		opts.Recorder.Add(record.Result{
+			Sent:    res.Timestamp,
+			Latency: res.Latency,
+			Code:    int(res.Code),
+			Failed:  res.Error != "",
+		})
+	}
+	st.Interrupted = ctx.Err() != nil
+	return st, nil
+}
+
+func newTransport(h2c bool) *http.Transport {
+	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	tr := &http.Transport{
+		// Load goes where the scenario says, never through a proxy from
+		// the environment.
+		Proxy:               nil,
+		DialContext:         dialer.DialContext,
+		MaxIdleConnsPerHost: 10000,
+		IdleConnTimeout:     90 * time.Second,
+		TLSClientConfig:     &tls.Config{MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout: 5 * time.Second,
+	}
+	var p http.Protocols
+	if h2c {
+		p.SetUnencryptedHTTP2(true)
+	} else {
+		p.SetHTTP1(true)
+	}
+	tr.Protocols = &p
+	return tr
+}
+
+// cancelOn ties every request to ctx as well as to its own context, so an
+// interrupted run does not wait for requests in flight to time out.
+type cancelOn struct {
+	ctx context.Context
+	rt  http.RoundTripper
+}
+
+func (c cancelOn) RoundTrip(r *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithCancel(r.Context())
+	stop := context.AfterFunc(c.ctx, cancel)
+	release := func() { stop(); cancel() }
+	resp, err := c.rt.RoundTrip(r.WithContext(ctx))
+	if err != nil {
+		release()
+		return nil, err
+	}
+	resp.Body = &releasingBody{ReadCloser: resp.Body, release: release}
+	return resp, nil
+}
+
+// releasingBody frees the request's cancellation hook once the body is
+// closed, so hooks do not pile up over a long run.
+type releasingBody struct {
+	io.ReadCloser
+	release func()
+}
+
+func (b *releasingBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.release()
+	return err
+}

@@ -1,0 +1,80 @@
+package record
+
+import (
+	"maps"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Recording is a run as recorded: per-second and per-phase summaries, where
+// the phases lay, and what the faults and guards did.
+type Recording struct {
+	Start      time.Time   `json:"start"`
+	Phases     []PhaseSpan `json:"phases"`
+	PhaseStats []Summary   `json:"phase_stats"`
+	Seconds    []Summary   `json:"seconds"`
+	Total      Summary     `json:"total"`
+	Events     []Event     `json:"events,omitempty"`
+}
+
+// Event is something that happened at an instant of the run: a fault
+// switched on or off, a guard changed state.
+type Event struct {
+	At     time.Duration `json:"at"`
+	Source string        `json:"source"`
+	Kind   string        `json:"kind"`
+	Detail string        `json:"detail,omitempty"`
+}
+
+// Latency holds latency percentiles. Values are exact to 0.1%; Min and Max
+// are exact to the microsecond.
+type Latency struct {
+	Min, Mean, P50, P90, P95, P99, P999, Max time.Duration
+}
+
+// Summary is what happened over a stretch of the run.
+type Summary struct {
+	Counts
+	Latency Latency `json:"-"`
+}
+
+// SuccessRate is the share of requests that succeeded, 0..1; 0 for none.
+func (s Summary) SuccessRate() float64 {
+	if s.Requests == 0 {
+		return 0
+	}
+	return float64(s.Successes) / float64(s.Requests)
+}
+
+// ErrorRate is the share of requests that failed, 0..1.
+func (s Summary) ErrorRate() float64 {
+	if s.Requests == 0 {
+		return 0
+	}
+	return float64(s.Errors) / float64(s.Requests)
+}
+
+func summarizeHist(c Counts, h *hdrhistogram.Histogram, minUs, maxUs int64) Summary {
+	s := Summary{Counts: c}
+	s.Codes = maps.Clone(c.Codes)
+	if c.Requests == 0 {
+		return s
+	}
+	q := func(p float64) time.Duration {
+		v := h.ValueAtPercentile(p)
+		v = min(max(v, minUs), maxUs)
+		return time.Duration(v) * time.Microsecond
+	}
+	s.Latency = Latency{
+		Min:  time.Duration(minUs) * time.Microsecond,
+		Mean: time.Duration(h.Mean() * float64(time.Microsecond)),
+		P50:  q(50),
+		P90:  q(90),
+		P95:  q(95),
+		P99:  q(99),
+		P999: q(99.9),
+		Max:  time.Duration(maxUs) * time.Microsecond,
+	}
+	return s
+}

@@ -1,0 +1,137 @@
+package report
+
+import (
+	"time"
+)
+
+// Schema names the version of the report.json contract. Later versions of
+// resctl extend v1 compatibly (new fields only); a breaking change gets a
+// new name.
+const Schema = "resctl.report/v1"
+
+// Report is everything a run produced, in the shape every format renders.
+type Report struct {
+	Schema   string `json:"schema"`
+	Scenario string `json:"scenario"`
+	// File is the scenario file the run read.
+	File    string `json:"file,omitempty"`
+	Version string `json:"resctl_version"`
+	Seed    uint64 `json:"seed"`
+	// Target describes the service under test, e.g. "builtin demo" or a URL.
+	Target    string    `json:"target"`
+	StartedAt time.Time `json:"started_at"`
+	// DurationS is how long the run lasted, in seconds.
+	DurationS float64 `json:"duration_s"`
+	// Passed is true when the run completed and every SLA passed.
+	Passed bool `json:"passed"`
+	// Interrupted is true when the run was stopped before its last phase
+	// ended; what was recorded until then is reported.
+	Interrupted bool `json:"interrupted,omitempty"`
+	// Error says why the run failed, if it did.
+	Error string `json:"error,omitempty"`
+
+	Phases []Phase      `json:"phases"`
+	Total  Phase        `json:"total"`
+	SLAs   []SLA        `json:"slas"`
+	Faults []Fault      `json:"faults"`
+	Events []Event      `json:"events,omitempty"`
+	Series []Second     `json:"series"`
+	Run    RunResources `json:"run"`
+}
+
+// Phase summarises one phase (or, as Report.Total, the whole run).
+type Phase struct {
+	Name string `json:"name"`
+	// StartS and EndS are offsets from the run's start, in seconds.
+	StartS      float64           `json:"start_s"`
+	EndS        float64           `json:"end_s"`
+	Requests    uint64            `json:"requests"`
+	Successes   uint64            `json:"successes"`
+	Errors      uint64            `json:"errors"`
+	SuccessRate float64           `json:"success_rate"`
+	RPS         float64           `json:"rps"`
+	LatencyMs   Latency           `json:"latency_ms"`
+	Codes       map[string]uint64 `json:"codes,omitempty"`
+}
+
+// Latency percentiles in milliseconds.
+type Latency struct {
+	Min  float64 `json:"min"`
+	Mean float64 `json:"mean"`
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P95  float64 `json:"p95"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p999"`
+	Max  float64 `json:"max"`
+}
+
+// SLA is the verdict on one expectation.
+type SLA struct {
+	Name   string `json:"name"`
+	Expect string `json:"expect"`
+	// During is the phase the SLA was checked over; empty for the whole run.
+	During string `json:"during,omitempty"`
+	Passed bool   `json:"passed"`
+	// Observed lists the measured value of every series the expression
+	// used, e.g. "success_rate=99.82%, p99=121ms".
+	Observed string `json:"observed"`
+	// Values are the same measurements in canonical units (seconds,
+	// fractions, counts).
+	Values map[string]float64 `json:"values,omitempty"`
+	// Error says why the SLA could not be decided (no data), if so.
+	Error string `json:"error,omitempty"`
+}
+
+// Fault is what one fault of the scenario did.
+type Fault struct {
+	ID    string `json:"id"`
+	Kind  string `json:"kind"`
+	Phase string `json:"phase"`
+	// Config is the fault's parameters as the scenario gave them.
+	Config any `json:"config"`
+	// Matched counts requests the fault's selector matched; Injected
+	// counts those it acted on.
+	Matched  uint64 `json:"matched"`
+	Injected uint64 `json:"injected"`
+	// ConfiguredRate is the share of matched requests the fault was set to
+	// act on; EffectiveRate is the share it did act on. Both 0..1.
+	ConfiguredRate float64 `json:"configured_rate"`
+	EffectiveRate  float64 `json:"effective_rate"`
+	// StartS and EndS bound the time the fault was on, as offsets in seconds.
+	StartS float64 `json:"start_s"`
+	EndS   float64 `json:"end_s"`
+}
+
+// Event is an instant of the run worth marking: a fault on or off, a phase
+// boundary, a guard transition.
+type Event struct {
+	AtS    float64 `json:"at_s"`
+	Source string  `json:"source"`
+	Kind   string  `json:"kind"`
+	Detail string  `json:"detail,omitempty"`
+}
+
+// Second is one point of the per-second series.
+type Second struct {
+	T         int     `json:"t"`
+	Requests  uint64  `json:"requests"`
+	Successes uint64  `json:"successes"`
+	Errors    uint64  `json:"errors"`
+	P50Ms     float64 `json:"p50_ms"`
+	P95Ms     float64 `json:"p95_ms"`
+	P99Ms     float64 `json:"p99_ms"`
+	MaxMs     float64 `json:"max_ms"`
+}
+
+// RunResources is what the run cost the machine resctl ran on.
+type RunResources struct {
+	// PeakRSSBytes is the resctl process's peak resident memory, where the
+	// platform reports it.
+	PeakRSSBytes uint64 `json:"peak_rss_bytes,omitempty"`
+	// Sent counts requests the load generator sent.
+	Sent uint64 `json:"sent"`
+}
+
+// Ms converts a duration to milliseconds for the report.
+func Ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -1,0 +1,155 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"charm.land/lipgloss/v2"
+	"charm.land/lipgloss/v2/table"
+	"github.com/charmbracelet/colorprofile"
+)
+
+// TerminalOptions say how the summary is drawn.
+type TerminalOptions struct {
+	// Styled draws colours and box borders; otherwise the summary is plain
+	// ASCII, for logs and CI.
+	Styled bool
+	// Paths lists the files the run wrote, shown at the end.
+	Paths []string
+}
+
+// IsTerminal reports whether w is a terminal that takes colour, honouring
+// NO_COLOR and CLICOLOR_FORCE.
+func IsTerminal(w io.Writer) bool {
+	return colorprofile.Detect(w, os.Environ()) > colorprofile.NoTTY
+}
+
+var (
+	passStyle = lipgloss.NewStyle().Foreground(lipgloss.Color("2")).Bold(true)
+	failStyle = lipgloss.NewStyle().Foreground(lipgloss.Color("1")).Bold(true)
+	dimStyle  = lipgloss.NewStyle().Foreground(lipgloss.Color("8"))
+	headStyle = lipgloss.NewStyle().Bold(true)
+)
+
+// WriteTerminal writes the human summary of a run: a header with the
+// verdict, a table of phases, the SLA verdicts with observed values, and the
+// faults with what they did.
+func WriteTerminal(w io.Writer, r *Report, o TerminalOptions) error {
+	var b strings.Builder
+	style := func(s lipgloss.Style, text string) string {
+		if !o.Styled {
+			return text
+		}
+		return s.Render(text)
+	}
+	verdict := style(passStyle, "PASSED")
+	switch {
+	case r.Error != "":
+		verdict = style(failStyle, "ERROR")
+	case r.Interrupted:
+		verdict = style(failStyle, "INTERRUPTED")
+	case !r.Passed:
+		verdict = style(failStyle, "FAILED")
+	}
+	fmt.Fprintf(&b, "%s %s  %s\n", style(headStyle, "resctl run"), r.Scenario, verdict)
+	fmt.Fprintf(&b, "%s\n\n", style(dimStyle, fmt.Sprintf("target %s · %.1fs · seed %d · %d requests sent", r.Target, r.DurationS, r.Seed, r.Run.Sent)))
+	if r.Error != "" {
+		fmt.Fprintf(&b, "error: %s\n\n", r.Error)
+	}
+
+	t := newTable(o.Styled).Headers("phase", "time", "requests", "rps", "success", "p50", "p90", "p99", "max")
+	for _, p := range append(append([]Phase{}, r.Phases...), r.Total) {
+		name := p.Name
+		if name == "" {
+			name = "total"
+		}
+		t.Row(name, fmt.Sprintf("%.0f–%.0fs", p.StartS, p.EndS), strconv.FormatUint(p.Requests, 10),
+			fmt.Sprintf("%.1f", p.RPS), pct(p.SuccessRate, p.Requests),
+			ms(p.LatencyMs.P50, p.Requests), ms(p.LatencyMs.P90, p.Requests),
+			ms(p.LatencyMs.P99, p.Requests), ms(p.LatencyMs.Max, p.Requests))
+	}
+	b.WriteString(t.Render())
+	b.WriteString("\n")
+
+	if len(r.Faults) > 0 {
+		b.WriteString("\n" + style(headStyle, "Faults") + "\n")
+		for _, f := range r.Faults {
+			fmt.Fprintf(&b, "  %-9s %-8s in %-10s injected %d of %d matched (%s, set to %s)\n",
+				f.ID, f.Kind, f.Phase, f.Injected, f.Matched,
+				strconv.FormatFloat(f.EffectiveRate*100, 'f', 1, 64)+"%",
+				strconv.FormatFloat(f.ConfiguredRate*100, 'f', -1, 64)+"%")
+		}
+	}
+
+	if len(r.SLAs) > 0 {
+		b.WriteString("\n" + style(headStyle, "SLAs") + "\n")
+		for _, s := range r.SLAs {
+			mark := style(passStyle, "PASS")
+			if !s.Passed {
+				mark = style(failStyle, "FAIL")
+			}
+			scope := "whole run"
+			if s.During != "" {
+				scope = s.During
+			}
+			fmt.Fprintf(&b, "  %s  %s %s\n", mark, s.Name, style(dimStyle, "("+scope+")"))
+			if s.Name != s.Expect {
+				fmt.Fprintf(&b, "        expect   %s\n", s.Expect)
+			}
+			obs := s.Observed
+			if s.Error != "" {
+				obs += " — " + s.Error
+			}
+			fmt.Fprintf(&b, "        observed %s\n", obs)
+		}
+	}
+	for _, p := range o.Paths {
+		fmt.Fprintf(&b, "\n%s %s", style(dimStyle, "wrote"), p)
+	}
+	if len(o.Paths) > 0 {
+		b.WriteString("\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func newTable(styled bool) *table.Table {
+	t := table.New()
+	if !styled {
+		return t.Border(lipgloss.ASCIIBorder()).BorderRow(false).
+			StyleFunc(func(_, _ int) lipgloss.Style { return lipgloss.NewStyle().Padding(0, 1) })
+	}
+	return t.Border(lipgloss.RoundedBorder()).BorderStyle(dimStyle).
+		StyleFunc(func(row, _ int) lipgloss.Style {
+			s := lipgloss.NewStyle().Padding(0, 1)
+			if row == table.HeaderRow {
+				return s.Bold(true)
+			}
+			return s
+		})
+}
+
+func pct(v float64, n uint64) string {
+	if n == 0 {
+		return "–"
+	}
+	return strconv.FormatFloat(v*100, 'f', 2, 64) + "%"
+}
+
+func ms(v float64, n uint64) string {
+	if n == 0 {
+		return "–"
+	}
+	switch {
+	case v >= 1000:
+		return strconv.FormatFloat(v/1000, 'f', 2, 64) + "s"
+	case v >= 100:
+		return strconv.FormatFloat(v, 'f', 0, 64) + "ms"
+	case v >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64) + "ms"
+	}
+	return strconv.FormatFloat(v, 'f', 2, 64) + "ms"
+}

@@ -1,0 +1,211 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/resctl/resctl/harness"
+	"github.com/resctl/resctl/inject"
+	"github.com/resctl/resctl/internal/demo"
+	"github.com/resctl/resctl/internal/sysinfo"
+	"github.com/resctl/resctl/internal/version"
+	"github.com/resctl/resctl/load"
+	"github.com/resctl/resctl/record"
+	"github.com/resctl/resctl/report"
+	"github.com/resctl/resctl/scenario"
+)
+
+// ErrUnreachable is returned (wrapped) when the target does not accept
+// connections before the run starts.
+var ErrUnreachable = errors.New("target unreachable")
+
+// ErrInterrupted is returned (wrapped) when the run was cancelled before its
+// last phase ended. The report it comes with holds what was recorded.
+var ErrInterrupted = errors.New("run interrupted")
+
+// DialTimeout bounds the reachability check of a target given by URL.
+const DialTimeout = 3 * time.Second
+
+// Options configure a run beyond what the scenario says.
+type Options struct {
+	// Progress receives one line per phase as the run goes; nil is quiet.
+	Progress io.Writer
+	// Logger receives diagnostics; nil discards them.
+	Logger *slog.Logger
+}
+
+// Run executes the scenario. It always returns a report when the run got as
+// far as sending load, even with an error (interrupted, failed part-way), so
+// what was recorded is never lost; the error is nil when the run completed,
+// whatever its SLA verdicts.
+func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Report, error) {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	progress := opts.Progress
+	if progress == nil {
+		progress = io.Discard
+	}
+
+	upstream, targetDesc, stopTarget, err := startTarget(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	defer stopTarget()
+
+	board := inject.NewBoard(s.Seed, nil)
+	// Faults are switched off whatever happens from here on: phase end,
+	// interrupt, error or panic.
+	defer board.Clear()
+
+	protocol := harness.ProtocolHTTP
+	if s.Proxy.Protocol == "h2c" {
+		protocol = harness.ProtocolH2C
+	}
+	proxy, err := harness.Start(harness.Options{
+		Upstream:    upstream,
+		Listen:      s.Proxy.Listen,
+		AdminListen: s.Proxy.Admin,
+		Protocol:    protocol,
+		Board:       board,
+		Logger:      logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = proxy.Close(cctx)
+	}()
+	fmt.Fprintf(progress, "resctl: %s: target %s, proxy %s (metrics %s/metrics)\n", s.Name, targetDesc, proxy.URL(), proxy.AdminURL())
+
+	plan := newPlan(s)
+	start := time.Now()
+	rec := record.NewRecorder(start, plan.spans, s.Load.Timeout)
+	clock := &phaseClock{plan: plan, board: board, start: start, progress: progress}
+
+	runCtx, stopClock := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { clock.run(runCtx) })
+	stats, loadErr := load.Run(ctx, load.Options{
+		BaseURL:  proxy.URL(),
+		Requests: loadRequests(s.Load.Requests),
+		Pacer:    load.NewPacer(plan.steps),
+		Timeout:  s.Load.Timeout,
+		H2C:      s.Load.HTTP2,
+		Recorder: rec,
+	})
+	stopClock()
+	wg.Wait()
+	board.Clear()
+	elapsed := time.Since(start)
+
+	r := buildReport(s, targetDesc, rec.Snapshot(), board, clock.events(), elapsed)
+	r.Run = report.RunResources{Sent: stats.Sent, PeakRSSBytes: sysinfo.PeakRSS()}
+	r.Version = version.String()
+	switch {
+	case loadErr != nil:
+		r.Passed = false
+		r.Error = loadErr.Error()
+		return r, fmt.Errorf("run %q: %w", s.Name, loadErr)
+	case stats.Interrupted:
+		r.Passed = false
+		r.Interrupted = true
+		return r, fmt.Errorf("run %q after %.1fs: %w", s.Name, elapsed.Seconds(), ErrInterrupted)
+	}
+	return r, nil
+}
+
+// startTarget returns the upstream URL, a description for reports, and a
+// function that stops what was started.
+func startTarget(ctx context.Context, s *scenario.Scenario) (string, string, func(), error) {
+	if s.Target.Builtin == "demo" {
+		srv, err := demo.Start("127.0.0.1:0", demo.Options{Seed: int64(s.Seed)})
+		if err != nil {
+			return "", "", nil, fmt.Errorf("start built-in demo target: %w", err)
+		}
+		return srv.URL(), "builtin demo (" + srv.URL() + ")", func() { _ = srv.Close() }, nil
+	}
+	u, err := url.Parse(s.Target.URL)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("target %q: %w", s.Target.URL, err)
+	}
+	host := u.Host
+	if u.Port() == "" {
+		port := "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+		host = net.JoinHostPort(u.Hostname(), port)
+	}
+	dctx, cancel := context.WithTimeout(ctx, DialTimeout)
+	defer cancel()
+	conn, err := (&net.Dialer{}).DialContext(dctx, "tcp", host)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, s.Target.URL, err)
+	}
+	conn.Close()
+	return s.Target.URL, s.Target.URL, func() {}, nil
+}
+
+func loadRequests(rs []scenario.Request) []load.Request {
+	out := make([]load.Request, len(rs))
+	for i, r := range rs {
+		h := http.Header{}
+		for k, v := range r.Headers {
+			h.Set(k, v)
+		}
+		out[i] = load.Request{Method: r.Method, Path: r.Path, Header: h}
+		if r.Body != "" {
+			out[i].Body = []byte(r.Body)
+		}
+	}
+	return out
+}
+
+// plan is the scenario laid out on the run's timeline.
+type plan struct {
+	spans  []record.PhaseSpan
+	steps  []load.Step
+	faults [][]plannedFault // per phase
+}
+
+type plannedFault struct {
+	id   string
+	spec inject.Spec
+}
+
+func newPlan(s *scenario.Scenario) plan {
+	var p plan
+	var at time.Duration
+	for _, ph := range s.Phases {
+		p.spans = append(p.spans, record.PhaseSpan{Name: ph.Name, Start: at, End: at + ph.Duration})
+		p.steps = append(p.steps, load.Step{Duration: ph.Duration, Rate: s.Load.Rate.PerSecond()})
+		var fs []plannedFault
+		for j, f := range ph.Faults {
+			fs = append(fs, plannedFault{id: faultID(ph.Name, f.Kind(), j, len(ph.Faults)), spec: f.Spec})
+		}
+		p.faults = append(p.faults, fs)
+		at += ph.Duration
+	}
+	return p
+}
+
+func faultID(phase, kind string, j, n int) string {
+	id := phase + "/" + kind
+	if n > 1 {
+		id += fmt.Sprintf("#%d", j+1)
+	}
+	return strings.ReplaceAll(id, " ", "_")
+}

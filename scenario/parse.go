@@ -1,0 +1,264 @@
+package scenario
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/resctl/resctl/internal/suggest"
+	"github.com/resctl/resctl/verify"
+)
+
+// ReadFile reads and validates the scenario file at path. A file that cannot be
+// read is an *os.PathError; everything wrong inside the file is reported
+// together as a *ValidationError.
+func ReadFile(path string) (*Scenario, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes and validates a scenario. name is used in messages only.
+func Parse(name string, data []byte) (*Scenario, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, &ValidationError{File: name, Problems: []Problem{yamlProblem(err)}}
+	}
+	if len(root.Content) == 0 {
+		return nil, &ValidationError{File: name, Problems: []Problem{{Line: 1, Col: 1, Msg: "the file is empty; a scenario needs at least name, target, load and phases"}}}
+	}
+	s := defaults()
+	d := newDecoder()
+	d.decode(&root, reflect.ValueOf(&s).Elem(), "")
+	s.File = name
+	v := &validator{decoder: d, s: &s}
+	v.validate()
+	if len(d.problems) > 0 {
+		slices.SortStableFunc(d.problems, func(a, b Problem) int {
+			if a.Line != b.Line {
+				return a.Line - b.Line
+			}
+			return a.Col - b.Col
+		})
+		return nil, &ValidationError{File: name, Problems: d.problems}
+	}
+	return &s, nil
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// yamlProblem turns a YAML syntax error into a Problem; the YAML library
+// reports the line but not the column.
+func yamlProblem(err error) Problem {
+	msg := err.Error()
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return Problem{Line: line, Col: 1, Msg: "YAML syntax error: " + m[2]}
+	}
+	return Problem{Line: 1, Col: 1, Msg: "YAML syntax error: " + strings.TrimPrefix(msg, "yaml: ")}
+}
+
+func reflectValue(ptr any) reflect.Value { return reflect.ValueOf(ptr).Elem() }
+
+type validator struct {
+	*decoder
+	s *Scenario
+}
+
+// report adds a problem at the position of path, or of its nearest parent
+// that appears in the file.
+func (v *validator) report(path, format string, args ...any) {
+	p := pos{1, 1}
+	for q := path; ; {
+		if n, ok := v.at[q]; ok {
+			p = nodePos(n)
+			break
+		}
+		i := max(strings.LastIndexAny(q, ".["), 0)
+		if i == 0 {
+			if n, ok := v.at[""]; ok {
+				p = nodePos(n)
+			}
+			break
+		}
+		q = q[:i]
+	}
+	v.problem(p, path, format, args...)
+}
+
+func (v *validator) validate() {
+	s := v.s
+	if strings.TrimSpace(s.Name) == "" {
+		v.report("name", "is required: give the experiment a short name")
+	}
+	v.validateTarget()
+	switch s.Proxy.Protocol {
+	case "http", "h2c":
+	default:
+		v.report("proxy.protocol", "unknown protocol %q; use http or h2c", s.Proxy.Protocol)
+	}
+	v.validateLoad()
+	v.validatePhases()
+	v.validateSLAs()
+	if strings.TrimSpace(s.Output.Dir) == "" {
+		v.report("output.dir", "must not be empty")
+	}
+	for i, f := range s.Output.Formats {
+		if !slices.Contains(knownFormats, f) {
+			v.report(fmt.Sprintf("output.formats[%d]", i), "unknown format %q; known formats: %s", f, strings.Join(knownFormats, ", "))
+		}
+	}
+}
+
+// Builtin target names.
+var builtins = []string{"demo"}
+
+func (v *validator) validateTarget() {
+	t := v.s.Target
+	switch {
+	case t.Builtin == "" && t.URL == "":
+		v.report("target", "is required: set builtin: demo or url: http://host:port")
+	case t.Builtin != "" && t.URL != "":
+		v.report("target", "set either builtin or url, not both")
+	case t.Builtin != "" && !slices.Contains(builtins, t.Builtin):
+		v.report("target.builtin", "unknown built-in target %q; known: %s", t.Builtin, strings.Join(builtins, ", "))
+	case t.URL != "":
+		u, err := url.Parse(t.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.report("target.url", "%q is not an http:// or https:// URL with a host", t.URL)
+		}
+	}
+}
+
+var tokenChars = regexp.MustCompile(`^[!#$%&'*+\-.^_` + "`" + `|~0-9A-Za-z]+$`)
+
+func (v *validator) validateLoad() {
+	l := &v.s.Load
+	if _, set := v.at["load"]; !set {
+		v.report("load", "is required: give at least a rate and one request")
+		return
+	}
+	if l.Rate == 0 {
+		if _, set := v.at["load.rate"]; !set {
+			v.report("load", "rate is required, e.g. rate: 50/s")
+		}
+	}
+	if l.Timeout <= 0 {
+		v.report("load.timeout", "must be above zero")
+	}
+	if len(l.Requests) == 0 {
+		v.report("load", "requests: give at least one request, e.g. [{method: GET, path: /api/orders}]")
+	}
+	for i := range l.Requests {
+		r := &l.Requests[i]
+		p := fmt.Sprintf("load.requests[%d]", i)
+		if r.Method == "" {
+			r.Method = DefaultMethod
+		}
+		r.Method = strings.ToUpper(r.Method)
+		if !tokenChars.MatchString(r.Method) {
+			v.report(p+".method", "%q is not an HTTP method", r.Method)
+		}
+		if !strings.HasPrefix(r.Path, "/") {
+			v.report(p+".path", "must start with /, e.g. /api/orders")
+		}
+	}
+}
+
+func (v *validator) validatePhases() {
+	s := v.s
+	if len(s.Phases) == 0 {
+		v.report("phases", "at least one phase is required")
+	}
+	names := map[string]bool{}
+	for i, ph := range s.Phases {
+		p := fmt.Sprintf("phases[%d]", i)
+		switch {
+		case strings.TrimSpace(ph.Name) == "":
+			v.report(p+".name", "is required")
+		case names[ph.Name]:
+			v.report(p+".name", "phase %q is already defined", ph.Name)
+		}
+		names[ph.Name] = true
+		if ph.Duration <= 0 {
+			if _, set := v.at[p+".duration"]; set {
+				v.report(p+".duration", "must be above zero, e.g. 10s")
+			} else {
+				v.report(p, "duration is required, e.g. duration: 10s")
+			}
+		}
+		for j, f := range ph.Faults {
+			if f.Spec == nil {
+				continue // the decoder already reported why
+			}
+			fp := fmt.Sprintf("%s.faults[%d].%s", p, j, f.Kind())
+			f.Spec.Check(func(field, msg string) { v.report(fp+"."+field, "%s", msg) })
+		}
+	}
+}
+
+func (v *validator) validateSLAs() {
+	var phases []string
+	for _, ph := range v.s.Phases {
+		phases = append(phases, ph.Name)
+	}
+	for i := range v.s.SLAs {
+		sla := &v.s.SLAs[i]
+		p := fmt.Sprintf("slas[%d]", i)
+		if sla.During != "" && !slices.Contains(phases, sla.During) {
+			if s, ok := suggest.Closest(sla.During, phases); ok {
+				v.report(p+".during", "no phase named %q (did you mean %q?)", sla.During, s)
+			} else {
+				v.report(p+".during", "no phase named %q; phases: %s", sla.During, strings.Join(phases, ", "))
+			}
+		}
+		if strings.TrimSpace(sla.Expect) == "" {
+			v.report(p+".expect", "is required, e.g. expect: success_rate >= 99%% and p99 < 150ms")
+			continue
+		}
+		expr, err := verify.Parse(sla.Expect)
+		if err != nil {
+			var se *verify.SyntaxError
+			if errors.As(err, &se) {
+				v.exprProblem(p+".expect", se)
+			} else {
+				v.report(p+".expect", "%v", err)
+			}
+			continue
+		}
+		sla.Expr = expr
+		if sla.Name == "" {
+			sla.Name = sla.Expect
+		}
+	}
+}
+
+// exprProblem places an SLA syntax error on the column of the expression
+// where it happened, when the expression sits on one line of the file.
+func (v *validator) exprProblem(path string, se *verify.SyntaxError) {
+	n, ok := v.at[path]
+	if !ok {
+		v.report(path, "%s", se.Msg)
+		return
+	}
+	at := nodePos(n)
+	if n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) == 0 {
+		col := at.col + se.Col - 1
+		if n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) != 0 {
+			col++
+		}
+		v.problem(pos{at.line, col}, path, "%s", se.Msg)
+		return
+	}
+	v.problem(at, path, "column %d of the expression: %s", se.Col, se.Msg)
+}

@@ -1,0 +1,137 @@
+package scenario
+
+import (
+	"time"
+
+	"github.com/resctl/resctl/inject"
+	"github.com/resctl/resctl/quantity"
+	"github.com/resctl/resctl/verify"
+)
+
+// Defaults a scenario gets for keys it leaves out.
+const (
+	DefaultOutputDir    = "resctl-out"
+	DefaultLoadTimeout  = 10 * time.Second
+	DefaultProxyListen  = "127.0.0.1:0"
+	DefaultAdminListen  = "127.0.0.1:0"
+	DefaultProtocol     = "http"
+	DefaultMethod       = "GET"
+	DefaultMaxBodyBytes = quantity.Bytes(0)
+)
+
+// Scenario is one experiment, read top to bottom as it runs: a target, a
+// proxy in front of it, load driven through the proxy in phases, faults
+// switched on per phase, and the SLAs the run must meet.
+type Scenario struct {
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+	// Seed makes every probabilistic choice of the run reproducible.
+	Seed   uint64  `yaml:"seed"`
+	Target Target  `yaml:"target"`
+	Proxy  Proxy   `yaml:"proxy"`
+	Load   Load    `yaml:"load"`
+	Phases []Phase `yaml:"phases"`
+	SLAs   []SLA   `yaml:"slas"`
+	Output Output  `yaml:"output"`
+
+	// File is the path the scenario was read from, for messages.
+	File string `yaml:"-"`
+}
+
+// Target is the service under test: exactly one of Builtin or URL.
+type Target struct {
+	// Builtin names a target resctl starts itself; "demo" is the built-in
+	// demo service.
+	Builtin string `yaml:"builtin"`
+	// URL is the base URL of a service that is already running.
+	URL string `yaml:"url"`
+}
+
+// Proxy is the harness proxy resctl puts in front of the target.
+type Proxy struct {
+	// Protocol the proxy speaks to clients and to the target: http
+	// (HTTP/1.1 and h2c accepted from clients, HTTP/1.1 upstream) or h2c
+	// (h2c on both sides).
+	Protocol string `yaml:"protocol"`
+	// Listen is the proxy's address; the default picks a free loopback port.
+	Listen string `yaml:"listen"`
+	// Admin is the address of the proxy's own /metrics endpoint.
+	Admin string `yaml:"admin"`
+}
+
+// Load is the open-loop traffic driven through the proxy.
+type Load struct {
+	// Rate is the constant request rate, e.g. 50/s.
+	Rate quantity.Rate `yaml:"rate"`
+	// Requests are sent round-robin.
+	Requests []Request `yaml:"requests"`
+	// Timeout bounds each request; a request that takes longer counts as
+	// an error.
+	Timeout time.Duration `yaml:"timeout"`
+	// HTTP2 sends the load as h2c (HTTP/2 without TLS) instead of HTTP/1.1.
+	HTTP2 bool `yaml:"http2"`
+}
+
+// Request is one request of the load mix.
+type Request struct {
+	Method  string            `yaml:"method"`
+	Path    string            `yaml:"path"`
+	Headers map[string]string `yaml:"headers"`
+	Body    string            `yaml:"body"`
+}
+
+// Phase is a timed stretch of the run with the faults active during it.
+type Phase struct {
+	Name     string        `yaml:"name"`
+	Duration time.Duration `yaml:"duration"`
+	Faults   []Fault       `yaml:"faults"`
+}
+
+// Fault is one fault of a phase, written as a single-key map from its kind
+// to its parameters: `- latency: {delay: 300ms, percent: 50}`.
+type Fault struct {
+	Spec inject.Spec
+}
+
+// Kind is the fault's kind name.
+func (f Fault) Kind() string { return f.Spec.Kind() }
+
+// SLA is an expectation the run must meet.
+type SLA struct {
+	Name string `yaml:"name"`
+	// During names the phase the SLA is checked over; empty means the whole
+	// run.
+	During string `yaml:"during"`
+	// Expect is an expression in resctl's SLA language, e.g.
+	// "success_rate >= 99% and p99 < 150ms".
+	Expect string `yaml:"expect"`
+
+	// Expr is Expect, parsed and checked.
+	Expr *verify.Expr `yaml:"-"`
+}
+
+// Output says where and in which formats the run's reports are written.
+type Output struct {
+	Dir     string   `yaml:"dir"`
+	Formats []string `yaml:"formats"`
+}
+
+// Formats the run can write today.
+var knownFormats = []string{"json"}
+
+// Duration is the total length of the run.
+func (s *Scenario) Duration() time.Duration {
+	var d time.Duration
+	for _, p := range s.Phases {
+		d += p.Duration
+	}
+	return d
+}
+
+func defaults() Scenario {
+	return Scenario{
+		Proxy:  Proxy{Protocol: DefaultProtocol, Listen: DefaultProxyListen, Admin: DefaultAdminListen},
+		Load:   Load{Timeout: DefaultLoadTimeout},
+		Output: Output{Dir: DefaultOutputDir, Formats: []string{"json"}},
+	}
+}
