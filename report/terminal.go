@@ -54,7 +54,7 @@ func WriteTerminal(w io.Writer, r *Report, o TerminalOptions) error {
 	case !r.Passed:
 		verdict = style(failStyle, "FAILED")
 	}
-	fmt.Fprintf(&b, "%s %s  %s\n", style(headStyle, "resctl run"), r.Scenario, verdict)
+	fmt.Fprintf(&b, "%s %s: %s\n", style(headStyle, "resctl run"), r.Scenario, verdict)
 	fmt.Fprintf(&b, "%s\n\n", style(dimStyle, fmt.Sprintf("target %s · %.1fs · seed %d · %d requests sent", r.Target, r.DurationS, r.Seed, r.Run.Sent)))
 	if r.Error != "" {
 		fmt.Fprintf(&b, "error: %s\n\n", r.Error)

@@ -55,6 +55,16 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return // "key:" with no value keeps the default
 	}
+	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "$") {
+		v, err := expandEnv(n.Value, lookupEnv)
+		if err != nil {
+			d.problem(nodePos(n), path, "%v", err)
+			return
+		}
+		c := *n
+		c.Value = v
+		n = &c
+	}
 	if v.CanAddr() && v.Addr().Type().Implements(nodeDecoderType) {
 		v.Addr().Interface().(nodeDecoder).decodeNode(d, n, path)
 		return

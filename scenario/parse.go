@@ -32,7 +32,7 @@ func ReadFile(path string) (*Scenario, error) {
 func Parse(name string, data []byte) (*Scenario, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, &ValidationError{File: name, Problems: []Problem{yamlProblem(err)}}
+		return nil, &ValidationError{File: name, Problems: []Problem{yamlProblem(data, err)}}
 	}
 	if len(root.Content) == 0 {
 		return nil, &ValidationError{File: name, Problems: []Problem{{Line: 1, Col: 1, Msg: "the file is empty; a scenario needs at least name, target, load and phases"}}}
@@ -55,17 +55,36 @@ func Parse(name string, data []byte) (*Scenario, error) {
 	return &s, nil
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var yamlLine = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
 
-// yamlProblem turns a YAML syntax error into a Problem; the YAML library
-// reports the line but not the column.
-func yamlProblem(err error) Problem {
-	msg := err.Error()
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		return Problem{Line: line, Col: 1, Msg: "YAML syntax error: " + m[2]}
+// yamlProblem turns a YAML syntax error into a Problem. The YAML library
+// gives no column and, for some errors, no line or the line of an enclosing
+// construct; so the line reported is the first at which the file stops being
+// valid YAML for the same reason, which is where a person has to look.
+func yamlProblem(data []byte, err error) Problem {
+	msg := yamlLine.ReplaceAllString(err.Error(), "$2")
+	lines := strings.SplitAfter(string(data), "\n")
+	line := 0
+	for k := 1; k <= len(lines); k++ {
+		var n yaml.Node
+		perr := yaml.Unmarshal([]byte(strings.Join(lines[:k], "")), &n)
+		if perr != nil && yamlLine.ReplaceAllString(perr.Error(), "$2") == msg {
+			line = k
+			break
+		}
 	}
-	return Problem{Line: 1, Col: 1, Msg: "YAML syntax error: " + strings.TrimPrefix(msg, "yaml: ")}
+	if line == 0 {
+		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil && m[1] != "" {
+			line, _ = strconv.Atoi(m[1])
+		}
+	}
+	line = max(line, 1)
+	col := 1
+	if line <= len(lines) {
+		text := lines[line-1]
+		col = len(text) - len(strings.TrimLeft(text, " ")) + 1
+	}
+	return Problem{Line: line, Col: col, Msg: "YAML syntax error: " + msg}
 }
 
 func reflectValue(ptr any) reflect.Value { return reflect.ValueOf(ptr).Elem() }
@@ -149,7 +168,7 @@ func (v *validator) validateLoad() {
 		return
 	}
 	if l.Rate == 0 {
-		if _, set := v.at["load.rate"]; !set {
+		if n, set := v.at["load.rate"]; !set || n.Tag == "!!null" {
 			v.report("load", "rate is required, e.g. rate: 50/s")
 		}
 	}
