@@ -116,12 +116,13 @@ func Start(opts Options) (*Proxy, error) {
 	var protos http.Protocols
 	protos.SetHTTP1(true)
 	protos.SetUnencryptedHTTP2(true)
-	p.srv = &http.Server{Handler: handler, Protocols: &protos, ReadHeaderTimeout: 10 * time.Second}
+	errLog := slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
+	p.srv = &http.Server{Handler: handler, Protocols: &protos, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(p.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	p.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	p.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
 
 	p.serve(p.srv, p.ln)
 	p.serve(p.admin, p.adminL)

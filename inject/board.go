@@ -32,6 +32,9 @@ type seeded interface{ seed(*rand.Rand) }
 type Activation struct {
 	ID   string
 	Spec Spec
+	// Scope, when set, limits the fault to requests labelled with it (see
+	// Board.ScopeByHeader); unlabelled requests see it while it is active.
+	Scope string
 
 	fault HTTPFault
 	match Match
@@ -84,8 +87,9 @@ func (a *Activation) roll() bool {
 // Board is the switchboard: the set of faults active on a proxy. It is safe
 // for concurrent use; requests read the active set without taking a lock.
 type Board struct {
-	seed uint64
-	now  func() time.Time
+	seed        uint64
+	now         func() time.Time
+	scopeHeader string
 
 	mu      sync.Mutex // serialises writers of active and history
 	active  atomic.Pointer[[]*Activation]
@@ -103,8 +107,21 @@ func NewBoard(seed uint64, now func() time.Time) *Board {
 	return b
 }
 
+// ScopeByHeader makes the board read each request's scope from the named
+// header (and remove it before the request goes on). A scoped fault then
+// acts only on requests labelled with its scope. The runner labels load
+// requests with their phase, so a request sent in the last instant of a
+// phase meets that phase's faults, not the next one's. Call it before
+// serving traffic.
+func (b *Board) ScopeByHeader(name string) { b.scopeHeader = name }
+
 // Activate switches a fault on under id. The spec must have passed Check.
 func (b *Board) Activate(id string, spec Spec) (*Activation, error) {
+	return b.ActivateScoped(id, spec, "")
+}
+
+// ActivateScoped switches a fault on under id for requests of one scope.
+func (b *Board) ActivateScoped(id string, spec Spec, scope string) (*Activation, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	cur := *b.active.Load()
@@ -118,6 +135,7 @@ func (b *Board) Activate(id string, spec Spec) (*Activation, error) {
 	a := &Activation{
 		ID:    id,
 		Spec:  spec,
+		Scope: scope,
 		fault: spec.Build(),
 		match: spec.Selector(),
 		prob:  spec.Selector().Percent.Fraction(),
@@ -177,7 +195,16 @@ func (b *Board) History() []*Activation {
 // Middleware applies the active faults to requests before next serves them.
 func (b *Board) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var scope string
+		if b.scopeHeader != "" {
+			if scope = r.Header.Get(b.scopeHeader); scope != "" {
+				r.Header.Del(b.scopeHeader)
+			}
+		}
 		for _, a := range *b.active.Load() {
+			if a.Scope != "" && scope != "" && a.Scope != scope {
+				continue
+			}
 			if !a.match.matches(r) {
 				continue
 			}

@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +19,13 @@ import (
 
 // DefaultTimeout bounds each request when Options.Timeout is zero.
 const DefaultTimeout = 10 * time.Second
+
+// DefaultMaxInFlight caps the requests in flight when Options.MaxInFlight is
+// zero. An open-loop generator facing a target that slows down opens ever
+// more connections; past a point that measures the generator's machine
+// (file descriptors, memory), not the target. At the cap the schedule waits,
+// and the run reports that the generator fell behind.
+const DefaultMaxInFlight = 2048
 
 // Request is one request of the load mix; requests are sent round-robin.
 type Request struct {
@@ -39,12 +48,17 @@ type Options struct {
 	H2C bool
 	// Recorder receives every result.
 	Recorder *record.Recorder
+	// MaxInFlight caps concurrent requests; 0 means DefaultMaxInFlight.
+	MaxInFlight int
 }
 
 // Stats describe a finished load run.
 type Stats struct {
 	// Sent counts requests sent.
 	Sent uint64
+	// Scheduled counts the requests the schedule asked for in the time the
+	// run lasted; Sent falls short of it when the generator fell behind.
+	Scheduled uint64
 	// Interrupted is true when the run stopped before its schedule ended.
 	Interrupted bool
 }
@@ -61,6 +75,10 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
+	maxInFlight := opts.MaxInFlight
+	if maxInFlight <= 0 {
+		maxInFlight = DefaultMaxInFlight
+	}
 	base := strings.TrimSuffix(opts.BaseURL, "/")
 	targets := make([]vegeta.Target, len(opts.Requests))
 	for i, r := range opts.Requests {
@@ -71,7 +89,7 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 	defer cancel()
 	client := &http.Client{
 		Timeout:   timeout,
-		Transport: cancelOn{ctx: cut, rt: newTransport(opts.H2C)},
+		Transport: &tagger{ctx: cut, rt: newTransport(opts.H2C), pacer: opts.Pacer},
 		// A proxy under test should answer, not redirect: report the
 		// redirect itself instead of following it.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -81,6 +99,7 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 		// Response bodies are not inspected; reading them fully keeps
 		// connections reusable, storing them would grow with requests.
 		vegeta.MaxBody(0),
+		vegeta.MaxWorkers(uint64(maxInFlight)),
 		// vegeta's HTTP2, H2C and KeepAlive options assume its own
 		// transport; ours above already keeps connections alive and
 		// speaks exactly the protocol asked for, so they are not used.
@@ -98,6 +117,7 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 	defer close(stopped)
 
 	var st Stats
+	began := time.Now()
 	results := atk.Attack(vegeta.NewStaticTargeter(targets...), opts.Pacer, opts.Pacer.Duration(), "resctl")
 	for res := range results {
 		st.Sent++
@@ -109,9 +129,11 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 			Latency: res.Latency,
 			Code:    int(res.Code),
 			Failed:  res.Error != "",
+			Phase:   opts.Pacer.StepOf(res.Seq) + 1,
 		})
 	}
 	st.Interrupted = ctx.Err() != nil
+	st.Scheduled = uint64(math.Ceil(opts.Pacer.Hits(time.Since(began))))
 	return st, nil
 }
 
@@ -137,18 +159,44 @@ func newTransport(h2c bool) *http.Transport {
 	return tr
 }
 
-// cancelOn ties every request to ctx as well as to its own context, so an
-// interrupted run does not wait for requests in flight to time out.
-type cancelOn struct {
-	ctx context.Context
-	rt  http.RoundTripper
+// PhaseHeader carries the name of the schedule step (the scenario phase) a
+// request belongs to, so the fault switchboard applies exactly that phase's
+// faults to it, even when it reaches the proxy a moment after the phase
+// clock has moved on. SeqHeader carries the request's sequence number.
+const (
+	PhaseHeader = "X-Resctl-Phase"
+	SeqHeader   = "X-Resctl-Seq"
+)
+
+// vegeta's own request headers, replaced by resctl's.
+const (
+	vegetaSeqHeader    = "X-Vegeta-Seq"
+	vegetaAttackHeader = "X-Vegeta-Attack"
+)
+
+// tagger is the load's RoundTripper. It labels each request with its phase
+// and ties it to ctx as well as to its own context, so an interrupted run
+// does not wait for requests in flight to time out.
+type tagger struct {
+	ctx   context.Context
+	rt    http.RoundTripper
+	pacer *Pacer
 }
 
-func (c cancelOn) RoundTrip(r *http.Request) (*http.Response, error) {
+func (c *tagger) RoundTrip(r *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithCancel(r.Context())
 	stop := context.AfterFunc(c.ctx, cancel)
 	release := func() { stop(); cancel() }
-	resp, err := c.rt.RoundTrip(r.WithContext(ctx))
+	out := r.Clone(ctx)
+	if seq := out.Header.Get(vegetaSeqHeader); seq != "" {
+		if k, err := strconv.ParseUint(seq, 10, 64); err == nil {
+			out.Header.Set(PhaseHeader, c.pacer.steps[c.pacer.StepOf(k)].Name)
+			out.Header.Set(SeqHeader, seq)
+		}
+	}
+	out.Header.Del(vegetaSeqHeader)
+	out.Header.Del(vegetaAttackHeader)
+	resp, err := c.rt.RoundTrip(out)
 	if err != nil {
 		release()
 		return nil, err

@@ -7,6 +7,8 @@ import (
 
 // Step is a stretch of the schedule at a constant rate.
 type Step struct {
+	// Name labels the step, e.g. the scenario phase it runs.
+	Name     string
 	Duration time.Duration
 	// Rate is in requests per second.
 	Rate float64
@@ -48,6 +50,19 @@ func (p *Pacer) Hits(t time.Duration) float64 {
 	t = min(t, p.total)
 	i := p.stepAt(t)
 	return p.before[i] + p.steps[i].Rate*(t-p.starts[i]).Seconds()
+}
+
+// StepOf returns the index of the step that hit k (counting from 0) is
+// scheduled in, so a request can be attributed to its phase by its place in
+// the schedule rather than by the clock, which is racy at a boundary. Hits
+// beyond the schedule belong to the last step.
+func (p *Pacer) StepOf(k uint64) int {
+	for i, s := range p.steps {
+		if float64(k) < p.before[i]+s.Rate*s.Duration.Seconds() {
+			return i
+		}
+	}
+	return len(p.steps) - 1
 }
 
 // Rate is the scheduled rate at t, in requests per second.

@@ -19,6 +19,9 @@ type Result struct {
 	Code int
 	// Failed is true for a transport error, a timeout or an error status.
 	Failed bool
+	// Phase is the 1-based index of the phase the result belongs to, as the
+	// load schedule assigned it; 0 attributes it by Sent instead.
+	Phase int
 }
 
 // Counts are the request counters of a second or a phase.
@@ -134,7 +137,11 @@ func (r *Recorder) Add(res Result) {
 		}
 	}
 	b.add(res)
-	r.phaseBucket(off).add(res)
+	if res.Phase > 0 && res.Phase <= len(r.perPh) {
+		r.perPh[res.Phase-1].add(res)
+	} else {
+		r.phaseBucket(off).add(res)
+	}
 	if sec > r.newest {
 		r.newest = sec
 		r.compactBefore(sec - r.horizon)

@@ -129,8 +129,14 @@ type RunResources struct {
 	// PeakRSSBytes is the resctl process's peak resident memory, where the
 	// platform reports it.
 	PeakRSSBytes uint64 `json:"peak_rss_bytes,omitempty"`
-	// Sent counts requests the load generator sent.
-	Sent uint64 `json:"sent"`
+	// Sent counts requests the load generator sent; Scheduled counts the
+	// ones the schedule asked for.
+	Sent      uint64 `json:"sent"`
+	Scheduled uint64 `json:"scheduled"`
+	// GeneratorBehind is true when resctl sent under 99% of the scheduled
+	// requests: the machine running resctl could not keep up (or the
+	// in-flight cap was reached), so the load was gentler than asked.
+	GeneratorBehind bool `json:"generator_behind,omitempty"`
 }
 
 // Ms converts a duration to milliseconds for the report.

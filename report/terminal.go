@@ -59,6 +59,10 @@ func WriteTerminal(w io.Writer, r *Report, o TerminalOptions) error {
 	if r.Error != "" {
 		fmt.Fprintf(&b, "error: %s\n\n", r.Error)
 	}
+	if r.Run.GeneratorBehind {
+		fmt.Fprintf(&b, "%s the load generator fell behind: sent %d of %d scheduled requests; the target saw a gentler load than the scenario asks for (raise load.max_in_flight or give resctl more CPU)\n\n",
+			style(failStyle, "warning:"), r.Run.Sent, r.Run.Scheduled)
+	}
 
 	t := newTable(o.Styled).Headers("phase", "time", "requests", "rps", "success", "p50", "p90", "p99", "max")
 	for _, p := range append(append([]Phase{}, r.Phases...), r.Total) {

@@ -2,7 +2,6 @@ package runner
 
 import (
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/resctl/resctl/inject"
@@ -54,12 +53,19 @@ func buildReport(s *scenario.Scenario, target string, rec *record.Recording, boa
 		r.SLAs = append(r.SLAs, out)
 	}
 
+	spans := map[string]record.PhaseSpan{}
+	for _, sp := range rec.Phases {
+		spans[sp.Name] = sp
+	}
 	for _, a := range board.History() {
 		st := a.Stats()
+		// A scoped fault acts on exactly its phase's requests, so its
+		// window is the phase, whatever lead the clock switched it on with.
+		span, scoped := spans[a.Scope]
 		f := report.Fault{
 			ID:             a.ID,
 			Kind:           a.Spec.Kind(),
-			Phase:          phaseOfFault(a.ID),
+			Phase:          a.Scope,
 			Config:         configOf(a.Spec),
 			Matched:        st.Matched,
 			Injected:       st.Injected,
@@ -71,6 +77,10 @@ func buildReport(s *scenario.Scenario, target string, rec *record.Recording, boa
 		}
 		if !st.Until.IsZero() {
 			f.EndS = st.Until.Sub(rec.Start).Seconds()
+		}
+		if scoped {
+			f.StartS = span.Start.Seconds()
+			f.EndS = min(span.End, elapsed).Seconds()
 		}
 		r.Faults = append(r.Faults, f)
 	}
@@ -85,11 +95,6 @@ func buildReport(s *scenario.Scenario, target string, rec *record.Recording, boa
 		})
 	}
 	return r
-}
-
-func phaseOfFault(id string) string {
-	phase, _, _ := strings.Cut(id, "/")
-	return phase
 }
 
 func phaseOf(name string, start, end time.Duration, w window) report.Phase {

@@ -64,6 +64,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	defer stopTarget()
 
 	board := inject.NewBoard(s.Seed, nil)
+	board.ScopeByHeader(load.PhaseHeader)
 	// Faults are switched off whatever happens from here on: phase end,
 	// interrupt, error or panic.
 	defer board.Clear()
@@ -99,12 +100,13 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	var wg sync.WaitGroup
 	wg.Go(func() { clock.run(runCtx) })
 	stats, loadErr := load.Run(ctx, load.Options{
-		BaseURL:  proxy.URL(),
-		Requests: loadRequests(s.Load.Requests),
-		Pacer:    load.NewPacer(plan.steps),
-		Timeout:  s.Load.Timeout,
-		H2C:      s.Load.HTTP2,
-		Recorder: rec,
+		BaseURL:     proxy.URL(),
+		Requests:    loadRequests(s.Load.Requests),
+		Pacer:       load.NewPacer(plan.steps),
+		Timeout:     s.Load.Timeout,
+		H2C:         s.Load.HTTP2,
+		Recorder:    rec,
+		MaxInFlight: s.Load.MaxInFlight,
 	})
 	stopClock()
 	wg.Wait()
@@ -112,7 +114,14 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	elapsed := time.Since(start)
 
 	r := buildReport(s, targetDesc, rec.Snapshot(), board, clock.events(), elapsed)
-	r.Run = report.RunResources{Sent: stats.Sent, PeakRSSBytes: sysinfo.PeakRSS()}
+	r.Run = report.RunResources{
+		Sent:         stats.Sent,
+		Scheduled:    stats.Scheduled,
+		PeakRSSBytes: sysinfo.PeakRSS(),
+		// Sending under 99% of the schedule means the verdicts measured
+		// a gentler load than the scenario asked for.
+		GeneratorBehind: float64(stats.Sent) < 0.99*float64(stats.Scheduled),
+	}
 	r.Version = version.String()
 	switch {
 	case loadErr != nil:
@@ -191,7 +200,7 @@ func newPlan(s *scenario.Scenario) plan {
 	var at time.Duration
 	for _, ph := range s.Phases {
 		p.spans = append(p.spans, record.PhaseSpan{Name: ph.Name, Start: at, End: at + ph.Duration})
-		p.steps = append(p.steps, load.Step{Duration: ph.Duration, Rate: s.Load.Rate.PerSecond()})
+		p.steps = append(p.steps, load.Step{Name: ph.Name, Duration: ph.Duration, Rate: s.Load.Rate.PerSecond()})
 		var fs []plannedFault
 		for j, f := range ph.Faults {
 			fs = append(fs, plannedFault{id: faultID(ph.Name, f.Kind(), j, len(ph.Faults)), spec: f.Spec})

@@ -175,6 +175,9 @@ func (v *validator) validateLoad() {
 	if l.Timeout <= 0 {
 		v.report("load.timeout", "must be above zero")
 	}
+	if l.MaxInFlight < 0 {
+		v.report("load.max_in_flight", "must not be negative (0 means the default, %d)", DefaultMaxInFlight)
+	}
 	if len(l.Requests) == 0 {
 		v.report("load", "requests: give at least one request, e.g. [{method: GET, path: /api/orders}]")
 	}

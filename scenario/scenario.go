@@ -10,13 +10,13 @@ import (
 
 // Defaults a scenario gets for keys it leaves out.
 const (
-	DefaultOutputDir    = "resctl-out"
-	DefaultLoadTimeout  = 10 * time.Second
-	DefaultProxyListen  = "127.0.0.1:0"
-	DefaultAdminListen  = "127.0.0.1:0"
-	DefaultProtocol     = "http"
-	DefaultMethod       = "GET"
-	DefaultMaxBodyBytes = quantity.Bytes(0)
+	DefaultOutputDir   = "resctl-out"
+	DefaultLoadTimeout = 10 * time.Second
+	DefaultProxyListen = "127.0.0.1:0"
+	DefaultAdminListen = "127.0.0.1:0"
+	DefaultProtocol    = "http"
+	DefaultMethod      = "GET"
+	DefaultMaxInFlight = 2048
 )
 
 // Scenario is one experiment, read top to bottom as it runs: a target, a
@@ -70,6 +70,9 @@ type Load struct {
 	Timeout time.Duration `yaml:"timeout"`
 	// HTTP2 sends the load as h2c (HTTP/2 without TLS) instead of HTTP/1.1.
 	HTTP2 bool `yaml:"http2"`
+	// MaxInFlight caps concurrent requests (default 2048); at the cap the
+	// schedule waits and the report says the generator fell behind.
+	MaxInFlight int `yaml:"max_in_flight"`
 }
 
 // Request is one request of the load mix.

@@ -1,0 +1,229 @@
+package load_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/resctl/resctl/load"
+)
+
+// threeSteps is 10s at 50/s, 10s at 100/s and 5s at 20/s: 500, 1000 and 100
+// hits.
+var threeSteps = []load.Step{
+	{Name: "baseline", Duration: 10 * time.Second, Rate: 50},
+	{Name: "fault", Duration: 10 * time.Second, Rate: 100},
+	{Name: "recovery", Duration: 5 * time.Second, Rate: 20},
+}
+
+func TestPacer_Duration(t *testing.T) {
+	tests := []struct {
+		name  string
+		steps []load.Step
+		want  time.Duration
+	}{
+		{"no steps", nil, 0},
+		{"one step", []load.Step{{Duration: time.Second, Rate: 100}}, time.Second},
+		{"three steps", threeSteps, 25 * time.Second},
+		{"a pause counts", []load.Step{{Duration: time.Second, Rate: 1}, {Duration: 2 * time.Second}}, 3 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := load.NewPacer(tt.steps).Duration(); got != tt.want {
+				t.Errorf("Duration() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestPacer_Hits(t *testing.T) {
+	tests := []struct {
+		name  string
+		steps []load.Step
+		at    time.Duration
+		want  float64
+	}{
+		{"no steps", nil, time.Second, 0},
+		{"before the start", threeSteps, -time.Second, 0},
+		{"at the start", threeSteps, 0, 0},
+		{"inside the first step", threeSteps, time.Second, 50},
+		{"end of the first step", threeSteps, 10 * time.Second, 500},
+		{"inside the second step", threeSteps, 15 * time.Second, 1000},
+		{"end of the second step", threeSteps, 20 * time.Second, 1500},
+		{"inside the last step", threeSteps, 22500 * time.Millisecond, 1550},
+		{"end of the schedule", threeSteps, 25 * time.Second, 1600},
+		{"after the end", threeSteps, time.Hour, 1600},
+		{"during a pause", []load.Step{{Duration: time.Second, Rate: 10}, {Duration: 2 * time.Second}, {Duration: time.Second, Rate: 10}}, 2 * time.Second, 10},
+		{"after a pause", []load.Step{{Duration: time.Second, Rate: 10}, {Duration: 2 * time.Second}, {Duration: time.Second, Rate: 10}}, 3500 * time.Millisecond, 15},
+		{"fractional rate", []load.Step{{Duration: 2 * time.Second, Rate: 1.5}}, time.Second, 1.5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := load.NewPacer(tt.steps).Hits(tt.at); got != tt.want {
+				t.Errorf("Hits(%v) = %v, want %v", tt.at, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestPacer_Rate(t *testing.T) {
+	tests := []struct {
+		name  string
+		steps []load.Step
+		at    time.Duration
+		want  float64
+	}{
+		{"no steps", nil, 0, 0},
+		{"before the start", threeSteps, -time.Nanosecond, 0},
+		{"at the start", threeSteps, 0, 50},
+		{"last instant of the first step", threeSteps, 10*time.Second - time.Nanosecond, 50},
+		{"second step starts inclusive", threeSteps, 10 * time.Second, 100},
+		{"third step", threeSteps, 20 * time.Second, 20},
+		{"end of the schedule", threeSteps, 25 * time.Second, 0},
+		{"after the end", threeSteps, time.Hour, 0},
+		{"pause", []load.Step{{Duration: time.Second, Rate: 10}, {Duration: 2 * time.Second}}, 1500 * time.Millisecond, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := load.NewPacer(tt.steps).Rate(tt.at); got != tt.want {
+				t.Errorf("Rate(%v) = %v, want %v", tt.at, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestPacer_Pace(t *testing.T) {
+	pause := []load.Step{{Duration: time.Second, Rate: 10}, {Duration: 2 * time.Second}, {Duration: time.Second, Rate: 10}}
+	tests := []struct {
+		name     string
+		steps    []load.Step
+		elapsed  time.Duration
+		hits     uint64
+		wantWait time.Duration
+		wantStop bool
+	}{
+		{"first hit at once", threeSteps, 0, 0, 0, false},
+		{"second hit one interval later", threeSteps, 0, 1, 20 * time.Millisecond, false},
+		{"wait is due minus elapsed", threeSteps, 5 * time.Millisecond, 1, 15 * time.Millisecond, false},
+		{"on time", threeSteps, 20 * time.Millisecond, 1, 0, false},
+		{"behind: send at once", threeSteps, time.Second, 1, 0, false},
+		{"last hit of the first step", threeSteps, 0, 499, 9980 * time.Millisecond, false},
+		{"first hit of the second step on its start", threeSteps, 0, 500, 10 * time.Second, false},
+		{"second step at its own rate", threeSteps, 10 * time.Second, 501, 10 * time.Millisecond, false},
+		{"last hit of the second step", threeSteps, 0, 1499, 19990 * time.Millisecond, false},
+		{"first hit of the last step", threeSteps, 0, 1500, 20 * time.Second, false},
+		{"last hit of the schedule", threeSteps, 0, 1599, 24950 * time.Millisecond, false},
+		{"all hits sent", threeSteps, 0, 1600, 0, true},
+		{"all hits sent, late", threeSteps, time.Hour, 1600, 0, true},
+		{"far beyond the schedule", threeSteps, 0, 1 << 40, 0, true},
+		{"no steps", nil, 0, 0, 0, true},
+		{"only a pause", []load.Step{{Duration: time.Second}}, 0, 0, 0, true},
+		{"a pause is waited out", pause, 950 * time.Millisecond, 10, 2050 * time.Millisecond, false},
+		{"fractional rate rounds the due time up", []load.Step{{Duration: time.Second, Rate: 3}}, 0, 1, 333333334 * time.Nanosecond, false},
+		{"a fractional last hit is still sent", []load.Step{{Duration: time.Second, Rate: 2.5}}, 0, 2, 800 * time.Millisecond, false},
+		{"then the schedule stops", []load.Step{{Duration: time.Second, Rate: 2.5}}, 0, 3, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wait, stop := load.NewPacer(tt.steps).Pace(tt.elapsed, tt.hits)
+			if wait != tt.wantWait || stop != tt.wantStop {
+				t.Errorf("Pace(%v, %d) = %v, %v; want %v, %v", tt.elapsed, tt.hits, wait, stop, tt.wantWait, tt.wantStop)
+			}
+		})
+	}
+}
+
+func TestPacer_StepOf(t *testing.T) {
+	p := load.NewPacer(threeSteps)
+	tests := []struct {
+		hit  uint64
+		want int
+	}{
+		{0, 0}, {499, 0}, {500, 1}, {1499, 1}, {1500, 2}, {1599, 2},
+		{1600, 2}, // beyond the schedule: the last step
+	}
+	for _, tt := range tests {
+		if got := p.StepOf(tt.hit); got != tt.want {
+			t.Errorf("StepOf(%d) = %d, want %d", tt.hit, got, tt.want)
+		}
+	}
+}
+
+// TestPacer_Simulated runs whole schedules against a fake clock, the way
+// vegeta's attack loop drives a pacer: ask, wait (here: jump the clock),
+// send, count. Nothing sleeps.
+func TestPacer_Simulated(t *testing.T) {
+	tests := []struct {
+		name  string
+		steps []load.Step
+		// stall makes the generator fall behind: after this many hits
+		// the clock jumps by stallFor beyond the due time.
+		stall    uint64
+		stallFor time.Duration
+		want     []int // hits per step
+	}{
+		{"one step", []load.Step{{Duration: time.Second, Rate: 100}}, 0, 0, []int{100}},
+		{"three steps at different rates", threeSteps, 0, 0, []int{500, 1000, 100}},
+		{"a generator that falls behind catches up", threeSteps, 700, 3 * time.Second, []int{500, 1000, 100}},
+		{"a pause sends nothing", []load.Step{{Duration: time.Second, Rate: 10}, {Duration: 2 * time.Second}, {Duration: time.Second, Rate: 10}}, 0, 0, []int{10, 0, 10}},
+		{"odd rates", []load.Step{{Duration: 3 * time.Second, Rate: 7}, {Duration: 1500 * time.Millisecond, Rate: 1000}, {Duration: time.Second, Rate: 3}}, 0, 0, []int{21, 1500, 3}},
+		{"high rate", []load.Step{{Duration: 2 * time.Second, Rate: 20_000}}, 0, 0, []int{40_000}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := load.NewPacer(tt.steps)
+			var starts []time.Duration
+			var at time.Duration
+			for _, s := range tt.steps {
+				starts = append(starts, at)
+				at += s.Duration
+			}
+			total := 0
+			for _, n := range tt.want {
+				total += n
+			}
+
+			got := make([]int, len(tt.steps))
+			var elapsed, prevDue time.Duration
+			var hits uint64
+			for range total + 10 { // bounded: the pacer must stop by itself
+				wait, stop := p.Pace(elapsed, hits)
+				if stop {
+					break
+				}
+				due, _ := p.Pace(0, hits) // asked at the start: the due time itself
+				if want := max(due-elapsed, 0); wait != want {
+					t.Fatalf("hit %d due at %v: Pace at %v says wait %v, want %v", hits, due, elapsed, wait, want)
+				}
+				elapsed += wait
+				if tt.stall > 0 && hits == tt.stall {
+					elapsed += tt.stallFor
+				}
+				step := p.StepOf(hits)
+				if hits > 0 && step == p.StepOf(hits-1) {
+					// Evenly spaced within a step, to the nanosecond.
+					gap, want := due-prevDue, time.Duration(float64(time.Second)/tt.steps[step].Rate)
+					if gap < want-time.Nanosecond || gap > want+time.Nanosecond {
+						t.Fatalf("hit %d due %v after hit %d, want %v", hits, gap, hits-1, want)
+					}
+				}
+				if hits > 0 && due < prevDue {
+					t.Fatalf("hit %d due at %v, before hit %d at %v", hits, due, hits-1, prevDue)
+				}
+				prevDue = due
+				if due < starts[step] || due >= starts[step]+tt.steps[step].Duration {
+					t.Fatalf("hit %d due at %v, outside its step %d [%v, %v)", hits, due, step, starts[step], starts[step]+tt.steps[step].Duration)
+				}
+				got[step]++
+				hits++
+			}
+			if int(hits) != total {
+				t.Errorf("%d hits before stop, want %d", hits, total)
+			}
+			for i := range got {
+				if got[i] != tt.want[i] {
+					t.Errorf("step %d: %d hits, want %d", i, got[i], tt.want[i])
+				}
+			}
+		})
+	}
+}

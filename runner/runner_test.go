@@ -1,0 +1,168 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/resctl/resctl/scenario"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func mustParse(t *testing.T, src string) *scenario.Scenario {
+	t.Helper()
+	s, err := scenario.Parse("test.yaml", []byte(src))
+	if err != nil {
+		t.Fatalf("parse scenario: %v", err)
+	}
+	return s
+}
+
+const threePhases = `
+name: three phases
+seed: 3
+target: {builtin: demo}
+load:
+  rate: 40/s
+  requests: [{path: /api/users/1}]
+phases:
+  - {name: baseline, duration: 1s}
+  - name: fault
+    duration: 1s
+    faults:
+      - abort: {status: 503}
+      - latency: {delay: 50ms, percent: 0}
+  - {name: recovery, duration: 1s}
+slas:
+  - {name: clean baseline, during: baseline, expect: success_rate == 100%}
+  - {name: all aborted, during: fault, expect: error_rate == 100%}
+  - {name: impossible, expect: p50 < 1us}
+`
+
+func TestRun_PhasesFaultsAndVerdicts(t *testing.T) {
+	s := mustParse(t, threePhases)
+	r, err := Run(context.Background(), s, Options{})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if got := len(r.Phases); got != 3 {
+		t.Fatalf("phases = %d, want 3", got)
+	}
+	for i, want := range []uint64{40, 40, 40} {
+		if p := r.Phases[i]; p.Requests != want {
+			t.Errorf("phase %s: %d requests, want %d", p.Name, p.Requests, want)
+		}
+	}
+	if got := r.Phases[1].Codes["503"]; got != 40 {
+		t.Errorf("fault phase 503s = %d, want 40 (codes %v)", got, r.Phases[1].Codes)
+	}
+	if r.Phases[0].SuccessRate != 1 || r.Phases[2].SuccessRate != 1 {
+		t.Errorf("baseline/recovery success = %v/%v, want 1/1", r.Phases[0].SuccessRate, r.Phases[2].SuccessRate)
+	}
+	if r.Total.Requests != 120 {
+		t.Errorf("total requests = %d, want 120", r.Total.Requests)
+	}
+
+	wantSLA := map[string]bool{"clean baseline": true, "all aborted": true, "impossible": false}
+	for _, sla := range r.SLAs {
+		if sla.Passed != wantSLA[sla.Name] {
+			t.Errorf("SLA %q passed = %v, want %v (observed %s)", sla.Name, sla.Passed, wantSLA[sla.Name], sla.Observed)
+		}
+		if sla.Observed == "" {
+			t.Errorf("SLA %q has no observed value", sla.Name)
+		}
+	}
+	if r.Passed {
+		t.Error("report passed although an SLA failed")
+	}
+
+	if len(r.Faults) != 2 {
+		t.Fatalf("faults = %+v, want 2", r.Faults)
+	}
+	abort, lat := r.Faults[0], r.Faults[1]
+	if abort.ID != "fault/abort#1" || abort.Phase != "fault" || abort.Injected != 40 || abort.EffectiveRate != 1 {
+		t.Errorf("abort fault = %+v", abort)
+	}
+	// The latency fault sits behind the abort: every request was answered
+	// before it, so it matched nothing — and at 0% it would inject nothing.
+	if lat.Injected != 0 {
+		t.Errorf("latency fault at 0%% injected %d", lat.Injected)
+	}
+	if abort.StartS < 0.9 || abort.EndS < abort.StartS {
+		t.Errorf("abort fault window %.3f..%.3f", abort.StartS, abort.EndS)
+	}
+
+	var kinds []string
+	for _, e := range r.Events {
+		kinds = append(kinds, e.Source+":"+e.Kind+":"+e.Detail)
+	}
+	got := strings.Join(kinds, " ")
+	for _, want := range []string{"phase:start:baseline", "fault:on:fault/abort#1", "fault:off:fault/abort#1", "phase:end:recovery"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("events %q lack %q", got, want)
+		}
+	}
+	if len(r.Series) < 3 {
+		t.Errorf("series has %d seconds, want >= 3", len(r.Series))
+	}
+}
+
+func TestRun_UnreachableTarget(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	s := mustParse(t, `
+name: dead
+target: {url: "http://`+addr+`"}
+load: {rate: 5/s, requests: [{path: /}]}
+phases: [{name: only, duration: 1s}]
+`)
+	r, err := Run(context.Background(), s, Options{})
+	if !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("err = %v, want ErrUnreachable", err)
+	}
+	if r != nil {
+		t.Errorf("report = %+v, want none: no load was sent", r)
+	}
+}
+
+func TestRun_InterruptKeepsRecordingAndClearsFaults(t *testing.T) {
+	s := mustParse(t, `
+name: long
+target: {builtin: demo}
+load: {rate: 20/s, requests: [{path: /api/orders}]}
+phases:
+  - {name: baseline, duration: 1s}
+  - name: fault
+    duration: 1m
+    faults: [{latency: {delay: 100ms}}]
+`)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(2500*time.Millisecond, cancel)
+	start := time.Now()
+	r, err := Run(ctx, s, Options{})
+	if !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("err = %v, want ErrInterrupted", err)
+	}
+	if time.Since(start) > 30*time.Second {
+		t.Fatalf("Run took %v after the interrupt", time.Since(start))
+	}
+	if r == nil || !r.Interrupted || r.Passed {
+		t.Fatalf("report = %+v, want interrupted and not passed", r)
+	}
+	if r.Phases[0].Requests == 0 || r.Phases[1].Requests == 0 {
+		t.Errorf("recorded %d/%d requests, want some in both phases", r.Phases[0].Requests, r.Phases[1].Requests)
+	}
+	if len(r.Faults) != 1 || r.Faults[0].EndS == 0 {
+		t.Errorf("faults = %+v, want the latency fault switched off", r.Faults)
+	}
+}
