@@ -80,9 +80,13 @@ func WriteTerminal(w io.Writer, r *Report, o TerminalOptions) error {
 
 	if len(r.Faults) > 0 {
 		b.WriteString("\n" + style(headStyle, "Faults") + "\n")
+		idW, kindW := 0, 0
 		for _, f := range r.Faults {
-			fmt.Fprintf(&b, "  %-9s %-8s in %-10s injected %d of %d matched (%s, set to %s)\n",
-				f.ID, f.Kind, f.Phase, f.Injected, f.Matched,
+			idW, kindW = max(idW, len(f.ID)), max(kindW, len(f.Kind))
+		}
+		for _, f := range r.Faults {
+			fmt.Fprintf(&b, "  %-*s  %-*s  injected %d of %d matched requests (%s; configured %s)\n",
+				idW, f.ID, kindW, f.Kind, f.Injected, f.Matched,
 				strconv.FormatFloat(f.EffectiveRate*100, 'f', 1, 64)+"%",
 				strconv.FormatFloat(f.ConfiguredRate*100, 'f', -1, 64)+"%")
 		}
