@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/spf13/cobra"
+)
+
+// execWith runs a root command whose commands are built by build, so a test
+// can install runF seams, and returns the exit code and stderr.
+func execWith(t *testing.T, cmd *cobra.Command, args ...string) (int, string) {
+	t.Helper()
+	root := newRootCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == cmd.Name() {
+			root.RemoveCommand(c)
+		}
+	}
+	root.AddCommand(cmd)
+	var out, errb bytes.Buffer
+	code := execute(context.Background(), root, args, &out, &errb)
+	return code, errb.String()
+}
+
+func TestRunCmd_FlagsToOptions(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want runOptions
+	}{
+		{"defaults", []string{"run", "s.yaml"}, runOptions{File: "s.yaml"}},
+		{"out", []string{"run", "s.yaml", "--out", "dir"}, runOptions{File: "s.yaml", OutDir: "dir"}},
+		{"short flags", []string{"run", "-q", "-o", "d", "s.yaml"}, runOptions{File: "s.yaml", OutDir: "d", Quiet: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got *runOptions
+			cmd := newRunCmd(func(_ context.Context, o *runOptions) error { got = o; return nil })
+			if code, stderr := execWith(t, cmd, tt.args...); code != exitOK {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			if got.File != tt.want.File || got.OutDir != tt.want.OutDir || got.Quiet != tt.want.Quiet {
+				t.Errorf("options = %+v, want %+v", *got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDemoTargetCmd_FlagsToOptions(t *testing.T) {
+	var got *demoTargetOptions
+	cmd := newDemoTargetCmd(func(_ context.Context, o *demoTargetOptions) error { got = o; return nil })
+	if code, stderr := execWith(t, cmd, "demo-target", "--listen", "127.0.0.1:9999", "--seed", "5"); code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if got.Listen != "127.0.0.1:9999" || got.Seed != 5 {
+		t.Errorf("options = %+v", *got)
+	}
+}
+
+func TestExecute_ExitCodes(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		code int
+	}{
+		{"usage", withCode(exitUsage, errors.New("bad"), ""), exitUsage},
+		{"run failed", withCode(exitRunFailed, errors.New("down"), "hint"), exitRunFailed},
+		{"sla failed", withCode(exitSLAFailed, errors.New("sla"), ""), exitSLAFailed},
+		{"unclassified is usage", errors.New("cobra says no"), exitUsage},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := newRunCmd(func(context.Context, *runOptions) error { return tt.err })
+			code, stderr := execWith(t, cmd, "run", "x.yaml")
+			if code != tt.code {
+				t.Errorf("exit %d, want %d (stderr %q)", code, tt.code, stderr)
+			}
+			if !bytes.Contains([]byte(stderr), []byte("resctl: ")) {
+				t.Errorf("stderr %q lacks the error", stderr)
+			}
+		})
+	}
+}
