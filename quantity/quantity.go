@@ -78,7 +78,11 @@ func (r *Rate) UnmarshalText(b []byte) error {
 	if v <= 0 {
 		return fmt.Errorf("rate %q must be above zero", s)
 	}
-	*r = Rate(v * float64(time.Second) / float64(unit))
+	perSec := v * float64(time.Second) / float64(unit)
+	if math.IsInf(perSec, 0) {
+		return fmt.Errorf("rate %q is too large", s)
+	}
+	*r = Rate(perSec)
 	return nil
 }
 
@@ -121,28 +125,40 @@ func (b *Bytes) UnmarshalText(t []byte) error {
 	if v < 0 {
 		return fmt.Errorf("size %q must not be negative", s)
 	}
-	*b = Bytes(v * mult)
+	n := math.Round(v * mult)
+	if n >= math.MaxInt64 {
+		return fmt.Errorf("size %q is too large", s)
+	}
+	*b = Bytes(n)
 	return nil
 }
 
-// String prints the size in the largest binary unit that keeps it exact
-// enough to read: "64KiB", "1.5MiB", "512B".
+// printUnits are tried in order; the first that is no larger than the size
+// and prints it exactly with at most three decimals wins.
+var printUnits = []struct {
+	suffix string
+	mult   int64
+}{
+	{"GiB", 1 << 30}, {"GB", 1e9}, {"MiB", 1 << 20}, {"MB", 1e6}, {"KiB", 1 << 10}, {"KB", 1e3},
+}
+
+// String prints the size so that it reads back to the same number, in the
+// largest unit that says it exactly: "64KiB", "1.5MiB", "2MB", "1049B".
 func (b Bytes) String() string {
-	v := float64(b)
-	switch {
-	case v >= 1<<30:
-		return trimFloat(v/(1<<30)) + "GiB"
-	case v >= 1<<20:
-		return trimFloat(v/(1<<20)) + "MiB"
-	case v >= 1<<10:
-		return trimFloat(v/(1<<10)) + "KiB"
+	n := int64(b)
+	for _, u := range printUnits {
+		if n >= u.mult && (n%u.mult)*1000%u.mult == 0 {
+			return trimFloat(float64(n/u.mult)+float64(n%u.mult)/float64(u.mult)) + u.suffix
+		}
 	}
-	return strconv.FormatInt(int64(b), 10) + "B"
+	return strconv.FormatInt(n, 10) + "B"
 }
 
 // MarshalText prints the size as String does.
 func (b Bytes) MarshalText() ([]byte, error) { return []byte(b.String()), nil }
 
+// trimFloat prints v with as many digits as it takes to read back exactly,
+// and no more: 50, 12.5, 0.016666666666666666.
 func trimFloat(v float64) string {
-	return strconv.FormatFloat(math.Round(v*1000)/1000, 'f', -1, 64)
+	return strconv.FormatFloat(v, 'f', -1, 64)
 }

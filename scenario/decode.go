@@ -53,6 +53,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	}
 	d.at[path] = n
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		if v.CanAddr() && v.Addr().Type().Implements(nodeDecoderType) {
+			v.Addr().Interface().(nodeDecoder).decodeNode(d, n, path)
+		}
 		return // "key:" with no value keeps the default
 	}
 	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "$") {

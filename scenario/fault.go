@@ -12,6 +12,10 @@ import (
 // decodeNode reads `kind: {params}`: the single key picks the inject.Spec
 // that the parameters decode into.
 func (f *Fault) decodeNode(d *decoder, n *yaml.Node, path string) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		d.problem(nodePos(n), path, "empty fault: name a kind with its parameters, e.g. `- latency: {delay: 300ms}`")
+		return
+	}
 	if n.Kind == yaml.ScalarNode {
 		// "- abort" alone: a kind with all defaults.
 		n = &yaml.Node{Kind: yaml.MappingNode, Line: n.Line, Column: n.Column,

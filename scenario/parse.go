@@ -41,7 +41,7 @@ func Parse(name string, data []byte) (*Scenario, error) {
 	d := newDecoder()
 	d.decode(&root, reflect.ValueOf(&s).Elem(), "")
 	s.File = name
-	v := &validator{decoder: d, s: &s}
+	v := &validator{decoder: d, s: &s, lines: strings.Split(string(data), "\n")}
 	v.validate()
 	if len(d.problems) > 0 {
 		slices.SortStableFunc(d.problems, func(a, b Problem) int {
@@ -65,7 +65,10 @@ func yamlProblem(data []byte, err error) Problem {
 	msg := yamlLine.ReplaceAllString(err.Error(), "$2")
 	lines := strings.SplitAfter(string(data), "\n")
 	line := 0
-	for k := 1; k <= len(lines); k++ {
+	// Re-parsing every prefix is quadratic; scenario files are short, and
+	// past this size the library's own line is used.
+	const maxSearch = 1000
+	for k := 1; k <= len(lines) && k <= maxSearch; k++ {
 		var n yaml.Node
 		perr := yaml.Unmarshal([]byte(strings.Join(lines[:k], "")), &n)
 		if perr != nil && yamlLine.ReplaceAllString(perr.Error(), "$2") == msg {
@@ -91,12 +94,25 @@ func reflectValue(ptr any) reflect.Value { return reflect.ValueOf(ptr).Elem() }
 
 type validator struct {
 	*decoder
-	s *Scenario
+	s     *Scenario
+	lines []string // the file, for placing SLA errors on their column
+}
+
+// slaIndex returns i of a path "slas[i]...".
+func slaIndex(path string) int {
+	var i int
+	_, _ = fmt.Sscanf(path, "slas[%d]", &i)
+	return i
 }
 
 // report adds a problem at the position of path, or of its nearest parent
 // that appears in the file.
 func (v *validator) report(path, format string, args ...any) {
+	for _, q := range v.problems {
+		if q.Path == path {
+			return // the decoder already said what is wrong here
+		}
+	}
 	p := pos{1, 1}
 	for q := path; ; {
 		if n, ok := v.at[q]; ok {
@@ -274,13 +290,19 @@ func (v *validator) exprProblem(path string, se *verify.SyntaxError) {
 		return
 	}
 	at := nodePos(n)
-	if n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) == 0 {
-		col := at.col + se.Col - 1
-		if n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) != 0 {
-			col++
+	start := at.col - 1 // byte offset of the value in its line
+	if n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) != 0 {
+		start++
+	}
+	// The column in the file is only exact when the expression appears in
+	// the file as written: one line, no escapes, no ${VAR}. Otherwise point
+	// at the value and give the column within the expression.
+	if at.line-1 < len(v.lines) && n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) == 0 {
+		if line := v.lines[at.line-1]; start <= len(line) && strings.HasPrefix(line[start:], v.s.SLAs[slaIndex(path)].Expect) {
+			prefix := []rune(line[:start])
+			v.problem(pos{at.line, len(prefix) + se.Col}, path, "%s", se.Msg)
+			return
 		}
-		v.problem(pos{at.line, col}, path, "%s", se.Msg)
-		return
 	}
 	v.problem(at, path, "column %d of the expression: %s", se.Col, se.Msg)
 }

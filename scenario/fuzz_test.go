@@ -1,0 +1,109 @@
+package scenario_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/resctl/resctl/scenario"
+)
+
+func FuzzParse(f *testing.F) {
+	var files []string
+	for _, pattern := range []string{"testdata/*.yaml", "../testdata/scenarios/*.yaml"} {
+		m, err := filepath.Glob(pattern)
+		if err != nil {
+			f.Fatal(err)
+		}
+		files = append(files, m...)
+	}
+	if len(files) == 0 {
+		f.Fatal("no scenario files to seed from")
+	}
+	for _, path := range files {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	for _, tt := range badCases {
+		f.Add([]byte(tt.src))
+	}
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const name = "fuzz.yaml"
+		s, err := scenario.Parse(name, data)
+		if err == nil {
+			if s == nil {
+				t.Fatal("Parse returned neither a scenario nor an error")
+			}
+			checkValid(t, s, name)
+			return
+		}
+		if s != nil {
+			t.Fatalf("Parse returned a scenario along with error %v", err)
+		}
+		var ve *scenario.ValidationError
+		if !errors.As(err, &ve) {
+			t.Fatalf("Parse error is %T (%v), want *scenario.ValidationError", err, err)
+		}
+		if ve.File != name {
+			t.Errorf("File = %q, want %q", ve.File, name)
+		}
+		if len(ve.Problems) == 0 {
+			t.Fatal("ValidationError without problems")
+		}
+		for i, p := range ve.Problems {
+			if p.Line < 1 || p.Col < 1 {
+				t.Errorf("problem %d at %d:%d, want line and column >= 1: %+v", i, p.Line, p.Col, p)
+			}
+			if p.Msg == "" {
+				t.Errorf("problem %d has no message: %+v", i, p)
+			}
+			if i > 0 {
+				q := ve.Problems[i-1]
+				if p.Line < q.Line || p.Line == q.Line && p.Col < q.Col {
+					t.Errorf("problems %d and %d out of order: %d:%d before %d:%d", i-1, i, q.Line, q.Col, p.Line, p.Col)
+				}
+			}
+		}
+		if got := strings.Count(ve.Error(), "\n") + 1; got < len(ve.Problems) {
+			t.Errorf("Error() has %d lines for %d problems", got, len(ve.Problems))
+		}
+	})
+}
+
+// checkValid checks what Parse promises of a scenario it accepts.
+func checkValid(t *testing.T, s *scenario.Scenario, name string) {
+	t.Helper()
+	if s.File != name {
+		t.Errorf("File = %q, want %q", s.File, name)
+	}
+	if s.Load.Rate <= 0 {
+		t.Errorf("accepted rate %v", s.Load.Rate)
+	}
+	if s.Load.Timeout <= 0 {
+		t.Errorf("accepted timeout %v", s.Load.Timeout)
+	}
+	if len(s.Load.Requests) == 0 || len(s.Phases) == 0 {
+		t.Errorf("accepted %d requests and %d phases", len(s.Load.Requests), len(s.Phases))
+	}
+	for i, ph := range s.Phases {
+		if ph.Duration <= 0 {
+			t.Errorf("phases[%d]: accepted duration %v", i, ph.Duration)
+		}
+		for j, f := range ph.Faults {
+			if f.Spec == nil {
+				t.Errorf("phases[%d].faults[%d]: accepted without a kind", i, j)
+			}
+		}
+	}
+	for i, sla := range s.SLAs {
+		if sla.Expr == nil || sla.Name == "" {
+			t.Errorf("slas[%d]: accepted without a parsed expression or name: %+v", i, sla)
+		}
+	}
+}

@@ -1,0 +1,550 @@
+package scenario_test
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/resctl/resctl/scenario"
+)
+
+// Building blocks for bad scenarios. head is valid and fills lines 1–3;
+// phase adds a valid phase on line 4; faults opens a phase whose faults list
+// starts on line 8, each item written "      - " so its value starts at
+// column 9.
+const (
+	head   = "name: t\ntarget: {builtin: demo}\nload: {rate: 5/s, requests: [{path: /}]}\n"
+	phase  = "phases: [{name: a, duration: 1s}]\n"
+	faults = head + "phases:\n  - name: a\n    duration: 1s\n    faults:\n"
+)
+
+// badCases are scenarios with every problem they must report, in order, each
+// written "line:col: path: message" where the message is matched as a
+// substring and an empty path is written as nothing between the colons.
+var badCases = []struct {
+	name string
+	src  string
+	want []string
+}{
+	{
+		name: "YAML syntax error",
+		src:  "name: t\n- a\n",
+		want: []string{"2:1: : YAML syntax error: did not find expected key"},
+	},
+	{
+		name: "empty fault item",
+		src:  head + "phases:\n  - name: a\n    duration: 1s\n    faults: [~]\n",
+		want: []string{"7:14: phases[0].faults[0]: empty fault"},
+	},
+	{
+		name: "bare dash fault item",
+		src:  head + "phases:\n  - name: a\n    duration: 1s\n    faults:\n      -\n",
+		want: []string{"8:8: phases[0].faults[0]: empty fault"},
+	},
+	{
+		name: "SLA over two lines falls back to the expression column",
+		src:  head + phase + "slas:\n  - expect: p99 <\n      < 1s\n",
+		want: []string{"6:13: slas[0].expect: column 7 of the expression: "},
+	},
+	{
+		name: "SLA with an escape falls back to the expression column",
+		src:  head + phase + "slas:\n  - expect: \"p99 \\u003c < 1s\"\n",
+		want: []string{"6:13: slas[0].expect: column 7 of the expression: "},
+	},
+	{
+		name: "empty file",
+		src:  "",
+		want: []string{"1:1: : the file is empty"},
+	},
+	{
+		name: "comments only",
+		src:  "# nothing yet\n",
+		want: []string{"1:1: : the file is empty"},
+	},
+	{
+		name: "unknown top-level key with suggestion",
+		src:  head + "phasess: [{name: a, duration: 1s}]\n",
+		want: []string{
+			"1:1: phases: at least one phase is required",
+			`4:1: phasess: unknown key "phasess" (did you mean "phases"?)`,
+		},
+	},
+	{
+		name: "unknown top-level key without suggestion",
+		src:  head + phase + "colour: red\n",
+		want: []string{`5:1: colour: unknown key "colour"; known keys: name, description, seed, target, proxy, load, phases, slas, output`},
+	},
+	{
+		name: "unknown nested key",
+		src:  "name: t\ntarget: {builtin: demo}\nload: {rat: 5/s, requests: [{path: /}]}\n" + phase,
+		want: []string{
+			"3:7: load: rate is required, e.g. rate: 50/s",
+			`3:8: load.rat: unknown key "rat" (did you mean "rate"?)`,
+		},
+	},
+	{
+		name: "duplicate key",
+		src:  head + phase + "name: u\n",
+		want: []string{"5:1: name: duplicate key"},
+	},
+	{
+		name: "zero duration",
+		src:  head + "phases: [{name: a, duration: 0s}]\n",
+		want: []string{"4:30: phases[0].duration: must be above zero"},
+	},
+	{
+		name: "bare zero duration",
+		src:  head + "phases: [{name: a, duration: 0}]\n",
+		want: []string{"4:30: phases[0].duration: must be above zero"},
+	},
+	{
+		name: "negative duration",
+		src:  head + "phases: [{name: a, duration: -5s}]\n",
+		want: []string{"4:30: phases[0].duration: must be above zero"},
+	},
+	{
+		// Reported once: the validator does not repeat the decoder.
+		name: "duration without unit",
+		src:  head + "phases: [{name: a, duration: 10}]\n",
+		want: []string{
+			`4:30: phases[0].duration: duration "10" needs a unit, e.g. 10s or 10ms`,
+		},
+	},
+	{
+		name: "garbage duration",
+		src:  head + "phases: [{name: a, duration: ten}]\n",
+		want: []string{
+			`4:30: phases[0].duration: invalid duration "ten": write it like 300ms, 10s or 1m30s`,
+		},
+	},
+	{
+		name: "missing duration",
+		src:  head + "phases: [{name: a}]\n",
+		want: []string{"4:10: phases[0]: duration is required, e.g. duration: 10s"},
+	},
+	{
+		name: "zero load timeout",
+		src:  "name: t\ntarget: {builtin: demo}\nload: {rate: 5/s, timeout: 0s, requests: [{path: /}]}\n" + phase,
+		want: []string{"3:28: load.timeout: must be above zero"},
+	},
+	{
+		name: "negative max_in_flight",
+		src:  "name: t\ntarget: {builtin: demo}\nload: {rate: 5/s, max_in_flight: -1, requests: [{path: /}]}\n" + phase,
+		want: []string{"3:34: load.max_in_flight: must not be negative"},
+	},
+	{
+		name: "zero rate",
+		src:  "name: t\ntarget: {builtin: demo}\nload: {rate: 0/s, requests: [{path: /}]}\n" + phase,
+		want: []string{`3:14: load.rate: rate "0/s" must be above zero`},
+	},
+	{
+		name: "missing rate",
+		src:  "name: t\ntarget: {builtin: demo}\nload: {requests: [{path: /}]}\n" + phase,
+		want: []string{"3:7: load: rate is required, e.g. rate: 50/s"},
+	},
+	{
+		name: "empty rate",
+		src:  "name: t\ntarget: {builtin: demo}\nload:\n  rate:\n  requests: [{path: /}]\n" + phase,
+		want: []string{"4:3: load: rate is required"},
+	},
+	{
+		name: "missing requests",
+		src:  "name: t\ntarget: {builtin: demo}\nload: {rate: 5/s}\n" + phase,
+		want: []string{"3:7: load: requests: give at least one request"},
+	},
+	{
+		name: "request path without leading slash",
+		src:  "name: t\ntarget: {builtin: demo}\nload: {rate: 5/s, requests: [{path: api}]}\n" + phase,
+		want: []string{"3:37: load.requests[0].path: must start with /, e.g. /api/orders"},
+	},
+	{
+		name: "request method not a token",
+		src:  "name: t\ntarget: {builtin: demo}\nload: {rate: 5/s, requests: [{method: g e t, path: /}]}\n" + phase,
+		want: []string{`3:39: load.requests[0].method: "G E T" is not an HTTP method`},
+	},
+	{
+		name: "percent above 100",
+		src:  faults + "      - latency: {delay: 1s, percent: 150}\n",
+		want: []string{"8:39: phases[0].faults[0].latency.percent: percentage 150 is outside 0%..100%"},
+	},
+	{
+		name: "negative percent",
+		src:  faults + "      - latency: {delay: 1s, percent: -3}\n",
+		want: []string{"8:39: phases[0].faults[0].latency.percent: percentage -3 is outside 0%..100%"},
+	},
+	{
+		name: "unknown fault kind with suggestion",
+		src:  faults + "      - latncy: {delay: 1s}\n",
+		want: []string{`8:9: phases[0].faults[0]: unknown fault kind "latncy" (did you mean "latency"?)`},
+	},
+	{
+		name: "unknown fault kind without suggestion",
+		src:  faults + "      - explode\n",
+		want: []string{`8:9: phases[0].faults[0]: unknown fault kind "explode"; known kinds: abort, latency`},
+	},
+	{
+		name: "fault with two kinds",
+		src:  faults + "      - {latency: {delay: 1s}, abort: {}}\n",
+		want: []string{"8:9: phases[0].faults[0]: a fault is one kind with its parameters, e.g. `- latency: {delay: 300ms}`; found 2 keys"},
+	},
+	{
+		name: "fault that is a list",
+		src:  faults + "      - [abort]\n",
+		want: []string{"8:9: phases[0].faults[0]: expected a map of keys, got a list"},
+	},
+	{
+		name: "unknown fault parameter",
+		src:  faults + "      - abort: {stauts: 500}\n",
+		want: []string{`8:17: phases[0].faults[0].abort.stauts: unknown key "stauts" (did you mean "status"?)`},
+	},
+	{
+		name: "abort status out of range",
+		src:  faults + "      - abort: {status: 42}\n",
+		want: []string{"8:25: phases[0].faults[0].abort.status: 42 is not an HTTP status (100..599)"},
+	},
+	{
+		name: "abort status not a number",
+		src:  faults + "      - abort: {status: teapot}\n",
+		want: []string{`8:25: phases[0].faults[0].abort.status: expected a whole number, got "teapot"`},
+	},
+	{
+		name: "latency without delay",
+		src:  faults + "      - latency\n",
+		want: []string{"8:9: phases[0].faults[0].latency.delay: must be above zero, e.g. 300ms"},
+	},
+	{
+		name: "latency delay zero",
+		src:  faults + "      - latency: {delay: 0s}\n",
+		want: []string{"8:26: phases[0].faults[0].latency.delay: must be above zero, e.g. 300ms"},
+	},
+	{
+		name: "jitter above delay",
+		src:  faults + "      - latency: {delay: 1s, jitter: 2s}\n",
+		want: []string{"8:38: phases[0].faults[0].latency.jitter: must not exceed delay"},
+	},
+	{
+		name: "negative jitter",
+		src:  faults + "      - latency: {delay: 1s, jitter: -2s}\n",
+		want: []string{"8:38: phases[0].faults[0].latency.jitter: must not be negative"},
+	},
+	{
+		name: "fault path without leading slash",
+		src:  faults + "      - abort: {path: api}\n",
+		want: []string{"8:23: phases[0].faults[0].abort.path: must start with /"},
+	},
+	{
+		name: "target with builtin and url",
+		src:  "name: t\ntarget: {builtin: demo, url: http://localhost:8080}\nload: {rate: 5/s, requests: [{path: /}]}\n" + phase,
+		want: []string{"2:9: target: set either builtin or url, not both"},
+	},
+	{
+		name: "unknown builtin",
+		src:  "name: t\ntarget: {builtin: dmeo}\nload: {rate: 5/s, requests: [{path: /}]}\n" + phase,
+		want: []string{`2:19: target.builtin: unknown built-in target "dmeo"; known: demo`},
+	},
+	{
+		name: "url without scheme",
+		src:  "name: t\ntarget: {url: localhost:8080}\nload: {rate: 5/s, requests: [{path: /}]}\n" + phase,
+		want: []string{`2:15: target.url: "localhost:8080" is not an http:// or https:// URL with a host`},
+	},
+	{
+		name: "url with another scheme",
+		src:  "name: t\ntarget: {url: 'ftp://files'}\nload: {rate: 5/s, requests: [{path: /}]}\n" + phase,
+		want: []string{`2:15: target.url: "ftp://files" is not an http:// or https:// URL with a host`},
+	},
+	{
+		name: "missing target",
+		src:  "name: t\nload: {rate: 5/s, requests: [{path: /}]}\n" + "phases: [{name: a, duration: 1s}]\n",
+		want: []string{"1:1: target: is required: set builtin: demo or url: http://host:port"},
+	},
+	{
+		name: "missing name",
+		src:  "target: {builtin: demo}\nload: {rate: 5/s, requests: [{path: /}]}\n" + "phases: [{name: a, duration: 1s}]\n",
+		want: []string{"1:1: name: is required"},
+	},
+	{
+		name: "unknown protocol",
+		src:  head + phase + "proxy: {protocol: h3}\n",
+		want: []string{`5:19: proxy.protocol: unknown protocol "h3"; use http or h2c`},
+	},
+	{
+		name: "duplicate phase names",
+		src:  head + "phases:\n  - {name: a, duration: 1s}\n  - {name: a, duration: 1s}\n",
+		want: []string{`6:12: phases[1].name: phase "a" is already defined`},
+	},
+	{
+		name: "phase without name",
+		src:  head + "phases: [{duration: 1s}]\n",
+		want: []string{"4:10: phases[0].name: is required"},
+	},
+	{
+		name: "SLA during unknown phase with suggestion",
+		src:  head + "phases: [{name: baseline, duration: 1s}]\nslas:\n  - during: baselin\n    expect: p99 < 1s\n",
+		want: []string{`6:13: slas[0].during: no phase named "baselin" (did you mean "baseline"?)`},
+	},
+	{
+		name: "SLA during unknown phase without suggestion",
+		src:  head + "phases: [{name: baseline, duration: 1s}]\nslas:\n  - during: chaos\n    expect: p99 < 1s\n",
+		want: []string{`6:13: slas[0].during: no phase named "chaos"; phases: baseline`},
+	},
+	// An SLA syntax error is placed on the column of the file where the
+	// expression goes wrong: the column of the value, plus the column in
+	// the expression, minus one, plus one for an opening quote. In
+	// "p99 < < 1s" the second "<" is column 7.
+	{
+		name: "SLA syntax error plain",
+		src:  head + phase + "slas:\n  - expect: p99 < < 1s\n",
+		want: []string{`6:19: slas[0].expect: unexpected "<", expected a number, series or "("`},
+	},
+	{
+		name: "SLA syntax error single-quoted",
+		src:  head + phase + "slas:\n  - expect: 'p99 < < 1s'\n",
+		want: []string{`6:20: slas[0].expect: unexpected "<"`},
+	},
+	{
+		name: "SLA syntax error double-quoted",
+		src:  head + phase + "slas:\n  - expect: \"p99 < < 1s\"\n",
+		want: []string{`6:20: slas[0].expect: unexpected "<"`},
+	},
+	{
+		name: "SLA syntax error in flow mapping",
+		src:  head + phase + "slas: [{name: fast, expect: p99 < < 1s}]\n",
+		want: []string{`5:35: slas[0].expect: unexpected "<"`},
+	},
+	{
+		name: "SLA syntax error in block scalar",
+		src:  head + phase + "slas:\n  - expect: >-\n      p99 < < 1s\n",
+		want: []string{`6:13: slas[0].expect: column 7 of the expression: unexpected "<"`},
+	},
+	{
+		name: "SLA with unknown series",
+		src:  head + phase + "slas:\n  - expect: p99 < 1s and p98 < 1s\n",
+		want: []string{`6:26: slas[0].expect: unknown series "p98" (did you mean "p99"?)`},
+	},
+	{
+		name: "SLA that is not a condition",
+		src:  head + phase + "slas:\n  - expect: p99\n",
+		want: []string{"6:13: slas[0].expect: expression must be a condition"},
+	},
+	{
+		name: "SLA without expect",
+		src:  head + phase + "slas:\n  - name: fast\n",
+		want: []string{"6:5: slas[0].expect: is required, e.g. expect: success_rate >= 99% and p99 < 150ms"},
+	},
+	{
+		name: "SLA with empty expect",
+		src:  head + phase + "slas:\n  - name: fast\n    expect: ''\n",
+		want: []string{"7:13: slas[0].expect: is required"},
+	},
+	{
+		name: "unknown output format",
+		src:  head + phase + "output: {formats: [json, csv]}\n",
+		want: []string{`5:26: output.formats[1]: unknown format "csv"; known formats: json`},
+	},
+	{
+		name: "empty output dir",
+		src:  head + phase + "output: {dir: ''}\n",
+		want: []string{"5:15: output.dir: must not be empty"},
+	},
+	{
+		name: "list where a map is expected",
+		src:  "name: t\ntarget: [demo]\nload: {rate: 5/s, requests: [{path: /}]}\n" + phase,
+		want: []string{
+			"2:9: target: expected a map of keys, got a list",
+		},
+	},
+	{
+		name: "map where a list is expected",
+		src:  head + "phases: {name: a, duration: 1s}\n",
+		want: []string{
+			"4:9: phases: expected a list, got a map of keys",
+		},
+	},
+	{
+		name: "value where a map is expected",
+		src:  "just a string\n",
+		want: []string{
+			"1:1: : expected a map of keys, got a single value",
+			"1:1: name: is required",
+			"1:1: target: is required",
+			"1:1: load: is required",
+			"1:1: phases: at least one phase is required",
+		},
+	},
+	{
+		name: "not a boolean",
+		src:  "name: t\ntarget: {builtin: demo}\nload: {rate: 5/s, http2: yes, requests: [{path: /}]}\n" + phase,
+		want: []string{`3:26: load.http2: expected true or false, got "yes"`},
+	},
+	{
+		name: "negative seed",
+		src:  head + phase + "seed: -1\n",
+		want: []string{`5:7: seed: expected a whole number of at least 0, got "-1"`},
+	},
+	{
+		name: "problems sorted by line and column",
+		src: "name: t\n" +
+			"target: {builtin: demo, url: http://localhost:8080}\n" +
+			"load: {rate: 0/s, requests: [{path: /}]}\n" +
+			phase +
+			"colour: red\n",
+		want: []string{
+			"2:9: target: set either builtin or url, not both",
+			`3:14: load.rate: rate "0/s" must be above zero`,
+			`5:1: colour: unknown key "colour"`,
+		},
+	},
+}
+
+func TestParse_problems(t *testing.T) {
+	for _, tt := range badCases {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := scenario.Parse("bad.yaml", []byte(tt.src))
+			if err == nil {
+				t.Fatalf("Parse succeeded with %+v, want %d problems", s, len(tt.want))
+			}
+			if s != nil {
+				t.Errorf("Parse returned a scenario along with error %v", err)
+			}
+			var ve *scenario.ValidationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("Parse error is %T (%v), want *scenario.ValidationError", err, err)
+			}
+			if ve.File != "bad.yaml" {
+				t.Errorf("File = %q, want %q", ve.File, "bad.yaml")
+			}
+			if !matchProblems(t, ve.Problems, tt.want) {
+				t.Errorf("source:\n%s\ngot problems:\n%s\nwant:\n  %s", tt.src, listProblems(ve.Problems), strings.Join(tt.want, "\n  "))
+			}
+		})
+	}
+}
+
+// matchProblems reports whether got matches want one for one, where each
+// want is "line:col: path: message substring".
+func matchProblems(t *testing.T, got []scenario.Problem, want []string) bool {
+	t.Helper()
+	if len(got) != len(want) {
+		return false
+	}
+	for i, w := range want {
+		line, col, path, msg := splitWant(t, w)
+		p := got[i]
+		if p.Line != line || p.Col != col || p.Path != path || !strings.Contains(p.Msg, msg) {
+			return false
+		}
+	}
+	return true
+}
+
+func splitWant(t *testing.T, w string) (line, col int, path, msg string) {
+	t.Helper()
+	parts := strings.SplitN(w, ": ", 3)
+	pos := strings.Split(parts[0], ":")
+	if len(parts) != 3 || len(pos) != 2 {
+		t.Fatalf("bad want %q: write line:col: path: message", w)
+	}
+	line, err1 := strconv.Atoi(pos[0])
+	col, err2 := strconv.Atoi(pos[1])
+	if err1 != nil || err2 != nil {
+		t.Fatalf("bad want %q: write line:col: path: message", w)
+	}
+	return line, col, strings.TrimSpace(parts[1]), parts[2]
+}
+
+func listProblems(ps []scenario.Problem) string {
+	var b strings.Builder
+	for _, p := range ps {
+		fmt.Fprintf(&b, "  %d:%d: %s: %s\n", p.Line, p.Col, p.Path, p.Msg)
+	}
+	return b.String()
+}
+
+func TestParse_requestDefaults(t *testing.T) {
+	src := "name: t\ntarget: {builtin: demo}\nload: {rate: 5/s, requests: [{path: /a}, {method: delete, path: /b}, {method: PATCH, path: /c}]}\n" + phase
+	s, err := scenario.Parse("ok.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range s.Load.Requests {
+		got = append(got, r.Method+" "+r.Path)
+	}
+	want := "GET /a, DELETE /b, PATCH /c"
+	if strings.Join(got, ", ") != want {
+		t.Errorf("requests = %q, want %q", strings.Join(got, ", "), want)
+	}
+}
+
+func TestParse_slaName(t *testing.T) {
+	src := head + phase + "slas:\n  - expect: p99 < 1s\n  - {name: fast, expect: p50 < 1s}\n"
+	s, err := scenario.Parse("ok.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, sla := range s.SLAs {
+		if sla.Expr == nil {
+			t.Errorf("SLA %q has no parsed expression", sla.Name)
+		}
+		got = append(got, sla.Name)
+	}
+	if want := []string{"p99 < 1s", "fast"}; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("SLA names = %q, want %q", got, want)
+	}
+}
+
+func TestValidationError_Error(t *testing.T) {
+	tests := []struct {
+		name string
+		err  *scenario.ValidationError
+		want string
+	}{
+		{
+			name: "one problem",
+			err: &scenario.ValidationError{File: "s.yaml", Problems: []scenario.Problem{
+				{Path: "load.rate", Line: 3, Col: 14, Msg: "must be above zero"},
+			}},
+			want: "s.yaml:3:14: load.rate: must be above zero",
+		},
+		{
+			name: "file-level problem has no path",
+			err: &scenario.ValidationError{File: "s.yaml", Problems: []scenario.Problem{
+				{Line: 1, Col: 1, Msg: "the file is empty"},
+			}},
+			want: "s.yaml:1:1: the file is empty",
+		},
+		{
+			name: "one line per problem",
+			err: &scenario.ValidationError{File: "dir/s.yaml", Problems: []scenario.Problem{
+				{Path: "target", Line: 2, Col: 9, Msg: "set either builtin or url, not both"},
+				{Path: "phases[0].duration", Line: 4, Col: 30, Msg: "must be above zero, e.g. 10s"},
+			}},
+			want: "dir/s.yaml:2:9: target: set either builtin or url, not both\n" +
+				"dir/s.yaml:4:30: phases[0].duration: must be above zero, e.g. 10s",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.err.Error(); got != tt.want {
+				t.Errorf("Error() =\n%s\nwant\n%s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParse_errorMessage(t *testing.T) {
+	src := "name: t\ntarget: {builtin: demo, url: http://localhost:8080}\nload: {rate: 0/s, requests: [{path: /}]}\n" + phase + "colour: red\n"
+	_, err := scenario.Parse("bad.yaml", []byte(src))
+	if err == nil {
+		t.Fatal("Parse succeeded, want 3 problems")
+	}
+	want := "bad.yaml:2:9: target: set either builtin or url, not both\n" +
+		"bad.yaml:3:14: load.rate: rate \"0/s\" must be above zero\n" +
+		"bad.yaml:5:1: colour: unknown key \"colour\"; known keys: name, description, seed, target, proxy, load, phases, slas, output"
+	if err.Error() != want {
+		t.Errorf("Error() =\n%s\nwant\n%s", err, want)
+	}
+}
