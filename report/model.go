@@ -37,6 +37,42 @@ type Report struct {
 	Events []Event      `json:"events,omitempty"`
 	Series []Second     `json:"series"`
 	Run    RunResources `json:"run"`
+
+	// Metrics are the series scraped from Prometheus endpoints during the
+	// run (the proxy's, the target's, any others).
+	Metrics []MetricSeries `json:"metrics,omitempty"`
+	// Panels are the scraped series the scenario chose to chart.
+	Panels []Panel `json:"panels,omitempty"`
+	// ScrapeErrors are failed scrapes: gaps in Metrics, with the reason.
+	ScrapeErrors []ScrapeError `json:"scrape_errors,omitempty"`
+}
+
+// MetricSeries is one scraped time series.
+type MetricSeries struct {
+	// Source is the endpoint's name in the scenario ("target", "proxy", …).
+	Source string            `json:"source"`
+	Name   string            `json:"name"`
+	Labels map[string]string `json:"labels,omitempty"`
+	// Type is the metric family's type: counter, gauge, histogram,
+	// summary or untyped.
+	Type string `json:"type,omitempty"`
+	// Points are [offset in seconds from the run's start, value] pairs.
+	Points [][2]float64 `json:"points"`
+}
+
+// Panel is a chart of scraped series in the HTML report.
+type Panel struct {
+	Title string `json:"title"`
+	// Unit tells how to label the axis: "bytes", "seconds", "" (plain).
+	Unit   string         `json:"unit,omitempty"`
+	Series []MetricSeries `json:"series"`
+}
+
+// ScrapeError is a scrape that failed.
+type ScrapeError struct {
+	Source string  `json:"source"`
+	AtS    float64 `json:"at_s"`
+	Error  string  `json:"error"`
 }
 
 // Phase summarises one phase (or, as Report.Total, the whole run).
@@ -81,6 +117,13 @@ type SLA struct {
 	Values map[string]float64 `json:"values,omitempty"`
 	// Error says why the SLA could not be decided (no data), if so.
 	Error string `json:"error,omitempty"`
+	// Kind is "check" for a condition over a window, "time_to" or
+	// "recovery_time" for timing SLAs.
+	Kind string `json:"kind,omitempty"`
+	// AtS is, for timing SLAs, the instant (offset in seconds from the
+	// run's start) at which detection or recovery happened, so reports can
+	// mark it on the timeline; absent when it never happened.
+	AtS *float64 `json:"at_s,omitempty"`
 }
 
 // Fault is what one fault of the scenario did.
@@ -110,6 +153,11 @@ type Event struct {
 	Source string  `json:"source"`
 	Kind   string  `json:"kind"`
 	Detail string  `json:"detail,omitempty"`
+	// Name, From and To describe a state transition (Source "guard",
+	// Kind "transition"): which policy, and its states before and after.
+	Name string `json:"name,omitempty"`
+	From string `json:"from,omitempty"`
+	To   string `json:"to,omitempty"`
 }
 
 // Second is one point of the per-second series.
@@ -119,6 +167,7 @@ type Second struct {
 	Successes uint64  `json:"successes"`
 	Errors    uint64  `json:"errors"`
 	P50Ms     float64 `json:"p50_ms"`
+	P90Ms     float64 `json:"p90_ms"`
 	P95Ms     float64 `json:"p95_ms"`
 	P99Ms     float64 `json:"p99_ms"`
 	MaxMs     float64 `json:"max_ms"`

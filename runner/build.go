@@ -90,7 +90,7 @@ func buildReport(s *scenario.Scenario, target string, rec *record.Recording, boa
 	for i, sec := range rec.Seconds {
 		r.Series = append(r.Series, report.Second{
 			T: i, Requests: sec.Requests, Successes: sec.Successes, Errors: sec.Errors,
-			P50Ms: report.Ms(sec.Latency.P50), P95Ms: report.Ms(sec.Latency.P95),
+			P50Ms: report.Ms(sec.Latency.P50), P90Ms: report.Ms(sec.Latency.P90), P95Ms: report.Ms(sec.Latency.P95),
 			P99Ms: report.Ms(sec.Latency.P99), MaxMs: report.Ms(sec.Latency.Max),
 		})
 	}
