@@ -145,6 +145,7 @@ func (v *validator) validate() {
 	v.validateLoad()
 	v.validatePhases()
 	v.validateSLAs()
+	v.validateScrape()
 	if strings.TrimSpace(s.Output.Dir) == "" {
 		v.report("output.dir", "must not be empty")
 	}
@@ -260,6 +261,13 @@ func (v *validator) validateSLAs() {
 				v.report(p+".during", "no phase named %q; phases: %s", sla.During, strings.Join(phases, ", "))
 			}
 		}
+		if (sla.SteadyState || sla.AbortOnBreach) && sla.During == "" {
+			key := "steady_state"
+			if !sla.SteadyState {
+				key = "abort_on_breach"
+			}
+			v.report(p+"."+key, "needs `during:` to name the phase it watches")
+		}
 		if strings.TrimSpace(sla.Expect) == "" {
 			v.report(p+".expect", "is required, e.g. expect: success_rate >= 99%% and p99 < 150ms")
 			continue
@@ -305,4 +313,25 @@ func (v *validator) exprProblem(path string, se *verify.SyntaxError) {
 		}
 	}
 	v.problem(at, path, "column %d of the expression: %s", se.Col, se.Msg)
+}
+
+func (v *validator) validateScrape() {
+	sc := &v.s.Scrape
+	if sc.Interval <= 0 {
+		v.report("scrape.interval", "must be above zero, e.g. 1s")
+	}
+	for name, where := range sc.Endpoints {
+		p := "scrape.endpoints." + name
+		if !validEnvName(name) {
+			v.report(p, "%q is not a valid source name: use letters, digits and _", name)
+		}
+		switch where {
+		case EndpointSelf, EndpointTarget:
+			continue
+		}
+		u, err := url.Parse(where)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.report(p, "%q is neither self, target nor an http:// URL", where)
+		}
+	}
 }

@@ -34,6 +34,26 @@ var badCases = []struct {
 		want: []string{"2:1: : YAML syntax error: did not find expected key"},
 	},
 	{
+		name: "scrape endpoint that is not a URL",
+		src:  head + phase + "scrape: {endpoints: {db: 'ftp://x', ok: self, t: target}}\n",
+		want: []string{`5:26: scrape.endpoints.db: "ftp://x" is neither self, target nor an http:// URL`},
+	},
+	{
+		name: "scrape interval zero",
+		src:  head + phase + "scrape: {interval: 0s}\n",
+		want: []string{"5:20: scrape.interval: must be above zero"},
+	},
+	{
+		name: "steady state without a phase",
+		src:  head + phase + "slas:\n  - {expect: success_rate > 99%, steady_state: true}\n",
+		want: []string{"6:48: slas[0].steady_state: needs `during:`"},
+	},
+	{
+		name: "abort on breach without a phase",
+		src:  head + phase + "slas:\n  - {expect: success_rate > 99%, abort_on_breach: true}\n",
+		want: []string{"6:51: slas[0].abort_on_breach: needs `during:`"},
+	},
+	{
 		name: "empty fault item",
 		src:  head + "phases:\n  - name: a\n    duration: 1s\n    faults: [~]\n",
 		want: []string{"7:14: phases[0].faults[0]: empty fault"},
@@ -74,7 +94,7 @@ var badCases = []struct {
 	{
 		name: "unknown top-level key without suggestion",
 		src:  head + phase + "colour: red\n",
-		want: []string{`5:1: colour: unknown key "colour"; known keys: name, description, seed, target, proxy, load, phases, slas, output`},
+		want: []string{`5:1: colour: unknown key "colour"; known keys: name, description, seed, target, proxy, load, phases, slas, scrape, output`},
 	},
 	{
 		name: "unknown nested key",
@@ -543,7 +563,7 @@ func TestParse_errorMessage(t *testing.T) {
 	}
 	want := "bad.yaml:2:9: target: set either builtin or url, not both\n" +
 		"bad.yaml:3:14: load.rate: rate \"0/s\" must be above zero\n" +
-		"bad.yaml:5:1: colour: unknown key \"colour\"; known keys: name, description, seed, target, proxy, load, phases, slas, output"
+		"bad.yaml:5:1: colour: unknown key \"colour\"; known keys: name, description, seed, target, proxy, load, phases, slas, scrape, output"
 	if err.Error() != want {
 		t.Errorf("Error() =\n%s\nwant\n%s", err, want)
 	}

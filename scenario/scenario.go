@@ -32,6 +32,7 @@ type Scenario struct {
 	Load   Load    `yaml:"load"`
 	Phases []Phase `yaml:"phases"`
 	SLAs   []SLA   `yaml:"slas"`
+	Scrape Scrape  `yaml:"scrape"`
 	Output Output  `yaml:"output"`
 
 	// File is the path the scenario was read from, for messages.
@@ -109,9 +110,44 @@ type SLA struct {
 	// "success_rate >= 99% and p99 < 150ms".
 	Expect string `yaml:"expect"`
 
+	// SteadyState makes the SLA a precondition: it is checked as soon as
+	// its phase ends, and if it fails the run stops there, before any
+	// later phase's faults, with the verdict that the system was not
+	// healthy to begin with. It needs `during`.
+	SteadyState bool `yaml:"steady_state"`
+	// AbortOnBreach checks the SLA every second while its phase runs, over
+	// the phase so far, and stops the run (faults cleared, report written)
+	// the moment it fails: a safeguard for shared environments. It needs
+	// `during`.
+	AbortOnBreach bool `yaml:"abort_on_breach"`
+
 	// Expr is Expect, parsed and checked.
 	Expr *verify.Expr `yaml:"-"`
 }
+
+// Scrape says which Prometheus endpoints the run reads, and how often.
+type Scrape struct {
+	// Interval between scrapes; default 1s.
+	Interval time.Duration `yaml:"interval"`
+	// Endpoints maps a source name, as SLAs and reports refer to it, to
+	// where its metrics are: "self" (the harness proxy's own), "target"
+	// (the target's /metrics), or an http:// URL. Without this key resctl
+	// scrapes {proxy: self, target: target}, the target's as optional.
+	Endpoints map[string]string `yaml:"endpoints"`
+	// Panels are scraped series to chart in the HTML report, as selectors
+	// such as target:go_goroutines; default: the target's goroutines and
+	// heap in use.
+	Panels []string `yaml:"panels"`
+}
+
+// Endpoint values with a meaning of their own.
+const (
+	EndpointSelf   = "self"
+	EndpointTarget = "target"
+)
+
+// DefaultScrapeInterval is how often endpoints are scraped by default.
+const DefaultScrapeInterval = time.Second
 
 // Output says where and in which formats the run's reports are written.
 type Output struct {
@@ -135,6 +171,7 @@ func defaults() Scenario {
 	return Scenario{
 		Proxy:  Proxy{Protocol: DefaultProtocol, Listen: DefaultProxyListen, Admin: DefaultAdminListen},
 		Load:   Load{Timeout: DefaultLoadTimeout},
+		Scrape: Scrape{Interval: DefaultScrapeInterval},
 		Output: Output{Dir: DefaultOutputDir, Formats: []string{"json"}},
 	}
 }
