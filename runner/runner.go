@@ -22,6 +22,7 @@ import (
 	"github.com/resctl/resctl/record"
 	"github.com/resctl/resctl/report"
 	"github.com/resctl/resctl/scenario"
+	"github.com/resctl/resctl/scrape"
 )
 
 // ErrUnreachable is returned (wrapped) when the target does not accept
@@ -96,9 +97,13 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	rec := record.NewRecorder(start, plan.spans, s.Load.Timeout)
 	clock := &phaseClock{plan: plan, board: board, start: start, progress: progress}
 
+	eps := scrapeEndpoints(s, proxy.AdminURL(), upstream)
+	scraper := scrape.New(scrape.Options{Endpoints: eps, Interval: s.Scrape.Interval, Start: start})
+
 	runCtx, stopClock := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { clock.run(runCtx) })
+	wg.Go(func() { scraper.Run(runCtx) })
 	stats, loadErr := load.Run(ctx, load.Options{
 		BaseURL:     proxy.URL(),
 		Requests:    loadRequests(s.Load.Requests),
@@ -112,6 +117,11 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	wg.Wait()
 	board.Clear()
 	elapsed := time.Since(start)
+	// One last scrape after the load, so "the end of the run" has a
+	// sample of every series (goroutines back to baseline?).
+	if ctx.Err() == nil {
+		scraper.ScrapeOnce(context.Background())
+	}
 
 	r := buildReport(s, targetDesc, rec.Snapshot(), board, clock.events(), elapsed)
 	r.Run = report.RunResources{
@@ -123,6 +133,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 		GeneratorBehind: float64(stats.Sent) < 0.99*float64(stats.Scheduled),
 	}
 	r.Version = version.String()
+	metricsReport(r, scraper, eps, s.Scrape.Panels, func(scrape.Series) bool { return false }, progress)
 	switch {
 	case loadErr != nil:
 		r.Passed = false

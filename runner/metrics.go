@@ -1,0 +1,112 @@
+package runner
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/resctl/resctl/report"
+	"github.com/resctl/resctl/scenario"
+	"github.com/resctl/resctl/scrape"
+)
+
+// scrapeEndpoints resolves the scenario's endpoints to URLs. Without any,
+// the proxy's own metrics and the target's are read, the target's as
+// optional: many services serve no /metrics.
+func scrapeEndpoints(s *scenario.Scenario, proxyAdmin, targetURL string) []scrape.Endpoint {
+	eps := s.Scrape.Endpoints
+	implicit := len(eps) == 0
+	if implicit {
+		eps = map[string]string{"proxy": scenario.EndpointSelf, "target": scenario.EndpointTarget}
+	}
+	var out []scrape.Endpoint
+	for _, name := range slices.Sorted(maps.Keys(eps)) {
+		ep := scrape.Endpoint{Name: name, URL: eps[name]}
+		switch eps[name] {
+		case scenario.EndpointSelf:
+			ep.URL = proxyAdmin + "/metrics"
+		case scenario.EndpointTarget:
+			ep.URL = strings.TrimSuffix(targetURL, "/") + "/metrics"
+			ep.Optional = implicit
+		}
+		out = append(out, ep)
+	}
+	return out
+}
+
+// keptMetrics are the scraped series every report keeps, whatever SLAs and
+// panels ask for: the runtime signals of Go processes and the proxy's and
+// faults' own counters. Everything else scraped is used for SLAs and then
+// dropped, so report.json stays small on long runs.
+var keptMetrics = map[string]bool{
+	"go_goroutines":                               true,
+	"go_memstats_heap_inuse_bytes":                true,
+	"process_resident_memory_bytes":               true,
+	"process_cpu_seconds_total":                   true,
+	"resctl_proxy_requests_total":                 true,
+	"resctl_proxy_in_flight_requests":             true,
+	"resctl_fault_injected_total":                 true,
+	"resctl_fault_matched_total":                  true,
+	"resctl_proxy_request_duration_seconds_count": true,
+}
+
+// defaultPanels chart the target's goroutines and heap.
+var defaultPanels = []string{"target:go_goroutines", "target:go_memstats_heap_inuse_bytes"}
+
+func toReportSeries(s scrape.Series) report.MetricSeries {
+	ms := report.MetricSeries{Source: s.Source, Name: s.Name, Labels: s.Labels, Type: s.Type, Points: make([][2]float64, len(s.Points))}
+	for i, p := range s.Points {
+		ms.Points[i] = [2]float64{p.T.Seconds(), p.V}
+	}
+	return ms
+}
+
+// metricsReport fills the report's scraped series, panels and scrape
+// errors, and warns once about optional endpoints that never answered.
+func metricsReport(r *report.Report, sc *scrape.Scraper, eps []scrape.Endpoint, panels []string, keep func(scrape.Series) bool, progress io.Writer) {
+	all := sc.Series()
+	for _, s := range all {
+		if keptMetrics[s.Name] || keep(s) {
+			r.Metrics = append(r.Metrics, toReportSeries(s))
+		}
+	}
+	if len(panels) == 0 {
+		panels = defaultPanels
+	}
+	for _, p := range panels {
+		source, metric, _ := strings.Cut(p, ":")
+		panel := report.Panel{Title: p, Unit: unitOf(metric)}
+		for _, s := range all {
+			if s.Source == source && s.Name == metric {
+				panel.Series = append(panel.Series, toReportSeries(s))
+			}
+		}
+		if len(panel.Series) > 0 {
+			r.Panels = append(r.Panels, panel)
+		}
+	}
+	warned := map[string]bool{}
+	for _, f := range sc.Failures() {
+		if f.Optional {
+			if sc.Succeeded(f.Source) == 0 && !warned[f.Source] {
+				warned[f.Source] = true
+				fmt.Fprintf(progress, "resctl: warning: no metrics from %s (%s); SLAs on %s:… cannot be checked\n", f.Source, f.Err, f.Source)
+			}
+			continue
+		}
+		r.ScrapeErrors = append(r.ScrapeErrors, report.ScrapeError{Source: f.Source, AtS: f.At.Seconds(), Error: f.Err})
+	}
+	_ = eps
+}
+
+func unitOf(metric string) string {
+	switch {
+	case strings.HasSuffix(metric, "_bytes"):
+		return "bytes"
+	case strings.HasSuffix(metric, "_seconds"):
+		return "seconds"
+	}
+	return ""
+}
