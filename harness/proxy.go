@@ -236,7 +236,10 @@ type statusWriter struct {
 }
 
 func (w *statusWriter) WriteHeader(code int) {
-	if !w.wrote {
+	// Informational responses (103 Early Hints, which the reverse proxy
+	// passes on) precede the real status; 101 is final, as in net/http.
+	informational := code >= 100 && code < 200 && code != http.StatusSwitchingProtocols
+	if !w.wrote && !informational {
 		w.code, w.wrote = code, true
 	}
 	w.ResponseWriter.WriteHeader(code)

@@ -87,9 +87,13 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 
 	cut, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	tr := newTransport(opts.H2C)
+	// Every request has ended when Run returns: close the kept-alive
+	// connections, so none of the transport's goroutines outlive the run.
+	defer tr.CloseIdleConnections()
 	client := &http.Client{
 		Timeout:   timeout,
-		Transport: &tagger{ctx: cut, rt: newTransport(opts.H2C), pacer: opts.Pacer},
+		Transport: &tagger{ctx: cut, rt: tr, pacer: opts.Pacer},
 		// A proxy under test should answer, not redirect: report the
 		// redirect itself instead of following it.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

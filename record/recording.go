@@ -61,19 +61,28 @@ func summarizeHist(c Counts, h *hdrhistogram.Histogram, minUs, maxUs int64) Summ
 	if c.Requests == 0 {
 		return s
 	}
-	q := func(p float64) time.Duration {
-		v := h.ValueAtPercentile(p)
+	// Percentiles are by nearest rank: the smallest value with at least
+	// permille/1000 of the values at or below it. HDR rounds p·n to the
+	// closest rank instead, which picks the value one rank lower whenever
+	// p·n is just above a whole number (p999 of 1713 results would be the
+	// 1711th, not the 1712th, value); in a heavy tail that is far more than
+	// the histogram's 0.1%. So ask HDR for a percentile whose rounded rank
+	// is the nearest rank; the quarter keeps float error off the boundary.
+	n := h.TotalCount()
+	q := func(permille int64) time.Duration {
+		rank := (permille*n + 999) / 1000
+		v := h.ValueAtPercentile(100 * (float64(rank) - 0.25) / float64(n))
 		v = min(max(v, minUs), maxUs)
 		return time.Duration(v) * time.Microsecond
 	}
 	s.Latency = Latency{
 		Min:  time.Duration(minUs) * time.Microsecond,
 		Mean: time.Duration(h.Mean() * float64(time.Microsecond)),
-		P50:  q(50),
-		P90:  q(90),
-		P95:  q(95),
-		P99:  q(99),
-		P999: q(99.9),
+		P50:  q(500),
+		P90:  q(900),
+		P95:  q(950),
+		P99:  q(990),
+		P999: q(999),
 		Max:  time.Duration(maxUs) * time.Microsecond,
 	}
 	return s

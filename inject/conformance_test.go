@@ -1,0 +1,122 @@
+package inject_test
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/resctl/resctl/inject"
+	"github.com/resctl/resctl/quantity"
+)
+
+// minimal fills in the least configuration each kind needs to pass Check.
+// Delays are long so that a fault which ignores a cancelled request hangs
+// the conformance test instead of passing it by luck. A kind missing here
+// fails TestConformance: every kind must go through the suite.
+var minimal = map[string]func(inject.Spec){
+	"latency": func(s inject.Spec) { s.(*inject.LatencySpec).Delay = time.Hour },
+	"abort":   func(inject.Spec) {},
+}
+
+// conformingSpec returns a Spec of kind with its defaults, the minimal
+// parameters and the given percent, checked.
+func conformingSpec(t *testing.T, kind string, percent quantity.Percent) inject.Spec {
+	t.Helper()
+	s, ok := inject.NewSpec(kind)
+	if !ok {
+		t.Fatalf("NewSpec(%q): unknown, though Kinds lists it", kind)
+	}
+	fill, ok := minimal[kind]
+	if !ok {
+		t.Fatalf("kind %q has no minimal parameters in the conformance suite: add them", kind)
+	}
+	fill(s)
+	// Every kind embeds Match; set its percent through the concrete type.
+	switch s := s.(type) {
+	case *inject.LatencySpec:
+		s.Percent = percent
+	case *inject.AbortSpec:
+		s.Percent = percent
+	default:
+		t.Fatalf("kind %q: conformance suite cannot set the percent of a %T", kind, s)
+	}
+	if s.Selector().Percent != percent {
+		t.Fatalf("kind %q: percent %v did not reach the selector", kind, percent)
+	}
+	var problems []string
+	s.Check(func(field, msg string) { problems = append(problems, field+": "+msg) })
+	if len(problems) > 0 {
+		t.Fatalf("kind %q: minimal spec fails Check: %s", kind, strings.Join(problems, "; "))
+	}
+	return s
+}
+
+// TestConformance runs every fault kind through what every fault must do:
+// leave traffic untouched at 0%, give up at once when the client has gone,
+// and leave no goroutine behind.
+func TestConformance(t *testing.T) {
+	kinds := inject.Kinds()
+	if len(kinds) == 0 {
+		t.Fatal("no fault kinds")
+	}
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			ignore := goleak.IgnoreCurrent()
+			// Registered first, so it runs after the servers and clients
+			// below are closed.
+			t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+
+			t.Run("zero percent leaves traffic byte-identical", func(t *testing.T) {
+				plain := serve(t, &upstream{})
+				b := inject.NewBoard(1, nil)
+				a := activate(t, b, kind, conformingSpec(t, kind, 0))
+				srv := serve(t, b.Middleware(&upstream{}))
+				for _, r := range rawRequests {
+					want := rawExchange(t, plain.Listener.Addr().String(), r.raw)
+					got := rawExchange(t, srv.Listener.Addr().String(), r.raw)
+					if !bytes.Equal(got, want) {
+						t.Errorf("%s: response changed:\n got %q\nwant %q", r.name, got, want)
+					}
+				}
+				if st := a.Stats(); st.Matched != uint64(len(rawRequests)) || st.Injected != 0 {
+					t.Errorf("stats = %+v, want every request matched and none injected", st)
+				}
+			})
+
+			t.Run("fault returns once the request is cancelled", func(t *testing.T) {
+				f := conformingSpec(t, kind, 100).Build()
+				returnsPromptly(t, kind+" Inject", func() {
+					f.Inject(httptest.NewRecorder(), cancelledRequest(http.MethodGet, "/api/orders"))
+				})
+			})
+
+			t.Run("board returns once the request is cancelled", func(t *testing.T) {
+				b := inject.NewBoard(1, nil)
+				activate(t, b, kind, conformingSpec(t, kind, 100))
+				h := b.Middleware(&upstream{})
+				returnsPromptly(t, kind+" through the board", func() {
+					h.ServeHTTP(httptest.NewRecorder(), cancelledRequest(http.MethodGet, "/api/orders"))
+				})
+			})
+
+			t.Run("client going away ends the request", func(t *testing.T) {
+				b := inject.NewBoard(1, nil)
+				activate(t, b, kind, conformingSpec(t, kind, 100))
+				srv := serve(t, b.Middleware(&upstream{}))
+				c := client(t)
+				c.Timeout = 50 * time.Millisecond // the client gives up; the server must too
+				resp, err := c.Get(srv.URL + "/api/orders")
+				if err == nil {
+					resp.Body.Close()
+				}
+				// srv.Close (at cleanup) waits for the handler: a fault
+				// that kept waiting would hang the test there, and leak.
+			})
+		})
+	}
+}
