@@ -1,6 +1,7 @@
 package inject
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -62,6 +63,11 @@ func (m Match) matches(r *http.Request) bool {
 func (m Match) check(problem func(field, msg string)) {
 	if m.Path != "" && !strings.HasPrefix(m.Path, "/") {
 		problem("path", "must start with /")
+	}
+	// Specs decoded from YAML are range-checked as they are parsed; specs
+	// built in code or from JSON are checked here.
+	if p := float64(m.Percent); !(p >= 0 && p <= 100) {
+		problem("percent", fmt.Sprintf("%v is outside 0%%..100%%", p))
 	}
 }
 

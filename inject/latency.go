@@ -36,14 +36,16 @@ func (s *LatencySpec) Check(problem func(field, msg string)) {
 
 // Build implements Spec.
 func (s *LatencySpec) Build() HTTPFault {
-	return &latency{delay: s.Delay, jitter: s.Jitter}
+	// A Board reseeds the generator from the run's seed and the fault's
+	// id; this default keeps a fault built on its own usable.
+	return &latency{delay: s.Delay, jitter: s.Jitter, rng: rand.New(rand.NewPCG(0, 0))}
 }
 
 type latency struct {
 	delay, jitter time.Duration
 
 	mu  sync.Mutex
-	rng *rand.Rand // set by the Board through seeder
+	rng *rand.Rand // reseeded by the Board
 }
 
 var _ seeded = (*latency)(nil)

@@ -122,7 +122,8 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 
 	var st Stats
 	began := time.Now()
-	results := atk.Attack(vegeta.NewStaticTargeter(targets...), opts.Pacer, opts.Pacer.Duration(), "resctl")
+	pacer := &interruptible{ctx: ctx, p: opts.Pacer}
+	results := atk.Attack(vegeta.NewStaticTargeter(targets...), pacer, opts.Pacer.Duration(), "resctl")
 	for res := range results {
 		st.Sent++
 		if ctx.Err() != nil && res.Code == 0 {
@@ -139,6 +140,43 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 	st.Interrupted = ctx.Err() != nil
 	st.Scheduled = uint64(math.Ceil(opts.Pacer.Hits(time.Since(began))))
 	return st, nil
+}
+
+// interruptible waits for the next hit inside Pace, where a cancelled run
+// can cut the wait short; vegeta sleeps whatever wait a pacer returns
+// without watching Stop, so at low rates an interrupt would otherwise wait
+// out the gap to the next hit (and send it). Only vegeta's pacing goroutine
+// calls Pace, so the timer needs no lock.
+type interruptible struct {
+	ctx   context.Context
+	p     *Pacer
+	timer *time.Timer
+}
+
+// Rate implements vegeta.Pacer.
+func (w *interruptible) Rate(elapsed time.Duration) float64 { return w.p.Rate(elapsed) }
+
+// Pace implements vegeta.Pacer.
+func (w *interruptible) Pace(elapsed time.Duration, hits uint64) (time.Duration, bool) {
+	wait, stop := w.p.Pace(elapsed, hits)
+	if stop || w.ctx.Err() != nil {
+		return 0, true
+	}
+	if wait <= 0 {
+		return 0, false
+	}
+	if w.timer == nil {
+		w.timer = time.NewTimer(wait)
+	} else {
+		w.timer.Reset(wait)
+	}
+	select {
+	case <-w.timer.C:
+		return 0, false
+	case <-w.ctx.Done():
+		w.timer.Stop()
+		return 0, true
+	}
 }
 
 func newTransport(h2c bool) *http.Transport {

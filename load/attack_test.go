@@ -476,3 +476,32 @@ func TestRun_UnreachableTarget(t *testing.T) {
 		t.Errorf("refused requests recorded as %+v, want %+v", got, want)
 	}
 }
+
+// A run at a low rate is waiting for its next hit most of the time; an
+// interrupt must end that wait instead of sleeping through it and then
+// sending one more request.
+func TestRun_CancelDuringLongWait(t *testing.T) {
+	var hits atomic.Int64
+	srv := startServer(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }), false)
+	steps := []load.Step{{Name: "slow", Duration: time.Hour, Rate: 1.0 / 60}} // one request a minute
+	rec := record.NewRecorder(time.Now(), spans(steps), time.Second)
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() {
+		for rec.Snapshot().Total.Requests < 1 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	st, err := run(t, ctx, load.Options{
+		BaseURL:  srv.URL,
+		Requests: []load.Request{{Method: http.MethodGet, Path: "/"}},
+		Pacer:    load.NewPacer(steps),
+		Recorder: rec,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Sent != 1 || hits.Load() != 1 || !st.Interrupted {
+		t.Errorf("sent %d, server saw %d, interrupted %v; want 1, 1, true", st.Sent, hits.Load(), st.Interrupted)
+	}
+}

@@ -1,6 +1,7 @@
 package record
 
 import (
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -63,6 +64,7 @@ type bucket struct {
 	minUs, maxUs int64
 	live         *hdrhistogram.Histogram // while results may still arrive
 	closed       sparse
+	summary      *Summary // of a closed bucket, computed once when it closed
 }
 
 func (b *bucket) add(r Result) {
@@ -95,6 +97,9 @@ type Recorder struct {
 	outside bucket // results sent after the last phase ended
 	newest  int
 	spare   []*hdrhistogram.Histogram
+	// compacted is the number of leading seconds known to be closed, so
+	// compaction does not rescan the whole run every second.
+	compacted int
 }
 
 // NewRecorder starts a recording of a run that begins at start and runs
@@ -134,6 +139,8 @@ func (r *Recorder) Add(res Result) {
 			m.add(b.closed)
 			b.live.Merge(m.histogram())
 			b.closed = sparse{}
+			b.summary = nil
+			r.compacted = min(r.compacted, sec)
 		}
 	}
 	b.add(res)
@@ -170,14 +177,18 @@ func (r *Recorder) histogram() *hdrhistogram.Histogram {
 }
 
 func (r *Recorder) compactBefore(limit int) {
-	for i := range min(limit, len(r.seconds)) {
+	limit = min(limit, len(r.seconds))
+	for i := r.compacted; i < limit; i++ {
 		if b := r.seconds[i]; b.live != nil {
+			sum := summarizeHist(b.Counts, b.live, b.minUs, b.maxUs)
+			b.summary = &sum
 			b.closed = compact(b.live)
 			b.live.Reset()
 			r.spare = append(r.spare, b.live)
 			b.live = nil
 		}
 	}
+	r.compacted = max(r.compacted, limit)
 }
 
 // Snapshot returns the recording as it stands. It may be called while
@@ -211,6 +222,11 @@ func (r *Recorder) Snapshot() *Recording {
 func summarize(b *bucket) Summary {
 	if b.live != nil {
 		return summarizeHist(b.Counts, b.live, b.minUs, b.maxUs)
+	}
+	if b.summary != nil {
+		s := *b.summary
+		s.Codes = maps.Clone(s.Codes)
+		return s
 	}
 	m := newMerger()
 	m.add(b.closed)
