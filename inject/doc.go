@@ -9,6 +9,10 @@
 // order, whether the request matches and whether the fault's seeded dice say
 // to act, and lets the fault delay or answer the request.
 //
-// inject imports nothing of resctl's except the quantity value types; the
+// ParseSpec builds a Spec from JSON or YAML parameters, for the admin API and
+// the CLI, with the same decoder and messages as the scenario file.
+//
+// inject imports nothing of resctl's except the quantity value types and the
+// internal strict YAML decoder; the
 // harness, the runner and the CLI depend on it, never the other way round.
 package inject

@@ -3,17 +3,13 @@ package scenario
 import (
 	"fmt"
 	"strings"
+
+	"github.com/resctl/resctl/internal/strictyaml"
 )
 
-// Problem is one thing wrong with a scenario file.
-type Problem struct {
-	// Path is the key path of the offending value, e.g.
-	// "phases[1].faults[0].latency.percent"; empty for file-level problems.
-	Path string
-	// Line and Col locate the problem in the file, 1-based.
-	Line, Col int
-	Msg       string
-}
+// Problem is one thing wrong with a scenario file: its key path, line,
+// column and message.
+type Problem = strictyaml.Problem
 
 // ValidationError lists every problem found in a scenario file. Its message
 // prints one problem per line as "file:line:col: path: message".

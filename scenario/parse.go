@@ -13,6 +13,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/resctl/resctl/internal/strictyaml"
 	"github.com/resctl/resctl/internal/suggest"
 	"github.com/resctl/resctl/verify"
 )
@@ -38,19 +39,19 @@ func Parse(name string, data []byte) (*Scenario, error) {
 		return nil, &ValidationError{File: name, Problems: []Problem{{Line: 1, Col: 1, Msg: "the file is empty; a scenario needs at least name, target, load and phases"}}}
 	}
 	s := defaults()
-	d := newDecoder()
-	d.decode(&root, reflect.ValueOf(&s).Elem(), "")
+	d := strictyaml.New()
+	d.Decode(&root, reflect.ValueOf(&s).Elem(), "")
 	s.File = name
-	v := &validator{decoder: d, s: &s, lines: strings.Split(string(data), "\n")}
+	v := &validator{Decoder: d, s: &s, lines: strings.Split(string(data), "\n")}
 	v.validate()
-	if len(d.problems) > 0 {
-		slices.SortStableFunc(d.problems, func(a, b Problem) int {
+	if len(d.Problems) > 0 {
+		slices.SortStableFunc(d.Problems, func(a, b Problem) int {
 			if a.Line != b.Line {
 				return a.Line - b.Line
 			}
 			return a.Col - b.Col
 		})
-		return nil, &ValidationError{File: name, Problems: d.problems}
+		return nil, &ValidationError{File: name, Problems: d.Problems}
 	}
 	return &s, nil
 }
@@ -90,10 +91,8 @@ func yamlProblem(data []byte, err error) Problem {
 	return Problem{Line: line, Col: col, Msg: "YAML syntax error: " + msg}
 }
 
-func reflectValue(ptr any) reflect.Value { return reflect.ValueOf(ptr).Elem() }
-
 type validator struct {
-	*decoder
+	*strictyaml.Decoder
 	s     *Scenario
 	lines []string // the file, for placing SLA errors on their column
 }
@@ -108,27 +107,27 @@ func slaIndex(path string) int {
 // report adds a problem at the position of path, or of its nearest parent
 // that appears in the file.
 func (v *validator) report(path, format string, args ...any) {
-	for _, q := range v.problems {
+	for _, q := range v.Problems {
 		if q.Path == path {
 			return // the decoder already said what is wrong here
 		}
 	}
-	p := pos{1, 1}
+	p := strictyaml.Pos{Line: 1, Col: 1}
 	for q := path; ; {
-		if n, ok := v.at[q]; ok {
-			p = nodePos(n)
+		if n, ok := v.At[q]; ok {
+			p = strictyaml.NodePos(n)
 			break
 		}
 		i := max(strings.LastIndexAny(q, ".["), 0)
 		if i == 0 {
-			if n, ok := v.at[""]; ok {
-				p = nodePos(n)
+			if n, ok := v.At[""]; ok {
+				p = strictyaml.NodePos(n)
 			}
 			break
 		}
 		q = q[:i]
 	}
-	v.problem(p, path, format, args...)
+	v.Add(p, path, format, args...)
 }
 
 func (v *validator) validate() {
@@ -180,12 +179,12 @@ var tokenChars = regexp.MustCompile(`^[!#$%&'*+\-.^_` + "`" + `|~0-9A-Za-z]+$`)
 
 func (v *validator) validateLoad() {
 	l := &v.s.Load
-	if _, set := v.at["load"]; !set {
+	if _, set := v.At["load"]; !set {
 		v.report("load", "is required: give at least a rate and one request")
 		return
 	}
 	if l.Rate == 0 {
-		if n, set := v.at["load.rate"]; !set || n.Tag == "!!null" {
+		if n, set := v.At["load.rate"]; !set || n.Tag == "!!null" {
 			v.report("load", "rate is required, e.g. rate: 50/s")
 		}
 	}
@@ -230,7 +229,7 @@ func (v *validator) validatePhases() {
 		}
 		names[ph.Name] = true
 		if ph.Duration <= 0 {
-			if _, set := v.at[p+".duration"]; set {
+			if _, set := v.At[p+".duration"]; set {
 				v.report(p+".duration", "must be above zero, e.g. 10s")
 			} else {
 				v.report(p, "duration is required, e.g. duration: 10s")
@@ -292,27 +291,27 @@ func (v *validator) validateSLAs() {
 // exprProblem places an SLA syntax error on the column of the expression
 // where it happened, when the expression sits on one line of the file.
 func (v *validator) exprProblem(path string, se *verify.SyntaxError) {
-	n, ok := v.at[path]
+	n, ok := v.At[path]
 	if !ok {
 		v.report(path, "%s", se.Msg)
 		return
 	}
-	at := nodePos(n)
-	start := at.col - 1 // byte offset of the value in its line
+	at := strictyaml.NodePos(n)
+	start := at.Col - 1 // byte offset of the value in its line
 	if n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) != 0 {
 		start++
 	}
 	// The column in the file is only exact when the expression appears in
 	// the file as written: one line, no escapes, no ${VAR}. Otherwise point
 	// at the value and give the column within the expression.
-	if at.line-1 < len(v.lines) && n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) == 0 {
-		if line := v.lines[at.line-1]; start <= len(line) && strings.HasPrefix(line[start:], v.s.SLAs[slaIndex(path)].Expect) {
+	if at.Line-1 < len(v.lines) && n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) == 0 {
+		if line := v.lines[at.Line-1]; start <= len(line) && strings.HasPrefix(line[start:], v.s.SLAs[slaIndex(path)].Expect) {
 			prefix := []rune(line[:start])
-			v.problem(pos{at.line, len(prefix) + se.Col}, path, "%s", se.Msg)
+			v.Add(strictyaml.Pos{Line: at.Line, Col: len(prefix) + se.Col}, path, "%s", se.Msg)
 			return
 		}
 	}
-	v.problem(at, path, "column %d of the expression: %s", se.Col, se.Msg)
+	v.Add(at, path, "column %d of the expression: %s", se.Col, se.Msg)
 }
 
 func (v *validator) validateScrape() {
@@ -322,7 +321,7 @@ func (v *validator) validateScrape() {
 	}
 	for name, where := range sc.Endpoints {
 		p := "scrape.endpoints." + name
-		if !validEnvName(name) {
+		if !strictyaml.ValidEnvName(name) {
 			v.report(p, "%q is not a valid source name: use letters, digits and _", name)
 		}
 		switch where {

@@ -1,4 +1,4 @@
-package scenario
+package strictyaml
 
 import (
 	"fmt"
@@ -6,12 +6,12 @@ import (
 	"strings"
 )
 
-// expandEnv replaces ${NAME} and ${NAME:-default} in a scalar value with the
+// ExpandEnv replaces ${NAME} and ${NAME:-default} in a scalar value with the
 // environment's values, so one scenario can serve several environments
 // (a CI job sets TARGET_URL, a laptop uses the default). "$$" is a literal
 // "$". A variable that is unset and has no default is an error, never a
 // silent empty string.
-func expandEnv(s string, lookup func(string) (string, bool)) (string, error) {
+func ExpandEnv(s string, lookup func(string) (string, bool)) (string, error) {
 	if !strings.Contains(s, "$") {
 		return s, nil
 	}
@@ -38,7 +38,7 @@ func expandEnv(s string, lookup func(string) (string, bool)) (string, error) {
 		}
 		expr := s[i+2 : i+2+end]
 		name, def, hasDef := strings.Cut(expr, ":-")
-		if !validEnvName(name) {
+		if !ValidEnvName(name) {
 			return "", fmt.Errorf("invalid variable name %q in ${%s}", name, expr)
 		}
 		v, ok := lookup(name)
@@ -56,7 +56,8 @@ func expandEnv(s string, lookup func(string) (string, bool)) (string, error) {
 	return b.String(), nil
 }
 
-func validEnvName(name string) bool {
+// ValidEnvName reports whether name is a valid variable name.
+func ValidEnvName(name string) bool {
 	if name == "" {
 		return false
 	}
@@ -68,4 +69,5 @@ func validEnvName(name string) bool {
 	return true
 }
 
-var lookupEnv = os.LookupEnv
+// LookupEnv looks variables up; tests replace it.
+var LookupEnv = os.LookupEnv

@@ -1,0 +1,78 @@
+package inject
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/resctl/resctl/internal/strictyaml"
+	"github.com/resctl/resctl/internal/suggest"
+)
+
+// FieldProblem is one thing wrong with a fault's parameters.
+type FieldProblem struct {
+	Field string `json:"field"`
+	Msg   string `json:"message"`
+}
+
+// SpecError lists every problem with a fault's kind or parameters.
+type SpecError struct {
+	Kind     string
+	Problems []FieldProblem
+}
+
+func (e *SpecError) Error() string {
+	parts := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		if p.Field == "" {
+			parts[i] = p.Msg
+			continue
+		}
+		parts[i] = p.Field + ": " + p.Msg
+	}
+	return fmt.Sprintf("fault %s: %s", e.Kind, strings.Join(parts, "; "))
+}
+
+// ParseSpec builds a checked Spec of the named kind from its parameters
+// written as JSON or YAML (`{"delay": "200ms", "percent": 30}`), with the
+// same spellings and checks as a scenario file. Empty params mean the
+// kind's defaults. Every problem is reported in one *SpecError.
+func ParseSpec(kind string, params []byte) (Spec, error) {
+	spec, ok := NewSpec(kind)
+	if !ok {
+		msg := fmt.Sprintf("unknown fault kind %q; known kinds: %s", kind, strings.Join(Kinds(), ", "))
+		if s, close := suggest.Closest(kind, Kinds()); close {
+			msg = fmt.Sprintf("unknown fault kind %q (did you mean %q?)", kind, s)
+		}
+		return nil, &SpecError{Kind: kind, Problems: []FieldProblem{{Msg: msg}}}
+	}
+	var probs []FieldProblem
+	if len(strings.TrimSpace(string(params))) > 0 {
+		var root yaml.Node
+		if err := yaml.Unmarshal(params, &root); err != nil {
+			return nil, &SpecError{Kind: kind, Problems: []FieldProblem{{Msg: "parameters are not valid JSON or YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}}}
+		}
+		if len(root.Content) > 0 {
+			d := strictyaml.New()
+			d.DecodeStruct(root.Content[0], reflect.ValueOf(spec).Elem(), "")
+			for _, p := range d.Problems {
+				probs = append(probs, FieldProblem{Field: p.Path, Msg: p.Msg})
+			}
+		}
+	}
+	reported := map[string]bool{}
+	for _, p := range probs {
+		reported[p.Field] = true
+	}
+	spec.Check(func(field, msg string) {
+		if !reported[field] { // a field that did not decode is not checked twice
+			probs = append(probs, FieldProblem{Field: field, Msg: msg})
+		}
+	})
+	if len(probs) > 0 {
+		return nil, &SpecError{Kind: kind, Problems: probs}
+	}
+	return spec, nil
+}
