@@ -232,3 +232,35 @@ func summarize(b *bucket) Summary {
 	m.add(b.closed)
 	return summarizeHist(b.Counts, m.histogram(), b.minUs, b.maxUs)
 }
+
+// Window summarises the results sent in [from, to) at the resolution of
+// seconds: a second counts if it starts inside the window. SLAs use it for
+// windows that are not a whole phase (the trailing 30 s, one second of a
+// recovery scan); a phase's own summary is exact and comes from Snapshot.
+func (r *Recorder) Window(from, to time.Duration) Summary {
+	first := max(int((from+time.Second-1)/time.Second), 0)
+	last := int((to + time.Second - 1) / time.Second) // exclusive
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var c Counts
+	var minUs, maxUs int64
+	m := newMerger()
+	for i := first; i < min(last, len(r.seconds)); i++ {
+		b := r.seconds[i]
+		if b.Requests == 0 {
+			continue
+		}
+		if c.Requests == 0 || b.minUs < minUs {
+			minUs = b.minUs
+		}
+		maxUs = max(maxUs, b.maxUs)
+		c.merge(b.Counts)
+		if b.live != nil {
+			m.addHistogram(b.live)
+		} else {
+			m.add(b.closed)
+		}
+	}
+	return summarizeHist(c, m.histogram(), minUs, maxUs)
+}

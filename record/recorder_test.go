@@ -513,3 +513,43 @@ func BenchmarkRecorder_Snapshot(b *testing.B) {
 		rec.Snapshot()
 	}
 }
+
+func TestRecorder_Window(t *testing.T) {
+	start := time.Unix(0, 0)
+	r := NewRecorder(start, []PhaseSpan{{Name: "all", Start: 0, End: time.Minute}}, time.Second)
+	// Second i gets i+1 results of (i+1) ms; second 3 gets one failure.
+	for i := range 10 {
+		for range i + 1 {
+			r.Add(Result{Sent: start.Add(time.Duration(i)*time.Second + time.Millisecond), Latency: time.Duration(i+1) * time.Millisecond, Code: 200})
+		}
+	}
+	r.Add(Result{Sent: start.Add(3 * time.Second), Latency: time.Millisecond, Code: 503, Failed: true})
+
+	tests := []struct {
+		name             string
+		from, to         time.Duration
+		requests, errors uint64
+		min, max         time.Duration
+	}{
+		{"one second", 2 * time.Second, 3 * time.Second, 3, 0, 3 * time.Millisecond, 3 * time.Millisecond},
+		{"three seconds with the failure", 2 * time.Second, 5 * time.Second, 3 + 5 + 5, 1, time.Millisecond, 5 * time.Millisecond},
+		{"unaligned edges count whole seconds starting inside", 1500 * time.Millisecond, 3500 * time.Millisecond, 3 + 5, 1, time.Millisecond, 4 * time.Millisecond},
+		{"past the end", 8 * time.Second, time.Hour, 9 + 10, 0, 9 * time.Millisecond, 10 * time.Millisecond},
+		{"empty", 20 * time.Second, 30 * time.Second, 0, 0, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := r.Window(tt.from, tt.to)
+			if s.Requests != tt.requests || s.Errors != tt.errors || s.Latency.Min != tt.min || s.Latency.Max != tt.max {
+				t.Errorf("Window(%v, %v) = %d requests, %d errors, min %v, max %v; want %d, %d, %v, %v",
+					tt.from, tt.to, s.Requests, s.Errors, s.Latency.Min, s.Latency.Max, tt.requests, tt.errors, tt.min, tt.max)
+			}
+		})
+	}
+	// After compaction the answers are the same.
+	r.Add(Result{Sent: start.Add(30 * time.Second), Latency: time.Millisecond, Code: 200})
+	// p50 is the 7th of 13 values, 4 ms, within the histogram's 0.1%.
+	if s := r.Window(2*time.Second, 5*time.Second); s.Requests != 13 || s.Latency.P50 < 4*time.Millisecond || s.Latency.P50 > 4004*time.Microsecond {
+		t.Errorf("after compaction: %d requests, p50 %v; want 13, 4ms", s.Requests, s.Latency.P50)
+	}
+}
