@@ -79,11 +79,15 @@ type ScrapeError struct {
 type Phase struct {
 	Name string `json:"name"`
 	// StartS and EndS are offsets from the run's start, in seconds.
-	StartS      float64           `json:"start_s"`
-	EndS        float64           `json:"end_s"`
-	Requests    uint64            `json:"requests"`
-	Successes   uint64            `json:"successes"`
-	Errors      uint64            `json:"errors"`
+	StartS    float64 `json:"start_s"`
+	EndS      float64 `json:"end_s"`
+	Requests  uint64  `json:"requests"`
+	Successes uint64  `json:"successes"`
+	Errors    uint64  `json:"errors"`
+	// Fallbacks counts the successes a guard's fallback served instead of
+	// the target. They are included in Successes (the client got an
+	// answer), so the target itself served Successes - Fallbacks.
+	Fallbacks   uint64            `json:"fallbacks,omitempty"`
 	SuccessRate float64           `json:"success_rate"`
 	RPS         float64           `json:"rps"`
 	LatencyMs   Latency           `json:"latency_ms"`
@@ -162,15 +166,28 @@ type Event struct {
 
 // Second is one point of the per-second series.
 type Second struct {
-	T         int     `json:"t"`
-	Requests  uint64  `json:"requests"`
-	Successes uint64  `json:"successes"`
-	Errors    uint64  `json:"errors"`
-	P50Ms     float64 `json:"p50_ms"`
-	P90Ms     float64 `json:"p90_ms"`
-	P95Ms     float64 `json:"p95_ms"`
-	P99Ms     float64 `json:"p99_ms"`
-	MaxMs     float64 `json:"max_ms"`
+	T         int    `json:"t"`
+	Requests  uint64 `json:"requests"`
+	Successes uint64 `json:"successes"`
+	Errors    uint64 `json:"errors"`
+	// Fallbacks counts the successes of this second that a fallback
+	// served; they are included in Successes, as in Phase.
+	Fallbacks uint64 `json:"fallbacks,omitempty"`
+	// P50Ms … MaxMs are response-time percentiles of the requests sent in
+	// this second: what the client waited, from send to the end of the
+	// response. The SLA series p50 … max judge these.
+	P50Ms float64 `json:"p50_ms"`
+	P90Ms float64 `json:"p90_ms"`
+	P95Ms float64 `json:"p95_ms"`
+	P99Ms float64 `json:"p99_ms"`
+	MaxMs float64 `json:"max_ms"`
+	// ServiceP50Ms … ServiceP99Ms are service-time percentiles: the time
+	// the target spent serving, without the time a request queued before it
+	// (in the generator or the proxy). Absent when the load side does not
+	// measure them; reports then draw response time only.
+	ServiceP50Ms float64 `json:"service_p50_ms,omitempty"`
+	ServiceP95Ms float64 `json:"service_p95_ms,omitempty"`
+	ServiceP99Ms float64 `json:"service_p99_ms,omitempty"`
 }
 
 // RunResources is what the run cost the machine resctl ran on.

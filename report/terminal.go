@@ -45,14 +45,10 @@ func WriteTerminal(w io.Writer, r *Report, o TerminalOptions) error {
 		}
 		return s.Render(text)
 	}
-	verdict := style(passStyle, "PASSED")
-	switch {
-	case r.Error != "":
-		verdict = style(failStyle, "ERROR")
-	case r.Interrupted:
-		verdict = style(failStyle, "INTERRUPTED")
-	case !r.Passed:
-		verdict = style(failStyle, "FAILED")
+	v := r.Verdict()
+	verdict := style(failStyle, string(v))
+	if v == VerdictPassed {
+		verdict = style(passStyle, string(v))
 	}
 	fmt.Fprintf(&b, "%s %s: %s\n", style(headStyle, "resctl run"), r.Scenario, verdict)
 	fmt.Fprintf(&b, "%s\n\n", style(dimStyle, fmt.Sprintf("target %s · %.1fs · seed %d · %d requests sent", r.Target, r.DurationS, r.Seed, r.Run.Sent)))

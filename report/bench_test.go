@@ -1,0 +1,50 @@
+package report
+
+import (
+	"io"
+	"testing"
+)
+
+// countingWriter counts what a renderer writes, so the benchmark reports
+// each format's size without keeping it.
+type countingWriter struct{ n int64 }
+
+func (w *countingWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }
+
+// BenchmarkRender_OneHour renders a one-hour run with 20 scraped series in
+// every format: the budget is under a second for all of them, and under
+// 2 MB for the HTML file.
+func BenchmarkRender_OneHour(b *testing.B) {
+	r := oneHourFixture(20)
+	formats := []struct {
+		name  string
+		write func(io.Writer, *Report) error
+	}{
+		{"json", WriteJSON},
+		{"html", WriteHTML},
+		{"junit", WriteJUnit},
+		{"markdown", WriteMarkdown},
+		{"terminal", func(w io.Writer, r *Report) error { return WriteTerminal(w, r, TerminalOptions{}) }},
+	}
+	for _, f := range formats {
+		b.Run(f.name, func(b *testing.B) {
+			var w countingWriter
+			for b.Loop() {
+				w.n = 0
+				if err := f.write(&w, r); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(w.n), "bytes/op-out")
+		})
+	}
+	b.Run("all", func(b *testing.B) {
+		for b.Loop() {
+			for _, f := range formats {
+				if err := f.write(io.Discard, r); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,1032 @@
+package report
+
+import (
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The HTML report draws its charts as SVG on the server: no JavaScript
+// library to inline, nothing to fetch, and a chart that renders the same in
+// every browser and in a screenshot. Every timeline chart shares one x axis,
+// so a fault's start lines up with the latency it caused and the breaker
+// transition it triggered.
+//
+// Long runs are downsampled to at most maxBuckets columns: the per-second
+// series are grouped into buckets of whole seconds, lines keep each bucket's
+// minimum and maximum (so a one-second spike survives an hour-long chart)
+// and stacked areas keep each bucket's mean. That bounds the file's size by
+// the chart's width, not the run's length.
+
+// Chart geometry in SVG user units; the SVGs scale to the page's width.
+const (
+	chartW     = 960.0
+	plotX0     = 64.0
+	plotX1     = 948.0
+	plotW      = plotX1 - plotX0
+	maxBuckets = 444 // two units per bucket: an hour is drawn in 9-second buckets
+	chartPadT  = 10.0
+	chartPadB  = 22.0 // room for the time labels
+	laneH      = 34.0
+)
+
+// Colours of the series, chosen to stay apart for colour-blind readers and
+// to mean the same in every chart: green served, amber fallback, red error.
+const (
+	colServed   = "#2f9e5b"
+	colFallback = "#e0a12b"
+	colError    = "#d64545"
+	colP50      = "#4c78a8"
+	colP95      = "#9c6ad4"
+	colP99      = "#d6604d"
+	colFault    = "#f58518"
+)
+
+var palette = []string{"#4c78a8", "#f58518", "#54a24b", "#b279a2", "#e45756", "#72b7b2", "#9d755d", "#eeca3b", "#bab0ac", "#ff9da6"}
+
+// stateColours gives the usual circuit-breaker states fixed colours; other
+// states (limiter limits, custom policies) take palette colours in order.
+var stateColours = map[string]string{
+	"closed":    colServed,
+	"open":      colError,
+	"half-open": colFallback,
+	"half_open": colFallback,
+}
+
+// axis maps offsets in seconds from the run's start to x positions.
+type axis struct {
+	end  float64 // seconds shown: [0, end]
+	step int     // seconds per bucket
+	n    int     // buckets
+}
+
+func newAxis(end float64) axis {
+	if end <= 0 || math.IsNaN(end) || math.IsInf(end, 0) {
+		end = 1
+	}
+	step := max(1, int(math.Ceil(end/maxBuckets)))
+	return axis{end: end, step: step, n: int(math.Ceil(end / float64(step)))}
+}
+
+func (a axis) x(t float64) float64 {
+	return round1(plotX0 + math.Min(math.Max(t, 0), a.end)/a.end*plotW)
+}
+
+func round1(v float64) float64 { return math.Round(v*10) / 10 }
+
+// svgChart is one timeline chart as the template draws it.
+type svgChart struct {
+	ID     string // key of its tooltip data; empty for no tooltip
+	Title  string
+	Note   string // a line under the title
+	H      float64
+	Top    float64 // plot area, y
+	Bottom float64
+	YTicks []svgTick
+	XTicks []svgTick
+	Bands  []svgBand
+	Areas  []svgShape
+	Lines  []svgShape
+	VLines []svgVLine
+	Marks  []svgMark
+	Legend []svgLegend
+	Empty  string // shown instead of data
+}
+
+// PlotH is the plot area's height.
+func (c svgChart) PlotH() float64 { return c.Bottom - c.Top }
+
+type svgTick struct {
+	Pos   float64
+	Label string
+}
+
+// svgBand shades a phase behind the data.
+type svgBand struct {
+	X, W float64
+	Alt  bool
+}
+
+type svgShape struct {
+	D, Color, Name string
+	Dashed         bool
+}
+
+// svgVLine marks an instant: a fault switching on or off.
+type svgVLine struct {
+	X            float64
+	Class, Title string
+}
+
+// svgMark is a numbered flag at the instant a timing SLA detected or
+// recovered, numbered like the SLA table's rows.
+type svgMark struct {
+	X, Y         float64 // Y is the flag's centre, staggered when flags crowd
+	Class, Label string
+	Title        string
+}
+
+type svgLegend struct {
+	Color, Name string
+	Dashed      bool
+}
+
+// svgLanes is a stack of state lanes sharing the time axis: the phases and
+// faults strip, or the guard policies' states.
+type svgLanes struct {
+	H      float64
+	Lanes  []svgLane
+	XTicks []svgTick
+	Bands  []svgBand
+	Bottom float64
+	Legend []svgLegend
+}
+
+type svgLane struct {
+	Label string
+	Y     float64 // top of the lane's bar
+	Segs  []svgSeg
+	Ticks []svgTickMark
+}
+
+type svgSeg struct {
+	X, W, CX     float64
+	Color, Label string // Label is drawn inside when it fits
+	Title        string
+	Dark         bool // the colour is dark: label in white
+}
+
+type svgTickMark struct {
+	X, Y0, Y1 float64
+	Title     string
+}
+
+// tipData is what the inline script needs to show values under the mouse:
+// the plot geometry and, per chart, each bucket's values already formatted.
+type tipData struct {
+	W      float64              `json:"w"`
+	X0     float64              `json:"x0"`
+	PW     float64              `json:"pw"`
+	End    float64              `json:"end"`
+	Charts map[string]*tipChart `json:"charts"`
+}
+
+type tipChart struct {
+	Step   int        `json:"s"`
+	Note   string     `json:"note,omitempty"`
+	Names  []string   `json:"n"`
+	Colors []string   `json:"c"`
+	Rows   [][]string `json:"r"`
+}
+
+// path builds SVG path data compactly; a NaN value breaks the line.
+type path struct {
+	b   []byte
+	pen bool
+}
+
+func (p *path) to(x, y float64) {
+	if math.IsNaN(y) {
+		p.pen = false
+		return
+	}
+	if p.pen {
+		p.b = append(p.b, 'L')
+	} else {
+		p.b = append(p.b, 'M')
+	}
+	p.b = strconv.AppendFloat(p.b, x, 'f', -1, 64)
+	p.b = append(p.b, ' ')
+	p.b = strconv.AppendFloat(p.b, round1(y), 'f', -1, 64)
+	p.pen = true
+}
+
+func (p *path) close() { p.b = append(p.b, 'Z') }
+
+func (p *path) String() string { return string(p.b) }
+
+// yScale maps values to y positions from 0 (or a negative minimum) to a
+// nice maximum, with the ticks to label.
+type yScale struct {
+	lo, hi      float64
+	top, bottom float64
+	ticks       []float64
+}
+
+func newYScale(lo, hi, top, bottom float64, unit string) yScale {
+	lo = math.Min(lo, 0)
+	if hi <= lo || math.IsNaN(hi) || math.IsInf(hi, 0) {
+		hi = lo + 1
+	}
+	// Headroom, so the highest value does not run along the top edge,
+	// under the SLA flags.
+	hi += (hi - lo) * 0.04
+	step := niceStep((hi-lo)/4, unit)
+	s := yScale{lo: math.Floor(lo/step) * step, hi: math.Ceil(hi/step) * step, top: top, bottom: bottom}
+	for v := s.lo; v <= s.hi+step/2; v += step {
+		s.ticks = append(s.ticks, v)
+	}
+	return s
+}
+
+func (s yScale) y(v float64) float64 {
+	if math.IsNaN(v) {
+		return v
+	}
+	return s.bottom - (v-s.lo)/(s.hi-s.lo)*(s.bottom-s.top)
+}
+
+// niceStep rounds a raw tick step up to 1, 2, 2.5 or 5 times a power of
+// ten, or of 1024 for bytes, so axis labels read as round numbers.
+func niceStep(raw float64, unit string) float64 {
+	if raw <= 0 || math.IsNaN(raw) || math.IsInf(raw, 0) {
+		return 1
+	}
+	base := 1.0
+	if unit == "bytes" {
+		for raw/base >= 1024 {
+			base *= 1024
+		}
+		raw /= base
+	}
+	mag := math.Pow(10, math.Floor(math.Log10(raw)))
+	for _, m := range []float64{1, 2, 2.5, 5, 10} {
+		if m*mag >= raw*(1-1e-9) {
+			return m * mag * base
+		}
+	}
+	return 10 * mag * base
+}
+
+// timeTicks labels the time axis every nice number of seconds.
+func timeTicks(a axis) []svgTick {
+	var step float64
+	for _, s := range []float64{1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400} {
+		step = s
+		if a.end/s <= 10 {
+			break
+		}
+	}
+	var ticks []svgTick
+	for t := 0.0; t <= a.end+1e-9; t += step {
+		ticks = append(ticks, svgTick{Pos: a.x(t), Label: fmtOffset(t)})
+	}
+	return ticks
+}
+
+// fmtOffset writes an offset into the run the way a person says it:
+// 45s, 2m, 1h15m.
+func fmtOffset(s float64) string {
+	d := time.Duration(math.Round(s)) * time.Second
+	out := d.String()
+	if strings.HasSuffix(out, "m0s") {
+		out = strings.TrimSuffix(out, "0s")
+	}
+	if strings.HasSuffix(out, "h0m") {
+		out = strings.TrimSuffix(out, "0m")
+	}
+	return out
+}
+
+// fmtValue formats a value for an axis label, a table cell or a tooltip,
+// by unit: "ms" latency, "/s" rate, "bytes", "seconds", or plain.
+func fmtValue(v float64, unit string) string {
+	if math.IsNaN(v) {
+		return "–"
+	}
+	switch unit {
+	case "ms":
+		return fmtMs(v)
+	case "seconds":
+		return fmtMs(v * 1000)
+	case "bytes":
+		return fmtBytes(v)
+	case "/s":
+		return fmtNum(v) + "/s"
+	case "", "plain":
+		return fmtNum(v)
+	}
+	return fmtNum(v) + " " + unit
+}
+
+func fmtMs(v float64) string {
+	switch a := math.Abs(v); {
+	case a == 0:
+		return "0"
+	case a >= 1000:
+		return trimZeros(strconv.FormatFloat(v/1000, 'f', 2, 64)) + "s"
+	case a >= 100:
+		return strconv.FormatFloat(v, 'f', 0, 64) + "ms"
+	case a >= 10:
+		return trimZeros(strconv.FormatFloat(v, 'f', 1, 64)) + "ms"
+	case a >= 1:
+		return trimZeros(strconv.FormatFloat(v, 'f', 2, 64)) + "ms"
+	}
+	return trimZeros(strconv.FormatFloat(v*1000, 'f', 0, 64)) + "µs"
+}
+
+func fmtBytes(v float64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+	i := 0
+	for math.Abs(v) >= 1024 && i < len(units)-1 {
+		v /= 1024
+		i++
+	}
+	return fmtNum(v) + units[i]
+}
+
+// fmtNum writes a plain number with three significant digits at most past
+// the thousands, e.g. 12, 12.5, 1.25k, 3.4M.
+func fmtNum(v float64) string {
+	a := math.Abs(v)
+	switch {
+	case a >= 1e9:
+		return trimZeros(strconv.FormatFloat(v/1e9, 'f', 2, 64)) + "G"
+	case a >= 1e6:
+		return trimZeros(strconv.FormatFloat(v/1e6, 'f', 2, 64)) + "M"
+	case a >= 1e4:
+		return trimZeros(strconv.FormatFloat(v/1e3, 'f', 1, 64)) + "k"
+	case a >= 100 || a == math.Trunc(a):
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case a >= 10:
+		return trimZeros(strconv.FormatFloat(v, 'f', 1, 64))
+	}
+	return trimZeros(strconv.FormatFloat(v, 'f', 2, 64))
+}
+
+func trimZeros(s string) string {
+	if !strings.Contains(s, ".") {
+		return s
+	}
+	s = strings.TrimRight(s, "0")
+	return strings.TrimSuffix(s, ".")
+}
+
+// bucketStats folds one series into the axis's buckets.
+type bucketStats struct {
+	min, max, sum, last []float64
+	n                   []int
+	// minFirst says, per bucket, whether the minimum came before the
+	// maximum, so the drawn line keeps the order the values happened in.
+	minFirst []bool
+}
+
+func newBucketStats(n int) *bucketStats {
+	b := &bucketStats{min: make([]float64, n), max: make([]float64, n), sum: make([]float64, n),
+		last: make([]float64, n), n: make([]int, n), minFirst: make([]bool, n)}
+	for i := range n {
+		b.min[i], b.max[i], b.last[i] = math.NaN(), math.NaN(), math.NaN()
+	}
+	return b
+}
+
+func (b *bucketStats) add(i int, v float64) {
+	if i < 0 || i >= len(b.n) || math.IsNaN(v) || math.IsInf(v, 0) {
+		return
+	}
+	if b.n[i] == 0 {
+		b.min[i], b.max[i] = v, v
+		b.minFirst[i] = true
+	} else {
+		if v < b.min[i] {
+			b.min[i], b.minFirst[i] = v, false
+		}
+		if v > b.max[i] {
+			b.max[i], b.minFirst[i] = v, true
+		}
+	}
+	b.sum[i] += v
+	b.last[i] = v
+	b.n[i]++
+}
+
+func (b *bucketStats) mean(i int) float64 {
+	if b.n[i] == 0 {
+		return math.NaN()
+	}
+	return b.sum[i] / float64(b.n[i])
+}
+
+// extent is the smallest and largest value in any bucket.
+func (b *bucketStats) extent() (lo, hi float64) {
+	lo, hi = math.Inf(1), math.Inf(-1)
+	for i := range b.n {
+		if b.n[i] > 0 {
+			lo, hi = math.Min(lo, b.min[i]), math.Max(hi, b.max[i])
+		}
+	}
+	return lo, hi
+}
+
+// linePath draws a bucketed series: each bucket's minimum and maximum at its
+// centre, in the order they happened; empty buckets break the line.
+func linePath(a axis, b *bucketStats, ys yScale, centreOf func(i int) float64) string {
+	var p path
+	for i := range b.n {
+		if b.n[i] == 0 {
+			p.to(0, math.NaN())
+			continue
+		}
+		x := a.x(centreOf(i))
+		first, second := b.min[i], b.max[i]
+		if !b.minFirst[i] {
+			first, second = second, first
+		}
+		// A value with no neighbour would be a point, which draws
+		// nothing: it spans its bucket instead.
+		isolated := (i == 0 || b.n[i-1] == 0) && (i == len(b.n)-1 || b.n[i+1] == 0)
+		if isolated {
+			p.to(a.x(float64(i*a.step)), ys.y(first))
+		}
+		p.to(x, ys.y(first))
+		if second != first {
+			p.to(x, ys.y(second))
+		}
+		if isolated {
+			p.to(a.x(float64((i+1)*a.step)), ys.y(second))
+		}
+	}
+	return p.String()
+}
+
+// stackPaths draws stacked step areas: layer k sits on layers 0..k-1.
+// vals[k][i] is layer k's value in bucket i.
+func stackPaths(a axis, vals [][]float64, ys yScale) []string {
+	n := 0
+	if len(vals) > 0 {
+		n = len(vals[0])
+	}
+	base := make([]float64, n)
+	out := make([]string, len(vals))
+	for k, layer := range vals {
+		top := make([]float64, n)
+		for i := range n {
+			top[i] = base[i] + layer[i]
+		}
+		var p path
+		for i := range n {
+			x0, x1 := a.x(float64(i*a.step)), a.x(float64((i+1)*a.step))
+			p.to(x0, ys.y(top[i]))
+			p.to(x1, ys.y(top[i]))
+		}
+		for i := n - 1; i >= 0; i-- {
+			x0, x1 := a.x(float64(i*a.step)), a.x(float64((i+1)*a.step))
+			p.to(x1, ys.y(base[i]))
+			p.to(x0, ys.y(base[i]))
+		}
+		if n > 0 {
+			p.close()
+		}
+		out[k] = p.String()
+		base = top
+	}
+	return out
+}
+
+// timeline holds what every chart of one report shares: the axis, the
+// phase bands, the fault lines and the SLA flags.
+type timeline struct {
+	ax     axis
+	bands  []svgBand
+	vlines []svgVLine
+	marks  []svgMark
+}
+
+func newTimeline(r *Report) timeline {
+	tl := timeline{ax: newAxis(timelineEnd(r))}
+	for i, p := range r.Phases {
+		x0, x1 := tl.ax.x(p.StartS), tl.ax.x(p.EndS)
+		tl.bands = append(tl.bands, svgBand{X: x0, W: round1(math.Max(x1-x0, 0)), Alt: i%2 == 1})
+	}
+	for _, f := range r.Faults {
+		start, end := faultWindow(r, f)
+		tl.vlines = append(tl.vlines,
+			svgVLine{X: tl.ax.x(start), Class: "fault on", Title: f.ID + " on at " + fmtSeconds(start)},
+			svgVLine{X: tl.ax.x(end), Class: "fault off", Title: f.ID + " off at " + fmtSeconds(end)})
+	}
+	for i, s := range r.SLAs {
+		if s.AtS == nil {
+			continue
+		}
+		class := "sla pass"
+		if !s.Passed {
+			class = "sla fail"
+		}
+		tl.marks = append(tl.marks, svgMark{X: tl.ax.x(*s.AtS), Class: class, Label: strconv.Itoa(i + 1),
+			Title: "SLA " + strconv.Itoa(i+1) + " “" + s.Name + "”: " + timingWord(s) + " at " + fmtSeconds(*s.AtS)})
+	}
+	// Flags closer than their width step down, up to four deep, so each
+	// number stays readable.
+	sort.SliceStable(tl.marks, func(i, j int) bool { return tl.marks[i].X < tl.marks[j].X })
+	level := 0
+	for i := range tl.marks {
+		if i > 0 && tl.marks[i].X-tl.marks[i-1].X < 17 {
+			level = (level + 1) % 4
+		} else {
+			level = 0
+		}
+		tl.marks[i].Y = chartPadT + float64(level)*17
+	}
+	return tl
+}
+
+// timingWord says what happened at a timing SLA's instant.
+func timingWord(s SLA) string {
+	if s.Kind == "recovery_time" {
+		return "recovered"
+	}
+	return "detected"
+}
+
+func fmtSeconds(s float64) string {
+	return trimZeros(strconv.FormatFloat(s, 'f', 2, 64)) + "s"
+}
+
+// timelineEnd is how many seconds the timeline shows: the run's duration,
+// stretched to cover every recorded second and scraped point.
+func timelineEnd(r *Report) float64 {
+	end := r.DurationS
+	if n := len(r.Series); n > 0 {
+		end = math.Max(end, float64(r.Series[n-1].T+1))
+	}
+	for _, p := range r.Phases {
+		end = math.Max(end, p.EndS)
+	}
+	for _, m := range r.Metrics {
+		if n := len(m.Points); n > 0 {
+			end = math.Max(end, m.Points[n-1][0])
+		}
+	}
+	return end
+}
+
+// faultWindow is when a fault was on; a fault still on when the run ended
+// (EndS unset) lasts until the end.
+func faultWindow(r *Report, f Fault) (start, end float64) {
+	end = f.EndS
+	if end <= f.StartS {
+		end = timelineEnd(r)
+	}
+	return f.StartS, end
+}
+
+// chartFrame is a chart with the timeline's shared parts and a y scale.
+func (tl timeline) chartFrame(id, title string, h float64, lo, hi float64, unit string) (svgChart, yScale) {
+	c := svgChart{ID: id, Title: title, H: h, Top: chartPadT, Bottom: h - chartPadB,
+		Bands: tl.bands, VLines: tl.vlines, Marks: tl.marks, XTicks: timeTicks(tl.ax)}
+	ys := newYScale(lo, hi, c.Top, c.Bottom, unit)
+	for _, v := range ys.ticks {
+		c.YTicks = append(c.YTicks, svgTick{Pos: round1(ys.y(v)), Label: fmtValue(v, unit)})
+	}
+	return c, ys
+}
+
+// seriesBuckets indexes the per-second series by bucket.
+func (tl timeline) bucketOf(t int) int { return t / tl.ax.step }
+
+func (tl timeline) centre(i int) float64 {
+	return math.Min((float64(i)+0.5)*float64(tl.ax.step), tl.ax.end)
+}
+
+// throughputChart stacks, per second, the requests the target served, the
+// ones a fallback served and the errors.
+func (tl timeline) throughputChart(r *Report, tips *tipData) svgChart {
+	n := tl.ax.n
+	served, fallbacks, errs := make([]float64, n), make([]float64, n), make([]float64, n)
+	secs := make([]int, n)
+	hasFallbacks := false
+	for _, s := range r.Series {
+		i := tl.bucketOf(s.T)
+		if i < 0 || i >= n {
+			continue
+		}
+		fb := min(s.Fallbacks, s.Successes)
+		served[i] += float64(s.Successes - fb)
+		fallbacks[i] += float64(fb)
+		errs[i] += float64(s.Errors)
+		secs[i]++
+		hasFallbacks = hasFallbacks || fb > 0
+	}
+	hi := 0.0
+	for i := range n {
+		if secs[i] > 0 {
+			d := float64(secs[i])
+			served[i], fallbacks[i], errs[i] = served[i]/d, fallbacks[i]/d, errs[i]/d
+		}
+		hi = math.Max(hi, served[i]+fallbacks[i]+errs[i])
+	}
+	c, ys := tl.chartFrame("throughput", "Throughput", 200, 0, hi, "/s")
+	c.Note = "requests per second by outcome, stacked"
+	type layer struct {
+		name, color string
+		vals        []float64
+	}
+	layers := []layer{{"successes", colServed, served}}
+	if hasFallbacks {
+		layers = []layer{{"served by target", colServed, served}, {"fallbacks", colFallback, fallbacks}}
+	}
+	layers = append(layers, layer{"errors", colError, errs})
+	vals := make([][]float64, len(layers))
+	for k, l := range layers {
+		vals[k] = l.vals
+	}
+	tip := &tipChart{Step: tl.ax.step}
+	if tl.ax.step > 1 {
+		tip.Note = "mean per second"
+	}
+	for k, d := range stackPaths(tl.ax, vals, ys) {
+		c.Areas = append(c.Areas, svgShape{D: d, Color: layers[k].color, Name: layers[k].name})
+		c.Legend = append(c.Legend, svgLegend{Color: layers[k].color, Name: layers[k].name})
+		tip.Names = append(tip.Names, layers[k].name)
+		tip.Colors = append(tip.Colors, layers[k].color)
+	}
+	tip.Rows = make([][]string, n)
+	for i := range n {
+		row := make([]string, len(layers))
+		for k, l := range layers {
+			row[k] = "–"
+			if secs[i] > 0 {
+				row[k] = fmtValue(l.vals[i], "/s")
+			}
+		}
+		tip.Rows[i] = row
+	}
+	if len(r.Series) == 0 {
+		c.Empty = "no requests were recorded"
+	}
+	tips.Charts[c.ID] = tip
+	return c
+}
+
+// latencyChart draws response-time percentiles per second and, where the
+// load side measured them, service-time percentiles dashed beside them.
+func (tl timeline) latencyChart(r *Report, tips *tipData) svgChart {
+	type line struct {
+		name, color string
+		dashed      bool
+		get         func(Second) float64
+	}
+	lines := []line{
+		{"p50", colP50, false, func(s Second) float64 { return s.P50Ms }},
+		{"p95", colP95, false, func(s Second) float64 { return s.P95Ms }},
+		{"p99", colP99, false, func(s Second) float64 { return s.P99Ms }},
+	}
+	hasService := false
+	for _, s := range r.Series {
+		if s.ServiceP50Ms > 0 || s.ServiceP95Ms > 0 || s.ServiceP99Ms > 0 {
+			hasService = true
+			break
+		}
+	}
+	if hasService {
+		lines = append(lines,
+			line{"service p50", colP50, true, func(s Second) float64 { return s.ServiceP50Ms }},
+			line{"service p95", colP95, true, func(s Second) float64 { return s.ServiceP95Ms }},
+			line{"service p99", colP99, true, func(s Second) float64 { return s.ServiceP99Ms }})
+	}
+	stats := make([]*bucketStats, len(lines))
+	hi := 0.0
+	for k, l := range lines {
+		b := newBucketStats(tl.ax.n)
+		for _, s := range r.Series {
+			if s.Requests == 0 {
+				continue // no latency to speak of: a gap, not a zero
+			}
+			b.add(tl.bucketOf(s.T), l.get(s))
+		}
+		_, h := b.extent()
+		if !math.IsInf(h, 0) {
+			hi = math.Max(hi, h)
+		}
+		stats[k] = b
+	}
+	c, ys := tl.chartFrame("latency", "Latency", 200, 0, hi, "ms")
+	c.Note = "response-time percentiles per second"
+	if hasService {
+		c.Note = "percentiles per second; solid: response time, dashed: service time"
+	}
+	tip := &tipChart{Step: tl.ax.step}
+	if tl.ax.step > 1 {
+		tip.Note = "worst second"
+	}
+	for k, l := range lines {
+		c.Lines = append(c.Lines, svgShape{D: linePath(tl.ax, stats[k], ys, tl.centre), Color: l.color, Name: l.name, Dashed: l.dashed})
+		c.Legend = append(c.Legend, svgLegend{Color: l.color, Name: l.name, Dashed: l.dashed})
+		tip.Names = append(tip.Names, l.name)
+		tip.Colors = append(tip.Colors, l.color)
+	}
+	tip.Rows = make([][]string, tl.ax.n)
+	for i := range tl.ax.n {
+		row := make([]string, len(lines))
+		for k := range lines {
+			row[k] = fmtValue(stats[k].max[i], "ms")
+		}
+		tip.Rows[i] = row
+	}
+	if len(r.Series) == 0 {
+		c.Empty = "no requests were recorded"
+	}
+	tips.Charts[c.ID] = tip
+	return c
+}
+
+// panelChart draws a panel of scraped series. Counters are drawn as their
+// per-second rate: a counter's raw value only ever climbs, its rate is what
+// changes when a fault hits.
+func (tl timeline) panelChart(p Panel, id string, tips *tipData) svgChart {
+	unit := p.Unit
+	stats := make([]*bucketStats, len(p.Series))
+	lo, hi := math.Inf(1), math.Inf(-1)
+	rated := false
+	for k, s := range p.Series {
+		pts := s.Points
+		if s.Type == "counter" {
+			pts = counterRate(pts)
+			rated = true
+		}
+		b := newBucketStats(tl.ax.n)
+		for _, pt := range pts {
+			b.add(min(int(pt[0])/tl.ax.step, tl.ax.n-1), pt[1])
+		}
+		l, h := b.extent()
+		lo, hi = math.Min(lo, l), math.Max(hi, h)
+		stats[k] = b
+	}
+	if math.IsInf(lo, 0) {
+		lo, hi = 0, 1
+	}
+	if rated && len(p.Series) > 0 && allCounters(p.Series) {
+		unit = rateUnit(unit)
+	}
+	c, ys := tl.chartFrame(id, p.Title, 150, lo, hi, unit)
+	tip := &tipChart{Step: tl.ax.step}
+	if tl.ax.step > 1 {
+		tip.Note = "mean"
+	}
+	for k, s := range p.Series {
+		color := palette[k%len(palette)]
+		name := seriesName(s)
+		if s.Type == "counter" {
+			name += " (rate)"
+		}
+		c.Lines = append(c.Lines, svgShape{D: linePath(tl.ax, stats[k], ys, tl.centre), Color: color, Name: name})
+		c.Legend = append(c.Legend, svgLegend{Color: color, Name: name})
+		tip.Names = append(tip.Names, name)
+		tip.Colors = append(tip.Colors, color)
+	}
+	tip.Rows = make([][]string, tl.ax.n)
+	for i := range tl.ax.n {
+		row := make([]string, len(p.Series))
+		for k, s := range p.Series {
+			u := p.Unit
+			if s.Type == "counter" {
+				u = rateUnit(u)
+			}
+			row[k] = fmtValue(stats[k].mean(i), u)
+		}
+		tip.Rows[i] = row
+	}
+	if len(p.Series) == 0 || allEmpty(p.Series) {
+		c.Empty = "no samples were scraped"
+	}
+	tips.Charts[id] = tip
+	return c
+}
+
+func allCounters(ss []MetricSeries) bool {
+	for _, s := range ss {
+		if s.Type != "counter" {
+			return false
+		}
+	}
+	return true
+}
+
+func allEmpty(ss []MetricSeries) bool {
+	for _, s := range ss {
+		if len(s.Points) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func rateUnit(u string) string {
+	switch u {
+	case "", "plain":
+		return "/s"
+	case "seconds":
+		// seconds per second: a share of time, drawn plain
+		return ""
+	}
+	return u + "/s"
+}
+
+// counterRate turns counter samples into per-second rates between
+// consecutive samples; a drop is a counter reset, counted from zero.
+func counterRate(pts [][2]float64) [][2]float64 {
+	if len(pts) < 2 {
+		return nil
+	}
+	out := make([][2]float64, 0, len(pts)-1)
+	for i := 1; i < len(pts); i++ {
+		dt := pts[i][0] - pts[i-1][0]
+		if dt <= 0 {
+			continue
+		}
+		dv := pts[i][1] - pts[i-1][1]
+		if dv < 0 {
+			dv = pts[i][1]
+		}
+		out = append(out, [2]float64{pts[i][0], dv / dt})
+	}
+	return out
+}
+
+// seriesName names a scraped series the way Prometheus users read it:
+// source: name{label="value"}.
+func seriesName(s MetricSeries) string {
+	var b strings.Builder
+	if s.Source != "" {
+		b.WriteString(s.Source + ": ")
+	}
+	b.WriteString(s.Name)
+	if len(s.Labels) > 0 {
+		keys := make([]string, 0, len(s.Labels))
+		for k := range s.Labels {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		b.WriteByte('{')
+		for i, k := range keys {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(k + "=" + strconv.Quote(s.Labels[k]))
+		}
+		b.WriteByte('}')
+	}
+	return b.String()
+}
+
+// stripLanes draws the phases and, below them, each fault's time on.
+func (tl timeline) stripLanes(r *Report) svgLanes {
+	var lanes []svgLane
+	phases := svgLane{Label: "phases"}
+	for i, p := range r.Phases {
+		x0, x1 := tl.ax.x(p.StartS), tl.ax.x(p.EndS)
+		color := "#c9d6e8"
+		if i%2 == 1 {
+			color = "#e3e9f2"
+		}
+		phases.Segs = append(phases.Segs, tl.seg(x0, x1, color, p.Name,
+			p.Name+": "+fmtSeconds(p.StartS)+" – "+fmtSeconds(p.EndS)))
+	}
+	lanes = append(lanes, phases)
+	for _, f := range r.Faults {
+		start, end := faultWindow(r, f)
+		label := f.Kind + " " + trimZeros(strconv.FormatFloat(f.ConfiguredRate*100, 'f', 1, 64)) + "%"
+		lane := svgLane{Label: f.ID}
+		lane.Segs = append(lane.Segs, tl.seg(tl.ax.x(start), tl.ax.x(end), colFault, label,
+			f.ID+" on "+fmtSeconds(start)+" – "+fmtSeconds(end)+": injected "+strconv.FormatUint(f.Injected, 10)+
+				" of "+strconv.FormatUint(f.Matched, 10)+" matched"))
+		lane.Ticks = []svgTickMark{{X: tl.ax.x(start), Title: f.ID + " on"}, {X: tl.ax.x(end), Title: f.ID + " off"}}
+		lanes = append(lanes, lane)
+	}
+	return tl.layoutLanes(lanes)
+}
+
+// guardLanes draws each guard policy's state over time, from the guard
+// transition events; before its first transition a policy is in that
+// transition's From state.
+func (tl timeline) guardLanes(r *Report) *svgLanes {
+	type policy struct {
+		name   string
+		events []Event
+	}
+	var order []*policy
+	byName := map[string]*policy{}
+	for _, e := range r.Events {
+		if e.Source != "guard" || e.Kind != "transition" {
+			continue
+		}
+		p := byName[e.Name]
+		if p == nil {
+			p = &policy{name: e.Name}
+			byName[e.Name] = p
+			order = append(order, p)
+		}
+		p.events = append(p.events, e)
+	}
+	if len(order) == 0 {
+		return nil
+	}
+	colours := map[string]string{}
+	var legend []svgLegend
+	colour := func(state string) string {
+		if c, ok := colours[state]; ok {
+			return c
+		}
+		c, ok := stateColours[strings.ToLower(state)]
+		if !ok {
+			c = palette[(len(colours)+5)%len(palette)]
+		}
+		colours[state] = c
+		legend = append(legend, svgLegend{Color: c, Name: state})
+		return c
+	}
+	var lanes []svgLane
+	for _, p := range order {
+		sort.SliceStable(p.events, func(i, j int) bool { return p.events[i].AtS < p.events[j].AtS })
+		lane := svgLane{Label: p.name}
+		state, since := p.events[0].From, 0.0
+		for _, e := range p.events {
+			if state != "" {
+				lane.Segs = append(lane.Segs, tl.seg(tl.ax.x(since), tl.ax.x(e.AtS), colour(state), state,
+					p.name+": "+state+" "+fmtSeconds(since)+" – "+fmtSeconds(e.AtS)))
+			}
+			lane.Ticks = append(lane.Ticks, svgTickMark{X: tl.ax.x(e.AtS),
+				Title: fmtSeconds(e.AtS) + " " + p.name + ": " + e.From + " → " + e.To + detailSuffix(e.Detail)})
+			state, since = e.To, e.AtS
+		}
+		if state != "" {
+			lane.Segs = append(lane.Segs, tl.seg(tl.ax.x(since), tl.ax.x(tl.ax.end), colour(state), state,
+				p.name+": "+state+" from "+fmtSeconds(since)))
+		}
+		lanes = append(lanes, lane)
+	}
+	l := tl.layoutLanes(lanes)
+	l.Legend = legend
+	return &l
+}
+
+func detailSuffix(d string) string {
+	if d == "" {
+		return ""
+	}
+	return " (" + d + ")"
+}
+
+// seg is a lane segment, labelled inside when the label fits.
+func (tl timeline) seg(x0, x1 float64, color, label, title string) svgSeg {
+	w := round1(math.Max(x1-x0, 0.5))
+	if float64(len([]rune(label)))*6.5+8 > w {
+		label = ""
+	}
+	return svgSeg{X: x0, W: w, CX: round1(x0 + w/2), Color: color, Label: label, Title: title, Dark: isDark(color)}
+}
+
+func (tl timeline) layoutLanes(lanes []svgLane) svgLanes {
+	for i := range lanes {
+		lanes[i].Y = float64(i)*laneH + 16
+		for j := range lanes[i].Ticks {
+			lanes[i].Ticks[j].Y0, lanes[i].Ticks[j].Y1 = lanes[i].Y-3, lanes[i].Y+19
+		}
+	}
+	bottom := float64(len(lanes))*laneH + 4
+	return svgLanes{H: bottom + chartPadB, Lanes: lanes, XTicks: timeTicks(tl.ax), Bands: tl.bands, Bottom: bottom}
+}
+
+// DefaultPanels chooses the scraped series to chart when the scenario chose
+// none: the target's goroutines and heap, the two that show a leak or a
+// pile-up of work during a fault.
+func DefaultPanels(metrics []MetricSeries) []Panel {
+	pick := func(names ...string) []MetricSeries {
+		for _, n := range names {
+			var out []MetricSeries
+			for _, m := range metrics {
+				if m.Source == "target" && m.Name == n {
+					out = append(out, m)
+				}
+			}
+			if len(out) > 0 {
+				return out
+			}
+		}
+		return nil
+	}
+	var panels []Panel
+	if s := pick("go_goroutines"); s != nil {
+		panels = append(panels, Panel{Title: "Target goroutines", Series: s})
+	}
+	if s := pick("go_memstats_heap_alloc_bytes", "go_memstats_heap_inuse_bytes"); s != nil {
+		panels = append(panels, Panel{Title: "Target heap", Unit: "bytes", Series: s})
+	}
+	return panels
+}
+
+// isDark tells whether a #rrggbb colour needs white text on it, by its
+// perceived luminance.
+func isDark(hex string) bool {
+	if len(hex) != 7 || hex[0] != '#' {
+		return false
+	}
+	v, err := strconv.ParseUint(hex[1:], 16, 32)
+	if err != nil {
+		return false
+	}
+	r, g, b := float64(v>>16&0xff), float64(v>>8&0xff), float64(v&0xff)
+	return 0.299*r+0.587*g+0.114*b < 150
+}

@@ -1,0 +1,28 @@
+package report
+
+// Verdict is the one-word outcome every format leads with, so the terminal,
+// the HTML header, the Markdown title and the JUnit suite never disagree
+// about what happened.
+type Verdict string
+
+// The verdicts, from the worst down: a run that failed or was interrupted
+// says so even if its SLAs passed on what was recorded.
+const (
+	VerdictError       Verdict = "ERROR"
+	VerdictInterrupted Verdict = "INTERRUPTED"
+	VerdictFailed      Verdict = "FAILED"
+	VerdictPassed      Verdict = "PASSED"
+)
+
+// Verdict decides the run's outcome.
+func (r *Report) Verdict() Verdict {
+	switch {
+	case r.Error != "":
+		return VerdictError
+	case r.Interrupted:
+		return VerdictInterrupted
+	case !r.Passed:
+		return VerdictFailed
+	}
+	return VerdictPassed
+}
