@@ -88,7 +88,7 @@ func TestMarkdown_Escaping(t *testing.T) {
 		name, in, text, code string
 	}{
 		{"pipe", "a | b", `a \| b`, "`a \\| b`"},
-		{"html", "<script>", "&lt;script&gt;", "`<script>`"},
+		{"html", "<script>", "&lt;script>", "`<script>`"},
 		{"newline", "a\nb", "a b", "`a b`"},
 		{"backtick", "say `hi`", "say \\`hi\\`", "`` say `hi` ``"},
 		{"emphasis and links", "*x* [y](z)", `\*x\* \[y\](z)`, "`*x* [y](z)`"},

@@ -19,20 +19,39 @@ func WriteJSON(w io.Writer, r *Report) error {
 	return enc.Encode(r)
 }
 
-// ReadJSON reads a report written by WriteJSON.
+// ReadJSON reads a report written by WriteJSON. It checks the schema
+// before decoding the rest, so a report of a newer schema, or another
+// tool's JSON, is named as such rather than failing on some field's type.
 func ReadJSON(rd io.Reader) (*Report, error) {
-	var r Report
-	if err := json.NewDecoder(rd).Decode(&r); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNotReport, err)
+	data, err := io.ReadAll(rd)
+	if err != nil {
+		return nil, fmt.Errorf("read report: %w", err)
 	}
-	if r.Schema == "" {
+	var head struct {
+		Schema string `json:"schema"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field == "" {
+			return nil, fmt.Errorf("%w: a JSON %s, not an object", ErrNotReport, typeErr.Value)
+		}
+		if errors.As(err, &typeErr) {
+			return nil, fmt.Errorf("%w: schema field is a JSON %s, not a string", ErrNotReport, typeErr.Value)
+		}
+		return nil, fmt.Errorf("%w: not JSON: %v", ErrNotReport, err)
+	}
+	if head.Schema == "" {
 		return nil, fmt.Errorf("%w: no schema field", ErrNotReport)
 	}
-	if r.Schema != Schema {
-		if strings.HasPrefix(r.Schema, "resctl.report/") {
-			return nil, fmt.Errorf("%w: schema %q is newer than this resctl reads (%s); upgrade resctl", ErrNotReport, r.Schema, Schema)
+	if head.Schema != Schema {
+		if strings.HasPrefix(head.Schema, "resctl.report/") {
+			return nil, fmt.Errorf("%w: schema %q is newer than this resctl reads (%s); upgrade resctl", ErrNotReport, head.Schema, Schema)
 		}
-		return nil, fmt.Errorf("%w: unknown schema %q", ErrNotReport, r.Schema)
+		return nil, fmt.Errorf("%w: unknown schema %q", ErrNotReport, head.Schema)
+	}
+	var r Report
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("%w: malformed %s report: %v", ErrNotReport, Schema, err)
 	}
 	return &r, nil
 }

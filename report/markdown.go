@@ -143,10 +143,10 @@ func writeGuardTransitions(b *strings.Builder, r *Report) {
 	b.WriteString("\n")
 }
 
-var mdReplacer = strings.NewReplacer("|", `\|`, "\n", " ", "\r", "", "<", "&lt;", ">", "&gt;", "&", "&amp;", "*", `\*`, "`", "\\`", "[", `\[`, "]", `\]`)
+var mdReplacer = strings.NewReplacer("|", `\|`, "\n", " ", "\r", "", "<", "&lt;", "&", "&amp;", "*", `\*`, "`", "\\`", "[", `\[`, "]", `\]`)
 
 // mdText makes text safe in a Markdown table cell: no cell breaks, no line
-// breaks, no HTML, no emphasis or links. Underscores stay: GitHub does not
+// breaks, no HTML tags or entities, no emphasis or links. Underscores stay: GitHub does not
 // emphasise inside words, and series names are snake_case.
 func mdText(s string) string { return mdReplacer.Replace(s) }
 

@@ -98,6 +98,12 @@ func TestReadJSON_Rejects(t *testing.T) {
 		{"no schema", `{"scenario":"x"}`, "no schema field"},
 		{"newer schema", `{"schema":"resctl.report/v2"}`, "newer than this resctl reads"},
 		{"foreign schema", `{"schema":"k6/summary"}`, `unknown schema "k6/summary"`},
+		{"foreign json with clashing fields", `{"schema":"k6/summary","metrics":{}}`, `unknown schema "k6/summary"`},
+		{"newer schema with changed fields", `{"schema":"resctl.report/v2","phases":{"a":1}}`, "newer than this resctl reads"},
+		{"array", `[1,2]`, "a JSON array, not an object"},
+		{"schema not a string", `{"schema":2}`, "schema field is a JSON number"},
+		{"malformed v1", `{"schema":"resctl.report/v1","seed":"x"}`, "malformed resctl.report/v1 report"},
+		{"empty", ``, "not JSON"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

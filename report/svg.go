@@ -1011,7 +1011,7 @@ func DefaultPanels(metrics []MetricSeries) []Panel {
 	if s := pick("go_goroutines"); s != nil {
 		panels = append(panels, Panel{Title: "Target goroutines", Series: s})
 	}
-	if s := pick("go_memstats_heap_alloc_bytes", "go_memstats_heap_inuse_bytes"); s != nil {
+	if s := pick("go_memstats_heap_inuse_bytes", "go_memstats_heap_alloc_bytes"); s != nil {
 		panels = append(panels, Panel{Title: "Target heap", Unit: "bytes", Series: s})
 	}
 	return panels
