@@ -156,7 +156,7 @@ type Output struct {
 }
 
 // Formats the run can write today.
-var knownFormats = []string{"json"}
+var knownFormats = []string{"json", "html", "junit", "markdown"}
 
 // Duration is the total length of the run.
 func (s *Scenario) Duration() time.Duration {

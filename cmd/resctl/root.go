@@ -54,6 +54,7 @@ and checks recovery SLAs. The exit code gates CI:
 	root.AddCommand(
 		newRunCmd(nil),
 		newValidateCmd(nil),
+		newReportCmd(nil),
 		newDemoTargetCmd(nil),
 		newVersionCmd(),
 	)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -19,8 +20,13 @@ type runOptions struct {
 	File   string
 	OutDir string // empty: the scenario's output.dir
 	Quiet  bool
-	Stdout io.Writer
-	Stderr io.Writer
+	// HTML, JUnit and Markdown are extra files to write those formats to,
+	// besides the scenario's output.formats in OutDir.
+	HTML     string
+	JUnit    string
+	Markdown string
+	Stdout   io.Writer
+	Stderr   io.Writer
 }
 
 func newRunCmd(runF func(context.Context, *runOptions) error) *cobra.Command {
@@ -33,7 +39,12 @@ proxy in front of it, drive the load through the proxy phase by phase while
 faults switch on and off, then check the SLAs and write the reports.
 
 report.json is written to --out (default: the scenario's output.dir, or
-` + scenario.DefaultOutputDir + `) even when the run is interrupted with Ctrl-C.`,
+` + scenario.DefaultOutputDir + `) even when the run is interrupted with Ctrl-C, beside the
+formats the scenario's output.formats lists: report.html (the recovery
+report), junit.xml, summary.md. --html, --junit and --markdown write those
+formats to further files. When $GITHUB_STEP_SUMMARY is set, the Markdown
+summary is appended to it. A file that cannot be written does not stop the
+others; the exit code is then 1.`,
 		Example: "  resctl run testdata/scenarios/quickstart.yaml --out /tmp/resctl-out",
 		Args:    exactArgs(1, "a scenario file"),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -47,6 +58,9 @@ report.json is written to --out (default: the scenario's output.dir, or
 	}
 	cmd.Flags().StringVarP(&opts.OutDir, "out", "o", "", "directory for report.json (default: output.dir of the scenario, or "+scenario.DefaultOutputDir+")")
 	cmd.Flags().BoolVarP(&opts.Quiet, "quiet", "q", false, "print only the verdict summary, not phase progress")
+	cmd.Flags().StringVar(&opts.HTML, "html", "", "also write the HTML recovery report to `FILE`")
+	cmd.Flags().StringVar(&opts.JUnit, "junit", "", "also write JUnit XML (one test case per SLA) to `FILE`")
+	cmd.Flags().StringVar(&opts.Markdown, "markdown", "", "also write the Markdown summary to `FILE`")
 	return cmd
 }
 
@@ -85,24 +99,47 @@ func runScenario(ctx context.Context, opts *runOptions) error {
 		return withCode(exitRunFailed, runErr, hintFor(runErr))
 	}
 
-	jsonPath := filepath.Join(dir, "report.json")
-	writeErr := report.WriteJSONFile(jsonPath, rep)
-	var paths []string
-	if writeErr == nil {
-		paths = append(paths, jsonPath)
-	}
+	jsonPath := filepath.Join(dir, report.FormatJSON.FileName())
+	paths, writeErr := writeRunOutputs(rep, dir, s.Output.Formats, opts)
 	if err := report.WriteTerminal(opts.Stdout, rep, report.TerminalOptions{Styled: report.IsTerminal(opts.Stdout), Paths: paths}); err != nil {
 		return withCode(exitRunFailed, fmt.Errorf("print summary: %w", err), "")
 	}
 	switch {
 	case writeErr != nil:
-		return withCode(exitRunFailed, fmt.Errorf("write report: %w", writeErr), "check that --out is a writable directory")
+		return withCode(exitRunFailed, writeErr, "check that --out and the report flags name writable places")
 	case runErr != nil:
 		return withCode(exitRunFailed, runErr, hintFor(runErr))
 	case !rep.Passed:
 		return &exitError{code: exitSLAFailed, err: errors.New("one or more SLAs failed"), hint: "see the SLA section above or " + jsonPath}
 	}
 	return nil
+}
+
+// writeRunOutputs writes the run's reports: report.json always (it is the
+// contract, and what resctl report re-renders), the scenario's other
+// formats beside it, the files the flags name, and the Markdown summary
+// appended to $GITHUB_STEP_SUMMARY when set. It writes all it can before
+// returning the failures.
+func writeRunOutputs(rep *report.Report, dir string, formats []string, opts *runOptions) ([]string, error) {
+	outs := []output{{report.FormatJSON, filepath.Join(dir, report.FormatJSON.FileName())}}
+	var errs []error
+	for _, name := range formats {
+		f, err := report.ParseFormat(name)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("output.formats: %w", err))
+			continue
+		}
+		outs = append(outs, output{f, filepath.Join(dir, f.FileName())})
+	}
+	outs = append(outs, flagOutputs(map[report.Format]string{
+		report.FormatHTML: opts.HTML, report.FormatJUnit: opts.JUnit, report.FormatMarkdown: opts.Markdown,
+	})...)
+	paths, err := writeOutputs(rep, outs, opts.Stdout)
+	errs = append(errs, err)
+	if p := os.Getenv("GITHUB_STEP_SUMMARY"); p != "" {
+		errs = append(errs, appendStepSummary(p, rep))
+	}
+	return paths, errors.Join(errs...)
 }
 
 func hintFor(err error) string {
