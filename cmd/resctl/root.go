@@ -57,6 +57,7 @@ and checks recovery SLAs. The exit code gates CI:
 		newReportCmd(nil),
 		newDemoTargetCmd(nil),
 		newVersionCmd(),
+		newSchemaCmd(),
 	)
 	return root
 }

@@ -1,0 +1,145 @@
+package scenario
+
+import (
+	"encoding"
+	"encoding/json"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/resctl/resctl/inject"
+	"github.com/resctl/resctl/quantity"
+)
+
+// SchemaID names the JSON Schema of scenario files.
+const SchemaID = "https://resctl.dev/schema/scenario.json"
+
+// JSONSchema returns the JSON Schema (draft 2020-12) of the scenario file,
+// generated from the Go types so that it cannot drift from what Parse
+// accepts: editors use it to complete and check scenarios. It describes
+// shapes and spellings; ranges that depend on other keys (jitter at most
+// delay, a phase named by `during`) are checked by resctl validate only.
+func JSONSchema() ([]byte, error) {
+	g := &schemaGen{defs: map[string]any{}}
+	root := g.object(reflect.TypeFor[Scenario]())
+	root["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+	root["$id"] = SchemaID
+	root["title"] = "resctl scenario"
+	root["required"] = []string{"name", "target", "load", "phases"}
+	root["$defs"] = g.defs
+	return json.MarshalIndent(root, "", "  ")
+}
+
+type schemaGen struct {
+	defs map[string]any
+}
+
+var (
+	durationPattern = `^-?([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$|^0$`
+	percentType     = map[string]any{
+		"description": "a share from 0 to 100: 50, 50% or 12.5%",
+		"anyOf": []any{
+			map[string]any{"type": "number", "minimum": 0, "maximum": 100},
+			map[string]any{"type": "string", "pattern": `^[0-9]+(\.[0-9]+)?%?$`},
+		},
+	}
+	rateType = map[string]any{
+		"description": "requests per unit of time: 200/s, 3000/m, or a number per second",
+		"anyOf": []any{
+			map[string]any{"type": "number", "exclusiveMinimum": 0},
+			map[string]any{"type": "string", "pattern": `^[0-9]+(\.[0-9]+)?(/([0-9.]*(ns|us|ms|s|m|min|h)))?$`},
+		},
+	}
+	bytesType = map[string]any{
+		"description": "a size: 512, 64KiB, 2MB",
+		"anyOf": []any{
+			map[string]any{"type": "integer", "minimum": 0},
+			map[string]any{"type": "string", "pattern": `^[0-9]+(\.[0-9]+)?(B|KiB|MiB|GiB|KB|MB|GB)?$`},
+		},
+	}
+	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
+
+func (g *schemaGen) typeOf(t reflect.Type) map[string]any {
+	switch t {
+	case reflect.TypeFor[time.Duration]():
+		return map[string]any{"type": "string", "pattern": durationPattern, "description": "a duration: 300ms, 10s, 1m30s"}
+	case reflect.TypeFor[quantity.Percent]():
+		return percentType
+	case reflect.TypeFor[quantity.Rate]():
+		return rateType
+	case reflect.TypeFor[quantity.Bytes]():
+		return bytesType
+	case reflect.TypeFor[Fault]():
+		return g.fault()
+	}
+	if reflect.PointerTo(t).Implements(textUnmarshaler) {
+		return map[string]any{"type": "string"}
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		return g.typeOf(t.Elem())
+	case reflect.Struct:
+		return g.object(t)
+	case reflect.Slice:
+		return map[string]any{"type": "array", "items": g.typeOf(t.Elem())}
+	case reflect.Map:
+		return map[string]any{"type": "object", "additionalProperties": g.typeOf(t.Elem())}
+	case reflect.String:
+		return map[string]any{"type": "string"}
+	case reflect.Bool:
+		return map[string]any{"type": "boolean"}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return map[string]any{"type": "integer"}
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return map[string]any{"type": "integer", "minimum": 0}
+	case reflect.Float32, reflect.Float64:
+		return map[string]any{"type": "number"}
+	}
+	return map[string]any{}
+}
+
+func (g *schemaGen) object(t reflect.Type) map[string]any {
+	props := map[string]any{}
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "-" || !f.IsExported() {
+				continue
+			}
+			if opts == "inline" {
+				walk(f.Type)
+				continue
+			}
+			if name == "" {
+				name = strings.ToLower(f.Name)
+			}
+			props[name] = g.typeOf(f.Type)
+		}
+	}
+	walk(t)
+	return map[string]any{"type": "object", "properties": props, "additionalProperties": false}
+}
+
+// fault is a one-key object from a kind to that kind's parameters, or a
+// bare kind name for all defaults.
+func (g *schemaGen) fault() map[string]any {
+	kinds := inject.Kinds()
+	var alts []any
+	for _, k := range kinds {
+		spec, _ := inject.NewSpec(k)
+		def := "fault_" + k
+		g.defs[def] = g.object(reflect.TypeOf(spec).Elem())
+		alts = append(alts, map[string]any{
+			"type":                 "object",
+			"properties":           map[string]any{k: map[string]any{"anyOf": []any{map[string]any{"$ref": "#/$defs/" + def}, map[string]any{"type": "null"}}}},
+			"required":             []string{k},
+			"additionalProperties": false,
+		})
+	}
+	alts = append(alts, map[string]any{"type": "string", "enum": slices.Clone(kinds)})
+	return map[string]any{"description": "a fault: one kind with its parameters", "oneOf": alts}
+}
