@@ -18,7 +18,7 @@ type AbortSpec struct {
 	Body   string `yaml:"body"`
 }
 
-var _ Spec = (*AbortSpec)(nil)
+var _ HTTPSpec = (*AbortSpec)(nil)
 
 // Kind implements Spec.
 func (*AbortSpec) Kind() string { return "abort" }
@@ -31,7 +31,7 @@ func (s *AbortSpec) Check(problem func(field, msg string)) {
 	}
 }
 
-// Build implements Spec.
+// Build implements HTTPSpec.
 func (s *AbortSpec) Build() HTTPFault {
 	body := s.Body
 	if body == "" {

@@ -22,6 +22,10 @@ const FaultHeader = "X-Resctl-Fault"
 // already active.
 var ErrDuplicate = errors.New("fault already active")
 
+// ErrNotActive is returned by Board.Replace when no fault with the ID is
+// active.
+var ErrNotActive = errors.New("fault not active")
+
 // seeded is implemented by faults that draw random numbers of their own
 // (jitter, distributions); the Board hands each one a generator derived from
 // the run's seed and the activation's ID, so runs are reproducible.
@@ -36,9 +40,11 @@ type Activation struct {
 	// Board.ScopeByHeader); unlabelled requests see it while it is active.
 	Scope string
 
-	fault HTTPFault
-	match Match
-	prob  float64
+	http  HTTPFault // nil for connection faults
+	conn  ConnFault // nil for HTTP faults
+	match matcher
+	sel   Match
+	now   func() time.Time
 
 	mu  sync.Mutex
 	rng *rand.Rand
@@ -46,43 +52,87 @@ type Activation struct {
 	matched  atomic.Uint64
 	injected atomic.Uint64
 
-	since time.Time
-	until atomic.Pointer[time.Time]
+	since   time.Time
+	expires time.Time // zero: until switched off
+	until   atomic.Pointer[time.Time]
 }
 
 // Stats is what an activation did.
 type Stats struct {
-	// Matched counts requests the fault's selector matched.
+	// Matched counts requests (or connections) the fault's selector
+	// matched.
 	Matched uint64 `json:"matched"`
-	// Injected counts requests the fault acted on.
+	// Injected counts requests (or connections) the fault acted on.
 	Injected uint64 `json:"injected"`
+	// ConfiguredRate is the share of matches the fault was set to act on
+	// (percent, thinned by every/on-off, averaged over a ramp), to compare
+	// with EffectiveRate.
+	ConfiguredRate float64 `json:"configured_rate"`
+	// EffectiveRate is Injected/Matched, zero before any match.
+	EffectiveRate float64 `json:"effective_rate"`
 	// Since and Until bound the time the fault was active; Until is zero
-	// while it still is.
-	Since time.Time `json:"since"`
-	Until time.Time `json:"until,omitzero"`
+	// while it still is. Expires is when its TTL ends it, zero without one.
+	Since   time.Time `json:"since"`
+	Until   time.Time `json:"until,omitzero"`
+	Expires time.Time `json:"expires,omitzero"`
 }
+
+// Fired reports whether the fault acted at least once: a fault that never
+// fired proved nothing, and a report flags it.
+func (s Stats) Fired() bool { return s.Injected > 0 }
 
 // Stats returns a snapshot of the activation's counters.
 func (a *Activation) Stats() Stats {
-	s := Stats{Matched: a.matched.Load(), Injected: a.injected.Load(), Since: a.since}
+	s := Stats{Matched: a.matched.Load(), Injected: a.injected.Load(), Since: a.since, Expires: a.expires}
+	end := a.now()
 	if u := a.until.Load(); u != nil {
 		s.Until = *u
+		end = *u
 	}
+	if s.Matched > 0 {
+		s.EffectiveRate = float64(s.Injected) / float64(s.Matched)
+	}
+	s.ConfiguredRate = a.sel.Schedule.expected(a.sel.Percent, end.Sub(a.since))
 	return s
 }
 
-func (a *Activation) roll() bool {
-	if a.prob >= 1 {
+// Expires is when the activation's TTL ends it; zero without a TTL.
+func (a *Activation) Expires() time.Time { return a.expires }
+
+// ConnFault returns the live connection fault, or nil for an HTTP fault.
+func (a *Activation) ConnFault() ConnFault { return a.conn }
+
+// Draw counts one request or connection that met the fault's selector and
+// reports whether the fault acts on it, by its schedule and seeded dice.
+// The proxy calls it once per request, or once per connection per fault.
+func (a *Activation) Draw() bool {
+	n := a.matched.Add(1)
+	var elapsed time.Duration
+	if a.sel.Schedule.needsClock() {
+		elapsed = a.now().Sub(a.since)
+	}
+	ok, p := a.sel.Schedule.eligible(n, elapsed, a.sel.Percent)
+	if !ok || !a.roll(p) {
+		return false
+	}
+	a.injected.Add(1)
+	return true
+}
+
+func (a *Activation) roll(p float64) bool {
+	if p >= 1 {
 		return true
 	}
-	if a.prob <= 0 {
+	if p <= 0 {
 		return false
 	}
 	a.mu.Lock()
 	v := a.rng.Float64()
 	a.mu.Unlock()
-	return v < a.prob
+	return v < p
 }
+
+func (a *Activation) expiredAt(t time.Time) bool { return !a.expires.IsZero() && !t.Before(a.expires) }
 
 // Board is the switchboard: the set of faults active on a proxy. It is safe
 // for concurrent use; requests read the active set without taking a lock.
@@ -91,18 +141,20 @@ type Board struct {
 	now         func() time.Time
 	scopeHeader string
 
-	mu      sync.Mutex // serialises writers of active and history
+	mu      sync.Mutex // serialises writers of active, history and changed
 	active  atomic.Pointer[[]*Activation]
 	history []*Activation // every activation ever made, for metrics and reports
+	changed chan struct{} // closed at the next change of the active set
 }
 
 // NewBoard returns an empty Board whose faults draw their randomness from
-// seed. now is the clock used to stamp activations; nil means time.Now.
+// seed. now is the clock used to stamp activations, end TTLs and drive
+// schedules; nil means time.Now.
 func NewBoard(seed uint64, now func() time.Time) *Board {
 	if now == nil {
 		now = time.Now
 	}
-	b := &Board{seed: seed, now: now}
+	b := &Board{seed: seed, now: now, changed: make(chan struct{})}
 	b.active.Store(&[]*Activation{})
 	return b
 }
@@ -115,40 +167,148 @@ func NewBoard(seed uint64, now func() time.Time) *Board {
 // serving traffic.
 func (b *Board) ScopeByHeader(name string) { b.scopeHeader = name }
 
+// ActivateOptions qualify an activation.
+type ActivateOptions struct {
+	// Scope limits the fault to requests of one scope (see ScopeByHeader).
+	Scope string
+	// TTL ends the fault on its own once it has been active this long;
+	// zero means it stays until switched off. Faults set from outside a
+	// run (the admin API, the CLI) always carry one, so a controller that
+	// goes away cannot leave a fault behind.
+	TTL time.Duration
+}
+
 // Activate switches a fault on under id. The spec must have passed Check.
 func (b *Board) Activate(id string, spec Spec) (*Activation, error) {
-	return b.ActivateScoped(id, spec, "")
+	return b.ActivateWith(id, spec, ActivateOptions{})
 }
 
 // ActivateScoped switches a fault on under id for requests of one scope.
 func (b *Board) ActivateScoped(id string, spec Spec, scope string) (*Activation, error) {
+	return b.ActivateWith(id, spec, ActivateOptions{Scope: scope})
+}
+
+// ActivateWith switches a fault on under id with a scope and a TTL.
+func (b *Board) ActivateWith(id string, spec Spec, opts ActivateOptions) (*Activation, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	cur := *b.active.Load()
-	for _, a := range cur {
-		if a.ID == id {
-			return nil, fmt.Errorf("activate %q: %w", id, ErrDuplicate)
-		}
+	now := b.now()
+	cur := b.sweepLocked(now)
+	if slices.ContainsFunc(cur, func(a *Activation) bool { return a.ID == id }) {
+		return nil, fmt.Errorf("activate %q: %w", id, ErrDuplicate)
 	}
+	a := b.newActivation(id, spec, opts, now)
+	b.storeLocked(append(slices.Clip(cur), a))
+	b.history = append(b.history, a)
+	return a, nil
+}
+
+// Replace swaps the active fault id for a new spec in one step, keeping its
+// place in the order; its counters start afresh. ErrNotActive when no such
+// fault is active.
+func (b *Board) Replace(id string, spec Spec, opts ActivateOptions) (*Activation, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	cur := b.sweepLocked(now)
+	i := slices.IndexFunc(cur, func(a *Activation) bool { return a.ID == id })
+	if i < 0 {
+		return nil, fmt.Errorf("replace %q: %w", id, ErrNotActive)
+	}
+	cur[i].until.Store(&now)
+	a := b.newActivation(id, spec, opts, now)
+	next := slices.Clone(cur)
+	next[i] = a
+	b.storeLocked(next)
+	b.history = append(b.history, a)
+	return a, nil
+}
+
+func (b *Board) newActivation(id string, spec Spec, opts ActivateOptions, now time.Time) *Activation {
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(id))
+	sel := spec.Selector()
 	a := &Activation{
 		ID:    id,
 		Spec:  spec,
-		Scope: scope,
-		fault: spec.Build(),
-		match: spec.Selector(),
-		prob:  spec.Selector().Percent.Fraction(),
+		Scope: opts.Scope,
+		match: sel.compile(),
+		sel:   sel,
+		now:   b.now,
 		rng:   rand.New(rand.NewPCG(b.seed, h.Sum64())),
-		since: b.now(),
+		since: now,
 	}
-	if s, ok := a.fault.(seeded); ok {
+	if opts.TTL > 0 {
+		a.expires = now.Add(opts.TTL)
+	}
+	var built any
+	switch s := spec.(type) {
+	case HTTPSpec:
+		a.http = s.Build()
+		built = a.http
+	case ConnSpec:
+		a.conn = s.BuildConn()
+		built = a.conn
+	}
+	if s, ok := built.(seeded); ok {
 		s.seed(rand.New(rand.NewPCG(b.seed^0x9e3779b97f4a7c15, h.Sum64())))
 	}
-	next := append(slices.Clip(cur), a)
+	return a
+}
+
+// storeLocked publishes a new active set and wakes whoever waits on
+// Changed. b.mu must be held.
+func (b *Board) storeLocked(next []*Activation) {
 	b.active.Store(&next)
-	b.history = append(b.history, a)
-	return a, nil
+	close(b.changed)
+	b.changed = make(chan struct{})
+}
+
+// sweepLocked switches off the activations whose TTL has ended, stamping
+// them with their expiry, and returns what stays active. b.mu must be held.
+func (b *Board) sweepLocked(now time.Time) []*Activation {
+	cur := *b.active.Load()
+	if !slices.ContainsFunc(cur, func(a *Activation) bool { return a.expiredAt(now) }) {
+		return cur
+	}
+	var next []*Activation
+	for _, a := range cur {
+		if a.expiredAt(now) {
+			t := a.expires
+			a.until.Store(&t)
+			continue
+		}
+		next = append(next, a)
+	}
+	b.storeLocked(next)
+	return next
+}
+
+// Sweep switches off every fault whose TTL has ended and returns them.
+// Expired faults stop acting the moment their TTL ends whether or not
+// anyone sweeps; sweeping stamps them off for listings and metrics, and
+// wakes connection faults' proxies.
+func (b *Board) Sweep() []*Activation {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	before := *b.active.Load()
+	after := b.sweepLocked(now)
+	var gone []*Activation
+	for _, a := range before {
+		if !slices.Contains(after, a) {
+			gone = append(gone, a)
+		}
+	}
+	return gone
+}
+
+// Changed returns a channel that is closed at the next change of the
+// active set, so a proxy holding idle connections can re-read it.
+func (b *Board) Changed() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.changed
 }
 
 // Deactivate switches the fault with the given id off. It returns nil when
@@ -156,16 +316,15 @@ func (b *Board) ActivateScoped(id string, spec Spec, scope string) (*Activation,
 func (b *Board) Deactivate(id string) *Activation {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	cur := *b.active.Load()
+	now := b.now()
+	cur := b.sweepLocked(now)
 	i := slices.IndexFunc(cur, func(a *Activation) bool { return a.ID == id })
 	if i < 0 {
 		return nil
 	}
 	a := cur[i]
-	next := slices.Delete(slices.Clone(cur), i, i+1)
-	b.active.Store(&next)
-	t := b.now()
-	a.until.Store(&t)
+	b.storeLocked(slices.Delete(slices.Clone(cur), i, i+1))
+	a.until.Store(&now)
 	return a
 }
 
@@ -173,22 +332,50 @@ func (b *Board) Deactivate(id string) *Activation {
 func (b *Board) Clear() []*Activation {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	cur := *b.active.Load()
-	b.active.Store(&[]*Activation{})
-	t := b.now()
+	now := b.now()
+	cur := b.sweepLocked(now)
+	b.storeLocked([]*Activation{})
 	for _, a := range cur {
-		a.until.Store(&t)
+		a.until.Store(&now)
 	}
 	return cur
 }
 
 // Active returns the faults active now, in activation order.
-func (b *Board) Active() []*Activation { return slices.Clone(*b.active.Load()) }
+func (b *Board) Active() []*Activation {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.sweepLocked(b.now()))
+}
+
+// ConnActive returns the active connection faults, in activation order,
+// for the tcp proxy to apply.
+func (b *Board) ConnActive() []*Activation {
+	cur := *b.active.Load()
+	var out []*Activation
+	var now time.Time
+	for _, a := range cur {
+		if a.conn == nil {
+			continue
+		}
+		if !a.expires.IsZero() {
+			if now.IsZero() {
+				now = b.now()
+			}
+			if a.expiredAt(now) {
+				continue
+			}
+		}
+		out = append(out, a)
+	}
+	return out
+}
 
 // History returns every activation the board has made, in order.
 func (b *Board) History() []*Activation {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.sweepLocked(b.now())
 	return slices.Clone(b.history)
 }
 
@@ -201,30 +388,52 @@ func (b *Board) Middleware(next http.Handler) http.Handler {
 				r.Header.Del(b.scopeHeader)
 			}
 		}
+		var finish []func()
+		var now time.Time
 		for _, a := range *b.active.Load() {
+			if a.http == nil {
+				continue
+			}
 			if a.Scope != "" && scope != "" && a.Scope != scope {
 				continue
 			}
-			if !a.match.matches(r) {
+			if !a.expires.IsZero() {
+				if now.IsZero() {
+					now = b.now()
+				}
+				if a.expiredAt(now) {
+					continue
+				}
+			}
+			if !a.match.matches(r) || !a.Draw() {
 				continue
 			}
-			a.matched.Add(1)
-			if !a.roll() {
-				continue
-			}
-			a.injected.Add(1)
-			if a.fault.Inject(w, r) {
+			if a.http.Inject(w, r) {
+				runFinish(finish)
 				return
+			}
+			if rf, ok := a.http.(ResponseFault); ok {
+				var f func()
+				w, f = rf.WrapResponse(w, r)
+				finish = append(finish, f)
 			}
 		}
 		next.ServeHTTP(w, r)
+		runFinish(finish)
 	})
+}
+
+// runFinish calls the finishers innermost first, as the writers nest.
+func runFinish(fs []func()) {
+	for i := len(fs) - 1; i >= 0; i-- {
+		fs[i]()
+	}
 }
 
 var (
 	descActive   = prometheus.NewDesc("resctl_fault_active", "Whether a fault is switched on (1) or off (0).", []string{"fault", "kind"}, nil)
-	descMatched  = prometheus.NewDesc("resctl_fault_matched_total", "Requests a fault's selector matched.", []string{"fault", "kind"}, nil)
-	descInjected = prometheus.NewDesc("resctl_fault_injected_total", "Requests a fault acted on.", []string{"fault", "kind"}, nil)
+	descMatched  = prometheus.NewDesc("resctl_fault_matched_total", "Requests (or connections) a fault's selector matched.", []string{"fault", "kind"}, nil)
+	descInjected = prometheus.NewDesc("resctl_fault_injected_total", "Requests (or connections) a fault acted on.", []string{"fault", "kind"}, nil)
 )
 
 // Describe implements prometheus.Collector.

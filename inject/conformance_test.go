@@ -2,9 +2,9 @@ package inject_test
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,46 +14,47 @@ import (
 	"github.com/resctl/resctl/quantity"
 )
 
-// minimal fills in the least configuration each kind needs to pass Check.
-// Delays are long so that a fault which ignores a cancelled request hangs
-// the conformance test instead of passing it by luck. A kind missing here
-// fails TestConformance: every kind must go through the suite.
-var minimal = map[string]func(inject.Spec){
-	"latency": func(s inject.Spec) { s.(*inject.LatencySpec).Delay = time.Hour },
-	"abort":   func(inject.Spec) {},
+// minimal holds the least configuration each HTTP kind needs to pass
+// Check. Delays are long so that a fault which ignores a cancelled request
+// hangs the conformance test instead of passing it by luck. A kind missing
+// here fails TestConformance: every kind must go through the suite.
+var minimal = map[string]string{
+	"latency":   "delay: 1h",
+	"abort":     "",
+	"reset":     "after: 4",
+	"bandwidth": "rate: 1",
+	"truncate":  "bytes: 3",
+	"corrupt":   "rate: 100%",
+	"header":    "set: {X-Upstream: changed}",
 }
 
 // conformingSpec returns a Spec of kind with its defaults, the minimal
-// parameters and the given percent, checked.
-func conformingSpec(t *testing.T, kind string, percent quantity.Percent) inject.Spec {
+// parameters and the given percent, parsed as the admin API parses it.
+func conformingSpec(t *testing.T, kind string, percent quantity.Percent) inject.HTTPSpec {
 	t.Helper()
-	s, ok := inject.NewSpec(kind)
-	if !ok {
-		t.Fatalf("NewSpec(%q): unknown, though Kinds lists it", kind)
-	}
-	fill, ok := minimal[kind]
+	params, ok := minimal[kind]
 	if !ok {
 		t.Fatalf("kind %q has no minimal parameters in the conformance suite: add them", kind)
 	}
-	fill(s)
-	// Every kind embeds Match; set its percent through the concrete type.
-	switch s := s.(type) {
-	case *inject.LatencySpec:
-		s.Percent = percent
-	case *inject.AbortSpec:
-		s.Percent = percent
-	default:
-		t.Fatalf("kind %q: conformance suite cannot set the percent of a %T", kind, s)
+	s, err := inject.ParseSpec(kind, fmt.Appendf(nil, "{%s%spercent: %v}", params, sepIf(params), float64(percent)))
+	if err != nil {
+		t.Fatalf("kind %q: minimal spec: %v", kind, err)
 	}
 	if s.Selector().Percent != percent {
 		t.Fatalf("kind %q: percent %v did not reach the selector", kind, percent)
 	}
-	var problems []string
-	s.Check(func(field, msg string) { problems = append(problems, field+": "+msg) })
-	if len(problems) > 0 {
-		t.Fatalf("kind %q: minimal spec fails Check: %s", kind, strings.Join(problems, "; "))
+	hs, ok := s.(inject.HTTPSpec)
+	if !ok {
+		t.Fatalf("kind %q: %T is not an HTTPSpec", kind, s)
 	}
-	return s
+	return hs
+}
+
+func sepIf(params string) string {
+	if params == "" {
+		return ""
+	}
+	return ", "
 }
 
 // TestConformance runs every fault kind through what every fault must do:

@@ -14,7 +14,7 @@ func waits(t *testing.T, seed uint64, id string, n int) []time.Duration {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := a.fault.(*latency)
+	l := a.http.(*latency)
 	out := make([]time.Duration, n)
 	for i := range out {
 		out[i] = l.wait()

@@ -35,16 +35,27 @@ func (e *SpecError) Error() string {
 	return fmt.Sprintf("fault %s: %s", e.Kind, strings.Join(parts, "; "))
 }
 
-// ParseSpec builds a checked Spec of the named kind from its parameters
-// written as JSON or YAML (`{"delay": "200ms", "percent": 30}`), with the
-// same spellings and checks as a scenario file. Empty params mean the
-// kind's defaults. Every problem is reported in one *SpecError.
+// ParseSpec builds a checked HTTP Spec of the named kind from its
+// parameters written as JSON or YAML (`{"delay": "200ms", "percent": 30}`),
+// with the same spellings and checks as a scenario file. Empty params mean
+// the kind's defaults. Every problem is reported in one *SpecError.
 func ParseSpec(kind string, params []byte) (Spec, error) {
-	spec, ok := NewSpec(kind)
+	return ParseSpecFor(LayerHTTP, kind, params)
+}
+
+// ParseSpecFor is ParseSpec for the kinds of a layer.
+func ParseSpecFor(layer Layer, kind string, params []byte) (Spec, error) {
+	spec, ok := NewSpecFor(layer, kind)
 	if !ok {
-		msg := fmt.Sprintf("unknown fault kind %q; known kinds: %s", kind, strings.Join(Kinds(), ", "))
-		if s, close := suggest.Closest(kind, Kinds()); close {
+		known := KindsFor(layer)
+		msg := fmt.Sprintf("unknown %s fault kind %q; known kinds: %s", layer, kind, strings.Join(known, ", "))
+		if s, close := suggest.Closest(kind, known); close {
 			msg = fmt.Sprintf("unknown fault kind %q (did you mean %q?)", kind, s)
+		}
+		for other := range kinds {
+			if _, there := kinds[other][kind]; there && other != layer {
+				msg = fmt.Sprintf("%q is a fault of %s proxies; this proxy speaks %s (its kinds: %s)", kind, other, layer, strings.Join(known, ", "))
+			}
 		}
 		return nil, &SpecError{Kind: kind, Problems: []FieldProblem{{Msg: msg}}}
 	}
