@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"io"
 	"testing"
 )
@@ -47,4 +48,19 @@ func BenchmarkRender_OneHour(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkReadJSON_OneHour reads the one-hour report.json back, the other
+// half of what resctl report does.
+func BenchmarkReadJSON_OneHour(b *testing.B) {
+	var buf bytes.Buffer
+	if err := WriteJSON(&buf, oneHourFixture(20)); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(buf.Len()))
+	for b.Loop() {
+		if _, err := ReadJSON(bytes.NewReader(buf.Bytes())); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -451,6 +451,24 @@ func linePath(a axis, b *bucketStats, ys yScale, centreOf func(i int) float64) s
 	return p.String()
 }
 
+// pointsPath draws samples where they were taken; a sample outside the
+// time axis or not a number breaks the line.
+func pointsPath(a axis, pts [][2]float64, ys yScale) string {
+	var p path
+	for _, pt := range pts {
+		if pt[0] < 0 || pt[0] > a.end || math.IsInf(pt[1], 0) {
+			p.to(0, math.NaN())
+			continue
+		}
+		p.to(a.x(pt[0]), ys.y(pt[1]))
+	}
+	if len(pts) == 1 {
+		// One sample is a point, which draws nothing: a short tick instead.
+		p.to(a.x(pts[0][0])+2, ys.y(pts[0][1]))
+	}
+	return p.String()
+}
+
 // stackPaths draws stacked step areas: layer k sits on layers 0..k-1.
 // vals[k][i] is layer k's value in bucket i.
 func stackPaths(a axis, vals [][]float64, ys yScale) []string {
@@ -738,6 +756,7 @@ func (tl timeline) latencyChart(r *Report, tips *tipData) svgChart {
 func (tl timeline) panelChart(p Panel, id string, tips *tipData) svgChart {
 	unit := p.Unit
 	stats := make([]*bucketStats, len(p.Series))
+	points := make([][][2]float64, len(p.Series))
 	lo, hi := math.Inf(1), math.Inf(-1)
 	rated := false
 	for k, s := range p.Series {
@@ -746,6 +765,7 @@ func (tl timeline) panelChart(p Panel, id string, tips *tipData) svgChart {
 			pts = counterRate(pts)
 			rated = true
 		}
+		points[k] = pts
 		b := newBucketStats(tl.ax.n)
 		for _, pt := range pts {
 			b.add(min(int(pt[0])/tl.ax.step, tl.ax.n-1), pt[1])
@@ -771,7 +791,12 @@ func (tl timeline) panelChart(p Panel, id string, tips *tipData) svgChart {
 		if s.Type == "counter" {
 			name += " (rate)"
 		}
-		c.Lines = append(c.Lines, svgShape{D: linePath(tl.ax, stats[k], ys, tl.centre), Color: color, Name: name})
+		d := linePath(tl.ax, stats[k], ys, tl.centre)
+		if pts := points[k]; len(pts) <= 2*tl.ax.n {
+			// Few enough samples to draw each where it was taken.
+			d = pointsPath(tl.ax, pts, ys)
+		}
+		c.Lines = append(c.Lines, svgShape{D: d, Color: color, Name: name})
 		c.Legend = append(c.Legend, svgLegend{Color: color, Name: name})
 		tip.Names = append(tip.Names, name)
 		tip.Colors = append(tip.Colors, color)
