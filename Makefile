@@ -6,7 +6,7 @@ LDFLAGS  := -s -w -X github.com/resctl/resctl/internal/version.Version=$(VERSION
             -X github.com/resctl/resctl/internal/version.Commit=$(COMMIT)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build test lint bench bench-load demo clean
+.PHONY: build test test-browser lint bench bench-load demo screenshot clean
 
 ## build: the resctl binary in bin/, version stamped
 build:
@@ -32,9 +32,24 @@ bench:
 bench-load:
 	./bench/load.sh
 
-## demo: run the quickstart scenario against the built-in demo target
+## demo: run the quickstart scenario against the built-in demo target;
+## writes resctl-out/report.json and the recovery report resctl-out/report.html
 demo:
-	$(GO) run ./cmd/resctl run testdata/scenarios/quickstart.yaml
+	$(GO) run ./cmd/resctl run testdata/scenarios/quickstart.yaml --out resctl-out --html resctl-out/report.html
+
+## test-browser: load report.html in headless Chromium (apt-get install chromium);
+## fails, rather than skips, when Chromium is missing
+test-browser:
+	RESCTL_BROWSER_TEST=1 $(GO) test -count=1 -run 'TestHTML_Browser' -v ./report
+
+## screenshot: docs/img/report.png, the README's picture of the quickstart report
+CHROMIUM ?= chromium
+screenshot: demo
+	@mkdir -p docs/img
+	profile=$$(mktemp -d) && $(CHROMIUM) --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+	  --disable-background-networking --disable-component-update --disable-sync --user-data-dir=$$profile \
+	  --hide-scrollbars --window-size=1100,1600 --screenshot=docs/img/report.png \
+	  "file://$(CURDIR)/resctl-out/report.html" 2>/dev/null; status=$$?; rm -rf $$profile; exit $$status
 
 clean:
 	rm -rf bin dist resctl-out
