@@ -1,0 +1,261 @@
+package guard
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/resctl/resctl/quantity"
+)
+
+// Adaptive limit algorithms.
+const (
+	// AlgorithmGradient scales the limit by no-load latency ÷ measured
+	// latency (with a tolerance), plus a queue allowance of √limit, as
+	// Netflix's concurrency-limits Gradient does.
+	AlgorithmGradient = "gradient"
+	// AlgorithmVegas estimates the queue as limit × (1 − no-load ÷
+	// measured latency), as TCP Vegas does, and grows the limit while the
+	// queue is under Alpha and shrinks it over Beta.
+	AlgorithmVegas = "vegas"
+)
+
+// AdaptiveLimitConfig configures a concurrency limit that finds itself:
+// it learns the upstream's no-load latency and lowers the limit as
+// latency grows with queueing, raising it again when latency falls.
+type AdaptiveLimitConfig struct {
+	Algorithm    string `yaml:"algorithm"`
+	InitialLimit int    `yaml:"initial_limit"`
+	MinLimit     int    `yaml:"min_limit"`
+	MaxLimit     int    `yaml:"max_limit"`
+	// Window is the shortest time between two updates of the limit;
+	// WindowSamples the fewest completed calls an update needs.
+	Window        time.Duration `yaml:"window"`
+	WindowSamples int           `yaml:"window_samples"`
+	// Smoothing is the weight of each new limit against the old one.
+	Smoothing quantity.Percent `yaml:"smoothing"`
+	// Tolerance (gradient) is how much slower than no-load the upstream
+	// may answer before the limit shrinks: 1.5 allows 50%.
+	Tolerance float64 `yaml:"tolerance"`
+	// Alpha and Beta (vegas) bound the estimated queue, in calls.
+	Alpha int `yaml:"alpha"`
+	Beta  int `yaml:"beta"`
+	// Backoff multiplies the limit in a window where the upstream refused
+	// calls or timed out (see Failure).
+	Backoff quantity.Percent `yaml:"backoff"`
+	// Relearn is how often the no-load latency is measured afresh, so that
+	// an upstream that became slower for good is not held to its old best;
+	// 0 never forgets.
+	Relearn time.Duration `yaml:"relearn"`
+	Failure FailureConfig `yaml:"failure"`
+}
+
+// DefaultAdaptiveLimitConfig starts at 20 calls and moves between 1 and
+// 1000 with the gradient algorithm.
+func DefaultAdaptiveLimitConfig() AdaptiveLimitConfig {
+	return AdaptiveLimitConfig{
+		Algorithm:     AlgorithmGradient,
+		InitialLimit:  20,
+		MinLimit:      1,
+		MaxLimit:      1000,
+		Window:        time.Second,
+		WindowSamples: 10,
+		Smoothing:     20,
+		Tolerance:     1.5,
+		Alpha:         3,
+		Beta:          6,
+		Backoff:       90,
+		Relearn:       time.Minute,
+		Failure:       overloadFailure(),
+	}
+}
+
+var _ Config = (*AdaptiveLimitConfig)(nil)
+
+// Kind implements Config.
+func (*AdaptiveLimitConfig) Kind() string { return "adaptive_limit" }
+
+// Check implements Config.
+func (c *AdaptiveLimitConfig) Check(problem func(field, msg string)) {
+	if c.Algorithm != AlgorithmGradient && c.Algorithm != AlgorithmVegas {
+		problem("algorithm", fmt.Sprintf("unknown algorithm %q; use gradient or vegas", c.Algorithm))
+	}
+	if c.MinLimit < 1 {
+		problem("min_limit", "must be at least 1")
+	}
+	if c.MaxLimit < c.MinLimit {
+		problem("max_limit", fmt.Sprintf("%d is below min_limit %d", c.MaxLimit, c.MinLimit))
+	}
+	if c.InitialLimit < c.MinLimit || c.InitialLimit > c.MaxLimit {
+		problem("initial_limit", fmt.Sprintf("%d is outside min_limit..max_limit (%d..%d)", c.InitialLimit, c.MinLimit, c.MaxLimit))
+	}
+	if c.Window <= 0 {
+		problem("window", "must be above zero, e.g. 1s")
+	}
+	if c.WindowSamples < 1 {
+		problem("window_samples", "must be at least 1")
+	}
+	checkPercent("smoothing", c.Smoothing, problem)
+	if c.Smoothing == 0 {
+		problem("smoothing", "must be above 0%, or the limit never moves")
+	}
+	if math.IsNaN(c.Tolerance) || c.Tolerance < 1 {
+		problem("tolerance", "must be at least 1 (1 allows no slowdown)")
+	}
+	if c.Alpha < 1 {
+		problem("alpha", "must be at least 1")
+	}
+	if c.Beta <= c.Alpha {
+		problem("beta", fmt.Sprintf("%d must be above alpha %d", c.Beta, c.Alpha))
+	}
+	checkPercent("backoff", c.Backoff, problem)
+	if c.Backoff == 0 || c.Backoff == 100 {
+		problem("backoff", "must be between 0% and 100% exclusive")
+	}
+	if c.Relearn < 0 {
+		problem("relearn", "must not be negative (0 never forgets)")
+	}
+	c.Failure.Check(prefixed("failure", problem))
+}
+
+// Build implements Config.
+func (c *AdaptiveLimitConfig) Build(name string, o Options) (Policy, error) {
+	return NewAdaptiveLimit(name, *c, o)
+}
+
+// AdaptiveLimit is a concurrency limit learned from latency. Calls add to
+// lock-free window counters; once per window one caller takes the lock
+// and moves the limit. Its states are "passing" and "limiting".
+type AdaptiveLimit struct {
+	core
+	pressure
+	cfg      AdaptiveLimitConfig
+	failures classifier
+
+	inFlight atomic.Int64
+	limitN   atomic.Int64
+
+	// the current window
+	start   atomic.Int64
+	samples atomic.Int64
+	sum     atomic.Int64 // nanoseconds
+	drops   atomic.Int64
+	peak    atomic.Int64 // most calls in flight
+
+	upd       sync.Mutex // guards what follows
+	limit     float64
+	noLoad    int64
+	noLoadAt  int64
+	limitBits atomic.Uint64 // limit as float64 bits, for metrics
+}
+
+var _ Policy = (*AdaptiveLimit)(nil)
+
+// NewAdaptiveLimit returns a limiter at its initial limit.
+func NewAdaptiveLimit(name string, c AdaptiveLimitConfig, o Options) (*AdaptiveLimit, error) {
+	if err := validate(&c, name); err != nil {
+		return nil, err
+	}
+	a := &AdaptiveLimit{cfg: c, failures: newClassifier(c.Failure)}
+	a.init("adaptive_limit", name, o, []string{"passing", "limiting"}, []string{"limit"}, unavailable(ErrLimited))
+	a.setLimit(float64(c.InitialLimit))
+	a.start.Store(a.clk.nanos())
+	return a, nil
+}
+
+// Limit is the current limit.
+func (a *AdaptiveLimit) Limit() float64 { return math.Float64frombits(a.limitBits.Load()) }
+
+// InFlight is how many admitted calls have not ended.
+func (a *AdaptiveLimit) InFlight() int64 { return a.inFlight.Load() }
+
+func (a *AdaptiveLimit) setLimit(l float64) {
+	l = min(max(l, float64(a.cfg.MinLimit)), float64(a.cfg.MaxLimit))
+	a.limit = l
+	a.limitBits.Store(math.Float64bits(l))
+	a.limitN.Store(int64(l))
+}
+
+// Acquire implements Policy.
+func (a *AdaptiveLimit) Acquire(_ context.Context, _ *Request) (Permit, error) {
+	n := a.inFlight.Add(1)
+	if n > a.limitN.Load() {
+		a.inFlight.Add(-1)
+		a.onReject(&a.core, a.clk.nanos())
+		return Permit{}, a.reject(0, 0)
+	}
+	for p := a.peak.Load(); n > p && !a.peak.CompareAndSwap(p, n); p = a.peak.Load() {
+	}
+	a.admitted.Add(1)
+	a.onAdmit(&a.core)
+	return Permit{}, nil
+}
+
+// Release implements Policy.
+func (a *AdaptiveLimit) Release(_ Permit, o Outcome) {
+	a.inFlight.Add(-1)
+	switch a.failures.classify(&o) {
+	case ignored:
+		return
+	case failure:
+		a.drops.Add(1)
+	default:
+		a.sum.Add(int64(o.Duration))
+		a.samples.Add(1)
+	}
+	now := a.clk.nanos()
+	if now-a.start.Load() < int64(a.cfg.Window) {
+		return
+	}
+	if (a.samples.Load() >= int64(a.cfg.WindowSamples) || a.drops.Load() > 0) && a.upd.TryLock() {
+		a.update(now)
+		a.upd.Unlock()
+	}
+}
+
+// update closes the window and moves the limit; the caller holds upd.
+func (a *AdaptiveLimit) update(now int64) {
+	if now-a.start.Load() < int64(a.cfg.Window) {
+		return // another caller closed this window first
+	}
+	a.start.Store(now)
+	n, sum := a.samples.Swap(0), a.sum.Swap(0)
+	drops := a.drops.Swap(0)
+	peak := a.peak.Swap(a.inFlight.Load())
+	if drops > 0 {
+		a.setLimit(a.limit * a.cfg.Backoff.Fraction())
+		return
+	}
+	if n == 0 {
+		return
+	}
+	rtt := max(sum/n, 1)
+	if a.noLoad == 0 || rtt < a.noLoad || (a.cfg.Relearn > 0 && now-a.noLoadAt >= int64(a.cfg.Relearn)) {
+		a.noLoad, a.noLoadAt = rtt, now
+	}
+	ratio := float64(a.noLoad) / float64(rtt)
+	appLimited := float64(peak) < a.limit/2
+	next := a.limit
+	switch a.cfg.Algorithm {
+	case AlgorithmVegas:
+		queue := a.limit * (1 - ratio)
+		step := max(1, math.Log10(a.limit))
+		switch {
+		case queue > float64(a.cfg.Beta):
+			next = a.limit - step
+		case queue < float64(a.cfg.Alpha) && !appLimited:
+			next = a.limit + step
+		}
+	default:
+		gradient := min(1, max(0.5, a.cfg.Tolerance*ratio))
+		next = a.limit*gradient + math.Sqrt(a.limit)
+		if appLimited && next > a.limit {
+			next = a.limit
+		}
+	}
+	s := a.cfg.Smoothing.Fraction()
+	a.setLimit(a.limit*(1-s) + next*s)
+}

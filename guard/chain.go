@@ -1,0 +1,209 @@
+package guard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Headers and metadata keys guard reads and writes.
+const (
+	// GuardHeader names, on a rejected HTTP response, the policy that
+	// rejected it.
+	GuardHeader = "X-Resctl-Guard"
+	// GuardMetadata is GuardHeader for gRPC (metadata keys are lower case).
+	GuardMetadata = "x-resctl-guard"
+	// UpstreamErrorHeader marks a response the harness proxy wrote itself
+	// because the upstream could not be reached (its 502s): the chain
+	// records those as transport errors.
+	UpstreamErrorHeader = "X-Resctl-Error"
+)
+
+// ErrTransport is the Outcome.Err the middleware records for a response
+// marked with UpstreamErrorHeader.
+var ErrTransport = errors.New("upstream unreachable")
+
+// errPanicked is the Outcome.Err of a call whose handler panicked.
+var errPanicked = errors.New("handler panicked")
+
+// Chain runs policies in order around a call: each admits it in turn, and
+// they hear its outcome in reverse order. A policy that rejects frees the
+// permits taken before it, marked Skipped so that they learn nothing.
+type Chain struct {
+	policies []Policy
+	clk      clock
+}
+
+// NewChain returns a chain of the policies, applied in the order given.
+func NewChain(policies ...Policy) *Chain {
+	return &Chain{policies: policies, clk: newClock(nil)}
+}
+
+// SetClock sets the clock that times calls whose Outcome has no Duration;
+// call it before the chain serves.
+func (c *Chain) SetClock(k Clock) { c.clk = newClock(k) }
+
+// Policies returns the chain's policies, in order.
+func (c *Chain) Policies() []Policy { return c.policies }
+
+// Close closes the policies that hold resources (a rate limiter's Redis
+// connection).
+func (c *Chain) Close() error {
+	var errs []error
+	for _, p := range c.policies {
+		if cl, ok := p.(io.Closer); ok {
+			errs = append(errs, cl.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// maxInline is how many permits Do keeps on its stack; longer chains
+// allocate.
+const maxInline = 8
+
+// Do runs call if every policy admits it, and returns the first rejection
+// otherwise (a *Rejection, or ctx's error from a policy that waited). The
+// Outcome call returns is what the policies learn from; its Duration is
+// measured when left zero. If call panics, the policies hear of a failure
+// (or of nothing, for http.ErrAbortHandler, which says the client went
+// away) and the panic goes on; so it does for runtime.Goexit.
+func (c *Chain) Do(ctx context.Context, r *Request, call func(context.Context) Outcome) error {
+	var buf [maxInline]Permit
+	permits := buf[:0]
+	if len(c.policies) > maxInline {
+		permits = make([]Permit, 0, len(c.policies))
+	}
+	for _, p := range c.policies {
+		pm, err := p.Acquire(ctx, r)
+		if err != nil {
+			c.release(permits, Outcome{Skipped: true})
+			return err
+		}
+		permits = append(permits, pm)
+	}
+	start := c.clk.nanos()
+	done := false
+	defer func() {
+		if done {
+			return
+		}
+		v := recover()
+		o := Outcome{Duration: time.Duration(c.clk.nanos() - start), Err: errPanicked}
+		if v == http.ErrAbortHandler {
+			o.Err = context.Canceled
+		}
+		c.release(permits, o)
+		if v != nil {
+			panic(v)
+		}
+	}()
+	o := call(ctx)
+	done = true
+	if o.Duration == 0 {
+		o.Duration = time.Duration(c.clk.nanos() - start)
+	}
+	c.release(permits, o)
+	return nil
+}
+
+func (c *Chain) release(permits []Permit, o Outcome) {
+	for i := len(permits) - 1; i >= 0; i-- {
+		c.policies[i].Release(permits[i], o)
+	}
+}
+
+// Middleware guards an HTTP handler: the request's path is its Route, its
+// headers are the Request's Header, and the status the handler writes is
+// its Outcome. A rejected request is answered with the rejection's status,
+// GuardHeader and Retry-After when known.
+func (c *Chain) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		call := &httpCall{statusWriter: statusWriter{ResponseWriter: w, status: http.StatusOK}}
+		call.req = Request{Route: r.URL.Path, Method: r.Method, Header: r.Header}
+		err := c.Do(r.Context(), &call.req, func(ctx context.Context) Outcome {
+			next.ServeHTTP(&call.statusWriter, r)
+			o := Outcome{Status: call.status}
+			if call.Header().Get(UpstreamErrorHeader) != "" {
+				o.Err = ErrTransport
+			}
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				o.Timeout = true
+			}
+			return o
+		})
+		if err != nil {
+			writeRejection(w, err)
+		}
+	})
+}
+
+// httpCall is the per-request state of the middleware, in one allocation.
+type httpCall struct {
+	statusWriter
+	req Request
+}
+
+func writeRejection(w http.ResponseWriter, err error) {
+	var rej *Rejection
+	if errors.As(err, &rej) {
+		rej.WriteHTTP(w)
+		return
+	}
+	// The request's context ended while a policy made it wait: the client
+	// has gone (or its deadline passed) and reads nothing.
+	status := statusClientGone
+	if errors.Is(err, context.DeadlineExceeded) {
+		status = http.StatusServiceUnavailable
+	}
+	w.WriteHeader(status)
+}
+
+// WriteHTTP answers an HTTP request with the rejection: its status, the
+// name of the policy in GuardHeader, Retry-After in whole seconds (rounded
+// up) when known, and a small JSON body.
+func (r *Rejection) WriteHTTP(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set(GuardHeader, r.Policy)
+	if r.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(r.RetryAfter.Seconds()))))
+	}
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(r.Status)
+	fmt.Fprintf(w, `{"error":%q,"guard":%q,"kind":%q,"reason":%q}`+"\n", http.StatusText(r.Status), r.Policy, r.Kind, r.Reason)
+}
+
+// statusWriter remembers the status written through it. Unwrap lets
+// http.ResponseController reach the underlying writer's Flush, Hijack and
+// deadlines.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote && code >= 200 {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Flush() {
+	w.wrote = true
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

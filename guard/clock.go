@@ -1,0 +1,70 @@
+package guard
+
+import (
+	"hash/fnv"
+	"math/bits"
+	"sync/atomic"
+	"time"
+)
+
+// clock gives policies monotonic nanoseconds since their construction.
+// With no Clock configured it reads the runtime's monotonic clock through
+// time.Since, which skips the wall-clock read time.Now also makes.
+type clock struct {
+	c    Clock
+	base time.Time
+}
+
+func newClock(c Clock) clock {
+	if c == nil {
+		return clock{base: time.Now()}
+	}
+	return clock{c: c, base: c.Now()}
+}
+
+func (k *clock) nanos() int64 {
+	if k.c == nil {
+		return int64(time.Since(k.base))
+	}
+	return int64(k.c.Now().Sub(k.base))
+}
+
+// at turns nanos back into a time for events.
+func (k *clock) at(n int64) time.Time { return k.base.Add(time.Duration(n)) }
+
+// afterFuncer is implemented by clocks that can run a function after a
+// delay of their own time; the bulkhead's queue timeout uses it so that
+// tests never wait on the wall clock.
+type afterFuncer interface {
+	AfterFunc(d time.Duration, f func()) (stop func() bool)
+}
+
+func (k *clock) afterFunc(d time.Duration, f func()) (stop func() bool) {
+	if a, ok := k.c.(afterFuncer); ok {
+		return a.AfterFunc(d, f)
+	}
+	return time.AfterFunc(d, f).Stop
+}
+
+// rng is a seeded generator safe for concurrent use without a lock: a
+// splitmix64 sequence advanced atomically. Sequential callers see the same
+// numbers for the same seed and name.
+type rng struct{ state atomic.Uint64 }
+
+func newRNG(seed uint64, name string) *rng {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(name))
+	r := &rng{}
+	r.state.Store(seed ^ bits.RotateLeft64(h.Sum64(), 17))
+	return r
+}
+
+func (r *rng) uint64() uint64 {
+	z := r.state.Add(0x9e3779b97f4a7c15)
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+// float64 returns a number in [0, 1).
+func (r *rng) float64() float64 { return float64(r.uint64()>>11) / (1 << 53) }
