@@ -57,8 +57,6 @@ type htmlView struct {
 	TipJSON      template.JS
 	Schema       string
 	Version      string
-	W            float64
-	X0, X1       float64
 }
 
 type metaItem struct{ Key, Value string }
@@ -100,9 +98,6 @@ func newHTMLView(r *Report) (*htmlView, error) {
 		Error:        r.Error,
 		Schema:       r.Schema,
 		Version:      r.Version,
-		W:            chartW,
-		X0:           plotX0,
-		X1:           plotX1,
 	}
 	v.Meta = []metaItem{
 		{"target", r.Target},

@@ -21,6 +21,7 @@ import (
 // the chart's width, not the run's length.
 
 // Chart geometry in SVG user units; the SVGs scale to the page's width.
+// html.tmpl repeats chartW, plotX0 and plotX1 in its axis lines.
 const (
 	chartW     = 960.0
 	plotX0     = 64.0
@@ -47,13 +48,17 @@ const (
 var palette = []string{"#4c78a8", "#f58518", "#54a24b", "#b279a2", "#e45756", "#72b7b2", "#9d755d", "#eeca3b", "#bab0ac", "#ff9da6"}
 
 // stateColours gives the usual circuit-breaker states fixed colours; other
-// states (limiter limits, custom policies) take palette colours in order.
-var stateColours = map[string]string{
-	"closed":    colServed,
-	"open":      colError,
-	"half-open": colFallback,
-	"half_open": colFallback,
-}
+// states (limiter limits, custom policies) take otherStateColours in order,
+// which avoid the green, red and amber that mean closed, open, half-open.
+var (
+	stateColours = map[string]string{
+		"closed":    colServed,
+		"open":      colError,
+		"half-open": colFallback,
+		"half_open": colFallback,
+	}
+	otherStateColours = []string{"#bab0ac", "#4c78a8", "#72b7b2", "#b279a2", "#9d755d", "#ff9da6", "#eeca3b"}
+)
 
 // axis maps offsets in seconds from the run's start to x positions.
 type axis struct {
@@ -223,7 +228,7 @@ func newYScale(lo, hi, top, bottom float64, unit string) yScale {
 	// Headroom, so the highest value does not run along the top edge,
 	// under the SLA flags.
 	hi += (hi - lo) * 0.04
-	step := niceStep((hi-lo)/4, unit)
+	step := niceStep((hi-lo)/5, unit)
 	s := yScale{lo: math.Floor(lo/step) * step, hi: math.Ceil(hi/step) * step, top: top, bottom: bottom}
 	for v := s.lo; v <= s.hi+step/2; v += step {
 		s.ticks = append(s.ticks, v)
@@ -601,7 +606,7 @@ func (tl timeline) chartFrame(id, title string, h float64, lo, hi float64, unit 
 	return c, ys
 }
 
-// seriesBuckets indexes the per-second series by bucket.
+// bucketOf is the bucket second t falls in.
 func (tl timeline) bucketOf(t int) int { return t / tl.ax.step }
 
 func (tl timeline) centre(i int) float64 {
@@ -949,6 +954,7 @@ func (tl timeline) guardLanes(r *Report) *svgLanes {
 		return nil
 	}
 	colours := map[string]string{}
+	others := 0
 	var legend []svgLegend
 	colour := func(state string) string {
 		if c, ok := colours[state]; ok {
@@ -956,7 +962,8 @@ func (tl timeline) guardLanes(r *Report) *svgLanes {
 		}
 		c, ok := stateColours[strings.ToLower(state)]
 		if !ok {
-			c = palette[(len(colours)+5)%len(palette)]
+			c = otherStateColours[others%len(otherStateColours)]
+			others++
 		}
 		colours[state] = c
 		legend = append(legend, svgLegend{Color: c, Name: state})
