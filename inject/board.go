@@ -144,7 +144,9 @@ type Board struct {
 	mu      sync.Mutex // serialises writers of active, history and changed
 	active  atomic.Pointer[[]*Activation]
 	history []*Activation // every activation ever made, for metrics and reports
-	changed chan struct{} // closed at the next change of the active set
+	watch   map[int]func()
+	nextW   int
+	gen     atomic.Uint64 // counts changes of the active set
 }
 
 // NewBoard returns an empty Board whose faults draw their randomness from
@@ -154,7 +156,7 @@ func NewBoard(seed uint64, now func() time.Time) *Board {
 	if now == nil {
 		now = time.Now
 	}
-	b := &Board{seed: seed, now: now, changed: make(chan struct{})}
+	b := &Board{seed: seed, now: now, watch: map[int]func(){}}
 	b.active.Store(&[]*Activation{})
 	return b
 }
@@ -256,12 +258,14 @@ func (b *Board) newActivation(id string, spec Spec, opts ActivateOptions, now ti
 	return a
 }
 
-// storeLocked publishes a new active set and wakes whoever waits on
-// Changed. b.mu must be held.
+// storeLocked publishes a new active set and tells the watchers. b.mu must
+// be held.
 func (b *Board) storeLocked(next []*Activation) {
 	b.active.Store(&next)
-	close(b.changed)
-	b.changed = make(chan struct{})
+	b.gen.Add(1)
+	for _, f := range b.watch {
+		f()
+	}
 }
 
 // sweepLocked switches off the activations whose TTL has ended, stamping
@@ -303,12 +307,26 @@ func (b *Board) Sweep() []*Activation {
 	return gone
 }
 
-// Changed returns a channel that is closed at the next change of the
-// active set, so a proxy holding idle connections can re-read it.
-func (b *Board) Changed() <-chan struct{} {
+// Generation counts the changes of the active set: a proxy that read the
+// faults at one generation knows they are still current while it holds.
+func (b *Board) Generation() uint64 { return b.gen.Load() }
+
+// OnChange registers f to be called after every change of the active set,
+// before the call that changed it returns: a proxy holding idle
+// connections wakes them, so bytes sent after Activate returns meet the
+// new fault. f runs with the board locked: it must be quick and must not
+// call the board. The returned function unregisters f.
+func (b *Board) OnChange(f func()) (remove func()) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.changed
+	id := b.nextW
+	b.nextW++
+	b.watch[id] = f
+	return func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		delete(b.watch, id)
+	}
 }
 
 // Deactivate switches the fault with the given id off. It returns nil when
