@@ -123,7 +123,7 @@ func (c *AdaptiveLimitConfig) Check(problem func(field, msg string)) {
 
 // Build implements Config.
 func (c *AdaptiveLimitConfig) Build(name string, o Options) (Policy, error) {
-	return NewAdaptiveLimit(name, *c, o)
+	return build(NewAdaptiveLimit(name, *c, o))
 }
 
 // AdaptiveLimit is a concurrency limit learned from latency. Calls add to

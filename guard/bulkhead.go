@@ -47,7 +47,7 @@ func (c *BulkheadConfig) Check(problem func(field, msg string)) {
 
 // Build implements Config.
 func (c *BulkheadConfig) Build(name string, o Options) (Policy, error) {
-	return NewBulkhead(name, *c, o)
+	return build(NewBulkhead(name, *c, o))
 }
 
 // Bulkhead rejection reasons.
@@ -92,6 +92,13 @@ func NewBulkhead(name string, c BulkheadConfig, o Options) (*Bulkhead, error) {
 
 // InFlight is how many calls hold a slot now.
 func (b *Bulkhead) InFlight() int64 { return b.inFlight.Load() }
+
+// Waiting is how many calls wait in the queue.
+func (b *Bulkhead) Waiting() int {
+	b.qmu.Lock()
+	defer b.qmu.Unlock()
+	return len(b.queue)
+}
 
 // Limit is the configured maximum in flight.
 func (b *Bulkhead) Limit() float64 { return float64(b.cfg.MaxInFlight) }

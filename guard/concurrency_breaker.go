@@ -104,7 +104,7 @@ func (c *ConcurrencyBreakerConfig) Check(problem func(field, msg string)) {
 
 // Build implements Config.
 func (c *ConcurrencyBreakerConfig) Build(name string, o Options) (Policy, error) {
-	return NewConcurrencyBreaker(name, *c, o)
+	return build(NewConcurrencyBreaker(name, *c, o))
 }
 
 // Concurrency breaker states.

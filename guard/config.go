@@ -107,3 +107,12 @@ func validate(c Config, name string) error {
 func prefixed(key string, problem func(field, msg string)) func(field, msg string) {
 	return func(field, msg string) { problem(key+"."+field, msg) }
 }
+
+// build returns a constructor's policy as a Policy, and a nil one on
+// error, not a typed nil.
+func build[P Policy](p P, err error) (Policy, error) {
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}

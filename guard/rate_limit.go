@@ -112,7 +112,7 @@ func (c *RateLimitConfig) Check(problem func(field, msg string)) {
 
 // Build implements Config.
 func (c *RateLimitConfig) Build(name string, o Options) (Policy, error) {
-	return NewRateLimit(name, *c, o)
+	return build(NewRateLimit(name, *c, o))
 }
 
 func (c *RateLimitConfig) burst() int64 {

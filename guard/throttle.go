@@ -61,7 +61,7 @@ func checkSeconds(field string, d time.Duration, problem func(field, msg string)
 
 // Build implements Config.
 func (c *ThrottleConfig) Build(name string, o Options) (Policy, error) {
-	return NewThrottle(name, *c, o)
+	return build(NewThrottle(name, *c, o))
 }
 
 // Throttle is SRE client-side adaptive throttling. Its states are
@@ -104,7 +104,7 @@ func (t *Throttle) probability(req, acc uint64) float64 {
 func (t *Throttle) Acquire(_ context.Context, _ *Request) (Permit, error) {
 	now := t.clk.nanos()
 	req, acc := t.win.totals(now)
-	if p := t.probability(req+1, acc); p > 0 && t.rand.float64() < p {
+	if p := t.probability(req, acc); p > 0 && t.rand.float64() < p {
 		t.win.add(now, 1, 0)
 		t.onReject(&t.core, now)
 		return Permit{}, t.reject(0, 0)
