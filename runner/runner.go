@@ -9,6 +9,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +26,7 @@ import (
 	"github.com/resctl/resctl/report"
 	"github.com/resctl/resctl/scenario"
 	"github.com/resctl/resctl/scrape"
+	"github.com/resctl/resctl/service"
 )
 
 // ErrUnreachable is returned (wrapped) when the target does not accept
@@ -42,6 +46,14 @@ type Options struct {
 	Progress io.Writer
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
+	// DemoCommand, when set, runs the built-in demo target as a process of
+	// its own (e.g. {"/path/to/resctl", "demo-target"}), so its runtime
+	// metrics — goroutines, heap — are its own and not resctl's, and
+	// runtime faults injected into it cannot touch resctl. Empty runs it
+	// inside resctl's process.
+	DemoCommand []string
+	// LogDir receives the stdout and stderr of processes resctl starts.
+	LogDir string
 }
 
 // Run executes the scenario. It always returns a report when the run got as
@@ -58,7 +70,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 		progress = io.Discard
 	}
 
-	upstream, targetDesc, stopTarget, err := startTarget(ctx, s)
+	upstream, targetDesc, stopTarget, err := startTarget(ctx, s, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -147,9 +159,25 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	return r, nil
 }
 
+// demoReady matches the line `resctl demo-target` prints once it listens.
+var demoReady = regexp.MustCompile(`listening on (http://\S+)`)
+
 // startTarget returns the upstream URL, a description for reports, and a
 // function that stops what was started.
-func startTarget(ctx context.Context, s *scenario.Scenario) (string, string, func(), error) {
+func startTarget(ctx context.Context, s *scenario.Scenario, opts Options) (string, string, func(), error) {
+	if s.Target.Builtin == "demo" && len(opts.DemoCommand) > 0 {
+		args := append(slices.Clone(opts.DemoCommand), "--listen", "127.0.0.1:0", "--seed", strconv.FormatUint(s.Seed, 10))
+		p, err := service.Start(ctx, service.Spec{
+			Name:      "demo-target",
+			Command:   args,
+			ReadyLine: demoReady,
+			LogDir:    opts.LogDir,
+		})
+		if err != nil {
+			return "", "", nil, fmt.Errorf("start built-in demo target: %w", err)
+		}
+		return p.Match(), "builtin demo (" + p.Match() + ", pid " + strconv.Itoa(p.Pid()) + ")", func() { _ = p.Stop() }, nil
+	}
 	if s.Target.Builtin == "demo" {
 		srv, err := demo.Start("127.0.0.1:0", demo.Options{Seed: int64(s.Seed)})
 		if err != nil {

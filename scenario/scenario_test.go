@@ -94,10 +94,10 @@ func TestReadFile(t *testing.T) {
 					{Name: "recovery", Duration: 10 * time.Second},
 				},
 				SLAs: []scenario.SLA{
-					{Name: "healthy before the fault", During: "baseline", Expect: "success_rate >= 99.9% and p95 < 100ms"},
+					{Name: "healthy before the fault", During: "baseline", Expect: "success_rate >= 99.9% and p90 < 100ms"},
 					{Name: "still serving during the fault", During: "fault", Expect: "success_rate >= 99% and p50 < 400ms"},
 					{Name: "the fault really slowed requests", During: "fault", Expect: "p90 > 250ms"},
-					{Name: "back to normal after the fault", During: "recovery", Expect: "success_rate >= 99.9% and p95 < 100ms"},
+					{Name: "back to normal after the fault", During: "recovery", Expect: "success_rate >= 99.9% and p90 < 100ms"},
 				},
 				Scrape: scenario.Scrape{Interval: time.Second},
 				Output: scenario.Output{Dir: "resctl-out", Formats: []string{"json"}},

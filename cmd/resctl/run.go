@@ -7,7 +7,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -90,7 +92,7 @@ func runScenario(ctx context.Context, opts *runOptions) error {
 	if opts.OutDir != "" {
 		dir = opts.OutDir
 	}
-	ropts := runner.Options{Progress: opts.Stderr}
+	ropts := runner.Options{Progress: opts.Stderr, DemoCommand: selfCommand("demo-target"), LogDir: dir}
 	if opts.Quiet {
 		ropts.Progress = nil
 	}
@@ -150,4 +152,17 @@ func hintFor(err error) string {
 		return "the report holds what was recorded until the interrupt"
 	}
 	return ""
+}
+
+// selfCommand is the command line that runs this resctl binary with args:
+// the path it was started by (found on PATH when it has no directory), so
+// the built-in demo target runs as a process of its own.
+func selfCommand(args ...string) []string {
+	self := os.Args[0]
+	if !strings.ContainsRune(self, os.PathSeparator) {
+		if p, err := exec.LookPath(self); err == nil {
+			self = p
+		}
+	}
+	return append([]string{self}, args...)
 }

@@ -1,0 +1,17 @@
+//go:build !unix
+
+package service
+
+import (
+	"os/exec"
+	"syscall"
+)
+
+func setProcessGroup(*exec.Cmd) {}
+
+func signalGroup(cmd *exec.Cmd, _ syscall.Signal) error {
+	if cmd.Process == nil {
+		return nil
+	}
+	return cmd.Process.Kill()
+}
