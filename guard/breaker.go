@@ -125,7 +125,9 @@ func (c *BreakerConfig) Check(problem func(field, msg string)) {
 }
 
 // Build implements Config.
-func (c *BreakerConfig) Build(name string, o Options) (Policy, error) { return build(NewBreaker(name, *c, o)) }
+func (c *BreakerConfig) Build(name string, o Options) (Policy, error) {
+	return build(NewBreaker(name, *c, o))
+}
 
 func checkPercent(field string, p quantity.Percent, problem func(field, msg string)) {
 	switch {

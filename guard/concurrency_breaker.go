@@ -132,8 +132,11 @@ type ConcurrencyBreaker struct {
 	hist     latencyHist
 	due      atomic.Int64 // end of the current sample interval
 
+	moves atomic.Int64 // transitions so far
+
 	smu      sync.Mutex // guards the sample history below
 	pending  histSnapshot
+	pendingN int64 // moves when pending began
 	baseline float64 // nanoseconds
 	warm     int
 	ring     []bool
@@ -200,7 +203,7 @@ func (b *ConcurrencyBreaker) Acquire(_ context.Context, _ *Request) (Permit, err
 			}
 			b.mu.Lock()
 			if b.state.Load() == st {
-				b.transition(st, cbRecovering, now)
+				b.move(st, cbRecovering, now)
 			}
 			b.mu.Unlock()
 		default:
@@ -214,6 +217,14 @@ func (b *ConcurrencyBreaker) Acquire(_ context.Context, _ *Request) (Permit, err
 	}
 }
 
+// move is transition for this breaker: latencies seen in one state say
+// nothing of the next, so the histogram starts afresh.
+func (b *ConcurrencyBreaker) move(from, to int32, now int64) {
+	b.moves.Add(1)
+	b.hist.take()
+	b.transition(from, to, now)
+}
+
 // trip opens the breaker from state from, if it is still there.
 func (b *ConcurrencyBreaker) trip(from, to int32, now int64) {
 	b.mu.Lock()
@@ -222,7 +233,7 @@ func (b *ConcurrencyBreaker) trip(from, to int32, now int64) {
 		return
 	}
 	b.until.Store(now + int64(b.cfg.OpenFor))
-	b.transition(from, to, now)
+	b.move(from, to, now)
 }
 
 // Release implements Policy.
@@ -231,11 +242,13 @@ func (b *ConcurrencyBreaker) Release(_ Permit, o Outcome) {
 	if o.Skipped || (o.Err != nil && errors.Is(o.Err, context.Canceled)) {
 		return // only calls that reached the upstream say anything of its latency
 	}
-	b.hist.record(int64(o.Duration))
+	// A call that ends after the interval belongs to the next sample:
+	// close the interval first.
 	now := b.clk.nanos()
 	if due := b.due.Load(); now >= due && b.due.CompareAndSwap(due, now+int64(b.cfg.P99.Interval)) {
 		b.sample(now)
 	}
+	b.hist.record(int64(o.Duration))
 }
 
 // sample judges the calls of the interval that just ended.
@@ -243,6 +256,9 @@ func (b *ConcurrencyBreaker) sample(now int64) {
 	b.smu.Lock()
 	defer b.smu.Unlock()
 	snap := b.hist.take()
+	if m := b.moves.Load(); m != b.pendingN {
+		b.pending, b.pendingN = histSnapshot{}, m
+	}
 	b.pending.add(&snap)
 	if b.pending.total < uint64(b.cfg.P99.MinCalls) {
 		return // too few calls to judge: carry them into the next interval
@@ -258,10 +274,10 @@ func (b *ConcurrencyBreaker) sample(now int64) {
 		if b.state.Load() == cbRecovering {
 			if healthy {
 				clear(b.ring)
-				b.transition(cbRecovering, cbClosed, now)
+				b.move(cbRecovering, cbClosed, now)
 			} else {
 				b.until.Store(now + int64(b.cfg.OpenFor))
-				b.transition(cbRecovering, cbDegraded, now)
+				b.move(cbRecovering, cbDegraded, now)
 			}
 		}
 		b.mu.Unlock()

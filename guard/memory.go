@@ -154,7 +154,9 @@ func (l *MemoryLevel) check(problem func(field, msg string)) {
 }
 
 // Build implements Config.
-func (c *MemoryConfig) Build(name string, o Options) (Policy, error) { return build(NewMemory(name, *c, o)) }
+func (c *MemoryConfig) Build(name string, o Options) (Policy, error) {
+	return build(NewMemory(name, *c, o))
+}
 
 // Memory states.
 const (

@@ -75,7 +75,9 @@ func (c *ShedConfig) Check(problem func(field, msg string)) {
 }
 
 // Build implements Config.
-func (c *ShedConfig) Build(name string, o Options) (Policy, error) { return build(NewShed(name, *c, o)) }
+func (c *ShedConfig) Build(name string, o Options) (Policy, error) {
+	return build(NewShed(name, *c, o))
+}
 
 // Shed is BBR-style load shedding. Its states are "passing" and
 // "shedding" (it shed a call within the cool-off).

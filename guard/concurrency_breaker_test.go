@@ -1,0 +1,142 @@
+package guard_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/resctl/resctl/guard"
+)
+
+func newConcurrencyBreaker(t *testing.T, clk *fakeClock, ev *events) *guard.ConcurrencyBreaker {
+	t.Helper()
+	c := guard.DefaultConcurrencyBreakerConfig()
+	c.MaxInFlight = 3
+	c.P99 = guard.P99Trigger{Multiple: 2, Breaches: 2, Samples: 3, Interval: time.Second, MinCalls: 5, Warmup: 2, Learning: 10}
+	c.OpenFor = 5 * time.Second
+	c.Probes = 2
+	b, err := guard.NewConcurrencyBreaker("cb", c, guard.Options{Clock: clk, Observer: ev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// second sends n calls of latency d, then moves the clock one interval on
+// and ends the sample with one more call.
+func second(t *testing.T, clk *fakeClock, b guard.Policy, n int, d time.Duration) {
+	t.Helper()
+	for range n {
+		if err := call(t, b, guard.Outcome{Duration: d, Status: 200}); err != nil {
+			t.Fatalf("call rejected: %v", err)
+		}
+	}
+	clk.Advance(time.Second)
+}
+
+func TestConcurrencyBreaker_InFlightCeiling(t *testing.T) {
+	clk := newFakeClock()
+	ev := newEvents(clk)
+	b := newConcurrencyBreaker(t, clk, ev)
+	var ps []guard.Permit
+	for range 3 {
+		p, err := b.Acquire(t.Context(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	_, err := b.Acquire(t.Context(), nil)
+	rej := rejected(t, err, guard.ErrOpen, "in_flight")
+	if rej.RetryAfter != 5*time.Second {
+		t.Errorf("RetryAfter %v, want open_for", rej.RetryAfter)
+	}
+	for _, p := range ps {
+		b.Release(p, ok200)
+	}
+	clk.Advance(time.Second)
+	_, err = b.Acquire(t.Context(), nil)
+	rejected(t, err, guard.ErrOpen, "in_flight") // still open, though calls drained
+
+	clk.Advance(4 * time.Second)
+	p1, err := b.Acquire(t.Context(), nil)
+	if err != nil {
+		t.Fatalf("after open_for: %v", err)
+	}
+	p2, _ := b.Acquire(t.Context(), nil)
+	_, err = b.Acquire(t.Context(), nil)
+	rejected(t, err, guard.ErrOpen, "recovering")
+	b.Release(p1, ok200)
+	b.Release(p2, ok200)
+	// A healthy sample closes it.
+	second(t, clk, b, 5, time.Millisecond)
+	call(t, b, ok200)
+	ev.want(t, "closed→overloaded @0s", "overloaded→recovering @5s", "recovering→closed @6s")
+}
+
+func TestConcurrencyBreaker_P99AboveBaseline(t *testing.T) {
+	clk := newFakeClock()
+	ev := newEvents(clk)
+	b := newConcurrencyBreaker(t, clk, ev)
+	// Warm-up: two samples at 10ms learn the baseline.
+	second(t, clk, b, 10, 10*time.Millisecond)
+	second(t, clk, b, 10, 10*time.Millisecond)
+	call(t, b, guard.Outcome{Duration: 10 * time.Millisecond}) // closes the second sample
+	if base := b.Baseline(); base < 10*time.Millisecond || base > 12*time.Millisecond {
+		t.Fatalf("baseline %v, want about 10ms", base)
+	}
+	// One breach, one healthy sample, one breach: 2 of the last 3 trip.
+	second(t, clk, b, 10, 50*time.Millisecond)
+	second(t, clk, b, 10, 10*time.Millisecond)
+	if b.State() != "closed" {
+		t.Fatalf("one breach tripped it: %s", b.State())
+	}
+	second(t, clk, b, 10, 50*time.Millisecond)
+	call(t, b, guard.Outcome{Duration: 50 * time.Millisecond})
+	if b.State() != "degraded" {
+		t.Fatalf("two breaches of three: state %s, want degraded", b.State())
+	}
+	rejected(t, call(t, b, ok200), guard.ErrOpen, "p99")
+
+	// Recovering with a slow sample goes back to degraded; a fast one closes.
+	clk.Advance(5 * time.Second)
+	second(t, clk, b, 2, 50*time.Millisecond)
+	second(t, clk, b, 3, 50*time.Millisecond)
+	call(t, b, guard.Outcome{Duration: 50 * time.Millisecond})
+	if b.State() != "degraded" {
+		t.Fatalf("slow probes: state %s, want degraded", b.State())
+	}
+	clk.Advance(5 * time.Second)
+	second(t, clk, b, 6, 10*time.Millisecond)
+	call(t, b, guard.Outcome{Duration: 10 * time.Millisecond})
+	if b.State() != "closed" {
+		t.Fatalf("fast probes: state %s, want closed", b.State())
+	}
+	got := ev.get()
+	want := []string{"closed→degraded", "degraded→recovering", "recovering→degraded", "degraded→recovering", "recovering→closed"}
+	if len(got) != len(want) {
+		t.Fatalf("transitions %q, want %q", got, want)
+	}
+	for i := range want {
+		if got[i][:len(want[i])] != want[i] {
+			t.Errorf("transition %d = %q, want %q", i, got[i], want[i])
+		}
+	}
+}
+
+func TestConcurrencyBreaker_FewCallsCarryOver(t *testing.T) {
+	clk := newFakeClock()
+	b := newConcurrencyBreaker(t, clk, nil)
+	// Under min_calls per interval, intervals merge until there are enough.
+	for range 4 {
+		second(t, clk, b, 1, 10*time.Millisecond)
+	}
+	if b.Baseline() != 0 {
+		t.Fatalf("baseline learned from 4 calls: %v", b.Baseline())
+	}
+	second(t, clk, b, 1, 10*time.Millisecond)
+	second(t, clk, b, 6, 10*time.Millisecond)
+	call(t, b, ok200)
+	if b.Baseline() == 0 {
+		t.Error("no baseline after two full samples")
+	}
+}
