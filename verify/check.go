@@ -2,12 +2,15 @@ package verify
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 )
 
 // typ is the static type of an expression node. It refines Kind with the
-// two types no series has: conditions, and plain (dimensionless) numbers
-// such as bare literals or the quotient of two latencies.
+// types no measured value has: conditions, states, and the text of a state
+// literal; a plain number (a bare literal, the quotient of two latencies, a
+// scraped gauge without a unit suffix) is tyNumber.
 type typ int
 
 const (
@@ -19,9 +22,11 @@ const (
 	tyCount
 	tyRate
 	tyBytes
+	tyState // the state of a breaker, fault or other stateful thing
+	tyText  // a string or unknown word: only a state literal
 )
 
-// typeOfKind maps a series kind to its static type.
+// typeOfKind maps a value's kind to its static type.
 func typeOfKind(k Kind) typ {
 	switch k {
 	case KindRatio:
@@ -34,6 +39,8 @@ func typeOfKind(k Kind) typ {
 		return tyRate
 	case KindBytes:
 		return tyBytes
+	case KindPlain:
+		return tyNumber
 	}
 	return tyInvalid
 }
@@ -60,6 +67,8 @@ func (t typ) noun() string {
 		return "a rate"
 	case tyBytes:
 		return "a size"
+	case tyState:
+		return "a state"
 	}
 	return "an invalid value"
 }
@@ -67,35 +76,42 @@ func (t typ) noun() string {
 // exampleCondition is offered wherever a condition was required.
 const exampleCondition = "such as p99 < 150ms"
 
-// checker type-checks a parsed tree. It needs the source to quote operands
-// in messages.
+// checker type-checks a parsed tree and compiles it into e. It needs the
+// source to quote operands in messages.
 type checker struct {
-	src []rune
+	src       []rune
+	e         *Expr
+	leafIndex map[leafKey]int
+	selIndex  map[string]int // Selector.String() → index into e.sels
+	timings   map[string]int // calls of each timing function so far, for labels
+	scope     int            // see leaf.scope
+	scopes    int            // timing functions so far
+	timing    *callExpr      // the timing function whose condition is being checked
+	tm        *timingSpec    // and its compiled form
 }
 
-// checkRoot checks n and requires the whole expression to be a condition:
-// an SLA that is just "p99" has no pass/fail meaning.
-func (c *checker) checkRoot(n node) error {
-	t, err := c.check(n)
-	if err != nil {
-		return err
-	}
-	if t != tyBool {
-		return errAt(start(n), "expression must be a condition, %s", exampleCondition)
-	}
-	return nil
-}
-
-// check returns n's type, or the first (leftmost, innermost) type error.
-func (c *checker) check(n node) (typ, error) {
+// check returns n's type and compiled form, or the first (leftmost,
+// innermost) type error.
+func (c *checker) check(n node) (typ, *enode, error) {
 	switch n := n.(type) {
 	case *numberLit:
-		if n.unit == nil {
-			return tyNumber, nil
+		t := tyNumber
+		if n.unit != nil {
+			t = n.unit.typ
 		}
-		return n.unit.typ, nil
+		return t, &enode{op: eConst, v: n.value}, nil
+	case *stringLit:
+		return tyText, &enode{op: eText, s: n.value}, nil
+	case *wordLit:
+		return tyText, &enode{op: eText, s: n.name}, nil
 	case *seriesRef:
-		return typeOfKind(n.kind), nil
+		return c.loadLeaf(n, window{})
+	case *selectorExpr:
+		return c.selectorLeaf(n, window{})
+	case *callExpr:
+		return c.call(n, nil)
+	case *windowExpr:
+		return c.windowed(n)
 	case *parenExpr:
 		return c.check(n.x)
 	case *unaryExpr:
@@ -106,32 +122,43 @@ func (c *checker) check(n node) (typ, error) {
 	panic(fmt.Sprintf("verify: unexpected node %T", n))
 }
 
-func (c *checker) unary(n *unaryExpr) (typ, error) {
-	t, err := c.check(n.x)
+func (c *checker) unary(n *unaryExpr) (typ, *enode, error) {
+	t, x, err := c.check(n.x)
 	if err != nil {
-		return tyInvalid, err
+		return tyInvalid, nil, err
 	}
 	if n.op == tokNot {
 		if t != tyBool {
-			return tyInvalid, errAt(start(n.x), "expected a condition after %q, %s", n.opText, exampleCondition)
+			return tyInvalid, nil, errAt(start(n.x), "expected a condition after %q, %s", n.opText, exampleCondition)
 		}
-		return tyBool, nil
+		return tyBool, &enode{op: eNot, x: x}, nil
 	}
 	if t == tyBool {
-		return tyInvalid, errAt(start(n.x), "cannot negate a condition")
+		return tyInvalid, nil, errAt(start(n.x), "cannot negate a condition")
 	}
-	return t, nil
+	if err := c.number(n.x, t, n.opText); err != nil {
+		return tyInvalid, nil, err
+	}
+	return t, &enode{op: eNeg, x: x}, nil
 }
 
-func (c *checker) binary(n *binaryExpr) (typ, error) {
-	lt, err := c.check(n.x)
+// binaryOps maps infix tokens to compiled operations.
+var binaryOps = map[tokenKind]eop{
+	tokOr: eOr, tokAnd: eAnd,
+	tokLT: eLT, tokLE: eLE, tokGT: eGT, tokGE: eGE, tokEQ: eEQ, tokNE: eNE,
+	tokPlus: eAdd, tokMinus: eSub, tokStar: eMul, tokSlash: eDiv,
+}
+
+func (c *checker) binary(n *binaryExpr) (typ, *enode, error) {
+	lt, x, err := c.check(n.x)
 	if err != nil {
-		return tyInvalid, err
+		return tyInvalid, nil, err
 	}
-	rt, err := c.check(n.y)
+	rt, y, err := c.check(n.y)
 	if err != nil {
-		return tyInvalid, err
+		return tyInvalid, nil, err
 	}
+	out := &enode{op: binaryOps[n.op], x: x, y: y}
 
 	if n.op == tokAnd || n.op == tokOr {
 		for _, side := range []struct {
@@ -139,55 +166,131 @@ func (c *checker) binary(n *binaryExpr) (typ, error) {
 			t typ
 		}{{n.x, lt}, {n.y, rt}} {
 			if side.t != tyBool {
-				return tyInvalid, errAt(start(side.n), "expected a condition on each side of %q, %s", n.opText, exampleCondition)
+				return tyInvalid, nil, errAt(start(side.n), "expected a condition on each side of %q, %s", n.opText, exampleCondition)
 			}
 		}
-		return tyBool, nil
+		return tyBool, out, nil
+	}
+
+	isCompare := infixPrec(n.op) == precCompare
+	if isCompare && (lt == tyState || rt == tyState || lt == tyText || rt == tyText) {
+		return c.stateCompare(n, lt, rt, x, y)
 	}
 
 	// Everything else works on numbers.
-	if lt == tyBool {
-		return tyInvalid, errAt(start(n.x), "%q needs a number on each side, not a condition", n.opText)
+	if err := c.number(n.x, lt, n.opText); err != nil {
+		return tyInvalid, nil, err
 	}
-	if rt == tyBool {
-		return tyInvalid, errAt(start(n.y), "%q needs a number on each side, not a condition", n.opText)
+	if err := c.number(n.y, rt, n.opText); err != nil {
+		return tyInvalid, nil, err
 	}
 
 	switch n.op {
 	case tokPlus, tokMinus:
-		return c.unify(n, lt, rt)
+		t, err := c.unify(n, lt, rt)
+		return t, out, err
 	case tokStar:
 		// Scaling by a plain number keeps the kind (2 * p50); so does
 		// scaling by a ratio, which is a fraction (error_rate * requests
 		// is a count).
 		switch {
 		case lt == tyNumber:
-			return rt, nil
+			return rt, out, nil
 		case rt == tyNumber:
-			return lt, nil
+			return lt, out, nil
 		case lt == tyRatio:
-			return rt, nil
+			return rt, out, nil
 		case rt == tyRatio:
-			return lt, nil
+			return lt, out, nil
 		}
-		return tyInvalid, c.mismatch(n, lt, rt)
+		return tyInvalid, nil, c.mismatch(n, lt, rt)
 	case tokSlash:
 		switch {
 		case rt == tyNumber:
-			return lt, nil
+			return lt, out, nil
 		case lt == rt:
-			return tyNumber, nil // p99 / p50 is a plain factor
+			return tyNumber, out, nil // p99 / p50 is a plain factor
 		}
-		return tyInvalid, c.mismatch(n, lt, rt)
+		return tyInvalid, nil, c.mismatch(n, lt, rt)
 	default: // comparisons
-		if err := c.ratioAgainstNumber(n); err != nil {
-			return tyInvalid, err
+		if err := c.ratioAgainstNumber(n, lt, rt); err != nil {
+			return tyInvalid, nil, err
 		}
 		if _, err := c.unify(n, lt, rt); err != nil {
-			return tyInvalid, err
+			return tyInvalid, nil, err
 		}
-		return tyBool, nil
+		return tyBool, out, nil
 	}
+}
+
+// number rejects an operand of an arithmetic operator or of an ordering
+// comparison that is not a number.
+func (c *checker) number(n node, t typ, op string) error {
+	switch t {
+	case tyBool:
+		return errAt(start(n), "%q needs a number on each side, not a condition", op)
+	case tyState:
+		return errAt(start(n), "%s is a state; compare it with == or != and a state name, e.g. %s", c.text(n), c.stateExample(n))
+	case tyText:
+		return c.textError(n)
+	}
+	return nil
+}
+
+// stateCompare checks a comparison with a state or a state literal on
+// either side: only state == literal and state != literal are allowed, and
+// the literal must be one of the state's values.
+func (c *checker) stateCompare(n *binaryExpr, lt, rt typ, x, y *enode) (typ, *enode, error) {
+	state, lit, litNode, stateNode := x, y, n.y, n.x
+	if lt != tyState {
+		state, lit, litNode, stateNode = y, x, n.x, n.y
+	}
+	switch {
+	case lt != tyState && rt != tyState: // text beside something else
+		if lt == tyText {
+			return tyInvalid, nil, c.textError(n.x)
+		}
+		return tyInvalid, nil, c.textError(n.y)
+	case n.op != tokEQ && n.op != tokNE:
+		return tyInvalid, nil, errAt(n.opPos, "a state is compared with == or !=, not %q", n.opText)
+	case lt == tyState && rt == tyState:
+		return tyInvalid, nil, errAt(start(n.y), "compare %s with a state name, e.g. %s, not with another state", c.text(n.x), c.stateExample(n.x))
+	case lit.op != eText:
+		return tyInvalid, nil, errAt(start(litNode), "%s is a state; compare it with a state name, e.g. %s", c.text(stateNode), c.stateExample(stateNode))
+	}
+	l := c.e.leaves[state.leaf]
+	if lit.s == "" {
+		return tyInvalid, nil, errAt(start(litNode), "empty state name")
+	}
+	if values := l.fn.states; values != nil && !slices.Contains(values, lit.s) {
+		if s, ok := suggest(lit.s, values); ok {
+			return tyInvalid, nil, errAt(start(litNode), "unknown %s state %q (did you mean %q?)", l.fn.name, lit.s, s)
+		}
+		return tyInvalid, nil, errAt(start(litNode), "unknown %s state %q; %s states are %s", l.fn.name, lit.s, l.fn.name, strings.Join(values, ", "))
+	}
+	op := eStateEQ
+	if n.op == tokNE {
+		op = eStateNE
+	}
+	return tyBool, &enode{op: op, x: state, s: lit.s}, nil
+}
+
+// stateExample is an example comparison for the state n.
+func (c *checker) stateExample(n node) string {
+	value := `"ready"`
+	if call, ok := unparen(n).(*callExpr); ok && call.fn.states != nil {
+		value = call.fn.states[0]
+	}
+	return c.text(n) + " == " + value
+}
+
+// textError reports a string or unknown word used where it names no
+// state.
+func (c *checker) textError(n node) error {
+	if w, ok := unparen(n).(*wordLit); ok {
+		return unknownIdent(token{pos: w.pos, text: w.name})
+	}
+	return errAt(start(n), `a quoted string names a state, as in breaker("payments") == "open"`)
 }
 
 // unify returns the common type of two operands that must agree (+, -,
@@ -237,23 +340,35 @@ func (c *checker) needUnit(bare, other node, t typ) error {
 	return errAt(start(bare), "%s is %s; give a unit, e.g. %s", c.text(other), c.noun(other, t), example)
 }
 
-// ratioAgainstNumber catches "success_rate >= 99": a ratio series compared
-// with a bare number above 1 can never be true (or never false), and is
-// almost certainly a missing %.
-func (c *checker) ratioAgainstNumber(n *binaryExpr) error {
-	for _, pair := range [][2]node{{n.x, n.y}, {n.y, n.x}} {
-		s, ok := unparen(pair[0]).(*seriesRef)
-		if !ok || s.kind != KindRatio {
+// ratioAgainstNumber catches "success_rate >= 99": a measured ratio
+// compared with a bare number above 1 can never be true (or never false),
+// and is almost certainly a missing %.
+func (c *checker) ratioAgainstNumber(n *binaryExpr, lt, rt typ) error {
+	for _, pair := range []struct {
+		measured, other node
+		t               typ
+	}{{n.x, n.y, lt}, {n.y, n.x, rt}} {
+		if pair.t != tyRatio || !isMeasured(pair.measured) {
 			continue
 		}
-		lit, ok := unparen(pair[1]).(*numberLit)
+		lit, ok := unparen(pair.other).(*numberLit)
 		if !ok || lit.unit != nil || lit.value <= 1 {
 			continue
 		}
-		return errAt(start(pair[1]), "%s is a ratio; write %s%% or %s",
-			s.name, lit.text, strconv.FormatFloat(lit.value/100, 'g', -1, 64))
+		return errAt(start(pair.other), "%s is a ratio; write %s%% or %s",
+			c.text(unparen(pair.measured)), lit.text, strconv.FormatFloat(lit.value/100, 'g', -1, 64))
 	}
 	return nil
+}
+
+// isMeasured reports whether n reads a value from the run, rather than
+// computing one.
+func isMeasured(n node) bool {
+	switch unparen(n).(type) {
+	case *seriesRef, *selectorExpr, *callExpr, *windowExpr:
+		return true
+	}
+	return false
 }
 
 // mismatch reports two operands whose kinds cannot be combined by n's
@@ -278,8 +393,8 @@ func (c *checker) mismatch(n *binaryExpr, lt, rt typ) error {
 	return errAt(start(n.y), "%s", msg)
 }
 
-// noun describes node n of type t; a duration series is called a latency,
-// which is what every duration series measures today.
+// noun describes node n of type t; a duration load series is called a
+// latency, which is what every one of them measures.
 func (c *checker) noun(n node, t typ) string {
 	if s, ok := unparen(n).(*seriesRef); ok && t == tyDuration && s.kind == KindDuration {
 		return "a latency"

@@ -5,11 +5,179 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 )
 
-// Env supplies the canonical value of a series identifier for the window
-// being checked. Keeping it an interface lets the runner back it with live
-// histograms and tests with a map.
+// Window is a stretch of a run, as offsets from its start.
+type Window struct{ From, To time.Duration }
+
+// Point is one scraped sample, at offset T from the run's start.
+type Point struct {
+	T time.Duration
+	V float64
+}
+
+// Series is one scraped series: its labels and every sample of the run,
+// sorted by T.
+type Series struct {
+	Labels map[string]string // histogram_quantile reads "le"
+	Points []Point
+}
+
+// RunEnv supplies everything an expression can refer to, for a whole run.
+// The runner backs it with its recording, scrapes and state history; tests
+// with tables. Methods are called from one goroutine per evaluation, and
+// each Series or StateChanges result is read but never modified.
+type RunEnv interface {
+	// Run returns the whole run's window.
+	Run() Window
+	// Phase returns a phase's window; ok is false for an unknown name.
+	Phase(name string) (w Window, ok bool)
+	// Step is the resolution of load series, and so of time_to and
+	// recovery_time: one second in resctl.
+	Step() time.Duration
+	// Load returns a load series aggregated over w, in canonical units.
+	// w need not be aligned to Step. ok is false, or the value NaN, when
+	// there is no data, for instance p99 over a window without requests.
+	Load(name string, w Window) (v float64, ok bool)
+	// Series returns every scraped series sel matches (see
+	// Selector.Matches), nil if none.
+	Series(sel Selector) []Series
+	// State returns the state of a stateful thing at t ("open",
+	// "on", …); ok is false if no such thing exists.
+	State(kind, name string, t time.Duration) (state string, ok bool)
+	// StateChanges returns the instants at which a state changed, sorted,
+	// so conditions on states are timed exactly rather than to the step.
+	StateChanges(kind, name string) []time.Duration
+}
+
+// Scope is where an SLA is checked.
+type Scope struct {
+	// Window is the SLA's window: its during phase, or the run. Values
+	// outside time_to and recovery_time are read over it, states at its
+	// end.
+	Window Window
+	// DetectFrom is the window time_to counts from (from its From) when
+	// the call has no from: — the SLA's phase, or the first phase with
+	// faults.
+	DetectFrom Window
+	// RecoverFrom is the window recovery_time counts from (from its To)
+	// when the call has no from:.
+	RecoverFrom Window
+}
+
+// The values of Result.Kind.
+const (
+	ResultCheck        = "check"         // the expression has no timing function
+	ResultTimeTo       = "time_to"       // the first timing function is time_to
+	ResultRecoveryTime = "recovery_time" // the first timing function is recovery_time
+)
+
+// Result is the outcome of evaluating an expression.
+type Result struct {
+	Passed bool
+	// Observed is a human summary of every value the expression read, in
+	// order of appearance: "success_rate=99.82%, p99=121ms",
+	// "time_to=1.2s", "recovery_time=never", `breaker("payments")=open`.
+	Observed string
+	// Values holds each numeric value that had data, in canonical units,
+	// keyed by its label in Observed.
+	Values map[string]float64
+	// Kind is ResultCheck, or the name of the expression's first timing
+	// function, whose instant At is.
+	Kind string
+	// At is when the first timing function's event happened — detection
+	// for time_to, the start of the held recovery for recovery_time — or
+	// nil if it never did or there is no timing function.
+	At *time.Duration
+}
+
+var (
+	// ErrNoData is wrapped by the error Eval and Check return when a value
+	// has no data, so callers can tell "could not judge" from a failed
+	// check with errors.Is.
+	ErrNoData = errors.New("no data")
+	// ErrUnknownName is wrapped by the error Check returns when the
+	// expression names a phase or state the RunEnv does not know; a
+	// validator using CheckNames catches these before a run.
+	ErrUnknownName = errors.New("unknown name")
+)
+
+// Check evaluates the expression for one SLA of a run.
+//
+// Outside time_to and recovery_time, load series are read over
+// sc.Window, a bare selector is its latest sample at the window's end,
+// functions aggregate over the window, and states are read as they stand
+// at its end (a change at exactly Window.To belongs to the next window).
+// Every value is read, even where and/or could short-circuit, so that
+// Observed always describes the whole SLA. If one has no data the SLA
+// cannot be judged: Check returns an error wrapping ErrNoData that names
+// them, with Passed false and Observed still listing what was known
+// ("p99=n/a" for the rest).
+//
+// A timing function scans instants, one Step apart, plus every change of a
+// state its condition reads; at instant t its condition sees the window
+// [t, t+Step), and an instant where a value has no data counts as one
+// where the condition does not hold. An SLA whose timing function never
+// sees its event fails, whatever the rest of the expression says.
+//
+// Arithmetic follows IEEE-754, so a division by zero yields ±Inf or NaN
+// rather than an error, and any comparison with NaN is false.
+func (e *Expr) Check(env RunEnv, sc Scope) (Result, error) {
+	res := Result{Values: map[string]float64{}, Kind: ResultCheck}
+	if e.first >= 0 {
+		res.Kind = e.leaves[e.first].fn.name
+	}
+	ev, err := newEvaluator(e, env, sc)
+	if err != nil {
+		return res, err
+	}
+
+	// States are read as they stand at the end of the window, which, like
+	// every window, excludes its end: a fault switched off as its phase
+	// ends was still on during it.
+	stateAt := sc.Window.To
+	if stateAt > sc.Window.From {
+		stateAt--
+	}
+	var observed, missing []string
+	never := false
+	for i, l := range e.leaves {
+		if l.scope != 0 {
+			continue
+		}
+		v := ev.leaf(i, sc.Window, stateAt)
+		text := ""
+		switch {
+		case !v.ok:
+			text = "n/a"
+			missing = append(missing, l.label)
+		case l.op == leafState:
+			text = v.s
+		case l.op == leafTiming && math.IsInf(v.v, 1):
+			text = "never"
+			never = true
+		default:
+			text = FormatValue(l.kind, v.v)
+			res.Values[l.label] = v.v
+		}
+		observed = append(observed, l.label+"="+text)
+	}
+	res.Observed = strings.Join(observed, ", ")
+	if e.first >= 0 && ev.found[e.first] {
+		at := ev.at[e.first]
+		res.At = &at
+	}
+	if len(missing) > 0 {
+		return res, fmt.Errorf("%w for %s", ErrNoData, strings.Join(missing, ", "))
+	}
+	res.Passed = ev.cond(e.root, sc.Window, stateAt) == triTrue && !never
+	return res, nil
+}
+
+// Env is the v1 evaluation environment: one canonical value per load
+// series, for the window under test. It is kept, with Eval, until every
+// caller has moved to RunEnv and Check.
 type Env interface {
 	// Value returns the series' value in canonical units. ok is false when
 	// there is no data, for instance p99 of a window with zero requests; a
@@ -17,107 +185,21 @@ type Env interface {
 	Value(name string) (v float64, ok bool)
 }
 
-// Result is the outcome of evaluating an expression against one window.
-type Result struct {
-	Passed   bool
-	Observed string             // human summary of every series used, e.g. "success_rate=99.82%, p99=121ms"
-	Values   map[string]float64 // canonical value of each series used that had data
-}
-
-// ErrNoData is wrapped by the error Eval returns when a series has no
-// value, so callers can tell "could not judge" from a failed check with
-// errors.Is.
-var ErrNoData = errors.New("no data")
-
-// Eval evaluates the expression against env. Every series is read, even
-// where and/or could short-circuit, so that Observed always describes the
-// whole SLA.
-//
-// If any series has no data the SLA cannot be judged: Eval returns an error
-// wrapping ErrNoData that names them, with Passed false and Observed still
-// listing what was known ("p99=n/a" for the rest). Arithmetic follows
-// IEEE-754, so a division by zero yields ±Inf or NaN rather than an error,
-// and any comparison with NaN is false.
+// Eval evaluates the expression against a v1 Env, as Check does with that
+// Env's values standing for the SLA's window. Only load series are known
+// to an Env: selectors and functions have no data, and phases and states
+// are unknown names.
 func (e *Expr) Eval(env Env) (Result, error) {
-	res := Result{Values: make(map[string]float64, len(e.idents))}
-	var observed, missing []string
-	for _, name := range e.idents {
-		v, ok := env.Value(name)
-		if !ok || math.IsNaN(v) {
-			missing = append(missing, name)
-			observed = append(observed, name+"=n/a")
-			continue
-		}
-		res.Values[name] = v
-		observed = append(observed, name+"="+FormatValue(series[name], v))
-	}
-	res.Observed = strings.Join(observed, ", ")
-	if len(missing) > 0 {
-		return res, fmt.Errorf("%w for %s", ErrNoData, strings.Join(missing, ", "))
-	}
-	res.Passed = evalBool(e.root, res.Values)
-	return res, nil
+	return e.Check(valueEnv{env}, Scope{})
 }
 
-// evalBool evaluates a node the checker typed as a condition.
-func evalBool(n node, vals map[string]float64) bool {
-	switch n := n.(type) {
-	case *parenExpr:
-		return evalBool(n.x, vals)
-	case *unaryExpr: // only not is boolean
-		return !evalBool(n.x, vals)
-	case *binaryExpr:
-		switch n.op {
-		case tokAnd, tokOr:
-			// Both sides are evaluated; see Eval.
-			x, y := evalBool(n.x, vals), evalBool(n.y, vals)
-			if n.op == tokAnd {
-				return x && y
-			}
-			return x || y
-		}
-		x, y := evalNum(n.x, vals), evalNum(n.y, vals)
-		switch n.op {
-		case tokLT:
-			return x < y
-		case tokLE:
-			return x <= y
-		case tokGT:
-			return x > y
-		case tokGE:
-			return x >= y
-		case tokEQ:
-			return x == y // exact: literals are converted exactly, see unit
-		case tokNE:
-			return x != y
-		}
-	}
-	panic(fmt.Sprintf("verify: %T is not a condition", n))
-}
+// valueEnv adapts a v1 Env to RunEnv.
+type valueEnv struct{ env Env }
 
-// evalNum evaluates a node the checker typed as numeric.
-func evalNum(n node, vals map[string]float64) float64 {
-	switch n := n.(type) {
-	case *numberLit:
-		return n.value
-	case *seriesRef:
-		return vals[n.name]
-	case *parenExpr:
-		return evalNum(n.x, vals)
-	case *unaryExpr: // only - is numeric
-		return -evalNum(n.x, vals)
-	case *binaryExpr:
-		x, y := evalNum(n.x, vals), evalNum(n.y, vals)
-		switch n.op {
-		case tokPlus:
-			return x + y
-		case tokMinus:
-			return x - y
-		case tokStar:
-			return x * y
-		case tokSlash:
-			return x / y
-		}
-	}
-	panic(fmt.Sprintf("verify: %T is not numeric", n))
-}
+func (v valueEnv) Run() Window                                        { return Window{} }
+func (v valueEnv) Phase(string) (Window, bool)                        { return Window{}, false }
+func (v valueEnv) Step() time.Duration                                { return time.Second }
+func (v valueEnv) Load(name string, _ Window) (float64, bool)         { return v.env.Value(name) }
+func (v valueEnv) Series(Selector) []Series                           { return nil }
+func (v valueEnv) State(string, string, time.Duration) (string, bool) { return "", false }
+func (v valueEnv) StateChanges(string, string) []time.Duration        { return nil }

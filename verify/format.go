@@ -9,8 +9,8 @@ import (
 // FormatValue renders a canonical value of kind k for people: ratios as
 // percentages ("99.82%", "100%"), durations in the best unit with at most
 // three significant digits ("850µs", "12.3ms", "1.25s"), counts as integers
-// ("1234"), rates per second ("49.9/s") and sizes in binary units
-// ("512MiB"). It is what Result.Observed is made of, and reports can use it
+// ("1234"), rates per second ("49.9/s"), sizes in binary units
+// ("512MiB") and plain numbers like counts ("12", "0.25"). It is what Result.Observed is made of, and reports can use it
 // for any other value of a known kind. Non-finite values print as "NaN",
 // "+Inf" or "-Inf"; an unknown kind prints the plain number.
 func FormatValue(k Kind, v float64) string {
@@ -22,7 +22,7 @@ func FormatValue(k Kind, v float64) string {
 		return formatPercent(v)
 	case KindDuration:
 		return formatScaled(v, durationUnits)
-	case KindCount:
+	case KindCount, KindPlain:
 		if v == math.Trunc(v) && math.Abs(v) < 1e15 {
 			return strconv.FormatFloat(v, 'f', 0, 64)
 		}

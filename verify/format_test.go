@@ -57,6 +57,10 @@ func TestFormatValue(t *testing.T) {
 		{"mebibytes", verify.KindBytes, 512 << 20, "512MiB"},
 		{"gibibytes", verify.KindBytes, 1.25 * (1 << 30), "1.25GiB"},
 
+		{"plain whole", verify.KindPlain, 12, "12"},
+		{"plain fraction", verify.KindPlain, 0.123456, "0.123"},
+		{"plain large", verify.KindPlain, 12345678, "12345678"},
+
 		{"NaN", verify.KindDuration, math.NaN(), "NaN"},
 		{"infinity", verify.KindRatio, math.Inf(1), "+Inf"},
 		{"unknown kind", verify.Kind(0), 0.25, "0.25"},

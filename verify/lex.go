@@ -29,19 +29,31 @@ const (
 	tokMinus
 	tokStar
 	tokSlash
+	tokString   // "…", with \" and \\ escapes
+	tokColon    // : (named arguments)
+	tokComma    // ,
+	tokLBrace   // {
+	tokRBrace   // }
+	tokAssign   // = (label matchers)
+	tokMatch    // =~
+	tokNotMatch // !~
+	tokDuring   // during
+	tokOver     // over
 )
 
 // keywords maps the word spellings of the logical operators. They are
 // case-sensitive: "AND" lexes as an identifier, which the parser then
 // rejects with a hint.
 var keywords = map[string]tokenKind{
-	"and": tokAnd,
-	"or":  tokOr,
-	"not": tokNot,
+	"and":    tokAnd,
+	"or":     tokOr,
+	"not":    tokNot,
+	"during": tokDuring,
+	"over":   tokOver,
 }
 
 // keywordNames is the candidate list for keyword suggestions.
-var keywordNames = []string{"and", "or", "not"}
+var keywordNames = []string{"and", "or", "not", "during", "over"}
 
 // token is one lexeme. Positions are rune offsets into the source, so that
 // columns in messages match what an editor shows.
@@ -50,6 +62,7 @@ type token struct {
 	pos   int    // offset of the first rune
 	end   int    // offset just past the last rune
 	text  string // the source text of the token
+	str   string // tokString only: the value, escapes resolved
 	value float64
 	unit  *unit // tokNumber only: the attached unit, or nil for a bare number
 }
@@ -97,12 +110,13 @@ var units = func() map[string]*unit {
 // the lexer tries the two-rune ones first so "<=" is not read as "<".
 var twoRuneOps = map[[2]rune]tokenKind{
 	{'<', '='}: tokLE, {'>', '='}: tokGE, {'=', '='}: tokEQ, {'!', '='}: tokNE,
-	{'&', '&'}: tokAnd, {'|', '|'}: tokOr,
+	{'&', '&'}: tokAnd, {'|', '|'}: tokOr, {'=', '~'}: tokMatch, {'!', '~'}: tokNotMatch,
 }
 
 var oneRuneOps = map[rune]tokenKind{
 	'(': tokLParen, ')': tokRParen, '<': tokLT, '>': tokGT, '!': tokNot,
 	'+': tokPlus, '-': tokMinus, '*': tokStar, '/': tokSlash,
+	'{': tokLBrace, '}': tokRBrace, ',': tokComma, ':': tokColon, '=': tokAssign,
 }
 
 // unitList is the units offered in the unknown-unit message: the common
@@ -142,6 +156,8 @@ func (l *lexer) next() (token, error) {
 	switch {
 	case isDigit(r) || (r == '.' && isDigit(l.at(start+1))):
 		return l.number()
+	case r == '"':
+		return l.string()
 	case isIdentStart(r):
 		for l.pos < len(l.src) && isIdentPart(l.src[l.pos]) {
 			l.pos++
@@ -166,8 +182,6 @@ func (l *lexer) next() (token, error) {
 
 	msg := fmt.Sprintf("unexpected character %q", string(r))
 	switch r {
-	case '=':
-		msg += ` (did you mean "=="?)`
 	case '&':
 		msg += ` (did you mean "&&" or "and"?)`
 	case '|':
@@ -242,6 +256,35 @@ func (l *lexer) number() (token, error) {
 		return token{}, errAt(start, "number %q is out of range", text)
 	}
 	return token{kind: tokNumber, pos: start, end: l.pos, text: text, value: v, unit: u}, nil
+}
+
+// string scans a double-quoted string. Only \" and \\ are escapes, so a
+// regular expression's backslashes must be doubled, as in PromQL: "a\\.b".
+func (l *lexer) string() (token, error) {
+	start := l.pos
+	l.pos++
+	var val []rune
+	for {
+		if l.pos >= len(l.src) {
+			return token{}, errAt(start, "unterminated string")
+		}
+		r := l.src[l.pos]
+		switch r {
+		case '"':
+			l.pos++
+			return token{kind: tokString, pos: start, end: l.pos, text: string(l.src[start:l.pos]), str: string(val)}, nil
+		case '\\':
+			next := l.at(l.pos + 1)
+			if next != '"' && next != '\\' {
+				return token{}, errAt(l.pos, `unknown escape in string; only \" and \\ are escapes (write \\ for a backslash)`)
+			}
+			val = append(val, next)
+			l.pos += 2
+		default:
+			val = append(val, r)
+			l.pos++
+		}
+	}
 }
 
 func (l *lexer) digits() {

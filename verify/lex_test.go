@@ -62,10 +62,11 @@ func TestLex_Numbers(t *testing.T) {
 }
 
 func TestLex_Operators(t *testing.T) {
-	src := "( ) or || and && not ! < <= > >= == != + - * /"
+	src := "( ) or || and && not ! < <= > >= == != + - * / { } , : = =~ !~ during over"
 	want := []tokenKind{
 		tokLParen, tokRParen, tokOr, tokOr, tokAnd, tokAnd, tokNot, tokNot,
-		tokLT, tokLE, tokGT, tokGE, tokEQ, tokNE, tokPlus, tokMinus, tokStar, tokSlash, tokEOF,
+		tokLT, tokLE, tokGT, tokGE, tokEQ, tokNE, tokPlus, tokMinus, tokStar, tokSlash,
+		tokLBrace, tokRBrace, tokComma, tokColon, tokAssign, tokMatch, tokNotMatch, tokDuring, tokOver, tokEOF,
 	}
 	l := lexer{src: []rune(src)}
 	for i, w := range want {
@@ -76,6 +77,30 @@ func TestLex_Operators(t *testing.T) {
 		if tok.kind != w {
 			t.Errorf("token %d (%q): kind = %v, want %v", i, tok.text, tok.kind, w)
 		}
+	}
+}
+
+func TestLex_Strings(t *testing.T) {
+	tests := []struct {
+		name, src, want string
+	}{
+		{"plain", `"open"`, "open"},
+		{"empty", `""`, ""},
+		{"escaped quote", `"a\"b"`, `a"b`},
+		{"escaped backslash", `"a\\.b"`, `a\.b`},
+		{"unicode", `"żółw"`, "żółw"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := lexer{src: []rune(tt.src)}
+			tok, err := l.next()
+			if err != nil {
+				t.Fatalf("next() error: %v", err)
+			}
+			if tok.kind != tokString || tok.str != tt.want || tok.text != tt.src {
+				t.Errorf("token = %v %q (text %q), want string %q", tok.kind, tok.str, tok.text, tt.want)
+			}
+		})
 	}
 }
 

@@ -20,7 +20,8 @@ const (
 	KindDuration                 // seconds
 	KindCount                    // a plain tally, such as requests sent
 	KindRate                     // events per second
-	KindBytes                    // a size in bytes; no series uses it yet
+	KindBytes                    // a size in bytes
+	KindPlain                    // a unitless number, such as a scraped gauge of goroutines
 )
 
 // String returns the kind's lower-case name, as used in messages.
@@ -36,6 +37,8 @@ func (k Kind) String() string {
 		return "rate"
 	case KindBytes:
 		return "bytes"
+	case KindPlain:
+		return "plain"
 	default:
 		return "Kind(" + strconv.Itoa(int(k)) + ")"
 	}
@@ -43,7 +46,8 @@ func (k Kind) String() string {
 
 // series lists every identifier the language knows, with its kind. These are
 // the load series measured over a phase or window; Env implementations must
-// supply values for them in canonical units.
+// supply values for them in canonical units. min and max are also functions:
+// followed by "(" they are calls.
 var series = map[string]Kind{
 	"requests":      KindCount,
 	"rps":           KindRate,

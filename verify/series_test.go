@@ -64,6 +64,7 @@ func TestKind_String(t *testing.T) {
 		{verify.KindCount, "count"},
 		{verify.KindRate, "rate"},
 		{verify.KindBytes, "bytes"},
+		{verify.KindPlain, "plain"},
 		{0, "Kind(0)"},
 	}
 	for _, tt := range tests {

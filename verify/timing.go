@@ -1,0 +1,90 @@
+package verify
+
+import (
+	"math"
+	"slices"
+	"time"
+)
+
+// scan evaluates timing leaf i: it walks the instants from the start
+// instant to the end of the run and returns the time from the start to the
+// event, or +Inf if it never happened.
+//
+// time_to's event is the first instant at which the condition holds.
+// recovery_time's is the first instant t from which it holds at every
+// instant of [t, t+hold), with t+hold within the run.
+func (ev *evaluator) scan(i int, l *leaf) leafVal {
+	tm := l.tm
+	recovery := l.fn.name == ResultRecoveryTime
+	var start time.Duration
+	switch {
+	case recovery && tm.from >= 0:
+		start = ev.phases[tm.from].To
+	case recovery:
+		start = ev.sc.RecoverFrom.To
+	case tm.from >= 0:
+		start = ev.phases[tm.from].From
+	default:
+		start = ev.sc.DetectFrom.From
+	}
+	found := func(t time.Duration) leafVal {
+		ev.at[i], ev.found[i] = t, true
+		return leafVal{v: (t - start).Seconds(), ok: true}
+	}
+
+	changes := ev.changes(tm, start)
+	holding, since := false, time.Duration(0)
+	next, ci := start, 0
+	for {
+		// The next instant is the next step or the next state change,
+		// whichever comes first.
+		t := next
+		if ci < len(changes) && changes[ci] <= next {
+			t = changes[ci]
+			ci++
+		}
+		if t == next {
+			next += ev.step
+		}
+		if t >= ev.run.To {
+			break
+		}
+		if recovery && holding && t-since >= tm.hold {
+			return found(since)
+		}
+		ev.now++
+		if ev.cond(tm.cond, Window{From: t, To: t + ev.step}, t) != triTrue {
+			holding = false
+			continue
+		}
+		if !recovery {
+			return found(t)
+		}
+		if !holding {
+			holding, since = true, t
+		}
+		if tm.hold == 0 {
+			return found(since)
+		}
+	}
+	if recovery && holding && ev.run.To-since >= tm.hold {
+		return found(since)
+	}
+	return leafVal{v: math.Inf(1), ok: true}
+}
+
+// changes returns the instants in [start, end of run) at which a state the
+// condition reads changes, sorted and distinct.
+func (ev *evaluator) changes(tm *timingSpec, start time.Duration) []time.Duration {
+	var out []time.Duration
+	for _, i := range tm.states {
+		s := ev.e.leaves[i].state
+		for _, t := range ev.env.StateChanges(s.kind, s.name) {
+			if t >= start && t < ev.run.To {
+				out = append(out, t)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
