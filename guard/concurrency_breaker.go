@@ -136,7 +136,7 @@ type ConcurrencyBreaker struct {
 
 	smu      sync.Mutex // guards the sample history below
 	pending  histSnapshot
-	pendingN int64 // moves when pending began
+	pendingN int64   // moves when pending began
 	baseline float64 // nanoseconds
 	warm     int
 	ring     []bool

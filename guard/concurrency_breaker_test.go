@@ -14,7 +14,11 @@ func newConcurrencyBreaker(t *testing.T, clk *fakeClock, ev *events) *guard.Conc
 	c.P99 = guard.P99Trigger{Multiple: 2, Breaches: 2, Samples: 3, Interval: time.Second, MinCalls: 5, Warmup: 2, Learning: 10}
 	c.OpenFor = 5 * time.Second
 	c.Probes = 2
-	b, err := guard.NewConcurrencyBreaker("cb", c, guard.Options{Clock: clk, Observer: ev})
+	o := guard.Options{Clock: clk}
+	if ev != nil {
+		o.Observer = ev
+	}
+	b, err := guard.NewConcurrencyBreaker("cb", c, o)
 	if err != nil {
 		t.Fatal(err)
 	}
