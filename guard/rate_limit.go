@@ -182,6 +182,18 @@ func NewRateLimit(name string, c RateLimitConfig, o Options) (*RateLimit, error)
 // Limit is the configured rate, in calls per second.
 func (l *RateLimit) Limit() float64 { return float64(l.cfg.Rate) }
 
+// Keys is how many keys the limiter tracks now.
+func (l *RateLimit) Keys() int {
+	n := 0
+	for i := range l.shards {
+		s := &l.shards[i]
+		s.mu.RLock()
+		n += len(s.keys)
+		s.mu.RUnlock()
+	}
+	return n
+}
+
 // Close releases the Redis connection, if there is one.
 func (l *RateLimit) Close() error {
 	if l.redis != nil {
