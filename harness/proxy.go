@@ -45,6 +45,10 @@ type Options struct {
 	Protocol string
 	// Board holds the faults applied to proxied requests; nil means none.
 	Board *inject.Board
+	// Admin, when set, serves the admin API on the admin listener beside
+	// /metrics and /healthz. An AdminListen beyond loopback then needs
+	// the Admin's token. An empty AdminListen means no admin listener.
+	Admin *Admin
 	// Logger receives upstream errors; nil discards them.
 	Logger *slog.Logger
 }
@@ -55,6 +59,8 @@ type Proxy struct {
 	ln, adminL net.Listener
 	transport  *http.Transport
 	registry   *prometheus.Registry
+	board      *inject.Board
+	upstream   string
 
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -76,7 +82,12 @@ func Start(opts Options) (*Proxy, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 
-	p := &Proxy{transport: upstreamTransport(opts.Protocol), registry: prometheus.NewRegistry()}
+	if opts.Admin != nil && opts.AdminListen != "" {
+		if err := CheckAdminListen(opts.AdminListen, opts.Admin.opts.Token); err != nil {
+			return nil, err
+		}
+	}
+	p := &Proxy{transport: upstreamTransport(opts.Protocol), registry: prometheus.NewRegistry(), board: board, upstream: opts.Upstream}
 	m := newMetrics(p.registry)
 	p.registry.MustRegister(
 		collectors.NewGoCollector(),
@@ -109,9 +120,11 @@ func Start(opts Options) (*Proxy, error) {
 	if p.ln, err = net.Listen("tcp", opts.Listen); err != nil {
 		return nil, fmt.Errorf("proxy listen %s: %w", opts.Listen, err)
 	}
-	if p.adminL, err = net.Listen("tcp", opts.AdminListen); err != nil {
-		p.ln.Close()
-		return nil, fmt.Errorf("proxy admin listen %s: %w", opts.AdminListen, err)
+	if opts.AdminListen != "" {
+		if p.adminL, err = net.Listen("tcp", opts.AdminListen); err != nil {
+			p.ln.Close()
+			return nil, fmt.Errorf("proxy admin listen %s: %w", opts.AdminListen, err)
+		}
 	}
 	var protos http.Protocols
 	protos.SetHTTP1(true)
@@ -122,10 +135,15 @@ func Start(opts Options) (*Proxy, error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(p.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	if opts.Admin != nil {
+		mux.Handle("/", opts.Admin)
+	}
 	p.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
 
 	p.serve(p.srv, p.ln)
-	p.serve(p.admin, p.adminL)
+	if p.adminL != nil {
+		p.serve(p.admin, p.adminL)
+	}
 	return p, nil
 }
 
@@ -139,8 +157,20 @@ func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 // URL is the proxy's base URL.
 func (p *Proxy) URL() string { return "http://" + p.Addr() }
 
-// AdminURL is the base URL of the proxy's admin endpoint (/metrics).
-func (p *Proxy) AdminURL() string { return "http://" + p.adminL.Addr().String() }
+// AdminURL is the base URL of the proxy's admin endpoint (/metrics, and
+// the admin API when the proxy has one); empty without an admin listener.
+func (p *Proxy) AdminURL() string {
+	if p.adminL == nil {
+		return ""
+	}
+	return "http://" + p.adminL.Addr().String()
+}
+
+// Board is the proxy's fault board.
+func (p *Proxy) Board() *inject.Board { return p.board }
+
+// Upstream is the target's base URL.
+func (p *Proxy) Upstream() string { return p.upstream }
 
 // Registry is the registry behind the proxy's /metrics, for callers that
 // add collectors of their own.

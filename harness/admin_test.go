@@ -1,0 +1,359 @@
+package harness_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/resctl/resctl/harness"
+	"github.com/resctl/resctl/inject"
+)
+
+// fakeClock is a settable clock for boards, so TTLs end without sleeping.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time { return c.t }
+
+// adminFixture is an HTTP proxy "web" with the admin API on its admin
+// listener and a tcp proxy "db" beside it.
+type adminFixture struct {
+	web   *harness.Proxy
+	db    *harness.TCPProxy
+	admin *harness.Admin
+	url   string
+	clk   *fakeClock
+}
+
+func newAdminFixture(t *testing.T, opts harness.AdminOptions) *adminFixture {
+	t.Helper()
+	f := &adminFixture{admin: harness.NewAdmin(opts), clk: &fakeClock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}}
+	up := serve(t, &recorder{}, false)
+	f.web = startProxy(t, harness.Options{Upstream: up.URL, Board: inject.NewBoard(1, f.clk.now), Admin: f.admin})
+	f.db = startTCP(t, tcpServer(t, echo), inject.NewBoard(1, f.clk.now))
+	if err := f.admin.Add("web", harness.ProtocolHTTP, f.web); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.admin.Add("db", harness.ProtocolTCP, f.db); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.admin.Close(context.Background()) })
+	f.url = f.web.AdminURL()
+	return f
+}
+
+// call sends a request to the admin API and decodes the JSON answer.
+func (f *adminFixture) call(t *testing.T, method, path, body string, header ...string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, f.url+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := newClient(t, false).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	out := map[string]any{}
+	if len(bytes.TrimSpace(raw)) > 0 && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			t.Fatalf("%s %s: answer is not JSON: %q", method, path, raw)
+		}
+	}
+	return resp.StatusCode, out
+}
+
+func problemFields(body map[string]any) []string {
+	var out []string
+	ps, _ := body["problems"].([]any)
+	for _, p := range ps {
+		out = append(out, p.(map[string]any)["field"].(string))
+	}
+	return out
+}
+
+func TestAdmin_AddFaultErrors(t *testing.T) {
+	f := newAdminFixture(t, harness.AdminOptions{MaxBody: 4096})
+	tests := []struct {
+		name, path, body string
+		code             int
+		fields           []string
+	}{
+		{"unknown kind", "/api/v1/proxies/web/faults", `{"kind": "latncy", "params": {"delay": "1s"}}`, 400, []string{"kind"}},
+		{"tcp kind on an http proxy", "/api/v1/proxies/web/faults", `{"kind": "blackhole"}`, 400, []string{"kind"}},
+		{"negative delay", "/api/v1/proxies/web/faults", `{"kind": "latency", "params": {"delay": "-1s"}}`, 400, []string{"params.delay"}},
+		{"percent over 100", "/api/v1/proxies/web/faults", `{"kind": "abort", "params": {"percent": 150}}`, 400, []string{"params.percent"}},
+		{"percent below 0", "/api/v1/proxies/web/faults", `{"kind": "abort", "params": {"percent": -1}}`, 400, []string{"params.percent"}},
+		{"bytes below zero", "/api/v1/proxies/web/faults", `{"kind": "truncate", "params": {"bytes": -5}}`, 400, []string{"params.bytes"}},
+		{"tcp bytes below zero", "/api/v1/proxies/db/faults", `{"kind": "limit_data", "params": {"bytes": "-5"}}`, 400, []string{"params.bytes"}},
+		{"ttl of zero", "/api/v1/proxies/web/faults", `{"kind": "abort", "ttl": "0s"}`, 400, []string{"ttl"}},
+		{"ttl not a duration", "/api/v1/proxies/web/faults", `{"kind": "abort", "ttl": "soon"}`, 400, []string{"ttl"}},
+		{"no kind", "/api/v1/proxies/web/faults", `{"params": {}}`, 400, []string{"kind"}},
+		{"unknown envelope key", "/api/v1/proxies/web/faults", `{"kind": "abort", "tll": "1s"}`, 400, []string{""}},
+		{"unknown param", "/api/v1/proxies/web/faults", `{"kind": "abort", "params": {"stauts": 500}}`, 400, []string{"params.stauts"}},
+		{"malformed JSON", "/api/v1/proxies/web/faults", `{"kind": `, 400, []string{""}},
+		{"bad id", "/api/v1/proxies/web/faults", `{"id": "a b", "kind": "abort"}`, 400, []string{"id"}},
+		{"proxy does not exist", "/api/v1/proxies/nope/faults", `{"kind": "abort"}`, 404, nil},
+		{"body over the limit", "/api/v1/proxies/web/faults", `{"kind": "abort", "params": {"body": "` + strings.Repeat("x", 5000) + `"}}`, 413, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := f.call(t, http.MethodPost, tt.path, tt.body)
+			if code != tt.code {
+				t.Fatalf("status %d (%v), want %d", code, body, tt.code)
+			}
+			if msg, _ := body["error"].(string); msg == "" {
+				t.Errorf("answer %v has no error message", body)
+			}
+			if got := problemFields(body); strings.Join(got, ",") != strings.Join(tt.fields, ",") {
+				t.Errorf("problem fields %q (%v), want %q", got, body["problems"], tt.fields)
+			}
+		})
+	}
+	if n := len(f.web.Board().Active()) + len(f.db.Board().Active()); n != 0 {
+		t.Errorf("%d faults active after only bad requests", n)
+	}
+}
+
+func TestAdmin_FaultLifecycle(t *testing.T) {
+	f := newAdminFixture(t, harness.AdminOptions{})
+	c := newClient(t, false)
+
+	code, body := f.call(t, http.MethodPost, "/api/v1/proxies/web/faults", `{"id": "boom", "kind": "abort", "ttl": "30s", "params": {"status": 502, "path": "/api"}}`)
+	if code != http.StatusCreated || body["id"] != "boom" || body["ttl"] != "30s" {
+		t.Fatalf("add: %d %v", code, body)
+	}
+	if params := body["params"].(map[string]any); params["status"] != float64(502) || params["path"] != "/api" {
+		t.Errorf("params = %v", params)
+	}
+	if r := get(t, c, f.web.URL()+"/api/orders"); r.status != 502 {
+		t.Errorf("through the proxy: %d, want the injected 502", r.status)
+	}
+	if code, _ := f.call(t, http.MethodPost, "/api/v1/proxies/web/faults", `{"id": "boom", "kind": "abort"}`); code != http.StatusConflict {
+		t.Errorf("duplicate id: %d, want 409", code)
+	}
+
+	code, body = f.call(t, http.MethodGet, "/api/v1/proxies/web/faults/boom", "")
+	stats := body["stats"].(map[string]any)
+	if code != 200 || stats["injected"] != float64(1) || body["fired"] != true || stats["effective_rate"] != float64(1) {
+		t.Errorf("get: %d %v", code, body)
+	}
+
+	code, body = f.call(t, http.MethodPut, "/api/v1/proxies/web/faults/boom", `{"kind": "abort", "params": {"status": 504}}`)
+	if code != 200 || body["params"].(map[string]any)["status"] != float64(504) {
+		t.Errorf("update: %d %v", code, body)
+	}
+	if r := get(t, c, f.web.URL()+"/x"); r.status != 504 {
+		t.Errorf("after update: %d, want 504", r.status)
+	}
+	if code, _ := f.call(t, http.MethodPut, "/api/v1/proxies/web/faults/nope", `{"kind": "abort"}`); code != 404 {
+		t.Errorf("update of an unknown fault: %d, want 404", code)
+	}
+
+	// An id is generated from the kind when none is given.
+	code, body = f.call(t, http.MethodPost, "/api/v1/proxies/db/faults", `{"kind": "latency", "params": {"delay": "1ms"}}`)
+	if code != 201 || body["id"] != "latency" || body["ttl"] != harness.DefaultFaultTTL.String() {
+		t.Errorf("add with generated id and default TTL: %d %v", code, body)
+	}
+
+	code, body = f.call(t, http.MethodGet, "/api/v1/proxies", "")
+	proxies := body["proxies"].([]any)
+	if code != 200 || len(proxies) != 2 {
+		t.Fatalf("list: %d %v", code, body)
+	}
+	db := proxies[0].(map[string]any)
+	if db["name"] != "db" || db["protocol"] != "tcp" || len(db["faults"].([]any)) != 1 || db["enabled"] != true {
+		t.Errorf("db = %v", db)
+	}
+
+	code, body = f.call(t, http.MethodDelete, "/api/v1/proxies/web/faults/boom", "")
+	if code != 200 || body["stats"].(map[string]any)["until"] == nil {
+		t.Errorf("delete: %d %v", code, body)
+	}
+	if code, _ := f.call(t, http.MethodDelete, "/api/v1/proxies/web/faults/boom", ""); code != 404 {
+		t.Errorf("second delete: %d, want 404", code)
+	}
+	if r := get(t, c, f.web.URL()+"/x"); r.status != 201 {
+		t.Errorf("after delete: %d, want the upstream's 201", r.status)
+	}
+
+	code, body = f.call(t, http.MethodPost, "/api/v1/reset", "")
+	if code != 200 || body["cleared"] != float64(1) {
+		t.Errorf("reset: %d %v", code, body)
+	}
+	if n := len(f.db.Board().Active()); n != 0 {
+		t.Errorf("%d faults left after reset", n)
+	}
+}
+
+func TestAdmin_TTLExpires(t *testing.T) {
+	f := newAdminFixture(t, harness.AdminOptions{})
+	if code, body := f.call(t, http.MethodPost, "/api/v1/proxies/web/faults", `{"kind": "abort", "ttl": "10s"}`); code != 201 {
+		t.Fatalf("add: %d %v", code, body)
+	}
+	c := newClient(t, false)
+	if r := get(t, c, f.web.URL()+"/"); r.status != 503 {
+		t.Fatalf("before the TTL: %d", r.status)
+	}
+	f.clk.t = f.clk.t.Add(10 * time.Second)
+	if r := get(t, c, f.web.URL()+"/"); r.status != 201 {
+		t.Errorf("after the TTL: %d, want the upstream's answer", r.status)
+	}
+	if _, body := f.call(t, http.MethodGet, "/api/v1/proxies/web/faults", ""); len(body["faults"].([]any)) != 0 {
+		t.Errorf("faults listed after their TTL: %v", body)
+	}
+}
+
+func TestAdmin_Token(t *testing.T) {
+	f := newAdminFixture(t, harness.AdminOptions{Token: "s3cret"})
+	tests := []struct {
+		name   string
+		header []string
+		code   int
+	}{
+		{"no token", nil, 401},
+		{"wrong token", []string{"Authorization", "Bearer nope"}, 401},
+		{"not bearer", []string{"Authorization", "Basic s3cret"}, 401},
+		{"right token", []string{"Authorization", "Bearer s3cret"}, 200},
+	}
+	for _, tt := range tests {
+		for _, path := range []string{"/api/v1/proxies", "/proxies"} {
+			t.Run(tt.name+" "+path, func(t *testing.T) {
+				code, body := f.call(t, http.MethodGet, path, "", tt.header...)
+				if code != tt.code {
+					t.Errorf("status %d, want %d", code, tt.code)
+				}
+				if code == 401 && body["error"] == nil {
+					t.Errorf("401 without a JSON error: %v", body)
+				}
+			})
+		}
+	}
+	// /metrics and /healthz stay open: scrapers carry no token.
+	if r := get(t, newClient(t, false), f.url+"/healthz"); r.status != 200 {
+		t.Errorf("/healthz: %d", r.status)
+	}
+}
+
+func TestCheckAdminListen(t *testing.T) {
+	tests := []struct {
+		addr, token string
+		ok          bool
+	}{
+		{"127.0.0.1:8474", "", true},
+		{"[::1]:8474", "", true},
+		{"localhost:8474", "", true},
+		{"127.0.0.2:0", "", true},
+		{"0.0.0.0:8474", "", false},
+		{":8474", "", false},
+		{"[::]:8474", "", false},
+		{"0.0.0.0:8474", "t", true},
+		{"nonsense", "t", false},
+	}
+	for _, tt := range tests {
+		if err := harness.CheckAdminListen(tt.addr, tt.token); (err == nil) != tt.ok {
+			t.Errorf("CheckAdminListen(%q, %q) = %v, want ok %v", tt.addr, tt.token, err, tt.ok)
+		}
+	}
+	_, err := harness.Start(harness.Options{Upstream: "http://127.0.0.1:1", Listen: "127.0.0.1:0", AdminListen: "0.0.0.0:0", Admin: harness.NewAdmin(harness.AdminOptions{})})
+	if err == nil {
+		t.Error("Start served an admin API beyond loopback without a token")
+	}
+}
+
+func TestAdmin_NotFound(t *testing.T) {
+	f := newAdminFixture(t, harness.AdminOptions{})
+	for _, path := range []string{"/api/v1/nothing", "/api/v1/proxies/nope", "/api/v1/proxies/web/faults/nope"} {
+		if code, body := f.call(t, http.MethodGet, path, ""); code != 404 || body["error"] == nil {
+			t.Errorf("GET %s: %d %v, want a JSON 404", path, code, body)
+		}
+	}
+}
+
+// FuzzAdmin_AddFault throws arbitrary bodies at the add-fault endpoint of an
+// http and a tcp proxy: every answer is 201 or a 4xx with a JSON error,
+// never a 5xx or a panic.
+func FuzzAdmin_AddFault(f *testing.F) {
+	seeds := []string{
+		`{"kind": "latency", "ttl": "30s", "params": {"delay": "200ms", "jitter": "50ms", "percent": 30}}`,
+		`{"kind": "abort", "params": {"status": 503, "schedule": {"first": 3, "ramp": {"to": "50%", "over": "1s"}}}}`,
+		`{"kind": "header", "params": {"set": {"X-A": "b"}, "path_pattern": "^/api"}}`,
+		`{"kind": "blackhole", "params": {"direction": "upstream", "timeout": "1s"}}`,
+		`{"kind": "slicer", "params": {"average_size": "1KiB"}}`,
+		`{"kind": "latency", "params": {"delay": -1}}`,
+		`{"kind": "", "ttl": "0s"}`, `[]`, `null`, `{"params": "x"}`, `{"kind": "abort"} {}`,
+	}
+	for _, s := range seeds {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	admin := harness.NewAdmin(harness.AdminOptions{MaxBody: 1 << 14})
+	web := inject.NewBoard(1, nil)
+	db := inject.NewBoard(1, nil)
+	_ = admin.Add("web", harness.ProtocolHTTP, boardTarget{web})
+	_ = admin.Add("db", harness.ProtocolTCP, boardTarget{db})
+	f.Fuzz(func(t *testing.T, body string, tcp bool) {
+		name := "web"
+		if tcp {
+			name = "db"
+		}
+		w := newRecorder()
+		admin.ServeHTTP(w, httpRequest(http.MethodPost, "/api/v1/proxies/"+name+"/faults", body))
+		switch {
+		case w.code == http.StatusCreated:
+			var fi harness.FaultInfo
+			if err := json.Unmarshal(w.body.Bytes(), &fi); err != nil || fi.ID == "" {
+				t.Fatalf("201 with body %q", w.body.String())
+			}
+			admin.Reset()
+		case w.code >= 400 && w.code < 500:
+			var e struct{ Error string }
+			if err := json.Unmarshal(w.body.Bytes(), &e); err != nil || e.Error == "" {
+				t.Fatalf("%d without a JSON error: %q", w.code, w.body.String())
+			}
+		default:
+			t.Fatalf("status %d for body %q: %s", w.code, body, w.body.String())
+		}
+	})
+}
+
+// boardTarget is a Target with only a board, for tests of the API alone.
+type boardTarget struct{ b *inject.Board }
+
+func (t boardTarget) Board() *inject.Board { return t.b }
+func (boardTarget) Addr() string           { return "127.0.0.1:0" }
+func (boardTarget) Upstream() string       { return "127.0.0.1:1" }
+
+type recorderW struct {
+	h    http.Header
+	code int
+	body bytes.Buffer
+}
+
+func newRecorder() *recorderW { return &recorderW{h: http.Header{}} }
+
+func (w *recorderW) Header() http.Header { return w.h }
+func (w *recorderW) Write(p []byte) (int, error) {
+	if w.code == 0 {
+		w.code = 200
+	}
+	return w.body.Write(p)
+}
+func (w *recorderW) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+}
+
+func httpRequest(method, path, body string) *http.Request {
+	r, _ := http.NewRequestWithContext(context.Background(), method, "http://admin"+path, strings.NewReader(body))
+	return r
+}
