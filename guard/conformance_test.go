@@ -34,10 +34,13 @@ var permissive = map[string]func(guard.Config){
 		m.Yellow = guard.MemoryLevel{Bytes: 1 << 60}
 		m.Red = guard.MemoryLevel{Bytes: 1 << 61}
 	},
-	"bulkhead":       func(c guard.Config) { c.(*guard.BulkheadConfig).MaxInFlight = 1 << 20 },
-	"adaptive_limit": func(c guard.Config) { a := c.(*guard.AdaptiveLimitConfig); a.MinLimit, a.InitialLimit, a.MaxLimit = 1<<20, 1<<20, 1<<20 },
-	"shed":           func(c guard.Config) { c.(*guard.ShedConfig).CPUThreshold = 100 },
-	"rate_limit":     func(c guard.Config) { c.(*guard.RateLimitConfig).Rate = 1e9 },
+	"bulkhead": func(c guard.Config) { c.(*guard.BulkheadConfig).MaxInFlight = 1 << 20 },
+	"adaptive_limit": func(c guard.Config) {
+		a := c.(*guard.AdaptiveLimitConfig)
+		a.MinLimit, a.InitialLimit, a.MaxLimit = 1<<20, 1<<20, 1<<20
+	},
+	"shed":       func(c guard.Config) { c.(*guard.ShedConfig).CPUThreshold = 100 },
+	"rate_limit": func(c guard.Config) { c.(*guard.RateLimitConfig).Rate = 1e9 },
 }
 
 // tight configures each kind to reject as soon as it can, for the
