@@ -12,7 +12,7 @@ import (
 )
 
 // buildReport turns a recording into the report model and decides the SLAs.
-func buildReport(s *scenario.Scenario, target string, rec *record.Recording, board *inject.Board, events []record.Event, elapsed time.Duration) *report.Report {
+func buildReport(s *scenario.Scenario, target string, rec *record.Recording, env *runEnv, board *inject.Board, events []record.Event, runEnd time.Duration) *report.Report {
 	r := &report.Report{
 		Schema:    report.Schema,
 		Scenario:  s.Name,
@@ -20,35 +20,18 @@ func buildReport(s *scenario.Scenario, target string, rec *record.Recording, boa
 		Seed:      s.Seed,
 		Target:    target,
 		StartedAt: rec.Start.UTC(),
-		DurationS: elapsed.Seconds(),
 		Passed:    true,
 		SLAs:      []report.SLA{},
 		Faults:    []report.Fault{},
 	}
-	windows := map[string]window{}
 	for i, span := range rec.Phases {
-		end := min(span.End, elapsed)
-		w := window{sum: rec.PhaseStats[i], seconds: max(end-span.Start, 0).Seconds()}
-		windows[span.Name] = w
-		r.Phases = append(r.Phases, phaseOf(span.Name, span.Start, end, w))
+		end := max(min(span.End, runEnd), span.Start)
+		r.Phases = append(r.Phases, phaseOf(span.Name, span.Start, end, rec.PhaseStats[i]))
 	}
-	var runEnd time.Duration
-	if n := len(rec.Phases); n > 0 {
-		runEnd = min(rec.Phases[n-1].End, elapsed)
-	}
-	total := window{sum: rec.Total, seconds: runEnd.Seconds()}
-	r.Total = phaseOf("", 0, runEnd, total)
+	r.Total = phaseOf("", 0, runEnd, rec.Total)
 
 	for _, sla := range s.SLAs {
-		w := total
-		if sla.During != "" {
-			w = windows[sla.During]
-		}
-		res, err := sla.Expr.Eval(w)
-		out := report.SLA{Name: sla.Name, Expect: sla.Expect, During: sla.During, Passed: res.Passed && err == nil, Observed: res.Observed, Values: res.Values}
-		if err != nil {
-			out.Error = err.Error()
-		}
+		out := checkSLA(s, sla, env)
 		r.Passed = r.Passed && out.Passed
 		r.SLAs = append(r.SLAs, out)
 	}
@@ -80,7 +63,7 @@ func buildReport(s *scenario.Scenario, target string, rec *record.Recording, boa
 		}
 		if scoped {
 			f.StartS = span.Start.Seconds()
-			f.EndS = min(span.End, elapsed).Seconds()
+			f.EndS = min(span.End, runEnd).Seconds()
 		}
 		r.Faults = append(r.Faults, f)
 	}
@@ -97,59 +80,85 @@ func buildReport(s *scenario.Scenario, target string, rec *record.Recording, boa
 	return r
 }
 
-func phaseOf(name string, start, end time.Duration, w window) report.Phase {
-	l := w.sum.Latency
+func phaseOf(name string, start, end time.Duration, sum record.Summary) report.Phase {
+	l := sum.Latency
 	p := report.Phase{
 		Name: name, StartS: start.Seconds(), EndS: end.Seconds(),
-		Requests: w.sum.Requests, Successes: w.sum.Successes, Errors: w.sum.Errors,
-		SuccessRate: w.sum.SuccessRate(),
+		Requests: sum.Requests, Successes: sum.Successes, Errors: sum.Errors,
+		SuccessRate: sum.SuccessRate(),
 		LatencyMs: report.Latency{
 			Min: report.Ms(l.Min), Mean: report.Ms(l.Mean), P50: report.Ms(l.P50), P90: report.Ms(l.P90),
 			P95: report.Ms(l.P95), P99: report.Ms(l.P99), P999: report.Ms(l.P999), Max: report.Ms(l.Max),
 		},
 	}
-	if w.seconds > 0 {
-		p.RPS = float64(w.sum.Requests) / w.seconds
+	if secs := (end - start).Seconds(); secs > 0 {
+		p.RPS = float64(sum.Requests) / secs
 	}
-	if len(w.sum.Codes) > 0 {
+	if len(sum.Codes) > 0 {
 		p.Codes = map[string]uint64{}
-		for c, n := range w.sum.Codes {
+		for c, n := range sum.Codes {
 			p.Codes[strconv.Itoa(c)] = n
 		}
 	}
 	return p
 }
 
-// window is a stretch of the run that SLAs are checked over; it supplies
-// the load series of the SLA language in canonical units.
-type window struct {
-	sum     record.Summary
-	seconds float64
+// checkSLA decides one SLA over the run (or the part of it recorded so far).
+func checkSLA(s *scenario.Scenario, sla scenario.SLA, env *runEnv) report.SLA {
+	res, err := sla.Expr.Check(env, scopeOf(s, sla, env))
+	out := report.SLA{
+		Name: sla.Name, Expect: sla.Expect, During: sla.During,
+		Passed: res.Passed && err == nil, Observed: res.Observed, Values: res.Values, Kind: res.Kind,
+	}
+	if res.At != nil {
+		at := res.At.Seconds()
+		out.AtS = &at
+	}
+	if err != nil {
+		out.Error = err.Error()
+	}
+	return out
 }
 
-var _ verify.Env = window{}
-
-func (w window) Value(name string) (float64, bool) {
-	s := w.sum
-	has := s.Requests > 0
-	switch name {
-	case "requests":
-		return float64(s.Requests), true
-	case "rps":
-		return float64(s.Requests) / w.seconds, w.seconds > 0
-	case "success_rate":
-		return s.SuccessRate(), has
-	case "error_rate":
-		return s.ErrorRate(), has
-	case "fallback_rate":
-		// The proxy has no fallbacks yet, so none of the requests were
-		// served by one.
-		return 0, has
+// scopeOf is where an SLA is checked: its phase (or the run), and where
+// time_to and recovery_time count from when they do not say — the SLA's
+// phase, or else the first and the last phase with faults.
+func scopeOf(s *scenario.Scenario, sla scenario.SLA, env *runEnv) verify.Scope {
+	sc := verify.Scope{Window: env.Run()}
+	if w, ok := env.Phase(sla.During); ok {
+		sc.Window, sc.DetectFrom, sc.RecoverFrom = w, w, w
+		return sc
 	}
-	l := s.Latency
-	d, ok := map[string]time.Duration{
-		"p50": l.P50, "p90": l.P90, "p95": l.P95, "p99": l.P99, "p999": l.P999,
-		"min": l.Min, "mean": l.Mean, "max": l.Max,
-	}[name]
-	return d.Seconds(), ok && has
+	first, last := "", ""
+	for _, ph := range s.Phases {
+		if len(ph.Faults) > 0 {
+			if first == "" {
+				first = ph.Name
+			}
+			last = ph.Name
+		}
+	}
+	if first == "" && len(s.Phases) > 0 {
+		first, last = s.Phases[0].Name, s.Phases[len(s.Phases)-1].Name
+	}
+	sc.DetectFrom, _ = env.Phase(first)
+	sc.RecoverFrom, _ = env.Phase(last)
+	return sc
+}
+
+// faultStates are the on/off histories of the scenario's faults: a scoped
+// fault is on exactly during its phase.
+func faultStates(p plan, end time.Duration) map[stateKey][]stateChange {
+	states := map[stateKey][]stateChange{}
+	for i, span := range p.spans {
+		for _, f := range p.faults[i] {
+			k := stateKey{"fault", f.id}
+			if span.Start < end {
+				states[k] = append(states[k], stateChange{span.Start, "on"}, stateChange{min(span.End, end), "off"})
+			} else {
+				states[k] = nil // planned, never reached
+			}
+		}
+	}
+	return states
 }

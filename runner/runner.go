@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -135,7 +134,20 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 		scraper.ScrapeOnce(context.Background())
 	}
 
-	r := buildReport(s, targetDesc, rec.Snapshot(), board, clock.events(), elapsed)
+	snap := rec.Snapshot()
+	// A run that completed covers its whole schedule, even though the
+	// last response may arrive a moment before the schedule's nominal
+	// end; an interrupted one covers what it reached.
+	runEnd := elapsed
+	if n := len(plan.spans); n > 0 {
+		runEnd = plan.spans[n-1].End
+		if stats.Interrupted || loadErr != nil {
+			runEnd = min(runEnd, elapsed)
+		}
+	}
+	env := newRunEnv(rec, snap, plan.spans, runEnd, scraper.Series(), faultStates(plan, runEnd))
+	r := buildReport(s, targetDesc, snap, env, board, clock.events(), runEnd)
+	r.DurationS = elapsed.Seconds()
 	r.Run = report.RunResources{
 		Sent:         stats.Sent,
 		Scheduled:    stats.Scheduled,
@@ -241,19 +253,11 @@ func newPlan(s *scenario.Scenario) plan {
 		p.spans = append(p.spans, record.PhaseSpan{Name: ph.Name, Start: at, End: at + ph.Duration})
 		p.steps = append(p.steps, load.Step{Name: ph.Name, Duration: ph.Duration, Rate: s.Load.Rate.PerSecond()})
 		var fs []plannedFault
-		for j, f := range ph.Faults {
-			fs = append(fs, plannedFault{id: faultID(ph.Name, f.Kind(), j, len(ph.Faults)), spec: f.Spec})
+		for _, f := range ph.Faults {
+			fs = append(fs, plannedFault{id: f.ID, spec: f.Spec})
 		}
 		p.faults = append(p.faults, fs)
 		at += ph.Duration
 	}
 	return p
-}
-
-func faultID(phase, kind string, j, n int) string {
-	id := phase + "/" + kind
-	if n > 1 {
-		id += fmt.Sprintf("#%d", j+1)
-	}
-	return strings.ReplaceAll(id, " ", "_")
 }

@@ -43,6 +43,10 @@ slas:
   - {name: clean baseline, during: baseline, expect: success_rate == 100%}
   - {name: all aborted, during: fault, expect: error_rate == 100%}
   - {name: impossible, expect: p50 < 1us}
+  - {name: detected, expect: time_to(error_rate > 50%) < 1s}
+  - {name: recovered, expect: 'recovery_time(success_rate == 100%, hold: 1s) < 1s'}
+  - {name: fault was on, during: fault, expect: 'fault("fault/abort") == on'}
+  - {name: target scraped, expect: 'last(target:go_goroutines) > 0 and increase(proxy:resctl_proxy_requests_total{code="503"}) >= 40'}
 `
 
 func TestRun_PhasesFaultsAndVerdicts(t *testing.T) {
@@ -69,7 +73,8 @@ func TestRun_PhasesFaultsAndVerdicts(t *testing.T) {
 		t.Errorf("total requests = %d, want 120", r.Total.Requests)
 	}
 
-	wantSLA := map[string]bool{"clean baseline": true, "all aborted": true, "impossible": false}
+	wantSLA := map[string]bool{"clean baseline": true, "all aborted": true, "impossible": false,
+		"detected": true, "recovered": true, "fault was on": true, "target scraped": true}
 	for _, sla := range r.SLAs {
 		if sla.Passed != wantSLA[sla.Name] {
 			t.Errorf("SLA %q passed = %v, want %v (observed %s)", sla.Name, sla.Passed, wantSLA[sla.Name], sla.Observed)
@@ -81,12 +86,26 @@ func TestRun_PhasesFaultsAndVerdicts(t *testing.T) {
 	if r.Passed {
 		t.Error("report passed although an SLA failed")
 	}
+	for _, sla := range r.SLAs {
+		switch sla.Name {
+		case "detected":
+			// The abort fault hits every request of the fault phase, so
+			// detection is its first second: exactly its start.
+			if sla.Kind != "time_to" || sla.AtS == nil || *sla.AtS != 1 {
+				t.Errorf("detected: kind %q at %v, want time_to at 1s", sla.Kind, sla.AtS)
+			}
+		case "recovered":
+			if sla.Kind != "recovery_time" || sla.AtS == nil || *sla.AtS != 2 {
+				t.Errorf("recovered: kind %q at %v, want recovery_time at 2s", sla.Kind, sla.AtS)
+			}
+		}
+	}
 
 	if len(r.Faults) != 2 {
 		t.Fatalf("faults = %+v, want 2", r.Faults)
 	}
 	abort, lat := r.Faults[0], r.Faults[1]
-	if abort.ID != "fault/abort#1" || abort.Phase != "fault" || abort.Injected != 40 || abort.EffectiveRate != 1 {
+	if abort.ID != "fault/abort" || abort.Phase != "fault" || abort.Injected != 40 || abort.EffectiveRate != 1 {
 		t.Errorf("abort fault = %+v", abort)
 	}
 	// The latency fault sits behind the abort: every request was answered
@@ -103,7 +122,7 @@ func TestRun_PhasesFaultsAndVerdicts(t *testing.T) {
 		kinds = append(kinds, e.Source+":"+e.Kind+":"+e.Detail)
 	}
 	got := strings.Join(kinds, " ")
-	for _, want := range []string{"phase:start:baseline", "fault:on:fault/abort#1", "fault:off:fault/abort#1", "phase:end:recovery"} {
+	for _, want := range []string{"phase:start:baseline", "fault:on:fault/abort", "fault:off:fault/abort", "phase:end:recovery"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("events %q lack %q", got, want)
 		}

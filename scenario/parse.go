@@ -3,6 +3,7 @@ package scenario
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"reflect"
@@ -226,6 +227,8 @@ func (v *validator) validatePhases() {
 			v.report(p+".name", "is required")
 		case names[ph.Name]:
 			v.report(p+".name", "phase %q is already defined", ph.Name)
+		case ph.Name == verify.PhaseRun:
+			v.report(p+".name", "%q is reserved: SLAs write `during run` for the whole run", ph.Name)
 		}
 		names[ph.Name] = true
 		if ph.Duration <= 0 {
@@ -235,9 +238,22 @@ func (v *validator) validatePhases() {
 				v.report(p, "duration is required, e.g. duration: 10s")
 			}
 		}
-		for j, f := range ph.Faults {
+		perKind := map[string]int{}
+		for _, f := range ph.Faults {
+			if f.Spec != nil {
+				perKind[f.Kind()]++
+			}
+		}
+		seen := map[string]int{}
+		for j := range ph.Faults {
+			f := &v.s.Phases[i].Faults[j]
 			if f.Spec == nil {
 				continue // the decoder already reported why
+			}
+			seen[f.Kind()]++
+			f.ID = strings.ReplaceAll(ph.Name, " ", "_") + "/" + f.Kind()
+			if perKind[f.Kind()] > 1 {
+				f.ID += fmt.Sprintf("#%d", seen[f.Kind()])
 			}
 			fp := fmt.Sprintf("%s.faults[%d].%s", p, j, f.Kind())
 			f.Spec.Check(func(field, msg string) { v.report(fp+"."+field, "%s", msg) })
@@ -281,9 +297,55 @@ func (v *validator) validateSLAs() {
 			}
 			continue
 		}
+		if err := expr.CheckNames(v.known()); err != nil {
+			var se *verify.SyntaxError
+			if errors.As(err, &se) {
+				v.exprProblem(p+".expect", se)
+				continue
+			}
+		}
+		v.checkSources(p+".expect", expr)
 		sla.Expr = expr
 		if sla.Name == "" {
 			sla.Name = sla.Expect
+		}
+	}
+}
+
+// known lists the phases and fault ids SLAs may name.
+func (v *validator) known() verify.Known {
+	k := verify.Known{States: map[string][]string{"fault": nil}}
+	for _, ph := range v.s.Phases {
+		k.Phases = append(k.Phases, ph.Name)
+		for _, f := range ph.Faults {
+			if f.ID != "" {
+				k.States["fault"] = append(k.States["fault"], f.ID)
+			}
+		}
+	}
+	return k
+}
+
+// Sources returns the scrape sources SLAs may read: the scenario's
+// endpoints, or the default proxy and target.
+func (s *Scenario) Sources() []string {
+	if len(s.Scrape.Endpoints) == 0 {
+		return []string{"proxy", "target"}
+	}
+	return slices.Sorted(maps.Keys(s.Scrape.Endpoints))
+}
+
+// checkSources reports selectors that read a source nothing scrapes.
+func (v *validator) checkSources(path string, expr *verify.Expr) {
+	sources := v.s.Sources()
+	for _, sel := range expr.Selectors() {
+		if slices.Contains(sources, sel.Source) {
+			continue
+		}
+		if s, ok := suggest.Closest(sel.Source, sources); ok {
+			v.report(path, "%s reads source %q, which is not scraped (did you mean %q?)", sel, sel.Source, s)
+		} else {
+			v.report(path, "%s reads source %q, which is not scraped; add it under scrape.endpoints (scraped: %s)", sel, sel.Source, strings.Join(sources, ", "))
 		}
 	}
 }

@@ -54,6 +54,21 @@ var badCases = []struct {
 		want: []string{"6:51: slas[0].abort_on_breach: needs `during:`"},
 	},
 	{
+		name: "SLA naming an unknown phase",
+		src:  head + phase + "slas:\n  - expect: p99 < 2 * p99 during baselin\n",
+		want: []string{`6:34: slas[0].expect: no phase named "baselin"; known: a`},
+	},
+	{
+		name: "SLA naming an unknown fault",
+		src:  head + "phases:\n  - name: a\n    duration: 1s\n    faults: [abort]\nslas:\n  - expect: time_to(fault(\"a/abrt\") == on) < 1s\n",
+		want: []string{`9:27: slas[0].expect: no fault named "a/abrt" (did you mean "a/abort"?)`},
+	},
+	{
+		name: "SLA reading a source nothing scrapes",
+		src:  head + phase + "slas:\n  - expect: last(targt:go_goroutines) < 100\n",
+		want: []string{`6:13: slas[0].expect: targt:go_goroutines reads source "targt", which is not scraped (did you mean "target"?)`},
+	},
+	{
 		name: "empty fault item",
 		src:  head + "phases:\n  - name: a\n    duration: 1s\n    faults: [~]\n",
 		want: []string{"7:14: phases[0].faults[0]: empty fault"},

@@ -95,6 +95,9 @@ type Phase struct {
 // to its parameters: `- latency: {delay: 300ms, percent: 50}`.
 type Fault struct {
 	Spec inject.Spec
+	// ID names the fault in reports, events and SLAs (fault("fault/latency")):
+	// its phase and kind, with "#2", "#3"… when a kind repeats in a phase.
+	ID string
 }
 
 // Kind is the fault's kind name.

@@ -47,14 +47,14 @@ func TestReadFile(t *testing.T) {
 				Phases: []scenario.Phase{
 					{Name: "warmup", Duration: 90 * time.Second},
 					{Name: "chaos", Duration: 45 * time.Second, Faults: []scenario.Fault{
-						{Spec: &inject.AbortSpec{Match: inject.Match{Percent: 100}, Status: 503}},
-						{Spec: &inject.AbortSpec{
+						{ID: "chaos/abort#1", Spec: &inject.AbortSpec{Match: inject.Match{Percent: 100}, Status: 503}},
+						{ID: "chaos/abort#2", Spec: &inject.AbortSpec{
 							Match:  inject.Match{Path: "/api/orders", Method: "POST", Percent: 12.5},
 							Status: 500,
 							Body:   "boom",
 						}},
-						{Spec: &inject.LatencySpec{Match: inject.Match{Percent: 100}, Delay: 250 * time.Millisecond}},
-						{Spec: &inject.LatencySpec{Match: inject.Match{Percent: 50}, Delay: time.Second, Jitter: 100 * time.Millisecond}},
+						{ID: "chaos/latency#1", Spec: &inject.LatencySpec{Match: inject.Match{Percent: 100}, Delay: 250 * time.Millisecond}},
+						{ID: "chaos/latency#2", Spec: &inject.LatencySpec{Match: inject.Match{Percent: 50}, Delay: time.Second, Jitter: 100 * time.Millisecond}},
 					}},
 				},
 				SLAs: []scenario.SLA{
@@ -85,7 +85,7 @@ func TestReadFile(t *testing.T) {
 				Phases: []scenario.Phase{
 					{Name: "baseline", Duration: 10 * time.Second},
 					{Name: "fault", Duration: 10 * time.Second, Faults: []scenario.Fault{
-						{Spec: &inject.LatencySpec{
+						{ID: "fault/latency", Spec: &inject.LatencySpec{
 							Match:  inject.Match{Percent: 50},
 							Delay:  300 * time.Millisecond,
 							Jitter: 20 * time.Millisecond,
@@ -181,7 +181,7 @@ func describe(s *scenario.Scenario) string {
 	for i, p := range s.Phases {
 		fmt.Fprintf(&b, "  phases[%d] name=%q duration=%v\n", i, p.Name, p.Duration)
 		for j, f := range p.Faults {
-			fmt.Fprintf(&b, "    faults[%d] %#v\n", j, f.Spec)
+			fmt.Fprintf(&b, "    faults[%d] %s %#v\n", j, f.ID, f.Spec)
 		}
 	}
 	for i, sla := range s.SLAs {

@@ -90,6 +90,7 @@ type Scraper struct {
 	series   map[string]*Series // by source, name and sorted labels
 	failures []Failure
 	ok       map[string]int // successful scrapes per endpoint
+	scrapes  map[string][]time.Duration // instants of each endpoint's successful scrapes
 }
 
 // New returns a Scraper; Run starts it.
@@ -109,7 +110,7 @@ func New(opts Options) *Scraper {
 			Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 2, IdleConnTimeout: 30 * time.Second},
 		}
 	}
-	return &Scraper{opts: opts, series: map[string]*Series{}, ok: map[string]int{}}
+	return &Scraper{opts: opts, series: map[string]*Series{}, ok: map[string]int{}, scrapes: map[string][]time.Duration{}}
 }
 
 // Run scrapes every endpoint at once and then every interval until ctx is
@@ -258,6 +259,7 @@ func (s *Scraper) add(source string, at time.Duration, fams []*dto.MetricFamily)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ok[source]++
+	s.scrapes[source] = append(s.scrapes[source], at)
 	for _, mf := range fams {
 		typ := strings.ToLower(mf.GetType().String())
 		name := mf.GetName()
@@ -339,6 +341,11 @@ func seriesKey(source, name string, labels map[string]string) string {
 
 // Series returns a copy of every series scraped so far, sorted by source,
 // name and labels.
+//
+// A counter (or histogram or summary series) that first appears after its
+// endpoint's first successful scrape was created in between — the first
+// 503 a server answered, say. It gets a zero sample at the scrape before it
+// appeared, so an increase over the run counts it from zero, as it should.
 func (s *Scraper) Series() []Series {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -348,6 +355,12 @@ func (s *Scraper) Series() []Series {
 		ser := *s.series[k]
 		ser.Points = slices.Clone(ser.Points)
 		ser.Labels = maps.Clone(ser.Labels)
+		if ser.Type != "gauge" && ser.Type != "untyped" && len(ser.Points) > 0 {
+			times := s.scrapes[ser.Source]
+			if i, _ := slices.BinarySearch(times, ser.Points[0].T); i > 0 {
+				ser.Points = append([]Point{{T: times[i-1], V: 0}}, ser.Points...)
+			}
+		}
 		out = append(out, ser)
 	}
 	return out
