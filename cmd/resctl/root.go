@@ -56,6 +56,8 @@ and checks recovery SLAs. The exit code gates CI:
 		newValidateCmd(nil),
 		newReportCmd(nil),
 		newDemoTargetCmd(nil),
+		newProxyCmd(nil),
+		newInjectCmd(nil),
 		newVersionCmd(),
 		newSchemaCmd(),
 	)

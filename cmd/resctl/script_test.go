@@ -2,7 +2,9 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -32,6 +34,9 @@ func TestScripts(t *testing.T) {
 			"dead-url":    cmdDeadURL,
 			"exitcode":    cmdExitCode,
 			"sleep":       cmdSleep,
+			"free-port":   cmdFreePort,
+			"wait-http":   cmdWaitHTTP,
+			"http-status": cmdHTTPStatus,
 		},
 	})
 }
@@ -90,4 +95,48 @@ func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
 	d, err := time.ParseDuration(args[0])
 	ts.Check(err)
 	time.Sleep(d)
+}
+
+// cmdFreePort exports a loopback port nothing listens on: free-port NAME.
+func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: free-port NAME")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	ts.Check(ln.Close())
+	ts.Setenv(args[0], port)
+}
+
+// cmdWaitHTTP waits, up to ten seconds, until URL answers 200: wait-http URL.
+func cmdWaitHTTP(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: wait-http URL")
+	}
+	c := &http.Client{Timeout: time.Second}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		resp, err := c.Get(args[0])
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+	}
+	ts.Fatalf("%s did not answer 200 within 10s", args[0])
+}
+
+// cmdHTTPStatus asserts the status of a GET: http-status URL CODE.
+func cmdHTTPStatus(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: http-status URL CODE")
+	}
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get(args[0])
+	ts.Check(err)
+	resp.Body.Close()
+	if got := fmt.Sprint(resp.StatusCode); got != args[1] {
+		ts.Fatalf("GET %s: %s, want %s", args[0], got, args[1])
+	}
 }

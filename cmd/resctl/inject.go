@@ -1,0 +1,271 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/resctl/resctl/harness"
+	"github.com/resctl/resctl/inject"
+)
+
+// DefaultInjectFor is how long a one-shot fault lasts when --for is not
+// given: long enough to watch, short enough to end on its own.
+const DefaultInjectFor = 5 * time.Minute
+
+type injectOptions struct {
+	Kind   string
+	Proxy  string
+	Admin  string
+	Token  string
+	For    time.Duration
+	ID     string
+	Params []string // key=value, YAML values
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// paramFlags are the fault parameters with flags of their own; anything
+// else goes through --param key=value.
+var paramFlags = []struct{ name, usage string }{
+	{"delay", "latency, slow_close: delay, e.g. 200ms"},
+	{"jitter", "latency: ± jitter, e.g. 50ms"},
+	{"distribution", "latency: uniform, normal or pareto"},
+	{"percent", "share of requests or connections, 0-100"},
+	{"status", "abort: HTTP status"},
+	{"rate", "bandwidth: bytes per second, e.g. 64KiB; corrupt: share of bytes"},
+	{"bytes", "truncate, limit_data: bytes, e.g. 1KiB"},
+	{"after", "reset: body bytes before the reset"},
+	{"path", "path prefix to match"},
+	{"method", "HTTP method to match"},
+	{"direction", "tcp faults: upstream, downstream or both"},
+	{"timeout", "blackhole, reset_peer: after how long, e.g. 1s"},
+}
+
+func adminClient(admin, token string) *harness.AdminClient {
+	if admin == "" {
+		admin = os.Getenv("RESCTL_ADMIN")
+	}
+	if admin == "" {
+		admin = harness.DefaultAdminURL
+	}
+	if !strings.Contains(admin, "://") {
+		admin = "http://" + admin
+	}
+	if token == "" {
+		token = os.Getenv("RESCTL_ADMIN_TOKEN")
+	}
+	return &harness.AdminClient{BaseURL: admin, Token: token}
+}
+
+func newInjectCmd(runF func(context.Context, *injectOptions) error) *cobra.Command {
+	opts := &injectOptions{}
+	set := map[string]*string{}
+	cmd := &cobra.Command{
+		Use:   "inject KIND --proxy NAME [flags]",
+		Short: "Switch one fault on in a running proxy, for a while",
+		Long: `Switch a fault on in a running resctl proxy through its admin API (--admin,
+default $RESCTL_ADMIN or ` + harness.DefaultAdminURL + `). The fault ends on its own after --for.
+
+HTTP kinds: ` + strings.Join(inject.KindsFor(inject.LayerHTTP), ", ") + `
+TCP kinds:  ` + strings.Join(inject.KindsFor(inject.LayerTCP), ", ") + `
+Parameters are the scenario's (docs/faults.md): common ones have flags, any
+other goes as --param key=value, with YAML values (--param 'headers={X-A: b}').`,
+		Example: `  resctl inject latency --proxy default --delay 200ms --jitter 50ms --percent 30 --for 30s
+  resctl inject abort --proxy web --status 503 --path /api --for 1m
+  resctl inject blackhole --proxy db --for 10s
+  resctl inject list
+  resctl inject clear --all`,
+		Args: exactArgs(1, "a fault kind (or list, clear)"),
+		RunE: func(c *cobra.Command, args []string) error {
+			opts.Kind = args[0]
+			opts.Stdout, opts.Stderr = c.OutOrStdout(), c.ErrOrStderr()
+			for _, pf := range paramFlags {
+				if c.Flags().Changed(pf.name) {
+					opts.Params = append(opts.Params, pf.name+"="+*set[pf.name])
+				}
+			}
+			if opts.Proxy == "" {
+				return withCode(exitUsage, errors.New("resctl inject needs --proxy NAME"), "list proxies with 'resctl inject list'")
+			}
+			if opts.For <= 0 {
+				return withCode(exitUsage, fmt.Errorf("--for %v: must be above zero, every fault ends on its own", opts.For), "")
+			}
+			if runF != nil {
+				return runF(c.Context(), opts)
+			}
+			return runInject(c.Context(), opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Proxy, "proxy", "", "the proxy's name")
+	f.DurationVar(&opts.For, "for", DefaultInjectFor, "how long the fault lasts (its TTL)")
+	f.StringVar(&opts.ID, "id", "", "the fault's id (default: its kind)")
+	f.StringArrayVar(&opts.Params, "param", nil, "a parameter as key=value (repeatable)")
+	for _, pf := range paramFlags {
+		set[pf.name] = f.String(pf.name, "", pf.usage)
+	}
+	cmd.PersistentFlags().StringVar(&opts.Admin, "admin", "", "admin API URL (default $RESCTL_ADMIN or "+harness.DefaultAdminURL+")")
+	cmd.PersistentFlags().StringVar(&opts.Token, "token", "", "admin API bearer token (default $RESCTL_ADMIN_TOKEN)")
+	cmd.AddCommand(newInjectListCmd(opts, nil), newInjectClearCmd(opts, nil))
+	return cmd
+}
+
+// paramsJSON turns key=value pairs (YAML values) into the JSON params of a
+// fault request.
+func paramsJSON(pairs []string) (json.RawMessage, error) {
+	var doc strings.Builder
+	for _, p := range pairs {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--param %q: write key=value", p)
+		}
+		fmt.Fprintf(&doc, "%s: %s\n", k, v)
+	}
+	m := map[string]any{}
+	if err := yaml.Unmarshal([]byte(doc.String()), &m); err != nil {
+		return nil, fmt.Errorf("parameters: %v", err)
+	}
+	b, err := json.Marshal(m)
+	return b, err
+}
+
+func runInject(ctx context.Context, opts *injectOptions) error {
+	params, err := paramsJSON(opts.Params)
+	if err != nil {
+		return withCode(exitUsage, err, "")
+	}
+	c := adminClient(opts.Admin, opts.Token)
+	f, err := c.AddFault(ctx, opts.Proxy, harness.FaultRequest{ID: opts.ID, Kind: opts.Kind, TTL: opts.For.String(), Params: params})
+	if err != nil {
+		return adminErr(opts.Stderr, c, err)
+	}
+	fmt.Fprintf(opts.Stdout, "fault %s (%s) on proxy %s for %s: %s\n", f.ID, f.Kind, opts.Proxy, f.TTL, formatParams(f.Params))
+	return nil
+}
+
+// adminErr maps an admin API failure to an exit code: what the server
+// refused is a usage error (2), printed problem by problem; an unreachable
+// server is a failed run (1).
+func adminErr(stderr io.Writer, c *harness.AdminClient, err error) error {
+	var ae *harness.APIError
+	if errors.As(err, &ae) {
+		for _, p := range ae.Problems {
+			if p.Field == "" {
+				fmt.Fprintf(stderr, "  %s\n", p.Msg)
+				continue
+			}
+			fmt.Fprintf(stderr, "  %s: %s\n", p.Field, p.Msg)
+		}
+		code := exitUsage
+		if ae.Status >= 500 {
+			code = exitRunFailed
+		}
+		return withCode(code, errors.New(ae.Msg), "")
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || strings.Contains(err.Error(), "connection refused") {
+		return withCode(exitRunFailed, fmt.Errorf("admin API %s: %w", c.BaseURL, err), "is 'resctl proxy' running? point --admin or RESCTL_ADMIN at its admin address")
+	}
+	return withCode(exitRunFailed, err, "")
+}
+
+func formatParams(p map[string]any) string {
+	keys := make([]string, 0, len(p))
+	for k := range p {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		v, _ := json.Marshal(p[k])
+		parts[i] = k + "=" + strings.Trim(string(v), `"`)
+	}
+	return strings.Join(parts, " ")
+}
+
+func newInjectListCmd(parent *injectOptions, runF func(context.Context, *injectOptions) error) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List proxies and their active faults, with what each did",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(c *cobra.Command, _ []string) error {
+			parent.Stdout, parent.Stderr = c.OutOrStdout(), c.ErrOrStderr()
+			if runF != nil {
+				return runF(c.Context(), parent)
+			}
+			ac := adminClient(parent.Admin, parent.Token)
+			ps, err := ac.Proxies(c.Context())
+			if err != nil {
+				return adminErr(parent.Stderr, ac, err)
+			}
+			tw := tabwriter.NewWriter(parent.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "PROXY\tPROTOCOL\tLISTEN\tFAULT\tKIND\tMATCHED\tINJECTED\tRATE\tEXPIRES\tPARAMS")
+			for _, p := range ps {
+				if len(p.Faults) == 0 {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t-\t\t\t\t\t\t\n", p.Name, p.Protocol, p.Listen)
+				}
+				for _, f := range p.Faults {
+					exp := "-"
+					if !f.Stats.Expires.IsZero() {
+						exp = "in " + time.Until(f.Stats.Expires).Round(time.Second).String()
+					}
+					rate := fmt.Sprintf("%.1f%% of %.1f%%", 100*f.Stats.EffectiveRate, 100*f.Stats.ConfiguredRate)
+					if !f.Fired {
+						rate = "not fired"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", p.Name, p.Protocol, p.Listen, f.ID, f.Kind,
+						f.Stats.Matched, f.Stats.Injected, rate, exp, formatParams(f.Params))
+				}
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func newInjectClearCmd(parent *injectOptions, runF func(context.Context, *injectOptions) error) *cobra.Command {
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "clear (--proxy NAME | --all)",
+		Short: "Switch faults off: one proxy's, or every proxy's",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(c *cobra.Command, _ []string) error {
+			parent.Stdout, parent.Stderr = c.OutOrStdout(), c.ErrOrStderr()
+			if (parent.Proxy == "") == !all {
+				return withCode(exitUsage, errors.New("say which faults: --proxy NAME or --all"), "")
+			}
+			if runF != nil {
+				return runF(c.Context(), parent)
+			}
+			ac := adminClient(parent.Admin, parent.Token)
+			if all {
+				n, err := ac.Reset(c.Context())
+				if err != nil {
+					return adminErr(parent.Stderr, ac, err)
+				}
+				fmt.Fprintf(parent.Stdout, "cleared %d fault(s) on every proxy\n", n)
+				return nil
+			}
+			fs, err := ac.ClearProxy(c.Context(), parent.Proxy)
+			if err != nil {
+				return adminErr(parent.Stderr, ac, err)
+			}
+			fmt.Fprintf(parent.Stdout, "cleared %d fault(s) on proxy %s\n", len(fs), parent.Proxy)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&parent.Proxy, "proxy", "", "the proxy's name")
+	cmd.Flags().BoolVar(&all, "all", false, "every proxy's faults")
+	return cmd
+}

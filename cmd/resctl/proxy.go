@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/resctl/resctl/harness"
+	"github.com/resctl/resctl/internal/version"
+)
+
+type proxyOptions struct {
+	Upstream string
+	Listen   string
+	Admin    string
+	Protocol string
+	Name     string
+	Token    string
+	Config   string
+	Seed     uint64
+	Stdout   io.Writer
+}
+
+func newProxyCmd(runF func(context.Context, *proxyOptions) error) *cobra.Command {
+	opts := &proxyOptions{}
+	cmd := &cobra.Command{
+		Use:   "proxy",
+		Short: "Run the harness proxy standalone, with the admin API",
+		Long: `Run harness proxies in front of services until Ctrl-C, with the admin API on
+--admin: resctl's REST API under /api/v1 and Toxiproxy's HTTP API (/proxies,
+/populate, /reset, /version), so Toxiproxy clients drive it unchanged.
+
+One proxy from flags (--upstream), or several from --config, a YAML list of
+{name, listen, upstream, protocol}. Protocols: http and h2c (upstream is a
+URL), tcp (upstream is host:port, for databases, caches, brokers).
+
+The admin API listens on loopback unless told otherwise; beyond loopback it
+needs a bearer token (--token or RESCTL_ADMIN_TOKEN). Every fault is cleared
+when the proxy stops.`,
+		Example: `  resctl proxy --upstream http://127.0.0.1:8080 --listen 127.0.0.1:9000
+  resctl proxy --protocol tcp --upstream 127.0.0.1:5432 --listen 127.0.0.1:15432 --name db
+  resctl proxy --config proxies.yaml`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(c *cobra.Command, _ []string) error {
+			opts.Stdout = c.OutOrStdout()
+			if opts.Token == "" {
+				opts.Token = os.Getenv("RESCTL_ADMIN_TOKEN")
+			}
+			if runF != nil {
+				return runF(c.Context(), opts)
+			}
+			return runProxy(c.Context(), opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Upstream, "upstream", "", "the service: a URL for http/h2c, host:port for tcp")
+	f.StringVar(&opts.Listen, "listen", "127.0.0.1:0", "the proxy's address")
+	f.StringVar(&opts.Admin, "admin", harness.DefaultAdminListen, "the admin API's address")
+	f.StringVar(&opts.Protocol, "protocol", harness.ProtocolHTTP, "http, h2c or tcp")
+	f.StringVar(&opts.Name, "name", harness.DefaultProxyName, "the proxy's name in the admin API")
+	f.StringVar(&opts.Token, "token", "", "bearer token the admin API requires (default $RESCTL_ADMIN_TOKEN)")
+	f.StringVar(&opts.Config, "config", "", "YAML file listing several proxies")
+	f.Uint64Var(&opts.Seed, "seed", 0, "seed for the faults' random choices")
+	return cmd
+}
+
+func runProxy(ctx context.Context, opts *proxyOptions) error {
+	var proxies []harness.ProxyConfig
+	switch {
+	case opts.Config != "" && opts.Upstream != "":
+		return withCode(exitUsage, errors.New("give --config or --upstream, not both"), "")
+	case opts.Config != "":
+		ps, err := harness.ReadProxyConfig(opts.Config)
+		var ce *harness.ConfigError
+		switch {
+		case errors.As(err, &ce):
+			return withCode(exitUsage, err, fmt.Sprintf("%d problem(s) in %s", len(ce.Problems), opts.Config))
+		case errors.Is(err, fs.ErrNotExist):
+			return withCode(exitUsage, fmt.Errorf("proxy config %s: no such file", opts.Config), "")
+		case err != nil:
+			return withCode(exitUsage, fmt.Errorf("read proxy config: %w", err), "")
+		}
+		proxies = ps
+	case opts.Upstream != "":
+		proxies = []harness.ProxyConfig{{Name: opts.Name, Listen: opts.Listen, Upstream: opts.Upstream, Protocol: opts.Protocol}}
+	default:
+		return withCode(exitUsage, errors.New("resctl proxy needs --upstream or --config"), "usage: resctl proxy --upstream URL")
+	}
+	err := harness.Serve(ctx, harness.ServeOptions{
+		Proxies: proxies, AdminListen: opts.Admin, Token: opts.Token, Seed: opts.Seed, Version: version.String(),
+	}, func(s harness.Started) {
+		for _, p := range s.Proxies {
+			fmt.Fprintf(opts.Stdout, "proxy %s (%s) listening on %s → %s\n", p.Name, p.Protocol, p.Listen, p.Upstream)
+		}
+		fmt.Fprintf(opts.Stdout, "admin API on %s (resctl /api/v1, Toxiproxy-compatible /proxies); Ctrl-C stops\n", s.AdminURL)
+	})
+	switch {
+	case errors.Is(err, harness.ErrAdminToken):
+		return withCode(exitUsage, err, "bind --admin to 127.0.0.1, or set a token")
+	case err != nil && strings.Contains(err.Error(), "protocol"):
+		return withCode(exitUsage, err, "")
+	case err != nil:
+		return withCode(exitRunFailed, err, "")
+	}
+	fmt.Fprintln(opts.Stdout, "proxy stopped; every fault cleared")
+	return nil
+}
