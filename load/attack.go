@@ -50,6 +50,11 @@ type Options struct {
 	Recorder *record.Recorder
 	// MaxInFlight caps concurrent requests; 0 means DefaultMaxInFlight.
 	MaxInFlight int
+	// Hold, if set, is asked before the first request of each step after
+	// the first; a non-nil channel holds the step's requests back until it
+	// is closed. The runner uses it so that no request of a phase goes out
+	// before a steady-state check of the phase before it has passed.
+	Hold func(step int) <-chan struct{}
 }
 
 // Stats describe a finished load run.
@@ -122,7 +127,7 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 
 	var st Stats
 	began := time.Now()
-	pacer := &interruptible{ctx: ctx, p: opts.Pacer}
+	pacer := &interruptible{ctx: ctx, p: opts.Pacer, hold: opts.Hold}
 	results := atk.Attack(vegeta.NewStaticTargeter(targets...), pacer, opts.Pacer.Duration(), "resctl")
 	for res := range results {
 		st.Sent++
@@ -151,6 +156,8 @@ type interruptible struct {
 	ctx   context.Context
 	p     *Pacer
 	timer *time.Timer
+	hold  func(step int) <-chan struct{}
+	step  int // the step of the last hit paced
 }
 
 // Rate implements vegeta.Pacer.
@@ -162,20 +169,42 @@ func (w *interruptible) Pace(elapsed time.Duration, hits uint64) (time.Duration,
 	if stop || w.ctx.Err() != nil {
 		return 0, true
 	}
-	if wait <= 0 {
-		return 0, false
+	if step := w.p.StepOf(hits); step != w.step && w.hold != nil {
+		w.step = step
+		if gate := w.hold(step); gate != nil {
+			if !w.sleep(wait) {
+				return 0, true
+			}
+			select {
+			case <-gate:
+			case <-w.ctx.Done():
+				return 0, true
+			}
+			return 0, false
+		}
+	}
+	if !w.sleep(wait) {
+		return 0, true
+	}
+	return 0, false
+}
+
+// sleep waits d unless the run is cancelled first; false if it was.
+func (w *interruptible) sleep(d time.Duration) bool {
+	if d <= 0 {
+		return true
 	}
 	if w.timer == nil {
-		w.timer = time.NewTimer(wait)
+		w.timer = time.NewTimer(d)
 	} else {
-		w.timer.Reset(wait)
+		w.timer.Reset(d)
 	}
 	select {
 	case <-w.timer.C:
-		return 0, false
+		return true
 	case <-w.ctx.Done():
 		w.timer.Stop()
-		return 0, true
+		return false
 	}
 }
 

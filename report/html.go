@@ -110,6 +110,9 @@ func newHTMLView(r *Report) (*htmlView, error) {
 	if r.File != "" {
 		v.Meta = append(v.Meta, metaItem{"scenario file", r.File})
 	}
+	if r.Aborted != "" {
+		v.Warnings = append(v.Warnings, "Aborted: "+r.Aborted)
+	}
 	if r.Interrupted {
 		v.Warnings = append(v.Warnings, "The run was interrupted before its last phase ended; the report holds what was recorded until then.")
 	}

@@ -107,9 +107,12 @@ func WriteJUnit(w io.Writer, r *Report) error {
 		}
 		suite.Cases = append(suite.Cases, c)
 	}
-	if v := r.Verdict(); v == VerdictError || v == VerdictInterrupted {
+	if v := r.Verdict(); v == VerdictError || v == VerdictInterrupted || v == VerdictAborted {
 		msg := r.Error
-		if msg == "" {
+		switch {
+		case msg == "" && r.Aborted != "":
+			msg = r.Aborted
+		case msg == "":
 			msg = "the run was interrupted before its last phase ended"
 		}
 		suite.Cases = append(suite.Cases, junitCase{Name: "run", Classname: r.Scenario, Time: seconds3(r.DurationS),

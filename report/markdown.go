@@ -29,6 +29,9 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	if r.Error != "" {
 		fmt.Fprintf(&b, "> **Error:** %s\n\n", mdText(r.Error))
 	}
+	if r.Aborted != "" {
+		fmt.Fprintf(&b, "> **Aborted:** %s\n\n", mdText(r.Aborted))
+	}
 	if r.Interrupted {
 		b.WriteString("> ⚠️ The run was interrupted; this is what was recorded until then.\n\n")
 	}

@@ -29,6 +29,9 @@ type Report struct {
 	Interrupted bool `json:"interrupted,omitempty"`
 	// Error says why the run failed, if it did.
 	Error string `json:"error,omitempty"`
+	// Aborted says why a safeguard SLA (steady_state, abort_on_breach)
+	// stopped the run early; the verdict is then a failure.
+	Aborted string `json:"aborted,omitempty"`
 
 	Phases []Phase      `json:"phases"`
 	Total  Phase        `json:"total"`

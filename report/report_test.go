@@ -169,6 +169,8 @@ func TestWriteTerminal_Verdicts(t *testing.T) {
 		{"passed", func(r *Report) { r.Passed = true }, "golden: PASSED"},
 		{"failed", func(r *Report) {}, "golden: FAILED"},
 		{"interrupted", func(r *Report) { r.Interrupted = true }, "golden: INTERRUPTED"},
+		{"aborted", func(r *Report) { r.Aborted = "steady state not met after phase baseline" }, "aborted: steady state not met after phase baseline"},
+		{"aborted verdict", func(r *Report) { r.Aborted = "x" }, "golden: ABORTED"},
 		{"error", func(r *Report) { r.Error = "boom" }, "error: boom"},
 		{"generator behind", func(r *Report) { r.Run.Sent, r.Run.GeneratorBehind = 900, true }, "load generator fell behind: sent 900 of 1000"},
 	}

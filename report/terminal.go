@@ -55,6 +55,9 @@ func WriteTerminal(w io.Writer, r *Report, o TerminalOptions) error {
 	if r.Error != "" {
 		fmt.Fprintf(&b, "error: %s\n\n", r.Error)
 	}
+	if r.Aborted != "" {
+		fmt.Fprintf(&b, "aborted: %s\n\n", r.Aborted)
+	}
 	if r.Run.GeneratorBehind {
 		fmt.Fprintf(&b, "%s the load generator fell behind: sent %d of %d scheduled requests; the target saw a gentler load than the scenario asks for (raise load.max_in_flight or give resctl more CPU)\n\n",
 			style(failStyle, "warning:"), r.Run.Sent, r.Run.Scheduled)

@@ -10,6 +10,7 @@ type Verdict string
 const (
 	VerdictError       Verdict = "ERROR"
 	VerdictInterrupted Verdict = "INTERRUPTED"
+	VerdictAborted     Verdict = "ABORTED"
 	VerdictFailed      Verdict = "FAILED"
 	VerdictPassed      Verdict = "PASSED"
 )
@@ -21,6 +22,8 @@ func (r *Report) Verdict() Verdict {
 		return VerdictError
 	case r.Interrupted:
 		return VerdictInterrupted
+	case r.Aborted != "":
+		return VerdictAborted
 	case !r.Passed:
 		return VerdictFailed
 	}

@@ -27,6 +27,9 @@ type phaseClock struct {
 	board    *inject.Board
 	start    time.Time
 	progress io.Writer
+	// phaseEnded, if set, is called as each phase ends, before the next
+	// one starts (steady-state checks).
+	phaseEnded func(i int)
 
 	mu  sync.Mutex
 	evs []record.Event
@@ -88,7 +91,13 @@ func (c *phaseClock) run(ctx context.Context) {
 				}
 				fmt.Fprintln(c.progress, line)
 			}},
-			action{span.End, func() { c.endPhase(i); current = -1 }},
+			action{span.End, func() {
+				c.endPhase(i)
+				current = -1
+				if c.phaseEnded != nil {
+					c.phaseEnded(i)
+				}
+			}},
 			action{span.End + faultLead, func() {
 				for _, f := range faults {
 					c.board.Deactivate(f.id)

@@ -65,7 +65,7 @@ func toReportSeries(s scrape.Series) report.MetricSeries {
 
 // metricsReport fills the report's scraped series, panels and scrape
 // errors, and warns once about optional endpoints that never answered.
-func metricsReport(r *report.Report, sc *scrape.Scraper, eps []scrape.Endpoint, panels []string, keep func(scrape.Series) bool, progress io.Writer) {
+func metricsReport(r *report.Report, sc *scrape.Scraper, panels []string, keep func(scrape.Series) bool, progress io.Writer) {
 	all := sc.Series()
 	for _, s := range all {
 		if keptMetrics[s.Name] || keep(s) {
@@ -98,7 +98,6 @@ func metricsReport(r *report.Report, sc *scrape.Scraper, eps []scrape.Endpoint, 
 		}
 		r.ScrapeErrors = append(r.ScrapeErrors, report.ScrapeError{Source: f.Source, AtS: f.At.Seconds(), Error: f.Err})
 	}
-	_ = eps
 }
 
 func unitOf(metric string) string {

@@ -111,11 +111,19 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	eps := scrapeEndpoints(s, proxy.AdminURL(), upstream)
 	scraper := scrape.New(scrape.Options{Endpoints: eps, Interval: s.Scrape.Interval, Start: start})
 
+	// The load stops when ctx is cancelled (an interrupt) or when a
+	// safeguard SLA aborts the run, with an *AbortError as the cause.
+	loadCtx, abort := context.WithCancelCause(ctx)
+	defer abort(nil)
+	guardRail := newSafeguards(s, plan, rec, scraper, start, abort, progress)
+	clock.phaseEnded = guardRail.phaseEnded
+
 	runCtx, stopClock := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { clock.run(runCtx) })
 	wg.Go(func() { scraper.Run(runCtx) })
-	stats, loadErr := load.Run(ctx, load.Options{
+	wg.Go(func() { guardRail.watch(runCtx) })
+	stats, loadErr := load.Run(loadCtx, load.Options{
 		BaseURL:     proxy.URL(),
 		Requests:    loadRequests(s.Load.Requests),
 		Pacer:       load.NewPacer(plan.steps),
@@ -123,6 +131,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 		H2C:         s.Load.HTTP2,
 		Recorder:    rec,
 		MaxInFlight: s.Load.MaxInFlight,
+		Hold:        guardRail.hold,
 	})
 	stopClock()
 	wg.Wait()
@@ -157,8 +166,15 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 		GeneratorBehind: float64(stats.Sent) < 0.99*float64(stats.Scheduled),
 	}
 	r.Version = version.String()
-	metricsReport(r, scraper, eps, s.Scrape.Panels, func(scrape.Series) bool { return false }, progress)
+	metricsReport(r, scraper, s.Scrape.Panels, func(scrape.Series) bool { return false }, progress)
+	var aborted *AbortError
 	switch {
+	case errors.As(context.Cause(loadCtx), &aborted) && ctx.Err() == nil:
+		// A safeguard stopped the run: it completed, with a failing
+		// verdict that says why it stopped early.
+		r.Passed = false
+		r.Aborted = aborted.Error()
+		return r, nil
 	case loadErr != nil:
 		r.Passed = false
 		r.Error = loadErr.Error()

@@ -185,3 +185,61 @@ phases:
 		t.Errorf("faults = %+v, want the latency fault switched off", r.Faults)
 	}
 }
+
+func TestRun_SteadyStateNotMetStopsBeforeFaults(t *testing.T) {
+	s := mustParse(t, `
+name: unhealthy from the start
+target: {builtin: demo}
+load: {rate: 20/s, requests: [{path: /api/users/1}]}
+phases:
+  - name: baseline
+    duration: 1s
+    faults: [{abort: {status: 500, percent: 100}}]
+  - name: fault
+    duration: 1m
+    faults: [{latency: {delay: 1s}}]
+slas:
+  - {name: healthy first, during: baseline, steady_state: true, expect: success_rate >= 99%}
+`)
+	r, err := Run(context.Background(), s, Options{})
+	if err != nil {
+		t.Fatalf("Run: %v (an abort is a verdict, not a run failure)", err)
+	}
+	if r.Passed || !strings.Contains(r.Aborted, "steady state not met after phase baseline") {
+		t.Fatalf("passed %v, aborted %q", r.Passed, r.Aborted)
+	}
+	if r.Phases[1].Requests > 5 {
+		t.Errorf("fault phase got %d requests after the steady state failed", r.Phases[1].Requests)
+	}
+	for _, f := range r.Faults {
+		if f.ID == "fault/latency" && f.Injected > 0 {
+			t.Errorf("the fault phase's latency fault acted on %d requests", f.Injected)
+		}
+	}
+}
+
+func TestRun_AbortOnBreach(t *testing.T) {
+	s := mustParse(t, `
+name: safety net
+target: {builtin: demo}
+load: {rate: 20/s, requests: [{path: /api/users/1}]}
+phases:
+  - {name: baseline, duration: 1s}
+  - name: fault
+    duration: 1m
+    faults: [{abort: {percent: 100}}]
+slas:
+  - {name: stop if errors pass half, during: fault, abort_on_breach: true, expect: error_rate < 50%}
+`)
+	start := time.Now()
+	r, err := Run(context.Background(), s, Options{})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Fatalf("the run went on for %v after the breach", took)
+	}
+	if r.Passed || !strings.Contains(r.Aborted, `"stop if errors pass half" breached during phase fault`) {
+		t.Fatalf("passed %v, aborted %q", r.Passed, r.Aborted)
+	}
+}
