@@ -543,7 +543,7 @@ func TestExpr_EvalV1Env(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := e.Eval(window)
+	res, err := evalValues(e, window)
 	if !errors.Is(err, verify.ErrNoData) || res.Observed != "p99=121ms, last(target:up)=n/a" {
 		t.Errorf("Eval = %q, %v; want no data for last(target:up)", res.Observed, err)
 	}
@@ -551,7 +551,7 @@ func TestExpr_EvalV1Env(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Eval(window); !errors.Is(err, verify.ErrUnknownName) {
+	if _, err := evalValues(e, window); !errors.Is(err, verify.ErrUnknownName) {
 		t.Errorf("Eval error = %v, want ErrUnknownName", err)
 	}
 }

@@ -174,32 +174,3 @@ func (e *Expr) Check(env RunEnv, sc Scope) (Result, error) {
 	res.Passed = ev.cond(e.root, sc.Window, stateAt) == triTrue && !never
 	return res, nil
 }
-
-// Env is the v1 evaluation environment: one canonical value per load
-// series, for the window under test. It is kept, with Eval, until every
-// caller has moved to RunEnv and Check.
-type Env interface {
-	// Value returns the series' value in canonical units. ok is false when
-	// there is no data, for instance p99 of a window with zero requests; a
-	// NaN value is treated the same way.
-	Value(name string) (v float64, ok bool)
-}
-
-// Eval evaluates the expression against a v1 Env, as Check does with that
-// Env's values standing for the SLA's window. Only load series are known
-// to an Env: selectors and functions have no data, and phases and states
-// are unknown names.
-func (e *Expr) Eval(env Env) (Result, error) {
-	return e.Check(valueEnv{env}, Scope{})
-}
-
-// valueEnv adapts a v1 Env to RunEnv.
-type valueEnv struct{ env Env }
-
-func (v valueEnv) Run() Window                                        { return Window{} }
-func (v valueEnv) Phase(string) (Window, bool)                        { return Window{}, false }
-func (v valueEnv) Step() time.Duration                                { return time.Second }
-func (v valueEnv) Load(name string, _ Window) (float64, bool)         { return v.env.Value(name) }
-func (v valueEnv) Series(Selector) []Series                           { return nil }
-func (v valueEnv) State(string, string, time.Duration) (string, bool) { return "", false }
-func (v valueEnv) StateChanges(string, string) []time.Duration        { return nil }

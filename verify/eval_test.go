@@ -121,7 +121,7 @@ func TestExpr_Eval(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Parse(%q): %v", tt.src, err)
 			}
-			res, err := e.Eval(tt.env)
+			res, err := evalValues(e, tt.env)
 			switch {
 			case tt.noData && !errors.Is(err, verify.ErrNoData):
 				t.Errorf("Eval error = %v, want one wrapping ErrNoData", err)
@@ -148,7 +148,7 @@ func TestExpr_EvalNoDataMessage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.Eval(without(window, "p50", "p99"))
+	_, err = evalValues(e, without(window, "p50", "p99"))
 	if want := "no data for p50, p99"; err == nil || err.Error() != want {
 		t.Errorf("Eval error = %v, want %q", err, want)
 	}
