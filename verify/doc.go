@@ -26,8 +26,7 @@
 // [Expr.Selectors] tells a runner what to scrape. [Expr.Check] evaluates
 // the expression against a [RunEnv], which supplies the run's load, scrapes
 // and state history, in a [Scope], and reports what was observed in a form
-// fit for a human. [Expr.Eval] and [Env] are the first version's API, for
-// a single window of load series.
+// fit for a human.
 //
 // Internally the checker compiles the tree into a compact form over a table
 // of leaves (the values an expression reads), so that scanning an hour of

@@ -93,7 +93,7 @@ type Result struct {
 }
 
 var (
-	// ErrNoData is wrapped by the error Eval and Check return when a value
+	// ErrNoData is wrapped by the error Check returns when a value
 	// has no data, so callers can tell "could not judge" from a failed
 	// check with errors.Is.
 	ErrNoData = errors.New("no data")
