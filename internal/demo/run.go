@@ -20,7 +20,8 @@ type Running struct {
 	srv    *http.Server
 	addr   string
 	log    *slog.Logger
-	cancel context.CancelFunc // cancels every request's base context
+	cancel context.CancelFunc   // cancels every request's base context
+	agent  interface{ Close() } // ends runtime faults on shutdown
 
 	done     chan struct{} // closed when the serve goroutine exits
 	serveErr error         // valid after done is closed
@@ -46,6 +47,7 @@ func start(addr string, s *Server) (*Running, error) {
 		addr:   ln.Addr().String(),
 		log:    s.log,
 		cancel: cancel,
+		agent:  s.agent,
 		done:   make(chan struct{}),
 	}
 	go func() {
@@ -101,6 +103,7 @@ func (r *Running) Close() error {
 		}
 		r.cancel()
 		<-r.done
+		r.agent.Close()
 		if r.serveErr != nil {
 			errs = append(errs, r.serveErr)
 		}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/resctl/resctl/inject/agent"
 )
 
 // DefaultListen is the address the standalone demo target listens on.
@@ -42,6 +44,9 @@ type Server struct {
 	// the server handles any request.
 	delay  func(latencyProfile) time.Duration
 	nextID atomic.Int64
+	// agent takes runtime faults (goroutines, memory, CPU, GC) from
+	// resctl at /debug/resctl, as a real service would mount it.
+	agent *agent.Agent
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -79,6 +84,8 @@ func New(opts Options) *Server {
 		s.metrics.duration.WithLabelValues(rt.pattern) // expose zeroed histograms
 	}
 	s.mux.Handle("GET /metrics", metricsHandler(reg, log))
+	s.agent = agent.New(agent.Options{})
+	s.mux.Handle(agent.MountPath+"/", http.StripPrefix(agent.MountPath, s.agent))
 	return s
 }
 

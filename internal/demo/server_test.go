@@ -7,12 +7,15 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/resctl/resctl/inject/agent"
 )
 
 // startTest starts a demo server on loopback and closes it at test end.
@@ -461,4 +464,26 @@ func counterValue(t *testing.T, s *Server, labels ...string) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+func TestServer_RuntimeFaultAgent(t *testing.T) {
+	r, err := Start("127.0.0.1:0", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	c := &agent.Client{BaseURL: r.URL() + agent.MountPath}
+	before := runtime.NumGoroutine()
+	if _, err := c.Start(t.Context(), "flood", "goroutines", time.Minute, map[string]any{"count": 500}); err != nil {
+		t.Fatal(err)
+	}
+	if got := runtime.NumGoroutine() - before; got < 500 {
+		t.Errorf("%d more goroutines, want at least 500", got)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := runtime.NumGoroutine() - before; got > 20 {
+		t.Errorf("%d goroutines left after the demo target closed", got)
+	}
 }
