@@ -22,6 +22,9 @@ type core struct {
 	state    atomic.Int32
 	admitted atomic.Uint64
 	rejected []atomic.Uint64 // per reason
+	// admittedHook, when set, counts admissions instead of admitted, for a
+	// policy that counts them more cheaply elsewhere (the breaker).
+	admittedHook func() uint64
 
 	// mu serialises state transitions; policies take it for theirs.
 	mu          sync.Mutex
@@ -83,6 +86,14 @@ func (c *core) transition(from, to int32, now int64) {
 // self lets the collector reach the core of any policy of this package.
 func (c *core) self() *core { return c }
 
+// admittedCount is how many calls the policy admitted.
+func (c *core) admittedCount() uint64 {
+	if c.admittedHook != nil {
+		return c.admittedHook()
+	}
+	return c.admitted.Load()
+}
+
 // Stats is a snapshot of a policy's counters, for reports and tests.
 type Stats struct {
 	State    string
@@ -95,7 +106,7 @@ type Stats struct {
 
 // Stats returns a snapshot of the policy's counters.
 func (c *core) Stats() Stats {
-	s := Stats{State: c.State(), Admitted: c.admitted.Load(), Rejected: map[string]uint64{}, Transitions: map[string]uint64{}}
+	s := Stats{State: c.State(), Admitted: c.admittedCount(), Rejected: map[string]uint64{}, Transitions: map[string]uint64{}}
 	for i, r := range c.reasons {
 		if n := c.rejected[i].Load(); n > 0 {
 			s.Rejected[r] = n

@@ -68,7 +68,7 @@ func (m *Collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descTransitions, prometheus.CounterValue, float64(n), name, kind, c.states[k[0]], c.states[k[1]])
 		}
 		c.mu.Unlock()
-		ch <- prometheus.MustNewConstMetric(descAdmitted, prometheus.CounterValue, float64(c.admitted.Load()), name, kind)
+		ch <- prometheus.MustNewConstMetric(descAdmitted, prometheus.CounterValue, float64(c.admittedCount()), name, kind)
 		for i, r := range c.reasons {
 			ch <- prometheus.MustNewConstMetric(descRejected, prometheus.CounterValue, float64(c.rejected[i].Load()), name, kind, r)
 		}

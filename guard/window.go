@@ -81,10 +81,10 @@ func unpack(v uint64) (fails, slows int64) {
 	return fails, slows
 }
 
-// countWindow holds the outcomes of the last size calls in a ring. Each
+// countWindow holds the outcomes of the last size calls in a ring. A
 // record takes one atomic add for the position and, only when the slot's
-// outcome changes, a swap and one add to the packed counts, so a stream of
-// successes writes no shared counter but the position.
+// outcome changes, a swap and one add to the packed counts; a success into
+// a window of successes writes nothing at all.
 type countWindow struct {
 	size  uint64
 	pos   atomic.Uint64
@@ -97,6 +97,12 @@ func newCountWindow(size int) *countWindow {
 }
 
 func (w *countWindow) record(m uint32) (calls, fails, slows int64) {
+	// A success into a full window of successes changes nothing, whichever
+	// slot it would overwrite: skip the write, so that a healthy breaker's
+	// hot path only reads shared memory.
+	if m == markCall && w.bad.Load() == 0 && w.pos.Load() >= w.size {
+		return int64(w.size), 0, 0
+	}
 	i := w.pos.Add(1)
 	s := &w.slots[(i-1)%w.size]
 	var v uint64
