@@ -29,7 +29,9 @@ func scrapeEndpoints(s *scenario.Scenario, proxyAdmin, targetURL string) []scrap
 			ep.URL = proxyAdmin + "/metrics"
 		case scenario.EndpointTarget:
 			ep.URL = strings.TrimSuffix(targetURL, "/") + "/metrics"
-			ep.Optional = implicit
+			// A target without /metrics is only worth a warning, unless
+			// an SLA reads it: then its failures are gaps like any other.
+			ep.Optional = implicit && !readsSource(s, name)
 		}
 		out = append(out, ep)
 	}
@@ -108,4 +110,19 @@ func unitOf(metric string) string {
 		return "seconds"
 	}
 	return ""
+}
+
+// readsSource reports whether any SLA reads a scraped series of source.
+func readsSource(s *scenario.Scenario, source string) bool {
+	for _, sla := range s.SLAs {
+		if sla.Expr == nil {
+			continue
+		}
+		for _, sel := range sla.Expr.Selectors() {
+			if sel.Source == source {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -16,6 +16,8 @@ type Problem = strictyaml.Problem
 type ValidationError struct {
 	File     string
 	Problems []Problem
+
+	lines []string // the file's text, for Detailed
 }
 
 func (e *ValidationError) Error() string {
@@ -30,6 +32,44 @@ func (e *ValidationError) Error() string {
 			b.WriteString(": ")
 		}
 		b.WriteString(p.Msg)
+	}
+	return b.String()
+}
+
+// Detailed prints every problem like Error, each followed by the line of
+// the file it is on and a caret under its column, so a person sees the
+// mistake in place without opening the file.
+func (e *ValidationError) Detailed() string {
+	var b strings.Builder
+	for i, p := range e.Problems {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		fmt.Fprintf(&b, "%s:%d:%d: ", e.File, p.Line, p.Col)
+		if p.Path != "" {
+			b.WriteString(p.Path)
+			b.WriteString(": ")
+		}
+		b.WriteString(p.Msg)
+		if p.Line >= 1 && p.Line <= len(e.lines) {
+			line := strings.TrimRight(e.lines[p.Line-1], "\r")
+			if strings.TrimSpace(line) == "" {
+				continue
+			}
+			// Tabs keep their width so the caret lines up.
+			var pad strings.Builder
+			for j, r := range []rune(line) {
+				if j >= p.Col-1 {
+					break
+				}
+				if r == '\t' {
+					pad.WriteRune('\t')
+				} else {
+					pad.WriteByte(' ')
+				}
+			}
+			fmt.Fprintf(&b, "\n    %s\n    %s^", line, pad.String())
+		}
 	}
 	return b.String()
 }

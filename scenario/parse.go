@@ -34,7 +34,7 @@ func ReadFile(path string) (*Scenario, error) {
 func Parse(name string, data []byte) (*Scenario, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, &ValidationError{File: name, Problems: []Problem{yamlProblem(data, err)}}
+		return nil, &ValidationError{File: name, Problems: []Problem{yamlProblem(data, err)}, lines: strings.Split(string(data), "\n")}
 	}
 	if len(root.Content) == 0 {
 		return nil, &ValidationError{File: name, Problems: []Problem{{Line: 1, Col: 1, Msg: "the file is empty; a scenario needs at least name, target, load and phases"}}}
@@ -52,7 +52,7 @@ func Parse(name string, data []byte) (*Scenario, error) {
 			}
 			return a.Col - b.Col
 		})
-		return nil, &ValidationError{File: name, Problems: d.Problems}
+		return nil, &ValidationError{File: name, Problems: d.Problems, lines: v.lines}
 	}
 	return &s, nil
 }

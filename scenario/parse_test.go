@@ -583,3 +583,18 @@ func TestParse_errorMessage(t *testing.T) {
 		t.Errorf("Error() =\n%s\nwant\n%s", err, want)
 	}
 }
+
+func TestValidationError_Detailed(t *testing.T) {
+	src := head + phase + "slas:\n  - expect: p99 < 150\n"
+	_, err := scenario.Parse("s.yaml", []byte(src))
+	var ve *scenario.ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("err = %v", err)
+	}
+	want := "s.yaml:6:19: slas[0].expect: p99 is a latency; give a unit, e.g. 150ms\n" +
+		"      - expect: p99 < 150\n" +
+		"                      ^"
+	if got := ve.Detailed(); got != want {
+		t.Errorf("Detailed() =\n%s\nwant\n%s", got, want)
+	}
+}

@@ -75,7 +75,7 @@ func loadScenario(path string) (*scenario.Scenario, error) {
 	var ve *scenario.ValidationError
 	switch {
 	case errors.As(err, &ve):
-		return nil, &exitError{code: exitUsage, err: err, hint: fmt.Sprintf("%d problem(s) in %s; the scenario reference is docs/scenario.md", len(ve.Problems), path)}
+		return nil, &exitError{code: exitUsage, err: detailed{ve}, hint: fmt.Sprintf("%d problem(s) in %s; the scenario reference is docs/scenario.md", len(ve.Problems), path)}
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, withCode(exitUsage, fmt.Errorf("scenario %s: no such file", path), "")
 	default:
@@ -166,3 +166,10 @@ func selfCommand(args ...string) []string {
 	}
 	return append([]string{self}, args...)
 }
+
+// detailed prints a validation error with each problem's line and a caret
+// under its column.
+type detailed struct{ ve *scenario.ValidationError }
+
+func (d detailed) Error() string { return d.ve.Detailed() }
+func (d detailed) Unwrap() error { return d.ve }
