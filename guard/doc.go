@@ -1,7 +1,28 @@
-// Package guard is resctl's resilience engine: the policies the harness
-// proxy (and a user's own Go service) puts in front of an upstream — circuit
-// breakers, adaptive limits, retries, timeouts, hedging, fallbacks — each in
-// a file of its own behind one small interface, with an injectable clock.
+// Package guard is resctl's resilience engine: the admission policies the
+// harness proxy (and a user's own Go service) puts in front of an upstream,
+// each in a file of its own behind one small interface, with an injectable
+// clock.
+//
+// A policy kind is a Config (plain data with yaml tags, decoded from a
+// scenario and checked by Check, which names each bad field by its YAML
+// key) that builds a Policy. NewConfig and Kinds mirror inject.NewSpec:
+// breaker, throttle, concurrency_breaker, memory, bulkhead, adaptive_limit,
+// shed and rate_limit. A Policy admits a call with Acquire, which returns a
+// small Permit value, and learns from it with Release(permit, Outcome):
+// two halves rather than a closure, so that an admitted call allocates
+// nothing. Refusals are *Rejection errors that wrap ErrOpen, ErrLimited or
+// ErrShed and say how to answer in HTTP and gRPC.
+//
+// A Chain runs policies in order around a call (Do), as HTTP middleware, and
+// as gRPC unary and stream interceptors. Every state transition goes to the
+// Options' Observer with its time, and a Chain's Collector exports every
+// policy's state, transitions, admissions, rejections and limit for the
+// caller's Prometheus registry.
+//
+// Policies start no goroutines: windows evict lazily, and the memory and
+// shed policies read runtime/metrics and the process's CPU time on the first
+// call after each interval. Only the bulkhead's wait queue blocks, and never
+// past its caller's context.
 //
 // guard must stay importable on its own: it imports nothing of resctl's
 // except the quantity value types, and never the runner, the harness or the
