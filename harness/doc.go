@@ -1,7 +1,11 @@
 // Package harness runs the harness proxy: a reverse proxy on loopback in
 // front of the target that carries the fault switchboard (and, as it grows,
 // the guard chain) and serves its own Prometheus metrics on a separate admin
-// listener, so the target's /metrics stays reachable through the proxy.
+// listener, so the target's /metrics stays reachable through the proxy. A
+// tcp proxy (StartTCP) carries connection faults for any protocol. The
+// admin API (Admin) lists proxies and switches faults on and off over
+// REST, resctl's own under /api/v1 and Toxiproxy's; Serve runs several
+// proxies behind one admin listener for `resctl proxy`.
 //
 // harness depends on inject; it knows nothing of scenarios, load or reports.
 package harness

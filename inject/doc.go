@@ -4,10 +4,16 @@
 // one actually did.
 //
 // A fault kind is a Spec (plain configuration data, decoded from a scenario
-// and checked by Check) that builds an HTTPFault. The Board wraps an
+// and checked by Check). Kinds come in layers: an HTTPSpec builds an
+// HTTPFault (which may also wrap the response, a ResponseFault), a ConnSpec
+// builds a ConnFault for the tcp proxy's connections. The Board wraps an
 // http.Handler: for every request it asks each active fault, in activation
-// order, whether the request matches and whether the fault's seeded dice say
-// to act, and lets the fault delay or answer the request.
+// order, whether the request matches and whether the fault's schedule and
+// seeded dice say to act (Activation.Draw), and lets the fault delay,
+// answer or reshape the exchange. The tcp proxy draws connection faults
+// once per connection. Activations may carry a TTL, past which they stop
+// acting on their own. Runtime faults inside a service live in
+// inject/agent.
 //
 // ParseSpec builds a Spec from JSON or YAML parameters, for the admin API and
 // the CLI, with the same decoder and messages as the scenario file.
