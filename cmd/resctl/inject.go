@@ -18,6 +18,7 @@ import (
 
 	"github.com/resctl/resctl/harness"
 	"github.com/resctl/resctl/inject"
+	"github.com/resctl/resctl/inject/agent"
 )
 
 // DefaultInjectFor is how long a one-shot fault lasts when --for is not
@@ -27,6 +28,7 @@ const DefaultInjectFor = 5 * time.Minute
 type injectOptions struct {
 	Kind   string
 	Proxy  string
+	Agent  string // a service's runtime-fault agent, for runtime kinds
 	Admin  string
 	Token  string
 	For    time.Duration
@@ -78,13 +80,15 @@ func newInjectCmd(runF func(context.Context, *injectOptions) error) *cobra.Comma
 		Long: `Switch a fault on in a running resctl proxy through its admin API (--admin,
 default $RESCTL_ADMIN or ` + harness.DefaultAdminURL + `). The fault ends on its own after --for.
 
-HTTP kinds: ` + strings.Join(inject.KindsFor(inject.LayerHTTP), ", ") + `
-TCP kinds:  ` + strings.Join(inject.KindsFor(inject.LayerTCP), ", ") + `
+HTTP kinds:    ` + strings.Join(inject.KindsFor(inject.LayerHTTP), ", ") + `
+TCP kinds:     ` + strings.Join(inject.KindsFor(inject.LayerTCP), ", ") + `
+Runtime kinds: ` + strings.Join(agent.Kinds(), ", ") + ` (with --agent, into a Go service)
 Parameters are the scenario's (docs/faults.md): common ones have flags, any
 other goes as --param key=value, with YAML values (--param 'headers={X-A: b}').`,
 		Example: `  resctl inject latency --proxy default --delay 200ms --jitter 50ms --percent 30 --for 30s
   resctl inject abort --proxy web --status 503 --path /api --for 1m
   resctl inject blackhole --proxy db --for 10s
+  resctl inject goroutines --agent http://127.0.0.1:8080/debug/resctl --param count=10000 --for 30s
   resctl inject list
   resctl inject clear --all`,
 		Args: exactArgs(1, "a fault kind (or list, clear)"),
@@ -96,7 +100,14 @@ other goes as --param key=value, with YAML values (--param 'headers={X-A: b}').`
 					opts.Params = append(opts.Params, pf.name+"="+*set[pf.name])
 				}
 			}
-			if opts.Proxy == "" {
+			runtimeKind := slices.Contains(agent.Kinds(), opts.Kind)
+			switch {
+			case runtimeKind && opts.Agent == "":
+				return withCode(exitUsage, fmt.Errorf("%s is a runtime fault: it goes to a service's agent, --agent URL", opts.Kind),
+					"e.g. --agent http://127.0.0.1:8080"+agent.MountPath)
+			case !runtimeKind && opts.Agent != "":
+				return withCode(exitUsage, fmt.Errorf("--agent takes runtime faults (%s), not %s", strings.Join(agent.Kinds(), ", "), opts.Kind), "")
+			case !runtimeKind && opts.Proxy == "":
 				return withCode(exitUsage, errors.New("resctl inject needs --proxy NAME"), "list proxies with 'resctl inject list'")
 			}
 			if opts.For <= 0 {
@@ -110,6 +121,7 @@ other goes as --param key=value, with YAML values (--param 'headers={X-A: b}').`
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.Proxy, "proxy", "", "the proxy's name")
+	f.StringVar(&opts.Agent, "agent", "", "for runtime faults: the service's agent URL, e.g. http://127.0.0.1:8080"+agent.MountPath)
 	f.DurationVar(&opts.For, "for", DefaultInjectFor, "how long the fault lasts (its TTL)")
 	f.StringVar(&opts.ID, "id", "", "the fault's id (default: its kind)")
 	f.StringArrayVar(&opts.Params, "param", nil, "a parameter as key=value (repeatable)")
@@ -146,12 +158,36 @@ func runInject(ctx context.Context, opts *injectOptions) error {
 	if err != nil {
 		return withCode(exitUsage, err, "")
 	}
+	if opts.Agent != "" {
+		return runAgentInject(ctx, opts, params)
+	}
 	c := adminClient(opts.Admin, opts.Token)
 	f, err := c.AddFault(ctx, opts.Proxy, harness.FaultRequest{ID: opts.ID, Kind: opts.Kind, TTL: opts.For.String(), Params: params})
 	if err != nil {
 		return adminErr(opts.Stderr, c, err)
 	}
 	fmt.Fprintf(opts.Stdout, "fault %s (%s) on proxy %s for %s: %s\n", f.ID, f.Kind, opts.Proxy, f.TTL, formatParams(f.Params))
+	return nil
+}
+
+// runAgentInject starts a runtime fault in a service's agent.
+func runAgentInject(ctx context.Context, opts *injectOptions, params json.RawMessage) error {
+	c := &agent.Client{BaseURL: opts.Agent}
+	info, err := c.Start(ctx, opts.ID, opts.Kind, opts.For, params)
+	var re *agent.RequestError
+	switch {
+	case errors.As(err, &re):
+		for _, p := range re.Problems {
+			fmt.Fprintf(opts.Stderr, "  %s: %s\n", p.Field, p.Msg)
+		}
+		if re.Status >= 500 {
+			return withCode(exitRunFailed, errors.New(re.Msg), "")
+		}
+		return withCode(exitUsage, errors.New(re.Msg), "")
+	case err != nil:
+		return withCode(exitRunFailed, fmt.Errorf("agent %s: %w", opts.Agent, err), "does the service mount the agent? the demo target serves it at "+agent.MountPath)
+	}
+	fmt.Fprintf(opts.Stdout, "runtime fault %s (%s) in %s until %s: %s\n", info.ID, info.Kind, opts.Agent, info.Expires.Format(time.RFC3339), info.Params)
 	return nil
 }
 
