@@ -9,10 +9,15 @@ import (
 // picked by the address of the caller's stack. Goroutines run on stacks of
 // their own, so parallel callers rarely write the same line, and a hot
 // counter does not become the point where every core waits on every other.
+//
+// Each counter has 128 bytes to itself, and the array is padded from the
+// fields before it: a cache line (or the pair of lines Intel's prefetcher
+// fetches together) holds one counter and nothing another core reads.
 type stripedCounter struct {
+	_       [128]byte
 	stripes [stripes]struct {
 		n atomic.Uint64
-		_ [56]byte // one counter per 64-byte cache line
+		_ [120]byte
 	}
 }
 
