@@ -19,6 +19,7 @@ import (
 	"github.com/resctl/resctl/harness"
 	"github.com/resctl/resctl/inject"
 	"github.com/resctl/resctl/inject/agent"
+	"github.com/resctl/resctl/inject/netem"
 )
 
 // DefaultInjectFor is how long a one-shot fault lasts when --for is not
@@ -275,6 +276,8 @@ func newInjectClearCmd(parent *injectOptions, runF func(context.Context, *inject
 	cmd := &cobra.Command{
 		Use:   "clear (--proxy NAME | --all)",
 		Short: "Switch faults off: one proxy's, or every proxy's",
+		Long: `Switch faults off: one proxy's (--proxy), or every proxy's (--all). --all also
+removes network namespaces that a killed resctl run left behind.`,
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
 			parent.Stdout, parent.Stderr = c.OutOrStdout(), c.ErrOrStderr()
@@ -286,6 +289,13 @@ func newInjectClearCmd(parent *injectOptions, runF func(context.Context, *inject
 			}
 			ac := adminClient(parent.Admin, parent.Token)
 			if all {
+				// Namespaces a killed run left behind go too.
+				if stale, err := netem.CleanupStale(c.Context()); len(stale) > 0 || (err != nil && !errors.Is(err, netem.ErrUnsupported)) {
+					fmt.Fprintf(parent.Stdout, "removed %d stale network namespace(s): %s\n", len(stale), strings.Join(stale, ", "))
+					if err != nil {
+						fmt.Fprintf(parent.Stderr, "resctl: %v\n", err)
+					}
+				}
 				n, err := ac.Reset(c.Context())
 				if err != nil {
 					return adminErr(parent.Stderr, ac, err)
