@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,9 +16,23 @@ import (
 )
 
 // fakeClock is a settable clock for boards, so TTLs end without sleeping.
-type fakeClock struct{ t time.Time }
+// Proxies read it from their own goroutines.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
 
-func (c *fakeClock) now() time.Time { return c.t }
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
 
 // adminFixture is an HTTP proxy "web" with the admin API on its admin
 // listener and a tcp proxy "db" beside it.
@@ -203,7 +218,7 @@ func TestAdmin_TTLExpires(t *testing.T) {
 	if r := get(t, c, f.web.URL()+"/"); r.status != 503 {
 		t.Fatalf("before the TTL: %d", r.status)
 	}
-	f.clk.t = f.clk.t.Add(10 * time.Second)
+	f.clk.advance(10 * time.Second)
 	if r := get(t, c, f.web.URL()+"/"); r.status != 201 {
 		t.Errorf("after the TTL: %d, want the upstream's answer", r.status)
 	}

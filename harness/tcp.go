@@ -366,8 +366,10 @@ func (c *tcpConn) faultsFor(dir inject.Direction) ([]inject.Stream, time.Duratio
 }
 
 // pipe moves bytes from src to dst until src ends or the connection does.
-// It reads the faults before each read and again when the board changed
-// while it waited, so bytes that arrive after a change meet it.
+// It reads the faults before each read, which starts the timers of faults
+// new to the connection even while it idles, and again once bytes have
+// arrived: bytes meet the faults active when they arrive, including a
+// change or an expiry while the read waited.
 func (c *tcpConn) pipe(dir inject.Direction, src, dst *net.TCPConn, count *atomic.Uint64) {
 	buf := make([]byte, c.p.bufSize)
 	write := func(p []byte) error {
@@ -376,13 +378,10 @@ func (c *tcpConn) pipe(dir inject.Direction, src, dst *net.TCPConn, count *atomi
 		return err
 	}
 	for c.ctx.Err() == nil {
-		gen := c.p.board.Generation()
-		streams, closeDelay := c.faultsFor(dir)
+		c.faultsFor(dir)
 		n, err := src.Read(buf)
 		if n > 0 {
-			if c.p.board.Generation() != gen {
-				streams, closeDelay = c.faultsFor(dir)
-			}
+			streams, _ := c.faultsFor(dir)
 			next := write
 			for i := len(streams) - 1; i >= 0; i-- {
 				s, after := streams[i], next
@@ -395,7 +394,7 @@ func (c *tcpConn) pipe(dir inject.Direction, src, dst *net.TCPConn, count *atomi
 		}
 		switch {
 		case errors.Is(err, io.EOF):
-			if closeDelay > 0 && !sleepCtx(c.ctx, closeDelay) {
+			if _, closeDelay := c.faultsFor(dir); closeDelay > 0 && !sleepCtx(c.ctx, closeDelay) {
 				return
 			}
 			_ = dst.CloseWrite()

@@ -217,9 +217,13 @@ func TestTCPProxy_Refuse(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := tcpFault(t, b, "refuse", "")
-	c := dialTCP(t, p.Addr())
-	if got, err := roundTrip(t, c, []byte("x")); err == nil {
-		t.Errorf("a refused connection echoed %q", got)
+	// The reset may reach the client during the dial or at the first read.
+	if c, err := net.DialTimeout("tcp", p.Addr(), hangGuard); err == nil {
+		_ = c.SetDeadline(time.Now().Add(hangGuard))
+		if got, err := roundTrip(t, c, []byte("x")); err == nil {
+			t.Errorf("a refused connection echoed %q", got)
+		}
+		c.Close()
 	}
 	if got, err := roundTrip(t, open, []byte("2")); err != nil || string(got) != "2" {
 		t.Errorf("a connection open before refuse: %q, %v; want it untouched", got, err)
@@ -360,5 +364,30 @@ func TestStartTCP_Errors(t *testing.T) {
 	}
 	if _, err := harness.StartTCP(harness.TCPOptions{Upstream: "127.0.0.1:1", Listen: "256.0.0.1:0"}); err == nil {
 		t.Error("StartTCP accepted a bad listen address")
+	}
+}
+
+// TestTCPProxy_TTLEndsBlackhole checks that a connection fault past its TTL
+// stops acting on an open connection, on the board's clock.
+func TestTCPProxy_TTLEndsBlackhole(t *testing.T) {
+	clk := &fakeClock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	b := inject.NewBoard(1, clk.now)
+	p := startTCP(t, tcpServer(t, echo), b)
+	c := dialTCP(t, p.Addr())
+	s, err := inject.ParseSpecFor(inject.LayerTCP, "blackhole", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.ActivateWith("partition", s, inject.ActivateOptions{TTL: 10 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if _, err := roundTrip(t, c, []byte("lost")); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("during the blackhole: %v, want silence", err)
+	}
+	clk.advance(10 * time.Second)
+	_ = c.SetReadDeadline(time.Now().Add(hangGuard))
+	if got, err := roundTrip(t, c, []byte("back")); err != nil || string(got) != "back" {
+		t.Errorf("after the TTL: %q, %v; want the echo", got, err)
 	}
 }

@@ -146,7 +146,6 @@ type Board struct {
 	history []*Activation // every activation ever made, for metrics and reports
 	watch   map[int]func()
 	nextW   int
-	gen     atomic.Uint64 // counts changes of the active set
 }
 
 // NewBoard returns an empty Board whose faults draw their randomness from
@@ -262,7 +261,6 @@ func (b *Board) newActivation(id string, spec Spec, opts ActivateOptions, now ti
 // be held.
 func (b *Board) storeLocked(next []*Activation) {
 	b.active.Store(&next)
-	b.gen.Add(1)
 	for _, f := range b.watch {
 		f()
 	}
@@ -306,10 +304,6 @@ func (b *Board) Sweep() []*Activation {
 	}
 	return gone
 }
-
-// Generation counts the changes of the active set: a proxy that read the
-// faults at one generation knows they are still current while it holds.
-func (b *Board) Generation() uint64 { return b.gen.Load() }
 
 // OnChange registers f to be called after every change of the active set,
 // before the call that changed it returns: a proxy holding idle
