@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/resctl/resctl/quantity"
@@ -41,9 +42,6 @@ func (s *MemorySpec) Check(o Options, problem func(field, msg string)) {
 	}
 }
 
-// sink keeps churned allocations from being optimised away.
-var sink []byte
-
 func (s *MemorySpec) start() func() {
 	if s.Mode == ModeChurn {
 		perTick := max(int(s.Bytes)/10, 1)
@@ -52,7 +50,9 @@ func (s *MemorySpec) start() func() {
 			defer t.Stop()
 			for {
 				for n := 0; n < perTick; n += churnChunk {
-					sink = make([]byte, min(churnChunk, perTick-n))
+					garbage := make([]byte, min(churnChunk, perTick-n))
+					runtime.KeepAlive(garbage) // allocated, then dropped
+
 				}
 				select {
 				case <-t.C:
