@@ -58,8 +58,10 @@ func newPacer(rate int64) *pacer { return &pacer{rate: rate} }
 // piece is how many bytes to send before the next pause.
 func (p *pacer) piece() int { return int(max(p.rate/10, 1)) }
 
-// sent records n bytes and waits until the rate allows the next ones;
-// false when ctx ended the wait.
+// wait waits until the rate has room for n more bytes, that is until the
+// time they would have finished arriving over a link of that rate, and
+// counts them; false when ctx ended the wait. Waiting before sending, not
+// after, makes a body of N bytes take N/rate, as over a real link.
 func (p *pacer) wait(ctx context.Context, n int) bool {
 	if p.start.IsZero() {
 		p.start = time.Now()
@@ -80,6 +82,9 @@ func (w *pacedWriter) Write(p []byte) (int, error) {
 	written := 0
 	for len(p) > 0 {
 		n := min(len(p), w.pacer.piece())
+		if !w.pacer.wait(w.ctx, n) {
+			return written, w.ctx.Err()
+		}
 		m, err := w.ResponseWriter.Write(p[:n])
 		written += m
 		if err != nil {
@@ -87,9 +92,6 @@ func (w *pacedWriter) Write(p []byte) (int, error) {
 		}
 		w.flush()
 		p = p[n:]
-		if !w.pacer.wait(w.ctx, n) {
-			return written, w.ctx.Err()
-		}
 	}
 	return written, nil
 }

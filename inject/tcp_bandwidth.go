@@ -51,13 +51,13 @@ type pacedStream struct{ pacer *pacer }
 func (s *pacedStream) Pass(ctx context.Context, p []byte, next func([]byte) error) error {
 	for len(p) > 0 {
 		n := min(len(p), s.pacer.piece())
+		if !s.pacer.wait(ctx, n) {
+			return ctx.Err()
+		}
 		if err := next(p[:n]); err != nil {
 			return err
 		}
 		p = p[n:]
-		if !s.pacer.wait(ctx, n) {
-			return ctx.Err()
-		}
 	}
 	return nil
 }
