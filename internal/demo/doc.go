@@ -34,6 +34,11 @@
 // Start and Serve accept both HTTP/1.1 and unencrypted HTTP/2 (h2c, prior
 // knowledge) using only the standard library.
 //
-// Ownership: this package is a leaf. It must not import any other resctl
-// package; it depends only on the standard library and the Prometheus client.
+// It mounts the runtime-fault agent (inject/agent) at /debug/resctl, as a
+// real Go service would, so scenarios can flood its goroutines or pressure
+// its heap from the inside.
+//
+// Ownership: this package is a leaf. Of resctl it imports only inject/agent
+// (itself a leaf, the way a service would); otherwise it depends only on
+// the standard library and the Prometheus client.
 package demo
