@@ -372,3 +372,35 @@ func httpRequest(method, path, body string) *http.Request {
 	r, _ := http.NewRequestWithContext(context.Background(), method, "http://admin"+path, strings.NewReader(body))
 	return r
 }
+
+// TestAdmin_NativeFaultsInToxiproxyView checks that a tcp fault set through
+// /api/v1 shows in the Toxiproxy view as the toxic it amounts to.
+func TestAdmin_NativeFaultsInToxiproxyView(t *testing.T) {
+	f := newAdminFixture(t, harness.AdminOptions{})
+	if code, body := f.call(t, http.MethodPost, "/api/v1/proxies/db/faults", `{"id": "slow", "kind": "latency", "params": {"delay": "250ms", "percent": 50}}`); code != 201 {
+		t.Fatalf("add: %d %v", code, body)
+	}
+	code, body := f.call(t, http.MethodGet, "/proxies/db/toxics/slow", "")
+	if code != 200 || body["type"] != "latency" || body["stream"] != "downstream" || body["toxicity"] != 0.5 {
+		t.Fatalf("toxic = %d %v", code, body)
+	}
+	if attrs := body["attributes"].(map[string]any); attrs["latency"] != float64(250) {
+		t.Errorf("attributes = %v", attrs)
+	}
+}
+
+func TestAdmin_ToxiproxyRemovesNativeFault(t *testing.T) {
+	f := newAdminFixture(t, harness.AdminOptions{})
+	if code, _ := f.call(t, http.MethodPost, "/api/v1/proxies/db/faults", `{"id": "cut", "kind": "limit_data", "params": {"bytes": 10}}`); code != 201 {
+		t.Fatal("add failed")
+	}
+	if code, body := f.call(t, http.MethodPost, "/proxies/db/toxics/cut", `{"attributes": {"bytes": 20}}`); code != 200 || body["attributes"].(map[string]any)["bytes"] != float64(20) {
+		t.Errorf("update through the Toxiproxy API: %d %v", code, body)
+	}
+	if code, _ := f.call(t, http.MethodDelete, "/proxies/db/toxics/cut", ""); code != http.StatusNoContent {
+		t.Errorf("delete through the Toxiproxy API: %d", code)
+	}
+	if n := len(f.db.Board().Active()); n != 0 {
+		t.Errorf("%d faults left", n)
+	}
+}

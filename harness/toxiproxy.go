@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/resctl/resctl/inject"
 )
@@ -97,12 +98,48 @@ func (a *Admin) toxiproxyRoutes() {
 func (m *managed) tp() tpProxy {
 	info := m.info()
 	p := tpProxy{Name: m.name, Listen: info.Listen, Upstream: info.Upstream, Enabled: info.Enabled, Toxics: []toxic{}}
-	for _, f := range info.Faults {
-		if t := m.meta[f.ID].toxic; t != nil {
+	for _, a := range m.target.Board().Active() {
+		if t := m.meta[a.ID].toxic; t != nil {
 			p.Toxics = append(p.Toxics, *t)
+		} else if t, ok := asToxic(a); ok {
+			p.Toxics = append(p.Toxics, t)
 		}
 	}
 	return p
+}
+
+// asToxic shows a fault set through resctl's own API (or a scenario) as the
+// toxic it amounts to, so Toxiproxy clients see it; refuse has no toxic.
+func asToxic(a *inject.Activation) (toxic, bool) {
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	var typ string
+	var attrs map[string]any
+	var cm inject.ConnMatch
+	switch s := a.Spec.(type) {
+	case *inject.TCPLatencySpec:
+		typ, cm, attrs = "latency", s.ConnMatch, map[string]any{"latency": ms(s.Delay), "jitter": ms(s.Jitter)}
+	case *inject.TCPBandwidthSpec:
+		typ, cm, attrs = "bandwidth", s.ConnMatch, map[string]any{"rate": float64(s.Rate) / 1000}
+	case *inject.SlowCloseSpec:
+		typ, cm, attrs = "slow_close", s.ConnMatch, map[string]any{"delay": ms(s.Delay)}
+	case *inject.BlackholeSpec:
+		typ, cm, attrs = "timeout", s.ConnMatch, map[string]any{"timeout": ms(s.Timeout)}
+	case *inject.ResetPeerSpec:
+		typ, cm, attrs = "reset_peer", s.ConnMatch, map[string]any{"timeout": ms(s.Timeout)}
+	case *inject.SlicerSpec:
+		typ, cm, attrs = "slicer", s.ConnMatch, map[string]any{
+			"average_size": float64(s.AverageSize), "size_variation": float64(s.SizeVariation), "delay": float64(s.Delay.Microseconds()),
+		}
+	case *inject.LimitDataSpec:
+		typ, cm, attrs = "limit_data", s.ConnMatch, map[string]any{"bytes": float64(s.Bytes)}
+	default:
+		return toxic{}, false
+	}
+	stream := string(cm.Direction)
+	if cm.Direction == inject.Both {
+		stream = string(inject.Downstream) // Toxiproxy has no both; the closest
+	}
+	return toxic{Name: a.ID, Type: typ, Stream: stream, Toxicity: float32(cm.Percent.Fraction()), Attributes: attrs}, true
 }
 
 // tpGet finds a proxy for the Toxiproxy API; the caller then holds a.mu.
@@ -305,19 +342,28 @@ func (a *Admin) tpToxics(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, p.Toxics)
 }
 
+// toxic finds an active fault shown as a toxic by name.
+func (m *managed) toxic(name string) (toxic, bool) {
+	ts := m.tp().Toxics
+	i := slices.IndexFunc(ts, func(t toxic) bool { return t.Name == name })
+	if i < 0 {
+		return toxic{}, false
+	}
+	return ts[i], true
+}
+
 func (a *Admin) tpShowToxic(w http.ResponseWriter, r *http.Request) {
 	m, ok := a.tpGet(w, r)
 	if !ok {
 		return
 	}
 	defer a.mu.Unlock()
-	p := m.tp()
-	i := slices.IndexFunc(p.Toxics, func(t toxic) bool { return t.Name == r.PathValue("toxic") })
-	if i < 0 {
+	t, ok := m.toxic(r.PathValue("toxic"))
+	if !ok {
 		tpFail(w, http.StatusNotFound, "toxic not found")
 		return
 	}
-	writeJSON(w, http.StatusOK, p.Toxics[i])
+	writeJSON(w, http.StatusOK, t)
 }
 
 // toxicInput is a toxic as a client sends it: toxicity absent means 1.
@@ -412,15 +458,14 @@ func (a *Admin) tpUpdateToxic(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer a.mu.Unlock()
-	m.info() // forget expired faults
-	meta, ok := m.meta[r.PathValue("toxic")]
-	if !ok || meta.toxic == nil {
+	old, ok := m.toxic(r.PathValue("toxic"))
+	if !ok {
 		tpFail(w, http.StatusNotFound, "toxic not found")
 		return
 	}
-	t := *meta.toxic
+	t := old
 	t.Attributes = map[string]any{}
-	for k, v := range meta.toxic.Attributes {
+	for k, v := range old.Attributes {
 		t.Attributes[k] = v
 	}
 	for k, v := range in.Attributes {
@@ -449,7 +494,7 @@ func (a *Admin) tpRemoveToxic(w http.ResponseWriter, r *http.Request) {
 	}
 	defer a.mu.Unlock()
 	name := r.PathValue("toxic")
-	if meta, ok := m.meta[name]; !ok || meta.toxic == nil || m.target.Board().Deactivate(name) == nil {
+	if _, ok := m.toxic(name); !ok || m.target.Board().Deactivate(name) == nil {
 		tpFail(w, http.StatusNotFound, "toxic not found")
 		return
 	}
