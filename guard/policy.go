@@ -32,7 +32,6 @@ type Policy interface {
 // whose meaning belongs to the policy that issued it.
 type Permit struct {
 	gen  uint64 // state generation at admission
-	n    int64  // policy-specific: in-flight count, start time …
 	flag uint32
 }
 
