@@ -278,7 +278,7 @@ func newInjectClearCmd(parent *injectOptions, runF func(context.Context, *inject
 		Short: "Switch faults off: one proxy's, or every proxy's",
 		Long: `Switch faults off: one proxy's (--proxy), or every proxy's (--all). --all also
 removes network namespaces that a killed resctl run left behind.`,
-		Args:  exactArgs(0, "no arguments"),
+		Args: exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
 			parent.Stdout, parent.Stderr = c.OutOrStdout(), c.ErrOrStderr()
 			if (parent.Proxy == "") == !all {
