@@ -11,12 +11,14 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/resctl/resctl/guard"
 	"github.com/resctl/resctl/inject"
 )
 
@@ -51,6 +53,10 @@ type Options struct {
 	Admin *Admin
 	// Logger receives upstream errors; nil discards them.
 	Logger *slog.Logger
+	// Guard is the proxy-wide resilience chain and Routes the per-route
+	// ones (see SetGuard); their metrics are served on /metrics.
+	Guard  *guard.Chain
+	Routes []Route
 }
 
 // Proxy is a running harness proxy.
@@ -61,6 +67,13 @@ type Proxy struct {
 	registry   *prometheus.Registry
 	board      *inject.Board
 	upstream   string
+
+	// inner is what the guard chains wrap: the fault board and the
+	// reverse proxy. guarded is the whole chain, swapped atomically.
+	inner   http.Handler
+	guarded atomic.Pointer[http.Handler]
+	guardMu sync.Mutex
+	guardC  *guardCollector
 
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -116,7 +129,11 @@ func Start(opts Options) (*Proxy, error) {
 		},
 	}
 
-	handler := m.middleware(board.Middleware(rp))
+	p.inner = board.Middleware(rp)
+	p.setGuard(opts.Guard, opts.Routes)
+	handler := m.middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		(*p.guarded.Load()).ServeHTTP(w, r)
+	}))
 	if p.ln, err = net.Listen("tcp", opts.Listen); err != nil {
 		return nil, fmt.Errorf("proxy listen %s: %w", opts.Listen, err)
 	}
@@ -287,3 +304,61 @@ func (w *statusWriter) Flush() {
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// SetGuard swaps in a new proxy-wide chain and new routes. Requests in
+// flight finish under the chains they entered; new requests meet the new
+// ones. A caller that keeps a policy's state across a reload passes the
+// same Policy values in the new chains.
+func (p *Proxy) SetGuard(proxyWide *guard.Chain, routes []Route) {
+	p.guardMu.Lock()
+	defer p.guardMu.Unlock()
+	p.setGuard(proxyWide, routes)
+}
+
+func (p *Proxy) setGuard(proxyWide *guard.Chain, routes []Route) {
+	h := guarded(p.inner, proxyWide, routes)
+	p.guarded.Store(&h)
+	var chains []*guard.Chain
+	if proxyWide != nil {
+		chains = append(chains, proxyWide)
+	}
+	for _, r := range routes {
+		chains = append(chains, r.Chain)
+	}
+	if p.guardC == nil {
+		p.guardC = &guardCollector{}
+		p.registry.MustRegister(p.guardC)
+	}
+	p.guardC.set(chains)
+}
+
+// guardCollector exposes the current chains' metrics, whatever SetGuard
+// swapped in last.
+type guardCollector struct {
+	mu sync.Mutex
+	c  []prometheus.Collector
+}
+
+func (g *guardCollector) set(chains []*guard.Chain) {
+	var cs []prometheus.Collector
+	for _, c := range chains {
+		cs = append(cs, c.Collector())
+	}
+	g.mu.Lock()
+	g.c = cs
+	g.mu.Unlock()
+}
+
+// Describe sends nothing: the collector is unchecked, since the policies
+// it reports change on reload.
+func (g *guardCollector) Describe(chan<- *prometheus.Desc) {}
+
+// Collect implements prometheus.Collector.
+func (g *guardCollector) Collect(ch chan<- prometheus.Metric) {
+	g.mu.Lock()
+	cs := g.c
+	g.mu.Unlock()
+	for _, c := range cs {
+		c.Collect(ch)
+	}
+}

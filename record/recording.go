@@ -25,6 +25,11 @@ type Event struct {
 	Source string        `json:"source"`
 	Kind   string        `json:"kind"`
 	Detail string        `json:"detail,omitempty"`
+	// Name, From and To describe a state transition: which policy, and
+	// its states before and after.
+	Name string `json:"name,omitempty"`
+	From string `json:"from,omitempty"`
+	To   string `json:"to,omitempty"`
 }
 
 // Latency holds latency percentiles. Values are exact to 0.1%; Min and Max

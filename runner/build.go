@@ -68,7 +68,7 @@ func buildReport(s *scenario.Scenario, target string, rec *record.Recording, env
 		r.Faults = append(r.Faults, f)
 	}
 	for _, e := range events {
-		r.Events = append(r.Events, report.Event{AtS: e.At.Seconds(), Source: e.Source, Kind: e.Kind, Detail: e.Detail})
+		r.Events = append(r.Events, report.Event{AtS: e.At.Seconds(), Source: e.Source, Kind: e.Kind, Detail: e.Detail, Name: e.Name, From: e.From, To: e.To})
 	}
 	for i, sec := range rec.Seconds {
 		r.Series = append(r.Series, report.Second{

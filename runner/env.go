@@ -21,6 +21,9 @@ type runEnv struct {
 	runEnd time.Duration // where the run ended (or "now", while it runs)
 	series []scrape.Series
 	states map[stateKey][]stateChange
+	// initial is what a stateful thing is in before its first change,
+	// where it differs from initialStates (a policy that starts open).
+	initial map[stateKey]string
 
 	mu    sync.Mutex
 	cache map[verify.Window]record.Summary
@@ -159,7 +162,10 @@ func (e *runEnv) State(kind, name string, t time.Duration) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	state := initialStates[kind]
+	state, ok := e.initial[stateKey{kind, name}]
+	if !ok {
+		state = initialStates[kind]
+	}
 	for _, c := range ch {
 		if c.at > t {
 			break

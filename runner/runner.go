@@ -1,11 +1,13 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -81,6 +83,12 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	// interrupt, error or panic.
 	defer board.Clear()
 
+	gd, err := buildGuards(s, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	defer gd.close()
+
 	protocol := harness.ProtocolHTTP
 	if s.Proxy.Protocol == "h2c" {
 		protocol = harness.ProtocolH2C
@@ -92,6 +100,8 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 		Protocol:    protocol,
 		Board:       board,
 		Logger:      logger,
+		Guard:       gd.proxyWide,
+		Routes:      gd.routes,
 	})
 	if err != nil {
 		return nil, err
@@ -105,6 +115,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 
 	plan := newPlan(s)
 	start := time.Now()
+	gd.setStart(start)
 	rec := record.NewRecorder(start, plan.spans, s.Load.Timeout)
 	clock := &phaseClock{plan: plan, board: board, start: start, progress: progress}
 
@@ -115,7 +126,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	// safeguard SLA aborts the run, with an *AbortError as the cause.
 	loadCtx, abort := context.WithCancelCause(ctx)
 	defer abort(nil)
-	guardRail := newSafeguards(s, plan, rec, scraper, start, abort, progress)
+	guardRail := newSafeguards(s, plan, rec, scraper, gd, start, abort, progress)
 	clock.phaseEnded = guardRail.phaseEnded
 
 	runCtx, stopClock := context.WithCancel(ctx)
@@ -154,8 +165,13 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 			runEnd = min(runEnd, elapsed)
 		}
 	}
-	env := newRunEnv(rec, snap, plan.spans, runEnd, scraper.Series(), faultStates(plan, runEnd))
-	r := buildReport(s, targetDesc, snap, env, board, clock.events(), runEnd)
+	guardEvents, states, initial := gd.snapshot()
+	maps.Copy(states, faultStates(plan, runEnd))
+	env := newRunEnv(rec, snap, plan.spans, runEnd, scraper.Series(), states)
+	env.initial = initial
+	events := append(clock.events(), guardEvents...)
+	slices.SortStableFunc(events, func(a, b record.Event) int { return cmp.Compare(a.At, b.At) })
+	r := buildReport(s, targetDesc, snap, env, board, events, runEnd)
 	r.DurationS = elapsed.Seconds()
 	r.Run = report.RunResources{
 		Sent:         stats.Sent,

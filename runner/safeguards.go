@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"time"
 
 	"github.com/resctl/resctl/record"
@@ -38,6 +39,7 @@ type safeguards struct {
 	plan     plan
 	rec      *record.Recorder
 	scraper  *scrape.Scraper
+	guards   *guards
 	start    time.Time
 	abort    context.CancelCauseFunc
 	progress io.Writer
@@ -47,8 +49,8 @@ type safeguards struct {
 	gates []chan struct{}
 }
 
-func newSafeguards(s *scenario.Scenario, p plan, rec *record.Recorder, sc *scrape.Scraper, start time.Time, abort context.CancelCauseFunc, progress io.Writer) *safeguards {
-	g := &safeguards{s: s, plan: p, rec: rec, scraper: sc, start: start, abort: abort, progress: progress, gates: make([]chan struct{}, len(p.spans))}
+func newSafeguards(s *scenario.Scenario, p plan, rec *record.Recorder, sc *scrape.Scraper, gd *guards, start time.Time, abort context.CancelCauseFunc, progress io.Writer) *safeguards {
+	g := &safeguards{s: s, plan: p, rec: rec, scraper: sc, guards: gd, start: start, abort: abort, progress: progress, gates: make([]chan struct{}, len(p.spans))}
 	for i := 1; i < len(p.spans); i++ {
 		for _, sla := range s.SLAs {
 			if sla.SteadyState && sla.During == p.spans[i-1].Name && g.gates[i] == nil {
@@ -69,7 +71,11 @@ func (g *safeguards) hold(step int) <-chan struct{} {
 
 // liveEnv is the run as recorded until now.
 func (g *safeguards) liveEnv(now time.Duration) *runEnv {
-	return newRunEnv(g.rec, nil, g.plan.spans, now, g.scraper.Series(), faultStates(g.plan, now))
+	_, states, initial := g.guards.snapshot()
+	maps.Copy(states, faultStates(g.plan, now))
+	env := newRunEnv(g.rec, nil, g.plan.spans, now, g.scraper.Series(), states)
+	env.initial = initial
+	return env
 }
 
 func (g *safeguards) phaseEnded(i int) {

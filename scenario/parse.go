@@ -142,6 +142,7 @@ func (v *validator) validate() {
 	default:
 		v.report("proxy.protocol", "unknown protocol %q; use http or h2c", s.Proxy.Protocol)
 	}
+	v.validateGuard()
 	v.validateLoad()
 	v.validatePhases()
 	v.validateSLAs()
@@ -312,9 +313,75 @@ func (v *validator) validateSLAs() {
 	}
 }
 
-// known lists the phases and fault ids SLAs may name.
+// validateGuard checks every policy and names it after its route.
+func (v *validator) validateGuard() {
+	pr := &v.s.Proxy
+	v.checkChain("proxy.guard", "proxy", pr.Guard)
+	routes := map[string]bool{}
+	for i := range pr.Routes {
+		rt := &pr.Routes[i]
+		p := fmt.Sprintf("proxy.routes[%d]", i)
+		if !strings.HasPrefix(rt.Match.Path, "/") {
+			v.report(p+".match.path", "must start with /, e.g. /api/orders")
+		}
+		if rt.Match.Method != "" {
+			rt.Match.Method = strings.ToUpper(rt.Match.Method)
+		}
+		if rt.Name == "" {
+			rt.Name = rt.Match.Path
+		}
+		if routes[rt.Name] {
+			v.report(p+".name", "route %q is already defined; give the route a name of its own", rt.Name)
+		}
+		routes[rt.Name] = true
+		if len(rt.Guard) == 0 {
+			v.report(p+".guard", "a route needs at least one policy")
+		}
+		v.checkChain(p+".guard", rt.Name, rt.Guard)
+	}
+}
+
+func (v *validator) checkChain(path, owner string, chain []Policy) {
+	perKind := map[string]int{}
+	for _, pol := range chain {
+		if pol.Config != nil {
+			perKind[pol.Kind()]++
+		}
+	}
+	seen := map[string]int{}
+	for j := range chain {
+		pol := &chain[j]
+		if pol.Config == nil {
+			continue // the decoder already said why
+		}
+		seen[pol.Kind()]++
+		pol.Name = owner
+		if perKind[pol.Kind()] > 1 {
+			pol.Name += fmt.Sprintf("#%d", seen[pol.Kind()])
+		}
+		pp := fmt.Sprintf("%s[%d].%s", path, j, pol.Kind())
+		pol.Config.Check(func(field, msg string) { v.report(pp+"."+field, "%s", msg) })
+	}
+}
+
+// Policies returns every policy of the proxy: the proxy-wide chain's, then
+// each route's.
+func (s *Scenario) Policies() []Policy {
+	out := append([]Policy(nil), s.Proxy.Guard...)
+	for _, rt := range s.Proxy.Routes {
+		out = append(out, rt.Guard...)
+	}
+	return out
+}
+
+// known lists the phases, fault ids and policy names SLAs may name.
 func (v *validator) known() verify.Known {
-	k := verify.Known{States: map[string][]string{"fault": nil}}
+	k := verify.Known{States: map[string][]string{"fault": nil, "breaker": nil}}
+	for _, pol := range v.s.Policies() {
+		if pol.Config != nil {
+			k.States[pol.Kind()] = append(k.States[pol.Kind()], pol.Name)
+		}
+	}
 	for _, ph := range v.s.Phases {
 		k.Phases = append(k.Phases, ph.Name)
 		for _, f := range ph.Faults {

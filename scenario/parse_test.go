@@ -69,6 +69,25 @@ var badCases = []struct {
 		want: []string{`6:13: slas[0].expect: targt:go_goroutines reads source "targt", which is not scraped (did you mean "target"?)`},
 	},
 	{
+		name: "unknown policy kind",
+		src:  head + phase + "proxy:\n  guard:\n    - breakr: {}\n",
+		want: []string{`7:7: proxy.guard[0]: unknown policy kind "breakr" (did you mean "breaker"?)`},
+	},
+	{
+		name: "policy field out of range",
+		src:  head + phase + "proxy:\n  routes:\n    - match: {path: api}\n      guard: [{breaker: {failure_rate: 150%, half_open: {probes: 0}}}]\n",
+		want: []string{
+			"7:21: proxy.routes[0].match.path: must start with /",
+			"8:40: proxy.routes[0].guard[0].breaker.failure_rate: percentage 150 is outside 0%..100%",
+			"8:66: proxy.routes[0].guard[0].breaker.half_open.probes: must be at least 1",
+		},
+	},
+	{
+		name: "SLA naming an unknown breaker",
+		src:  head + phase + "proxy:\n  routes:\n    - {name: orders, match: {path: /api/orders}, guard: [breaker]}\nslas:\n  - expect: time_to(breaker(\"order\") == open) < 2s\n",
+		want: []string{`9:29: slas[0].expect: no breaker named "order" (did you mean "orders"?)`},
+	},
+	{
 		name: "empty fault item",
 		src:  head + "phases:\n  - name: a\n    duration: 1s\n    faults: [~]\n",
 		want: []string{"7:14: phases[0].faults[0]: empty fault"},

@@ -58,6 +58,11 @@ type Proxy struct {
 	Listen string `yaml:"listen"`
 	// Admin is the address of the proxy's own /metrics endpoint.
 	Admin string `yaml:"admin"`
+	// Guard is the proxy-wide resilience chain, applied in order to every
+	// request.
+	Guard []Policy `yaml:"guard"`
+	// Routes guard parts of the API with chains of their own.
+	Routes []Route `yaml:"routes"`
 }
 
 // Load is the open-loop traffic driven through the proxy.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/resctl/resctl/guard"
 	"github.com/resctl/resctl/inject"
 	"github.com/resctl/resctl/quantity"
 )
@@ -72,10 +73,12 @@ func (g *schemaGen) typeOf(t reflect.Type) map[string]any {
 	case reflect.TypeFor[quantity.Bytes]():
 		return bytesType
 	case reflect.TypeFor[Fault]():
-		return g.fault()
+		return g.oneKind("fault", "a fault: one kind with its parameters", inject.Kinds(), func(k string) any { s, _ := inject.NewSpec(k); return s })
+	case reflect.TypeFor[Policy]():
+		return g.oneKind("policy", "a guard policy: one kind with its configuration", guard.Kinds(), func(k string) any { c, _ := guard.NewConfig(k); return c })
 	}
 	if reflect.PointerTo(t).Implements(textUnmarshaler) {
-		return map[string]any{"type": "string"}
+		return map[string]any{"type": []string{"string", "number"}}
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
@@ -124,15 +127,13 @@ func (g *schemaGen) object(t reflect.Type) map[string]any {
 	return map[string]any{"type": "object", "properties": props, "additionalProperties": false}
 }
 
-// fault is a one-key object from a kind to that kind's parameters, or a
+// oneKind is a one-key object from a kind to that kind's parameters, or a
 // bare kind name for all defaults.
-func (g *schemaGen) fault() map[string]any {
-	kinds := inject.Kinds()
+func (g *schemaGen) oneKind(prefix, desc string, kinds []string, newConfig func(string) any) map[string]any {
 	var alts []any
 	for _, k := range kinds {
-		spec, _ := inject.NewSpec(k)
-		def := "fault_" + k
-		g.defs[def] = g.object(reflect.TypeOf(spec).Elem())
+		def := prefix + "_" + k
+		g.defs[def] = g.object(reflect.TypeOf(newConfig(k)).Elem())
 		alts = append(alts, map[string]any{
 			"type":                 "object",
 			"properties":           map[string]any{k: map[string]any{"anyOf": []any{map[string]any{"$ref": "#/$defs/" + def}, map[string]any{"type": "null"}}}},
@@ -141,5 +142,5 @@ func (g *schemaGen) fault() map[string]any {
 		})
 	}
 	alts = append(alts, map[string]any{"type": "string", "enum": slices.Clone(kinds)})
-	return map[string]any{"description": "a fault: one kind with its parameters", "oneOf": alts}
+	return map[string]any{"description": desc, "oneOf": alts}
 }

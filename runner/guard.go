@@ -1,0 +1,112 @@
+package runner
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/resctl/resctl/guard"
+	"github.com/resctl/resctl/harness"
+	"github.com/resctl/resctl/record"
+	"github.com/resctl/resctl/scenario"
+)
+
+// guards are the scenario's resilience chains, built, and the record of
+// every state transition their policies make.
+type guards struct {
+	proxyWide *guard.Chain
+	routes    []harness.Route
+	all       []*guard.Chain
+
+	start   time.Time
+	mu      sync.Mutex
+	events  []record.Event
+	changes map[stateKey][]stateChange
+	initial map[stateKey]string
+}
+
+// buildGuards builds every policy of the scenario. Transitions become
+// events and states that SLAs read (breaker("orders") == open).
+func buildGuards(s *scenario.Scenario, start time.Time) (*guards, error) {
+	g := &guards{start: start, changes: map[stateKey][]stateChange{}, initial: map[stateKey]string{}}
+	opts := guard.Options{Seed: s.Seed, Observer: guard.ObserverFunc(g.transition)}
+	build := func(chain []scenario.Policy) (*guard.Chain, error) {
+		var ps []guard.Policy
+		for _, p := range chain {
+			pol, err := p.Config.Build(p.Name, opts)
+			if err != nil {
+				return nil, fmt.Errorf("guard %s %q: %w", p.Kind(), p.Name, err)
+			}
+			if st, ok := pol.(interface{ State() string }); ok {
+				g.initial[stateKey{p.Kind(), p.Name}] = st.State()
+			}
+			g.changes[stateKey{p.Kind(), p.Name}] = nil
+			ps = append(ps, pol)
+		}
+		c := guard.NewChain(ps...)
+		g.all = append(g.all, c)
+		return c, nil
+	}
+	var err error
+	if len(s.Proxy.Guard) > 0 {
+		if g.proxyWide, err = build(s.Proxy.Guard); err != nil {
+			return nil, err
+		}
+	}
+	for _, rt := range s.Proxy.Routes {
+		c, err := build(rt.Guard)
+		if err != nil {
+			g.close()
+			return nil, err
+		}
+		g.routes = append(g.routes, harness.Route{Name: rt.Name, Path: rt.Match.Path, Method: rt.Match.Method, Chain: c})
+	}
+	return g, nil
+}
+
+// setStart sets the instant transitions are timed from: the run's start.
+func (g *guards) setStart(t time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.start = t
+}
+
+// kindOf finds a policy's kind by its name.
+func (g *guards) kindOf(name string) string {
+	for k := range g.changes {
+		if k.name == name {
+			return k.kind
+		}
+	}
+	return ""
+}
+
+// transition is the policies' Observer: quick, as it runs under their
+// transition lock.
+func (g *guards) transition(policy, from, to string, at time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	off := at.Sub(g.start)
+	kind := g.kindOf(policy)
+	g.events = append(g.events, record.Event{At: off, Source: "guard", Kind: "transition", Detail: kind + " " + policy + ": " + from + " → " + to, Name: policy, From: from, To: to})
+	k := stateKey{kind, policy}
+	g.changes[k] = append(g.changes[k], stateChange{off, to})
+}
+
+// snapshot returns the transitions so far, as events and as states.
+func (g *guards) snapshot() ([]record.Event, map[stateKey][]stateChange, map[stateKey]string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	ch := make(map[stateKey][]stateChange, len(g.changes))
+	for k, v := range g.changes {
+		ch[k] = slices.Clone(v)
+	}
+	return slices.Clone(g.events), ch, g.initial
+}
+
+func (g *guards) close() {
+	for _, c := range g.all {
+		_ = c.Close()
+	}
+}
