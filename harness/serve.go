@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"reflect"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/resctl/resctl/guard"
 	"github.com/resctl/resctl/inject"
 	"github.com/resctl/resctl/internal/strictyaml"
 )
@@ -30,6 +33,12 @@ type ProxyConfig struct {
 	Upstream string `yaml:"upstream"`
 	// Protocol is http (the default), h2c or tcp.
 	Protocol string `yaml:"protocol"`
+	// Guard is the proxy-wide resilience chain and Routes the per-route
+	// ones (http and h2c only). Serve re-reads them when the config file
+	// changes and swaps them in, keeping every policy whose name, kind and
+	// configuration are unchanged — with its state.
+	Guard  []guard.Spec      `yaml:"guard"`
+	Routes []guard.RouteSpec `yaml:"routes"`
 }
 
 // ConfigError lists every problem of a proxy config file, each with its
@@ -90,11 +99,70 @@ func ReadProxyConfig(path string) ([]ProxyConfig, error) {
 		if err := checkProxyConfig(*p); err != nil {
 			d.Add(pos, path, "%v", err)
 		}
+		checkGuard(d, path, p)
 	}
 	if len(d.Problems) > 0 {
 		return nil, &ConfigError{File: path, Problems: d.Problems}
 	}
 	return out, nil
+}
+
+// checkGuard names the proxy's policies — after the proxy for its own
+// chain, proxy/route for a route's, so names stay distinct across proxies —
+// and reports their problems.
+func checkGuard(d *strictyaml.Decoder, path string, p *ProxyConfig) {
+	if p.Protocol == ProtocolTCP && (len(p.Guard) > 0 || len(p.Routes) > 0) {
+		d.Add(strictyaml.NodePos(d.At[path]), path+".guard", "guard chains need an http or h2c proxy")
+		return
+	}
+	at := func(q string) strictyaml.Pos {
+		for ; q != ""; q = q[:max(strings.LastIndexAny(q, ".["), 0)] {
+			if n, ok := d.At[q]; ok {
+				return strictyaml.NodePos(n)
+			}
+		}
+		return strictyaml.NodePos(d.At[path])
+	}
+	report := func(q, msg string) { d.Add(at(q), q, "%s", msg) }
+	guard.NameChain(path+".guard", p.Name, p.Guard, report)
+	for i := range p.Routes {
+		rt := &p.Routes[i]
+		rp := fmt.Sprintf("%s.routes[%d]", path, i)
+		if !strings.HasPrefix(rt.Match.Path, "/") {
+			report(rp+".match.path", "must start with /, e.g. /api/orders")
+		}
+		if rt.Name == "" {
+			rt.Name = rt.Match.Path
+		}
+		guard.NameChain(rp+".guard", p.Name+"/"+rt.Name, rt.Guard, report)
+	}
+}
+
+// guardSet builds a proxy's chains and keeps its policies across reloads.
+type guardSet struct {
+	b *guard.Builder
+}
+
+func (g *guardSet) build(pc ProxyConfig) (*guard.Chain, []Route, error) {
+	var wide *guard.Chain
+	var err error
+	if len(pc.Guard) > 0 {
+		if wide, err = g.b.Build(pc.Guard); err != nil {
+			return nil, nil, err
+		}
+	}
+	var routes []Route
+	chains := []*guard.Chain{wide}
+	for _, rt := range pc.Routes {
+		c, err := g.b.Build(rt.Guard)
+		if err != nil {
+			return nil, nil, err
+		}
+		chains = append(chains, c)
+		routes = append(routes, Route{Name: rt.Name, Path: rt.Match.Path, Method: rt.Match.Method, Chain: c})
+	}
+	g.b.Retain(chains...)
+	return wide, routes, nil
 }
 
 func checkProxyConfig(p ProxyConfig) error {
@@ -118,6 +186,12 @@ type ServeOptions struct {
 	Seed        uint64
 	Version     string
 	Logger      *slog.Logger
+	// ConfigPath, if set, is watched: when the file changes, the guard
+	// chains of its http and h2c proxies are re-read and swapped in.
+	// OnReload hears each attempt's outcome.
+	ConfigPath string
+	WatchEvery time.Duration // how often the file is checked; default 1s
+	OnReload   func(error)
 }
 
 // Started describes a running standalone harness.
@@ -151,6 +225,7 @@ func Serve(ctx context.Context, opts ServeOptions, ready func(Started)) (err err
 		}
 	}()
 	started := Started{}
+	guarded := map[string]guardedProxy{}
 	for _, pc := range opts.Proxies {
 		if err := checkProxyConfig(pc); err != nil {
 			return fmt.Errorf("proxy %q: %w", pc.Name, err)
@@ -166,12 +241,18 @@ func Serve(ctx context.Context, opts ServeOptions, ready func(Started)) (err err
 			closers = append(closers, p.Close)
 			t = p
 		} else {
-			p, err := Start(Options{Upstream: pc.Upstream, Listen: pc.Listen, Protocol: pc.Protocol, Board: board, Logger: logger})
+			gs := &guardSet{b: guard.NewBuilder(guard.Options{Seed: opts.Seed})}
+			wide, routes, err := gs.build(pc)
+			if err != nil {
+				return fmt.Errorf("proxy %q: %w", pc.Name, err)
+			}
+			p, err := Start(Options{Upstream: pc.Upstream, Listen: pc.Listen, Protocol: pc.Protocol, Board: board, Logger: logger, Guard: wide, Routes: routes})
 			if err != nil {
 				return fmt.Errorf("proxy %q: %w", pc.Name, err)
 			}
 			closers = append(closers, p.Close)
 			t = p
+			guarded[pc.Name] = guardedProxy{p, gs}
 		}
 		if err := admin.Add(pc.Name, pc.Protocol, t); err != nil {
 			return err
@@ -189,6 +270,82 @@ func Serve(ctx context.Context, opts ServeOptions, ready func(Started)) (err err
 	if ready != nil {
 		ready(started)
 	}
+	var wg sync.WaitGroup
+	if opts.ConfigPath != "" {
+		wg.Go(func() {
+			watch(ctx, opts.ConfigPath, opts.WatchEvery, func() {
+				err := reloadGuards(opts.ConfigPath, guarded)
+				if opts.OnReload != nil {
+					opts.OnReload(err)
+				}
+			})
+		})
+	}
 	<-ctx.Done()
+	wg.Wait()
 	return nil
+}
+
+type guardedProxy struct {
+	p  *Proxy
+	gs *guardSet
+}
+
+// reloadGuards re-reads the config and swaps in each http proxy's new
+// chains. A config with problems changes nothing; proxies added or removed
+// need a restart, and say so.
+func reloadGuards(path string, guarded map[string]guardedProxy) error {
+	pcs, err := ReadProxyConfig(path)
+	if err != nil {
+		return err
+	}
+	var missing []string
+	for _, pc := range pcs {
+		g, ok := guarded[pc.Name]
+		if !ok {
+			if pc.Protocol != ProtocolTCP {
+				missing = append(missing, pc.Name)
+			}
+			continue
+		}
+		wide, routes, err := g.gs.build(pc)
+		if err != nil {
+			return fmt.Errorf("proxy %q: %w", pc.Name, err)
+		}
+		g.p.SetGuard(wide, routes)
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("guard chains reloaded; new proxies %s need a restart", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// watch calls changed whenever the file's modification time or size
+// changes, and returns when ctx ends. Polling keeps it portable and needs
+// no signal handling outside main.
+func watch(ctx context.Context, path string, every time.Duration, changed func()) {
+	if every <= 0 {
+		every = time.Second
+	}
+	stamp := func() string {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return ""
+		}
+		return fmt.Sprint(fi.ModTime().UnixNano(), fi.Size())
+	}
+	last := stamp()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if s := stamp(); s != last && s != "" {
+			last = s
+			changed()
+		}
+	}
 }

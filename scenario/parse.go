@@ -14,6 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/resctl/resctl/guard"
 	"github.com/resctl/resctl/internal/strictyaml"
 	"github.com/resctl/resctl/internal/suggest"
 	"github.com/resctl/resctl/verify"
@@ -342,26 +343,7 @@ func (v *validator) validateGuard() {
 }
 
 func (v *validator) checkChain(path, owner string, chain []Policy) {
-	perKind := map[string]int{}
-	for _, pol := range chain {
-		if pol.Config != nil {
-			perKind[pol.Kind()]++
-		}
-	}
-	seen := map[string]int{}
-	for j := range chain {
-		pol := &chain[j]
-		if pol.Config == nil {
-			continue // the decoder already said why
-		}
-		seen[pol.Kind()]++
-		pol.Name = owner
-		if perKind[pol.Kind()] > 1 {
-			pol.Name += fmt.Sprintf("#%d", seen[pol.Kind()])
-		}
-		pp := fmt.Sprintf("%s[%d].%s", path, j, pol.Kind())
-		pol.Config.Check(func(field, msg string) { v.report(pp+"."+field, "%s", msg) })
-	}
+	guard.NameChain(path, owner, chain, func(p, msg string) { v.report(p, "%s", msg) })
 }
 
 // Policies returns every policy of the proxy: the proxy-wide chain's, then

@@ -3,6 +3,7 @@ package scenario
 import (
 	"time"
 
+	"github.com/resctl/resctl/guard"
 	"github.com/resctl/resctl/inject"
 	"github.com/resctl/resctl/quantity"
 	"github.com/resctl/resctl/verify"
@@ -64,6 +65,13 @@ type Proxy struct {
 	// Routes guard parts of the API with chains of their own.
 	Routes []Route `yaml:"routes"`
 }
+
+// Policy is one resilience policy of a guard chain, written like a fault:
+// `- breaker: {window: 10s, failure_rate: 50%}`.
+type Policy = guard.Spec
+
+// Route is a part of the API the proxy guards with a chain of its own.
+type Route = guard.RouteSpec
 
 // Load is the open-loop traffic driven through the proxy.
 type Load struct {

@@ -74,7 +74,7 @@ func (g *schemaGen) typeOf(t reflect.Type) map[string]any {
 		return bytesType
 	case reflect.TypeFor[Fault]():
 		return g.oneKind("fault", "a fault: one kind with its parameters", inject.Kinds(), func(k string) any { s, _ := inject.NewSpec(k); return s })
-	case reflect.TypeFor[Policy]():
+	case reflect.TypeFor[guard.Spec]():
 		return g.oneKind("policy", "a guard policy: one kind with its configuration", guard.Kinds(), func(k string) any { c, _ := guard.NewConfig(k); return c })
 	}
 	if reflect.PointerTo(t).Implements(textUnmarshaler) {

@@ -37,8 +37,12 @@ func newProxyCmd(runF func(context.Context, *proxyOptions) error) *cobra.Command
 /populate, /reset, /version), so Toxiproxy clients drive it unchanged.
 
 One proxy from flags (--upstream), or several from --config, a YAML list of
-{name, listen, upstream, protocol}. Protocols: http and h2c (upstream is a
-URL), tcp (upstream is host:port, for databases, caches, brokers).
+{name, listen, upstream, protocol, guard, routes}. Protocols: http and h2c
+(upstream is a URL), tcp (upstream is host:port, for databases, caches,
+brokers). guard and routes are resilience chains as in a scenario's proxy
+section; when the --config file changes they are re-read and swapped in
+without dropping requests in flight, and every policy whose name, kind and
+configuration are unchanged keeps its state (an open breaker stays open).
 
 The admin API listens on loopback unless told otherwise; beyond loopback it
 needs a bearer token (--token or RESCTL_ADMIN_TOKEN). Every fault is cleared
@@ -94,6 +98,14 @@ func runProxy(ctx context.Context, opts *proxyOptions) error {
 	}
 	err := harness.Serve(ctx, harness.ServeOptions{
 		Proxies: proxies, AdminListen: opts.Admin, Token: opts.Token, Seed: opts.Seed, Version: version.String(),
+		ConfigPath: opts.Config,
+		OnReload: func(err error) {
+			if err != nil {
+				fmt.Fprintf(opts.Stdout, "reload %s: %v (the running chains are unchanged)\n", opts.Config, err)
+				return
+			}
+			fmt.Fprintf(opts.Stdout, "reloaded guard chains from %s\n", opts.Config)
+		},
 	}, func(s harness.Started) {
 		for _, p := range s.Proxies {
 			fmt.Fprintf(opts.Stdout, "proxy %s (%s) listening on %s → %s\n", p.Name, p.Protocol, p.Listen, p.Upstream)

@@ -1,0 +1,145 @@
+package harness
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// A changed config file swaps the guard chains in: the breaker whose
+// configuration did not change keeps its state (still open), the route
+// whose chain changed gets the new one, and a request in flight when the
+// file changes completes.
+func TestServe_ReloadsGuardKeepingState(t *testing.T) {
+	var failing atomic.Bool
+	failing.Store(true)
+	release := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-release
+			return
+		}
+		if failing.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	defer up.Close()
+
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "proxies.yaml")
+	write := func(limitOther string) {
+		t.Helper()
+		body := `- name: web
+  listen: ` + addr + `
+  upstream: ` + up.URL + `
+  routes:
+    - name: orders
+      match: {path: /orders}
+      guard: [{breaker: {consecutive_failures: 3, open_for: 10m, backoff: {max: 10m}}}]
+    - name: other
+      match: {path: /other}
+      guard: [{rate_limit: {rate: ` + limitOther + `, burst: 1}}]
+`
+		if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("1000/s")
+	pcs, err := ReadProxyConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	reloaded := make(chan error, 4)
+	done := make(chan error, 1)
+	started := make(chan struct{})
+	go func() {
+		done <- Serve(ctx, ServeOptions{Proxies: pcs, AdminListen: "127.0.0.1:0", ConfigPath: cfg, WatchEvery: 10 * time.Millisecond,
+			OnReload: func(err error) { reloaded <- err }}, func(Started) { close(started) })
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	<-started
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	get := func(path string) *http.Response {
+		t.Helper()
+		resp, err := client.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	for range 3 {
+		get("/orders")
+	}
+	if r := get("/orders"); r.StatusCode != http.StatusServiceUnavailable || r.Header.Get("X-Resctl-Guard") != "web/orders" {
+		t.Fatalf("breaker did not open: %d %q", r.StatusCode, r.Header.Get("X-Resctl-Guard"))
+	}
+
+	inFlight := make(chan int, 1)
+	go func() {
+		resp, err := client.Get("http://" + addr + "/slow")
+		if err != nil {
+			inFlight <- -1
+			return
+		}
+		resp.Body.Close()
+		inFlight <- resp.StatusCode
+	}()
+	time.Sleep(50 * time.Millisecond) // let the slow request enter the old chain
+	failing.Store(false)
+	time.Sleep(20 * time.Millisecond) // a new modification time
+	write("1/h")
+	select {
+	case err := <-reloaded:
+		if err != nil {
+			t.Fatalf("reload: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no reload after the file changed")
+	}
+	close(release)
+	if code := <-inFlight; code != http.StatusOK {
+		t.Errorf("request in flight during the reload ended with %d", code)
+	}
+	if r := get("/orders"); r.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("unchanged breaker lost its state: /orders answered %d, want 503 (still open)", r.StatusCode)
+	}
+	get("/other") // the burst of one
+	if r := get("/other"); r.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("changed chain not swapped in: /other answered %d, want 429", r.StatusCode)
+	}
+
+	// A broken file changes nothing and says why.
+	time.Sleep(20 * time.Millisecond)
+	if err := os.WriteFile(cfg, []byte("- name: web\n  upstream: x\n  routes: [{match: {path: nope}, guard: [breakr]}]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-reloaded:
+		if err == nil || !strings.Contains(err.Error(), `unknown policy kind "breakr"`) {
+			t.Errorf("reload of a broken file: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no reload attempt after the file changed")
+	}
+	if r := get("/orders"); r.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("a broken reload replaced the chains: /orders answered %d", r.StatusCode)
+	}
+}
