@@ -52,9 +52,9 @@ func richFixture() *Report {
 		},
 		Faults: []Fault{
 			{ID: "fault/latency", Kind: "latency", Phase: "fault", Config: map[string]any{"delay": "800ms", "jitter": "100ms", "percent": "100%"},
-				Matched: 2000, Injected: 2000, ConfiguredRate: 1, EffectiveRate: 1, StartS: 20, EndS: 40},
+				Matched: 2000, Injected: 2000, ConfiguredRate: 1, EffectiveRate: 1, Fired: true, StartS: 20, EndS: 40},
 			{ID: "fault/abort", Kind: "abort", Phase: "fault", Config: map[string]any{"status": 503, "percent": "5%"},
-				Matched: 1110, Injected: 58, ConfiguredRate: 0.05, EffectiveRate: 58.0 / 1110, StartS: 20, EndS: 40},
+				Matched: 1110, Injected: 58, ConfiguredRate: 0.05, EffectiveRate: 58.0 / 1110, Fired: true, StartS: 20, EndS: 40},
 		},
 		Events: []Event{
 			{AtS: 0, Source: "phase", Kind: "start", Detail: "baseline"},
@@ -160,7 +160,7 @@ func oneHourFixture(nSeries int) *Report {
 	}
 	r.Total = Phase{StartS: 0, EndS: secs, Requests: secs * 500, Successes: secs * 495, Errors: secs * 5, SuccessRate: 0.99, RPS: 500}
 	r.Faults = []Fault{{ID: "fault/latency", Kind: "latency", Phase: "fault", Config: map[string]any{"delay": "300ms"},
-		Matched: 600000, Injected: 300000, ConfiguredRate: 0.5, EffectiveRate: 0.5, StartS: 1500, EndS: 2700}}
+		Matched: 600000, Injected: 300000, ConfiguredRate: 0.5, EffectiveRate: 0.5, Fired: true, StartS: 1500, EndS: 2700}}
 	for i := range 5 {
 		r.SLAs = append(r.SLAs, SLA{Name: fmt.Sprintf("sla %d", i), Expect: "success_rate >= 99%", Passed: true, Observed: "success_rate=99%",
 			Kind: "time_to", AtS: at(1500 + float64(i)*7)})

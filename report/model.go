@@ -148,6 +148,9 @@ type Fault struct {
 	// act on; EffectiveRate is the share it did act on. Both 0..1.
 	ConfiguredRate float64 `json:"configured_rate"`
 	EffectiveRate  float64 `json:"effective_rate"`
+	// Fired is false for a fault that never acted on anything: a
+	// selector that matched no request is the usual cause.
+	Fired bool `json:"fired"`
 	// StartS and EndS bound the time the fault was on, as offsets in seconds.
 	StartS float64 `json:"start_s"`
 	EndS   float64 `json:"end_s"`

@@ -43,7 +43,7 @@ func fixture() *Report {
 				Observed: "success_rate=70%", Values: map[string]float64{"success_rate": 0.7}},
 		},
 		Faults: []Fault{{ID: "fault/abort", Kind: "abort", Phase: "fault", Config: map[string]any{"percent": "30%", "status": 503},
-			Matched: 500, Injected: 150, ConfiguredRate: 0.3, EffectiveRate: 0.3, StartS: 10, EndS: 20}},
+			Matched: 500, Injected: 150, ConfiguredRate: 0.3, EffectiveRate: 0.3, Fired: true, StartS: 10, EndS: 20}},
 		Events: []Event{{AtS: 0, Source: "phase", Kind: "start", Detail: "baseline"}, {AtS: 10, Source: "fault", Kind: "on", Detail: "fault/abort"}},
 		Series: []Second{{T: 0, Requests: 50, Successes: 50, P50Ms: 6, P95Ms: 17, P99Ms: 20, MaxMs: 21}},
 		Run:    RunResources{Sent: 1000, Scheduled: 1000, PeakRSSBytes: 30 << 20},

@@ -84,10 +84,14 @@ func WriteTerminal(w io.Writer, r *Report, o TerminalOptions) error {
 			idW, kindW = max(idW, len(f.ID)), max(kindW, len(f.Kind))
 		}
 		for _, f := range r.Faults {
-			fmt.Fprintf(&b, "  %-*s  %-*s  injected %d of %d matched requests (%s; configured %s)\n",
+			fmt.Fprintf(&b, "  %-*s  %-*s  injected %d of %d matched requests (%s; configured %s)",
 				idW, f.ID, kindW, f.Kind, f.Injected, f.Matched,
 				strconv.FormatFloat(f.EffectiveRate*100, 'f', 1, 64)+"%",
 				strconv.FormatFloat(f.ConfiguredRate*100, 'f', -1, 64)+"%")
+			if !f.Fired && f.Injected == 0 {
+				b.WriteString("  " + style(failStyle, "never fired"))
+			}
+			b.WriteString("\n")
 		}
 	}
 

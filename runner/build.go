@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 
@@ -49,14 +50,13 @@ func buildReport(s *scenario.Scenario, target string, rec *record.Recording, env
 			ID:             a.ID,
 			Kind:           a.Spec.Kind(),
 			Phase:          a.Scope,
-			Config:         configOf(a.Spec),
+			Config:         inject.Params(a.Spec),
 			Matched:        st.Matched,
 			Injected:       st.Injected,
-			ConfiguredRate: a.Spec.Selector().Percent.Fraction(),
+			ConfiguredRate: st.ConfiguredRate,
+			EffectiveRate:  st.EffectiveRate,
+			Fired:          st.Fired(),
 			StartS:         st.Since.Sub(rec.Start).Seconds(),
-		}
-		if st.Matched > 0 {
-			f.EffectiveRate = float64(st.Injected) / float64(st.Matched)
 		}
 		if !st.Until.IsZero() {
 			f.EndS = st.Until.Sub(rec.Start).Seconds()
@@ -66,6 +66,14 @@ func buildReport(s *scenario.Scenario, target string, rec *record.Recording, env
 			f.EndS = min(span.End, runEnd).Seconds()
 		}
 		r.Faults = append(r.Faults, f)
+		if s.RequireFaultsFired && !f.Fired {
+			r.Passed = false
+			r.SLAs = append(r.SLAs, report.SLA{
+				Name: "fault " + f.ID + " fired", Expect: "require_faults_fired", Passed: false, Kind: "check",
+				Observed: fmt.Sprintf("injected %d of %d matched requests", f.Injected, f.Matched),
+				Error:    "the fault never acted: check its path, method and headers against the load's requests",
+			})
+		}
 	}
 	for _, e := range events {
 		r.Events = append(r.Events, report.Event{AtS: e.At.Seconds(), Source: e.Source, Kind: e.Kind, Detail: e.Detail, Name: e.Name, From: e.From, To: e.To})

@@ -33,8 +33,11 @@ type Scenario struct {
 	Load   Load    `yaml:"load"`
 	Phases []Phase `yaml:"phases"`
 	SLAs   []SLA   `yaml:"slas"`
-	Scrape Scrape  `yaml:"scrape"`
-	Output Output  `yaml:"output"`
+	// RequireFaultsFired fails the run (exit 3) when a fault never acted
+	// on a request: an experiment whose fault missed proves nothing.
+	RequireFaultsFired bool   `yaml:"require_faults_fired"`
+	Scrape             Scrape `yaml:"scrape"`
+	Output             Output `yaml:"output"`
 
 	// File is the path the scenario was read from, for messages.
 	File string `yaml:"-"`
