@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -93,7 +94,16 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	if s.Proxy.Protocol == "h2c" {
 		protocol = harness.ProtocolH2C
 	}
+	// The proxy's admin listener also serves the admin API, so faults can
+	// be added by hand or by a Toxiproxy client while a run goes on.
+	admin := harness.NewAdmin(harness.AdminOptions{Token: os.Getenv("RESCTL_ADMIN_TOKEN"), Version: version.String(), Seed: s.Seed, Logger: logger})
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = admin.Close(cctx)
+	}()
 	proxy, err := harness.Start(harness.Options{
+		Admin:       admin,
 		Upstream:    upstream,
 		Listen:      s.Proxy.Listen,
 		AdminListen: s.Proxy.Admin,
@@ -111,7 +121,10 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 		defer cancel()
 		_ = proxy.Close(cctx)
 	}()
-	fmt.Fprintf(progress, "resctl: %s: target %s, proxy %s (metrics %s/metrics)\n", s.Name, targetDesc, proxy.URL(), proxy.AdminURL())
+	if err := admin.Add("proxy", protocol, proxy); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(progress, "resctl: %s: target %s, proxy %s (admin API and metrics %s)\n", s.Name, targetDesc, proxy.URL(), proxy.AdminURL())
 
 	plan := newPlan(s)
 	start := time.Now()

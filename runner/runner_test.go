@@ -1,10 +1,15 @@
 package runner
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"net/http"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -241,5 +246,74 @@ slas:
 	}
 	if r.Passed || !strings.Contains(r.Aborted, `"stop if errors pass half" breached during phase fault`) {
 		t.Fatalf("passed %v, aborted %q", r.Passed, r.Aborted)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe to write from the run and read from
+// the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// The proxy of a run serves the admin API: a fault added by hand while the
+// run goes on acts on its requests and is in the report.
+func TestRun_AdminAPIDuringRun(t *testing.T) {
+	s := mustParse(t, `
+name: live
+target: {builtin: demo}
+load: {rate: 40/s, requests: [{path: /api/users/1}]}
+phases: [{name: only, duration: 3s}]
+`)
+	var progress syncBuffer
+	added := make(chan error, 1)
+	go func() {
+		re := regexp.MustCompile(`admin API and metrics (http://\S+)\)`)
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			m := re.FindStringSubmatch(progress.String())
+			if m == nil {
+				continue
+			}
+			body := `{"id": "by-hand", "kind": "abort", "ttl": "1m", "params": {"status": 418}}`
+			resp, err := http.Post(m[1]+"/api/v1/proxies/proxy/faults", "application/json", strings.NewReader(body))
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusCreated {
+					err = fmt.Errorf("POST fault: %s", resp.Status)
+				}
+			}
+			added <- err
+			return
+		}
+		added <- errors.New("the run never printed its admin URL")
+	}()
+	r, err := Run(context.Background(), s, Options{Progress: &progress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-added; err != nil {
+		t.Fatal(err)
+	}
+	if r.Phases[0].Codes["418"] == 0 {
+		t.Errorf("no 418s from the fault added through the admin API: codes %v", r.Phases[0].Codes)
+	}
+	found := false
+	for _, f := range r.Faults {
+		found = found || (f.ID == "by-hand" && f.Injected > 0)
+	}
+	if !found {
+		t.Errorf("the fault added by hand is not in the report: %+v", r.Faults)
 	}
 }
