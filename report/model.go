@@ -151,6 +151,11 @@ type Fault struct {
 	// Fired is false for a fault that never acted on anything: a
 	// selector that matched no request is the usual cause.
 	Fired bool `json:"fired"`
+	// Layer is "runtime" for a fault the target's agent ran inside the
+	// service (goroutines, memory, cpu, gc); empty for the proxy's faults.
+	Layer string `json:"layer,omitempty"`
+	// Error says why a runtime fault did not start.
+	Error string `json:"error,omitempty"`
 	// StartS and EndS bound the time the fault was on, as offsets in seconds.
 	StartS float64 `json:"start_s"`
 	EndS   float64 `json:"end_s"`

@@ -171,6 +171,12 @@ func TestWriteTerminal_Verdicts(t *testing.T) {
 		{"interrupted", func(r *Report) { r.Interrupted = true }, "golden: INTERRUPTED"},
 		{"aborted", func(r *Report) { r.Aborted = "steady state not met after phase baseline" }, "aborted: steady state not met after phase baseline"},
 		{"aborted verdict", func(r *Report) { r.Aborted = "x" }, "golden: ABORTED"},
+		{"runtime fault", func(r *Report) {
+			r.Faults = append(r.Faults, Fault{ID: "fault/goroutines", Kind: "goroutines", Layer: "runtime", Fired: true, StartS: 10, EndS: 15})
+		}, "ran inside the target for 5.0s"},
+		{"runtime fault that did not start", func(r *Report) {
+			r.Faults = append(r.Faults, Fault{ID: "fault/cpu", Kind: "cpu", Layer: "runtime", Error: "agent: connection refused"})
+		}, "did not start: agent: connection refused"},
 		{"error", func(r *Report) { r.Error = "boom" }, "error: boom"},
 		{"generator behind", func(r *Report) { r.Run.Sent, r.Run.GeneratorBehind = 900, true }, "load generator fell behind: sent 900 of 1000"},
 	}

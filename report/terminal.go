@@ -84,6 +84,15 @@ func WriteTerminal(w io.Writer, r *Report, o TerminalOptions) error {
 			idW, kindW = max(idW, len(f.ID)), max(kindW, len(f.Kind))
 		}
 		for _, f := range r.Faults {
+			if f.Layer == "runtime" {
+				fmt.Fprintf(&b, "  %-*s  %-*s  ", idW, f.ID, kindW, f.Kind)
+				if f.Fired {
+					fmt.Fprintf(&b, "ran inside the target for %.1fs\n", f.EndS-f.StartS)
+				} else {
+					b.WriteString(style(failStyle, "did not start") + ": " + f.Error + "\n")
+				}
+				continue
+			}
 			fmt.Fprintf(&b, "  %-*s  %-*s  injected %d of %d matched requests (%s; configured %s)",
 				idW, f.ID, kindW, f.Kind, f.Injected, f.Matched,
 				strconv.FormatFloat(f.EffectiveRate*100, 'f', 1, 64)+"%",

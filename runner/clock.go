@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/resctl/resctl/inject"
+	"github.com/resctl/resctl/inject/agent"
 	"github.com/resctl/resctl/record"
 )
 
@@ -30,6 +32,9 @@ type phaseClock struct {
 	// phaseEnded, if set, is called as each phase ends, before the next
 	// one starts (steady-state checks).
 	phaseEnded func(i int)
+	// agent runs runtime faults inside the target; nil when it has none.
+	agent   *agent.Client
+	runtime map[string]runtimeFault // by fault id
 
 	mu  sync.Mutex
 	evs []record.Event
@@ -72,6 +77,9 @@ func (c *phaseClock) run(ctx context.Context) {
 		acts = append(acts,
 			action{max(span.Start-faultLead, 0), func() {
 				for _, f := range faults {
+					if f.runtime != nil {
+						continue // started with the phase, below
+					}
 					if _, err := c.board.ActivateScoped(f.id, f.spec, span.Name); err != nil {
 						c.event("fault", "error", fmt.Sprintf("%s: %v", f.id, err))
 					}
@@ -82,6 +90,9 @@ func (c *phaseClock) run(ctx context.Context) {
 				c.event("phase", "start", span.Name)
 				var ids []string
 				for _, f := range faults {
+					if f.runtime != nil && !c.startRuntime(f, span) {
+						continue
+					}
 					c.event("fault", "on", f.id)
 					ids = append(ids, f.id)
 				}
@@ -119,7 +130,72 @@ func (c *phaseClock) run(ctx context.Context) {
 
 func (c *phaseClock) endPhase(i int) {
 	for _, f := range c.plan.faults[i] {
+		if f.runtime != nil {
+			c.stopRuntime(f)
+		}
 		c.event("fault", "off", f.id)
 	}
 	c.event("phase", "end", c.plan.spans[i].Name)
+}
+
+// runtimeFault is a runtime fault the clock started, for the report.
+type runtimeFault struct {
+	phase    string
+	kind     string
+	params   map[string]any
+	started  bool
+	err      string
+	from, to time.Duration
+}
+
+// runtimeGrace is added to a runtime fault's phase to make its TTL: the
+// agent ends it on its own even if resctl dies, a little after the phase.
+const runtimeGrace = 5 * time.Second
+
+func (c *phaseClock) startRuntime(f plannedFault, span record.PhaseSpan) bool {
+	rf := runtimeFault{phase: span.Name, kind: f.runtime.Kind(), params: f.params, from: time.Since(c.start)}
+	defer func() {
+		c.mu.Lock()
+		c.runtime[f.id] = rf
+		c.mu.Unlock()
+	}()
+	if c.agent == nil {
+		rf.err = "the target has no agent"
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := c.agent.Start(ctx, f.id, rf.kind, span.End-span.Start+runtimeGrace, f.params); err != nil {
+		rf.err = err.Error()
+		c.event("fault", "error", fmt.Sprintf("%s: %v", f.id, err))
+		fmt.Fprintf(c.progress, "resctl: warning: runtime fault %s did not start: %v\n", f.id, err)
+		return false
+	}
+	rf.started = true
+	return true
+}
+
+func (c *phaseClock) stopRuntime(f plannedFault) {
+	c.mu.Lock()
+	rf, ok := c.runtime[f.id]
+	c.mu.Unlock()
+	if !ok || !rf.started {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.agent.Stop(ctx, f.id); err != nil {
+		c.event("fault", "error", fmt.Sprintf("%s: stop: %v", f.id, err))
+	}
+	c.mu.Lock()
+	rf.to = time.Since(c.start)
+	c.runtime[f.id] = rf
+	c.mu.Unlock()
+}
+
+// runtimeFaults returns the runtime faults started so far, by id.
+func (c *phaseClock) runtimeFaults() map[string]runtimeFault {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.runtime)
 }

@@ -15,11 +15,13 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/resctl/resctl/harness"
 	"github.com/resctl/resctl/inject"
+	"github.com/resctl/resctl/inject/agent"
 	"github.com/resctl/resctl/internal/demo"
 	"github.com/resctl/resctl/internal/sysinfo"
 	"github.com/resctl/resctl/internal/version"
@@ -130,7 +132,17 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	start := time.Now()
 	gd.setStart(start)
 	rec := record.NewRecorder(start, plan.spans, s.Load.Timeout)
-	clock := &phaseClock{plan: plan, board: board, start: start, progress: progress}
+	clock := &phaseClock{plan: plan, board: board, start: start, progress: progress, runtime: map[string]runtimeFault{}}
+	if u := agentURL(s, upstream); u != "" {
+		clock.agent = &agent.Client{BaseURL: u}
+		// Runtime faults end with the run, whatever ends it; their TTLs
+		// end them even if resctl dies.
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = clock.agent.Clear(cctx)
+		}()
+	}
 
 	eps := scrapeEndpoints(s, proxy.AdminURL(), upstream)
 	scraper := scrape.New(scrape.Options{Endpoints: eps, Interval: s.Scrape.Interval, Start: start})
@@ -185,6 +197,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	events := append(clock.events(), guardEvents...)
 	slices.SortStableFunc(events, func(a, b record.Event) int { return cmp.Compare(a.At, b.At) })
 	r := buildReport(s, targetDesc, snap, env, board, events, runEnd)
+	addRuntimeFaults(r, s, clock.runtimeFaults())
 	r.DurationS = elapsed.Seconds()
 	r.Run = report.RunResources{
 		Sent:         stats.Sent,
@@ -214,6 +227,46 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 		return r, fmt.Errorf("run %q after %.1fs: %w", s.Name, elapsed.Seconds(), ErrInterrupted)
 	}
 	return r, nil
+}
+
+// agentURL is where the target's runtime-fault agent is, if anywhere: the
+// built-in demo target mounts it at /debug/resctl.
+func agentURL(s *scenario.Scenario, upstream string) string {
+	if s.Target.Agent != "" {
+		return s.Target.Agent
+	}
+	if s.Target.Builtin == "demo" {
+		return strings.TrimSuffix(upstream, "/") + "/debug/resctl"
+	}
+	return ""
+}
+
+// addRuntimeFaults puts the runtime faults in the report, in phase order,
+// with whether they started; require_faults_fired counts a runtime fault
+// that never started as one that never fired.
+func addRuntimeFaults(r *report.Report, s *scenario.Scenario, rts map[string]runtimeFault) {
+	for _, ph := range s.Phases {
+		for _, f := range ph.Faults {
+			if f.Runtime == nil {
+				continue
+			}
+			rf, ok := rts[f.ID]
+			if !ok {
+				continue // its phase was never reached
+			}
+			out := report.Fault{ID: f.ID, Kind: rf.kind, Phase: rf.phase, Layer: "runtime", Config: rf.params, Fired: rf.started,
+				ConfiguredRate: 1, StartS: rf.from.Seconds(), EndS: rf.to.Seconds(), Error: rf.err}
+			if rf.started {
+				out.EffectiveRate = 1
+			}
+			r.Faults = append(r.Faults, out)
+			if s.RequireFaultsFired && !rf.started {
+				r.Passed = false
+				r.SLAs = append(r.SLAs, report.SLA{Name: "fault " + f.ID + " fired", Expect: "require_faults_fired", Kind: "check",
+					Observed: "did not start", Error: rf.err})
+			}
+		}
+	}
 }
 
 // demoReady matches the line `resctl demo-target` prints once it listens.
@@ -289,6 +342,9 @@ type plan struct {
 type plannedFault struct {
 	id   string
 	spec inject.Spec
+	// runtime faults run in the target, through its agent.
+	runtime agent.Spec
+	params  map[string]any
 }
 
 func newPlan(s *scenario.Scenario) plan {
@@ -299,7 +355,7 @@ func newPlan(s *scenario.Scenario) plan {
 		p.steps = append(p.steps, load.Step{Name: ph.Name, Duration: ph.Duration, Rate: s.Load.Rate.PerSecond()})
 		var fs []plannedFault
 		for _, f := range ph.Faults {
-			fs = append(fs, plannedFault{id: f.ID, spec: f.Spec})
+			fs = append(fs, plannedFault{id: f.ID, spec: f.Spec, runtime: f.Runtime, params: f.Params})
 		}
 		p.faults = append(p.faults, fs)
 		at += ph.Duration

@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/resctl/resctl/report"
 	"github.com/resctl/resctl/scenario"
 )
 
@@ -315,5 +316,45 @@ phases: [{name: only, duration: 3s}]
 	}
 	if !found {
 		t.Errorf("the fault added by hand is not in the report: %+v", r.Faults)
+	}
+}
+
+// A runtime fault runs inside the target through its agent for exactly its
+// phase: the target's goroutines climb during it and come back after.
+func TestRun_RuntimeFaultThroughAgent(t *testing.T) {
+	s := mustParse(t, `
+name: goroutine flood
+target: {builtin: demo}
+load: {rate: 20/s, requests: [{path: /api/users/1}]}
+phases:
+  - {name: baseline, duration: 1s}
+  - name: flood
+    duration: 2s
+    faults: [{goroutines: {count: 5000, mode: park}}]
+  - {name: after, duration: 2s}
+require_faults_fired: true
+slas:
+  - name: the flood showed in the target's metrics
+    expect: max(target:go_goroutines during flood) > 4000
+  - name: and went away
+    expect: last(target:go_goroutines) < 0.5 * max(target:go_goroutines during flood)
+`)
+	r, err := Run(context.Background(), s, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sla := range r.SLAs {
+		if !sla.Passed {
+			t.Errorf("SLA %q failed: observed %s %s", sla.Name, sla.Observed, sla.Error)
+		}
+	}
+	var rt *report.Fault
+	for i, f := range r.Faults {
+		if f.ID == "flood/goroutines" {
+			rt = &r.Faults[i]
+		}
+	}
+	if rt == nil || !rt.Fired || rt.Layer != "runtime" || rt.Phase != "flood" {
+		t.Fatalf("runtime fault in the report = %+v", rt)
 	}
 }

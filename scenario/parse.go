@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/resctl/resctl/guard"
+	"github.com/resctl/resctl/inject/agent"
 	"github.com/resctl/resctl/internal/strictyaml"
 	"github.com/resctl/resctl/internal/suggest"
 	"github.com/resctl/resctl/verify"
@@ -242,14 +243,14 @@ func (v *validator) validatePhases() {
 		}
 		perKind := map[string]int{}
 		for _, f := range ph.Faults {
-			if f.Spec != nil {
+			if f.Spec != nil || f.Runtime != nil {
 				perKind[f.Kind()]++
 			}
 		}
 		seen := map[string]int{}
 		for j := range ph.Faults {
 			f := &v.s.Phases[i].Faults[j]
-			if f.Spec == nil {
+			if f.Spec == nil && f.Runtime == nil {
 				continue // the decoder already reported why
 			}
 			seen[f.Kind()]++
@@ -258,6 +259,14 @@ func (v *validator) validatePhases() {
 				f.ID += fmt.Sprintf("#%d", seen[f.Kind()])
 			}
 			fp := fmt.Sprintf("%s.faults[%d].%s", p, j, f.Kind())
+			if f.Runtime != nil {
+				if v.s.Target.Agent == "" && v.s.Target.Builtin == "" {
+					v.report(fp, "a runtime fault runs inside the target: set target.agent to the URL where it mounts resctl's agent")
+				}
+				f.Runtime.Check(agent.Options{MaxTTL: agent.DefaultMaxTTL, MaxGoroutines: agent.DefaultMaxGoroutines, MaxBytes: agent.DefaultMaxBytes},
+					func(field, msg string) { v.report(fp+"."+field, "%s", msg) })
+				continue
+			}
 			f.Spec.Check(func(field, msg string) { v.report(fp+"."+field, "%s", msg) })
 		}
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/resctl/resctl/guard"
 	"github.com/resctl/resctl/inject"
+	"github.com/resctl/resctl/inject/agent"
 	"github.com/resctl/resctl/quantity"
 	"github.com/resctl/resctl/verify"
 )
@@ -50,6 +51,10 @@ type Target struct {
 	Builtin string `yaml:"builtin"`
 	// URL is the base URL of a service that is already running.
 	URL string `yaml:"url"`
+	// Agent is the URL where the target mounts resctl's runtime-fault
+	// agent (inject/agent), for goroutines, memory, cpu and gc faults;
+	// the built-in demo target mounts it at /debug/resctl.
+	Agent string `yaml:"agent"`
 }
 
 // Proxy is the harness proxy resctl puts in front of the target.
@@ -110,14 +115,25 @@ type Phase struct {
 // Fault is one fault of a phase, written as a single-key map from its kind
 // to its parameters: `- latency: {delay: 300ms, percent: 50}`.
 type Fault struct {
+	// Spec is a fault the proxy injects; nil for a runtime fault.
 	Spec inject.Spec
+	// Runtime is a fault the target's own agent runs inside the service
+	// (goroutines, memory, cpu, gc), with Params as sent to it; nil for a
+	// proxy fault.
+	Runtime agent.Spec
+	Params  map[string]any
 	// ID names the fault in reports, events and SLAs (fault("fault/latency")):
 	// its phase and kind, with "#2", "#3"… when a kind repeats in a phase.
 	ID string
 }
 
 // Kind is the fault's kind name.
-func (f Fault) Kind() string { return f.Spec.Kind() }
+func (f Fault) Kind() string {
+	if f.Runtime != nil {
+		return f.Runtime.Kind()
+	}
+	return f.Spec.Kind()
+}
 
 // SLA is an expectation the run must meet.
 type SLA struct {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/resctl/resctl/guard"
 	"github.com/resctl/resctl/inject"
+	"github.com/resctl/resctl/inject/agent"
 	"github.com/resctl/resctl/quantity"
 )
 
@@ -73,7 +74,13 @@ func (g *schemaGen) typeOf(t reflect.Type) map[string]any {
 	case reflect.TypeFor[quantity.Bytes]():
 		return bytesType
 	case reflect.TypeFor[Fault]():
-		return g.oneKind("fault", "a fault: one kind with its parameters", inject.Kinds(), func(k string) any { s, _ := inject.NewSpec(k); return s })
+		return g.oneKind("fault", "a fault: one kind with its parameters", append(inject.Kinds(), agent.Kinds()...), func(k string) any {
+			if s, ok := inject.NewSpec(k); ok {
+				return s
+			}
+			s, _ := agent.NewSpec(k)
+			return s
+		})
 	case reflect.TypeFor[guard.Spec]():
 		return g.oneKind("policy", "a guard policy: one kind with its configuration", guard.Kinds(), func(k string) any { c, _ := guard.NewConfig(k); return c })
 	}
