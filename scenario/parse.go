@@ -90,6 +90,10 @@ func yamlProblem(data []byte, err error) Problem {
 	if line <= len(lines) {
 		text := lines[line-1]
 		col = len(text) - len(strings.TrimLeft(text, " ")) + 1
+		// "hold: 5s" inside an unquoted SLA expression reads as a map.
+		if strings.Contains(msg, "mapping values are not allowed") && strings.Contains(text, "expect:") {
+			msg += "; an SLA expression with `key: value` inside must be quoted, or write hold=5s, from=fault"
+		}
 	}
 	return Problem{Line: line, Col: col, Msg: "YAML syntax error: " + msg}
 }

@@ -413,7 +413,9 @@ func (p *parser) call(name token) (node, error) {
 	return c, p.advance()
 }
 
-// atNamedArg reports whether the current token starts key: value. An
+// atNamedArg reports whether the current token starts key: value, or
+// key=value for one of fn's argument names (hold=5s needs no quotes in a
+// YAML file, where hold: 5s inside a plain value is a syntax error). An
 // identifier directly followed by a colon and a metric name is a selector,
 // unless the identifier is one of fn's argument names: in time_to(...,
 // from:baseline) the from is the argument.
@@ -427,6 +429,9 @@ func (p *parser) atNamedArg(fn *function) bool {
 	}
 	for i < len(p.lex.src) && unicode.IsSpace(p.lex.src[i]) {
 		i++
+	}
+	if p.lex.at(i) == '=' && p.lex.at(i+1) != '=' && slices.Contains(fn.named, p.tok.text) {
+		return true
 	}
 	return p.lex.at(i) == ':'
 }
@@ -452,7 +457,7 @@ func (p *parser) namedArg(c *callExpr) (namedArg, error) {
 	if err := p.advance(); err != nil { // the key
 		return namedArg{}, err
 	}
-	if err := p.advance(); err != nil { // the colon
+	if err := p.advance(); err != nil { // the colon or =
 		return namedArg{}, err
 	}
 	a := namedArg{pos: key.pos, name: key.text}

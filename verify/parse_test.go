@@ -53,6 +53,8 @@ var validCases = []struct {
 	{"recovery from a quoted phase", `recovery_time(success_rate >= 99%, hold: 5s, from: "fault-1") <= 1m`, []string{"success_rate"}},
 	{"named arguments in any order", "recovery_time(success_rate >= 99%, from: fault, hold: 500ms) < 1m", []string{"success_rate"}},
 	{"hold omitted", "recovery_time(p99 < 1s) < 1m", []string{"p99"}},
+	{"named arguments with =", "recovery_time(success_rate >= 99%, hold=5s, from = fault) < 10s", []string{"success_rate"}},
+	{"= argument beside ==", "time_to(p99 == 1s, from=fault) < 1m", []string{"p99"}},
 	{"named argument without a space", "time_to(target:up == 0, from:baseline) < 1s", nil},
 	{"trailing comma in a call", "time_to(p99 > 1s,) < 1s", []string{"p99"}},
 	{"timing arithmetic", "time_to(p99 > 1s) + recovery_time(p99 < 1s) < 1m", []string{"p99"}},
