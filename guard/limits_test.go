@@ -207,9 +207,12 @@ func TestRateLimit_SlidingWindow(t *testing.T) {
 			t.Fatalf("call %d of 10: %v", i+1, err)
 		}
 	}
+	// The next call fits once this window's 10 calls, weighing as the
+	// next window's previous, leave room for it: 10 × (1s − t)/1s + 1 ≤ 10
+	// at t = 100ms into the next window — not at its very start.
 	rej := rejected(t, call(t, l, ok200), guard.ErrLimited, "rate")
-	if rej.RetryAfter != time.Second {
-		t.Errorf("RetryAfter %v, want the rest of the window", rej.RetryAfter)
+	if rej.RetryAfter != 1100*time.Millisecond {
+		t.Errorf("RetryAfter %v, want the rest of the window and a tenth of the next", rej.RetryAfter)
 	}
 	// Half-way into the next window, half of the previous still counts:
 	// 5 more fit.

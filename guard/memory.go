@@ -256,7 +256,10 @@ func (m *Memory) InFlight() int64 { return m.inFlight.Load() }
 
 // Limit is the concurrency limit of the current level, or 0 for none.
 func (m *Memory) Limit() float64 {
-	return float64(m.action(m.state.Load()).MaxInFlight)
+	if a := m.action(m.state.Load()); a != nil {
+		return float64(a.MaxInFlight)
+	}
+	return 0 // green: no action, no limit
 }
 
 func (m *Memory) action(level int32) *MemoryAction {

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/resctl/resctl/guard"
 	"github.com/resctl/resctl/quantity"
 )
@@ -128,6 +130,18 @@ func TestMemory_SharesOfTheLimitAndEWMA(t *testing.T) {
 	m.Release(pm, ok200)
 	if m.Limit() != 1 {
 		t.Errorf("Limit() = %v, want 1", m.Limit())
+	}
+}
+
+// A green policy has no action and so no limit; its metrics must still be
+// collected (a nil action once panicked in Limit, failing all of /metrics).
+func TestMemory_GreenHasNoLimit(t *testing.T) {
+	m := newMemory(t, newFakeClock(), nil, &fakeSignals{mem: 100, limit: 1000}, nil)
+	if m.State() != "green" || m.Limit() != 0 {
+		t.Fatalf("state %s, Limit() = %v; want green and 0", m.State(), m.Limit())
+	}
+	if n := testutil.CollectAndCount(guard.NewChain(m).Collector(), "resctl_guard_limit"); n != 1 {
+		t.Errorf("collected %d resctl_guard_limit series, want 1", n)
 	}
 }
 

@@ -307,7 +307,14 @@ func slidingWait(prev, cur, limit float64, elapsed, w int64) int64 {
 		return 0
 	}
 	if cur+1 > limit || prev == 0 {
-		return max(1, w-elapsed) // not before the next window
+		// Not before the next window, and then not until this window's
+		// calls, as the next one's previous, weigh little enough:
+		// cur × (w − t)/w + 1 ≤ limit.
+		next := w - elapsed
+		if cur > 0 {
+			next += int64(math.Ceil(float64(w) * (1 - (limit-1)/cur)))
+		}
+		return max(1, next)
 	}
 	// prev × (w − elapsed − t)/w + cur + 1 ≤ limit
 	t := float64(w-elapsed) - (limit-cur-1)/prev*float64(w)

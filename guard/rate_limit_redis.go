@@ -81,7 +81,13 @@ local prev = tonumber(redis.call('HGET', KEYS[1], pf) or '0')
 local rest = (w - elapsed) / w
 if prev * rest + cur + 1 > limit then
   if cur + 1 > limit or prev == 0 then
-    return {0, math.max(1, w - elapsed) * 1000}
+    -- not before the next window, and then until this window's calls,
+    -- as the next one's previous, weigh little enough
+    local next = w - elapsed
+    if cur > 0 then
+      next = next + math.ceil(w * (1 - (limit - 1) / cur))
+    end
+    return {0, math.max(1, next) * 1000}
   end
   local wait = (w - elapsed) - (limit - cur - 1) / prev * w
   return {0, math.max(1, math.ceil(wait)) * 1000}
