@@ -89,7 +89,7 @@ type Scraper struct {
 	mu       sync.Mutex
 	series   map[string]*Series // by source, name and sorted labels
 	failures []Failure
-	ok       map[string]int // successful scrapes per endpoint
+	ok       map[string]int             // successful scrapes per endpoint
 	scrapes  map[string][]time.Duration // instants of each endpoint's successful scrapes
 }
 
