@@ -15,11 +15,16 @@ import (
 // scrapeEndpoints resolves the scenario's endpoints to URLs. Without any,
 // the proxy's own metrics and the target's are read, the target's as
 // optional: many services serve no /metrics.
-func scrapeEndpoints(s *scenario.Scenario, proxyAdmin, targetURL string) []scrape.Endpoint {
+func scrapeEndpoints(s *scenario.Scenario, proxyAdmin, targetURL, agentURL string) []scrape.Endpoint {
 	eps := s.Scrape.Endpoints
 	implicit := len(eps) == 0
 	if implicit {
 		eps = map[string]string{"proxy": scenario.EndpointSelf, "target": scenario.EndpointTarget}
+		// A target that mounts resctl's agent also serves its
+		// runtime/metrics readings there.
+		if agentURL != "" {
+			eps[scenario.SourceRuntime] = strings.TrimSuffix(agentURL, "/") + "/metrics"
+		}
 	}
 	var out []scrape.Endpoint
 	for _, name := range slices.Sorted(maps.Keys(eps)) {
@@ -31,6 +36,8 @@ func scrapeEndpoints(s *scenario.Scenario, proxyAdmin, targetURL string) []scrap
 			ep.URL = strings.TrimSuffix(targetURL, "/") + "/metrics"
 			// A target without /metrics is only worth a warning, unless
 			// an SLA reads it: then its failures are gaps like any other.
+			ep.Optional = implicit && !readsSource(s, name)
+		default:
 			ep.Optional = implicit && !readsSource(s, name)
 		}
 		out = append(out, ep)

@@ -144,7 +144,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 		}()
 	}
 
-	eps := scrapeEndpoints(s, proxy.AdminURL(), upstream)
+	eps := scrapeEndpoints(s, proxy.AdminURL(), upstream, agentURL(s, upstream))
 	scraper := scrape.New(scrape.Options{Endpoints: eps, Interval: s.Scrape.Interval, Start: start})
 
 	// The load stops when ctx is cancelled (an interrupt) or when a

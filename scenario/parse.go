@@ -392,6 +392,9 @@ func (v *validator) known() verify.Known {
 // endpoints, or the default proxy and target.
 func (s *Scenario) Sources() []string {
 	if len(s.Scrape.Endpoints) == 0 {
+		if s.Target.Agent != "" || s.Target.Builtin != "" {
+			return []string{"proxy", SourceRuntime, "target"}
+		}
 		return []string{"proxy", "target"}
 	}
 	return slices.Sorted(maps.Keys(s.Scrape.Endpoints))

@@ -175,6 +175,10 @@ type Scrape struct {
 	Panels []string `yaml:"panels"`
 }
 
+// SourceRuntime is the scrape source of the runtime/metrics readings a
+// target's resctl agent serves, scraped by default when the target has one.
+const SourceRuntime = "runtime"
+
 // Endpoint values with a meaning of their own.
 const (
 	EndpointSelf   = "self"

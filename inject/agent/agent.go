@@ -145,6 +145,7 @@ func New(opts Options) *Agent {
 	a.mux.HandleFunc("POST /faults", a.add)
 	a.mux.HandleFunc("DELETE /faults", a.clear)
 	a.mux.HandleFunc("DELETE /faults/{id}", a.remove)
+	a.mux.Handle("GET /metrics", &runtimeMetrics{})
 	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": "no such endpoint: " + r.Method + " " + r.URL.Path})
 	})
