@@ -2,10 +2,13 @@ package runner
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/resctl/resctl/inject"
+	"github.com/resctl/resctl/internal/suggest"
 	"github.com/resctl/resctl/record"
 	"github.com/resctl/resctl/report"
 	"github.com/resctl/resctl/scenario"
@@ -123,9 +126,38 @@ func checkSLA(s *scenario.Scenario, sla scenario.SLA, env *runEnv) report.SLA {
 		out.AtS = &at
 	}
 	if err != nil {
-		out.Error = err.Error()
+		out.Error = err.Error() + unmatched(sla, env)
 	}
 	return out
+}
+
+// unmatched explains selectors that matched no scraped series, with the
+// closest name the source did serve: a typo in a metric name cannot be
+// caught before the run, since nobody knows a target's metrics until they
+// are scraped.
+func unmatched(sla scenario.SLA, env *runEnv) string {
+	var b strings.Builder
+	for _, sel := range sla.Expr.Selectors() {
+		if len(env.Series(sel)) > 0 {
+			continue
+		}
+		var names []string
+		for _, s := range env.series {
+			if s.Source == sel.Source && !slices.Contains(names, s.Name) {
+				names = append(names, s.Name)
+			}
+		}
+		fmt.Fprintf(&b, "; %s matched no scraped series", sel)
+		switch {
+		case len(names) == 0:
+			fmt.Fprintf(&b, " (nothing was scraped from %s)", sel.Source)
+		default:
+			if c, ok := suggest.Closest(sel.Metric, names); ok && c != sel.Metric {
+				fmt.Fprintf(&b, " (did you mean %s:%s?)", sel.Source, c)
+			}
+		}
+	}
+	return b.String()
 }
 
 // scopeOf is where an SLA is checked: its phase (or the run), and where

@@ -53,6 +53,7 @@ slas:
   - {name: recovered, expect: 'recovery_time(success_rate == 100%, hold: 1s) < 1s'}
   - {name: fault was on, during: fault, expect: 'fault("fault/abort") == on'}
   - {name: target scraped, expect: 'last(target:go_goroutines) > 0 and increase(proxy:resctl_proxy_requests_total{code="503"}) >= 40'}
+  - {name: a typo in a metric name, expect: 'last(target:go_goroutinez) > 0'}
 `
 
 func TestRun_PhasesFaultsAndVerdicts(t *testing.T) {
@@ -80,7 +81,7 @@ func TestRun_PhasesFaultsAndVerdicts(t *testing.T) {
 	}
 
 	wantSLA := map[string]bool{"clean baseline": true, "all aborted": true, "impossible": false,
-		"detected": true, "recovered": true, "fault was on": true, "target scraped": true}
+		"detected": true, "recovered": true, "fault was on": true, "target scraped": true, "a typo in a metric name": false}
 	for _, sla := range r.SLAs {
 		if sla.Passed != wantSLA[sla.Name] {
 			t.Errorf("SLA %q passed = %v, want %v (observed %s)", sla.Name, sla.Passed, wantSLA[sla.Name], sla.Observed)
@@ -94,6 +95,10 @@ func TestRun_PhasesFaultsAndVerdicts(t *testing.T) {
 	}
 	for _, sla := range r.SLAs {
 		switch sla.Name {
+		case "a typo in a metric name":
+			if !strings.Contains(sla.Error, "did you mean target:go_goroutines?") {
+				t.Errorf("typo SLA error %q lacks the suggestion", sla.Error)
+			}
 		case "detected":
 			// The abort fault hits every request of the fault phase, so
 			// detection is its first second: exactly its start.
