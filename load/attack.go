@@ -135,11 +135,12 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 			continue // cut short by the interrupt
 		}
 		opts.Recorder.Add(record.Result{
-			Sent:    res.Timestamp,
-			Latency: res.Latency,
-			Code:    int(res.Code),
-			Failed:  res.Error != "",
-			Phase:   opts.Pacer.StepOf(res.Seq) + 1,
+			Sent:     res.Timestamp,
+			Latency:  res.Latency,
+			Code:     int(res.Code),
+			Failed:   res.Error != "",
+			Fallback: res.Error == "" && res.Headers.Get(FallbackHeader) != "",
+			Phase:    opts.Pacer.StepOf(res.Seq) + 1,
 		})
 	}
 	st.Interrupted = ctx.Err() != nil
@@ -238,6 +239,10 @@ const (
 	PhaseHeader = "X-Resctl-Phase"
 	SeqHeader   = "X-Resctl-Seq"
 )
+
+// FallbackHeader marks a response a guard's fallback served instead of the
+// upstream; the load counts such successes as fallbacks.
+const FallbackHeader = "X-Resctl-Fallback"
 
 // vegeta's own request headers, replaced by resctl's.
 const (

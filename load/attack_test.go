@@ -505,3 +505,28 @@ func TestRun_CancelDuringLongWait(t *testing.T) {
 		t.Errorf("sent %d, server saw %d, interrupted %v; want 1, 1, true", st.Sent, hits.Load(), st.Interrupted)
 	}
 }
+
+// A success a guard's fallback served counts as a success and as a
+// fallback, so SLAs can tell served-by-fallback from served-by-upstream.
+func TestRun_CountsFallbacks(t *testing.T) {
+	var n atomic.Int64
+	srv := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if n.Add(1)%2 == 0 {
+			w.Header().Set(load.FallbackHeader, "static")
+		}
+	}), false)
+	steps := drained(load.Step{Name: "only", Duration: 200 * time.Millisecond, Rate: 50})
+	rec := record.NewRecorder(time.Now(), spans(steps), time.Second)
+	if _, err := run(t, t.Context(), load.Options{
+		BaseURL:  srv.URL,
+		Requests: []load.Request{{Method: http.MethodGet, Path: "/"}},
+		Pacer:    load.NewPacer(steps),
+		Recorder: rec,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c := rec.Snapshot().Total.Counts
+	if c.Requests != 10 || c.Successes != 10 || c.Fallbacks != 5 {
+		t.Errorf("counts %+v, want 10 requests, 10 successes, 5 of them fallbacks", c)
+	}
+}

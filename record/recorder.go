@@ -20,6 +20,10 @@ type Result struct {
 	Code int
 	// Failed is true for a transport error, a timeout or an error status.
 	Failed bool
+	// Fallback is true for a success a fallback served instead of the
+	// upstream: it counts as a success (the user was served) and as a
+	// fallback.
+	Fallback bool
 	// Phase is the 1-based index of the phase the result belongs to, as the
 	// load schedule assigned it; 0 attributes it by Sent instead.
 	Phase int
@@ -30,6 +34,7 @@ type Counts struct {
 	Requests  uint64         `json:"requests"`
 	Successes uint64         `json:"successes"`
 	Errors    uint64         `json:"errors"`
+	Fallbacks uint64         `json:"fallbacks,omitempty"`
 	Codes     map[int]uint64 `json:"codes,omitempty"`
 }
 
@@ -39,6 +44,9 @@ func (c *Counts) add(r Result) {
 		c.Errors++
 	} else {
 		c.Successes++
+		if r.Fallback {
+			c.Fallbacks++
+		}
 	}
 	if c.Codes == nil {
 		c.Codes = map[int]uint64{}
@@ -50,6 +58,7 @@ func (c *Counts) merge(o Counts) {
 	c.Requests += o.Requests
 	c.Successes += o.Successes
 	c.Errors += o.Errors
+	c.Fallbacks += o.Fallbacks
 	for k, v := range o.Codes {
 		if c.Codes == nil {
 			c.Codes = map[int]uint64{}

@@ -52,6 +52,14 @@ func (s Summary) SuccessRate() float64 {
 	return float64(s.Successes) / float64(s.Requests)
 }
 
+// FallbackRate is the share of requests a fallback served, 0..1.
+func (s Summary) FallbackRate() float64 {
+	if s.Requests == 0 {
+		return 0
+	}
+	return float64(s.Fallbacks) / float64(s.Requests)
+}
+
 // ErrorRate is the share of requests that failed, 0..1.
 func (s Summary) ErrorRate() float64 {
 	if s.Requests == 0 {

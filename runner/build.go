@@ -83,7 +83,7 @@ func buildReport(s *scenario.Scenario, target string, rec *record.Recording, env
 	}
 	for i, sec := range rec.Seconds {
 		r.Series = append(r.Series, report.Second{
-			T: i, Requests: sec.Requests, Successes: sec.Successes, Errors: sec.Errors,
+			T: i, Requests: sec.Requests, Successes: sec.Successes, Errors: sec.Errors, Fallbacks: sec.Fallbacks,
 			P50Ms: report.Ms(sec.Latency.P50), P90Ms: report.Ms(sec.Latency.P90), P95Ms: report.Ms(sec.Latency.P95),
 			P99Ms: report.Ms(sec.Latency.P99), MaxMs: report.Ms(sec.Latency.Max),
 		})
@@ -95,7 +95,7 @@ func phaseOf(name string, start, end time.Duration, sum record.Summary) report.P
 	l := sum.Latency
 	p := report.Phase{
 		Name: name, StartS: start.Seconds(), EndS: end.Seconds(),
-		Requests: sum.Requests, Successes: sum.Successes, Errors: sum.Errors,
+		Requests: sum.Requests, Successes: sum.Successes, Errors: sum.Errors, Fallbacks: sum.Fallbacks,
 		SuccessRate: sum.SuccessRate(),
 		LatencyMs: report.Latency{
 			Min: report.Ms(l.Min), Mean: report.Ms(l.Mean), P50: report.Ms(l.P50), P90: report.Ms(l.P90),

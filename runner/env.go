@@ -111,9 +111,7 @@ func loadValue(s record.Summary, seconds float64, name string) (float64, bool) {
 	case "error_rate":
 		return s.ErrorRate(), has
 	case "fallback_rate":
-		// The proxy has no fallbacks yet, so none of the requests were
-		// served by one.
-		return 0, has
+		return s.FallbackRate(), has
 	}
 	l := s.Latency
 	var d time.Duration
