@@ -35,6 +35,9 @@ type phaseClock struct {
 	// agent runs runtime faults inside the target; nil when it has none.
 	agent   *agent.Client
 	runtime map[string]runtimeFault // by fault id
+	// lead is how early faults are switched on and how late off: faultLead
+	// for requests labelled with their phase, 0 for a tcp proxy's bytes.
+	lead time.Duration
 
 	mu  sync.Mutex
 	evs []record.Event
@@ -75,7 +78,7 @@ func (c *phaseClock) run(ctx context.Context) {
 	for i, span := range c.plan.spans {
 		faults := c.plan.faults[i]
 		acts = append(acts,
-			action{max(span.Start-faultLead, 0), func() {
+			action{max(span.Start-c.lead, 0), func() {
 				for _, f := range faults {
 					if f.runtime != nil {
 						continue // started with the phase, below
@@ -109,7 +112,7 @@ func (c *phaseClock) run(ctx context.Context) {
 					c.phaseEnded(i)
 				}
 			}},
-			action{span.End + faultLead, func() {
+			action{span.End + c.lead, func() {
 				for _, f := range faults {
 					c.board.Deactivate(f.id)
 				}

@@ -19,6 +19,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/resctl/resctl/harness"
 	"github.com/resctl/resctl/inject"
 	"github.com/resctl/resctl/inject/agent"
@@ -92,10 +96,6 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	}
 	defer gd.close()
 
-	protocol := harness.ProtocolHTTP
-	if s.Proxy.Protocol == "h2c" {
-		protocol = harness.ProtocolH2C
-	}
 	// The proxy's admin listener also serves the admin API, so faults can
 	// be added by hand or by a Toxiproxy client while a run goes on.
 	admin := harness.NewAdmin(harness.AdminOptions{Token: os.Getenv("RESCTL_ADMIN_TOKEN"), Version: version.String(), Seed: s.Seed, Logger: logger})
@@ -104,17 +104,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 		defer cancel()
 		_ = admin.Close(cctx)
 	}()
-	proxy, err := harness.Start(harness.Options{
-		Admin:       admin,
-		Upstream:    upstream,
-		Listen:      s.Proxy.Listen,
-		AdminListen: s.Proxy.Admin,
-		Protocol:    protocol,
-		Board:       board,
-		Logger:      logger,
-		Guard:       gd.proxyWide,
-		Routes:      gd.routes,
-	})
+	proxy, err := startProxy(s, upstream, board, gd, admin, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -123,16 +113,18 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 		defer cancel()
 		_ = proxy.Close(cctx)
 	}()
-	if err := admin.Add("proxy", protocol, proxy); err != nil {
-		return nil, err
-	}
 	fmt.Fprintf(progress, "resctl: %s: target %s, proxy %s (admin API and metrics %s)\n", s.Name, targetDesc, proxy.URL(), proxy.AdminURL())
 
 	plan := newPlan(s)
 	start := time.Now()
 	gd.setStart(start)
 	rec := record.NewRecorder(start, plan.spans, s.Load.Timeout)
-	clock := &phaseClock{plan: plan, board: board, start: start, progress: progress, runtime: map[string]runtimeFault{}}
+	clock := &phaseClock{plan: plan, board: board, start: start, progress: progress, runtime: map[string]runtimeFault{}, lead: faultLead}
+	if s.Proxy.Protocol == harness.ProtocolTCP {
+		// Bytes carry no phase label: a tcp proxy's faults are switched
+		// exactly at the phase boundaries.
+		clock.lead = 0
+	}
 	if u := agentURL(s, upstream); u != "" {
 		clock.agent = &agent.Client{BaseURL: u}
 		// Runtime faults end with the run, whatever ends it; their TTLs
@@ -227,6 +219,77 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 		return r, fmt.Errorf("run %q after %.1fs: %w", s.Name, elapsed.Seconds(), ErrInterrupted)
 	}
 	return r, nil
+}
+
+// runProxy is the harness proxy of a run, whatever its protocol.
+type runProxy interface {
+	URL() string
+	AdminURL() string
+	Close(context.Context) error
+}
+
+// startProxy starts the run's proxy and registers it with the admin API
+// as "proxy".
+func startProxy(s *scenario.Scenario, upstream string, board *inject.Board, gd *guards, admin *harness.Admin, logger *slog.Logger) (runProxy, error) {
+	if s.Proxy.Protocol == harness.ProtocolTCP {
+		u, err := url.Parse(upstream)
+		if err != nil {
+			return nil, fmt.Errorf("tcp proxy upstream %q: %w", upstream, err)
+		}
+		p, err := harness.StartTCP(harness.TCPOptions{Upstream: u.Host, Listen: s.Proxy.Listen, Board: board, Logger: logger})
+		if err != nil {
+			return nil, err
+		}
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), board)
+		srv, err := harness.ListenAdmin(s.Proxy.Admin, admin, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		if err != nil {
+			_ = p.Close(context.Background())
+			return nil, err
+		}
+		tp := &tcpRunProxy{p: p, admin: srv}
+		if err := admin.Add("proxy", harness.ProtocolTCP, p); err != nil {
+			_ = tp.Close(context.Background())
+			return nil, err
+		}
+		return tp, nil
+	}
+	protocol := harness.ProtocolHTTP
+	if s.Proxy.Protocol == harness.ProtocolH2C {
+		protocol = harness.ProtocolH2C
+	}
+	p, err := harness.Start(harness.Options{
+		Admin:       admin,
+		Upstream:    upstream,
+		Listen:      s.Proxy.Listen,
+		AdminListen: s.Proxy.Admin,
+		Protocol:    protocol,
+		Board:       board,
+		Logger:      logger,
+		Guard:       gd.proxyWide,
+		Routes:      gd.routes,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := admin.Add("proxy", protocol, p); err != nil {
+		_ = p.Close(context.Background())
+		return nil, err
+	}
+	return p, nil
+}
+
+// tcpRunProxy is a tcp proxy with the admin listener a run gives it.
+type tcpRunProxy struct {
+	p     *harness.TCPProxy
+	admin *harness.AdminServer
+}
+
+// URL is where the load goes: HTTP over the proxied connection.
+func (t *tcpRunProxy) URL() string      { return "http://" + t.p.Addr() }
+func (t *tcpRunProxy) AdminURL() string { return t.admin.URL() }
+func (t *tcpRunProxy) Close(ctx context.Context) error {
+	return errors.Join(t.admin.Close(ctx), t.p.Close(ctx))
 }
 
 // agentURL is where the target's runtime-fault agent is, if anywhere: the

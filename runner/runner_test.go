@@ -363,3 +363,37 @@ slas:
 		t.Fatalf("runtime fault in the report = %+v", rt)
 	}
 }
+
+// A tcp proxy moves the load's bytes with connection faults: a blackhole
+// partitions the target for its phase (requests time out), and the run
+// recovers once it ends.
+func TestRun_TCPProxyPartition(t *testing.T) {
+	s := mustParse(t, `
+name: partition
+target: {builtin: demo}
+proxy: {protocol: tcp}
+load: {rate: 20/s, timeout: 500ms, requests: [{path: /api/users/1}]}
+phases:
+  - {name: baseline, duration: 1s}
+  - name: partition
+    duration: 1s
+    faults: [blackhole]
+  - {name: healed, duration: 2s}
+slas:
+  - {name: healthy before, during: baseline, expect: success_rate == 100%}
+  - {name: partitioned, during: partition, expect: error_rate > 90%}
+  - {name: healed, expect: 'recovery_time(success_rate == 100%, hold=1s) < 2s'}
+`)
+	r, err := Run(context.Background(), s, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sla := range r.SLAs {
+		if !sla.Passed {
+			t.Errorf("SLA %q failed: observed %s %s", sla.Name, sla.Observed, sla.Error)
+		}
+	}
+	if len(r.Faults) != 1 || r.Faults[0].Kind != "blackhole" || !r.Faults[0].Fired {
+		t.Errorf("faults = %+v, want the blackhole, fired", r.Faults)
+	}
+}

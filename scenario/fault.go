@@ -44,21 +44,44 @@ func (f *Fault) DecodeNode(d *strictyaml.Decoder, n *yaml.Node, path string) {
 		f.Runtime = rt
 		return
 	}
-	spec, ok := inject.NewSpec(k.Value)
-	if !ok {
-		known := append(inject.Kinds(), agent.Kinds()...)
-		msg := "unknown fault kind %q; known kinds: " + strings.Join(known, ", ")
-		if s, close := suggest.Closest(k.Value, known); close {
-			d.Add(strictyaml.NodePos(k), path, "unknown fault kind %q (did you mean %q?)", k.Value, s)
-			return
-		}
-		d.Add(strictyaml.NodePos(k), path, msg, k.Value)
+	// A proxy fault's kinds depend on the proxy's protocol (HTTP or TCP),
+	// which the file may give after its phases: resolve it in validation.
+	f.kind, f.kindNode, f.params = k.Value, k, v
+	f.path = strictyaml.Join(path, k.Value)
+	d.At[f.path] = v
+}
+
+// resolve decodes a proxy fault's parameters into the spec of its kind for
+// the proxy's layer.
+func (f *Fault) resolve(d *strictyaml.Decoder, path string, layer inject.Layer) {
+	if f.kindNode == nil {
 		return
 	}
-	kp := strictyaml.Join(path, k.Value)
-	d.At[kp] = v
-	if !(v.Kind == yaml.ScalarNode && v.Tag == "!!null") {
-		d.DecodeStruct(v, reflect.ValueOf(spec).Elem(), kp)
+	spec, ok := inject.NewSpecFor(layer, f.kind)
+	if !ok {
+		known := append(inject.KindsFor(layer), agent.Kinds()...)
+		pos := strictyaml.NodePos(f.kindNode)
+		if _, other := inject.NewSpecFor(otherLayer(layer), f.kind); other {
+			d.Add(pos, path, "fault kind %q is for %s proxies; this proxy speaks %s (its kinds: %s)", f.kind, otherLayer(layer), layer, strings.Join(inject.KindsFor(layer), ", "))
+			return
+		}
+		if s, close := suggest.Closest(f.kind, known); close {
+			d.Add(pos, path, "unknown fault kind %q (did you mean %q?)", f.kind, s)
+			return
+		}
+		d.Add(pos, path, "unknown fault kind %q; known kinds: %s", f.kind, strings.Join(known, ", "))
+		return
+	}
+	if v := f.params; !(v.Kind == yaml.ScalarNode && v.Tag == "!!null") {
+		d.DecodeStruct(v, reflect.ValueOf(spec).Elem(), f.path)
 	}
 	f.Spec = spec
+	f.kind, f.kindNode, f.params, f.path = "", nil, nil, ""
+}
+
+func otherLayer(l inject.Layer) inject.Layer {
+	if l == inject.LayerTCP {
+		return inject.LayerHTTP
+	}
+	return inject.LayerTCP
 }

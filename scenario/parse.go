@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/resctl/resctl/guard"
+	"github.com/resctl/resctl/inject"
 	"github.com/resctl/resctl/inject/agent"
 	"github.com/resctl/resctl/internal/strictyaml"
 	"github.com/resctl/resctl/internal/suggest"
@@ -145,8 +146,21 @@ func (v *validator) validate() {
 	v.validateTarget()
 	switch s.Proxy.Protocol {
 	case "http", "h2c":
+	case "tcp":
+		if len(s.Proxy.Guard) > 0 || len(s.Proxy.Routes) > 0 {
+			v.report("proxy.protocol", "guard chains need an http or h2c proxy; a tcp proxy moves bytes and knows no requests")
+		}
 	default:
-		v.report("proxy.protocol", "unknown protocol %q; use http or h2c", s.Proxy.Protocol)
+		v.report("proxy.protocol", "unknown protocol %q; use http, h2c or tcp", s.Proxy.Protocol)
+	}
+	layer := inject.LayerHTTP
+	if s.Proxy.Protocol == "tcp" {
+		layer = inject.LayerTCP
+	}
+	for i := range s.Phases {
+		for j := range s.Phases[i].Faults {
+			s.Phases[i].Faults[j].resolve(v.Decoder, fmt.Sprintf("phases[%d].faults[%d]", i, j), layer)
+		}
 	}
 	v.validateGuard()
 	v.validateLoad()

@@ -88,6 +88,16 @@ var badCases = []struct {
 		want: []string{`9:29: slas[0].expect: no breaker named "order" (did you mean "orders"?)`},
 	},
 	{
+		name: "an http fault on a tcp proxy",
+		src:  head + "proxy: {protocol: tcp}\nphases:\n  - name: a\n    duration: 1s\n    faults: [{abort: {status: 503}}]\n",
+		want: []string{`8:15: phases[0].faults[0]: fault kind "abort" is for http proxies; this proxy speaks tcp`},
+	},
+	{
+		name: "guard on a tcp proxy",
+		src:  head + phase + "proxy: {protocol: tcp, guard: [breaker]}\n",
+		want: []string{"5:19: proxy.protocol: guard chains need an http or h2c proxy"},
+	},
+	{
 		name: "empty fault item",
 		src:  head + "phases:\n  - name: a\n    duration: 1s\n    faults: [~]\n",
 		want: []string{"7:14: phases[0].faults[0]: empty fault"},
@@ -321,7 +331,7 @@ var badCases = []struct {
 	{
 		name: "unknown protocol",
 		src:  head + phase + "proxy: {protocol: h3}\n",
-		want: []string{`5:19: proxy.protocol: unknown protocol "h3"; use http or h2c`},
+		want: []string{`5:19: proxy.protocol: unknown protocol "h3"; use http, h2c or tcp`},
 	},
 	{
 		name: "duplicate phase names",

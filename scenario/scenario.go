@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"go.yaml.in/yaml/v3"
 	"time"
 
 	"github.com/resctl/resctl/guard"
@@ -60,8 +61,9 @@ type Target struct {
 // Proxy is the harness proxy resctl puts in front of the target.
 type Proxy struct {
 	// Protocol the proxy speaks to clients and to the target: http
-	// (HTTP/1.1 and h2c accepted from clients, HTTP/1.1 upstream) or h2c
-	// (h2c on both sides).
+	// (HTTP/1.1 and h2c accepted from clients, HTTP/1.1 upstream), h2c
+	// (h2c on both sides) or tcp (bytes, whatever the protocol, with
+	// connection faults).
 	Protocol string `yaml:"protocol"`
 	// Listen is the proxy's address; the default picks a free loopback port.
 	Listen string `yaml:"listen"`
@@ -122,6 +124,11 @@ type Fault struct {
 	// proxy fault.
 	Runtime agent.Spec
 	Params  map[string]any
+
+	// Until validation resolves it: the kind, its key and parameters.
+	kind             string
+	kindNode, params *yaml.Node
+	path             string
 	// ID names the fault in reports, events and SLAs (fault("fault/latency")):
 	// its phase and kind, with "#2", "#3"… when a kind repeats in a phase.
 	ID string
@@ -129,10 +136,13 @@ type Fault struct {
 
 // Kind is the fault's kind name.
 func (f Fault) Kind() string {
-	if f.Runtime != nil {
+	switch {
+	case f.Runtime != nil:
 		return f.Runtime.Kind()
+	case f.Spec != nil:
+		return f.Spec.Kind()
 	}
-	return f.Spec.Kind()
+	return f.kind
 }
 
 // SLA is an expectation the run must meet.
