@@ -122,7 +122,20 @@ func (c *Chain) release(permits []Permit, o Outcome) {
 // headers are the Request's Header, and the status the handler writes is
 // its Outcome. A rejected request is answered with the rejection's status,
 // GuardHeader and Retry-After when known.
+//
+// Call wrappers (retry, timeout, hedge) wrap what follows them in the
+// chain: `breaker, retry, timeout` admits once, retries the attempts and
+// bounds each attempt. A fallback answers for the whole chain wherever it
+// is written.
 func (c *Chain) Middleware(next http.Handler) http.Handler {
+	if c.hasWrappers() {
+		return c.compose(next)
+	}
+	return c.admit(next)
+}
+
+// admit is Middleware for a chain of admission policies only.
+func (c *Chain) admit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		call := &httpCall{statusWriter: statusWriter{ResponseWriter: w, status: http.StatusOK}}
 		call.req = Request{Route: r.URL.Path, Method: r.Method, Header: r.Header}
@@ -131,6 +144,9 @@ func (c *Chain) Middleware(next http.Handler) http.Handler {
 			o := Outcome{Status: call.status}
 			if call.Header().Get(UpstreamErrorHeader) != "" {
 				o.Err = ErrTransport
+			}
+			if call.Header().Get(TimeoutHeader) != "" {
+				o.Timeout = true
 			}
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				o.Timeout = true

@@ -31,6 +31,10 @@ var kinds = map[string]func() Config{
 	"adaptive_limit":      func() Config { c := DefaultAdaptiveLimitConfig(); return &c },
 	"shed":                func() Config { c := DefaultShedConfig(); return &c },
 	"rate_limit":          func() Config { c := DefaultRateLimitConfig(); return &c },
+	"retry":               func() Config { c := DefaultRetryConfig(); return &c },
+	"timeout":             func() Config { c := DefaultTimeoutConfig(); return &c },
+	"hedge":               func() Config { c := DefaultHedgeConfig(); return &c },
+	"fallback":            func() Config { c := DefaultFallbackConfig(); return &c },
 }
 
 // NewConfig returns a Config of the named kind with its defaults filled in,

@@ -13,7 +13,7 @@ import (
 )
 
 func TestKinds(t *testing.T) {
-	want := []string{"adaptive_limit", "breaker", "bulkhead", "concurrency_breaker", "memory", "rate_limit", "shed", "throttle"}
+	want := []string{"adaptive_limit", "breaker", "bulkhead", "concurrency_breaker", "fallback", "hedge", "memory", "rate_limit", "retry", "shed", "throttle", "timeout"}
 	if got := guard.Kinds(); !slices.Equal(got, want) {
 		t.Fatalf("Kinds() = %v, want %v", got, want)
 	}

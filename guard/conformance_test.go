@@ -41,6 +41,10 @@ var permissive = map[string]func(guard.Config){
 	},
 	"shed":       func(c guard.Config) { c.(*guard.ShedConfig).CPUThreshold = 100 },
 	"rate_limit": func(c guard.Config) { c.(*guard.RateLimitConfig).Rate = 1e9 },
+	"retry":      func(guard.Config) {},
+	"timeout":    func(c guard.Config) { c.(*guard.TimeoutConfig).After = time.Hour },
+	"hedge":      func(c guard.Config) { h := c.(*guard.HedgeConfig); h.Delay, h.Quantile = time.Hour, 0 },
+	"fallback":   func(c guard.Config) { c.(*guard.FallbackConfig).On = guard.FailureConfig{} },
 }
 
 // tight configures each kind to reject as soon as it can, for the

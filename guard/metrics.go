@@ -24,6 +24,11 @@ type (
 	memoryUser  interface{ Bytes() uint64 }
 	cpuUser     interface{ CPU() float64 }
 	cored       interface{ self() *core }
+	// collector is implemented by policies with metrics of their own
+	// (the call wrappers' attempts, retries, hedges, fallbacks).
+	collector interface {
+		collect(ch chan<- prometheus.Metric)
+	}
 )
 
 // Collector exports the metrics of a set of policies: state, transitions,
@@ -86,6 +91,9 @@ func (m *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		if u, ok := p.(cpuUser); ok {
 			ch <- prometheus.MustNewConstMetric(descCPU, prometheus.GaugeValue, u.CPU(), name, kind)
+		}
+		if x, ok := p.(collector); ok {
+			x.collect(ch)
 		}
 	}
 }

@@ -79,7 +79,11 @@ func (s *Spec) DecodeNode(d *strictyaml.Decoder, n *yaml.Node, path string) {
 	}
 	kp := strictyaml.Join(path, k.Value)
 	d.At[kp] = v
-	if !(v.Kind == yaml.ScalarNode && v.Tag == "!!null") {
+	switch nd, ok := cfg.(strictyaml.NodeDecoder); {
+	case v.Kind == yaml.ScalarNode && v.Tag == "!!null":
+	case ok:
+		nd.DecodeNode(d, v, kp) // a kind with a shorthand: `- timeout: 500ms`
+	default:
 		d.DecodeStruct(v, reflect.ValueOf(cfg).Elem(), kp)
 	}
 	s.Config = cfg

@@ -1,0 +1,302 @@
+package guard
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/resctl/resctl/quantity"
+)
+
+// FallbackConfig answers a request its chain rejected or that failed —
+// after every retry — with something else: the last good response for the
+// same path and query, when LastGood keeps them and one is fresh; else the
+// stub in File; else the static Status and Body. Each carries
+// FallbackHeader naming which it was, so that a run tells served-by-fallback
+// from served-by-upstream. Wherever it is written in a chain, a fallback
+// answers for the whole chain.
+type FallbackConfig struct {
+	Status      int               `yaml:"status"`
+	Body        string            `yaml:"body"`
+	File        string            `yaml:"file"`
+	ContentType string            `yaml:"content_type"`
+	Headers     map[string]string `yaml:"headers"`
+	LastGood    LastGoodConfig    `yaml:"last_good"`
+	// On is what counts as failure; a guard policy's rejection always
+	// does, a client that went away never.
+	On FailureConfig `yaml:"on"`
+}
+
+// LastGoodConfig keeps the latest successful (2xx) GET response of each
+// path and query, bounded in entries, age and size.
+type LastGoodConfig struct {
+	// Entries is how many responses are kept; 0 keeps none.
+	Entries int           `yaml:"entries"`
+	MaxAge  time.Duration `yaml:"max_age"`
+	// MaxBody is the largest body kept.
+	MaxBody quantity.Bytes `yaml:"max_body"`
+}
+
+// Fallback kinds, as FallbackHeader says them.
+const (
+	FallbackStatic   = "static"
+	FallbackLastGood = "last_good"
+	FallbackFile     = "file"
+)
+
+// DefaultFallbackConfig answers 200 with an empty JSON object and keeps no
+// last good responses.
+func DefaultFallbackConfig() FallbackConfig {
+	return FallbackConfig{
+		Status:      http.StatusOK,
+		ContentType: "application/json",
+		LastGood:    LastGoodConfig{MaxAge: time.Minute, MaxBody: 64 << 10},
+		On:          DefaultFailure(),
+	}
+}
+
+var _ Config = (*FallbackConfig)(nil)
+
+// Kind implements Config.
+func (*FallbackConfig) Kind() string { return "fallback" }
+
+// Check implements Config.
+func (c *FallbackConfig) Check(problem func(field, msg string)) {
+	if c.Status < 200 || c.Status > 599 {
+		problem("status", fmt.Sprintf("%d is not an HTTP status (200..599)", c.Status))
+	}
+	if c.File != "" && c.Body != "" {
+		problem("file", "give a body or a file, not both")
+	}
+	if c.File != "" {
+		if st, err := os.Stat(c.File); err != nil {
+			problem("file", fmt.Sprintf("%q does not exist or cannot be read: %v", c.File, err))
+		} else if st.IsDir() {
+			problem("file", fmt.Sprintf("%q is a directory", c.File))
+		}
+	}
+	if c.LastGood.Entries < 0 {
+		problem("last_good.entries", "must be at least 0")
+	}
+	if c.LastGood.Entries > 0 && c.LastGood.MaxAge <= 0 {
+		problem("last_good.max_age", "must be above zero, e.g. 1m")
+	}
+	if c.LastGood.MaxBody < 0 {
+		problem("last_good.max_body", "must be at least 0")
+	}
+	c.On.Check(prefixed("on", problem))
+}
+
+// Build implements Config.
+func (c *FallbackConfig) Build(name string, o Options) (Policy, error) {
+	return build(NewFallback(name, *c, o))
+}
+
+// Fallback serves something in place of a failed or rejected call. Its
+// one state is "passing".
+type Fallback struct {
+	passive
+	cfg   FallbackConfig
+	fails classifier
+	body  []byte
+	stub  string // the stub's kind: static or file
+	pool  sync.Pool
+
+	mu    sync.Mutex
+	good  map[string]*goodEntry
+	order []string // keys, oldest first
+
+	calls, served                 atomic.Uint64
+	static, lastGood, file, stale atomic.Uint64
+}
+
+type goodEntry struct {
+	status      int
+	contentType string
+	body        []byte
+	at          int64
+}
+
+var (
+	_ Wrapper   = (*Fallback)(nil)
+	_ outermost = (*Fallback)(nil)
+)
+
+// NewFallback returns a fallback policy; a stub file is read now.
+func NewFallback(name string, c FallbackConfig, o Options) (*Fallback, error) {
+	if err := validate(&c, name); err != nil {
+		return nil, err
+	}
+	f := &Fallback{cfg: c, fails: newClassifier(c.On), body: []byte(c.Body), stub: FallbackStatic, good: map[string]*goodEntry{}}
+	if c.File != "" {
+		b, err := os.ReadFile(c.File)
+		if err != nil {
+			return nil, &ConfigError{Kind: "fallback", Name: name, Problems: []Problem{{"file", err.Error()}}}
+		}
+		f.body, f.stub = b, FallbackFile
+	}
+	f.init("fallback", name, o, []string{"passing"}, nil, answer{})
+	f.pool.New = func() any { return &fallbackState{f: f} }
+	return f, nil
+}
+
+func (*Fallback) outermost() {}
+
+// WrapHTTP implements Wrapper.
+func (f *Fallback) WrapHTTP(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f.serve(w, r, next) })
+}
+
+type fallbackState struct {
+	f    *Fallback
+	aw   attemptWriter
+	good bool
+}
+
+// decide implements judge: failures and rejections are discarded, to be
+// answered by the fallback.
+func (s *fallbackState) decide(a *attemptWriter, status int) int {
+	if status == statusClientGone {
+		return status
+	}
+	res := classifyAttempt(status, a.own)
+	o := res.outcome()
+	if res.rejected || s.f.fails.classify(&o) == failure {
+		return 0
+	}
+	s.good = status >= 200 && status < 300 && !res.isGRPC
+	return status
+}
+
+func (f *Fallback) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	f.calls.Add(1)
+	s := f.pool.Get().(*fallbackState)
+	s.good = false
+	s.aw.reset(w, s)
+	keep := f.cfg.LastGood.Entries > 0 && r.Method == http.MethodGet
+	if keep {
+		s.aw.tee, s.aw.teeLimit = true, int(f.cfg.LastGood.MaxBody)
+	}
+	next.ServeHTTP(&s.aw, r)
+	if s.aw.state == undecided {
+		s.aw.WriteHeader(http.StatusOK)
+	}
+	switch {
+	case s.aw.state == discarded:
+		f.answer(w, r)
+	case keep && s.good && !s.aw.teeOver:
+		f.remember(goodKey(r), s.aw.status, s.aw.w.Header().Get("Content-Type"), s.aw.body.Bytes())
+		f.served.Add(1)
+	default:
+		f.served.Add(1)
+	}
+	s.aw.release()
+	f.pool.Put(s)
+}
+
+func goodKey(r *http.Request) string {
+	if r.URL.RawQuery == "" {
+		return r.URL.Path
+	}
+	return r.URL.Path + "?" + r.URL.RawQuery
+}
+
+func (f *Fallback) remember(key string, status int, ct string, body []byte) {
+	e := &goodEntry{status: status, contentType: ct, body: append([]byte(nil), body...), at: f.clk.nanos()}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.good[key]; !ok {
+		f.order = append(f.order, key)
+		if len(f.order) > f.cfg.LastGood.Entries {
+			delete(f.good, f.order[0])
+			f.order = f.order[1:]
+		}
+	}
+	f.good[key] = e
+}
+
+func (f *Fallback) lookup(key string) *goodEntry {
+	f.mu.Lock()
+	e := f.good[key]
+	f.mu.Unlock()
+	if e == nil {
+		return nil
+	}
+	if time.Duration(f.clk.nanos()-e.at) > f.cfg.LastGood.MaxAge {
+		f.stale.Add(1)
+		return nil
+	}
+	return e
+}
+
+// answer writes the fallback: the last good response if one is fresh,
+// else the stub.
+func (f *Fallback) answer(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	if f.cfg.LastGood.Entries > 0 {
+		if e := f.lookup(goodKey(r)); e != nil {
+			f.lastGood.Add(1)
+			h.Set(FallbackHeader, FallbackLastGood)
+			if e.contentType != "" {
+				h.Set("Content-Type", e.contentType)
+			}
+			h.Set("Content-Length", strconv.Itoa(len(e.body)))
+			w.WriteHeader(e.status)
+			_, _ = w.Write(e.body)
+			return
+		}
+	}
+	if f.stub == FallbackFile {
+		f.file.Add(1)
+	} else {
+		f.static.Add(1)
+	}
+	for k, v := range f.cfg.Headers {
+		h.Set(k, v)
+	}
+	h.Set(FallbackHeader, f.stub)
+	if f.cfg.ContentType != "" {
+		h.Set("Content-Type", f.cfg.ContentType)
+	}
+	h.Set("Content-Length", strconv.Itoa(len(f.body)))
+	w.WriteHeader(f.cfg.Status)
+	if !strings.EqualFold(r.Method, http.MethodHead) {
+		_, _ = w.Write(f.body)
+	}
+}
+
+// FallbackStats counts a fallback's answers.
+type FallbackStats struct {
+	// Calls is the requests handed to it; Served those the chain
+	// answered itself; the rest were fallbacks, by kind.
+	Calls, Served          uint64
+	Static, LastGood, File uint64
+	// Stale counts last good responses found too old to serve.
+	Stale uint64
+}
+
+// FallbackStats returns the policy's counters.
+func (f *Fallback) FallbackStats() FallbackStats {
+	return FallbackStats{Calls: f.calls.Load(), Served: f.served.Load(), Static: f.static.Load(),
+		LastGood: f.lastGood.Load(), File: f.file.Load(), Stale: f.stale.Load()}
+}
+
+var descFallbacks = prometheus.NewDesc("resctl_guard_fallbacks_total", "Responses a fallback policy served in place of the upstream's, by kind.", []string{"policy", "kind", "fallback"}, nil)
+
+func (f *Fallback) collect(ch chan<- prometheus.Metric) {
+	s := f.FallbackStats()
+	ch <- prometheus.MustNewConstMetric(descCalls, prometheus.CounterValue, float64(s.Calls), f.name, f.kind)
+	for _, k := range []struct {
+		n string
+		v uint64
+	}{{FallbackStatic, s.Static}, {FallbackLastGood, s.LastGood}, {FallbackFile, s.File}} {
+		ch <- prometheus.MustNewConstMetric(descFallbacks, prometheus.CounterValue, float64(k.v), f.name, f.kind, k.n)
+	}
+}

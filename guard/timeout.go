@@ -1,0 +1,183 @@
+package guard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/resctl/resctl/internal/strictyaml"
+)
+
+// TimeoutConfig bounds what follows the timeout in its chain: written
+// before a retry it bounds the whole request, after one each attempt. The
+// remaining time travels to the upstream — as grpc-timeout for gRPC, in
+// Header (milliseconds) for HTTP — and a request whose deadline has already
+// passed is not sent. A scenario may write it as a bare duration,
+// `timeout: 500ms`.
+type TimeoutConfig struct {
+	After time.Duration `yaml:"after"`
+	// Header carries the remaining milliseconds to HTTP upstreams; empty
+	// sends none.
+	Header string `yaml:"header"`
+}
+
+// DefaultTimeoutConfig: one second, propagated in X-Request-Timeout.
+func DefaultTimeoutConfig() TimeoutConfig {
+	return TimeoutConfig{After: time.Second, Header: DeadlineHeader}
+}
+
+var _ Config = (*TimeoutConfig)(nil)
+
+// Kind implements Config.
+func (*TimeoutConfig) Kind() string { return "timeout" }
+
+// DecodeNode implements strictyaml.NodeDecoder: a scalar is After.
+func (c *TimeoutConfig) DecodeNode(d *strictyaml.Decoder, n *yaml.Node, path string) {
+	if n.Kind == yaml.ScalarNode {
+		d.Decode(n, reflect.ValueOf(&c.After).Elem(), path)
+		return
+	}
+	d.DecodeStruct(n, reflect.ValueOf(c).Elem(), path)
+}
+
+// Check implements Config.
+func (c *TimeoutConfig) Check(problem func(field, msg string)) {
+	if c.After <= 0 {
+		problem("after", "must be above zero, e.g. 500ms")
+	}
+	if strings.ContainsAny(c.Header, " :\t") {
+		problem("header", fmt.Sprintf("%q is not a header name", c.Header))
+	}
+}
+
+// Build implements Config.
+func (c *TimeoutConfig) Build(name string, o Options) (Policy, error) {
+	return build(NewTimeout(name, *c, o))
+}
+
+// Timeout gives what follows it a deadline. A call that runs out of time
+// is answered 504 (gRPC: DEADLINE_EXCEEDED) with TimeoutHeader, which the
+// policies around it count as a timeout. Its one state is "passing".
+type Timeout struct {
+	passive
+	cfg  TimeoutConfig
+	pool sync.Pool
+
+	calls, timedOut, expired atomic.Uint64
+}
+
+var _ Wrapper = (*Timeout)(nil)
+
+// NewTimeout returns a timeout policy.
+func NewTimeout(name string, c TimeoutConfig, o Options) (*Timeout, error) {
+	if err := validate(&c, name); err != nil {
+		return nil, err
+	}
+	t := &Timeout{cfg: c}
+	t.init("timeout", name, o, []string{"passing"}, nil, answer{})
+	t.pool.New = func() any { return &timeoutState{} }
+	return t, nil
+}
+
+// WrapHTTP implements Wrapper.
+func (t *Timeout) WrapHTTP(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { t.serve(w, r, next) })
+}
+
+type timeoutState struct {
+	aw  attemptWriter
+	ctx context.Context
+}
+
+// decide implements judge: an answer written because the deadline passed
+// (the proxy's 502 for a cancelled upstream call) is replaced by a 504.
+func (s *timeoutState) decide(a *attemptWriter, status int) int {
+	if errors.Is(s.ctx.Err(), context.DeadlineExceeded) && (a.own.Get(UpstreamErrorHeader) != "" || status == statusClientGone) {
+		return 0
+	}
+	return status
+}
+
+func (t *Timeout) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	t.calls.Add(1)
+	parent := r.Context()
+	d := t.cfg.After
+	if dl, ok := parent.Deadline(); ok {
+		d = min(d, time.Until(dl))
+	}
+	if d <= 0 || parent.Err() != nil {
+		t.expired.Add(1)
+		t.answer(w, r)
+		return
+	}
+	ctx, cancel := context.WithTimeout(parent, d)
+	defer cancel()
+	isGRPC := strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc")
+	switch {
+	case isGRPC:
+		r.Header.Set("Grpc-Timeout", grpcTimeout(d))
+	case t.cfg.Header != "":
+		r.Header.Set(t.cfg.Header, strconv.FormatInt(max(1, d.Milliseconds()), 10))
+	}
+	s := t.pool.Get().(*timeoutState)
+	s.ctx = ctx
+	s.aw.reset(w, s)
+	next.ServeHTTP(&s.aw, r.WithContext(ctx))
+	switch {
+	case s.aw.state == discarded:
+		t.timedOut.Add(1)
+		t.answer(w, r)
+	case s.aw.state == undecided && ctx.Err() != nil:
+		t.timedOut.Add(1)
+		t.answer(w, r)
+	case s.aw.state == undecided:
+		s.aw.WriteHeader(http.StatusOK)
+	}
+	s.aw.release()
+	s.ctx = nil
+	t.pool.Put(s)
+}
+
+// answer writes the timeout's own response: 504, or DEADLINE_EXCEEDED in a
+// trailers-only gRPC response.
+func (t *Timeout) answer(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set(TimeoutHeader, t.name)
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+		h.Set("Content-Type", "application/grpc")
+		h.Set("Grpc-Status", "4")
+		h.Set("Grpc-Message", "deadline exceeded")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusGatewayTimeout)
+	fmt.Fprintf(w, `{"error":%q,"guard":%q,"kind":"timeout"}`+"\n", http.StatusText(http.StatusGatewayTimeout), t.name)
+}
+
+// grpcTimeout writes d as a grpc-timeout value: at most eight digits and a
+// unit.
+func grpcTimeout(d time.Duration) string {
+	if ms := d.Milliseconds(); ms < 1e8 {
+		return strconv.FormatInt(max(1, ms), 10) + "m"
+	}
+	return strconv.FormatInt(int64(d/time.Second), 10) + "S"
+}
+
+var descTimeouts = prometheus.NewDesc("resctl_guard_timeouts_total", "Calls a timeout policy ended: timed_out (the deadline passed in flight) or expired (it had passed before the call was sent).", []string{"policy", "kind", "reason"}, nil)
+
+func (t *Timeout) collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(descCalls, prometheus.CounterValue, float64(t.calls.Load()), t.name, t.kind)
+	ch <- prometheus.MustNewConstMetric(descTimeouts, prometheus.CounterValue, float64(t.timedOut.Load()), t.name, t.kind, "timed_out")
+	ch <- prometheus.MustNewConstMetric(descTimeouts, prometheus.CounterValue, float64(t.expired.Load()), t.name, t.kind, "expired")
+}

@@ -1,0 +1,384 @@
+package guard
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+)
+
+// Headers the call wrappers read and write.
+const (
+	// AttemptHeader numbers the attempts of one request (1, 2, …) on their
+	// way upstream, so that an upstream can tell a retry or a hedge from a
+	// new request; with RequestIDHeader it can deduplicate them.
+	AttemptHeader = "X-Resctl-Attempt"
+	// RequestIDHeader carries the original request's id on every attempt;
+	// the retry and hedge policies set one when the client sent none.
+	RequestIDHeader = "X-Request-Id"
+	// TimeoutHeader marks a response a timeout policy wrote itself (a 504)
+	// because its deadline passed; its value is the policy's name.
+	TimeoutHeader = "X-Resctl-Timeout"
+	// FallbackHeader marks a response a fallback policy served instead of
+	// the upstream's; its value is the fallback's kind: "static",
+	// "last_good" or "file".
+	FallbackHeader = "X-Resctl-Fallback"
+	// DeadlineHeader is the default header a timeout policy propagates
+	// the remaining deadline in, in milliseconds, to HTTP upstreams.
+	DeadlineHeader = "X-Request-Timeout"
+)
+
+// Wrapper is a policy that acts around the rest of its chain rather than
+// admitting calls: a retry re-invokes what follows it, a timeout bounds it,
+// a hedge races a second call against it, a fallback answers for it. Its
+// Acquire always admits and its Release learns nothing, so Chain.Do (and
+// the gRPC interceptors) pass over it; Chain.Middleware composes it.
+type Wrapper interface {
+	Policy
+	// WrapHTTP returns next guarded by the wrapper.
+	WrapHTTP(next http.Handler) http.Handler
+}
+
+// outermost is implemented by wrappers that answer for their whole chain
+// wherever they are written: the fallback, which must hear the rejections
+// of every admission policy.
+type outermost interface{ outermost() }
+
+// passive is the Policy half of a wrapper.
+type passive struct{ core }
+
+// Acquire implements Policy: a wrapper admits every call.
+func (*passive) Acquire(context.Context, *Request) (Permit, error) { return Permit{}, nil }
+
+// Release implements Policy: a wrapper learns from its own attempts, not
+// from the chain.
+func (*passive) Release(Permit, Outcome) {}
+
+// hasWrappers reports whether the chain holds a Wrapper.
+func (c *Chain) hasWrappers() bool {
+	for _, p := range c.policies {
+		if _, ok := p.(Wrapper); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// compose nests the chain around next: runs of admission policies become
+// sub-chains, each Wrapper wraps what follows it, and outermost wrappers
+// (fallbacks) wrap the whole. A hedge shares the budget of a retry in the
+// same chain.
+func (c *Chain) compose(next http.Handler) http.Handler {
+	var retry *Retry
+	for _, p := range c.policies {
+		if r, ok := p.(*Retry); ok && retry == nil {
+			retry = r
+		}
+	}
+	h := next
+	var run []Policy
+	flush := func() {
+		if len(run) > 0 {
+			sub := &Chain{policies: run, clk: c.clk}
+			h = sub.admit(h)
+			run = nil
+		}
+	}
+	var outer []Wrapper
+	for i := len(c.policies) - 1; i >= 0; i-- {
+		p := c.policies[i]
+		w, ok := p.(Wrapper)
+		switch {
+		case !ok:
+			run = append([]Policy{p}, run...)
+		case isOutermost(w):
+			outer = append(outer, w)
+		default:
+			flush()
+			if hd, ok := w.(*Hedge); ok && retry != nil {
+				hd.shareBudget(retry.budget)
+			}
+			h = w.WrapHTTP(h)
+		}
+	}
+	flush()
+	for _, w := range outer {
+		h = w.WrapHTTP(h)
+	}
+	return h
+}
+
+func isOutermost(w Wrapper) bool { _, ok := w.(outermost); return ok }
+
+// attemptWriter stands between one attempt and the client's writer. The
+// attempt's headers go to a map of its own until it writes its status;
+// then its judge decides: commit (the headers go to the client and the
+// rest streams through) or discard (what the attempt writes is dropped, or
+// kept up to a limit when the judge wants it replayed).
+type attemptWriter struct {
+	w      http.ResponseWriter
+	own    http.Header
+	judge  judge
+	state  uint8
+	status int
+	// keep buffers a discarded response's body up to keepLimit.
+	keep      bool
+	keepLimit int
+	body      bytes.Buffer
+	// tee copies a committed response's body up to teeLimit, for the
+	// fallback's last good responses.
+	tee      bool
+	teeLimit int
+	teeOver  bool
+}
+
+const (
+	undecided uint8 = iota
+	committed
+	discarded
+)
+
+// judge decides an attempt's fate when it writes its status: it returns
+// the status to commit with, or 0 to discard the attempt.
+type judge interface {
+	decide(a *attemptWriter, status int) int
+}
+
+func (a *attemptWriter) reset(w http.ResponseWriter, j judge) {
+	a.w, a.judge = w, j
+	if a.own == nil {
+		a.own = make(http.Header, 8)
+	} else {
+		clear(a.own)
+	}
+	a.state, a.status = undecided, 0
+	a.keep, a.keepLimit, a.tee, a.teeLimit, a.teeOver = false, 0, false, 0, false
+	a.body.Reset()
+}
+
+// release drops references to the request's writer so a pooled
+// attemptWriter keeps nothing alive.
+func (a *attemptWriter) release() {
+	a.w, a.judge = nil, nil
+	clear(a.own)
+	if a.body.Cap() > 64<<10 {
+		a.body = bytes.Buffer{}
+	}
+	a.body.Reset()
+}
+
+func (a *attemptWriter) Header() http.Header {
+	if a.state == committed {
+		return a.w.Header()
+	}
+	return a.own
+}
+
+func (a *attemptWriter) WriteHeader(code int) {
+	switch a.state {
+	case committed:
+		a.w.WriteHeader(code)
+		return
+	case discarded:
+		return
+	}
+	if code < 200 && code != http.StatusSwitchingProtocols {
+		return // informational responses are not passed on while undecided
+	}
+	a.status = code
+	if c := a.judge.decide(a, code); c != 0 {
+		a.commit(c)
+		return
+	}
+	a.state = discarded
+}
+
+// commit sends the attempt's headers and status to the client.
+func (a *attemptWriter) commit(code int) {
+	a.state = committed
+	dst := a.w.Header()
+	for k, v := range a.own {
+		dst[k] = v
+	}
+	a.status = code
+	a.w.WriteHeader(code)
+}
+
+func (a *attemptWriter) Write(b []byte) (int, error) {
+	if a.state == undecided {
+		a.WriteHeader(http.StatusOK)
+	}
+	if a.state == discarded {
+		if a.keep && a.body.Len() < a.keepLimit {
+			a.body.Write(b[:min(len(b), a.keepLimit-a.body.Len())])
+		}
+		return len(b), nil
+	}
+	if a.tee && !a.teeOver {
+		if a.body.Len()+len(b) > a.teeLimit {
+			a.teeOver = true
+		} else {
+			a.body.Write(b)
+		}
+	}
+	return a.w.Write(b)
+}
+
+func (a *attemptWriter) Flush() {
+	if a.state == undecided {
+		a.WriteHeader(http.StatusOK)
+	}
+	if a.state != committed {
+		return
+	}
+	if f, ok := a.w.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the client's writer for
+// deadlines.
+func (a *attemptWriter) Unwrap() http.ResponseWriter { return a.w }
+
+// replay writes a discarded attempt's response to the client: its status,
+// headers and the body kept of it.
+func (a *attemptWriter) replay() {
+	a.commit(a.status)
+	_, _ = a.w.Write(a.body.Bytes())
+}
+
+// attemptResult classifies what an attempt answered, from its status and
+// headers, for the wrappers that decide on it.
+type attemptResult struct {
+	status    int
+	grpc      codes.Code
+	transport bool // the proxy could not reach the upstream
+	timeout   bool // a timeout policy ran out of time
+	rejected  bool // a guard policy answered it locally
+	isGRPC    bool
+}
+
+func classifyAttempt(status int, h http.Header) attemptResult {
+	r := attemptResult{status: status}
+	r.transport = h.Get(UpstreamErrorHeader) != ""
+	r.timeout = h.Get(TimeoutHeader) != ""
+	r.rejected = h.Get(GuardHeader) != ""
+	if s := h.Get("Grpc-Status"); s != "" {
+		r.isGRPC = true
+		if n, err := strconv.Atoi(s); err == nil {
+			r.grpc = codes.Code(n)
+		}
+	}
+	return r
+}
+
+// outcome turns the result into an Outcome a classifier can judge.
+func (r attemptResult) outcome() Outcome {
+	o := Outcome{Status: r.status, Timeout: r.timeout}
+	if r.transport {
+		o.Err = ErrTransport
+	}
+	if r.isGRPC && r.grpc != codes.OK {
+		o.Status, o.GRPCCode = 0, r.grpc
+	}
+	return o
+}
+
+// idempotent methods may be sent twice: RFC 9110 §9.2.2.
+var idempotent = []string{http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete}
+
+func checkMethods(field string, ms []string, problem func(field, msg string)) {
+	for i, m := range ms {
+		if m == "" || strings.ToUpper(m) != m || strings.ContainsAny(m, " \t/") {
+			problem(field+"["+strconv.Itoa(i)+"]", "\""+m+"\" is not an HTTP method in upper case, e.g. GET")
+		}
+	}
+}
+
+// replayable buffers a request's body, up to limit bytes, so that it can
+// be sent more than once. It reports false for a body over the limit, and
+// then puts back what it read so the request can still be sent once.
+func replayable(r *http.Request, limit int64) ([]byte, bool, error) {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return nil, true, nil
+	}
+	if r.ContentLength > limit {
+		return nil, false, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, false, err
+	}
+	if int64(len(b)) > limit {
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(b), r.Body), r.Body}
+		return nil, false, nil
+	}
+	r.Body.Close()
+	return b, true, nil
+}
+
+// withBody sets a fresh reader over a buffered body on an attempt.
+func withBody(r *http.Request, body []byte) {
+	if body == nil {
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+}
+
+// attemptValues are the AttemptHeader values, shared read-only so that
+// numbering an attempt allocates nothing.
+var attemptValues = func() [][]string {
+	v := make([][]string, 17)
+	for i := range v {
+		v[i] = []string{strconv.Itoa(i)}
+	}
+	return v
+}()
+
+func setAttempt(h http.Header, header string, n int) {
+	if header == "" {
+		return
+	}
+	if n < len(attemptValues) {
+		h[header] = attemptValues[n]
+		return
+	}
+	h.Set(header, strconv.Itoa(n))
+}
+
+// requestIDs makes ids for requests that came without one.
+type requestIDs struct{ rng *rng }
+
+func (g *requestIDs) ensure(h http.Header, header string) {
+	if header == "" || h.Get(header) != "" {
+		return
+	}
+	h.Set(header, "resctl-"+strconv.FormatUint(g.rng.uint64(), 36))
+}
+
+// sleep waits d on the wall clock, or until ctx is done; it reports
+// whether the full wait passed.
+func sleep(ctx context.Context, k *clock, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	done := make(chan struct{})
+	stop := k.afterFunc(d, func() { close(done) })
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		stop()
+		return false
+	}
+}
