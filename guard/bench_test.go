@@ -2,6 +2,8 @@ package guard_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -92,3 +94,47 @@ func BenchmarkChain_BreakerLimiterRate(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkWrappers_FirstAttempt is what the retry, timeout and hedge
+// wrappers add to an admitted request that succeeds on its first attempt,
+// so that no retry or hedge fires: the handler is trivial and the
+// recorder reused, so what is measured is the wrappers.
+func BenchmarkWrappers_FirstAttempt(b *testing.B) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	retry, _ := guard.NewRetry("r", guard.DefaultRetryConfig(), guard.Options{})
+	tc := guard.DefaultTimeoutConfig()
+	timeout, _ := guard.NewTimeout("t", tc, guard.Options{})
+	hc := guard.DefaultHedgeConfig()
+	hc.Delay, hc.Quantile = time.Second, 0
+	hedge, _ := guard.NewHedge("h", hc, guard.Options{})
+	for _, bc := range []struct {
+		name     string
+		policies []guard.Policy
+	}{
+		{"none", nil},
+		{"retry", []guard.Policy{retry}},
+		{"timeout", []guard.Policy{timeout}},
+		{"hedge", []guard.Policy{hedge}},
+		{"retry+timeout+hedge", []guard.Policy{retry, timeout, hedge}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			h := http.Handler(ok)
+			if len(bc.policies) > 0 {
+				h = guard.NewChain(bc.policies...).Middleware(ok)
+			}
+			req := httptest.NewRequest("GET", "/api/orders", nil)
+			req.Header.Set(guard.RequestIDHeader, "client-id")
+			w := &nopWriter{h: http.Header{}}
+			b.ReportAllocs()
+			for b.Loop() {
+				h.ServeHTTP(w, req)
+			}
+		})
+	}
+}
+
+type nopWriter struct{ h http.Header }
+
+func (w *nopWriter) Header() http.Header         { return w.h }
+func (w *nopWriter) WriteHeader(int)             {}
+func (w *nopWriter) Write(b []byte) (int, error) { return len(b), nil }
