@@ -104,6 +104,21 @@ func get(t *testing.T, c *http.Client, url string) response {
 
 // scrape reads the proxy's /metrics into series → value, e.g.
 // `resctl_proxy_requests_total{code="200"}` → 1.
+// scrapeUntil scrapes until series reaches want, or for at most 5 s: the
+// proxy counts a request once its handler returns, which may be a moment
+// after the client has read the whole response.
+func scrapeUntil(t *testing.T, p *harness.Proxy, series string, want float64) map[string]float64 {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		m := scrape(t, p)
+		if m[series] == want || time.Now().After(deadline) {
+			return m
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func scrape(t *testing.T, p *harness.Proxy) map[string]float64 {
 	t.Helper()
 	r := get(t, newClient(t, false), p.AdminURL()+"/metrics")
@@ -254,7 +269,7 @@ func TestProxy_Metrics(t *testing.T) {
 	get(t, c, p.URL()+"/api/orders")
 	get(t, c, p.URL()+"/api/orders")
 
-	m := scrape(t, p)
+	m := scrapeUntil(t, p, `resctl_proxy_requests_total{code="201"}`, 2)
 	if v := m[`resctl_proxy_requests_total{code="201"}`]; v != 2 {
 		t.Errorf(`resctl_proxy_requests_total{code="201"} = %v, want 2`, v)
 	}
@@ -277,7 +292,7 @@ func TestProxy_Metrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	get(t, c, p.URL()+"/admin/x")
-	m = scrape(t, p)
+	m = scrapeUntil(t, p, `resctl_proxy_requests_total{code="503"}`, 1)
 	for series, want := range map[string]float64{
 		`resctl_fault_active{fault="fault/abort",kind="abort"}`:         1,
 		`resctl_fault_matched_total{fault="fault/abort",kind="abort"}`:  1,
@@ -357,7 +372,7 @@ func TestProxy_UpstreamDown(t *testing.T) {
 	if v := r.header.Get("Content-Type"); v != "application/json" || !strings.Contains(r.body, "upstream unreachable") {
 		t.Errorf("body %q (%s), want a JSON error saying the upstream is unreachable", r.body, v)
 	}
-	if v := scrape(t, p)[`resctl_proxy_requests_total{code="502"}`]; v != 1 {
+	if v := scrapeUntil(t, p, `resctl_proxy_requests_total{code="502"}`, 1)[`resctl_proxy_requests_total{code="502"}`]; v != 1 {
 		t.Errorf(`resctl_proxy_requests_total{code="502"} = %v, want 1`, v)
 	}
 }
@@ -405,7 +420,7 @@ func TestProxy_InformationalResponse(t *testing.T) {
 	if r := get(t, newClient(t, false), p.URL()+"/"); r.status != http.StatusOK || r.body != "page" {
 		t.Fatalf("got %d %q, want 200 page", r.status, r.body)
 	}
-	m := scrape(t, p)
+	m := scrapeUntil(t, p, `resctl_proxy_requests_total{code="200"}`, 1)
 	if v := m[`resctl_proxy_requests_total{code="200"}`]; v != 1 {
 		t.Errorf(`resctl_proxy_requests_total{code="200"} = %v, want 1 (all: %v)`, v, requestsByCode(m))
 	}
