@@ -252,9 +252,7 @@ func (r *Retry) serve(w http.ResponseWriter, req *http.Request, next http.Handle
 	st.ctx, st.start, st.wait = req.Context(), r.clk.nanos(), 0
 	for st.n = 1; ; st.n++ {
 		setAttempt(req.Header, r.cfg.AttemptHeader, st.n)
-		if st.n > 1 {
-			withBody(req, body)
-		}
+		withBody(req, body)
 		st.again = false
 		st.aw.reset(w, st)
 		next.ServeHTTP(&st.aw, req)
