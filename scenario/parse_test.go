@@ -83,6 +83,17 @@ var badCases = []struct {
 		},
 	},
 	{
+		name: "call wrappers: unbounded, over budget, no hedge delay, no stub file",
+		src: head + phase + "proxy:\n  guard:\n    - retry: {attempts: 0, budget: 150%}\n    - hedge: {delay: 0s, quantile: 0}\n    - fallback: {file: /no/such/stub.json}\n    - timeout: 0s\n",
+		want: []string{
+			"7:25: proxy.guard[0].retry.attempts: 0 is not 1..10: retries must be bounded",
+			"7:36: proxy.guard[0].retry.budget: percentage 150 is outside 0%..100%",
+			"8:22: proxy.guard[1].hedge.delay: a hedge needs a delay or a quantile: with neither every request would be sent twice at once",
+			`9:24: proxy.guard[2].fallback.file: "/no/such/stub.json" does not exist or cannot be read: stat /no/such/stub.json: no such file or directory`,
+			"10:16: proxy.guard[3].timeout.after: must be above zero, e.g. 500ms",
+		},
+	},
+	{
 		name: "SLA naming an unknown breaker",
 		src:  head + phase + "proxy:\n  routes:\n    - {name: orders, match: {path: /api/orders}, guard: [breaker]}\nslas:\n  - expect: time_to(breaker(\"order\") == open) < 2s\n",
 		want: []string{`9:29: slas[0].expect: no breaker named "order" (did you mean "orders"?)`},

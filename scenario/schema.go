@@ -83,6 +83,9 @@ func (g *schemaGen) typeOf(t reflect.Type) map[string]any {
 		})
 	case reflect.TypeFor[guard.Spec]():
 		return g.oneKind("policy", "a guard policy: one kind with its configuration", guard.Kinds(), func(k string) any { c, _ := guard.NewConfig(k); return c })
+	case reflect.TypeFor[guard.BudgetConfig]():
+		// `budget: 20%` is the ratio alone.
+		return map[string]any{"anyOf": []any{g.object(t), percentType}}
 	}
 	if reflect.PointerTo(t).Implements(textUnmarshaler) {
 		return map[string]any{"type": []string{"string", "number"}}
@@ -141,9 +144,13 @@ func (g *schemaGen) oneKind(prefix, desc string, kinds []string, newConfig func(
 	for _, k := range kinds {
 		def := prefix + "_" + k
 		g.defs[def] = g.object(reflect.TypeOf(newConfig(k)).Elem())
+		forms := []any{map[string]any{"$ref": "#/$defs/" + def}, map[string]any{"type": "null"}}
+		if prefix == "policy" && k == "timeout" {
+			forms = append(forms, g.typeOf(reflect.TypeFor[time.Duration]())) // `timeout: 500ms`
+		}
 		alts = append(alts, map[string]any{
 			"type":                 "object",
-			"properties":           map[string]any{k: map[string]any{"anyOf": []any{map[string]any{"$ref": "#/$defs/" + def}, map[string]any{"type": "null"}}}},
+			"properties":           map[string]any{k: map[string]any{"anyOf": forms}},
 			"required":             []string{k},
 			"additionalProperties": false,
 		})
