@@ -84,7 +84,7 @@ var badCases = []struct {
 	},
 	{
 		name: "call wrappers: unbounded, over budget, no hedge delay, no stub file",
-		src: head + phase + "proxy:\n  guard:\n    - retry: {attempts: 0, budget: 150%}\n    - hedge: {delay: 0s, quantile: 0}\n    - fallback: {file: /no/such/stub.json}\n    - timeout: 0s\n",
+		src:  head + phase + "proxy:\n  guard:\n    - retry: {attempts: 0, budget: 150%}\n    - hedge: {delay: 0s, quantile: 0}\n    - fallback: {file: /no/such/stub.json}\n    - timeout: 0s\n",
 		want: []string{
 			"7:25: proxy.guard[0].retry.attempts: 0 is not 1..10: retries must be bounded",
 			"7:36: proxy.guard[0].retry.budget: percentage 150 is outside 0%..100%",
