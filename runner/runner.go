@@ -12,11 +12,13 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -78,11 +80,20 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 		progress = io.Discard
 	}
 
-	upstream, targetDesc, stopTarget, err := startTarget(ctx, s, opts)
-	if err != nil {
-		return nil, err
+	// In the guarded-proxy topology the proxy fronts the target and the
+	// load goes through it. In the dependency topology (proxy.upstream)
+	// the proxy fronts a dependency, the target is started with the
+	// proxy's address, and the load goes straight to the target.
+	dependency := s.Proxy.Upstream != ""
+	var upstream, targetDesc string
+	if !dependency {
+		var stopTarget func()
+		var err error
+		if upstream, targetDesc, stopTarget, err = startTarget(ctx, s, opts, scenario.TemplateData{}); err != nil {
+			return nil, err
+		}
+		defer stopTarget()
 	}
-	defer stopTarget()
 
 	board := inject.NewBoard(s.Seed, nil)
 	board.ScopeByHeader(load.PhaseHeader)
@@ -104,7 +115,14 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 		defer cancel()
 		_ = admin.Close(cctx)
 	}()
-	proxy, err := startProxy(s, upstream, board, gd, admin, logger)
+	proxyUpstream := upstream
+	if dependency {
+		proxyUpstream = s.Proxy.Upstream
+		if s.Proxy.Protocol == harness.ProtocolTCP {
+			proxyUpstream = "tcp://" + proxyUpstream
+		}
+	}
+	proxy, err := startProxy(s, proxyUpstream, board, gd, admin, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -113,6 +131,18 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 		defer cancel()
 		_ = proxy.Close(cctx)
 	}()
+	loadURL := proxy.URL()
+	if dependency {
+		var data scenario.TemplateData
+		data.Proxy.URL = proxy.URL()
+		data.Proxy.Addr = strings.TrimPrefix(proxy.URL(), "http://")
+		var stopTarget func()
+		if upstream, targetDesc, stopTarget, err = startTarget(ctx, s, opts, data); err != nil {
+			return nil, err
+		}
+		defer stopTarget()
+		loadURL = upstream
+	}
 	fmt.Fprintf(progress, "resctl: %s: target %s, proxy %s (admin API and metrics %s)\n", s.Name, targetDesc, proxy.URL(), proxy.AdminURL())
 
 	plan := newPlan(s)
@@ -120,9 +150,10 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	gd.setStart(start)
 	rec := record.NewRecorder(start, plan.spans, s.Load.Timeout)
 	clock := &phaseClock{plan: plan, board: board, start: start, progress: progress, runtime: map[string]runtimeFault{}, lead: faultLead}
-	if s.Proxy.Protocol == harness.ProtocolTCP {
-		// Bytes carry no phase label: a tcp proxy's faults are switched
-		// exactly at the phase boundaries.
+	if s.Proxy.Protocol == harness.ProtocolTCP || dependency {
+		// Bytes, and a dependency's requests from the service under test,
+		// carry no phase label: their faults are switched exactly at the
+		// phase boundaries.
 		clock.lead = 0
 	}
 	if u := agentURL(s, upstream); u != "" {
@@ -152,7 +183,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	wg.Go(func() { scraper.Run(runCtx) })
 	wg.Go(func() { guardRail.watch(runCtx) })
 	stats, loadErr := load.Run(loadCtx, load.Options{
-		BaseURL:     proxy.URL(),
+		BaseURL:     loadURL,
 		Requests:    loadRequests(s.Load.Requests),
 		Pacer:       load.NewPacer(plan.steps),
 		Timeout:     s.Load.Timeout,
@@ -337,7 +368,10 @@ var demoReady = regexp.MustCompile(`listening on (http://\S+)`)
 
 // startTarget returns the upstream URL, a description for reports, and a
 // function that stops what was started.
-func startTarget(ctx context.Context, s *scenario.Scenario, opts Options) (string, string, func(), error) {
+func startTarget(ctx context.Context, s *scenario.Scenario, opts Options, data scenario.TemplateData) (string, string, func(), error) {
+	if len(s.Target.Command) > 0 {
+		return startCommand(ctx, s, opts, data)
+	}
 	if s.Target.Builtin == "demo" && len(opts.DemoCommand) > 0 {
 		args := append(slices.Clone(opts.DemoCommand), "--listen", "127.0.0.1:0", "--seed", strconv.FormatUint(s.Seed, 10))
 		p, err := service.Start(ctx, service.Spec{
@@ -378,6 +412,62 @@ func startTarget(ctx context.Context, s *scenario.Scenario, opts Options) (strin
 	}
 	conn.Close()
 	return s.Target.URL, s.Target.URL, func() {}, nil
+}
+
+// startCommand starts the service under test and waits until it is ready.
+func startCommand(ctx context.Context, s *scenario.Scenario, opts Options, data scenario.TemplateData) (string, string, func(), error) {
+	t := s.Target
+	spec := service.Spec{Name: "target", Dir: t.Dir, Env: map[string]string{}, ReadyTimeout: t.ReadyTimeout, StopGrace: t.Stop.Grace, LogDir: opts.LogDir}
+	for _, a := range t.Command {
+		x, err := scenario.Expand(a, data)
+		if err != nil {
+			return "", "", nil, err
+		}
+		spec.Command = append(spec.Command, x)
+	}
+	for k, v := range t.Env {
+		x, err := scenario.Expand(v, data)
+		if err != nil {
+			return "", "", nil, err
+		}
+		spec.Env[k] = x
+	}
+	if sig, ok := signals[t.Stop.Signal]; ok {
+		spec.StopSignal = sig
+	}
+	u, err := url.Parse(t.URL)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("target %q: %w", t.URL, err)
+	}
+	switch {
+	case strings.HasPrefix(t.Ready, "http://"), strings.HasPrefix(t.Ready, "https://"):
+		spec.ReadyURL = t.Ready
+	case t.Ready != "":
+		spec.ReadyTCP = t.Ready
+	default:
+		spec.ReadyTCP = hostPort(u)
+	}
+	p, err := service.Start(ctx, spec)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("start target: %w", err)
+	}
+	desc := fmt.Sprintf("%s (pid %d, %s)", t.URL, p.Pid(), filepath.Base(spec.Command[0]))
+	return t.URL, desc, func() { _ = p.Stop() }, nil
+}
+
+var signals = map[string]syscall.Signal{
+	"SIGTERM": syscall.SIGTERM, "SIGINT": syscall.SIGINT, "SIGQUIT": syscall.SIGQUIT,
+	"SIGHUP": syscall.SIGHUP, "SIGKILL": syscall.SIGKILL,
+}
+
+func hostPort(u *url.URL) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	if u.Scheme == "https" {
+		return net.JoinHostPort(u.Hostname(), "443")
+	}
+	return net.JoinHostPort(u.Hostname(), "80")
 }
 
 func loadRequests(rs []scenario.Request) []load.Request {

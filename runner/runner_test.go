@@ -5,21 +5,58 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/resctl/resctl/internal/demo"
 	"github.com/resctl/resctl/report"
 	"github.com/resctl/resctl/scenario"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv("RUNNER_SERVICE") != "" {
+		serviceUnderTest()
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// serviceUnderTest is a service that calls a downstream API for every
+// request, as a service under test calls its dependency: the test binary
+// runs it as a child process (RUNNER_SERVICE set) for the dependency
+// topology.
+func serviceUnderTest() {
+	down := os.Getenv("DOWNSTREAM")
+	client := &http.Client{Timeout: 2 * time.Second}
+	srv := &http.Server{Addr: os.Getenv("LISTEN"), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resp, err := client.Get(down + r.URL.Path)
+		if err != nil {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		w.WriteHeader(resp.StatusCode)
+		_, _ = io.Copy(w, resp.Body)
+	})}
+	go func() {
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM)
+		<-sig
+		_ = srv.Close()
+	}()
+	_ = srv.ListenAndServe()
+}
 
 func mustParse(t *testing.T, src string) *scenario.Scenario {
 	t.Helper()
@@ -395,5 +432,60 @@ slas:
 	}
 	if len(r.Faults) != 1 || r.Faults[0].Kind != "blackhole" || !r.Faults[0].Fired {
 		t.Errorf("faults = %+v, want the blackhole, fired", r.Faults)
+	}
+}
+
+// The dependency topology: the proxy fronts the service's dependency, resctl
+// starts the service with the proxy's address, the load goes straight to
+// the service, and an abort at the dependency's proxy shows in the
+// service's answers. The service is stopped when the run ends.
+func TestRun_ServiceUnderTestBehindItsDependencyProxy(t *testing.T) {
+	dep, err := demo.Start("127.0.0.1:0", demo.Options{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dep.Close()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := mustParse(t, `
+name: dependency
+target:
+  url: http://`+addr+`
+  command: ["`+self+`"]
+  env: {RUNNER_SERVICE: "1", LISTEN: "`+addr+`", DOWNSTREAM: "{{ .Proxy.URL }}"}
+proxy: {upstream: "`+dep.URL()+`"}
+load: {rate: 20/s, requests: [{path: /api/users/1}]}
+phases:
+  - {name: baseline, duration: 1s}
+  - name: outage
+    duration: 1s
+    faults: [{abort: {status: 503}}]
+  - {name: after, duration: 1s}
+slas:
+  - {name: healthy, during: baseline, expect: success_rate == 100%}
+  - {name: the dependency's outage reached the users, during: outage, expect: error_rate > 80%}
+  - {name: healthy again, during: after, expect: success_rate >= 90%}
+`)
+	r, err := Run(context.Background(), s, Options{LogDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sla := range r.SLAs {
+		if !sla.Passed {
+			t.Errorf("SLA %q failed: observed %s %s", sla.Name, sla.Observed, sla.Error)
+		}
+	}
+	if !strings.Contains(r.Target, "pid ") {
+		t.Errorf("target %q does not say it was started", r.Target)
+	}
+	// The service is gone: its port is free again.
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.Close()
+		t.Errorf("the service under test still listens on %s after the run", addr)
 	}
 }

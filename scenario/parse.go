@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"net/url"
 	"os"
 	"reflect"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"text/template"
 
 	"go.yaml.in/yaml/v3"
 
@@ -195,6 +197,72 @@ func (v *validator) validateTarget() {
 			v.report("target.url", "%q is not an http:// or https:// URL with a host", t.URL)
 		}
 	}
+	if len(t.Command) > 0 {
+		if t.Builtin != "" {
+			v.report("target.command", "a built-in target is started by resctl already; give url with command")
+		}
+		for i, arg := range t.Command {
+			v.checkTemplate(fmt.Sprintf("target.command[%d]", i), arg)
+		}
+		for k, val := range t.Env {
+			v.checkTemplate("target.env."+k, val)
+		}
+		if t.Stop.Signal != "" && !slices.Contains(StopSignals, t.Stop.Signal) {
+			v.report("target.stop.signal", "unknown signal %q; use one of %s", t.Stop.Signal, strings.Join(StopSignals, ", "))
+		}
+		if t.Stop.Grace < 0 {
+			v.report("target.stop.grace", "must not be negative")
+		}
+	} else {
+		for _, k := range []string{"env", "dir", "ready", "ready_timeout", "stop"} {
+			if _, set := v.At["target."+k]; set {
+				v.report("target."+k, "only applies to a target resctl starts: add command")
+			}
+		}
+	}
+	if up := v.s.Proxy.Upstream; up != "" {
+		if v.s.Proxy.Protocol == "tcp" {
+			if _, _, err := net.SplitHostPort(up); err != nil {
+				v.report("proxy.upstream", "%q is not host:port", up)
+			}
+		} else if u, err := url.Parse(up); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.report("proxy.upstream", "%q is not an http:// URL with a host", up)
+		}
+	}
+}
+
+// StopSignals are the signals target.stop.signal may name.
+var StopSignals = []string{"SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGKILL"}
+
+// TemplateData is what target.command and target.env templates see.
+type TemplateData struct {
+	Proxy struct{ Addr, URL string }
+}
+
+// checkTemplate parses a template and executes it with placeholder data,
+// so a typo ({{ .Proxy.Adr }}) is a validation error, not a failed start.
+func (v *validator) checkTemplate(path, text string) {
+	if !strings.Contains(text, "{{") {
+		return
+	}
+	var d TemplateData
+	d.Proxy.Addr, d.Proxy.URL = "127.0.0.1:1", "http://127.0.0.1:1"
+	if _, err := Expand(text, d); err != nil {
+		v.report(path, "%v", err)
+	}
+}
+
+// Expand executes a target template, e.g. "{{ .Proxy.Addr }}".
+func Expand(text string, d TemplateData) (string, error) {
+	t, err := template.New("").Option("missingkey=error").Parse(text)
+	if err != nil {
+		return "", fmt.Errorf("template %q: %w", text, err)
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, d); err != nil {
+		return "", fmt.Errorf("template %q: %v (it can use .Proxy.Addr and .Proxy.URL)", text, err)
+	}
+	return b.String(), nil
 }
 
 var tokenChars = regexp.MustCompile(`^[!#$%&'*+\-.^_` + "`" + `|~0-9A-Za-z]+$`)

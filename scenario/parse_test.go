@@ -109,6 +109,16 @@ var badCases = []struct {
 		want: []string{"5:19: proxy.protocol: guard chains need an http or h2c proxy"},
 	},
 	{
+		name: "template naming something that does not exist",
+		src:  "name: t\ntarget: {url: http://127.0.0.1:9, command: [svc, '--db={{ .Proxy.Adr }}']}\nload: {rate: 5/s, requests: [{path: /}]}\n" + phase,
+		want: []string{`2:50: target.command[1]: template "--db={{ .Proxy.Adr }}"`},
+	},
+	{
+		name: "env without a command",
+		src:  "name: t\ntarget: {url: http://127.0.0.1:9, env: {A: b}}\nload: {rate: 5/s, requests: [{path: /}]}\n" + phase,
+		want: []string{"2:40: target.env: only applies to a target resctl starts: add command"},
+	},
+	{
 		name: "empty fault item",
 		src:  head + "phases:\n  - name: a\n    duration: 1s\n    faults: [~]\n",
 		want: []string{"7:14: phases[0].faults[0]: empty fault"},

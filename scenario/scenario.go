@@ -56,6 +56,27 @@ type Target struct {
 	// agent (inject/agent), for goroutines, memory, cpu and gc faults;
 	// the built-in demo target mounts it at /debug/resctl.
 	Agent string `yaml:"agent"`
+
+	// Command, when set, is the service under test, started by resctl
+	// before the load and stopped (with its children) at the end, however
+	// the run ends; URL says where it will listen. Its arguments and Env
+	// values are templates that can name the proxy: {{ .Proxy.Addr }},
+	// {{ .Proxy.URL }}.
+	Command []string          `yaml:"command"`
+	Env     map[string]string `yaml:"env"`
+	Dir     string            `yaml:"dir"`
+	// Ready is a health URL (answering under 500) or a host:port accepting
+	// connections; default: the URL's host:port.
+	Ready        string        `yaml:"ready"`
+	ReadyTimeout time.Duration `yaml:"ready_timeout"`
+	Stop         StopSpec      `yaml:"stop"`
+}
+
+// StopSpec says how a started process is stopped: Signal to its process
+// group, then SIGKILL after Grace.
+type StopSpec struct {
+	Signal string        `yaml:"signal"`
+	Grace  time.Duration `yaml:"grace"`
 }
 
 // Proxy is the harness proxy resctl puts in front of the target.
@@ -69,6 +90,11 @@ type Proxy struct {
 	Listen string `yaml:"listen"`
 	// Admin is the address of the proxy's own /metrics endpoint.
 	Admin string `yaml:"admin"`
+	// Upstream, when set, is what the proxy fronts instead of the target:
+	// a dependency of the service under test (http://host:port, or
+	// host:port for tcp). The load then goes straight to the target, and
+	// the target reaches the dependency through the proxy.
+	Upstream string `yaml:"upstream"`
 	// Guard is the proxy-wide resilience chain, applied in order to every
 	// request.
 	Guard []Policy `yaml:"guard"`
