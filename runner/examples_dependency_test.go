@@ -2,10 +2,13 @@ package runner
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/resctl/resctl/internal/demo"
 	"github.com/resctl/resctl/scenario"
@@ -62,4 +65,48 @@ func freeAddr(t *testing.T) string {
 	addr := srv.Addr()
 	_ = srv.Close()
 	return addr
+}
+
+// The dependency topology with a real redis-server, which the scenario
+// itself starts as a service: a partition of the Redis proxy degrades the
+// cache service (testdata/services/cache) and it recovers after.
+func TestExample_DependencyRedisPartition(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs a service")
+	}
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if os.Getenv("RESCTL_REDIS_TEST") != "" {
+			t.Fatal("redis-server is not installed (apt-get install redis-server) and RESCTL_REDIS_TEST is set")
+		}
+		t.Skip("redis-server is not installed; apt-get install redis-server, or set RESCTL_REDIS_TEST=1 to require it")
+	}
+	bin := filepath.Join(t.TempDir(), "cache")
+	build := exec.Command("go", "build", "-o", bin, "./testdata/services/cache")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the cache service: %v\n%s", err, out)
+	}
+	redisAddr := freeAddr(t)
+	_, port, _ := strings.Cut(redisAddr, ":")
+	t.Setenv("CACHE_BIN", bin)
+	t.Setenv("CACHE_ADDR", freeAddr(t))
+	t.Setenv("REDIS_PORT", port)
+	s, err := scenario.ReadFile("../testdata/scenarios/dependency-redis-partition.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Run(context.Background(), s, Options{LogDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sla := range r.SLAs {
+		if !sla.Passed {
+			t.Errorf("SLA %q failed: observed %s %s", sla.Name, sla.Observed, sla.Error)
+		}
+	}
+	// redis-server was stopped with the run: its port is free again.
+	if c, err := net.DialTimeout("tcp", redisAddr, time.Second); err == nil {
+		c.Close()
+		t.Errorf("redis-server still listens on %s after the run", redisAddr)
+	}
 }

@@ -84,6 +84,15 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	// load goes through it. In the dependency topology (proxy.upstream)
 	// the proxy fronts a dependency, the target is started with the
 	// proxy's address, and the load goes straight to the target.
+	for _, svc := range s.Services {
+		stop, err := startService(ctx, svc, opts)
+		if err != nil {
+			return nil, err
+		}
+		defer stop()
+		fmt.Fprintf(progress, "resctl: started service %s\n", svc.Name)
+	}
+
 	dependency := s.Proxy.Upstream != ""
 	var upstream, targetDesc string
 	if !dependency {
@@ -453,6 +462,26 @@ func startCommand(ctx context.Context, s *scenario.Scenario, opts Options, data 
 	}
 	desc := fmt.Sprintf("%s (pid %d, %s)", t.URL, p.Pid(), filepath.Base(spec.Command[0]))
 	return t.URL, desc, func() { _ = p.Stop() }, nil
+}
+
+// startService starts one of the scenario's services and waits until it is
+// ready; the returned function stops its process group.
+func startService(ctx context.Context, svc scenario.Service, opts Options) (func(), error) {
+	spec := service.Spec{Name: svc.Name, Command: svc.Command, Env: svc.Env, Dir: svc.Dir,
+		ReadyTimeout: svc.ReadyTimeout, StopGrace: svc.Stop.Grace, LogDir: opts.LogDir}
+	if sig, ok := signals[svc.Stop.Signal]; ok {
+		spec.StopSignal = sig
+	}
+	if strings.HasPrefix(svc.Ready, "http://") || strings.HasPrefix(svc.Ready, "https://") {
+		spec.ReadyURL = svc.Ready
+	} else {
+		spec.ReadyTCP = svc.Ready
+	}
+	p, err := service.Start(ctx, spec)
+	if err != nil {
+		return nil, fmt.Errorf("start service: %w", err)
+	}
+	return func() { _ = p.Stop() }, nil
 }
 
 var signals = map[string]syscall.Signal{

@@ -146,6 +146,7 @@ func (v *validator) validate() {
 		v.report("name", "is required: give the experiment a short name")
 	}
 	v.validateTarget()
+	v.validateServices()
 	switch s.Proxy.Protocol {
 	case "http", "h2c":
 	case "tcp":
@@ -227,6 +228,29 @@ func (v *validator) validateTarget() {
 			}
 		} else if u, err := url.Parse(up); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			v.report("proxy.upstream", "%q is not an http:// URL with a host", up)
+		}
+	}
+}
+
+func (v *validator) validateServices() {
+	names := map[string]bool{}
+	for i, svc := range v.s.Services {
+		p := fmt.Sprintf("services[%d]", i)
+		switch {
+		case !strictyaml.ValidEnvName(svc.Name):
+			v.report(p+".name", "%q is not a name: use letters, digits and _", svc.Name)
+		case names[svc.Name]:
+			v.report(p+".name", "service %q is already defined", svc.Name)
+		}
+		names[svc.Name] = true
+		if len(svc.Command) == 0 {
+			v.report(p+".command", "is required, e.g. [redis-server, --port, \"16379\"]")
+		}
+		if svc.Ready == "" {
+			v.report(p+".ready", "is required: a health URL or the host:port it listens on")
+		}
+		if svc.Stop.Signal != "" && !slices.Contains(StopSignals, svc.Stop.Signal) {
+			v.report(p+".stop.signal", "unknown signal %q; use one of %s", svc.Stop.Signal, strings.Join(StopSignals, ", "))
 		}
 	}
 }

@@ -159,7 +159,7 @@ var badCases = []struct {
 	{
 		name: "unknown top-level key without suggestion",
 		src:  head + phase + "colour: red\n",
-		want: []string{`5:1: colour: unknown key "colour"; known keys: name, description, seed, target, proxy, load, phases, slas, require_faults_fired, scrape, output`},
+		want: []string{`5:1: colour: unknown key "colour"; known keys: name, description, seed, target, services, proxy, load, phases, slas, require_faults_fired, scrape, output`},
 	},
 	{
 		name: "unknown nested key",
@@ -628,7 +628,7 @@ func TestParse_errorMessage(t *testing.T) {
 	}
 	want := "bad.yaml:2:9: target: set either builtin or url, not both\n" +
 		"bad.yaml:3:14: load.rate: rate \"0/s\" must be above zero\n" +
-		"bad.yaml:5:1: colour: unknown key \"colour\"; known keys: name, description, seed, target, proxy, load, phases, slas, require_faults_fired, scrape, output"
+		"bad.yaml:5:1: colour: unknown key \"colour\"; known keys: name, description, seed, target, services, proxy, load, phases, slas, require_faults_fired, scrape, output"
 	if err.Error() != want {
 		t.Errorf("Error() =\n%s\nwant\n%s", err, want)
 	}

@@ -29,12 +29,16 @@ type Scenario struct {
 	Name        string `yaml:"name"`
 	Description string `yaml:"description"`
 	// Seed makes every probabilistic choice of the run reproducible.
-	Seed   uint64  `yaml:"seed"`
-	Target Target  `yaml:"target"`
-	Proxy  Proxy   `yaml:"proxy"`
-	Load   Load    `yaml:"load"`
-	Phases []Phase `yaml:"phases"`
-	SLAs   []SLA   `yaml:"slas"`
+	Seed   uint64 `yaml:"seed"`
+	Target Target `yaml:"target"`
+	// Services are processes resctl starts before the target and the
+	// proxy and stops after them: the dependencies of the service under
+	// test (a redis-server, a stub API), for tests.
+	Services []Service `yaml:"services"`
+	Proxy    Proxy     `yaml:"proxy"`
+	Load     Load      `yaml:"load"`
+	Phases   []Phase   `yaml:"phases"`
+	SLAs     []SLA     `yaml:"slas"`
 	// RequireFaultsFired fails the run (exit 3) when a fault never acted
 	// on a request: an experiment whose fault missed proves nothing.
 	RequireFaultsFired bool   `yaml:"require_faults_fired"`
@@ -67,6 +71,19 @@ type Target struct {
 	Dir     string            `yaml:"dir"`
 	// Ready is a health URL (answering under 500) or a host:port accepting
 	// connections; default: the URL's host:port.
+	Ready        string        `yaml:"ready"`
+	ReadyTimeout time.Duration `yaml:"ready_timeout"`
+	Stop         StopSpec      `yaml:"stop"`
+}
+
+// Service is a process resctl starts for the run, such as a dependency.
+type Service struct {
+	Name    string            `yaml:"name"`
+	Command []string          `yaml:"command"`
+	Env     map[string]string `yaml:"env"`
+	Dir     string            `yaml:"dir"`
+	// Ready is a health URL or a host:port; required, since a dependency
+	// that is not up yet would fail the baseline.
 	Ready        string        `yaml:"ready"`
 	ReadyTimeout time.Duration `yaml:"ready_timeout"`
 	Stop         StopSpec      `yaml:"stop"`
