@@ -34,6 +34,7 @@ func TestScripts(t *testing.T) {
 			"dead-url":    cmdDeadURL,
 			"exitcode":    cmdExitCode,
 			"sleep":       cmdSleep,
+			"port-closed": cmdPortClosed,
 			"free-port":   cmdFreePort,
 			"wait-http":   cmdWaitHTTP,
 			"http-status": cmdHTTPStatus,
@@ -138,5 +139,18 @@ func cmdHTTPStatus(ts *testscript.TestScript, neg bool, args []string) {
 	resp.Body.Close()
 	if got := fmt.Sprint(resp.StatusCode); got != args[1] {
 		ts.Fatalf("GET %s: %s, want %s", args[0], got, args[1])
+	}
+}
+
+// cmdPortClosed asserts that nothing listens on a loopback port any more:
+// port-closed PORT — a process resctl started is gone.
+func cmdPortClosed(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: port-closed PORT")
+	}
+	c, err := net.DialTimeout("tcp", "127.0.0.1:"+args[0], time.Second)
+	if err == nil {
+		c.Close()
+		ts.Fatalf("something still listens on 127.0.0.1:%s", args[0])
 	}
 }
