@@ -52,22 +52,10 @@ type RouteMatch struct {
 
 // DecodeNode implements strictyaml.NodeDecoder.
 func (s *Spec) DecodeNode(d *strictyaml.Decoder, n *yaml.Node, path string) {
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
-		d.Add(strictyaml.NodePos(n), path, "empty policy: name a kind with its configuration, e.g. `- breaker: {failure_rate: 50%%}`")
+	k, v, ok := d.OneKey(n, path, "policy", "- breaker: {failure_rate: 50%}")
+	if !ok {
 		return
 	}
-	if n.Kind == yaml.ScalarNode {
-		n = &yaml.Node{Kind: yaml.MappingNode, Line: n.Line, Column: n.Column,
-			Content: []*yaml.Node{n, {Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line, Column: n.Column}}}
-	}
-	if !d.Expect(n, yaml.MappingNode, path) {
-		return
-	}
-	if len(n.Content) != 2 {
-		d.Add(strictyaml.NodePos(n), path, "a policy is one kind with its configuration, e.g. `- breaker: {failure_rate: 50%%}`; found %d keys", len(n.Content)/2)
-		return
-	}
-	k, v := n.Content[0], n.Content[1]
 	cfg, ok := NewConfig(k.Value)
 	if !ok {
 		if c, close := suggest.Closest(k.Value, Kinds()); close {

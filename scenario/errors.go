@@ -26,14 +26,19 @@ func (e *ValidationError) Error() string {
 		if i > 0 {
 			b.WriteByte('\n')
 		}
-		fmt.Fprintf(&b, "%s:%d:%d: ", e.File, p.Line, p.Col)
-		if p.Path != "" {
-			b.WriteString(p.Path)
-			b.WriteString(": ")
-		}
-		b.WriteString(p.Msg)
+		e.writeProblem(&b, p)
 	}
 	return b.String()
+}
+
+// writeProblem writes "file:line:col: path: message".
+func (e *ValidationError) writeProblem(b *strings.Builder, p Problem) {
+	fmt.Fprintf(b, "%s:%d:%d: ", e.File, p.Line, p.Col)
+	if p.Path != "" {
+		b.WriteString(p.Path)
+		b.WriteString(": ")
+	}
+	b.WriteString(p.Msg)
 }
 
 // Detailed prints every problem like Error, each followed by the line of
@@ -45,12 +50,7 @@ func (e *ValidationError) Detailed() string {
 		if i > 0 {
 			b.WriteByte('\n')
 		}
-		fmt.Fprintf(&b, "%s:%d:%d: ", e.File, p.Line, p.Col)
-		if p.Path != "" {
-			b.WriteString(p.Path)
-			b.WriteString(": ")
-		}
-		b.WriteString(p.Msg)
+		e.writeProblem(&b, p)
 		if p.Line >= 1 && p.Line <= len(e.lines) {
 			line := strings.TrimRight(e.lines[p.Line-1], "\r")
 			if strings.TrimSpace(line) == "" {

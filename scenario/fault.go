@@ -17,23 +17,10 @@ import (
 // fault of inject, or a runtime fault of inject/agent that the target's
 // agent runs.
 func (f *Fault) DecodeNode(d *strictyaml.Decoder, n *yaml.Node, path string) {
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
-		d.Add(strictyaml.NodePos(n), path, "empty fault: name a kind with its parameters, e.g. `- latency: {delay: 300ms}`")
+	k, v, ok := d.OneKey(n, path, "fault", "- latency: {delay: 300ms}")
+	if !ok {
 		return
 	}
-	if n.Kind == yaml.ScalarNode {
-		// "- abort" alone: a kind with all defaults.
-		n = &yaml.Node{Kind: yaml.MappingNode, Line: n.Line, Column: n.Column,
-			Content: []*yaml.Node{n, {Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line, Column: n.Column}}}
-	}
-	if !d.Expect(n, yaml.MappingNode, path) {
-		return
-	}
-	if len(n.Content) != 2 {
-		d.Add(strictyaml.NodePos(n), path, "a fault is one kind with its parameters, e.g. `- latency: {delay: 300ms}`; found %d keys", len(n.Content)/2)
-		return
-	}
-	k, v := n.Content[0], n.Content[1]
 	if rt, ok := agent.NewSpec(k.Value); ok {
 		kp := strictyaml.Join(path, k.Value)
 		d.At[kp] = v

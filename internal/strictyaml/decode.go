@@ -288,3 +288,27 @@ func Join(path, key string) string {
 	}
 	return path + "." + key
 }
+
+// OneKey reads a one-key map from a kind to its parameters, as faults and
+// policies are written (`- latency: {delay: 300ms}`), or a bare kind
+// (`- abort`) meaning all defaults, whose parameters are then a null node.
+// what names the item in messages ("fault", "policy") and example shows
+// one. It reports what is wrong and returns ok false.
+func (d *Decoder) OneKey(n *yaml.Node, path, what, example string) (kind, params *yaml.Node, ok bool) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		d.Add(NodePos(n), path, "empty %s: name a kind with its parameters, e.g. `%s`", what, example)
+		return nil, nil, false
+	}
+	if n.Kind == yaml.ScalarNode {
+		null := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line, Column: n.Column}
+		return n, null, true
+	}
+	if !d.Expect(n, yaml.MappingNode, path) {
+		return nil, nil, false
+	}
+	if len(n.Content) != 2 {
+		d.Add(NodePos(n), path, "a %s is one kind with its parameters, e.g. `%s`; found %d keys", what, example, len(n.Content)/2)
+		return nil, nil, false
+	}
+	return n.Content[0], n.Content[1], true
+}
