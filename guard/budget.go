@@ -94,6 +94,3 @@ func (b *budget) withdraw() bool {
 	b.win.add(now, 0, 1)
 	return true
 }
-
-// usage is the extra attempts and requests in the window.
-func (b *budget) usage() (requests, extra uint64) { return b.win.totals(b.clk.nanos()) }

@@ -245,13 +245,6 @@ func (a *attemptWriter) Flush() {
 // deadlines.
 func (a *attemptWriter) Unwrap() http.ResponseWriter { return a.w }
 
-// replay writes a discarded attempt's response to the client: its status,
-// headers and the body kept of it.
-func (a *attemptWriter) replay() {
-	a.commit(a.status)
-	_, _ = a.w.Write(a.body.Bytes())
-}
-
 // attemptResult classifies what an attempt answered, from its status and
 // headers, for the wrappers that decide on it.
 type attemptResult struct {
