@@ -82,7 +82,7 @@ func TestExamples(t *testing.T) {
 		}
 	}
 	for _, e := range alone {
-		t.Run(e.name, func(t *testing.T) { runExample(t, e.file, e.s, e.err) })
+		t.Run(e.name, func(t *testing.T) { runExample(t, e.file, e.s, e.err, 2) })
 	}
 	slots := make(chan struct{}, maxParallelExamples)
 	for _, e := range shared {
@@ -90,14 +90,17 @@ func TestExamples(t *testing.T) {
 			t.Parallel()
 			slots <- struct{}{}
 			defer func() { <-slots }()
-			runExample(t, e.file, e.s, e.err)
+			runExample(t, e.file, e.s, e.err, 1)
 		})
 	}
 }
 
 // runExample runs one example scenario and fails, listing every SLA with
-// what it observed, unless the run passed.
-func runExample(t *testing.T, file string, s *scenario.Scenario, err error) {
+// what it observed, unless a run passed within tries. Scenarios that watch
+// the process get a second try: their signal is the whole test binary's
+// memory or CPU, which the garbage collector and the tests of other
+// packages running beside it move too; both runs failing is a failure.
+func runExample(t *testing.T, file string, s *scenario.Scenario, err error, tries int) {
 	t.Helper()
 	if err != nil {
 		t.Fatalf("%v", err)
@@ -105,14 +108,20 @@ func runExample(t *testing.T, file string, s *scenario.Scenario, err error) {
 	if d := s.Duration(); d > 12*time.Second {
 		t.Errorf("%s runs for %v; examples must stay under 12s so CI stays quick", file, d)
 	}
-	start := time.Now()
-	r, err := Run(context.Background(), s, Options{})
-	if err != nil {
-		t.Fatalf("Run %s: %v", file, err)
-	}
-	t.Logf("%s ran in %v:\n%s%s", file, time.Since(start).Round(10*time.Millisecond), describeVerdicts(r), describeRun(r))
-	if !r.Passed {
-		t.Errorf("%s did not pass:\n%s%s", file, describeVerdicts(r), describeRun(r))
+	for try := 1; ; try++ {
+		start := time.Now()
+		r, err := Run(context.Background(), s, Options{})
+		if err != nil {
+			t.Fatalf("Run %s: %v", file, err)
+		}
+		t.Logf("%s ran in %v (try %d):\n%s%s", file, time.Since(start).Round(10*time.Millisecond), try, describeVerdicts(r), describeRun(r))
+		if r.Passed {
+			return
+		}
+		if try >= tries {
+			t.Errorf("%s did not pass in %d tries; the last:\n%s%s", file, tries, describeVerdicts(r), describeRun(r))
+			return
+		}
 	}
 }
 
