@@ -30,19 +30,17 @@ var exampleGlobs = flag.String("examples", "../testdata/scenarios/guard-*.yaml",
 const maxParallelExamples = 2
 
 // watchesProcess says whether a scenario has a policy that reads the
-// process's own memory or CPU: the memory policy, and shed with a CPU
-// threshold. In a test the process is the test binary, shared by every run
+// process's own memory or CPU, or the machine's latency: memory and shed. In a test the process is the test binary, shared by every run
 // in it, so such a scenario runs alone: another run's memory or CPU would
 // be part of its signal.
 func watchesProcess(s *scenario.Scenario) bool {
 	for _, p := range s.Policies() {
-		switch c := p.Config.(type) {
-		case *guard.MemoryConfig:
+		switch p.Config.(type) {
+		// The memory policy reads the process's memory; shed reads its CPU
+		// or, without a CPU threshold, judges in-flight calls against the
+		// least latency it saw, which other runs in the binary disturb too.
+		case *guard.MemoryConfig, *guard.ShedConfig:
 			return true
-		case *guard.ShedConfig:
-			if c.CPUThreshold > 0 {
-				return true
-			}
 		}
 	}
 	return false
