@@ -135,8 +135,11 @@ type SLA struct {
 
 // Fault is what one fault of the scenario did.
 type Fault struct {
-	ID    string `json:"id"`
-	Kind  string `json:"kind"`
+	ID   string `json:"id"`
+	Kind string `json:"kind"`
+	// Proxy names the proxy the fault acted on: "proxy" for the main one,
+	// or a named proxy's name; empty for a runtime fault.
+	Proxy string `json:"proxy,omitempty"`
 	Phase string `json:"phase"`
 	// Config is the fault's parameters as the scenario gave them.
 	Config any `json:"config"`
@@ -151,8 +154,9 @@ type Fault struct {
 	// Fired is false for a fault that never acted on anything: a
 	// selector that matched no request is the usual cause.
 	Fired bool `json:"fired"`
-	// Layer is "runtime" for a fault the target's agent ran inside the
-	// service (goroutines, memory, cpu, gc); empty for the proxy's faults.
+	// Layer is where the fault acted: "http" on requests, "tcp" on
+	// connections, "runtime" inside the service through the target's
+	// agent (goroutines, memory, cpu, gc).
 	Layer string `json:"layer,omitempty"`
 	// Error says why a runtime fault did not start.
 	Error string `json:"error,omitempty"`

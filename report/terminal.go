@@ -81,11 +81,11 @@ func WriteTerminal(w io.Writer, r *Report, o TerminalOptions) error {
 		b.WriteString("\n" + style(headStyle, "Faults") + "\n")
 		idW, kindW := 0, 0
 		for _, f := range r.Faults {
-			idW, kindW = max(idW, len(f.ID)), max(kindW, len(f.Kind))
+			idW, kindW = max(idW, len(f.ID)), max(kindW, len(f.Kind+onProxy(f)))
 		}
 		for _, f := range r.Faults {
 			if f.Layer == "runtime" {
-				fmt.Fprintf(&b, "  %-*s  %-*s  ", idW, f.ID, kindW, f.Kind)
+				fmt.Fprintf(&b, "  %-*s  %-*s  ", idW, f.ID, kindW, f.Kind+onProxy(f))
 				if f.Fired {
 					fmt.Fprintf(&b, "ran inside the target for %.1fs\n", f.EndS-f.StartS)
 				} else {
@@ -93,8 +93,12 @@ func WriteTerminal(w io.Writer, r *Report, o TerminalOptions) error {
 				}
 				continue
 			}
-			fmt.Fprintf(&b, "  %-*s  %-*s  injected %d of %d matched requests (%s; configured %s)",
-				idW, f.ID, kindW, f.Kind, f.Injected, f.Matched,
+			unit := "requests"
+			if f.Layer == "tcp" {
+				unit = "connections"
+			}
+			fmt.Fprintf(&b, "  %-*s  %-*s  injected %d of %d matched %s (%s; configured %s)",
+				idW, f.ID, kindW, f.Kind+onProxy(f), f.Injected, f.Matched, unit,
 				strconv.FormatFloat(f.EffectiveRate*100, 'f', 1, 64)+"%",
 				strconv.FormatFloat(f.ConfiguredRate*100, 'f', -1, 64)+"%")
 			if !f.Fired && f.Injected == 0 {
@@ -172,4 +176,12 @@ func ms(v float64, n uint64) string {
 		return strconv.FormatFloat(v, 'f', 1, 64) + "ms"
 	}
 	return strconv.FormatFloat(v, 'f', 2, 64) + "ms"
+}
+
+// onProxy names a fault's proxy when it is not the main one.
+func onProxy(f Fault) string {
+	if f.Proxy == "" || f.Proxy == "proxy" {
+		return ""
+	}
+	return " on " + f.Proxy
 }

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
@@ -16,7 +17,7 @@ import (
 )
 
 // buildReport turns a recording into the report model and decides the SLAs.
-func buildReport(s *scenario.Scenario, target string, rec *record.Recording, env *runEnv, board *inject.Board, events []record.Event, runEnd time.Duration) *report.Report {
+func buildReport(s *scenario.Scenario, target string, rec *record.Recording, env *runEnv, proxies *proxySet, events []record.Event, runEnd time.Duration) *report.Report {
 	r := &report.Report{
 		Schema:    report.Schema,
 		Scenario:  s.Name,
@@ -44,40 +45,22 @@ func buildReport(s *scenario.Scenario, target string, rec *record.Recording, env
 	for _, sp := range rec.Phases {
 		spans[sp.Name] = sp
 	}
-	for _, a := range board.History() {
-		st := a.Stats()
-		// A scoped fault acts on exactly its phase's requests, so its
-		// window is the phase, whatever lead the clock switched it on with.
-		span, scoped := spans[a.Scope]
-		f := report.Fault{
-			ID:             a.ID,
-			Kind:           a.Spec.Kind(),
-			Phase:          a.Scope,
-			Config:         inject.Params(a.Spec),
-			Matched:        st.Matched,
-			Injected:       st.Injected,
-			ConfiguredRate: st.ConfiguredRate,
-			EffectiveRate:  st.EffectiveRate,
-			Fired:          st.Fired(),
-			StartS:         st.Since.Sub(rec.Start).Seconds(),
-		}
-		if !st.Until.IsZero() {
-			f.EndS = st.Until.Sub(rec.Start).Seconds()
-		}
-		if scoped {
-			f.StartS = span.Start.Seconds()
-			f.EndS = min(span.End, runEnd).Seconds()
-		}
-		r.Faults = append(r.Faults, f)
-		if s.RequireFaultsFired && !f.Fired {
-			r.Passed = false
-			r.SLAs = append(r.SLAs, report.SLA{
-				Name: "fault " + f.ID + " fired", Expect: "require_faults_fired", Passed: false, Kind: "check",
-				Observed: fmt.Sprintf("injected %d of %d matched requests", f.Injected, f.Matched),
-				Error:    "the fault never acted: check its path, method and headers against the load's requests",
-			})
+	for _, pr := range proxies.list {
+		for _, a := range pr.board.History() {
+			f := faultOf(a, pr.Name, spans, rec.Start, runEnd)
+			r.Faults = append(r.Faults, f)
+			if s.RequireFaultsFired && !f.Fired {
+				r.Passed = false
+				r.SLAs = append(r.SLAs, report.SLA{
+					Name: "fault " + f.ID + " fired", Expect: "require_faults_fired", Passed: false, Kind: "check",
+					Observed: fmt.Sprintf("injected %d of %d matched requests", f.Injected, f.Matched),
+					Error:    "the fault never acted: check its path, method and headers against the load's requests",
+				})
+			}
 		}
 	}
+	// In the order the faults came on, whichever proxy they act on.
+	slices.SortStableFunc(r.Faults, func(a, b report.Fault) int { return cmp.Compare(a.StartS, b.StartS) })
 	for _, e := range events {
 		r.Events = append(r.Events, report.Event{AtS: e.At.Seconds(), Source: e.Source, Kind: e.Kind, Detail: e.Detail, Name: e.Name, From: e.From, To: e.To})
 	}
@@ -201,4 +184,33 @@ func faultStates(p plan, end time.Duration) map[stateKey][]stateChange {
 		}
 	}
 	return states
+}
+
+// faultOf is a fault's report entry from its activation on a proxy's board.
+func faultOf(a *inject.Activation, proxy string, spans map[string]record.PhaseSpan, start time.Time, runEnd time.Duration) report.Fault {
+	st := a.Stats()
+	f := report.Fault{
+		ID:             a.ID,
+		Kind:           a.Spec.Kind(),
+		Proxy:          proxy,
+		Layer:          string(inject.LayerOf(a.Spec)),
+		Phase:          a.Scope,
+		Config:         inject.Params(a.Spec),
+		Matched:        st.Matched,
+		Injected:       st.Injected,
+		ConfiguredRate: st.ConfiguredRate,
+		EffectiveRate:  st.EffectiveRate,
+		Fired:          st.Fired(),
+		StartS:         st.Since.Sub(start).Seconds(),
+	}
+	if !st.Until.IsZero() {
+		f.EndS = st.Until.Sub(start).Seconds()
+	}
+	// A scoped fault acts on exactly its phase's requests, so its window
+	// is the phase, whatever lead the clock switched it on with.
+	if span, scoped := spans[a.Scope]; scoped {
+		f.StartS = span.Start.Seconds()
+		f.EndS = min(span.End, runEnd).Seconds()
+	}
+	return f
 }

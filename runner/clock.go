@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/resctl/resctl/inject"
 	"github.com/resctl/resctl/inject/agent"
 	"github.com/resctl/resctl/record"
 )
@@ -26,7 +25,7 @@ const faultLead = 250 * time.Millisecond
 // load schedule runs on, and records phase and fault events.
 type phaseClock struct {
 	plan     plan
-	board    *inject.Board
+	proxies  *proxySet
 	start    time.Time
 	progress io.Writer
 	// phaseEnded, if set, is called as each phase ends, before the next
@@ -35,9 +34,6 @@ type phaseClock struct {
 	// agent runs runtime faults inside the target; nil when it has none.
 	agent   *agent.Client
 	runtime map[string]runtimeFault // by fault id
-	// lead is how early faults are switched on and how late off: faultLead
-	// for requests labelled with their phase, 0 for a tcp proxy's bytes.
-	lead time.Duration
 
 	mu  sync.Mutex
 	evs []record.Event
@@ -77,17 +73,26 @@ func (c *phaseClock) run(ctx context.Context) {
 	current := -1 // the phase started and not yet ended
 	for i, span := range c.plan.spans {
 		faults := c.plan.faults[i]
-		acts = append(acts,
-			action{max(span.Start-c.lead, 0), func() {
-				for _, f := range faults {
-					if f.runtime != nil {
-						continue // started with the phase, below
-					}
-					if _, err := c.board.ActivateScoped(f.id, f.spec, span.Name); err != nil {
+		for _, f := range faults {
+			if f.runtime != nil {
+				continue // started with the phase, below
+			}
+			// Each proxy's faults are switched with its own lead (see
+			// proxyRun.lead).
+			pr := c.proxies.byName(f.proxy)
+			if pr == nil {
+				c.event("fault", "error", fmt.Sprintf("%s: no proxy named %q", f.id, f.proxy))
+				continue
+			}
+			acts = append(acts,
+				action{max(span.Start-pr.lead, 0), func() {
+					if _, err := pr.board.ActivateScoped(f.id, f.spec, span.Name); err != nil {
 						c.event("fault", "error", fmt.Sprintf("%s: %v", f.id, err))
 					}
-				}
-			}},
+				}},
+				action{span.End + pr.lead, func() { pr.board.Deactivate(f.id) }})
+		}
+		acts = append(acts,
 			action{span.Start, func() {
 				current = i
 				c.event("phase", "start", span.Name)
@@ -110,11 +115,6 @@ func (c *phaseClock) run(ctx context.Context) {
 				current = -1
 				if c.phaseEnded != nil {
 					c.phaseEnded(i)
-				}
-			}},
-			action{span.End + c.lead, func() {
-				for _, f := range faults {
-					c.board.Deactivate(f.id)
 				}
 			}},
 		)

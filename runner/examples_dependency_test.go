@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/resctl/resctl/internal/demo"
+	"github.com/resctl/resctl/report"
 	"github.com/resctl/resctl/scenario"
 )
 
@@ -19,6 +20,34 @@ import (
 // built, started by resctl with the payments proxy's address, and must
 // open its own breaker when payments slow down.
 func TestExample_DependencyBreaker(t *testing.T) {
+	r := runOrdersExample(t, "dependency-breaker.yaml")
+	if r.Aborted != "" {
+		t.Errorf("aborted: %s", r.Aborted)
+	}
+}
+
+// Several named proxies in one scenario: the orders service reaches
+// payments and stock through a proxy each, and each fault acts on the
+// proxy it names, and only there.
+func TestExample_DependencyTwoProxies(t *testing.T) {
+	r := runOrdersExample(t, "dependency-two-proxies.yaml")
+	proxyOf := map[string]string{}
+	for _, f := range r.Faults {
+		proxyOf[f.ID] = f.Proxy
+		if !f.Fired {
+			t.Errorf("fault %s on %s never fired", f.ID, f.Proxy)
+		}
+	}
+	if proxyOf["slow_payments/latency"] != "payments" || proxyOf["failing_stock/abort"] != "stock" {
+		t.Errorf("faults by proxy = %v, want the latency on payments and the abort on stock", proxyOf)
+	}
+}
+
+// runOrdersExample builds the orders service and runs one of its example
+// scenarios with the demo target as both payments and stock, failing the
+// test on any failed SLA.
+func runOrdersExample(t *testing.T, file string) *report.Report {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs a service")
 	}
@@ -28,16 +57,16 @@ func TestExample_DependencyBreaker(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build the orders service: %v\n%s", err, out)
 	}
-	payments, err := demo.Start("127.0.0.1:0", demo.Options{Seed: 2})
+	deps, err := demo.Start("127.0.0.1:0", demo.Options{Seed: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer payments.Close()
-	addr := freeAddr(t)
+	defer deps.Close()
 	t.Setenv("ORDERS_BIN", bin)
-	t.Setenv("ORDERS_ADDR", addr)
-	t.Setenv("PAYMENTS_URL", payments.URL())
-	s, err := scenario.ReadFile("../testdata/scenarios/dependency-breaker.yaml")
+	t.Setenv("ORDERS_ADDR", freeAddr(t))
+	t.Setenv("PAYMENTS_URL", deps.URL())
+	t.Setenv("STOCK_URL", deps.URL())
+	s, err := scenario.ReadFile("../testdata/scenarios/" + file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,10 +79,7 @@ func TestExample_DependencyBreaker(t *testing.T) {
 			t.Errorf("SLA %q failed: observed %s %s", sla.Name, sla.Observed, sla.Error)
 		}
 	}
-	if r.Aborted != "" {
-		t.Errorf("aborted: %s", r.Aborted)
-	}
-	_ = os.Remove(bin)
+	return r
 }
 
 func freeAddr(t *testing.T) string {

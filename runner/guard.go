@@ -15,9 +15,8 @@ import (
 // guards are the scenario's resilience chains, built, and the record of
 // every state transition their policies make.
 type guards struct {
-	proxyWide *guard.Chain
-	routes    []harness.Route
-	all       []*guard.Chain
+	chains map[string]proxyChains // by proxy name
+	all    []*guard.Chain
 
 	start   time.Time
 	mu      sync.Mutex
@@ -26,10 +25,16 @@ type guards struct {
 	initial map[stateKey]string
 }
 
-// buildGuards builds every policy of the scenario. Transitions become
+// proxyChains are one proxy's chains: proxy-wide and per route.
+type proxyChains struct {
+	proxyWide *guard.Chain
+	routes    []harness.Route
+}
+
+// buildGuards builds every policy of every proxy of the scenario. Transitions become
 // events and states that SLAs read (breaker("orders") == open).
 func buildGuards(s *scenario.Scenario, start time.Time) (*guards, error) {
-	g := &guards{start: start, changes: map[stateKey][]stateChange{}, initial: map[stateKey]string{}}
+	g := &guards{chains: map[string]proxyChains{}, start: start, changes: map[stateKey][]stateChange{}, initial: map[stateKey]string{}}
 	opts := guard.Options{Seed: s.Seed, Observer: guard.ObserverFunc(g.transition)}
 	build := func(chain []scenario.Policy) (*guard.Chain, error) {
 		var ps []guard.Policy
@@ -48,19 +53,24 @@ func buildGuards(s *scenario.Scenario, start time.Time) (*guards, error) {
 		g.all = append(g.all, c)
 		return c, nil
 	}
-	var err error
-	if len(s.Proxy.Guard) > 0 {
-		if g.proxyWide, err = build(s.Proxy.Guard); err != nil {
-			return nil, err
+	for _, np := range s.AllProxies() {
+		var pc proxyChains
+		var err error
+		if len(np.Guard) > 0 {
+			if pc.proxyWide, err = build(np.Guard); err != nil {
+				g.close()
+				return nil, err
+			}
 		}
-	}
-	for _, rt := range s.Proxy.Routes {
-		c, err := build(rt.Guard)
-		if err != nil {
-			g.close()
-			return nil, err
+		for _, rt := range np.Routes {
+			c, err := build(rt.Guard)
+			if err != nil {
+				g.close()
+				return nil, err
+			}
+			pc.routes = append(pc.routes, harness.Route{Name: rt.Name, Path: rt.Match.Path, Method: rt.Match.Method, Chain: c})
 		}
-		g.routes = append(g.routes, harness.Route{Name: rt.Name, Path: rt.Match.Path, Method: rt.Match.Method, Chain: c})
+		g.chains[np.Name] = pc
 	}
 	return g, nil
 }

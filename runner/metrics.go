@@ -13,13 +13,16 @@ import (
 )
 
 // scrapeEndpoints resolves the scenario's endpoints to URLs. Without any,
-// the proxy's own metrics and the target's are read, the target's as
-// optional: many services serve no /metrics.
-func scrapeEndpoints(s *scenario.Scenario, proxyAdmin, targetURL, agentURL string) []scrape.Endpoint {
+// every proxy's own metrics (under its name) and the target's are read,
+// the target's as optional: many services serve no /metrics.
+func scrapeEndpoints(s *scenario.Scenario, proxies *proxySet, targetURL, agentURL string) []scrape.Endpoint {
 	eps := s.Scrape.Endpoints
 	implicit := len(eps) == 0
 	if implicit {
-		eps = map[string]string{"proxy": scenario.EndpointSelf, "target": scenario.EndpointTarget}
+		eps = map[string]string{"target": scenario.EndpointTarget}
+		for _, pr := range proxies.list {
+			eps[pr.Name] = scenario.EndpointProxy + pr.Name
+		}
 		// A target that mounts resctl's agent also serves its
 		// runtime/metrics readings there.
 		if agentURL != "" {
@@ -31,13 +34,17 @@ func scrapeEndpoints(s *scenario.Scenario, proxyAdmin, targetURL, agentURL strin
 		ep := scrape.Endpoint{Name: name, URL: eps[name]}
 		switch eps[name] {
 		case scenario.EndpointSelf:
-			ep.URL = proxyAdmin + "/metrics"
+			ep.URL = proxies.metricsURL(scenario.MainProxy)
 		case scenario.EndpointTarget:
 			ep.URL = strings.TrimSuffix(targetURL, "/") + "/metrics"
 			// A target without /metrics is only worth a warning, unless
 			// an SLA reads it: then its failures are gaps like any other.
 			ep.Optional = implicit && !readsSource(s, name)
 		default:
+			if pname, ok := strings.CutPrefix(eps[name], scenario.EndpointProxy); ok {
+				ep.URL = proxies.metricsURL(pname)
+				break
+			}
 			ep.Optional = implicit && !readsSource(s, name)
 		}
 		out = append(out, ep)

@@ -21,10 +21,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/resctl/resctl/harness"
 	"github.com/resctl/resctl/inject"
 	"github.com/resctl/resctl/inject/agent"
@@ -80,10 +76,12 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 		progress = io.Discard
 	}
 
-	// In the guarded-proxy topology the proxy fronts the target and the
-	// load goes through it. In the dependency topology (proxy.upstream)
-	// the proxy fronts a dependency, the target is started with the
-	// proxy's address, and the load goes straight to the target.
+	// In the guarded-proxy topology a proxy fronts the target and the
+	// load goes through it. In the dependency topology proxies front the
+	// target's dependencies (proxy.upstream, proxies), the target is
+	// started with their addresses, and the load goes straight to it.
+	// Things start in the order they need each other: services, proxies
+	// in front of them, the target, the proxy in front of it.
 	for _, svc := range s.Services {
 		stop, err := startService(ctx, svc, opts)
 		if err != nil {
@@ -93,78 +91,50 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 		fmt.Fprintf(progress, "resctl: started service %s\n", svc.Name)
 	}
 
-	dependency := s.Proxy.Upstream != ""
-	var upstream, targetDesc string
-	if !dependency {
-		var stopTarget func()
-		var err error
-		if upstream, targetDesc, stopTarget, err = startTarget(ctx, s, opts, scenario.TemplateData{}); err != nil {
-			return nil, err
-		}
-		defer stopTarget()
-	}
-
-	board := inject.NewBoard(s.Seed, nil)
-	board.ScopeByHeader(load.PhaseHeader)
-	// Faults are switched off whatever happens from here on: phase end,
-	// interrupt, error or panic.
-	defer board.Clear()
-
 	gd, err := buildGuards(s, time.Now())
 	if err != nil {
 		return nil, err
 	}
 	defer gd.close()
 
-	// The proxy's admin listener also serves the admin API, so faults can
-	// be added by hand or by a Toxiproxy client while a run goes on.
+	// Every proxy's admin listener also serves the admin API, so faults
+	// can be added by hand or by a Toxiproxy client while a run goes on.
 	admin := harness.NewAdmin(harness.AdminOptions{Token: os.Getenv("RESCTL_ADMIN_TOKEN"), Version: version.String(), Seed: s.Seed, Logger: logger})
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = admin.Close(cctx)
 	}()
-	proxyUpstream := upstream
-	if dependency {
-		proxyUpstream = s.Proxy.Upstream
-		if s.Proxy.Protocol == harness.ProtocolTCP {
-			proxyUpstream = "tcp://" + proxyUpstream
-		}
+	proxies := newProxySet(s, admin, gd, logger)
+	defer proxies.close()
+	// Faults are switched off whatever happens from here on: phase end,
+	// interrupt, error or panic.
+	defer proxies.clear()
+	if err := proxies.startDependencies(); err != nil {
+		return nil, err
 	}
-	proxy, err := startProxy(s, proxyUpstream, board, gd, admin, logger)
+	upstream, targetDesc, stopTarget, err := startTarget(ctx, s, opts, proxies.templateData())
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = proxy.Close(cctx)
-	}()
-	loadURL := proxy.URL()
-	if dependency {
-		var data scenario.TemplateData
-		data.Proxy.URL = proxy.URL()
-		data.Proxy.Addr = strings.TrimPrefix(proxy.URL(), "http://")
-		var stopTarget func()
-		if upstream, targetDesc, stopTarget, err = startTarget(ctx, s, opts, data); err != nil {
+	defer stopTarget()
+	loadURL := upstream
+	if front := proxies.front(); front != nil {
+		if err := proxies.start(front, upstream); err != nil {
 			return nil, err
 		}
-		defer stopTarget()
-		loadURL = upstream
+		loadURL = front.p.URL()
+		fmt.Fprintf(progress, "resctl: %s: target %s, proxy %s (admin API and metrics %s)\n", s.Name, targetDesc, front.p.URL(), front.p.AdminURL())
+	} else {
+		fmt.Fprintf(progress, "resctl: %s: target %s, load straight to it\n", s.Name, targetDesc)
 	}
-	fmt.Fprintf(progress, "resctl: %s: target %s, proxy %s (admin API and metrics %s)\n", s.Name, targetDesc, proxy.URL(), proxy.AdminURL())
+	proxies.describe(progress)
 
 	plan := newPlan(s)
 	start := time.Now()
 	gd.setStart(start)
 	rec := record.NewRecorder(start, plan.spans, s.Load.Timeout)
-	clock := &phaseClock{plan: plan, board: board, start: start, progress: progress, runtime: map[string]runtimeFault{}, lead: faultLead}
-	if s.Proxy.Protocol == harness.ProtocolTCP || dependency {
-		// Bytes, and a dependency's requests from the service under test,
-		// carry no phase label: their faults are switched exactly at the
-		// phase boundaries.
-		clock.lead = 0
-	}
+	clock := &phaseClock{plan: plan, proxies: proxies, start: start, progress: progress, runtime: map[string]runtimeFault{}}
 	if u := agentURL(s, upstream); u != "" {
 		clock.agent = &agent.Client{BaseURL: u}
 		// Runtime faults end with the run, whatever ends it; their TTLs
@@ -176,7 +146,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 		}()
 	}
 
-	eps := scrapeEndpoints(s, proxy.AdminURL(), upstream, agentURL(s, upstream))
+	eps := scrapeEndpoints(s, proxies, upstream, agentURL(s, upstream))
 	scraper := scrape.New(scrape.Options{Endpoints: eps, Interval: s.Scrape.Interval, Start: start})
 
 	// The load stops when ctx is cancelled (an interrupt) or when a
@@ -203,7 +173,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	})
 	stopClock()
 	wg.Wait()
-	board.Clear()
+	proxies.clear()
 	elapsed := time.Since(start)
 	// One last scrape after the load, so "the end of the run" has a
 	// sample of every series (goroutines back to baseline?).
@@ -228,7 +198,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	env.initial = initial
 	events := append(clock.events(), guardEvents...)
 	slices.SortStableFunc(events, func(a, b record.Event) int { return cmp.Compare(a.At, b.At) })
-	r := buildReport(s, targetDesc, snap, env, board, events, runEnd)
+	r := buildReport(s, targetDesc, snap, env, proxies, events, runEnd)
 	addRuntimeFaults(r, s, clock.runtimeFaults())
 	r.DurationS = elapsed.Seconds()
 	r.Run = report.RunResources{
@@ -259,77 +229,6 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 		return r, fmt.Errorf("run %q after %.1fs: %w", s.Name, elapsed.Seconds(), ErrInterrupted)
 	}
 	return r, nil
-}
-
-// runProxy is the harness proxy of a run, whatever its protocol.
-type runProxy interface {
-	URL() string
-	AdminURL() string
-	Close(context.Context) error
-}
-
-// startProxy starts the run's proxy and registers it with the admin API
-// as "proxy".
-func startProxy(s *scenario.Scenario, upstream string, board *inject.Board, gd *guards, admin *harness.Admin, logger *slog.Logger) (runProxy, error) {
-	if s.Proxy.Protocol == harness.ProtocolTCP {
-		u, err := url.Parse(upstream)
-		if err != nil {
-			return nil, fmt.Errorf("tcp proxy upstream %q: %w", upstream, err)
-		}
-		p, err := harness.StartTCP(harness.TCPOptions{Upstream: u.Host, Listen: s.Proxy.Listen, Board: board, Logger: logger})
-		if err != nil {
-			return nil, err
-		}
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), board)
-		srv, err := harness.ListenAdmin(s.Proxy.Admin, admin, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		if err != nil {
-			_ = p.Close(context.Background())
-			return nil, err
-		}
-		tp := &tcpRunProxy{p: p, admin: srv}
-		if err := admin.Add("proxy", harness.ProtocolTCP, p); err != nil {
-			_ = tp.Close(context.Background())
-			return nil, err
-		}
-		return tp, nil
-	}
-	protocol := harness.ProtocolHTTP
-	if s.Proxy.Protocol == harness.ProtocolH2C {
-		protocol = harness.ProtocolH2C
-	}
-	p, err := harness.Start(harness.Options{
-		Admin:       admin,
-		Upstream:    upstream,
-		Listen:      s.Proxy.Listen,
-		AdminListen: s.Proxy.Admin,
-		Protocol:    protocol,
-		Board:       board,
-		Logger:      logger,
-		Guard:       gd.proxyWide,
-		Routes:      gd.routes,
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := admin.Add("proxy", protocol, p); err != nil {
-		_ = p.Close(context.Background())
-		return nil, err
-	}
-	return p, nil
-}
-
-// tcpRunProxy is a tcp proxy with the admin listener a run gives it.
-type tcpRunProxy struct {
-	p     *harness.TCPProxy
-	admin *harness.AdminServer
-}
-
-// URL is where the load goes: HTTP over the proxied connection.
-func (t *tcpRunProxy) URL() string      { return "http://" + t.p.Addr() }
-func (t *tcpRunProxy) AdminURL() string { return t.admin.URL() }
-func (t *tcpRunProxy) Close(ctx context.Context) error {
-	return errors.Join(t.admin.Close(ctx), t.p.Close(ctx))
 }
 
 // agentURL is where the target's runtime-fault agent is, if anywhere: the
@@ -522,8 +421,10 @@ type plan struct {
 }
 
 type plannedFault struct {
-	id   string
-	spec inject.Spec
+	id string
+	// proxy names the proxy a proxy fault acts on.
+	proxy string
+	spec  inject.Spec
 	// runtime faults run in the target, through its agent.
 	runtime agent.Spec
 	params  map[string]any
@@ -537,7 +438,7 @@ func newPlan(s *scenario.Scenario) plan {
 		p.steps = append(p.steps, load.Step{Name: ph.Name, Duration: ph.Duration, Rate: s.Load.Rate.PerSecond()})
 		var fs []plannedFault
 		for _, f := range ph.Faults {
-			fs = append(fs, plannedFault{id: f.ID, spec: f.Spec, runtime: f.Runtime, params: f.Params})
+			fs = append(fs, plannedFault{id: f.ID, proxy: f.Proxy, spec: f.Spec, runtime: f.Runtime, params: f.Params})
 		}
 		p.faults = append(p.faults, fs)
 		at += ph.Duration

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -31,11 +32,35 @@ func (f *Fault) DecodeNode(d *strictyaml.Decoder, n *yaml.Node, path string) {
 		f.Runtime = rt
 		return
 	}
-	// A proxy fault's kinds depend on the proxy's protocol (HTTP or TCP),
+	// A proxy fault's kinds depend on its proxy's protocol (HTTP or TCP),
 	// which the file may give after its phases: resolve it in validation.
 	f.kind, f.kindNode, f.params = k.Value, k, v
 	f.path = strictyaml.Join(path, k.Value)
 	d.At[f.path] = v
+	f.takeProxy(d)
+}
+
+// takeProxy removes the proxy: key from a proxy fault's parameters, where
+// it names the proxy rather than a parameter of the kind.
+func (f *Fault) takeProxy(d *strictyaml.Decoder) {
+	v := f.params
+	if v.Kind != yaml.MappingNode {
+		return
+	}
+	for i := 0; i+1 < len(v.Content); i += 2 {
+		if v.Content[i].Value != "proxy" {
+			continue
+		}
+		name := v.Content[i+1]
+		d.At[strictyaml.Join(f.path, "proxy")] = name
+		if d.Expect(name, yaml.ScalarNode, strictyaml.Join(f.path, "proxy")) {
+			f.Proxy, f.proxyNode = name.Value, name
+		}
+		c := *v
+		c.Content = append(slices.Clone(v.Content[:i]), v.Content[i+2:]...)
+		f.params = &c
+		return
+	}
 }
 
 // resolve decodes a proxy fault's parameters into the spec of its kind for
@@ -48,9 +73,11 @@ func (f *Fault) resolve(d *strictyaml.Decoder, path string, layer inject.Layer) 
 	if !ok {
 		known := append(inject.KindsFor(layer), agent.Kinds()...)
 		pos := strictyaml.NodePos(f.kindNode)
-		if _, other := inject.NewSpecFor(otherLayer(layer), f.kind); other {
-			d.Add(pos, path, "fault kind %q is for %s proxies; this proxy speaks %s (its kinds: %s)", f.kind, otherLayer(layer), layer, strings.Join(inject.KindsFor(layer), ", "))
-			return
+		for _, other := range layers {
+			if _, ok := inject.NewSpecFor(other, f.kind); ok && other != layer {
+				d.Add(pos, path, "fault kind %q is for %s proxies; proxy %q speaks %s (its kinds: %s)", f.kind, other, f.Proxy, layer, strings.Join(inject.KindsFor(layer), ", "))
+				return
+			}
 		}
 		if s, close := suggest.Closest(f.kind, known); close {
 			d.Add(pos, path, "unknown fault kind %q (did you mean %q?)", f.kind, s)
@@ -66,9 +93,13 @@ func (f *Fault) resolve(d *strictyaml.Decoder, path string, layer inject.Layer) 
 	f.kind, f.kindNode, f.params, f.path = "", nil, nil, ""
 }
 
-func otherLayer(l inject.Layer) inject.Layer {
-	if l == inject.LayerTCP {
-		return inject.LayerHTTP
+// layers are the proxy layers faults act on, for messages.
+var layers = []inject.Layer{inject.LayerHTTP, inject.LayerTCP}
+
+// layerOf is the layer of a proxy's faults.
+func layerOf(protocol string) inject.Layer {
+	if protocol == "tcp" {
+		return inject.LayerTCP
 	}
-	return inject.LayerTCP
+	return inject.LayerHTTP
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"net/url"
 	"os"
 	"reflect"
@@ -17,7 +16,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/resctl/resctl/guard"
-	"github.com/resctl/resctl/inject"
 	"github.com/resctl/resctl/inject/agent"
 	"github.com/resctl/resctl/internal/strictyaml"
 	"github.com/resctl/resctl/internal/suggest"
@@ -145,26 +143,9 @@ func (v *validator) validate() {
 	if strings.TrimSpace(s.Name) == "" {
 		v.report("name", "is required: give the experiment a short name")
 	}
+	v.validateProxies()
 	v.validateTarget()
 	v.validateServices()
-	switch s.Proxy.Protocol {
-	case "http", "h2c":
-	case "tcp":
-		if len(s.Proxy.Guard) > 0 || len(s.Proxy.Routes) > 0 {
-			v.report("proxy.protocol", "guard chains need an http or h2c proxy; a tcp proxy moves bytes and knows no requests")
-		}
-	default:
-		v.report("proxy.protocol", "unknown protocol %q; use http, h2c or tcp", s.Proxy.Protocol)
-	}
-	layer := inject.LayerHTTP
-	if s.Proxy.Protocol == "tcp" {
-		layer = inject.LayerTCP
-	}
-	for i := range s.Phases {
-		for j := range s.Phases[i].Faults {
-			s.Phases[i].Faults[j].resolve(v.Decoder, fmt.Sprintf("phases[%d].faults[%d]", i, j), layer)
-		}
-	}
 	v.validateGuard()
 	v.validateLoad()
 	v.validatePhases()
@@ -221,15 +202,6 @@ func (v *validator) validateTarget() {
 			}
 		}
 	}
-	if up := v.s.Proxy.Upstream; up != "" {
-		if v.s.Proxy.Protocol == "tcp" {
-			if _, _, err := net.SplitHostPort(up); err != nil {
-				v.report("proxy.upstream", "%q is not host:port", up)
-			}
-		} else if u, err := url.Parse(up); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			v.report("proxy.upstream", "%q is not an http:// URL with a host", up)
-		}
-	}
 }
 
 func (v *validator) validateServices() {
@@ -260,23 +232,34 @@ var StopSignals = []string{"SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGKILL"}
 
 // TemplateData is what target.command and target.env templates see.
 type TemplateData struct {
-	Proxy struct{ Addr, URL string }
+	// Proxy is the main proxy.
+	Proxy ProxyAddr
+	// Proxies are the named proxies, and the main one as "proxy".
+	Proxies map[string]ProxyAddr
 }
 
+// ProxyAddr is where a proxy listens: host:port, and its base URL.
+type ProxyAddr struct{ Addr, URL string }
+
 // checkTemplate parses a template and executes it with placeholder data,
-// so a typo ({{ .Proxy.Adr }}) is a validation error, not a failed start.
+// so a typo ({{ .Proxy.Adr }}, {{ .Proxies.bd.Addr }}) is a validation
+// error, not a failed start.
 func (v *validator) checkTemplate(path, text string) {
 	if !strings.Contains(text, "{{") {
 		return
 	}
-	var d TemplateData
-	d.Proxy.Addr, d.Proxy.URL = "127.0.0.1:1", "http://127.0.0.1:1"
+	d := TemplateData{Proxies: map[string]ProxyAddr{}}
+	placeholder := ProxyAddr{Addr: "127.0.0.1:1", URL: "http://127.0.0.1:1"}
+	d.Proxy = placeholder
+	for _, p := range v.s.AllProxies() {
+		d.Proxies[p.Name] = placeholder
+	}
 	if _, err := Expand(text, d); err != nil {
 		v.report(path, "%v", err)
 	}
 }
 
-// Expand executes a target template, e.g. "{{ .Proxy.Addr }}".
+// Expand executes a target template, e.g. "{{ .Proxies.db.Addr }}".
 func Expand(text string, d TemplateData) (string, error) {
 	t, err := template.New("").Option("missingkey=error").Parse(text)
 	if err != nil {
@@ -284,7 +267,8 @@ func Expand(text string, d TemplateData) (string, error) {
 	}
 	var b strings.Builder
 	if err := t.Execute(&b, d); err != nil {
-		return "", fmt.Errorf("template %q: %v (it can use .Proxy.Addr and .Proxy.URL)", text, err)
+		names := slices.Sorted(maps.Keys(d.Proxies))
+		return "", fmt.Errorf("template %q: %v (it can use .Proxy.Addr, .Proxy.URL and .Proxies.NAME.Addr or .URL; proxies: %s)", text, err, strings.Join(names, ", "))
 	}
 	return b.String(), nil
 }
@@ -433,44 +417,62 @@ func (v *validator) validateSLAs() {
 	}
 }
 
-// validateGuard checks every policy and names it after its route.
+// validateGuard checks every policy of every proxy and names it after
+// its route: the main proxy's after the route alone, a named proxy's
+// after the proxy and the route (db, db:/api/orders).
 func (v *validator) validateGuard() {
-	pr := &v.s.Proxy
-	v.checkChain("proxy.guard", "proxy", pr.Guard)
-	routes := map[string]bool{}
-	for i := range pr.Routes {
-		rt := &pr.Routes[i]
-		p := fmt.Sprintf("proxy.routes[%d]", i)
-		if !strings.HasPrefix(rt.Match.Path, "/") {
-			v.report(p+".match.path", "must start with /, e.g. /api/orders")
+	for _, np := range v.s.AllProxies() {
+		path, owner, prefix := proxyPath(np.Name), np.Name, ""
+		if np.Name != MainProxy {
+			prefix = np.Name + ":"
 		}
-		if rt.Match.Method != "" {
-			rt.Match.Method = strings.ToUpper(rt.Match.Method)
+		v.checkChain(path+".guard", owner, np.Guard)
+		routes := map[string]bool{}
+		for i := range np.Routes {
+			rt := &np.Routes[i]
+			p := fmt.Sprintf("%s.routes[%d]", path, i)
+			if !strings.HasPrefix(rt.Match.Path, "/") {
+				v.report(p+".match.path", "must start with /, e.g. /api/orders")
+			}
+			if rt.Match.Method != "" {
+				rt.Match.Method = strings.ToUpper(rt.Match.Method)
+			}
+			if rt.Name == "" {
+				rt.Name = rt.Match.Path
+			}
+			if routes[rt.Name] {
+				v.report(p+".name", "route %q is already defined; give the route a name of its own", rt.Name)
+			}
+			routes[rt.Name] = true
+			if len(rt.Guard) == 0 {
+				v.report(p+".guard", "a route needs at least one policy")
+			}
+			v.checkChain(p+".guard", prefix+rt.Name, rt.Guard)
 		}
-		if rt.Name == "" {
-			rt.Name = rt.Match.Path
-		}
-		if routes[rt.Name] {
-			v.report(p+".name", "route %q is already defined; give the route a name of its own", rt.Name)
-		}
-		routes[rt.Name] = true
-		if len(rt.Guard) == 0 {
-			v.report(p+".guard", "a route needs at least one policy")
-		}
-		v.checkChain(p+".guard", rt.Name, rt.Guard)
 	}
+}
+
+// proxyPath is where a proxy is in the file.
+func proxyPath(name string) string {
+	if name == MainProxy {
+		return "proxy"
+	}
+	return "proxies." + name
 }
 
 func (v *validator) checkChain(path, owner string, chain []Policy) {
 	guard.NameChain(path, owner, chain, func(p, msg string) { v.report(p, "%s", msg) })
 }
 
-// Policies returns every policy of the proxy: the proxy-wide chain's, then
-// each route's.
+// Policies returns every policy of every proxy: each proxy's proxy-wide
+// chain's, then its routes'.
 func (s *Scenario) Policies() []Policy {
-	out := append([]Policy(nil), s.Proxy.Guard...)
-	for _, rt := range s.Proxy.Routes {
-		out = append(out, rt.Guard...)
+	var out []Policy
+	for _, p := range s.AllProxies() {
+		out = append(out, p.Guard...)
+		for _, rt := range p.Routes {
+			out = append(out, rt.Guard...)
+		}
 	}
 	return out
 }
@@ -495,15 +497,22 @@ func (v *validator) known() verify.Known {
 }
 
 // Sources returns the scrape sources SLAs may read: the scenario's
-// endpoints, or the default proxy and target.
+// endpoints, or by default the proxies (each by its name), the target and
+// the target's agent.
 func (s *Scenario) Sources() []string {
-	if len(s.Scrape.Endpoints) == 0 {
-		if s.Target.Agent != "" || s.Target.Builtin != "" {
-			return []string{"proxy", SourceRuntime, "target"}
-		}
-		return []string{"proxy", "target"}
+	if len(s.Scrape.Endpoints) > 0 {
+		return slices.Sorted(maps.Keys(s.Scrape.Endpoints))
 	}
-	return slices.Sorted(maps.Keys(s.Scrape.Endpoints))
+	var out []string
+	for _, p := range s.AllProxies() {
+		out = append(out, p.Name)
+	}
+	if s.Target.Agent != "" || s.Target.Builtin != "" {
+		out = append(out, SourceRuntime)
+	}
+	out = append(out, "target")
+	slices.Sort(out)
+	return out
 }
 
 // checkSources reports selectors that read a source nothing scrapes.
@@ -561,9 +570,15 @@ func (v *validator) validateScrape() {
 		case EndpointSelf, EndpointTarget:
 			continue
 		}
+		if name, ok := strings.CutPrefix(where, EndpointProxy); ok {
+			if _, known := v.s.Proxies[name]; !known && name != MainProxy {
+				v.report(p, "no proxy named %q; proxies: %s", name, strings.Join(v.proxyNames(), ", "))
+			}
+			continue
+		}
 		u, err := url.Parse(where)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			v.report(p, "%q is neither self, target nor an http:// URL", where)
+			v.report(p, "%q is neither self, target, proxy:NAME nor an http:// URL", where)
 		}
 	}
 }

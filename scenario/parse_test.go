@@ -36,7 +36,7 @@ var badCases = []struct {
 	{
 		name: "scrape endpoint that is not a URL",
 		src:  head + phase + "scrape: {endpoints: {db: 'ftp://x', ok: self, t: target}}\n",
-		want: []string{`5:26: scrape.endpoints.db: "ftp://x" is neither self, target nor an http:// URL`},
+		want: []string{`5:26: scrape.endpoints.db: "ftp://x" is neither self, target, proxy:NAME nor an http:// URL`},
 	},
 	{
 		name: "scrape interval zero",
@@ -101,7 +101,7 @@ var badCases = []struct {
 	{
 		name: "an http fault on a tcp proxy",
 		src:  head + "proxy: {protocol: tcp}\nphases:\n  - name: a\n    duration: 1s\n    faults: [{abort: {status: 503}}]\n",
-		want: []string{`8:15: phases[0].faults[0]: fault kind "abort" is for http proxies; this proxy speaks tcp`},
+		want: []string{`8:15: phases[0].faults[0]: fault kind "abort" is for http proxies; proxy "proxy" speaks tcp`},
 	},
 	{
 		name: "guard on a tcp proxy",
@@ -159,7 +159,7 @@ var badCases = []struct {
 	{
 		name: "unknown top-level key without suggestion",
 		src:  head + phase + "colour: red\n",
-		want: []string{`5:1: colour: unknown key "colour"; known keys: name, description, seed, target, services, proxy, load, phases, slas, require_faults_fired, scrape, output`},
+		want: []string{`5:1: colour: unknown key "colour"; known keys: name, description, seed, target, services, proxy, proxies, load, phases, slas, require_faults_fired, scrape, output`},
 	},
 	{
 		name: "unknown nested key",
@@ -628,7 +628,7 @@ func TestParse_errorMessage(t *testing.T) {
 	}
 	want := "bad.yaml:2:9: target: set either builtin or url, not both\n" +
 		"bad.yaml:3:14: load.rate: rate \"0/s\" must be above zero\n" +
-		"bad.yaml:5:1: colour: unknown key \"colour\"; known keys: name, description, seed, target, services, proxy, load, phases, slas, require_faults_fired, scrape, output"
+		"bad.yaml:5:1: colour: unknown key \"colour\"; known keys: name, description, seed, target, services, proxy, proxies, load, phases, slas, require_faults_fired, scrape, output"
 	if err.Error() != want {
 		t.Errorf("Error() =\n%s\nwant\n%s", err, want)
 	}

@@ -1,8 +1,11 @@
 package scenario
 
 import (
-	"go.yaml.in/yaml/v3"
+	"maps"
+	"slices"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/resctl/resctl/guard"
 	"github.com/resctl/resctl/inject"
@@ -35,10 +38,20 @@ type Scenario struct {
 	// proxy and stops after them: the dependencies of the service under
 	// test (a redis-server, a stub API), for tests.
 	Services []Service `yaml:"services"`
-	Proxy    Proxy     `yaml:"proxy"`
-	Load     Load      `yaml:"load"`
-	Phases   []Phase   `yaml:"phases"`
-	SLAs     []SLA     `yaml:"slas"`
+	// Proxy is the main harness proxy: in front of the target, with the
+	// load going through it, or (with upstream) in front of one
+	// dependency. A scenario with proxies and no proxy key has none.
+	Proxy Proxy `yaml:"proxy"`
+	// Proxies are more harness proxies, by name, each in front of one
+	// dependency of the service under test with its own protocol, listen
+	// address, upstream and guard chain. Faults name the proxy they act
+	// on (proxy: db); target templates name its address
+	// ({{ .Proxies.db.Addr }}); its metrics are the scrape source of its
+	// name.
+	Proxies map[string]Proxy `yaml:"proxies"`
+	Load    Load             `yaml:"load"`
+	Phases  []Phase          `yaml:"phases"`
+	SLAs    []SLA            `yaml:"slas"`
 	// RequireFaultsFired fails the run (exit 3) when a fault never acted
 	// on a request: an experiment whose fault missed proves nothing.
 	RequireFaultsFired bool   `yaml:"require_faults_fired"`
@@ -96,7 +109,39 @@ type StopSpec struct {
 	Grace  time.Duration `yaml:"grace"`
 }
 
-// Proxy is the harness proxy resctl puts in front of the target.
+// MainProxy is the name of the main proxy, scenario key proxy, in faults,
+// the admin API and events.
+const MainProxy = "proxy"
+
+// HasProxy says whether the scenario has a main proxy: it always does
+// unless it gives proxies and no proxy key.
+func (s *Scenario) HasProxy() bool { return s.Proxy.Protocol != "" }
+
+// NamedProxy is one proxy of the run with its name.
+type NamedProxy struct {
+	Name string
+	Proxy
+}
+
+// FrontsTarget says whether the proxy is in front of the service under
+// test, so the load goes through it, rather than in front of a dependency.
+func (p NamedProxy) FrontsTarget() bool { return p.Upstream == "" }
+
+// AllProxies returns every proxy of the run: the main one first, when
+// there is one, then the named ones in name order.
+func (s *Scenario) AllProxies() []NamedProxy {
+	var out []NamedProxy
+	if s.HasProxy() {
+		out = append(out, NamedProxy{MainProxy, s.Proxy})
+	}
+	for _, name := range slices.Sorted(maps.Keys(s.Proxies)) {
+		out = append(out, NamedProxy{name, s.Proxies[name]})
+	}
+	return out
+}
+
+// Proxy is a harness proxy resctl puts in front of the target or of one
+// of its dependencies.
 type Proxy struct {
 	// Protocol the proxy speaks to clients and to the target: http
 	// (HTTP/1.1 and h2c accepted from clients, HTTP/1.1 upstream), h2c
@@ -105,7 +150,8 @@ type Proxy struct {
 	Protocol string `yaml:"protocol"`
 	// Listen is the proxy's address; the default picks a free loopback port.
 	Listen string `yaml:"listen"`
-	// Admin is the address of the proxy's own /metrics endpoint.
+	// Admin is the address of the proxy's own /metrics endpoint, which
+	// also serves the admin API.
 	Admin string `yaml:"admin"`
 	// Upstream, when set, is what the proxy fronts instead of the target:
 	// a dependency of the service under test (http://host:port, or
@@ -160,6 +206,10 @@ type Phase struct {
 // Fault is one fault of a phase, written as a single-key map from its kind
 // to its parameters: `- latency: {delay: 300ms, percent: 50}`.
 type Fault struct {
+	// Proxy names the proxy the fault acts on (the fault's proxy: key):
+	// "proxy" for the main one, or a key of proxies. Validation fills it
+	// in when the scenario has only one proxy.
+	Proxy string
 	// Spec is a fault the proxy injects; nil for a runtime fault.
 	Spec inject.Spec
 	// Runtime is a fault the target's own agent runs inside the service
@@ -171,6 +221,7 @@ type Fault struct {
 	// Until validation resolves it: the kind, its key and parameters.
 	kind             string
 	kindNode, params *yaml.Node
+	proxyNode        *yaml.Node
 	path             string
 	// ID names the fault in reports, events and SLAs (fault("fault/latency")):
 	// its phase and kind, with "#2", "#3"… when a kind repeats in a phase.
@@ -218,9 +269,10 @@ type Scrape struct {
 	// Interval between scrapes; default 1s.
 	Interval time.Duration `yaml:"interval"`
 	// Endpoints maps a source name, as SLAs and reports refer to it, to
-	// where its metrics are: "self" (the harness proxy's own), "target"
-	// (the target's /metrics), or an http:// URL. Without this key resctl
-	// scrapes {proxy: self, target: target}, the target's as optional.
+	// where its metrics are: "self" (the main proxy's own), "proxy:NAME"
+	// (a named proxy's), "target" (the target's /metrics), or an http://
+	// URL. Without this key resctl scrapes every proxy under its name
+	// (the main one as proxy) and the target, the target's as optional.
 	Endpoints map[string]string `yaml:"endpoints"`
 	// Panels are scraped series to chart in the HTML report, as selectors
 	// such as target:go_goroutines; default: the target's goroutines and
@@ -234,7 +286,10 @@ const SourceRuntime = "runtime"
 
 // Endpoint values with a meaning of their own.
 const (
-	EndpointSelf   = "self"
+	EndpointSelf = "self"
+	// EndpointProxy prefixes a proxy's name: proxy:db is the metrics of
+	// the proxy named db.
+	EndpointProxy  = "proxy:"
 	EndpointTarget = "target"
 )
 

@@ -47,14 +47,14 @@ func TestReadFile(t *testing.T) {
 				Phases: []scenario.Phase{
 					{Name: "warmup", Duration: 90 * time.Second},
 					{Name: "chaos", Duration: 45 * time.Second, Faults: []scenario.Fault{
-						{ID: "chaos/abort#1", Spec: &inject.AbortSpec{Match: inject.Match{Percent: 100}, Status: 503}},
-						{ID: "chaos/abort#2", Spec: &inject.AbortSpec{
+						{Proxy: "proxy", ID: "chaos/abort#1", Spec: &inject.AbortSpec{Match: inject.Match{Percent: 100}, Status: 503}},
+						{Proxy: "proxy", ID: "chaos/abort#2", Spec: &inject.AbortSpec{
 							Match:  inject.Match{Path: "/api/orders", Method: "POST", Percent: 12.5},
 							Status: 500,
 							Body:   "boom",
 						}},
-						{ID: "chaos/latency#1", Spec: &inject.LatencySpec{Match: inject.Match{Percent: 100}, Delay: 250 * time.Millisecond}},
-						{ID: "chaos/latency#2", Spec: &inject.LatencySpec{Match: inject.Match{Percent: 50}, Delay: time.Second, Jitter: 100 * time.Millisecond}},
+						{Proxy: "proxy", ID: "chaos/latency#1", Spec: &inject.LatencySpec{Match: inject.Match{Percent: 100}, Delay: 250 * time.Millisecond}},
+						{Proxy: "proxy", ID: "chaos/latency#2", Spec: &inject.LatencySpec{Match: inject.Match{Percent: 50}, Delay: time.Second, Jitter: 100 * time.Millisecond}},
 					}},
 				},
 				SLAs: []scenario.SLA{
@@ -85,7 +85,7 @@ func TestReadFile(t *testing.T) {
 				Phases: []scenario.Phase{
 					{Name: "baseline", Duration: 10 * time.Second},
 					{Name: "fault", Duration: 10 * time.Second, Faults: []scenario.Fault{
-						{ID: "fault/latency", Spec: &inject.LatencySpec{
+						{Proxy: "proxy", ID: "fault/latency", Spec: &inject.LatencySpec{
 							Match:  inject.Match{Percent: 50},
 							Delay:  300 * time.Millisecond,
 							Jitter: 20 * time.Millisecond,

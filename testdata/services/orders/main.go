@@ -4,8 +4,11 @@
 // library, and answers from a fallback when the breaker is open or the call
 // fails. Its /metrics shows the breaker's state, so a scenario can assert
 // that *the service's own* breaker opened when its dependency slowed down.
+// With STOCK_URL it also asks a second dependency, "stock", for every
+// order, with a plain 300 ms timeout: a failed stock call makes the order's
+// stock "unknown" and counts in orders_stock_errors_total, nothing more.
 //
-//	LISTEN=127.0.0.1:18080 PAYMENTS_URL=http://127.0.0.1:9090 orders
+//	LISTEN=127.0.0.1:18080 PAYMENTS_URL=http://127.0.0.1:9090 [STOCK_URL=…] orders
 package main
 
 import (
@@ -55,7 +58,29 @@ func run() error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), chain.Collector())
 	fallbacks := prometheus.NewCounter(prometheus.CounterOpts{Name: "orders_fallbacks_total", Help: "Orders answered from the fallback."})
-	reg.MustRegister(fallbacks)
+	stockErrors := prometheus.NewCounter(prometheus.CounterOpts{Name: "orders_stock_errors_total", Help: "Stock calls that failed or timed out."})
+	reg.MustRegister(fallbacks, stockErrors)
+	stock := os.Getenv("STOCK_URL")
+	stockClient := &http.Client{Timeout: 300 * time.Millisecond}
+	// stockOf asks the stock service; any failure is "unknown".
+	stockOf := func(ctx context.Context) string {
+		if stock == "" {
+			return `"not asked"`
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, stock+"/api/users/2", nil)
+		resp, err := stockClient.Do(req)
+		if err != nil {
+			stockErrors.Inc()
+			return `"unknown"`
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode >= 500 {
+			stockErrors.Inc()
+			return `"unknown"`
+		}
+		return `"known"`
+	}
 
 	client := &http.Client{Timeout: time.Second}
 	mux := http.NewServeMux()
@@ -76,13 +101,14 @@ func run() error {
 			}
 			return guard.Outcome{Status: resp.StatusCode}
 		})
+		st := stockOf(r.Context())
 		w.Header().Set("Content-Type", "application/json")
 		if err != nil || body == nil {
 			fallbacks.Inc()
-			fmt.Fprint(w, `{"orders":[],"payments":"unavailable","stale":true}`)
+			fmt.Fprintf(w, `{"orders":[],"payments":"unavailable","stock":%s,"stale":true}`, st)
 			return
 		}
-		fmt.Fprintf(w, `{"orders":[{"id":1}],"payments":%s}`, body)
+		fmt.Fprintf(w, `{"orders":[{"id":1}],"payments":%s,"stock":%s}`, body, st)
 	})
 
 	srv := &http.Server{Addr: listen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}

@@ -1,0 +1,225 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/resctl/resctl/harness"
+	"github.com/resctl/resctl/inject"
+	"github.com/resctl/resctl/load"
+	"github.com/resctl/resctl/scenario"
+)
+
+// runProxy is a started harness proxy of a run, whatever its protocol.
+type runProxy interface {
+	URL() string
+	AdminURL() string
+	Close(context.Context) error
+}
+
+// proxyRun is one proxy of the run: its fault board, how early the phase
+// clock switches its faults, and, once started, the proxy.
+type proxyRun struct {
+	scenario.NamedProxy
+	board *inject.Board
+	// lead is faultLead for a proxy the load goes through, whose requests
+	// carry their phase; 0 for bytes and for a dependency's requests from
+	// the service under test, which carry none: their faults are switched
+	// exactly at the phase boundaries.
+	lead time.Duration
+	p    runProxy
+}
+
+// addr is the proxy's host:port.
+func (pr *proxyRun) addr() string {
+	return strings.TrimPrefix(pr.p.URL(), "http://")
+}
+
+// proxySet is every proxy of a run, in the scenario's order.
+type proxySet struct {
+	list   []*proxyRun
+	admin  *harness.Admin
+	gd     *guards
+	logger *slog.Logger
+}
+
+func newProxySet(s *scenario.Scenario, admin *harness.Admin, gd *guards, logger *slog.Logger) *proxySet {
+	ps := &proxySet{admin: admin, gd: gd, logger: logger}
+	for _, np := range s.AllProxies() {
+		board := inject.NewBoard(s.Seed, nil)
+		board.ScopeByHeader(load.PhaseHeader)
+		pr := &proxyRun{NamedProxy: np, board: board}
+		if np.FrontsTarget() && np.Protocol != harness.ProtocolTCP {
+			pr.lead = faultLead
+		}
+		ps.list = append(ps.list, pr)
+	}
+	return ps
+}
+
+// byName returns the proxy of that name, or nil.
+func (ps *proxySet) byName(name string) *proxyRun {
+	for _, pr := range ps.list {
+		if pr.Name == name {
+			return pr
+		}
+	}
+	return nil
+}
+
+// front is the proxy in front of the target, or nil when the load goes
+// straight to the target.
+func (ps *proxySet) front() *proxyRun {
+	for _, pr := range ps.list {
+		if pr.FrontsTarget() {
+			return pr
+		}
+	}
+	return nil
+}
+
+// startDependencies starts the proxies in front of dependencies: they
+// need only their upstreams, and the target needs their addresses.
+func (ps *proxySet) startDependencies() error {
+	for _, pr := range ps.list {
+		if pr.FrontsTarget() {
+			continue
+		}
+		up := pr.Upstream
+		if pr.Protocol == harness.ProtocolTCP {
+			up = "tcp://" + up
+		}
+		if err := ps.start(pr, up); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// templateData is what the target's templates see: every started proxy.
+func (ps *proxySet) templateData() scenario.TemplateData {
+	d := scenario.TemplateData{Proxies: map[string]scenario.ProxyAddr{}}
+	for _, pr := range ps.list {
+		if pr.p == nil {
+			continue
+		}
+		a := scenario.ProxyAddr{Addr: pr.addr(), URL: pr.p.URL()}
+		d.Proxies[pr.Name] = a
+		if pr.Name == scenario.MainProxy {
+			d.Proxy = a
+		}
+	}
+	return d
+}
+
+// start starts one proxy in front of upstream and registers it with the
+// admin API under its name.
+func (ps *proxySet) start(pr *proxyRun, upstream string) error {
+	chains := ps.gd.chains[pr.Name]
+	if pr.Protocol == harness.ProtocolTCP {
+		u, err := url.Parse(upstream)
+		if err != nil {
+			return fmt.Errorf("tcp proxy %s upstream %q: %w", pr.Name, upstream, err)
+		}
+		p, err := harness.StartTCP(harness.TCPOptions{Upstream: u.Host, Listen: pr.Listen, Board: pr.board, Logger: ps.logger})
+		if err != nil {
+			return fmt.Errorf("proxy %s: %w", pr.Name, err)
+		}
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), pr.board)
+		srv, err := harness.ListenAdmin(pr.Admin, ps.admin, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		if err != nil {
+			_ = p.Close(context.Background())
+			return fmt.Errorf("proxy %s: %w", pr.Name, err)
+		}
+		tp := &tcpRunProxy{p: p, admin: srv}
+		if err := ps.admin.Add(pr.Name, harness.ProtocolTCP, p); err != nil {
+			_ = tp.Close(context.Background())
+			return err
+		}
+		pr.p = tp
+		return nil
+	}
+	protocol := harness.ProtocolHTTP
+	if pr.Protocol == harness.ProtocolH2C {
+		protocol = harness.ProtocolH2C
+	}
+	p, err := harness.Start(harness.Options{
+		Admin:       ps.admin,
+		Upstream:    upstream,
+		Listen:      pr.Listen,
+		AdminListen: pr.Admin,
+		Protocol:    protocol,
+		Board:       pr.board,
+		Logger:      ps.logger,
+		Guard:       chains.proxyWide,
+		Routes:      chains.routes,
+	})
+	if err != nil {
+		return fmt.Errorf("proxy %s: %w", pr.Name, err)
+	}
+	if err := ps.admin.Add(pr.Name, protocol, p); err != nil {
+		_ = p.Close(context.Background())
+		return err
+	}
+	pr.p = p
+	return nil
+}
+
+// metricsURL is where the named proxy serves its metrics.
+func (ps *proxySet) metricsURL(name string) string {
+	if pr := ps.byName(name); pr != nil && pr.p != nil {
+		return pr.p.AdminURL() + "/metrics"
+	}
+	return ""
+}
+
+// describe writes a line per started proxy in front of a dependency.
+func (ps *proxySet) describe(w io.Writer) {
+	for _, pr := range ps.list {
+		if pr.p != nil && !pr.FrontsTarget() {
+			fmt.Fprintf(w, "resctl: proxy %s (%s) %s → %s (admin API and metrics %s)\n", pr.Name, pr.Protocol, pr.addr(), pr.Upstream, pr.p.AdminURL())
+		}
+	}
+}
+
+// clear switches every fault of every proxy off.
+func (ps *proxySet) clear() {
+	for _, pr := range ps.list {
+		pr.board.Clear()
+	}
+}
+
+// close stops every started proxy.
+func (ps *proxySet) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, pr := range ps.list {
+		if pr.p != nil {
+			_ = pr.p.Close(ctx)
+		}
+	}
+}
+
+// tcpRunProxy is a tcp proxy with the admin listener a run gives it.
+type tcpRunProxy struct {
+	p     *harness.TCPProxy
+	admin *harness.AdminServer
+}
+
+// URL is where the load goes: HTTP over the proxied connection.
+func (t *tcpRunProxy) URL() string      { return "http://" + t.p.Addr() }
+func (t *tcpRunProxy) AdminURL() string { return t.admin.URL() }
+func (t *tcpRunProxy) Close(ctx context.Context) error {
+	return errors.Join(t.admin.Close(ctx), t.p.Close(ctx))
+}
