@@ -8,7 +8,10 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+
+	"google.golang.org/grpc/status"
 )
 
 // Headers and metadata keys guard reads and writes.
@@ -154,7 +157,7 @@ func (c *Chain) admit(next http.Handler) http.Handler {
 			return o
 		})
 		if err != nil {
-			writeRejection(w, err)
+			writeRejection(w, r, err)
 		}
 	})
 }
@@ -165,19 +168,32 @@ type httpCall struct {
 	req Request
 }
 
-func writeRejection(w http.ResponseWriter, err error) {
+// writeRejection answers a request a policy refused, in its protocol: a
+// gRPC call gets its status in a trailers-only response, which a gRPC
+// client reads, rather than an HTTP error it would report as a protocol
+// error.
+func writeRejection(w http.ResponseWriter, r *http.Request, err error) {
 	var rej *Rejection
-	if errors.As(err, &rej) {
+	refused := errors.As(err, &rej)
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+		if refused {
+			rej.WriteGRPC(w)
+		} else {
+			writeGRPCStatus(w, status.FromContextError(err))
+		}
+		return
+	}
+	if refused {
 		rej.WriteHTTP(w)
 		return
 	}
 	// The request's context ended while a policy made it wait: the client
 	// has gone (or its deadline passed) and reads nothing.
-	status := statusClientGone
+	code := statusClientGone
 	if errors.Is(err, context.DeadlineExceeded) {
-		status = http.StatusServiceUnavailable
+		code = http.StatusServiceUnavailable
 	}
-	w.WriteHeader(status)
+	w.WriteHeader(code)
 }
 
 // WriteHTTP answers an HTTP request with the rejection: its status, the

@@ -3,8 +3,11 @@ package guard
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
+	"net/http"
 	"strconv"
+	"strings"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -16,6 +19,45 @@ import (
 // its GRPC code wherever it travels.
 func (r *Rejection) GRPCStatus() *status.Status {
 	return status.New(r.GRPC, r.Error())
+}
+
+// WriteGRPC answers a gRPC call that reached an HTTP handler (the harness
+// proxy) with the rejection: its gRPC code and message in a trailers-only
+// response, with GuardHeader and Retry-After (whole seconds, rounded up)
+// when known. The client reads those as trailers, since the response is
+// trailers-only; the call wrappers (retry, hedge, fallback) read the code
+// from the headers as they are written.
+func (r *Rejection) WriteGRPC(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set(GuardHeader, r.Policy)
+	if r.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(r.RetryAfter.Seconds()))))
+	}
+	writeGRPCStatus(w, r.GRPCStatus())
+}
+
+// writeGRPCStatus writes a trailers-only gRPC response: HTTP 200 with the
+// status in the headers and no message.
+func writeGRPCStatus(w http.ResponseWriter, s *status.Status) {
+	h := w.Header()
+	h.Set("Content-Type", "application/grpc")
+	h.Set("Grpc-Status", strconv.Itoa(int(s.Code())))
+	h.Set("Grpc-Message", encodeGRPCMessage(s.Message()))
+	w.WriteHeader(http.StatusOK)
+}
+
+// encodeGRPCMessage percent-encodes a status message for grpc-message:
+// bytes outside printable ASCII, and '%', become %XX.
+func encodeGRPCMessage(msg string) string {
+	var b strings.Builder
+	for i := 0; i < len(msg); i++ {
+		if c := msg[i]; c >= ' ' && c <= '~' && c != '%' {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
 }
 
 // metadataHeader reads gRPC metadata as a Header.

@@ -310,9 +310,16 @@ func (m *managed) faultInfo(act *inject.Activation) FaultInfo {
 	return f
 }
 
+// layer is the fault layer of the proxy's protocol. A grpc proxy takes the
+// grpc layer's kinds only (see inject.LayerGRPC): they select calls by
+// method and metadata and fail them with gRPC statuses, where HTTP kinds
+// would answer a gRPC client with HTTP errors it cannot read.
 func (m *managed) layer() inject.Layer {
-	if m.protocol == ProtocolTCP {
+	switch m.protocol {
+	case ProtocolTCP:
 		return inject.LayerTCP
+	case ProtocolGRPC:
+		return inject.LayerGRPC
 	}
 	return inject.LayerHTTP
 }

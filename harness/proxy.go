@@ -43,8 +43,14 @@ type Options struct {
 	// addresses; "127.0.0.1:0" picks a free port.
 	Listen      string
 	AdminListen string
-	// Protocol is ProtocolHTTP or ProtocolH2C.
+	// Protocol is ProtocolHTTP, ProtocolH2C or ProtocolGRPC.
 	Protocol string
+	// TLSCert and TLSKey, PEM files, make the proxy serve TLS to its
+	// clients — h2 by ALPN, as gRPC clients need, or HTTP/1.1; both or
+	// neither. UpstreamCA, a PEM file, holds the roots an https://
+	// upstream's certificate must chain to; empty means the system's.
+	TLSCert, TLSKey string
+	UpstreamCA      string
 	// Board holds the faults applied to proxied requests; nil means none.
 	Board *inject.Board
 	// Admin, when set, serves the admin API on the admin listener beside
@@ -67,6 +73,7 @@ type Proxy struct {
 	registry   *prometheus.Registry
 	board      *inject.Board
 	upstream   string
+	tls        bool // clients speak TLS
 
 	// inner is what the guard chains wrap: the fault board and the
 	// reverse proxy. guarded is the whole chain, swapped atomically.
@@ -100,7 +107,12 @@ func Start(opts Options) (*Proxy, error) {
 			return nil, err
 		}
 	}
-	p := &Proxy{transport: upstreamTransport(opts.Protocol), registry: prometheus.NewRegistry(), board: board, upstream: opts.Upstream}
+	srvTLS, upTLS, err := proxyTLS(opts)
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{transport: upstreamTransport(opts.Protocol), registry: prometheus.NewRegistry(), board: board, upstream: opts.Upstream, tls: srvTLS != nil}
+	p.transport.TLSClientConfig = upTLS
 	m := newMetrics(p.registry)
 	p.registry.MustRegister(
 		collectors.NewGoCollector(),
@@ -112,6 +124,7 @@ func Start(opts Options) (*Proxy, error) {
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(up)
 			r.SetXForwarded()
+			rewriteGRPC(r)
 		},
 		Transport:     p.transport,
 		FlushInterval: -1, // stream responses as they come; faults may slow them
@@ -122,6 +135,10 @@ func Start(opts Options) (*Proxy, error) {
 				return
 			}
 			logger.Debug("upstream error", "err", err, "path", r.URL.Path)
+			if isGRPC(r) {
+				writeGRPCUpstreamError(w, r, err)
+				return
+			}
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set(ErrorHeader, "upstream")
 			w.WriteHeader(http.StatusBadGateway)
@@ -131,9 +148,9 @@ func Start(opts Options) (*Proxy, error) {
 
 	p.inner = board.Middleware(rp)
 	p.setGuard(opts.Guard, opts.Routes)
-	handler := m.middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	handler := m.middleware(newGRPCCalls(p.registry).middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		(*p.guarded.Load()).ServeHTTP(w, r)
-	}))
+	})))
 	if p.ln, err = net.Listen("tcp", opts.Listen); err != nil {
 		return nil, fmt.Errorf("proxy listen %s: %w", opts.Listen, err)
 	}
@@ -146,8 +163,9 @@ func Start(opts Options) (*Proxy, error) {
 	var protos http.Protocols
 	protos.SetHTTP1(true)
 	protos.SetUnencryptedHTTP2(true)
+	protos.SetHTTP2(srvTLS != nil)
 	errLog := slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
-	p.srv = &http.Server{Handler: handler, Protocols: &protos, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+	p.srv = &http.Server{Handler: handler, Protocols: &protos, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog, TLSConfig: srvTLS}
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(p.registry, promhttp.HandlerOpts{}))
@@ -165,6 +183,10 @@ func Start(opts Options) (*Proxy, error) {
 }
 
 func (p *Proxy) serve(s *http.Server, ln net.Listener) {
+	if s == p.srv && p.tls {
+		p.wg.Go(func() { _ = s.ServeTLS(ln, "", "") })
+		return
+	}
 	p.wg.Go(func() { _ = s.Serve(ln) })
 }
 
@@ -172,7 +194,12 @@ func (p *Proxy) serve(s *http.Server, ln net.Listener) {
 func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 
 // URL is the proxy's base URL.
-func (p *Proxy) URL() string { return "http://" + p.Addr() }
+func (p *Proxy) URL() string {
+	if p.tls {
+		return "https://" + p.Addr()
+	}
+	return "http://" + p.Addr()
+}
 
 // AdminURL is the base URL of the proxy's admin endpoint (/metrics, and
 // the admin API when the proxy has one); empty without an admin listener.
@@ -225,9 +252,13 @@ func upstreamTransport(protocol string) *http.Transport {
 		TLSHandshakeTimeout:   5 * time.Second,
 	}
 	var protos http.Protocols
-	if protocol == ProtocolH2C {
+	switch protocol {
+	case ProtocolH2C:
 		protos.SetUnencryptedHTTP2(true)
-	} else {
+	case ProtocolGRPC:
+		protos.SetUnencryptedHTTP2(true) // http:// upstreams
+		protos.SetHTTP2(true)            // https:// upstreams
+	default:
 		protos.SetHTTP1(true)
 	}
 	tr.Protocols = &protos

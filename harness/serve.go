@@ -29,12 +29,12 @@ type ProxyConfig struct {
 	Name string `yaml:"name"`
 	// Listen is the proxy's address; "127.0.0.1:0" picks a free port.
 	Listen string `yaml:"listen"`
-	// Upstream is a base URL for http and h2c, host:port for tcp.
+	// Upstream is a base URL for http, h2c and grpc, host:port for tcp.
 	Upstream string `yaml:"upstream"`
-	// Protocol is http (the default), h2c or tcp.
+	// Protocol is http (the default), h2c, grpc or tcp.
 	Protocol string `yaml:"protocol"`
 	// Guard is the proxy-wide resilience chain and Routes the per-route
-	// ones (http and h2c only). Serve re-reads them when the config file
+	// ones (http, h2c and grpc only). Serve re-reads them when the config file
 	// changes and swaps them in, keeping every policy whose name, kind and
 	// configuration are unchanged — with its state.
 	Guard  []guard.Spec      `yaml:"guard"`
@@ -112,7 +112,7 @@ func ReadProxyConfig(path string) ([]ProxyConfig, error) {
 // and reports their problems.
 func checkGuard(d *strictyaml.Decoder, path string, p *ProxyConfig) {
 	if p.Protocol == ProtocolTCP && (len(p.Guard) > 0 || len(p.Routes) > 0) {
-		d.Add(strictyaml.NodePos(d.At[path]), path+".guard", "guard chains need an http or h2c proxy")
+		d.Add(strictyaml.NodePos(d.At[path]), path+".guard", "guard chains need an http, h2c or grpc proxy")
 		return
 	}
 	at := func(q string) strictyaml.Pos {
@@ -167,7 +167,7 @@ func (g *guardSet) build(pc ProxyConfig) (*guard.Chain, []Route, error) {
 
 func checkProxyConfig(p ProxyConfig) error {
 	switch p.Protocol {
-	case ProtocolHTTP, ProtocolH2C, ProtocolTCP:
+	case ProtocolHTTP, ProtocolH2C, ProtocolGRPC, ProtocolTCP:
 	default:
 		return fmt.Errorf("protocol %q: use http, h2c or tcp", p.Protocol)
 	}

@@ -401,6 +401,7 @@ func (b *Board) Middleware(next http.Handler) http.Handler {
 			}
 		}
 		var finish []func()
+		var enders []ender
 		var now time.Time
 		for _, a := range *b.active.Load() {
 			if a.http == nil {
@@ -428,11 +429,34 @@ func (b *Board) Middleware(next http.Handler) http.Handler {
 				var f func()
 				w, f = rf.WrapResponse(w, r)
 				finish = append(finish, f)
+				if e, ok := w.(ender); ok {
+					enders = append(enders, e)
+				}
 			}
 		}
-		next.ServeHTTP(w, r)
+		if len(enders) > 0 {
+			serveEnding(next, w, r, enders)
+		} else {
+			next.ServeHTTP(w, r)
+		}
 		runFinish(finish)
 	})
+}
+
+// serveEnding serves next and absorbs the http.ErrAbortHandler with which
+// the reverse proxy stops when a fault's writer has ended the response on
+// purpose; any other panic goes on.
+func serveEnding(next http.Handler, w http.ResponseWriter, r *http.Request, enders []ender) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		if v != http.ErrAbortHandler || !slices.ContainsFunc(enders, func(e ender) bool { return e.ended() }) {
+			panic(v)
+		}
+	}()
+	next.ServeHTTP(w, r)
 }
 
 // runFinish calls the finishers innermost first, as the writers nest.

@@ -161,9 +161,9 @@ func (m *matcher) matches(r *http.Request) bool {
 	return true
 }
 
-// Layer is where a fault acts: on HTTP requests, or on the bytes of TCP
-// connections. The same kind name can mean a fault of each layer
-// ("latency"), so kinds are looked up per layer.
+// Layer is where a fault acts: on HTTP requests, on gRPC calls, or on the
+// bytes of TCP connections. The same kind name can mean a fault of each
+// layer ("latency", "abort"), so kinds are looked up per layer.
 type Layer string
 
 // Layers of the proxy.
@@ -172,6 +172,10 @@ const (
 	LayerHTTP Layer = "http"
 	// LayerTCP faults act on connections of the tcp proxy.
 	LayerTCP Layer = "tcp"
+	// LayerGRPC faults act on calls of the grpc proxy. They speak gRPC:
+	// they select calls by method and metadata and end them with gRPC
+	// statuses, in trailers.
+	LayerGRPC Layer = "grpc"
 )
 
 // kinds is the registry from a fault's kind name, per layer, to a
@@ -185,6 +189,21 @@ var kinds = map[Layer]map[string]func() Spec{
 		"truncate":  func() Spec { return &TruncateSpec{Match: defaultMatch()} },
 		"corrupt":   func() Spec { return &CorruptSpec{Match: defaultMatch(), Rate: DefaultCorruptRate} },
 		"header":    func() Spec { return &HeaderSpec{Match: defaultMatch(), Side: SideResponse} },
+	},
+	// The grpc layer has gRPC-aware kinds only, all with gRPC's selectors
+	// (method, service, metadata): HTTP's abort, reset and latency
+	// become abort and stream_error with a status, a reset between
+	// messages, and delay; header and bandwidth, which keep a gRPC
+	// exchange well-formed, become metadata and bandwidth. Truncate and
+	// corrupt have no counterpart: they break the message framing, which
+	// a client reports as INTERNAL whatever was meant.
+	LayerGRPC: {
+		"abort":        func() Spec { return &GRPCAbortSpec{GRPCMatch: defaultGRPCMatch(), Code: DefaultGRPCCode} },
+		"delay":        func() Spec { return &GRPCDelaySpec{GRPCMatch: defaultGRPCMatch()} },
+		"reset":        func() Spec { return &GRPCResetSpec{GRPCMatch: defaultGRPCMatch()} },
+		"stream_error": func() Spec { return &GRPCStreamErrorSpec{GRPCMatch: defaultGRPCMatch(), Code: DefaultGRPCCode} },
+		"metadata":     func() Spec { return &GRPCMetadataSpec{GRPCMatch: defaultGRPCMatch(), Side: SideResponse} },
+		"bandwidth":    func() Spec { return &GRPCBandwidthSpec{GRPCMatch: defaultGRPCMatch()} },
 	},
 	LayerTCP: {
 		"latency":    func() Spec { return &TCPLatencySpec{ConnMatch: defaultConnMatch()} },
@@ -229,8 +248,11 @@ func KindsFor(layer Layer) []string {
 
 // LayerOf returns the layer a Spec acts on.
 func LayerOf(s Spec) Layer {
-	if _, ok := s.(ConnSpec); ok {
+	switch s.(type) {
+	case ConnSpec:
 		return LayerTCP
+	case grpcSpec:
+		return LayerGRPC
 	}
 	return LayerHTTP
 }

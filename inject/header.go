@@ -32,6 +32,11 @@ func (*HeaderSpec) Kind() string { return "header" }
 // Check implements Spec.
 func (s *HeaderSpec) Check(problem func(field, msg string)) {
 	s.Match.check(problem)
+	s.checkEdit(problem)
+}
+
+// checkEdit checks what the HTTP header and gRPC metadata faults share.
+func (s *HeaderSpec) checkEdit(problem func(field, msg string)) {
 	if s.Side != SideRequest && s.Side != SideResponse {
 		problem("side", "must be request or response")
 	}

@@ -3,6 +3,7 @@ package inject
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -52,10 +53,15 @@ func ParseSpecFor(layer Layer, kind string, params []byte) (Spec, error) {
 		if s, close := suggest.Closest(kind, known); close {
 			msg = fmt.Sprintf("unknown fault kind %q (did you mean %q?)", kind, s)
 		}
+		var others []string
 		for other := range kinds {
 			if _, there := kinds[other][kind]; there && other != layer {
-				msg = fmt.Sprintf("%q is a fault of %s proxies; this proxy speaks %s (its kinds: %s)", kind, other, layer, strings.Join(known, ", "))
+				others = append(others, string(other))
 			}
+		}
+		if len(others) > 0 {
+			slices.Sort(others)
+			msg = fmt.Sprintf("%q is a fault of %s proxies; this proxy speaks %s (its kinds: %s)", kind, strings.Join(others, " and "), layer, strings.Join(known, ", "))
 		}
 		return nil, &SpecError{Kind: kind, Problems: []FieldProblem{{Msg: msg}}}
 	}

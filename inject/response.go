@@ -10,6 +10,15 @@ import (
 // response, so the upstream's copy stops.
 var errCut = errors.New("response cut by a fault")
 
+// ender is implemented by the writers of response faults that end a
+// response on purpose while the upstream is still sending (a gRPC error
+// after N messages). The writer refuses the rest of the body; the reverse
+// proxy answers a refused write by aborting the handler with
+// http.ErrAbortHandler, and the Board absorbs that abort when one of its
+// writers ended the response, so the response ends as the fault wrote it
+// instead of being reset.
+type ender interface{ ended() bool }
+
 // respWriter is the base of the writers response faults put in front of the
 // upstream's response: it makes sure the header hook runs once, before the
 // first byte, whether the handler calls WriteHeader or only Write, and lets
