@@ -6,7 +6,7 @@ LDFLAGS  := -s -w -X github.com/resctl/resctl/internal/version.Version=$(VERSION
             -X github.com/resctl/resctl/internal/version.Commit=$(COMMIT)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build test test-browser lint bench bench-load demo screenshot clean
+.PHONY: build test test-browser lint bench bench-load demo screenshot generate clean
 
 ## build: the resctl binary in bin/, version stamped
 build:
@@ -50,6 +50,20 @@ screenshot: demo
 	  --disable-background-networking --disable-component-update --disable-sync --user-data-dir=$$profile \
 	  --hide-scrollbars --window-size=1100,1600 --screenshot=docs/img/report.png \
 	  "file://$(CURDIR)/resctl-out/report.html" 2>/dev/null; status=$$?; rm -rf $$profile; exit $$status
+
+## generate: the demo target's gRPC code in internal/demo/demopb, from
+## testdata/protos/demo.proto (needs protoc: apt-get install protobuf-compiler).
+## The plugins are pinned and installed to a temporary directory.
+PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+generate:
+	@command -v protoc >/dev/null || { echo "protoc not found; hint: apt-get install protobuf-compiler"; exit 1; }
+	@bin=$$(mktemp -d) && trap 'rm -rf "$$bin"' EXIT && \
+	GOBIN=$$bin $(GO) install $(PROTOC_GEN_GO) && GOBIN=$$bin $(GO) install $(PROTOC_GEN_GO_GRPC) && \
+	protoc -I testdata/protos \
+	  --plugin=protoc-gen-go=$$bin/protoc-gen-go --go_out=. --go_opt=module=github.com/resctl/resctl \
+	  --plugin=protoc-gen-go-grpc=$$bin/protoc-gen-go-grpc --go-grpc_out=. --go-grpc_opt=module=github.com/resctl/resctl \
+	  testdata/protos/demo.proto
 
 clean:
 	rm -rf bin dist resctl-out

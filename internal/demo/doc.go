@@ -1,5 +1,6 @@
 // Package demo is resctl's built-in demo target: a small, self-contained HTTP
-// service with realistic, seeded log-normal latencies and Prometheus metrics.
+// and gRPC service with realistic, seeded log-normal latencies and Prometheus
+// metrics.
 //
 // It is what quickstart scenarios exercise when they say
 //
@@ -34,11 +35,25 @@
 // Start and Serve accept both HTTP/1.1 and unencrypted HTTP/2 (h2c, prior
 // knowledge) using only the standard library.
 //
+// The same port serves gRPC: an HTTP/2 request with a gRPC content type goes
+// to a grpc.Server (through its ServeHTTP) offering resctl.demo.v1.Orders
+// (testdata/protos/demo.proto, generated into demopb) and server reflection:
+//
+//	GetOrder      unary; NOT_FOUND unless id > 0           (as GET /api/orders/{id})
+//	ListOrders    server streaming; limit 0 = 5, ≤ 100     (as GET /api/orders)
+//	RecordOrders  client streaming; count and total        (as POST /api/orders)
+//	Track         bidirectional; one status per request    (as GET /api/orders/{id}, each)
+//
+// Each call (each Track request) draws its delay from the profile of the
+// matching endpoint, and is counted in demo_grpc_requests_total{method,code}
+// and demo_grpc_request_duration_seconds{method}. A call its client abandons
+// ends with CANCELLED.
+//
 // It mounts the runtime-fault agent (inject/agent) at /debug/resctl, as a
 // real Go service would, so scenarios can flood its goroutines or pressure
 // its heap from the inside.
 //
 // Ownership: this package is a leaf. Of resctl it imports only inject/agent
-// (itself a leaf, the way a service would); otherwise it depends only on
-// the standard library and the Prometheus client.
+// (itself a leaf, the way a service would) and its own demopb; otherwise it
+// depends only on the standard library, the Prometheus client and gRPC.
 package demo

@@ -22,6 +22,7 @@ type Running struct {
 	log    *slog.Logger
 	cancel context.CancelFunc   // cancels every request's base context
 	agent  interface{ Close() } // ends runtime faults on shutdown
+	grpc   interface{ Stop() }  // ends gRPC calls still running after shutdown
 
 	done     chan struct{} // closed when the serve goroutine exits
 	serveErr error         // valid after done is closed
@@ -48,6 +49,7 @@ func start(addr string, s *Server) (*Running, error) {
 		log:    s.log,
 		cancel: cancel,
 		agent:  s.agent,
+		grpc:   s.grpc,
 		done:   make(chan struct{}),
 	}
 	go func() {
@@ -103,6 +105,7 @@ func (r *Running) Close() error {
 		}
 		r.cancel()
 		<-r.done
+		r.grpc.Stop()
 		r.agent.Close()
 		if r.serveErr != nil {
 			errs = append(errs, r.serveErr)

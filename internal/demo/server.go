@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
 
 	"github.com/resctl/resctl/inject/agent"
 )
@@ -33,7 +34,8 @@ type Options struct {
 	Logger *slog.Logger // nil = discard
 }
 
-// Server is the demo service: an http.Handler with its own Prometheus registry.
+// Server is the demo service: an http.Handler with its own Prometheus
+// registry, serving gRPC calls as well as the HTTP API.
 type Server struct {
 	log     *slog.Logger
 	mux     *http.ServeMux
@@ -47,6 +49,8 @@ type Server struct {
 	// agent takes runtime faults (goroutines, memory, CPU, GC) from
 	// resctl at /debug/resctl, as a real service would mount it.
 	agent *agent.Agent
+	// grpc serves the calls ServeHTTP recognises as gRPC.
+	grpc *grpc.Server
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -86,12 +90,18 @@ func New(opts Options) *Server {
 	s.mux.Handle("GET /metrics", metricsHandler(reg, log))
 	s.agent = agent.New(agent.Options{})
 	s.mux.Handle(agent.MountPath+"/", http.StripPrefix(agent.MountPath, s.agent))
+	s.grpc = newGRPCServer(s, newGRPCMetrics(reg, log))
 	return s
 }
 
-// ServeHTTP routes the request and records demo_http_* metrics. The route
+// ServeHTTP hands gRPC calls to the gRPC server (which records demo_grpc_*
+// metrics), routes the rest and records demo_http_* metrics. The route
 // label is the matched mux pattern (or "unmatched"), never the raw path.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if isGRPC(r) {
+		s.grpc.ServeHTTP(w, r)
+		return
+	}
 	start := time.Now()
 	s.metrics.inFlight.Inc()
 	defer s.metrics.inFlight.Dec()
