@@ -1,8 +1,10 @@
 // Package harness runs the harness proxy: a reverse proxy on loopback in
 // front of the target that carries the fault switchboard (and, as it grows,
 // the guard chain) and serves its own Prometheus metrics on a separate admin
-// listener, so the target's /metrics stays reachable through the proxy. A
-// tcp proxy (StartTCP) carries connection faults for any protocol. The
+// listener, so the target's /metrics stays reachable through the proxy.
+// The same reverse proxy speaks gRPC (ProtocolGRPC): calls pass through as
+// HTTP/2 streams, and what the proxy says itself it says as gRPC statuses.
+// A tcp proxy (StartTCP) carries connection faults for any protocol. The
 // admin API (Admin) lists proxies and switches faults on and off over
 // REST, resctl's own under /api/v1 and Toxiproxy's; Serve runs several
 // proxies behind one admin listener for `resctl proxy`.

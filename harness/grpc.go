@@ -141,9 +141,10 @@ func formatGRPCTimeout(d time.Duration) string {
 // rewriteGRPC passes on how long a gRPC call has left when it leaves for
 // the upstream: the client's grpc-timeout less the time the call spent in
 // the proxy (in a delay fault, a guard's queue), or a guard timeout's
-// shorter deadline.
+// shorter deadline. A call that no longer carries a grpc-timeout (a
+// metadata fault removed it) leaves without one.
 func rewriteGRPC(r *httputil.ProxyRequest) {
-	if !isGRPC(r.In) {
+	if !isGRPC(r.In) || r.Out.Header.Get("Grpc-Timeout") == "" {
 		return
 	}
 	if dl, ok := r.Out.Context().Deadline(); ok {

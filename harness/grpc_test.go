@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -410,5 +412,36 @@ func TestGRPCProxy_AdminLayer(t *testing.T) {
 	}
 	if r := post(`{"kind": "truncate", "params": {"bytes": 10}}`); r.status != http.StatusBadRequest || !strings.Contains(r.body, "http proxies") {
 		t.Errorf("POST truncate: %d %s; want a pointer to http proxies", r.status, r.body)
+	}
+}
+
+// TestReadProxyConfig_GRPC: a proxy config may name grpc proxies and their
+// TLS files, and says what is wrong with them.
+func TestReadProxyConfig_GRPC(t *testing.T) {
+	tests := []struct {
+		name, yaml, wantErr string
+	}{
+		{"grpc", "- {name: orders, upstream: 'http://127.0.0.1:9000', protocol: grpc}", ""},
+		{"grpc over TLS", "- {name: orders, upstream: 'https://orders:9000', protocol: grpc, tls_cert: c.pem, tls_key: k.pem, upstream_ca: ca.pem}", ""},
+		{"certificate without key", "- {name: orders, upstream: 'http://127.0.0.1:9000', protocol: grpc, tls_cert: c.pem}", "tls_cert and tls_key go together"},
+		{"TLS on a tcp proxy", "- {name: db, upstream: '127.0.0.1:5432', protocol: tcp, tls_cert: c.pem, tls_key: k.pem}", "TLS needs an http, h2c or grpc proxy"},
+		{"guard on a grpc proxy", "- {name: orders, upstream: 'http://127.0.0.1:9000', protocol: grpc, guard: [{timeout: 1s}]}", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "proxies.yaml")
+			if err := os.WriteFile(path, []byte(tt.yaml+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			pcs, err := harness.ReadProxyConfig(path)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("ReadProxyConfig: %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("err = %v, want it to say %q", err, tt.wantErr)
+			case err == nil && pcs[0].Protocol != harness.ProtocolGRPC && pcs[0].Protocol != harness.ProtocolTCP:
+				t.Errorf("protocol = %q", pcs[0].Protocol)
+			}
+		})
 	}
 }

@@ -39,6 +39,12 @@ type ProxyConfig struct {
 	// configuration are unchanged — with its state.
 	Guard  []guard.Spec      `yaml:"guard"`
 	Routes []guard.RouteSpec `yaml:"routes"`
+	// TLSCert and TLSKey (PEM files, both or neither) make the proxy
+	// serve TLS; UpstreamCA (PEM) holds the roots of an https://
+	// upstream. See Options; http, h2c and grpc only.
+	TLSCert    string `yaml:"tls_cert"`
+	TLSKey     string `yaml:"tls_key"`
+	UpstreamCA string `yaml:"upstream_ca"`
 }
 
 // ConfigError lists every problem of a proxy config file, each with its
@@ -174,6 +180,12 @@ func checkProxyConfig(p ProxyConfig) error {
 	if p.Upstream == "" {
 		return errors.New("upstream is missing")
 	}
+	if (p.TLSCert == "") != (p.TLSKey == "") {
+		return errors.New("tls_cert and tls_key go together")
+	}
+	if p.Protocol == ProtocolTCP && (p.TLSCert != "" || p.UpstreamCA != "") {
+		return errors.New("TLS needs an http, h2c or grpc proxy; a tcp proxy passes TLS through as bytes")
+	}
 	return nil
 }
 
@@ -246,7 +258,10 @@ func Serve(ctx context.Context, opts ServeOptions, ready func(Started)) (err err
 			if err != nil {
 				return fmt.Errorf("proxy %q: %w", pc.Name, err)
 			}
-			p, err := Start(Options{Upstream: pc.Upstream, Listen: pc.Listen, Protocol: pc.Protocol, Board: board, Logger: logger, Guard: wide, Routes: routes})
+			p, err := Start(Options{
+				Upstream: pc.Upstream, Listen: pc.Listen, Protocol: pc.Protocol, Board: board, Logger: logger, Guard: wide, Routes: routes,
+				TLSCert: pc.TLSCert, TLSKey: pc.TLSKey, UpstreamCA: pc.UpstreamCA,
+			})
 			if err != nil {
 				return fmt.Errorf("proxy %q: %w", pc.Name, err)
 			}

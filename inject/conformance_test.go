@@ -14,29 +14,40 @@ import (
 	"github.com/resctl/resctl/quantity"
 )
 
-// minimal holds the least configuration each HTTP kind needs to pass
-// Check. Delays are long so that a fault which ignores a cancelled request
-// hangs the conformance test instead of passing it by luck. A kind missing
-// here fails TestConformance: every kind must go through the suite.
-var minimal = map[string]string{
-	"latency":   "delay: 1h",
-	"abort":     "",
-	"reset":     "after: 4",
-	"bandwidth": "rate: 1",
-	"truncate":  "bytes: 3",
-	"corrupt":   "rate: 100%",
-	"header":    "set: {X-Upstream: changed}",
+// minimal holds, per layer, the least configuration each kind needs to
+// pass Check. Delays are long so that a fault which ignores a cancelled
+// request hangs the conformance test instead of passing it by luck. A kind
+// missing here fails TestConformance: every kind must go through the suite.
+var minimal = map[inject.Layer]map[string]string{
+	inject.LayerHTTP: {
+		"latency":   "delay: 1h",
+		"abort":     "",
+		"reset":     "after: 4",
+		"bandwidth": "rate: 1",
+		"truncate":  "bytes: 3",
+		"corrupt":   "rate: 100%",
+		"header":    "set: {X-Upstream: changed}",
+	},
+	inject.LayerGRPC: {
+		"abort":        "",
+		"delay":        "delay: 1h",
+		"reset":        "after: 1",
+		"stream_error": "after: 1",
+		"metadata":     "set: {x-upstream: changed}",
+		"bandwidth":    "rate: 1",
+	},
 }
 
-// conformingSpec returns a Spec of kind with its defaults, the minimal
-// parameters and the given percent, parsed as the admin API parses it.
-func conformingSpec(t *testing.T, kind string, percent quantity.Percent) inject.HTTPSpec {
+// conformingSpec returns a Spec of a layer's kind with its defaults, the
+// minimal parameters and the given percent, parsed as the admin API parses
+// it.
+func conformingSpec(t *testing.T, layer inject.Layer, kind string, percent quantity.Percent) inject.HTTPSpec {
 	t.Helper()
-	params, ok := minimal[kind]
+	params, ok := minimal[layer][kind]
 	if !ok {
-		t.Fatalf("kind %q has no minimal parameters in the conformance suite: add them", kind)
+		t.Fatalf("%s kind %q has no minimal parameters in the conformance suite: add them", layer, kind)
 	}
-	s, err := inject.ParseSpec(kind, fmt.Appendf(nil, "{%s%spercent: %v}", params, sepIf(params), float64(percent)))
+	s, err := inject.ParseSpecFor(layer, kind, fmt.Appendf(nil, "{%s%spercent: %v}", params, sepIf(params), float64(percent)))
 	if err != nil {
 		t.Fatalf("kind %q: minimal spec: %v", kind, err)
 	}
@@ -57,11 +68,19 @@ func sepIf(params string) string {
 	return ", "
 }
 
-// TestConformance runs every fault kind through what every fault must do:
-// leave traffic untouched at 0%, give up at once when the client has gone,
-// and leave no goroutine behind.
+// TestConformance runs every fault kind of the request layers (http and
+// grpc) through what every fault must do: leave traffic untouched at 0%,
+// give up at once when the client has gone, and leave no goroutine behind.
+// gRPC faults act on any request their selector matches, so plain HTTP
+// requests exercise them as well as calls would.
 func TestConformance(t *testing.T) {
-	kinds := inject.Kinds()
+	for _, layer := range []inject.Layer{inject.LayerHTTP, inject.LayerGRPC} {
+		t.Run(string(layer), func(t *testing.T) { conformance(t, layer) })
+	}
+}
+
+func conformance(t *testing.T, layer inject.Layer) {
+	kinds := inject.KindsFor(layer)
 	if len(kinds) == 0 {
 		t.Fatal("no fault kinds")
 	}
@@ -75,7 +94,7 @@ func TestConformance(t *testing.T) {
 			t.Run("zero percent leaves traffic byte-identical", func(t *testing.T) {
 				plain := serve(t, &upstream{})
 				b := inject.NewBoard(1, nil)
-				a := activate(t, b, kind, conformingSpec(t, kind, 0))
+				a := activate(t, b, kind, conformingSpec(t, layer, kind, 0))
 				srv := serve(t, b.Middleware(&upstream{}))
 				for _, r := range rawRequests {
 					want := rawExchange(t, plain.Listener.Addr().String(), r.raw)
@@ -90,7 +109,7 @@ func TestConformance(t *testing.T) {
 			})
 
 			t.Run("fault returns once the request is cancelled", func(t *testing.T) {
-				f := conformingSpec(t, kind, 100).Build()
+				f := conformingSpec(t, layer, kind, 100).Build()
 				returnsPromptly(t, kind+" Inject", func() {
 					f.Inject(httptest.NewRecorder(), cancelledRequest(http.MethodGet, "/api/orders"))
 				})
@@ -98,7 +117,7 @@ func TestConformance(t *testing.T) {
 
 			t.Run("board returns once the request is cancelled", func(t *testing.T) {
 				b := inject.NewBoard(1, nil)
-				activate(t, b, kind, conformingSpec(t, kind, 100))
+				activate(t, b, kind, conformingSpec(t, layer, kind, 100))
 				h := b.Middleware(&upstream{})
 				returnsPromptly(t, kind+" through the board", func() {
 					h.ServeHTTP(httptest.NewRecorder(), cancelledRequest(http.MethodGet, "/api/orders"))
@@ -107,7 +126,7 @@ func TestConformance(t *testing.T) {
 
 			t.Run("client going away ends the request", func(t *testing.T) {
 				b := inject.NewBoard(1, nil)
-				activate(t, b, kind, conformingSpec(t, kind, 100))
+				activate(t, b, kind, conformingSpec(t, layer, kind, 100))
 				srv := serve(t, b.Middleware(&upstream{}))
 				c := client(t)
 				c.Timeout = 50 * time.Millisecond // the client gives up; the server must too

@@ -6,7 +6,10 @@
 // A fault kind is a Spec (plain configuration data, decoded from a scenario
 // and checked by Check). Kinds come in layers: an HTTPSpec builds an
 // HTTPFault (which may also wrap the response, a ResponseFault), a ConnSpec
-// builds a ConnFault for the tcp proxy's connections. The Board wraps an
+// builds a ConnFault for the tcp proxy's connections. The grpc layer's
+// kinds are HTTPSpecs too — a gRPC call is an HTTP/2 request — that select
+// calls by method and metadata (GRPCMatch), count length-prefixed
+// messages rather than bytes, and end calls with gRPC statuses. The Board wraps an
 // http.Handler: for every request it asks each active fault, in activation
 // order, whether the request matches and whether the fault's schedule and
 // seeded dice say to act (Activation.Draw), and lets the fault delay,
@@ -19,6 +22,6 @@
 // the CLI, with the same decoder and messages as the scenario file.
 //
 // inject imports nothing of resctl's except the quantity value types and the
-// internal strict YAML decoder; the
+// internal strict YAML decoder (and of gRPC only its codes); the
 // harness, the runner and the CLI depend on it, never the other way round.
 package inject

@@ -68,7 +68,9 @@ type streamErrorWriter struct {
 	respWriter
 	f      *grpcStreamError
 	frames grpcFrames
-	done   bool
+	done   bool // the response is ended: no byte more passes
+	// trailers is set once the status is in the trailers.
+	trailers bool
 }
 
 var _ ender = (*streamErrorWriter)(nil)
@@ -108,16 +110,25 @@ func (w *streamErrorWriter) Write(p []byte) (int, error) {
 }
 
 func (w *streamErrorWriter) end() {
-	w.done = true
-	setGRPCTrailers(w.Header(), w.f.code, w.f.msg)
-	w.Header()[http.TrailerPrefix+FaultHeader] = []string{"stream_error"}
+	w.done, w.trailers = true, true
+	w.setTrailers()
 	w.flush()
 }
 
-// finish ends a call the upstream finished before any message when none
-// may pass.
+func (w *streamErrorWriter) setTrailers() {
+	setGRPCTrailers(w.Header(), w.f.code, w.f.msg)
+	w.Header()[http.TrailerPrefix+FaultHeader] = []string{"stream_error"}
+}
+
+// finish sets the status again once the upstream's handler has returned:
+// a handler that met the refused write and went on to write its own
+// status (a gRPC server's) must not replace the fault's. It also ends a
+// call the upstream finished without a message when none may pass.
 func (w *streamErrorWriter) finish() {
-	if !w.done && w.frames.msgs >= w.f.after {
+	switch {
+	case w.trailers:
+		w.setTrailers()
+	case !w.done && w.frames.msgs >= w.f.after:
 		w.header()
 		w.end()
 	}
