@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -23,8 +25,9 @@ const DefaultTimeout = 10 * time.Second
 // DefaultMaxInFlight caps the requests in flight when Options.MaxInFlight is
 // zero. An open-loop generator facing a target that slows down opens ever
 // more connections; past a point that measures the generator's machine
-// (file descriptors, memory), not the target. At the cap the schedule waits,
-// and the run reports that the generator fell behind.
+// (file descriptors, memory), not the target. At the cap a request is
+// dropped — counted as a failure and as dropped — and the schedule goes on:
+// slowing it down would hide exactly the slowness under test.
 const DefaultMaxInFlight = 2048
 
 // Request is one request of the load mix; requests are sent round-robin.
@@ -48,8 +51,14 @@ type Options struct {
 	H2C bool
 	// Recorder receives every result.
 	Recorder *record.Recorder
+	// Results, if set, receives every result too, in vegeta's encoding.
+	Results *ResultsFile
 	// MaxInFlight caps concurrent requests; 0 means DefaultMaxInFlight.
+	// At the cap a request is dropped, or with WaitAtCap the schedule
+	// waits for a request to end: the generator falls behind, and the
+	// response times, measured from when each request was due, show it.
 	MaxInFlight int
+	WaitAtCap   bool
 	// Hold, if set, is asked before the first request of each step after
 	// the first; a non-nil channel holds the step's requests back until it
 	// is closed. The runner uses it so that no request of a phase goes out
@@ -61,6 +70,9 @@ type Options struct {
 type Stats struct {
 	// Sent counts requests sent.
 	Sent uint64
+	// Dropped counts requests not sent because MaxInFlight requests
+	// were already in flight.
+	Dropped uint64
 	// Scheduled counts the requests the schedule asked for in the time the
 	// run lasted; Sent falls short of it when the generator fell behind.
 	Scheduled uint64
@@ -96,9 +108,15 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 	// Every request has ended when Run returns: close the kept-alive
 	// connections, so none of the transport's goroutines outlive the run.
 	defer tr.CloseIdleConnections()
+	tg := &tagger{ctx: cut, rt: tr, pacer: opts.Pacer}
+	workers := uint64(maxInFlight)
+	if !opts.WaitAtCap {
+		tg.slots = make(chan struct{}, maxInFlight)
+		workers += dropWorkers
+	}
 	client := &http.Client{
 		Timeout:   timeout,
-		Transport: &tagger{ctx: cut, rt: tr, pacer: opts.Pacer},
+		Transport: tg,
 		// A proxy under test should answer, not redirect: report the
 		// redirect itself instead of following it.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -108,7 +126,10 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 		// Response bodies are not inspected; reading them fully keeps
 		// connections reusable, storing them would grow with requests.
 		vegeta.MaxBody(0),
-		vegeta.MaxWorkers(uint64(maxInFlight)),
+		// Dropping at the cap is the tagger's: the workers beyond the cap
+		// only ever carry a drop, which takes no time, so the schedule
+		// never waits. Waiting at the cap is vegeta's own: no free worker.
+		vegeta.MaxWorkers(workers),
 		// vegeta's HTTP2, H2C and KeepAlive options assume its own
 		// transport; ours above already keeps connections alive and
 		// speaks exactly the protocol asked for, so they are not used.
@@ -127,18 +148,29 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 
 	var st Stats
 	began := time.Now()
-	pacer := &interruptible{ctx: ctx, p: opts.Pacer, hold: opts.Hold}
+	pacer := newInterruptible(ctx, opts.Pacer, opts.Hold)
 	results := atk.Attack(vegeta.NewStaticTargeter(targets...), pacer, opts.Pacer.Duration(), "resctl")
 	for res := range results {
-		st.Sent++
+		// The client wraps the error as `Get "url": …`.
+		dropped := strings.HasSuffix(res.Error, errDropped.Error())
+		if dropped {
+			st.Dropped++
+		} else {
+			st.Sent++
+		}
 		if ctx.Err() != nil && res.Code == 0 {
 			continue // cut short by the interrupt
 		}
+		if opts.Results != nil {
+			opts.Results.Write(*res)
+		}
 		opts.Recorder.Add(record.Result{
 			Sent:     res.Timestamp,
+			Intended: pacer.intended(res.Seq),
 			Latency:  res.Latency,
 			Code:     int(res.Code),
 			Failed:   res.Error != "",
+			Dropped:  dropped,
 			Fallback: res.Error == "" && res.Headers.Get(FallbackHeader) != "",
 			Phase:    opts.Pacer.StepOf(res.Seq) + 1,
 		})
@@ -159,6 +191,32 @@ type interruptible struct {
 	timer *time.Timer
 	hold  func(step int) <-chan struct{}
 	step  int // the step of the last hit paced
+
+	// began is when vegeta started the attack (UnixNano), learnt from the
+	// first Pace call; held is, per step, how long a Hold gate kept the
+	// schedule waiting before it. Both are read by the results loop.
+	began atomic.Int64
+	held  []atomic.Int64
+}
+
+func newInterruptible(ctx context.Context, p *Pacer, hold func(int) <-chan struct{}) *interruptible {
+	return &interruptible{ctx: ctx, p: p, hold: hold, held: make([]atomic.Int64, len(p.steps))}
+}
+
+// intended is when hit k was due: the schedule's time for it, moved on by
+// the holds before its step, which are resctl's own pauses and not the
+// generator falling behind.
+func (w *interruptible) intended(k uint64) time.Time {
+	began := w.began.Load()
+	at, ok := w.p.TimeOfHit(k)
+	if began == 0 || !ok {
+		return time.Time{}
+	}
+	step := w.p.StepOf(k)
+	for i := 0; i <= step && i < len(w.held); i++ {
+		at += time.Duration(w.held[i].Load())
+	}
+	return time.Unix(0, began).Add(at)
 }
 
 // Rate implements vegeta.Pacer.
@@ -166,6 +224,9 @@ func (w *interruptible) Rate(elapsed time.Duration) float64 { return w.p.Rate(el
 
 // Pace implements vegeta.Pacer.
 func (w *interruptible) Pace(elapsed time.Duration, hits uint64) (time.Duration, bool) {
+	if hits == 0 && w.began.Load() == 0 {
+		w.began.Store(time.Now().Add(-elapsed).UnixNano())
+	}
 	wait, stop := w.p.Pace(elapsed, hits)
 	if stop || w.ctx.Err() != nil {
 		return 0, true
@@ -176,11 +237,13 @@ func (w *interruptible) Pace(elapsed time.Duration, hits uint64) (time.Duration,
 			if !w.sleep(wait) {
 				return 0, true
 			}
+			waiting := time.Now()
 			select {
 			case <-gate:
 			case <-w.ctx.Done():
 				return 0, true
 			}
+			w.held[step].Store(int64(time.Since(waiting)))
 			return 0, false
 		}
 	}
@@ -257,12 +320,39 @@ type tagger struct {
 	ctx   context.Context
 	rt    http.RoundTripper
 	pacer *Pacer
+	// slots holds a token per request in flight; at the cap a request
+	// is dropped. Nil when the schedule waits at the cap instead.
+	slots chan struct{}
 }
 
+// errDropped is the error of a request dropped at the in-flight cap. It
+// reaches the results as vegeta's error text, which is how Run tells a
+// drop from a failure.
+var errDropped = errors.New("resctl: dropped: max_in_flight requests already in flight")
+
+// dropWorkers are the attack's workers beyond the in-flight cap.
+const dropWorkers = 64
+
 func (c *tagger) RoundTrip(r *http.Request) (*http.Response, error) {
+	if c.slots != nil {
+		select {
+		case c.slots <- struct{}{}:
+		default:
+			return nil, errDropped
+		}
+	}
 	ctx, cancel := context.WithCancel(r.Context())
 	stop := context.AfterFunc(c.ctx, cancel)
-	release := func() { stop(); cancel() }
+	var once sync.Once
+	release := func() {
+		once.Do(func() {
+			stop()
+			cancel()
+			if c.slots != nil {
+				<-c.slots
+			}
+		})
+	}
 	out := r.Clone(ctx)
 	if seq := out.Header.Get(vegetaSeqHeader); seq != "" {
 		if k, err := strconv.ParseUint(seq, 10, 64); err == nil {

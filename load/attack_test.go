@@ -2,10 +2,13 @@ package load_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -14,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	vegeta "github.com/tsenart/vegeta/v12/lib"
 	"go.uber.org/goleak"
 
 	"github.com/resctl/resctl/load"
@@ -528,5 +532,107 @@ func TestRun_CountsFallbacks(t *testing.T) {
 	c := rec.Snapshot().Total.Counts
 	if c.Requests != 10 || c.Successes != 10 || c.Fallbacks != 5 {
 		t.Errorf("counts %+v, want 10 requests, 10 successes, 5 of them fallbacks", c)
+	}
+}
+
+// A target that answers 20 requests a second at most (two at a time, 100 ms
+// each) under a schedule of 40/s: dropping at the cap keeps the schedule
+// and counts the drops; waiting at the cap falls behind, and the response
+// times, measured from when each request was due, show it while the service
+// times do not — coordinated omission caught, not hidden.
+func TestRun_AtTheCap(t *testing.T) {
+	srv := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-r.Context().Done():
+		}
+	}), false)
+	steps := []load.Step{{Name: "only", Duration: time.Second, Rate: 40}}
+	for _, wait := range []bool{false, true} {
+		t.Run(map[bool]string{false: "drop", true: "wait"}[wait], func(t *testing.T) {
+			rec := record.NewRecorder(time.Now(), spans(steps), 10*time.Second)
+			st, err := run(t, t.Context(), load.Options{
+				BaseURL:     srv.URL,
+				Requests:    []load.Request{{Method: http.MethodGet, Path: "/"}},
+				Pacer:       load.NewPacer(drained(steps...)),
+				Recorder:    rec,
+				MaxInFlight: 2,
+				WaitAtCap:   wait,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ph := rec.Snapshot().PhaseStats[0]
+			if ph.Requests != 40 || st.Sent+st.Dropped != 40 {
+				t.Fatalf("recorded %d, sent %d + dropped %d; want the 40 scheduled", ph.Requests, st.Sent, st.Dropped)
+			}
+			if ph.Dropped != st.Dropped || ph.Errors < ph.Dropped {
+				t.Errorf("phase dropped %d errors %d, Stats.Dropped %d: every drop is an error", ph.Dropped, ph.Errors, st.Dropped)
+			}
+			if !wait {
+				// Two slots, 100 ms each, over one second: at most ~22 sent.
+				if st.Dropped < 10 {
+					t.Errorf("dropped %d of 40 with room for about 20", st.Dropped)
+				}
+				return
+			}
+			if st.Dropped != 0 {
+				t.Errorf("dropped %d while waiting at the cap", st.Dropped)
+			}
+			if ph.Latency.P99 < 3*ph.Service.P99 || ph.Lag.Max < 300*time.Millisecond {
+				t.Errorf("response p99 %v, service p99 %v, lag max %v: the wait at the cap does not show", ph.Latency.P99, ph.Service.P99, ph.Lag.Max)
+			}
+		})
+	}
+}
+
+// Saved results are vegeta's own encoding: its decoder reads back one
+// result per request, in the order they ended, with their status codes.
+func TestRun_ResultsFile(t *testing.T) {
+	srv := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/fail" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}), false)
+	path := filepath.Join(t.TempDir(), "results.bin")
+	rf, err := load.CreateResultsFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []load.Step{{Name: "only", Duration: 500 * time.Millisecond, Rate: 40}}
+	if _, err := run(t, t.Context(), load.Options{
+		BaseURL:  srv.URL,
+		Requests: []load.Request{{Method: http.MethodGet, Path: "/ok"}, {Method: http.MethodGet, Path: "/fail"}},
+		Pacer:    load.NewPacer(drained(steps...)),
+		Recorder: record.NewRecorder(time.Now(), spans(steps), time.Second),
+		Results:  rf,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rf.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dec := vegeta.NewDecoder(f)
+	codes := map[uint16]int{}
+	for {
+		var res vegeta.Result
+		if err := dec.Decode(&res); err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("decode after %d results: %v", len(codes), err)
+			}
+			break
+		}
+		codes[res.Code]++
+		if res.Headers != nil {
+			t.Errorf("result %d kept its headers", res.Seq)
+		}
+	}
+	if codes[200] != 10 || codes[503] != 10 {
+		t.Errorf("decoded codes %v, want 10 × 200 and 10 × 503", codes)
 	}
 }

@@ -1,6 +1,7 @@
 package load_test
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -225,5 +226,97 @@ func TestPacer_Simulated(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// shaped is a ramp up, stairs, a spike and a ramp down: every shape the
+// pacer knows, back to back.
+var shaped = []load.Step{
+	load.Ramp("up", 10*time.Second, 0, 100),                                  // 500 hits
+	load.Stairs("stairs", 6*time.Second, 10, 20, 30),                         // 20+40+60 = 120
+	load.Spike("spike", 10*time.Second, 10, 200, 4*time.Second, time.Second), // 90+200 = 290
+	load.Ramp("down", 4*time.Second, 50, 0),                                  // 100
+}
+
+func TestPacer_shapes(t *testing.T) {
+	p := load.NewPacer(shaped)
+	tests := []struct {
+		name      string
+		at        time.Duration
+		hits, rps float64
+	}{
+		{"ramp start", 0, 0, 0},
+		{"ramp middle", 5 * time.Second, 125, 50},
+		{"ramp end", 10 * time.Second, 500, 10}, // the stairs' first rate
+		{"second stair", 13 * time.Second, 500 + 20 + 20, 20},
+		{"before the spike", 19 * time.Second, 620 + 30, 10},
+		{"in the spike", 20500 * time.Millisecond, 620 + 40 + 100, 200},
+		{"after the spike", 22 * time.Second, 620 + 40 + 200 + 10, 10},
+		{"ramp down middle", 28 * time.Second, 910 + 75, 25},
+		{"end", 30 * time.Second, 1010, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := p.Hits(tt.at); math.Abs(got-tt.hits) > 1e-6 {
+				t.Errorf("Hits(%v) = %v, want %v", tt.at, got, tt.hits)
+			}
+			if got := p.Rate(tt.at); math.Abs(got-tt.rps) > 1e-6 {
+				t.Errorf("Rate(%v) = %v, want %v", tt.at, got, tt.rps)
+			}
+		})
+	}
+	if got := p.Duration(); got != 30*time.Second {
+		t.Errorf("Duration() = %v, want 30s", got)
+	}
+}
+
+// Every hit of a shaped schedule is due when the schedule has accumulated
+// exactly that many hits, in the step it counts in, and hits come in order.
+func TestPacer_TimeOfHitInvertsHits(t *testing.T) {
+	p := load.NewPacer(shaped)
+	total := uint64(math.Round(p.Hits(p.Duration())))
+	var prev time.Duration
+	for k := range total {
+		at, ok := p.TimeOfHit(k)
+		if !ok {
+			t.Fatalf("TimeOfHit(%d) beyond the schedule of %d hits", k, total)
+		}
+		if at < prev {
+			t.Fatalf("TimeOfHit(%d) = %v, before hit %d at %v", k, at, k-1, prev)
+		}
+		prev = at
+		// Rounded up to the nanosecond: the schedule holds k hits at at,
+		// and not yet k+1.
+		if h := p.Hits(at); h < float64(k)-1e-6 || h >= float64(k)+1 {
+			t.Fatalf("Hits(TimeOfHit(%d) = %v) = %v", k, at, h)
+		}
+		if step, want := p.StepOf(k), stepAt(at); step != want {
+			t.Fatalf("StepOf(%d) = %d, but it is due at %v, in step %d", k, step, at, want)
+		}
+	}
+	if _, ok := p.TimeOfHit(total); ok {
+		t.Errorf("TimeOfHit(%d) is inside a schedule of %d hits", total, total)
+	}
+}
+
+func stepAt(t time.Duration) int {
+	var end time.Duration
+	for i, s := range shaped {
+		end += s.Duration
+		if t < end {
+			return i
+		}
+	}
+	return len(shaped) - 1
+}
+
+func TestSpike_clipped(t *testing.T) {
+	s := load.Spike("s", 10*time.Second, 5, 50, 8*time.Second, 5*time.Second)
+	var d time.Duration
+	for _, seg := range s.Segments {
+		d += seg.Duration
+	}
+	if d != 10*time.Second || len(s.Segments) != 2 {
+		t.Errorf("Spike past the end = %+v, want two segments adding up to 10s", s.Segments)
 	}
 }

@@ -27,6 +27,38 @@ type Result struct {
 	// Phase is the 1-based index of the phase the result belongs to, as the
 	// load schedule assigned it; 0 attributes it by Sent instead.
 	Phase int
+	// GRPCCode is a gRPC call's status code as grpc-go spells it ("OK",
+	// "Unavailable"); Code then holds the HTTP status it maps to. Empty
+	// for HTTP.
+	GRPCCode string
+	// Intended is when the schedule meant the request to go out; zero
+	// means Sent. A generator that fell behind sent it late, and that wait
+	// is part of what a user would have seen: the response time, from
+	// Intended to the end of the response, is what the latency
+	// percentiles measure; Latency alone is the service time.
+	Intended time.Time
+	// Dropped is true for a request the generator never sent because its
+	// in-flight cap was reached: it counts as a failed request and as
+	// dropped, so a target too slow to keep up cannot hide behind a
+	// schedule that quietly slowed down.
+	Dropped bool
+}
+
+// ResponseTime is the time from when the request should have been sent
+// to the end of its response.
+func (r Result) ResponseTime() time.Duration {
+	if r.Intended.IsZero() || !r.Sent.After(r.Intended) {
+		return r.Latency
+	}
+	return r.Latency + r.Sent.Sub(r.Intended)
+}
+
+// lag is how late the generator sent the request.
+func (r Result) lag() time.Duration {
+	if r.Intended.IsZero() {
+		return 0
+	}
+	return max(r.Sent.Sub(r.Intended), 0)
 }
 
 // Counts are the request counters of a second or a phase.
@@ -35,12 +67,18 @@ type Counts struct {
 	Successes uint64         `json:"successes"`
 	Errors    uint64         `json:"errors"`
 	Fallbacks uint64         `json:"fallbacks,omitempty"`
+	Dropped   uint64         `json:"dropped,omitempty"`
 	Codes     map[int]uint64 `json:"codes,omitempty"`
+	// GRPCCodes counts gRPC results by their gRPC status code.
+	GRPCCodes map[string]uint64 `json:"grpc_codes,omitempty"`
 }
 
 func (c *Counts) add(r Result) {
 	c.Requests++
-	if r.Failed {
+	if r.Dropped {
+		c.Dropped++
+	}
+	if r.Failed || r.Dropped {
 		c.Errors++
 	} else {
 		c.Successes++
@@ -52,6 +90,12 @@ func (c *Counts) add(r Result) {
 		c.Codes = map[int]uint64{}
 	}
 	c.Codes[r.Code]++
+	if r.GRPCCode != "" {
+		if c.GRPCCodes == nil {
+			c.GRPCCodes = map[string]uint64{}
+		}
+		c.GRPCCodes[r.GRPCCode]++
+	}
 }
 
 func (c *Counts) merge(o Counts) {
@@ -59,31 +103,89 @@ func (c *Counts) merge(o Counts) {
 	c.Successes += o.Successes
 	c.Errors += o.Errors
 	c.Fallbacks += o.Fallbacks
+	c.Dropped += o.Dropped
 	for k, v := range o.Codes {
 		if c.Codes == nil {
 			c.Codes = map[int]uint64{}
 		}
 		c.Codes[k] += v
 	}
+	for k, v := range o.GRPCCodes {
+		if c.GRPCCodes == nil {
+			c.GRPCCodes = map[string]uint64{}
+		}
+		c.GRPCCodes[k] += v
+	}
 }
 
 // bucket is one second of the run, or one phase.
 type bucket struct {
 	Counts
+	// timed counts the results with a time: all but the dropped.
+	timed        uint64
 	minUs, maxUs int64
 	live         *hdrhistogram.Histogram // while results may still arrive
 	closed       sparse
 	summary      *Summary // of a closed bucket, computed once when it closed
+	// A phase also keeps the service times and the generator's lag;
+	// seconds do not, to keep the recording small.
+	service, lag *extra
+}
+
+// extra is a histogram of something besides response times.
+type extra struct {
+	h            *hdrhistogram.Histogram
+	n            uint64
+	minUs, maxUs int64
+}
+
+func newExtra() *extra { return &extra{h: newHistogram()} }
+
+func (x *extra) add(d time.Duration) {
+	us := micros(d)
+	x.n++
+	if x.n == 1 || us < x.minUs {
+		x.minUs = us
+	}
+	x.maxUs = max(x.maxUs, us)
+	_ = x.h.RecordValue(us)
+}
+
+func (x *extra) merge(o *extra) {
+	if o == nil || o.n == 0 {
+		return
+	}
+	if x.n == 0 || o.minUs < x.minUs {
+		x.minUs = o.minUs
+	}
+	x.maxUs = max(x.maxUs, o.maxUs)
+	x.n += o.n
+	x.h.Merge(o.h)
+}
+
+func (x *extra) latency() Latency {
+	if x == nil || x.n == 0 {
+		return Latency{}
+	}
+	return percentiles(x.h, x.minUs, x.maxUs)
 }
 
 func (b *bucket) add(r Result) {
 	b.Counts.add(r)
-	us := micros(r.Latency)
-	if b.Requests == 1 || us < b.minUs {
+	if r.Dropped {
+		return // never sent: no time to record
+	}
+	us := micros(r.ResponseTime())
+	if b.timed == 0 || us < b.minUs {
 		b.minUs = us
 	}
+	b.timed++
 	b.maxUs = max(b.maxUs, us)
 	_ = b.live.RecordValue(us) // in range by construction
+	if b.service != nil {
+		b.service.add(r.Latency)
+		b.lag.add(r.lag())
+	}
 }
 
 // PhaseSpan is where a phase lies in the run, as offsets from its start.
@@ -121,9 +223,9 @@ func NewRecorder(start time.Time, phases []PhaseSpan, lateness time.Duration) *R
 		horizon: int(lateness/time.Second) + 2,
 	}
 	for range phases {
-		r.perPh = append(r.perPh, &bucket{live: newHistogram()})
+		r.perPh = append(r.perPh, &bucket{live: newHistogram(), service: newExtra(), lag: newExtra()})
 	}
-	r.outside.live = newHistogram()
+	r.outside = bucket{live: newHistogram(), service: newExtra(), lag: newExtra()}
 	return r
 }
 
@@ -132,7 +234,11 @@ func (r *Recorder) Start() time.Time { return r.start }
 
 // Add records one result.
 func (r *Recorder) Add(res Result) {
-	off := res.Sent.Sub(r.start)
+	at := res.Sent
+	if !res.Intended.IsZero() {
+		at = res.Intended // the second the schedule put it in
+	}
+	off := at.Sub(r.start)
 	sec := max(int(off/time.Second), 0)
 
 	r.mu.Lock()
@@ -213,28 +319,36 @@ func (r *Recorder) Snapshot() *Recording {
 		rec.PhaseStats = append(rec.PhaseStats, summarize(b))
 	}
 	total := &bucket{live: newHistogram()}
+	service, lag := newExtra(), newExtra()
 	m := newMerger()
 	for _, b := range append(slices.Clone(r.perPh), &r.outside) {
 		total.Counts.merge(b.Counts)
-		if b.Requests > 0 {
-			if total.minUs == 0 || b.minUs < total.minUs {
+		service.merge(b.service)
+		lag.merge(b.lag)
+		if b.timed > 0 {
+			if total.timed == 0 || b.minUs < total.minUs {
 				total.minUs = b.minUs
 			}
+			total.timed += b.timed
 			total.maxUs = max(total.maxUs, b.maxUs)
 			m.addHistogram(b.live)
 		}
 	}
 	rec.Total = summarizeHist(total.Counts, m.histogram(), total.minUs, total.maxUs)
+	rec.Total.Service, rec.Total.Lag = service.latency(), lag.latency()
 	return rec
 }
 
 func summarize(b *bucket) Summary {
 	if b.live != nil {
-		return summarizeHist(b.Counts, b.live, b.minUs, b.maxUs)
+		s := summarizeHist(b.Counts, b.live, b.minUs, b.maxUs)
+		s.Service, s.Lag = b.service.latency(), b.lag.latency()
+		return s
 	}
 	if b.summary != nil {
 		s := *b.summary
 		s.Codes = maps.Clone(s.Codes)
+		s.GRPCCodes = maps.Clone(s.GRPCCodes)
 		return s
 	}
 	m := newMerger()
@@ -254,15 +368,17 @@ func (r *Recorder) Window(from, to time.Duration) Summary {
 	defer r.mu.Unlock()
 	var c Counts
 	var minUs, maxUs int64
+	var timed uint64
 	m := newMerger()
 	for i := first; i < min(last, len(r.seconds)); i++ {
 		b := r.seconds[i]
 		if b.Requests == 0 {
 			continue
 		}
-		if c.Requests == 0 || b.minUs < minUs {
+		if b.timed > 0 && (timed == 0 || b.minUs < minUs) {
 			minUs = b.minUs
 		}
+		timed += b.timed
 		maxUs = max(maxUs, b.maxUs)
 		c.merge(b.Counts)
 		if b.live != nil {

@@ -553,3 +553,39 @@ func TestRecorder_Window(t *testing.T) {
 		t.Errorf("after compaction: %d requests, p50 %v; want 13, 4ms", s.Requests, s.Latency.P50)
 	}
 }
+
+// A generator that falls behind sends late; the response time counts the
+// wait from the intended send, the service time does not, and a dropped
+// request is a failure with no time at all.
+func TestRecorder_CoordinatedOmission(t *testing.T) {
+	phases := []PhaseSpan{{Name: "only", Start: 0, End: 10 * time.Second}}
+	rec := NewRecorder(t0, phases, time.Second)
+	for i := range 100 {
+		intended := t0.Add(time.Duration(i) * 10 * time.Millisecond)
+		late := time.Duration(0)
+		if i >= 50 {
+			late = 200 * time.Millisecond // the second half went out 200 ms late
+		}
+		rec.Add(Result{Intended: intended, Sent: intended.Add(late), Latency: 10 * time.Millisecond, Code: 200, Phase: 1})
+	}
+	rec.Add(Result{Intended: t0.Add(time.Second), Sent: t0.Add(time.Second), Dropped: true, Phase: 1})
+	snap := rec.Snapshot()
+	for name, s := range map[string]Summary{"phase": snap.PhaseStats[0], "total": snap.Total} {
+		if s.Requests != 101 || s.Errors != 1 || s.Dropped != 1 {
+			t.Errorf("%s: requests %d errors %d dropped %d, want 101, 1, 1", name, s.Requests, s.Errors, s.Dropped)
+		}
+		if s.Latency.P50 < 9990*time.Microsecond || s.Latency.P50 > 10010*time.Microsecond || s.Latency.P99 < 209*time.Millisecond || s.Latency.P99 > 211*time.Millisecond {
+			t.Errorf("%s: response time p50 %v p99 %v, want 10ms and 210ms", name, s.Latency.P50, s.Latency.P99)
+		}
+		if s.Service.P99 < 9990*time.Microsecond || s.Service.P99 > 10010*time.Microsecond {
+			t.Errorf("%s: service time p99 %v, want 10ms", name, s.Service.P99)
+		}
+		if s.Lag.Max < 199*time.Millisecond || s.Lag.Max > 201*time.Millisecond || s.Lag.P50 > time.Millisecond {
+			t.Errorf("%s: lag p50 %v max %v, want 0 and 200ms", name, s.Lag.P50, s.Lag.Max)
+		}
+	}
+	// Results count in the second the schedule put them in.
+	if got := snap.Seconds[0].Requests; got != 100 {
+		t.Errorf("second 0 holds %d results, want the 100 scheduled in it", got)
+	}
+}

@@ -41,7 +41,14 @@ type Latency struct {
 // Summary is what happened over a stretch of the run.
 type Summary struct {
 	Counts
+	// Latency is the response time: from when the schedule meant each
+	// request to go out to the end of its response.
 	Latency Latency `json:"-"`
+	// Service is the service time, from when each request really went
+	// out, and Lag how late the generator sent them. A phase's summary
+	// and the total have them; a second's does not (zero).
+	Service Latency `json:"-"`
+	Lag     Latency `json:"-"`
 }
 
 // SuccessRate is the share of requests that succeeded, 0..1; 0 for none.
@@ -71,9 +78,17 @@ func (s Summary) ErrorRate() float64 {
 func summarizeHist(c Counts, h *hdrhistogram.Histogram, minUs, maxUs int64) Summary {
 	s := Summary{Counts: c}
 	s.Codes = maps.Clone(c.Codes)
-	if c.Requests == 0 {
+	s.GRPCCodes = maps.Clone(c.GRPCCodes)
+	if c.Requests == 0 || h.TotalCount() == 0 {
 		return s
 	}
+	s.Latency = percentiles(h, minUs, maxUs)
+	return s
+}
+
+// percentiles summarises a histogram of microseconds whose exact least and
+// greatest values are minUs and maxUs.
+func percentiles(h *hdrhistogram.Histogram, minUs, maxUs int64) Latency {
 	// Percentiles are by nearest rank: the smallest value with at least
 	// permille/1000 of the values at or below it. HDR rounds p·n to the
 	// closest rank instead, which picks the value one rank lower whenever
@@ -88,7 +103,7 @@ func summarizeHist(c Counts, h *hdrhistogram.Histogram, minUs, maxUs int64) Summ
 		v = min(max(v, minUs), maxUs)
 		return time.Duration(v) * time.Microsecond
 	}
-	s.Latency = Latency{
+	return Latency{
 		Min:  time.Duration(minUs) * time.Microsecond,
 		Mean: time.Duration(h.Mean() * float64(time.Microsecond)),
 		P50:  q(500),
@@ -98,5 +113,4 @@ func summarizeHist(c Counts, h *hdrhistogram.Histogram, minUs, maxUs int64) Summ
 		P999: q(999),
 		Max:  time.Duration(maxUs) * time.Microsecond,
 	}
-	return s
 }

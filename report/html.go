@@ -117,7 +117,7 @@ func newHTMLView(r *Report) (*htmlView, error) {
 		v.Warnings = append(v.Warnings, "The run was interrupted before its last phase ended; the report holds what was recorded until then.")
 	}
 	if r.Run.GeneratorBehind {
-		v.Warnings = append(v.Warnings, fmt.Sprintf("The load generator fell behind: it sent %d of %d scheduled requests, so the target saw a gentler load than the scenario asks for.", r.Run.Sent, r.Run.Scheduled))
+		v.Warnings = append(v.Warnings, "The load generator fell behind ("+r.Run.behind()+"), so the target saw a gentler load than the scenario asks for; latencies are response times, measured from when each request was due.")
 	}
 	if len(r.ScrapeErrors) > 0 {
 		v.Warnings = append(v.Warnings, fmt.Sprintf("%d scrape(s) failed; the scraped panels have gaps (listed at the end).", len(r.ScrapeErrors)))

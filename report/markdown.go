@@ -36,7 +36,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		b.WriteString("> ⚠️ The run was interrupted; this is what was recorded until then.\n\n")
 	}
 	if r.Run.GeneratorBehind {
-		fmt.Fprintf(&b, "> ⚠️ The load generator fell behind: it sent %d of %d scheduled requests.\n\n", r.Run.Sent, r.Run.Scheduled)
+		fmt.Fprintf(&b, "> ⚠️ The load generator fell behind: %s.\n\n", r.Run.behind())
 	}
 
 	if len(r.SLAs) > 0 {

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"fmt"
 	"time"
 )
 
@@ -90,11 +91,22 @@ type Phase struct {
 	// Fallbacks counts the successes a guard's fallback served instead of
 	// the target. They are included in Successes (the client got an
 	// answer), so the target itself served Successes - Fallbacks.
-	Fallbacks   uint64            `json:"fallbacks,omitempty"`
-	SuccessRate float64           `json:"success_rate"`
-	RPS         float64           `json:"rps"`
-	LatencyMs   Latency           `json:"latency_ms"`
-	Codes       map[string]uint64 `json:"codes,omitempty"`
+	Fallbacks uint64 `json:"fallbacks,omitempty"`
+	// Dropped counts requests never sent because the in-flight cap was
+	// reached; they are included in Errors.
+	Dropped     uint64  `json:"dropped,omitempty"`
+	SuccessRate float64 `json:"success_rate"`
+	RPS         float64 `json:"rps"`
+	// LatencyMs is the response time: from when the schedule meant each
+	// request to go out to the end of its response, so a generator that
+	// fell behind cannot hide a slow target (coordinated omission).
+	LatencyMs Latency `json:"latency_ms"`
+	// ServiceMs is the service time, from when each request really went
+	// out; LagMs is how late the generator sent them. Phases and the
+	// total have both.
+	ServiceMs *Latency          `json:"service_ms,omitempty"`
+	LagMs     *Latency          `json:"lag_ms,omitempty"`
+	Codes     map[string]uint64 `json:"codes,omitempty"`
 }
 
 // Latency percentiles in milliseconds.
@@ -214,11 +226,28 @@ type RunResources struct {
 	// ones the schedule asked for.
 	Sent      uint64 `json:"sent"`
 	Scheduled uint64 `json:"scheduled"`
-	// GeneratorBehind is true when resctl sent under 99% of the scheduled
-	// requests: the machine running resctl could not keep up (or the
-	// in-flight cap was reached), so the load was gentler than asked.
-	GeneratorBehind bool `json:"generator_behind,omitempty"`
+	// Dropped counts requests not sent because the in-flight cap was
+	// reached.
+	Dropped uint64 `json:"dropped,omitempty"`
+	// GeneratorBehind is true when the load was not what the schedule
+	// asked for: under 99% of the scheduled requests went out (sent or
+	// dropped), requests were dropped at the in-flight cap, or 1% of them
+	// went out more than GeneratorLagLimit late. BehindReason says which.
+	GeneratorBehind bool   `json:"generator_behind,omitempty"`
+	BehindReason    string `json:"behind_reason,omitempty"`
 }
+
+// behind says how the generator fell behind, for people.
+func (r RunResources) behind() string {
+	if r.BehindReason != "" {
+		return r.BehindReason
+	}
+	return fmt.Sprintf("it sent %d of %d scheduled requests", r.Sent, r.Scheduled)
+}
+
+// GeneratorLagLimit is how late the generator's p99 send may be before the
+// run is flagged as one whose generator could not keep up.
+const GeneratorLagLimit = 50 * time.Millisecond
 
 // Ms converts a duration to milliseconds for the report.
 func Ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -178,7 +178,7 @@ func TestWriteTerminal_Verdicts(t *testing.T) {
 			r.Faults = append(r.Faults, Fault{ID: "fault/cpu", Kind: "cpu", Layer: "runtime", Error: "agent: connection refused"})
 		}, "did not start: agent: connection refused"},
 		{"error", func(r *Report) { r.Error = "boom" }, "error: boom"},
-		{"generator behind", func(r *Report) { r.Run.Sent, r.Run.GeneratorBehind = 900, true }, "load generator fell behind: sent 900 of 1000"},
+		{"generator behind", func(r *Report) { r.Run.Sent, r.Run.GeneratorBehind = 900, true }, "load generator fell behind: it sent 900 of 1000"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

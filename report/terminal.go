@@ -59,8 +59,8 @@ func WriteTerminal(w io.Writer, r *Report, o TerminalOptions) error {
 		fmt.Fprintf(&b, "aborted: %s\n\n", r.Aborted)
 	}
 	if r.Run.GeneratorBehind {
-		fmt.Fprintf(&b, "%s the load generator fell behind: sent %d of %d scheduled requests; the target saw a gentler load than the scenario asks for (raise load.max_in_flight or give resctl more CPU)\n\n",
-			style(failStyle, "warning:"), r.Run.Sent, r.Run.Scheduled)
+		fmt.Fprintf(&b, "%s the load generator fell behind: %s; the target saw a gentler load than the scenario asks for (raise load.max_in_flight or give resctl more CPU); latencies are response times, from when each request was due\n\n",
+			style(failStyle, "warning:"), r.Run.behind())
 	}
 
 	t := newTable(o.Styled).Headers("phase", "time", "requests", "rps", "success", "p50", "p90", "p99", "max")

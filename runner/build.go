@@ -80,11 +80,12 @@ func phaseOf(name string, start, end time.Duration, sum record.Summary) report.P
 		Name: name, StartS: start.Seconds(), EndS: end.Seconds(),
 		Requests: sum.Requests, Successes: sum.Successes, Errors: sum.Errors, Fallbacks: sum.Fallbacks,
 		SuccessRate: sum.SuccessRate(),
-		LatencyMs: report.Latency{
-			Min: report.Ms(l.Min), Mean: report.Ms(l.Mean), P50: report.Ms(l.P50), P90: report.Ms(l.P90),
-			P95: report.Ms(l.P95), P99: report.Ms(l.P99), P999: report.Ms(l.P999), Max: report.Ms(l.Max),
-		},
+		LatencyMs:   *msOf(l),
 	}
+	if sum.Service != (record.Latency{}) {
+		p.ServiceMs, p.LagMs = msOf(sum.Service), msOf(sum.Lag)
+	}
+	p.Dropped = sum.Dropped
 	if secs := (end - start).Seconds(); secs > 0 {
 		p.RPS = float64(sum.Requests) / secs
 	}
@@ -213,4 +214,11 @@ func faultOf(a *inject.Activation, proxy string, spans map[string]record.PhaseSp
 		f.EndS = min(span.End, runEnd).Seconds()
 	}
 	return f
+}
+
+func msOf(l record.Latency) *report.Latency {
+	return &report.Latency{
+		Min: report.Ms(l.Min), Mean: report.Ms(l.Mean), P50: report.Ms(l.P50), P90: report.Ms(l.P90),
+		P95: report.Ms(l.P95), P99: report.Ms(l.P99), P999: report.Ms(l.P999), Max: report.Ms(l.Max),
+	}
 }

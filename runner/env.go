@@ -3,6 +3,7 @@ package runner
 import (
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -112,8 +113,18 @@ func loadValue(s record.Summary, seconds float64, name string) (float64, bool) {
 		return s.ErrorRate(), has
 	case "fallback_rate":
 		return s.FallbackRate(), has
+	case "dropped":
+		return float64(s.Dropped), true
 	}
 	l := s.Latency
+	if rest, ok := strings.CutPrefix(name, "service_"); ok {
+		// Service times are kept per phase and for the run, not per
+		// second: a window of seconds has none.
+		l, name, has = s.Service, rest, has && s.Service != (record.Latency{})
+	}
+	if rest, ok := strings.CutPrefix(name, "lag_"); ok {
+		l, name, has = s.Lag, rest, has && s.Lag != (record.Latency{})
+	}
 	var d time.Duration
 	switch name {
 	case "p50":

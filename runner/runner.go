@@ -50,6 +50,13 @@ const DialTimeout = 3 * time.Second
 type Options struct {
 	// Progress receives one line per phase as the run goes; nil is quiet.
 	Progress io.Writer
+	// Live, when set, is a terminal that shows a status line redrawn
+	// every LiveInterval — phase, time left, rate, p99, errors — with the
+	// progress lines scrolling above it. Usually the same as Progress.
+	Live io.Writer
+	// Results, when set, is a file every result is streamed to in
+	// vegeta's encoding (resctl run --save-results).
+	Results string
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
 	// DemoCommand, when set, runs the built-in demo target as a process of
@@ -74,6 +81,17 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	progress := opts.Progress
 	if progress == nil {
 		progress = io.Discard
+	}
+
+	// The results file is created first: a path that cannot be written
+	// fails the run before anything starts.
+	var results *load.ResultsFile
+	if opts.Results != "" {
+		var err error
+		if results, err = load.CreateResultsFile(opts.Results); err != nil {
+			return nil, err
+		}
+		defer results.Close()
 	}
 
 	// In the guarded-proxy topology a proxy fronts the target and the
@@ -134,6 +152,12 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	start := time.Now()
 	gd.setStart(start)
 	rec := record.NewRecorder(start, plan.spans, s.Load.Timeout)
+	var lv *live
+	if opts.Live != nil {
+		// Progress lines scroll above the live status line.
+		lv = newLive(opts.Live, plan.spans, rec, start)
+		progress = lv
+	}
 	clock := &phaseClock{plan: plan, proxies: proxies, start: start, progress: progress, runtime: map[string]runtimeFault{}}
 	if u := agentURL(s, upstream); u != "" {
 		clock.agent = &agent.Client{BaseURL: u}
@@ -161,6 +185,9 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	wg.Go(func() { clock.run(runCtx) })
 	wg.Go(func() { scraper.Run(runCtx) })
 	wg.Go(func() { guardRail.watch(runCtx) })
+	if lv != nil {
+		wg.Go(func() { lv.run(runCtx) })
+	}
 	stats, loadErr := load.Run(loadCtx, load.Options{
 		BaseURL:     loadURL,
 		Requests:    loadRequests(s.Load.Requests),
@@ -169,10 +196,17 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 		H2C:         s.Load.HTTP2,
 		Recorder:    rec,
 		MaxInFlight: s.Load.MaxInFlight,
+		WaitAtCap:   s.Load.AtMaxInFlight == scenario.AtCapWait,
+		Results:     results,
 		Hold:        guardRail.hold,
 	})
 	stopClock()
 	wg.Wait()
+	if results != nil {
+		if err := results.Close(); err != nil {
+			fmt.Fprintf(progress, "resctl: warning: %v\n", err)
+		}
+	}
 	proxies.clear()
 	elapsed := time.Since(start)
 	// One last scrape after the load, so "the end of the run" has a
@@ -203,12 +237,12 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	r.DurationS = elapsed.Seconds()
 	r.Run = report.RunResources{
 		Sent:         stats.Sent,
+		Dropped:      stats.Dropped,
 		Scheduled:    stats.Scheduled,
 		PeakRSSBytes: sysinfo.PeakRSS(),
-		// Sending under 99% of the schedule means the verdicts measured
-		// a gentler load than the scenario asked for.
-		GeneratorBehind: float64(stats.Sent) < 0.99*float64(stats.Scheduled),
 	}
+	r.Run.BehindReason = behindReason(stats, snap.Total)
+	r.Run.GeneratorBehind = r.Run.BehindReason != ""
 	r.Version = version.String()
 	metricsReport(r, scraper, s.Scrape.Panels, func(scrape.Series) bool { return false }, progress)
 	var aborted *AbortError
@@ -435,7 +469,7 @@ func newPlan(s *scenario.Scenario) plan {
 	var at time.Duration
 	for _, ph := range s.Phases {
 		p.spans = append(p.spans, record.PhaseSpan{Name: ph.Name, Start: at, End: at + ph.Duration})
-		p.steps = append(p.steps, load.Step{Name: ph.Name, Duration: ph.Duration, Rate: s.Load.Rate.PerSecond()})
+		p.steps = append(p.steps, stepOf(ph, s.Load.Rate.PerSecond()))
 		var fs []plannedFault
 		for _, f := range ph.Faults {
 			fs = append(fs, plannedFault{id: f.ID, proxy: f.Proxy, spec: f.Spec, runtime: f.Runtime, params: f.Params})
@@ -444,4 +478,39 @@ func newPlan(s *scenario.Scenario) plan {
 		at += ph.Duration
 	}
 	return p
+}
+
+// stepOf is a phase's part of the load schedule; base is load.rate.
+func stepOf(ph scenario.Phase, base float64) load.Step {
+	r := ph.Rate
+	switch {
+	case !r.IsSet():
+		return load.Step{Name: ph.Name, Duration: ph.Duration, Rate: base}
+	case r.Ramp != nil:
+		return load.Ramp(ph.Name, ph.Duration, r.Ramp.From.PerSecond(), r.Ramp.To.PerSecond())
+	case r.Steps != nil:
+		rates := make([]float64, len(r.Steps))
+		for i, x := range r.Steps {
+			rates[i] = x.PerSecond()
+		}
+		return load.Stairs(ph.Name, ph.Duration, rates...)
+	case r.Spike != nil:
+		sp := r.Spike
+		return load.Spike(ph.Name, ph.Duration, cmp.Or(sp.Base.PerSecond(), base), sp.Peak.PerSecond(), sp.At, sp.For)
+	}
+	return load.Step{Name: ph.Name, Duration: ph.Duration, Rate: r.Constant.PerSecond()}
+}
+
+// behindReason says how the load fell short of its schedule, if it did:
+// then the verdicts measured a gentler load than the scenario asked for.
+func behindReason(st load.Stats, total record.Summary) string {
+	switch {
+	case float64(st.Sent+st.Dropped) < 0.99*float64(st.Scheduled):
+		return fmt.Sprintf("sent %d of %d scheduled requests", st.Sent+st.Dropped, st.Scheduled)
+	case st.Dropped > 0:
+		return fmt.Sprintf("dropped %d requests at the in-flight cap (load.max_in_flight)", st.Dropped)
+	case total.Lag.P99 > report.GeneratorLagLimit:
+		return fmt.Sprintf("1%% of requests went out over %v late (p99 lag %v)", report.GeneratorLagLimit, total.Lag.P99.Round(time.Millisecond))
+	}
+	return ""
 }

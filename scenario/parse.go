@@ -281,13 +281,24 @@ func (v *validator) validateLoad() {
 		v.report("load", "is required: give at least a rate and one request")
 		return
 	}
-	if l.Rate == 0 {
+	everyPhase := len(v.s.Phases) > 0
+	for _, ph := range v.s.Phases {
+		everyPhase = everyPhase && ph.Rate.IsSet()
+	}
+	if l.Rate == 0 && !everyPhase {
 		if n, set := v.At["load.rate"]; !set || n.Tag == "!!null" {
 			v.report("load", "rate is required, e.g. rate: 50/s")
 		}
 	}
 	if l.Timeout <= 0 {
 		v.report("load.timeout", "must be above zero")
+	}
+	switch l.AtMaxInFlight {
+	case "":
+		l.AtMaxInFlight = AtCapDrop
+	case AtCapDrop, AtCapWait:
+	default:
+		v.report("load.at_max_in_flight", "unknown %q; use drop or wait", l.AtMaxInFlight)
 	}
 	if l.MaxInFlight < 0 {
 		v.report("load.max_in_flight", "must not be negative (0 means the default, %d)", DefaultMaxInFlight)
@@ -328,6 +339,7 @@ func (v *validator) validatePhases() {
 			v.report(p+".name", "%q is reserved: SLAs write `during run` for the whole run", ph.Name)
 		}
 		names[ph.Name] = true
+		s.Phases[i].Rate.check(v.report, p+".rate", ph.Duration, s.Load.Rate)
 		if ph.Duration <= 0 {
 			if _, set := v.At[p+".duration"]; set {
 				v.report(p+".duration", "must be above zero, e.g. 10s")

@@ -174,7 +174,8 @@ type Route = guard.RouteSpec
 
 // Load is the open-loop traffic driven through the proxy.
 type Load struct {
-	// Rate is the constant request rate, e.g. 50/s.
+	// Rate is the constant request rate, e.g. 50/s, of every phase that
+	// gives no rate of its own.
 	Rate quantity.Rate `yaml:"rate"`
 	// Requests are sent round-robin.
 	Requests []Request `yaml:"requests"`
@@ -183,10 +184,21 @@ type Load struct {
 	Timeout time.Duration `yaml:"timeout"`
 	// HTTP2 sends the load as h2c (HTTP/2 without TLS) instead of HTTP/1.1.
 	HTTP2 bool `yaml:"http2"`
-	// MaxInFlight caps concurrent requests (default 2048); at the cap the
-	// schedule waits and the report says the generator fell behind.
+	// MaxInFlight caps concurrent requests (default 2048); at the cap a
+	// request is dropped — a failure, counted as dropped too — and the
+	// schedule goes on, so a target too slow to keep up shows as one.
 	MaxInFlight int `yaml:"max_in_flight"`
+	// AtMaxInFlight is what happens at the cap: drop (default) counts the
+	// request as dropped and keeps the schedule; wait holds the schedule
+	// until a request ends, and the response times show the wait.
+	AtMaxInFlight string `yaml:"at_max_in_flight"`
 }
+
+// What load.at_max_in_flight may say.
+const (
+	AtCapDrop = "drop"
+	AtCapWait = "wait"
+)
 
 // Request is one request of the load mix.
 type Request struct {
@@ -200,7 +212,10 @@ type Request struct {
 type Phase struct {
 	Name     string        `yaml:"name"`
 	Duration time.Duration `yaml:"duration"`
-	Faults   []Fault       `yaml:"faults"`
+	// Rate is the phase's own load, constant or shaped; default load.rate.
+	// The schedule runs on across phases: no pause, no new connections.
+	Rate   PhaseRate `yaml:"rate"`
+	Faults []Fault   `yaml:"faults"`
 }
 
 // Fault is one fault of a phase, written as a single-key map from its kind

@@ -29,7 +29,7 @@ func TestReadFile(t *testing.T) {
 				Seed:        7,
 				Target:      scenario.Target{URL: "http://127.0.0.1:8080"},
 				Proxy:       scenario.Proxy{Protocol: "h2c", Listen: scenario.DefaultProxyListen, Admin: scenario.DefaultAdminListen},
-				Load: scenario.Load{
+				Load: scenario.Load{AtMaxInFlight: "drop",
 					Rate: 200,
 					Requests: []scenario.Request{
 						{Method: "GET", Path: "/api/orders"},
@@ -74,7 +74,7 @@ func TestReadFile(t *testing.T) {
 				Seed:   42,
 				Target: scenario.Target{Builtin: "demo"},
 				Proxy:  scenario.Proxy{Protocol: "http", Listen: "127.0.0.1:0", Admin: "127.0.0.1:0"},
-				Load: scenario.Load{
+				Load: scenario.Load{AtMaxInFlight: "drop",
 					Rate: 50,
 					Requests: []scenario.Request{
 						{Method: "GET", Path: "/api/orders"},

@@ -74,13 +74,9 @@ func (g *schemaGen) typeOf(t reflect.Type) map[string]any {
 	case reflect.TypeFor[quantity.Bytes]():
 		return bytesType
 	case reflect.TypeFor[Fault]():
-		return g.oneKind("fault", "a fault: one kind with its parameters", append(inject.Kinds(), agent.Kinds()...), func(k string) any {
-			if s, ok := inject.NewSpec(k); ok {
-				return s
-			}
-			s, _ := agent.NewSpec(k)
-			return s
-		})
+		return g.faults()
+	case reflect.TypeFor[PhaseRate]():
+		return map[string]any{"description": "a phase's rate: constant (200/s) or shaped", "anyOf": []any{rateType, g.object(reflect.TypeFor[rateShape]())}}
 	case reflect.TypeFor[guard.Spec]():
 		return g.oneKind("policy", "a guard policy: one kind with its configuration", guard.Kinds(), func(k string) any { c, _ := guard.NewConfig(k); return c })
 	case reflect.TypeFor[guard.BudgetConfig]():
@@ -157,4 +153,44 @@ func (g *schemaGen) oneKind(prefix, desc string, kinds []string, newConfig func(
 	}
 	alts = append(alts, map[string]any{"type": "string", "enum": slices.Clone(kinds)})
 	return map[string]any{"description": desc, "oneOf": alts}
+}
+
+// faults is a fault of any layer: a kind known to several layers (latency
+// on http and tcp proxies) takes the parameters of either, and every
+// proxy fault may name its proxy.
+func (g *schemaGen) faults() map[string]any {
+	var kinds []string
+	forms := map[string][]any{}
+	for _, l := range layers {
+		for _, k := range inject.KindsFor(l) {
+			spec, _ := inject.NewSpecFor(l, k)
+			def := "fault_" + string(l) + "_" + k
+			obj := g.object(reflect.TypeOf(spec).Elem())
+			obj["properties"].(map[string]any)["proxy"] = map[string]any{"type": "string", "description": "the proxy the fault acts on"}
+			g.defs[def] = obj
+			if forms[k] == nil {
+				kinds = append(kinds, k)
+			}
+			forms[k] = append(forms[k], map[string]any{"$ref": "#/$defs/" + def})
+		}
+	}
+	for _, k := range agent.Kinds() {
+		spec, _ := agent.NewSpec(k)
+		def := "fault_runtime_" + k
+		g.defs[def] = g.object(reflect.TypeOf(spec).Elem())
+		kinds = append(kinds, k)
+		forms[k] = append(forms[k], map[string]any{"$ref": "#/$defs/" + def})
+	}
+	var alts []any
+	for _, k := range kinds {
+		params := append(forms[k], map[string]any{"type": "null"})
+		alts = append(alts, map[string]any{
+			"type":                 "object",
+			"properties":           map[string]any{k: map[string]any{"anyOf": params}},
+			"required":             []string{k},
+			"additionalProperties": false,
+		})
+	}
+	alts = append(alts, map[string]any{"type": "string", "enum": kinds})
+	return map[string]any{"description": "a fault: one kind with its parameters", "oneOf": alts}
 }

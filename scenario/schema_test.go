@@ -50,7 +50,7 @@ func TestJSONSchema_CoversScenarioKeys(t *testing.T) {
 	if err := json.Unmarshal(raw, &s); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"name", "seed", "target", "proxy", "load", "phases", "slas", "scrape", "output"} {
+	for _, k := range []string{"name", "seed", "target", "proxy", "proxies", "load", "phases", "slas", "scrape", "output"} {
 		if _, ok := s.Properties[k]; !ok {
 			t.Errorf("schema lacks top-level key %q", k)
 		}
@@ -58,7 +58,7 @@ func TestJSONSchema_CoversScenarioKeys(t *testing.T) {
 	if s.AdditionalProperties {
 		t.Error("schema allows unknown top-level keys")
 	}
-	for _, k := range []string{"fault_latency", "fault_abort"} {
+	for _, k := range []string{"fault_http_latency", "fault_http_abort", "fault_tcp_blackhole", "fault_runtime_goroutines"} {
 		if _, ok := s.Defs[k]; !ok {
 			t.Errorf("schema lacks %s", k)
 		}

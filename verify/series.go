@@ -62,6 +62,17 @@ var series = map[string]Kind{
 	"min":           KindDuration,
 	"mean":          KindDuration,
 	"max":           KindDuration,
+	// The latencies above are response times, from when each request was
+	// due; these are service times, from when it really went out, and
+	// how late the generator sent (phases and the whole run only).
+	"service_p50":  KindDuration,
+	"service_p90":  KindDuration,
+	"service_p95":  KindDuration,
+	"service_p99":  KindDuration,
+	"service_p999": KindDuration,
+	"lag_p99":      KindDuration,
+	"lag_max":      KindDuration,
+	"dropped":      KindCount,
 }
 
 // seriesNames is series' keys, sorted, computed once: it is the candidate

@@ -27,8 +27,10 @@ type runOptions struct {
 	HTML     string
 	JUnit    string
 	Markdown string
-	Stdout   io.Writer
-	Stderr   io.Writer
+	// SaveResults streams every result to this file in vegeta's encoding.
+	SaveResults string
+	Stdout      io.Writer
+	Stderr      io.Writer
 }
 
 func newRunCmd(runF func(context.Context, *runOptions) error) *cobra.Command {
@@ -63,6 +65,7 @@ others; the exit code is then 1.`,
 	cmd.Flags().StringVar(&opts.HTML, "html", "", "also write the HTML recovery report to `FILE`")
 	cmd.Flags().StringVar(&opts.JUnit, "junit", "", "also write JUnit XML (one test case per SLA) to `FILE`")
 	cmd.Flags().StringVar(&opts.Markdown, "markdown", "", "also write the Markdown summary to `FILE`")
+	cmd.Flags().StringVar(&opts.SaveResults, "save-results", "", "stream every result to `FILE` in vegeta's encoding, as it happens (vegeta report, resctl report merge read it)")
 	return cmd
 }
 
@@ -92,9 +95,12 @@ func runScenario(ctx context.Context, opts *runOptions) error {
 	if opts.OutDir != "" {
 		dir = opts.OutDir
 	}
-	ropts := runner.Options{Progress: opts.Stderr, DemoCommand: selfCommand("demo-target"), LogDir: dir}
-	if opts.Quiet {
+	ropts := runner.Options{Progress: opts.Stderr, DemoCommand: selfCommand("demo-target"), LogDir: dir, Results: opts.SaveResults}
+	switch {
+	case opts.Quiet:
 		ropts.Progress = nil
+	case report.IsTerminal(opts.Stderr):
+		ropts.Live = opts.Stderr
 	}
 	rep, runErr := runner.Run(ctx, s, ropts)
 	if rep == nil {

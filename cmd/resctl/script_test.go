@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/resctl/resctl/internal/demo"
 )
@@ -38,6 +40,7 @@ func TestScripts(t *testing.T) {
 			"free-port":   cmdFreePort,
 			"wait-http":   cmdWaitHTTP,
 			"http-status": cmdHTTPStatus,
+			"results":     cmdResults,
 		},
 	})
 }
@@ -152,5 +155,34 @@ func cmdPortClosed(ts *testscript.TestScript, neg bool, args []string) {
 	if err == nil {
 		c.Close()
 		ts.Fatalf("something still listens on 127.0.0.1:%s", args[0])
+	}
+}
+
+// cmdResults decodes a results file with vegeta's own decoder and checks
+// it holds at least MIN results: results FILE MIN.
+func cmdResults(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: results FILE MIN")
+	}
+	want, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	f, err := os.Open(ts.MkAbs(args[0]))
+	ts.Check(err)
+	defer f.Close()
+	dec := vegeta.NewDecoder(f)
+	n := 0
+	for {
+		var r vegeta.Result
+		if err := dec.Decode(&r); err != nil {
+			if !errors.Is(err, io.EOF) {
+				ts.Fatalf("decode result %d: %v", n+1, err)
+			}
+			break
+		}
+		n++
+	}
+	ts.Logf("%d results", n)
+	if (n >= want) == neg {
+		ts.Fatalf("%d results in %s, want at least %d", n, args[0], want)
 	}
 }
