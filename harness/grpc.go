@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"net/http/httputil"
 	"strconv"
@@ -93,7 +94,8 @@ func grpcCode(h http.Header) string {
 }
 
 // parseGRPCTimeout reads a grpc-timeout value: up to eight digits and a
-// unit (H, M, S, m, u, n).
+// unit (H, M, S, m, u, n). A value beyond what a time.Duration holds
+// (99999999H is 11,000 years) is no bound at all.
 func parseGRPCTimeout(s string) (time.Duration, bool) {
 	if len(s) < 2 || len(s) > 9 {
 		return 0, false
@@ -119,6 +121,9 @@ func parseGRPCTimeout(s string) (time.Duration, bool) {
 	default:
 		return 0, false
 	}
+	if n > math.MaxInt64/int64(unit) {
+		return 0, false
+	}
 	return time.Duration(n) * unit, true
 }
 
@@ -127,15 +132,22 @@ func parseGRPCTimeout(s string) (time.Duration, bool) {
 // than the call has.
 func formatGRPCTimeout(d time.Duration) string {
 	d = max(d, 1)
+	ceil := func(size time.Duration) int64 {
+		n := int64(d / size)
+		if d%size != 0 {
+			n++
+		}
+		return n
+	}
 	for _, u := range []struct {
 		unit byte
 		size time.Duration
 	}{{'n', time.Nanosecond}, {'u', time.Microsecond}, {'m', time.Millisecond}, {'S', time.Second}, {'M', time.Minute}} {
-		if n := (d + u.size - 1) / u.size; n < 1e8 {
-			return strconv.FormatInt(int64(n), 10) + string(u.unit)
+		if n := ceil(u.size); n < 1e8 {
+			return strconv.FormatInt(n, 10) + string(u.unit)
 		}
 	}
-	return strconv.FormatInt(int64((d+time.Hour-1)/time.Hour), 10) + "H"
+	return strconv.FormatInt(ceil(time.Hour), 10) + "H"
 }
 
 // rewriteGRPC passes on how long a gRPC call has left when it leaves for

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -17,6 +18,7 @@ func TestGRPCTimeout_RoundTrip(t *testing.T) {
 		{"milliseconds", 300 * time.Second, "300000m"},
 		{"seconds", 1000 * time.Hour, "3600000S"},
 		{"nothing left is one nanosecond", -time.Second, "1n"},
+		{"the longest there is", math.MaxInt64, "2562048H"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -25,7 +27,7 @@ func TestGRPCTimeout_RoundTrip(t *testing.T) {
 				t.Fatalf("formatGRPCTimeout(%v) = %q, want %q", tt.d, got, tt.want)
 			}
 			back, ok := parseGRPCTimeout(got)
-			if !ok || back < tt.d {
+			if ok && back < tt.d || !ok && tt.d < math.MaxInt64-time.Hour { // beyond that, no bound
 				t.Errorf("parseGRPCTimeout(%q) = %v, %v; want at least %v", got, back, ok, tt.d)
 			}
 		})
@@ -50,6 +52,8 @@ func TestParseGRPCTimeout(t *testing.T) {
 		{"1x", 0, false},
 		{"-1S", 0, false},
 		{"123456789S", 0, false}, // nine digits
+		{"99999999H", 0, false},  // beyond a time.Duration: no bound
+		{"2000000H", 2_000_000 * time.Hour, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -59,4 +63,26 @@ func TestParseGRPCTimeout(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzParseGRPCTimeout: whatever a client sends as grpc-timeout, the proxy
+// reads a non-negative bound or none, and what it sends on reads back to
+// at least the same bound.
+func FuzzParseGRPCTimeout(f *testing.F) {
+	for _, s := range []string{"1H", "2562047H", "250m", "99999999H", "99999999n", "-1S", "", "1x", "00000001u"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, ok := parseGRPCTimeout(s)
+		if !ok {
+			return
+		}
+		if d < 0 {
+			t.Fatalf("parseGRPCTimeout(%q) = %v", s, d)
+		}
+		back, ok := parseGRPCTimeout(formatGRPCTimeout(d))
+		if ok && back < d || !ok && d < math.MaxInt64-time.Hour { // beyond that, no bound
+			t.Fatalf("%q: %v went out as %q, read back as %v, %v", s, d, formatGRPCTimeout(d), back, ok)
+		}
+	})
 }

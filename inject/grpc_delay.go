@@ -4,9 +4,11 @@ import "time"
 
 // GRPCDelaySpec holds matching gRPC calls before they are forwarded: by
 // Delay, plus or minus a uniformly drawn Jitter, or drawn from a
-// distribution — the HTTP latency fault, under the name gRPC users look
-// for. A call whose deadline (grpc-timeout) passes while it waits is not
-// forwarded: the client sees DEADLINE_EXCEEDED, as from a slow server.
+// distribution: the HTTP latency fault with gRPC's selectors. The wait
+// ends with the call's context; on the harness proxy, which bounds each
+// call by its grpc-timeout, a call whose deadline passes while it waits
+// is not forwarded and its client sees DEADLINE_EXCEEDED, as from a slow
+// server.
 type GRPCDelaySpec struct {
 	GRPCMatch `yaml:",inline"`
 	Delay     time.Duration `yaml:"delay"`

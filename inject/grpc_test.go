@@ -319,3 +319,41 @@ func TestGRPCKinds_ThroughBoard(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseSpecFor_GRPC throws arbitrary parameters at every gRPC kind:
+// each is refused with a SpecError or builds, and what Params shows of it
+// parses back.
+func FuzzParseSpecFor_GRPC(f *testing.F) {
+	kinds := inject.KindsFor(inject.LayerGRPC)
+	for _, s := range []string{
+		`{"code": "UNAVAILABLE", "message": "x", "method": "/a.B/C"}`,
+		`{"delay": "10ms", "jitter": "1ms", "metadata": {"x-a": ""}}`,
+		`{"after": 3, "code": 14, "service": "a.B"}`,
+		`{"side": "request", "remove": ["grpc-timeout"]}`,
+		`{"rate": "1KiB", "method_pattern": "(", "percent": 50}`,
+		`code: -1`, `after: 1e30`, `[]`, ``,
+	} {
+		for i := range kinds {
+			f.Add(uint8(i), s)
+		}
+	}
+	f.Fuzz(func(t *testing.T, k uint8, params string) {
+		kind := kinds[int(k)%len(kinds)]
+		s, err := inject.ParseSpecFor(inject.LayerGRPC, kind, []byte(params))
+		if err != nil {
+			var se *inject.SpecError
+			if !errors.As(err, &se) {
+				t.Fatalf("%s %q: %T %v, want a SpecError", kind, params, err, err)
+			}
+			return
+		}
+		_ = s.(inject.HTTPSpec).Build()
+		b, err := json.Marshal(inject.Params(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := inject.ParseSpecFor(inject.LayerGRPC, kind, b); err != nil {
+			t.Fatalf("%s %q: Params %s do not parse back: %v", kind, params, b, err)
+		}
+	})
+}
