@@ -33,6 +33,9 @@ type Report struct {
 	// Aborted says why a safeguard SLA (steady_state, abort_on_breach)
 	// stopped the run early; the verdict is then a failure.
 	Aborted string `json:"aborted,omitempty"`
+	// Shard is "i/N" for the report of one shard of a distributed load
+	// (resctl load --shard), which covers that shard's requests only.
+	Shard string `json:"shard,omitempty"`
 
 	Phases []Phase      `json:"phases"`
 	Total  Phase        `json:"total"`

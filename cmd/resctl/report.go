@@ -60,6 +60,7 @@ schema than this resctl reads is an error with exit code 2.`,
 	cmd.Flags().StringVar(&opts.HTML, "html", "", "write the HTML report to `FILE` (- for stdout)")
 	cmd.Flags().StringVar(&opts.JUnit, "junit", "", "write JUnit XML to `FILE` (- for stdout)")
 	cmd.Flags().StringVar(&opts.Markdown, "markdown", "", "write the Markdown summary to `FILE` (- for stdout)")
+	cmd.AddCommand(newMergeCmd(nil))
 	return cmd
 }
 

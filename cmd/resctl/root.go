@@ -55,6 +55,7 @@ and checks recovery SLAs. The exit code gates CI:
 		newRunCmd(nil),
 		newValidateCmd(nil),
 		newReportCmd(nil),
+		newLoadCmd(nil),
 		newDemoTargetCmd(nil),
 		newProxyCmd(nil),
 		newInjectCmd(nil),
@@ -87,6 +88,16 @@ func execute(ctx context.Context, root *cobra.Command, args []string, stdout, st
 		fmt.Fprintf(stderr, "hint: %s\n", ee.hint)
 	}
 	return ee.code
+}
+
+// minArgs is cobra.MinimumNArgs with a message that names what is missing.
+func minArgs(n int, what string) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) < n {
+			return withCode(exitUsage, fmt.Errorf("%s needs %s", c.CommandPath(), what), "usage: "+c.UseLine())
+		}
+		return nil
+	}
 }
 
 // exactArgs is cobra.ExactArgs with a message that names what is missing.

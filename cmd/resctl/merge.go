@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/resctl/resctl/report"
+	"github.com/resctl/resctl/runner"
+)
+
+type mergeOptions struct {
+	Files    []string
+	Scenario string
+	Start    time.Time
+	OutDir   string
+	Stdout   io.Writer
+	Stderr   io.Writer
+}
+
+func newMergeCmd(runF func(context.Context, *mergeOptions) error) *cobra.Command {
+	opts := &mergeOptions{}
+	var start string
+	cmd := &cobra.Command{
+		Use:   "merge FILE...",
+		Short: "Combine the saved results of several load shards into one report",
+		Long: `Combine results files (resctl load --save-results, resctl run
+--save-results, or any vegeta results) from several machines into one
+report, with the scenario's phases and its SLAs over the load series:
+success rates and latencies of the whole load, as if one generator had
+sent it. SLAs that read scraped metrics or fault states have no data here.
+
+The phases start at --start, or at the earliest result.`,
+		Example: `  resctl report merge shard-*.bin --scenario scenario.yaml --out merged`,
+		Args:    minArgs(1, "results files"),
+		RunE: func(c *cobra.Command, args []string) error {
+			opts.Files = args
+			opts.Stdout, opts.Stderr = c.OutOrStdout(), c.ErrOrStderr()
+			if opts.Scenario == "" {
+				return withCode(exitUsage, errors.New("--scenario is required: it gives the phases and the SLAs"), "")
+			}
+			if start != "" {
+				t, err := time.Parse(time.RFC3339, start)
+				if err != nil {
+					return withCode(exitUsage, fmt.Errorf("--start %q: want RFC 3339, e.g. 2026-11-22T20:00:00Z", start), "")
+				}
+				opts.Start = t
+			}
+			if runF != nil {
+				return runF(c.Context(), opts)
+			}
+			return mergeResults(opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Scenario, "scenario", "", "the scenario `FILE` the shards ran (required)")
+	cmd.Flags().StringVar(&start, "start", "", "the shards' shared start `TIME` (RFC 3339; default the earliest result)")
+	cmd.Flags().StringVarP(&opts.OutDir, "out", "o", "", "write every format into `DIR`")
+	return cmd
+}
+
+func mergeResults(opts *mergeOptions) error {
+	s, err := loadScenario(opts.Scenario)
+	if err != nil {
+		return err
+	}
+	rep, err := runner.Merge(s, opts.Files, opts.Start)
+	if err != nil {
+		return withCode(exitUsage, err, "give the files resctl load --save-results wrote")
+	}
+	var paths []string
+	if opts.OutDir != "" {
+		var outs []output
+		for _, f := range report.Formats {
+			outs = append(outs, output{f, filepath.Join(opts.OutDir, f.FileName())})
+		}
+		if paths, err = writeOutputs(rep, outs, opts.Stdout); err != nil {
+			return withCode(exitRunFailed, err, "check that --out is writable")
+		}
+	}
+	if err := report.WriteTerminal(opts.Stdout, rep, report.TerminalOptions{Styled: report.IsTerminal(opts.Stdout), Paths: paths}); err != nil {
+		return withCode(exitRunFailed, fmt.Errorf("print summary: %w", err), "")
+	}
+	if !rep.Passed {
+		return &exitError{code: exitSLAFailed, err: errors.New("one or more SLAs failed"), hint: "see the SLA section above"}
+	}
+	return nil
+}

@@ -1,0 +1,220 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/resctl/resctl/internal/sysinfo"
+	"github.com/resctl/resctl/internal/version"
+	"github.com/resctl/resctl/load"
+	"github.com/resctl/resctl/record"
+	"github.com/resctl/resctl/report"
+	"github.com/resctl/resctl/scenario"
+)
+
+// Shard is one of N machines sharing a scenario's load: shard Index of
+// Count sends 1/Count of every phase's rate.
+type Shard struct{ Index, Count int }
+
+// ParseShard reads "i/N", 1 ≤ i ≤ N.
+func ParseShard(s string) (Shard, error) {
+	a, b, ok := strings.Cut(s, "/")
+	i, err1 := strconv.Atoi(a)
+	n, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil || n < 1 || i < 1 || i > n {
+		return Shard{}, fmt.Errorf("shard %q: want i/N with 1 ≤ i ≤ N, e.g. 2/4", s)
+	}
+	return Shard{i, n}, nil
+}
+
+// LoadOptions configure a load-only run, one shard of a distributed one.
+type LoadOptions struct {
+	Shard Shard
+	// StartAt, when set, is the shared instant every shard starts its
+	// schedule at, so the phases line up across machines.
+	StartAt time.Time
+	// Target is where the load goes; default the scenario's target.url.
+	Target string
+	// Results is the file every result is streamed to (required: it is
+	// what `resctl report merge` combines).
+	Results  string
+	Progress io.Writer
+}
+
+// RunLoad sends one shard's part of the scenario's load to the target and
+// saves its results. It starts nothing and injects nothing: the target,
+// its proxy and the faults are run elsewhere (one `resctl run`, or
+// `resctl proxy` with `resctl inject`), and the shards' results are
+// combined afterwards with Merge. The report covers this shard only.
+func RunLoad(ctx context.Context, s *scenario.Scenario, opts LoadOptions) (*report.Report, error) {
+	progress := opts.Progress
+	if progress == nil {
+		progress = io.Discard
+	}
+	target := opts.Target
+	if target == "" {
+		target = s.Target.URL
+	}
+	if u, err := url.Parse(target); err != nil || u.Host == "" {
+		return nil, fmt.Errorf("load: give --target URL: the scenario's target %q is not a URL a shard can reach", target)
+	}
+	if opts.Results == "" {
+		return nil, errors.New("load: give --save-results FILE: the shards' results are what resctl report merge combines")
+	}
+	n := max(opts.Shard.Count, 1)
+	results, err := load.CreateResultsFile(opts.Results)
+	if err != nil {
+		return nil, err
+	}
+	defer results.Close()
+
+	plan := newPlan(s)
+	for i := range plan.steps {
+		plan.steps[i] = scaled(plan.steps[i], 1/float64(n))
+	}
+	if !opts.StartAt.IsZero() {
+		wait := time.Until(opts.StartAt)
+		fmt.Fprintf(progress, "resctl: shard %d/%d: starting at %s (in %s)\n", opts.Shard.Index, n, opts.StartAt.Format(time.RFC3339), wait.Round(time.Second))
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("shard %d/%d before its start: %w", opts.Shard.Index, n, ErrInterrupted)
+		}
+	}
+	start := time.Now()
+	rec := record.NewRecorder(start, plan.spans, s.Load.Timeout)
+	fmt.Fprintf(progress, "resctl: shard %d/%d of %s: 1/%d of the load to %s for %s\n", opts.Shard.Index, n, s.Name, n, target, s.Duration())
+	stats, loadErr := load.Run(ctx, load.Options{
+		BaseURL:     target,
+		Requests:    loadRequests(s.Load.Requests),
+		Pacer:       load.NewPacer(plan.steps),
+		Timeout:     s.Load.Timeout,
+		H2C:         s.Load.HTTP2,
+		Recorder:    rec,
+		MaxInFlight: s.Load.MaxInFlight,
+		WaitAtCap:   s.Load.AtMaxInFlight == scenario.AtCapWait,
+		Results:     results,
+	})
+	closeErr := results.Close()
+	elapsed := time.Since(start)
+	snap := rec.Snapshot()
+	r := loadReport(s, target, rec, snap, plan.spans, min(elapsed, s.Duration()))
+	r.Shard = fmt.Sprintf("%d/%d", opts.Shard.Index, n)
+	r.DurationS = elapsed.Seconds()
+	r.Run = report.RunResources{Sent: stats.Sent, Dropped: stats.Dropped, Scheduled: stats.Scheduled, PeakRSSBytes: sysinfo.PeakRSS()}
+	r.Run.BehindReason = behindReason(stats, snap.Total)
+	r.Run.GeneratorBehind = r.Run.BehindReason != ""
+	switch {
+	case loadErr != nil:
+		r.Passed, r.Error = false, loadErr.Error()
+		return r, loadErr
+	case stats.Interrupted:
+		r.Passed, r.Interrupted = false, true
+		return r, fmt.Errorf("shard %d/%d after %.1fs: %w", opts.Shard.Index, n, elapsed.Seconds(), ErrInterrupted)
+	case closeErr != nil:
+		return r, closeErr
+	}
+	return r, nil
+}
+
+// scaled is a step at f times its rate.
+func scaled(st load.Step, f float64) load.Step {
+	st.Rate *= f
+	st.Segments = append([]load.Segment(nil), st.Segments...)
+	for i := range st.Segments {
+		st.Segments[i].From *= f
+		st.Segments[i].To *= f
+	}
+	return st
+}
+
+// Merge combines the results files of a distributed run's shards into one
+// report, with the scenario's phases and its SLAs over the load series.
+// start is the shards' shared start; zero takes the earliest result's.
+// SLAs that read scraped metrics or fault states have no data here: those
+// are the coordinating `resctl run`'s to check.
+func Merge(s *scenario.Scenario, files []string, start time.Time) (*report.Report, error) {
+	var all []vegeta.Result
+	for _, f := range files {
+		rs, err := readResults(f)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, rs...)
+	}
+	if len(all) == 0 {
+		return nil, errors.New("merge: the results files hold no results")
+	}
+	if start.IsZero() {
+		start = all[0].Timestamp
+		for _, r := range all {
+			if r.Timestamp.Before(start) {
+				start = r.Timestamp
+			}
+		}
+	}
+	plan := newPlan(s)
+	// Results may have arrived up to the load timeout after their send;
+	// the recorder keeps buckets open that long only when told.
+	rec := record.NewRecorder(start, plan.spans, s.Load.Timeout+s.Duration())
+	var end time.Duration
+	for _, r := range all {
+		rec.Add(record.Result{
+			Sent:     r.Timestamp,
+			Latency:  r.Latency,
+			Code:     int(r.Code),
+			Failed:   r.Error != "",
+			Fallback: r.Error == "" && r.Headers.Get(load.FallbackHeader) != "",
+		})
+		end = max(end, r.Timestamp.Sub(start))
+	}
+	snap := rec.Snapshot()
+	r := loadReport(s, "merged from "+strconv.Itoa(len(files))+" results files", rec, snap, plan.spans, min(s.Duration(), end+time.Second))
+	r.Run = report.RunResources{Sent: uint64(len(all))}
+	return r, nil
+}
+
+// readResults decodes a results file in vegeta's encoding. A file cut
+// short (a shard killed mid-write) yields the results before the cut.
+func readResults(path string) ([]vegeta.Result, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("merge: %w", err)
+	}
+	defer f.Close()
+	dec := vegeta.NewDecoder(f)
+	var out []vegeta.Result
+	for {
+		var r vegeta.Result
+		if err := dec.Decode(&r); err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return out, nil
+			}
+			if len(out) > 0 {
+				return out, nil // the tail of a killed shard's file
+			}
+			return nil, fmt.Errorf("merge: %s: not a results file: %w", path, err)
+		}
+		out = append(out, r)
+	}
+}
+
+// loadReport is a report of the load alone: phases, series and the SLAs,
+// evaluated over what was recorded.
+func loadReport(s *scenario.Scenario, target string, rec *record.Recorder, snap *record.Recording, spans []record.PhaseSpan, runEnd time.Duration) *report.Report {
+	env := newRunEnv(rec, snap, spans, runEnd, nil, map[stateKey][]stateChange{})
+	r := buildReport(s, target, snap, env, &proxySet{}, nil, runEnd)
+	r.Version = version.String()
+	return r
+}
