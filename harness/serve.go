@@ -175,7 +175,7 @@ func checkProxyConfig(p ProxyConfig) error {
 	switch p.Protocol {
 	case ProtocolHTTP, ProtocolH2C, ProtocolGRPC, ProtocolTCP:
 	default:
-		return fmt.Errorf("protocol %q: use http, h2c or tcp", p.Protocol)
+		return fmt.Errorf("protocol %q: use http, h2c, grpc or tcp", p.Protocol)
 	}
 	if p.Upstream == "" {
 		return errors.New("upstream is missing")

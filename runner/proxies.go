@@ -151,8 +151,8 @@ func (ps *proxySet) start(pr *proxyRun, upstream string) error {
 		return nil
 	}
 	protocol := harness.ProtocolHTTP
-	if pr.Protocol == harness.ProtocolH2C {
-		protocol = harness.ProtocolH2C
+	if pr.Protocol == harness.ProtocolH2C || pr.Protocol == harness.ProtocolGRPC {
+		protocol = pr.Protocol
 	}
 	p, err := harness.Start(harness.Options{
 		Admin:       ps.admin,

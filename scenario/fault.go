@@ -94,12 +94,15 @@ func (f *Fault) resolve(d *strictyaml.Decoder, path string, layer inject.Layer) 
 }
 
 // layers are the proxy layers faults act on, for messages.
-var layers = []inject.Layer{inject.LayerHTTP, inject.LayerTCP}
+var layers = []inject.Layer{inject.LayerHTTP, inject.LayerGRPC, inject.LayerTCP}
 
 // layerOf is the layer of a proxy's faults.
 func layerOf(protocol string) inject.Layer {
-	if protocol == "tcp" {
+	switch protocol {
+	case "tcp":
 		return inject.LayerTCP
+	case "grpc":
+		return inject.LayerGRPC
 	}
 	return inject.LayerHTTP
 }

@@ -106,7 +106,7 @@ var badCases = []struct {
 	{
 		name: "guard on a tcp proxy",
 		src:  head + phase + "proxy: {protocol: tcp, guard: [breaker]}\n",
-		want: []string{"5:19: proxy.protocol: guard chains need an http or h2c proxy"},
+		want: []string{"5:19: proxy.protocol: guard chains need an http, h2c or grpc proxy"},
 	},
 	{
 		name: "template naming something that does not exist",
@@ -352,7 +352,7 @@ var badCases = []struct {
 	{
 		name: "unknown protocol",
 		src:  head + phase + "proxy: {protocol: h3}\n",
-		want: []string{`5:19: proxy.protocol: unknown protocol "h3"; use http, h2c or tcp`},
+		want: []string{`5:19: proxy.protocol: unknown protocol "h3"; use http, h2c, grpc or tcp`},
 	},
 	{
 		name: "duplicate phase names",

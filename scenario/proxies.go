@@ -13,7 +13,7 @@ import (
 )
 
 // Protocols a proxy may speak.
-var protocols = []string{"http", "h2c", "tcp"}
+var protocols = []string{"http", "h2c", "grpc", "tcp"}
 
 // reservedProxyNames are names a named proxy cannot take: they are other
 // scrape sources, or the main proxy's.
@@ -47,9 +47,9 @@ func (v *validator) validateProxies() {
 	for _, np := range s.AllProxies() {
 		path := proxyPath(np.Name)
 		if !slices.Contains(protocols, np.Protocol) {
-			v.report(path+".protocol", "unknown protocol %q; use http, h2c or tcp", np.Protocol)
+			v.report(path+".protocol", "unknown protocol %q; use http, h2c, grpc or tcp", np.Protocol)
 		} else if np.Protocol == "tcp" && (len(np.Guard) > 0 || len(np.Routes) > 0) {
-			v.report(path+".protocol", "guard chains need an http or h2c proxy; a tcp proxy moves bytes and knows no requests")
+			v.report(path+".protocol", "guard chains need an http, h2c or grpc proxy; a tcp proxy moves bytes and knows no requests")
 		}
 		if up := np.Upstream; up != "" {
 			if np.Protocol == "tcp" {

@@ -47,6 +47,7 @@ var paramFlags = []struct{ name, usage string }{
 	{"distribution", "latency: uniform, normal or pareto"},
 	{"percent", "share of requests or connections, 0-100"},
 	{"status", "abort: HTTP status"},
+	{"code", "gRPC abort, stream_error: status code, e.g. UNAVAILABLE"},
 	{"rate", "bandwidth: bytes per second, e.g. 64KiB; corrupt: share of bytes"},
 	{"bytes", "truncate, limit_data: bytes, e.g. 1KiB"},
 	{"after", "reset: body bytes before the reset"},
@@ -82,6 +83,7 @@ func newInjectCmd(runF func(context.Context, *injectOptions) error) *cobra.Comma
 default $RESCTL_ADMIN or ` + harness.DefaultAdminURL + `). The fault ends on its own after --for.
 
 HTTP kinds:    ` + strings.Join(inject.KindsFor(inject.LayerHTTP), ", ") + `
+gRPC kinds:    ` + strings.Join(inject.KindsFor(inject.LayerGRPC), ", ") + `
 TCP kinds:     ` + strings.Join(inject.KindsFor(inject.LayerTCP), ", ") + `
 Runtime kinds: ` + strings.Join(agent.Kinds(), ", ") + ` (with --agent, into a Go service)
 Parameters are the scenario's (docs/faults.md): common ones have flags, any

@@ -66,7 +66,7 @@ when the proxy stops.`,
 	f.StringVar(&opts.Upstream, "upstream", "", "the service: a URL for http/h2c, host:port for tcp")
 	f.StringVar(&opts.Listen, "listen", "127.0.0.1:0", "the proxy's address")
 	f.StringVar(&opts.Admin, "admin", harness.DefaultAdminListen, "the admin API's address")
-	f.StringVar(&opts.Protocol, "protocol", harness.ProtocolHTTP, "http, h2c or tcp")
+	f.StringVar(&opts.Protocol, "protocol", harness.ProtocolHTTP, "http, h2c, grpc or tcp")
 	f.StringVar(&opts.Name, "name", harness.DefaultProxyName, "the proxy's name in the admin API")
 	f.StringVar(&opts.Token, "token", "", "bearer token the admin API requires (default $RESCTL_ADMIN_TOKEN)")
 	f.StringVar(&opts.Config, "config", "", "YAML file listing several proxies")
