@@ -1,0 +1,290 @@
+package load
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bojand/ghz/runner"
+	"google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/balancer/pickfirst"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/resctl/resctl/record"
+)
+
+// How every gRPC call's result reaches the Recorder.
+//
+// ghz reports calls only to its own Reporter, through a stats handler it
+// installs itself and a channel it does not export; its options offer no
+// stats handler, interceptor or dial option of our own. They do offer a
+// load-balancing policy by name (runner.WithClientLoadBalancing), and a
+// balancer's picker sees every call: Pick gets the call's context, which
+// carries the x-resctl-seq metadata, and a successful pick's Done gets the
+// call's outcome. So RunGRPC's connections use lbName, pick_first with a
+// picker that notes each call (callTracker.pick) and its outcome; the call
+// counts as ended when its context ends, which gRPC does as it finishes the
+// call, and also when a call waiting for a connection runs out of time.
+//
+// The balancer is registered once per process. It finds its run by the
+// authority part of the target ghz dials, "passthrough://<token>/host:port":
+// the passthrough resolver ignores it, and the :authority header is still
+// host:port.
+
+// lbName names resctl's load-balancing policy.
+const lbName = "resctl_load"
+
+var (
+	registerLB sync.Once
+	// runs maps a run's token to its callTracker.
+	runs     sync.Map
+	runCount atomic.Uint64
+)
+
+// Metadata keys resctl adds to every call, the gRPC spelling of PhaseHeader
+// and SeqHeader.
+var (
+	phaseKey = strings.ToLower(PhaseHeader)
+	seqKey   = strings.ToLower(SeqHeader)
+)
+
+// trackRun registers t for a run and returns the target ghz must dial for
+// its calls to reach t, and a function that unregisters it.
+func trackRun(t *callTracker, target string) (string, func()) {
+	registerLB.Do(func() { balancer.Register(lbBuilder{}) })
+	token := "resctl-run-" + strconv.FormatUint(runCount.Add(1), 10)
+	runs.Store(token, t)
+	return "passthrough://" + token + "/" + target, func() { runs.Delete(token) }
+}
+
+type lbBuilder struct{}
+
+func (lbBuilder) Name() string { return lbName }
+
+func (lbBuilder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) balancer.Balancer {
+	pf := balancer.Get(pickfirst.Name)
+	if t, ok := runs.Load(opts.Target.URL.Host); ok {
+		cc = &trackingCC{ClientConn: cc, calls: t.(*callTracker)}
+	}
+	return pf.Build(cc, opts)
+}
+
+// trackingCC hands pick_first's pickers out wrapped.
+type trackingCC struct {
+	balancer.ClientConn
+	calls *callTracker
+}
+
+func (c *trackingCC) UpdateState(s balancer.State) {
+	s.Picker = &trackingPicker{next: s.Picker, calls: c.calls}
+	c.ClientConn.UpdateState(s)
+}
+
+type trackingPicker struct {
+	next  balancer.Picker
+	calls *callTracker
+}
+
+func (p *trackingPicker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
+	res, err := p.next.Pick(info)
+	c := p.calls.pick(info.Ctx)
+	if c == nil {
+		return res, err
+	}
+	if err != nil {
+		// No connection: the call waits for one, or (ghz's calls are
+		// fail-fast) ends with this error, as gRPC reports it.
+		if err != balancer.ErrNoSubConnAvailable {
+			if _, ok := status.FromError(err); !ok {
+				err = status.Error(codes.Unavailable, err.Error())
+			}
+			p.calls.outcome(c, err)
+		}
+		return res, err
+	}
+	done := res.Done
+	res.Done = func(di balancer.DoneInfo) {
+		p.calls.outcome(c, di.Err)
+		if done != nil {
+			done(di)
+		}
+	}
+	return res, nil
+}
+
+// callTracker follows one run's calls from their first pick to their end
+// and records each into rec.
+type callTracker struct {
+	pacer *Pacer
+	rec   *record.Recorder
+	// cut reports whether the run was interrupted; calls it cut short are
+	// not counted.
+	cut func() bool
+	// md is the metadata every call carries besides resctl's own.
+	md metadata.MD
+
+	started atomic.Uint64 // calls ghz began
+	pending sync.WaitGroup
+
+	mu     sync.Mutex
+	calls  map[uint64]*call
+	active int           // calls begun and not yet ended
+	idleCh chan struct{} // closed when active drops to 0
+}
+
+// call is one call between its first pick and its end.
+type call struct {
+	seq  uint64
+	sent time.Time
+	// err and at are the outcome, once known, and when it became known.
+	err   error
+	at    time.Time
+	known bool
+}
+
+func newCallTracker(p *Pacer, rec *record.Recorder, md metadata.MD, cut func() bool) *callTracker {
+	return &callTracker{pacer: p, rec: rec, md: md, cut: cut, calls: map[uint64]*call{}}
+}
+
+// metadata is ghz's MetadataProviderFunc: each call carries the step it is
+// scheduled in and its place in the schedule, as HTTP requests carry
+// PhaseHeader and SeqHeader. ghz numbers calls as the pacer counts hits.
+func (t *callTracker) metadata(cd *runner.CallData) (*metadata.MD, error) {
+	t.started.Add(1)
+	t.mu.Lock()
+	t.active++
+	t.mu.Unlock()
+	seq := uint64(cd.RequestNumber)
+	md := make(metadata.MD, len(t.md)+2)
+	for k, v := range t.md {
+		md[k] = v
+	}
+	md[phaseKey] = []string{t.pacer.steps[t.pacer.StepOf(seq)].Name}
+	md[seqKey] = []string{strconv.FormatUint(seq, 10)}
+	return &md, nil
+}
+
+// pick returns the call ctx belongs to, noting it on its first pick; nil
+// for a call that is not one of the run's (it carries no sequence number).
+func (t *callTracker) pick(ctx context.Context) *call {
+	md, _ := metadata.FromOutgoingContext(ctx)
+	v := md.Get(seqKey)
+	if len(v) != 1 {
+		return nil
+	}
+	seq, err := strconv.ParseUint(v[0], 10, 64)
+	if err != nil {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if c := t.calls[seq]; c != nil {
+		return c // a pick after waiting for a connection, or a retry
+	}
+	c := &call{seq: seq, sent: time.Now()}
+	t.calls[seq] = c
+	t.pending.Add(1)
+	context.AfterFunc(ctx, func() { t.end(c, ctx) })
+	return c
+}
+
+// outcome notes how c ended (so far: a transparent retry may follow).
+func (t *callTracker) outcome(c *call, err error) {
+	now := time.Now()
+	t.mu.Lock()
+	c.err, c.at, c.known = err, now, true
+	t.mu.Unlock()
+}
+
+// end records c once its context is done.
+func (t *callTracker) end(c *call, ctx context.Context) {
+	defer t.pending.Done()
+	t.mu.Lock()
+	delete(t.calls, c.seq)
+	err, at, known := c.err, c.at, c.known
+	if t.active--; t.active == 0 && t.idleCh != nil {
+		close(t.idleCh)
+		t.idleCh = nil
+	}
+	t.mu.Unlock()
+	if !known { // it never got a connection
+		err, at = status.FromContextError(ctx.Err()).Err(), time.Now()
+	}
+	code := status.Code(err)
+	if t.cut() && (code == codes.Canceled || code == codes.Unavailable) {
+		return // cut short by the interrupt: it says nothing about the target
+	}
+	t.rec.Add(record.Result{
+		Sent:     c.sent,
+		Latency:  at.Sub(c.sent),
+		Code:     HTTPStatusFromCode(code),
+		Failed:   code != codes.OK,
+		Phase:    t.pacer.StepOf(c.seq) + 1,
+		GRPCCode: code.String(),
+	})
+}
+
+// idle returns a channel closed once every call begun so far has ended. A
+// call that never reached a pick (it failed before) never ends here, so
+// wait on it with a limit.
+func (t *callTracker) idle() <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.idleCh == nil {
+		t.idleCh = make(chan struct{})
+		if t.active == 0 {
+			close(t.idleCh)
+			ch := t.idleCh
+			t.idleCh = nil
+			return ch
+		}
+	}
+	return t.idleCh
+}
+
+// wait returns once every call noted so far is recorded.
+func (t *callTracker) wait() { t.pending.Wait() }
+
+// HTTPStatusFromCode maps a gRPC status code to the HTTP status a
+// grpc-gateway would answer with, so gRPC results count in the same codes,
+// error rates and SLAs as HTTP ones. The gRPC code itself is kept in
+// record.Result.GRPCCode.
+func HTTPStatusFromCode(c codes.Code) int {
+	switch c {
+	case codes.OK:
+		return http.StatusOK
+	case codes.Canceled:
+		return statusClientClosed
+	case codes.Unknown, codes.Internal, codes.DataLoss:
+		return http.StatusInternalServerError
+	case codes.InvalidArgument, codes.FailedPrecondition, codes.OutOfRange:
+		return http.StatusBadRequest
+	case codes.DeadlineExceeded:
+		return http.StatusGatewayTimeout
+	case codes.NotFound:
+		return http.StatusNotFound
+	case codes.AlreadyExists, codes.Aborted:
+		return http.StatusConflict
+	case codes.PermissionDenied:
+		return http.StatusForbidden
+	case codes.Unauthenticated:
+		return http.StatusUnauthorized
+	case codes.ResourceExhausted:
+		return http.StatusTooManyRequests
+	case codes.Unimplemented:
+		return http.StatusNotImplemented
+	case codes.Unavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// statusClientClosed is nginx's "client closed request", grpc-gateway's
+// answer for CANCELLED.
+const statusClientClosed = 499
