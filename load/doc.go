@@ -1,8 +1,9 @@
-// Package load drives open-loop HTTP load with vegeta as a library: one
-// Attack for the whole run, paced by a phased Pacer, so the connection pool
+// Package load drives open-loop load, paced by a phased Pacer: HTTP with
+// vegeta as a library (Run: one Attack for the whole run), gRPC with ghz as
+// a library (RunGRPC: one Requester for the whole run), so the connections
 // and the schedule carry across phase boundaries. Every result is folded
 // into a record.Recorder as it arrives; nothing per request is kept.
 //
-// load depends on record and on vegeta; it knows nothing of scenarios,
+// load depends on record, vegeta and ghz; it knows nothing of scenarios,
 // proxies or faults.
 package load

@@ -38,7 +38,7 @@ var ErrUnreachable = errors.New("target unreachable")
 const dialTimeout = 5 * time.Second
 
 // GRPCOptions configure a gRPC load run. Pacer, Timeout, Recorder,
-// MaxInFlight and Hold mean what they mean in Options.
+// MaxInFlight, WaitAtCap and Hold mean what they mean in Options.
 type GRPCOptions struct {
 	// Target is the server's host:port, e.g. "127.0.0.1:50051".
 	Target string
@@ -65,6 +65,7 @@ type GRPCOptions struct {
 	Timeout     time.Duration
 	Recorder    *record.Recorder
 	MaxInFlight int
+	WaitAtCap   bool
 	Hold        func(step int) <-chan struct{}
 	// TLS, if set, secures the connection; nil speaks plaintext HTTP/2
 	// (h2c), as the demo target and the harness proxy do.
@@ -88,9 +89,9 @@ type GRPCTLS struct {
 // opts.Recorder as it ends, mirroring Run: one requester for the whole
 // run, paced by opts.Pacer, each call carrying the metadata x-resctl-phase
 // (the name of its step) and x-resctl-seq (its place in the schedule), and
-// counted in the phase the schedule put it in. A status maps to Code as
-// grpc-gateway maps it to HTTP (HTTPStatusFromCode); any status but OK is a
-// failure.
+// counted in the phase the schedule put it in, from when it was due. A
+// status maps to Code as grpc-gateway maps it to HTTP (HTTPStatusFromCode);
+// any status but OK is a failure.
 //
 // Bad options, a method the proto, protoset or server does not define, and
 // data that does not fit the request message are reported before any load
@@ -98,10 +99,11 @@ type GRPCTLS struct {
 // returns when the schedule is done or ctx is cancelled; calls in flight at
 // cancellation are cut short and not counted.
 //
-// Calls are made by MaxInFlight of ghz's synchronous workers, one call
-// each at a time, so MaxInFlight caps the calls in flight and the schedule
-// waits at the cap, as in Run. (ghz's async mode would start a goroutine
-// per call without bound.)
+// Calls are made by ghz's synchronous workers, one call each at a time.
+// With WaitAtCap there are MaxInFlight of them, so at the cap the schedule
+// waits for a free one. Otherwise a few more carry the calls beyond the
+// cap, which are dropped before they are sent, as in Run. (ghz's async
+// mode would start a goroutine per call, without bound.)
 func RunGRPC(ctx context.Context, opts GRPCOptions) (Stats, error) {
 	in, err := opts.check()
 	if err != nil {
@@ -131,10 +133,16 @@ func RunGRPC(ctx context.Context, opts GRPCOptions) (Stats, error) {
 		return Stats{}, err
 	}
 
-	calls := newCallTracker(opts.Pacer, opts.Recorder, in.md, func() bool { return ctx.Err() != nil })
+	paced := newInterruptible(ctx, opts.Pacer, opts.Hold)
+	calls := newCallTracker(opts.Pacer, opts.Recorder, in.md, paced.intended, func() bool { return ctx.Err() != nil })
+	workers := maxInFlight
+	if !opts.WaitAtCap {
+		calls.slots = make(chan struct{}, maxInFlight)
+		workers += dropWorkers
+	}
 	target, untrack := trackRun(calls, opts.Target)
 	defer untrack()
-	pacer := &ghzPacer{ctx: ctx, p: opts.Pacer, hold: opts.Hold, calls: calls, drain: timeout + time.Second}
+	pacer := &ghzPacer{interruptible: paced, calls: calls, drain: timeout + time.Second}
 	// ghz's Reporter keeps a detail of every call it is told of, up to a
 	// million; skipping every call the schedule can make keeps it empty.
 	// (It still sizes its buffer for them: min(calls, 1e6) details.)
@@ -148,8 +156,8 @@ func RunGRPC(ctx context.Context, opts GRPCOptions) (Stats, error) {
 			runner.WithDisableTemplateFuncs(true),
 			runner.WithDisableTemplateData(true),
 			runner.WithPacer(pacer),
-			runner.WithConcurrency(uint(maxInFlight)),
-			runner.WithWorkerTicker(newFixedWorkers(maxInFlight)),
+			runner.WithConcurrency(uint(workers)),
+			runner.WithWorkerTicker(newFixedWorkers(workers)),
 			runner.WithTimeout(timeout),
 			runner.WithClientLoadBalancing(lbName),
 			runner.WithTotalRequests(all),
@@ -182,7 +190,8 @@ func RunGRPC(ctx context.Context, opts GRPCOptions) (Stats, error) {
 	calls.wait()
 
 	st := Stats{
-		Sent:        calls.started.Load(),
+		Sent:        calls.started.Load() - calls.dropped.Load(),
+		Dropped:     calls.dropped.Load(),
 		Scheduled:   uint64(math.Ceil(opts.Pacer.Hits(time.Since(began)))),
 		Interrupted: ctx.Err() != nil,
 	}
@@ -388,8 +397,7 @@ func (t *GRPCTLS) ghzOptions() []runner.Option {
 }
 
 // ghzPacer paces ghz's requester by the schedule, as interruptible paces
-// vegeta (and for the same reasons it sleeps out each wait itself, so that
-// an interrupt ends the wait), and holds a step back while Hold says. ghz
+// vegeta (it is one, with a Hold, and knows when each call was due). ghz
 // calls Pace from one goroutine, with the calls handed to its workers so
 // far, as vegeta counts hits.
 //
@@ -400,21 +408,14 @@ func (t *GRPCTLS) ghzOptions() []runner.Option {
 // the last Pace, at the end of the schedule, waits for the calls in flight
 // to end (or to be cut short by an interrupt) before it lets ghz go on.
 type ghzPacer struct {
-	ctx     context.Context
-	p       *Pacer
-	hold    func(step int) <-chan struct{}
+	*interruptible
 	calls   *callTracker
 	drain   time.Duration // the longest the last Pace waits for calls in flight
 	stopGhz func()
-	step    int // the step of the last hit paced
-	timer   *time.Timer
 
 	mu    sync.Mutex
 	state int // 0 before the first Pace, 1 pacing, 2 done
 }
-
-// Rate implements ghz's load.Pacer.
-func (g *ghzPacer) Rate(elapsed time.Duration) float64 { return g.p.Rate(elapsed) }
 
 // Pace implements ghz's load.Pacer.
 func (g *ghzPacer) Pace(elapsed time.Duration, hits uint64) (time.Duration, bool) {
@@ -423,7 +424,7 @@ func (g *ghzPacer) Pace(elapsed time.Duration, hits uint64) (time.Duration, bool
 		g.state = 1
 	}
 	g.mu.Unlock()
-	if g.pace(elapsed, hits) {
+	if _, stop := g.interruptible.Pace(elapsed, hits); !stop {
 		return 0, false
 	}
 	if g.ctx.Err() == nil {
@@ -448,48 +449,6 @@ func (g *ghzPacer) interrupt() {
 		g.stopGhz()
 	}
 	g.state = 2
-}
-
-// pace waits until hit number hits is due; false when the run is over.
-func (g *ghzPacer) pace(elapsed time.Duration, hits uint64) bool {
-	wait, stop := g.p.Pace(elapsed, hits)
-	if stop || g.ctx.Err() != nil {
-		return false
-	}
-	if step := g.p.StepOf(hits); step != g.step && g.hold != nil {
-		g.step = step
-		if gate := g.hold(step); gate != nil {
-			if !g.sleep(wait) {
-				return false
-			}
-			select {
-			case <-gate:
-				return true
-			case <-g.ctx.Done():
-				return false
-			}
-		}
-	}
-	return g.sleep(wait)
-}
-
-// sleep waits d unless the run is cancelled first; false if it was.
-func (g *ghzPacer) sleep(d time.Duration) bool {
-	if d <= 0 {
-		return true
-	}
-	if g.timer == nil {
-		g.timer = time.NewTimer(d)
-	} else {
-		g.timer.Reset(d)
-	}
-	select {
-	case <-g.timer.C:
-		return true
-	case <-g.ctx.Done():
-		g.timer.Stop()
-		return false
-	}
 }
 
 // fixedWorkers is a ghz WorkerTicker that starts n workers, once. ghz's

@@ -92,8 +92,11 @@ type trackingPicker struct {
 }
 
 func (p *trackingPicker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
-	res, err := p.next.Pick(info)
 	c := p.calls.pick(info.Ctx)
+	if c != nil && c.dropped {
+		return balancer.PickResult{}, errDroppedCall // ends the call unsent
+	}
+	res, err := p.next.Pick(info)
 	if c == nil {
 		return res, err
 	}
@@ -118,6 +121,10 @@ func (p *trackingPicker) Pick(info balancer.PickInfo) (balancer.PickResult, erro
 	return res, nil
 }
 
+// errDroppedCall ends a call dropped at the in-flight cap. gRPC ends a call
+// at once, unsent, when its pick fails with a status.
+var errDroppedCall = status.Error(codes.ResourceExhausted, errDropped.Error())
+
 // callTracker follows one run's calls from their first pick to their end
 // and records each into rec.
 type callTracker struct {
@@ -128,8 +135,14 @@ type callTracker struct {
 	cut func() bool
 	// md is the metadata every call carries besides resctl's own.
 	md metadata.MD
+	// intended is when the schedule meant call k to go out.
+	intended func(k uint64) time.Time
+	// slots holds a token per call in flight; at the cap a call is
+	// dropped. Nil when the schedule waits at the cap instead.
+	slots chan struct{}
 
 	started atomic.Uint64 // calls ghz began
+	dropped atomic.Uint64 // of which dropped at the cap
 	pending sync.WaitGroup
 
 	mu     sync.Mutex
@@ -146,10 +159,13 @@ type call struct {
 	err   error
 	at    time.Time
 	known bool
+	// dropped is true for a call the in-flight cap left no room for;
+	// slot for one that holds a token of it.
+	dropped, slot bool
 }
 
-func newCallTracker(p *Pacer, rec *record.Recorder, md metadata.MD, cut func() bool) *callTracker {
-	return &callTracker{pacer: p, rec: rec, md: md, cut: cut, calls: map[uint64]*call{}}
+func newCallTracker(p *Pacer, rec *record.Recorder, md metadata.MD, intended func(uint64) time.Time, cut func() bool) *callTracker {
+	return &callTracker{pacer: p, rec: rec, md: md, intended: intended, cut: cut, calls: map[uint64]*call{}}
 }
 
 // metadata is ghz's MetadataProviderFunc: each call carries the step it is
@@ -188,6 +204,15 @@ func (t *callTracker) pick(ctx context.Context) *call {
 		return c // a pick after waiting for a connection, or a retry
 	}
 	c := &call{seq: seq, sent: time.Now()}
+	if t.slots != nil {
+		select {
+		case t.slots <- struct{}{}:
+			c.slot = true
+		default:
+			c.dropped = true
+			t.dropped.Add(1)
+		}
+	}
 	t.calls[seq] = c
 	t.pending.Add(1)
 	context.AfterFunc(ctx, func() { t.end(c, ctx) })
@@ -213,6 +238,21 @@ func (t *callTracker) end(c *call, ctx context.Context) {
 		t.idleCh = nil
 	}
 	t.mu.Unlock()
+	if c.slot {
+		<-t.slots
+	}
+	res := record.Result{
+		Sent:     c.sent,
+		Intended: t.intended(c.seq),
+		Phase:    t.pacer.StepOf(c.seq) + 1,
+	}
+	if c.dropped {
+		res.Failed, res.Dropped = true, true
+		if !t.cut() {
+			t.rec.Add(res)
+		}
+		return
+	}
 	if !known { // it never got a connection
 		err, at = status.FromContextError(ctx.Err()).Err(), time.Now()
 	}
@@ -220,14 +260,11 @@ func (t *callTracker) end(c *call, ctx context.Context) {
 	if t.cut() && (code == codes.Canceled || code == codes.Unavailable) {
 		return // cut short by the interrupt: it says nothing about the target
 	}
-	t.rec.Add(record.Result{
-		Sent:     c.sent,
-		Latency:  at.Sub(c.sent),
-		Code:     HTTPStatusFromCode(code),
-		Failed:   code != codes.OK,
-		Phase:    t.pacer.StepOf(c.seq) + 1,
-		GRPCCode: code.String(),
-	})
+	res.Latency = at.Sub(c.sent)
+	res.Code = HTTPStatusFromCode(code)
+	res.Failed = code != codes.OK
+	res.GRPCCode = code.String()
+	t.rec.Add(res)
 }
 
 // idle returns a channel closed once every call begun so far has ended. A

@@ -161,7 +161,7 @@ func TestRunGRPC_Results(t *testing.T) {
 			if err != nil {
 				t.Fatalf("RunGRPC: %v", err)
 			}
-			if st.Interrupted || st.Sent != tt.want.Requests || st.Scheduled != tt.want.Requests {
+			if st.Interrupted || st.Sent != tt.want.Requests || st.Scheduled != tt.want.Requests || st.Dropped != 0 {
 				t.Errorf("Stats = %+v, want %d scheduled and sent, not interrupted", st, tt.want.Requests)
 			}
 			snap := rec.Snapshot()
@@ -598,6 +598,55 @@ func TestRunGRPC_MaxInFlight(t *testing.T) {
 	}
 	if p := peak.Load(); p > limit {
 		t.Errorf("%d calls in flight at once, want at most %d", p, limit)
+	}
+}
+
+// At the cap a call is dropped, unsent, and counted as a failure and as
+// dropped; with WaitAtCap the schedule waits instead, and the response
+// times, from when each call was due, show it.
+func TestRunGRPC_AtTheCap(t *testing.T) {
+	addr, _ := startOrders(t, func(ctx context.Context, _ *demopb.GetOrderRequest) (*demopb.Order, error) {
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+		}
+		return &demopb.Order{}, nil
+	})
+	steps := []load.Step{{Name: "only", Duration: time.Second, Rate: 40}}
+	for _, wait := range []bool{false, true} {
+		t.Run(map[bool]string{false: "drop", true: "wait"}[wait], func(t *testing.T) {
+			rec := record.NewRecorder(time.Now(), spans(steps), 10*time.Second)
+			st, err := runGRPC(t, t.Context(), load.GRPCOptions{
+				Target: addr, Call: "resctl.demo.v1.Orders/GetOrder",
+				Pacer:       load.NewPacer(drained(steps...)),
+				Recorder:    rec,
+				MaxInFlight: 2,
+				WaitAtCap:   wait,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ph := rec.Snapshot().PhaseStats[0]
+			if ph.Requests != 40 || st.Sent+st.Dropped != 40 {
+				t.Fatalf("recorded %d, sent %d + dropped %d; want the 40 scheduled", ph.Requests, st.Sent, st.Dropped)
+			}
+			if ph.Dropped != st.Dropped || ph.Errors != ph.Dropped || ph.Successes != st.Sent {
+				t.Errorf("phase %+v, Stats %+v: every drop is an error, every call sent a success", ph.Counts, st)
+			}
+			if !wait {
+				// Two slots, 100 ms each, over one second: at most ~22 sent.
+				if st.Dropped < 10 {
+					t.Errorf("dropped %d of 40 with room for about 20", st.Dropped)
+				}
+				return
+			}
+			if st.Dropped != 0 {
+				t.Errorf("dropped %d while waiting at the cap", st.Dropped)
+			}
+			if ph.Latency.P99 < 3*ph.Service.P99 || ph.Lag.Max < 300*time.Millisecond {
+				t.Errorf("response p99 %v, service p99 %v, lag max %v: the wait at the cap does not show", ph.Latency.P99, ph.Service.P99, ph.Lag.Max)
+			}
+		})
 	}
 }
 
