@@ -38,7 +38,9 @@ var ErrUnreachable = errors.New("target unreachable")
 const dialTimeout = 5 * time.Second
 
 // GRPCOptions configure a gRPC load run. Pacer, Timeout, Recorder,
-// MaxInFlight, WaitAtCap and Hold mean what they mean in Options.
+// Results, MaxInFlight, WaitAtCap and Hold mean what they mean in Options;
+// a saved call is a POST to its HTTP/2 path, with the status mapped to
+// HTTP's.
 type GRPCOptions struct {
 	// Target is the server's host:port, e.g. "127.0.0.1:50051".
 	Target string
@@ -64,6 +66,7 @@ type GRPCOptions struct {
 	Pacer       *Pacer
 	Timeout     time.Duration
 	Recorder    *record.Recorder
+	Results     *ResultsFile
 	MaxInFlight int
 	WaitAtCap   bool
 	Hold        func(step int) <-chan struct{}
@@ -135,6 +138,14 @@ func RunGRPC(ctx context.Context, opts GRPCOptions) (Stats, error) {
 
 	paced := newInterruptible(ctx, opts.Pacer, opts.Hold)
 	calls := newCallTracker(opts.Pacer, opts.Recorder, in.md, paced.intended, func() bool { return ctx.Err() != nil })
+	if opts.Results != nil {
+		scheme := "http"
+		if opts.TLS != nil {
+			scheme = "https"
+		}
+		calls.results = opts.Results
+		calls.url = scheme + "://" + opts.Target + "/" + string(mtd.Parent().FullName()) + "/" + string(mtd.Name())
+	}
 	workers := maxInFlight
 	if !opts.WaitAtCap {
 		calls.slots = make(chan struct{}, maxInFlight)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bojand/ghz/runner"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
 	"google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/balancer/pickfirst"
 	"google.golang.org/grpc/codes"
@@ -140,6 +141,9 @@ type callTracker struct {
 	// slots holds a token per call in flight; at the cap a call is
 	// dropped. Nil when the schedule waits at the cap instead.
 	slots chan struct{}
+	// results, if set, gets every result too, as a POST to url.
+	results *ResultsFile
+	url     string
 
 	started atomic.Uint64 // calls ghz began
 	dropped atomic.Uint64 // of which dropped at the cap
@@ -249,7 +253,7 @@ func (t *callTracker) end(c *call, ctx context.Context) {
 	if c.dropped {
 		res.Failed, res.Dropped = true, true
 		if !t.cut() {
-			t.rec.Add(res)
+			t.add(c.seq, res, errDropped.Error())
 		}
 		return
 	}
@@ -264,6 +268,27 @@ func (t *callTracker) end(c *call, ctx context.Context) {
 	res.Code = HTTPStatusFromCode(code)
 	res.Failed = code != codes.OK
 	res.GRPCCode = code.String()
+	var msg string
+	if err != nil {
+		msg = err.Error()
+	}
+	t.add(c.seq, res, msg)
+}
+
+// add records res, and saves it if asked, in vegeta's terms.
+func (t *callTracker) add(seq uint64, res record.Result, errText string) {
+	if t.results != nil {
+		t.results.Write(vegeta.Result{
+			Attack:    "resctl",
+			Seq:       seq,
+			Code:      uint16(res.Code),
+			Timestamp: res.Sent,
+			Latency:   res.Latency,
+			Error:     errText,
+			Method:    http.MethodPost,
+			URL:       t.url,
+		})
+	}
 	t.rec.Add(res)
 }
 

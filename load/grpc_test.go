@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	vegeta "github.com/tsenart/vegeta/v12/lib"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -172,6 +173,60 @@ func TestRunGRPC_Results(t *testing.T) {
 				t.Errorf("max latency %v, want a call's duration", snap.Total.Latency.Max)
 			}
 		})
+	}
+}
+
+// Saved results are vegeta's: each call a POST to its HTTP/2 path, its
+// status mapped to HTTP's, drops among them.
+func TestRunGRPC_ResultsFile(t *testing.T) {
+	addr, _ := startOrders(t, func(ctx context.Context, req *demopb.GetOrderRequest) (*demopb.Order, error) {
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+		}
+		return nil, status.Error(codes.NotFound, "no such order")
+	})
+	path := filepath.Join(t.TempDir(), "results.bin")
+	rf, err := load.CreateResultsFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []load.Step{{Name: "only", Duration: 500 * time.Millisecond, Rate: 40}}
+	st, err := runGRPC(t, t.Context(), load.GRPCOptions{
+		Target: addr, Call: "resctl.demo.v1.Orders/GetOrder",
+		Pacer:       load.NewPacer(drained(steps...)),
+		Recorder:    record.NewRecorder(time.Now(), spans(steps), time.Second),
+		Results:     rf,
+		MaxInFlight: 2,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rf.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dec := vegeta.NewDecoder(f)
+	codes := map[uint16]int{}
+	for {
+		var res vegeta.Result
+		if err := dec.Decode(&res); err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("decode after %d results: %v", len(codes), err)
+			}
+			break
+		}
+		codes[res.Code]++
+		if want := "http://" + addr + "/resctl.demo.v1.Orders/GetOrder"; res.Method != http.MethodPost || res.URL != want || res.Error == "" {
+			t.Errorf("saved %+v, want a failed POST to %s", res, want)
+		}
+	}
+	if codes[404] != int(st.Sent) || codes[0] != int(st.Dropped) || st.Dropped == 0 || len(codes) != 2 {
+		t.Errorf("decoded codes %v, want %d × 404 and %d drops (code 0)", codes, st.Sent, st.Dropped)
 	}
 }
 
