@@ -105,10 +105,11 @@ func (p *trackingPicker) Pick(info balancer.PickInfo) (balancer.PickResult, erro
 		// No connection: the call waits for one, or (ghz's calls are
 		// fail-fast) ends with this error, as gRPC reports it.
 		if err != balancer.ErrNoSubConnAvailable {
+			outcome := err
 			if _, ok := status.FromError(err); !ok {
-				err = status.Error(codes.Unavailable, err.Error())
+				outcome = status.Error(codes.Unavailable, err.Error())
 			}
-			p.calls.outcome(c, err)
+			p.calls.outcome(c, outcome)
 		}
 		return res, err
 	}
@@ -298,14 +299,13 @@ func (t *callTracker) add(seq uint64, res record.Result, errText string) {
 func (t *callTracker) idle() <-chan struct{} {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.active == 0 {
+		ch := make(chan struct{})
+		close(ch)
+		return ch
+	}
 	if t.idleCh == nil {
 		t.idleCh = make(chan struct{})
-		if t.active == 0 {
-			close(t.idleCh)
-			ch := t.idleCh
-			t.idleCh = nil
-			return ch
-		}
 	}
 	return t.idleCh
 }

@@ -508,6 +508,51 @@ func TestRunGRPC_TargetGoesAway(t *testing.T) {
 	}
 }
 
+// A target that accepts connections but never speaks HTTP/2: calls wait
+// for a connection until their deadline, and each is recorded as
+// DEADLINE_EXCEEDED, though none reached a server.
+func TestRunGRPC_TargetNeverAnswers(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns sync.WaitGroup
+	conns.Add(1)
+	go func() {
+		defer conns.Done()
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		conns.Wait()
+	})
+	steps := drained(load.Step{Name: "only", Duration: 250 * time.Millisecond, Rate: 20})
+	rec := record.NewRecorder(time.Now(), spans(steps), time.Second)
+	st, err := runGRPC(t, t.Context(), load.GRPCOptions{
+		Target: ln.Addr().String(), Call: "resctl.demo.v1.Orders/GetOrder", Proto: demoProto,
+		Pacer: load.NewPacer(steps), Timeout: 100 * time.Millisecond, Recorder: rec,
+	})
+	if err != nil {
+		t.Fatalf("RunGRPC: %v", err)
+	}
+	want := record.Counts{Requests: 5, Errors: 5, Codes: map[int]uint64{504: 5}, GRPCCodes: map[string]uint64{"DeadlineExceeded": 5}}
+	if got := rec.Snapshot().Total.Counts; st.Sent != 5 || !reflect.DeepEqual(got, want) {
+		t.Errorf("sent %d, recorded %+v; want 5 sent, %+v", st.Sent, got, want)
+	}
+}
+
 func TestRunGRPC_Cancel(t *testing.T) {
 	const answered = 5
 	var arrived atomic.Int64
