@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
-	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -39,6 +38,17 @@ const ErrorHeader = "X-Resctl-Error"
 type Options struct {
 	// Upstream is the target's base URL.
 	Upstream string
+	// Upstreams, instead of Upstream, are several instances of it; each
+	// request (each attempt of a retry or hedge) goes to the one a
+	// Balancer picks. Balance configures ejection and, with one upstream
+	// or several, the connection pools. Observer hears upstreams ejected
+	// and back, Seed makes the picks reproducible, and Clock (nil: the
+	// system's) times ejections.
+	Upstreams []string
+	Balance   BalanceConfig
+	Observer  guard.Observer
+	Seed      uint64
+	Clock     guard.Clock
 	// Listen and AdminListen are the proxy's and the admin endpoint's
 	// addresses; "127.0.0.1:0" picks a free port.
 	Listen      string
@@ -73,6 +83,7 @@ type Proxy struct {
 	registry   *prometheus.Registry
 	board      *inject.Board
 	upstream   string
+	balancer   *Balancer
 	tls        bool // clients speak TLS
 
 	// inner is what the guard chains wrap: the fault board and the
@@ -89,9 +100,9 @@ type Proxy struct {
 
 // Start listens on both addresses and serves in the background until Close.
 func Start(opts Options) (*Proxy, error) {
-	up, err := url.Parse(opts.Upstream)
-	if err != nil || up.Host == "" {
-		return nil, fmt.Errorf("proxy upstream %q: not a URL with a host", opts.Upstream)
+	bal, err := newProxyBalancer(opts)
+	if err != nil {
+		return nil, err
 	}
 	board := opts.Board
 	if board == nil {
@@ -111,22 +122,24 @@ func Start(opts Options) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{transport: upstreamTransport(opts.Protocol), registry: prometheus.NewRegistry(), board: board, upstream: opts.Upstream, tls: srvTLS != nil}
+	p := &Proxy{transport: upstreamTransport(opts.Protocol), registry: prometheus.NewRegistry(), board: board, upstream: upstreamList(bal), balancer: bal, tls: srvTLS != nil}
 	p.transport.TLSClientConfig = upTLS
+	applyPool(p.transport, opts.Balance.Pool, bal)
 	m := newMetrics(p.registry)
 	p.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		board,
+		bal,
 	)
 
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
-			r.SetURL(up)
+			bal.rewrite(r)
 			r.SetXForwarded()
 			rewriteGRPC(r)
 		},
-		Transport:     p.transport,
+		Transport:     &balancedTransport{next: p.transport, b: bal, lifetime: opts.Balance.Pool.MaxLifetime},
 		FlushInterval: -1, // stream responses as they come; faults may slow them
 		ErrorLog:      slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -213,8 +226,12 @@ func (p *Proxy) AdminURL() string {
 // Board is the proxy's fault board.
 func (p *Proxy) Board() *inject.Board { return p.board }
 
-// Upstream is the target's base URL.
+// Upstream is the target's base URL; with several upstreams, their URLs
+// joined by commas.
 func (p *Proxy) Upstream() string { return p.upstream }
+
+// Balancer is what picks the upstream of each request, for its Stats.
+func (p *Proxy) Balancer() *Balancer { return p.balancer }
 
 // Registry is the registry behind the proxy's /metrics, for callers that
 // add collectors of their own.

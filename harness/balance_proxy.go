@@ -1,0 +1,238 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/http/httputil"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/resctl/resctl/guard"
+)
+
+// newProxyBalancer builds the balancer of a proxy from its options:
+// Upstream or Upstreams, exactly one of them.
+func newProxyBalancer(opts Options) (*Balancer, error) {
+	ups := opts.Upstreams
+	switch {
+	case opts.Upstream != "" && len(ups) > 0:
+		return nil, errors.New("proxy: set Upstream or Upstreams, not both")
+	case opts.Upstream != "":
+		ups = []string{opts.Upstream}
+	case len(ups) == 0:
+		return nil, errors.New("proxy upstream \"\": not a URL with a host")
+	}
+	var problems []error
+	opts.Balance.Check(func(field, msg string) {
+		problems = append(problems, errors.New("proxy balance "+field+": "+msg))
+	})
+	if err := errors.Join(problems...); err != nil {
+		return nil, err
+	}
+	return NewBalancer(ups, opts.Balance.Ejection, guard.Options{Clock: opts.Clock, Seed: opts.Seed, Observer: opts.Observer})
+}
+
+// applyPool sets the transport's per-upstream limits. A MaxLifetime wraps
+// the dialer's connections so that balancedTransport can tell their age.
+func applyPool(tr *http.Transport, pool PoolConfig, b *Balancer) {
+	tr.MaxConnsPerHost = pool.MaxConns
+	tr.IdleConnTimeout = DefaultIdleTimeout
+	if pool.IdleTimeout > 0 {
+		tr.IdleConnTimeout = pool.IdleTimeout
+	}
+	if pool.MaxLifetime > 0 {
+		dial := tr.DialContext
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dial(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &agedConn{Conn: c, born: b.clk.nanos()}, nil
+		}
+	}
+}
+
+// upstreamKey carries the upstream Rewrite picked to the transport.
+type upstreamKey struct{}
+
+// rewrite points a request at the upstream Pick chooses. With one
+// upstream the transport knows which, and the request carries nothing.
+func (b *Balancer) rewrite(r *httputil.ProxyRequest) {
+	u := b.Pick()
+	r.SetURL(u.url)
+	if len(b.all) > 1 {
+		r.Out = r.Out.WithContext(context.WithValue(r.Out.Context(), upstreamKey{}, u))
+	}
+}
+
+// balancedTransport sends each attempt to the upstream its request was
+// pointed at and tells the balancer how it went: every attempt — retries
+// and hedges included, since guard wrappers re-enter the reverse proxy —
+// passes here once.
+type balancedTransport struct {
+	next     http.RoundTripper
+	b        *Balancer
+	lifetime time.Duration // PoolConfig.MaxLifetime
+}
+
+func (t *balancedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	u, _ := req.Context().Value(upstreamKey{}).(*Upstream)
+	if u == nil {
+		u = t.b.all[0]
+	}
+	if t.lifetime > 0 {
+		req = t.retireAged(req)
+	}
+	t.b.Begin(u)
+	start := time.Now()
+	resp, err := t.next.RoundTrip(req)
+	latency := time.Since(start)
+	if err != nil {
+		t.b.Observe(u, errorOutcome(req.Context(), err), latency)
+		t.b.End(u)
+		return nil, err
+	}
+	o := OutcomeSuccess
+	if resp.StatusCode >= 500 {
+		o = Outcome5xx
+	}
+	t.b.Observe(u, o, latency)
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		// The body is the upgraded connection, which the reverse proxy
+		// needs as an io.ReadWriteCloser; it is no request in flight.
+		t.b.End(u)
+		return resp, nil
+	}
+	resp.Body = &inFlightBody{ReadCloser: resp.Body, b: t.b, u: u}
+	return resp, nil
+}
+
+// errorOutcome tells a timeout and a request its client gave up on from
+// a transport error.
+func errorOutcome(ctx context.Context, err error) Outcome {
+	switch {
+	case errors.Is(ctx.Err(), context.Canceled):
+		return OutcomeCanceled
+	case errors.Is(ctx.Err(), context.DeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
+		return OutcomeTimeout
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return OutcomeTimeout
+	}
+	return OutcomeError
+}
+
+// retireAged makes a connection past its lifetime carry this request
+// only: when the transport hands the request such a connection, the
+// request is marked Connection: close, which HTTP/1.1 and HTTP/2 alike
+// honour by not reusing the connection. GotConn runs on the caller's
+// goroutine before the request is written, so the mark is in time.
+func (t *balancedTransport) retireAged(req *http.Request) *http.Request {
+	var out *http.Request
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		if c := agedOf(info.Conn); c != nil {
+			out.Close = t.b.clk.nanos()-c.born >= int64(t.lifetime)
+		}
+	}}
+	out = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
+	return out
+}
+
+// agedConn is an upstream connection that knows when it was dialled.
+type agedConn struct {
+	net.Conn
+	born int64 // balancer nanos
+}
+
+// CloseWrite half-closes the connection when the one beneath can, as
+// the reverse proxy's protocol switches expect of a TCP connection.
+func (c *agedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.New("close write: not supported")
+}
+
+// agedOf finds the agedConn beneath a connection, through TLS.
+func agedOf(c net.Conn) *agedConn {
+	for c != nil {
+		if a, ok := c.(*agedConn); ok {
+			return a
+		}
+		w, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			return nil
+		}
+		c = w.NetConn()
+	}
+	return nil
+}
+
+// inFlightBody ends the request's time in flight when the reverse proxy
+// is done with the response.
+type inFlightBody struct {
+	io.ReadCloser
+	b    *Balancer
+	u    *Upstream
+	done atomic.Bool
+}
+
+func (r *inFlightBody) Close() error {
+	if r.done.CompareAndSwap(false, true) {
+		r.b.End(r.u)
+	}
+	return r.ReadCloser.Close()
+}
+
+// Upstream metrics. Downstream, resctl_proxy_requests_total counts what
+// clients sent; upstream, resctl_proxy_upstream_requests_total counts each
+// attempt sent on, so their ratio is the retry and hedge amplification.
+var (
+	descUpstreamRequests  = prometheus.NewDesc("resctl_proxy_upstream_requests_total", "Requests the proxy sent upstream — every attempt, retries and hedges included — by upstream and outcome: success, 5xx, error, timeout, canceled.", []string{"upstream", "outcome"}, nil)
+	descUpstreamInFlight  = prometheus.NewDesc("resctl_proxy_upstream_in_flight", "Requests to an upstream whose response has not ended.", []string{"upstream"}, nil)
+	descUpstreamLatency   = prometheus.NewDesc("resctl_proxy_upstream_latency_ewma_seconds", "An upstream's latency average, as the balancer weighs it.", []string{"upstream"}, nil)
+	descUpstreamEjections = prometheus.NewDesc("resctl_proxy_upstream_ejections_total", "Times an upstream was ejected after consecutive failures.", []string{"upstream"}, nil)
+	descUpstreamEjected   = prometheus.NewDesc("resctl_proxy_upstream_ejected", "Whether an upstream is ejected now (1) or in use (0).", []string{"upstream"}, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (b *Balancer) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descUpstreamRequests, descUpstreamInFlight, descUpstreamLatency, descUpstreamEjections, descUpstreamEjected} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector; it also ends the ejections
+// whose time is up, so a scrape sees an upstream back when it is due.
+func (b *Balancer) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range b.Stats() {
+		for o, n := range s.Requests {
+			ch <- prometheus.MustNewConstMetric(descUpstreamRequests, prometheus.CounterValue, float64(n), s.Addr, Outcome(o).String())
+		}
+		ejected := 0.0
+		if s.Ejected {
+			ejected = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descUpstreamInFlight, prometheus.GaugeValue, float64(s.InFlight), s.Addr)
+		ch <- prometheus.MustNewConstMetric(descUpstreamLatency, prometheus.GaugeValue, s.Latency.Seconds(), s.Addr)
+		ch <- prometheus.MustNewConstMetric(descUpstreamEjections, prometheus.CounterValue, float64(s.Ejections), s.Addr)
+		ch <- prometheus.MustNewConstMetric(descUpstreamEjected, prometheus.GaugeValue, ejected, s.Addr)
+	}
+}
+
+// upstreamList is the upstreams as Proxy.Upstream reports them.
+func upstreamList(b *Balancer) string {
+	addrs := make([]string, len(b.all))
+	for i, u := range b.all {
+		addrs[i] = u.addr
+	}
+	return strings.Join(addrs, ",")
+}
