@@ -1,7 +1,9 @@
 package inject
 
 import (
+	"io"
 	"net/http"
+	"time"
 
 	"google.golang.org/grpc/codes"
 )
@@ -39,13 +41,30 @@ func (s *GRPCAbortSpec) Build() HTTPFault {
 	return &grpcAbort{code: codes.Code(s.Code), msg: msg}
 }
 
+// maxDrain bounds what an abort reads of a request before answering.
+const maxDrain = 1 << 20
+
 type grpcAbort struct {
 	code codes.Code
 	msg  string
 }
 
 // Inject answers the call with the configured status.
-func (a *grpcAbort) Inject(w http.ResponseWriter, _ *http.Request) bool {
+// drainWait bounds how long an abort waits for the rest of the request.
+const drainWait = 5 * time.Millisecond
+
+func (a *grpcAbort) Inject(w http.ResponseWriter, r *http.Request) bool {
+	// Take in the request first, as a server answers a unary call only
+	// once it has read it: a status sent while the client is still
+	// sending races its end of the stream, and some clients (grpc-go's
+	// load-balancing statistics among them) then see the call end without
+	// its status. A unary request has arrived already; a stream still
+	// open is cut off after drainWait.
+	if r.Body != nil {
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(drainWait))
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxDrain))
+		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+	}
 	w.Header().Set(FaultHeader, "abort")
 	WriteGRPCStatus(w, a.code, a.msg)
 	return true

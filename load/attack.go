@@ -1,6 +1,7 @@
 package load
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -64,6 +65,11 @@ type Options struct {
 	// is closed. The runner uses it so that no request of a phase goes out
 	// before a steady-state check of the phase before it has passed.
 	Hold func(step int) <-chan struct{}
+	// Start, when set, is the instant the schedule counts from, rather
+	// than when the generator got going: the runner switches faults on a
+	// clock that starts then, and a generator that took a while to set up
+	// sends its first requests late — and shows it.
+	Start time.Time
 }
 
 // Stats describe a finished load run.
@@ -147,8 +153,8 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 	defer close(stopped)
 
 	var st Stats
-	began := time.Now()
-	pacer := newInterruptible(ctx, opts.Pacer, opts.Hold)
+	began := cmp.Or(opts.Start, time.Now())
+	pacer := newInterruptible(ctx, opts.Pacer, opts.Hold, opts.Start)
 	results := atk.Attack(vegeta.NewStaticTargeter(targets...), pacer, opts.Pacer.Duration(), "resctl")
 	for res := range results {
 		// The client wraps the error as `Get "url": …`.
@@ -197,10 +203,16 @@ type interruptible struct {
 	// schedule waiting before it. Both are read by the results loop.
 	began atomic.Int64
 	held  []atomic.Int64
+	// start, when set, is the schedule's origin (Options.Start).
+	start time.Time
 }
 
-func newInterruptible(ctx context.Context, p *Pacer, hold func(int) <-chan struct{}) *interruptible {
-	return &interruptible{ctx: ctx, p: p, hold: hold, held: make([]atomic.Int64, len(p.steps))}
+func newInterruptible(ctx context.Context, p *Pacer, hold func(int) <-chan struct{}, start time.Time) *interruptible {
+	w := &interruptible{ctx: ctx, p: p, hold: hold, held: make([]atomic.Int64, len(p.steps)), start: start}
+	if !start.IsZero() {
+		w.began.Store(start.UnixNano())
+	}
+	return w
 }
 
 // intended is when hit k was due: the schedule's time for it, moved on by
@@ -224,6 +236,9 @@ func (w *interruptible) Rate(elapsed time.Duration) float64 { return w.p.Rate(el
 
 // Pace implements vegeta.Pacer.
 func (w *interruptible) Pace(elapsed time.Duration, hits uint64) (time.Duration, bool) {
+	if !w.start.IsZero() {
+		elapsed = time.Since(w.start)
+	}
 	if hits == 0 && w.began.Load() == 0 {
 		w.began.Store(time.Now().Add(-elapsed).UnixNano())
 	}

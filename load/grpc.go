@@ -1,6 +1,7 @@
 package load
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -70,6 +71,7 @@ type GRPCOptions struct {
 	MaxInFlight int
 	WaitAtCap   bool
 	Hold        func(step int) <-chan struct{}
+	Start       time.Time
 	// TLS, if set, secures the connection; nil speaks plaintext HTTP/2
 	// (h2c), as the demo target and the harness proxy do.
 	TLS *GRPCTLS
@@ -136,7 +138,7 @@ func RunGRPC(ctx context.Context, opts GRPCOptions) (Stats, error) {
 		return Stats{}, err
 	}
 
-	paced := newInterruptible(ctx, opts.Pacer, opts.Hold)
+	paced := newInterruptible(ctx, opts.Pacer, opts.Hold, opts.Start)
 	calls := newCallTracker(opts.Pacer, opts.Recorder, in.md, paced.intended, func() bool { return ctx.Err() != nil })
 	if opts.Results != nil {
 		scheme := "http"
@@ -194,7 +196,7 @@ func RunGRPC(ctx context.Context, opts GRPCOptions) (Stats, error) {
 		case <-finished:
 		}
 	}()
-	began := time.Now()
+	began := cmp.Or(opts.Start, time.Now())
 	_, runErr := reqr.Run()
 	close(finished)
 	<-watched

@@ -115,6 +115,14 @@ func (p *trackingPicker) Pick(info balancer.PickInfo) (balancer.PickResult, erro
 	}
 	done := res.Done
 	res.Done = func(di balancer.DoneInfo) {
+		// gRPC calls Done with nothing in it when the picked connection
+		// turned out not to be ready and it picks again: no outcome yet.
+		if di.Err == nil && !di.BytesSent {
+			if done != nil {
+				done(di)
+			}
+			return
+		}
 		p.calls.outcome(c, di.Err)
 		if done != nil {
 			done(di)

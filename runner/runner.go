@@ -188,18 +188,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	if lv != nil {
 		wg.Go(func() { lv.run(runCtx) })
 	}
-	stats, loadErr := load.Run(loadCtx, load.Options{
-		BaseURL:     loadURL,
-		Requests:    loadRequests(s.Load.Requests),
-		Pacer:       load.NewPacer(plan.steps),
-		Timeout:     s.Load.Timeout,
-		H2C:         s.Load.HTTP2,
-		Recorder:    rec,
-		MaxInFlight: s.Load.MaxInFlight,
-		WaitAtCap:   s.Load.AtMaxInFlight == scenario.AtCapWait,
-		Results:     results,
-		Hold:        guardRail.hold,
-	})
+	stats, loadErr := sendLoad(loadCtx, s, loadURL, load.NewPacer(plan.steps), start, rec, results, guardRail.hold)
 	stopClock()
 	wg.Wait()
 	if results != nil {
@@ -513,4 +502,48 @@ func behindReason(st load.Stats, total record.Summary) string {
 		return fmt.Sprintf("1%% of requests went out over %v late (p99 lag %v)", report.GeneratorLagLimit, total.Lag.P99.Round(time.Millisecond))
 	}
 	return ""
+}
+
+// sendLoad drives the scenario's load, HTTP or gRPC, to url.
+func sendLoad(ctx context.Context, s *scenario.Scenario, url string, pacer *load.Pacer, start time.Time, rec *record.Recorder, results *load.ResultsFile, hold func(int) <-chan struct{}) (load.Stats, error) {
+	if g := s.Load.GRPC; g != nil {
+		return load.RunGRPC(ctx, load.GRPCOptions{
+			Target:      hostOf(url),
+			Call:        g.Call,
+			Data:        g.Data.JSON,
+			Metadata:    g.Metadata,
+			Proto:       g.Proto,
+			ImportPaths: g.ImportPaths,
+			Protoset:    g.Protoset,
+			Pacer:       pacer,
+			Timeout:     s.Load.Timeout,
+			Recorder:    rec,
+			MaxInFlight: s.Load.MaxInFlight,
+			WaitAtCap:   s.Load.AtMaxInFlight == scenario.AtCapWait,
+			Results:     results,
+			Hold:        hold,
+			Start:       start,
+		})
+	}
+	return load.Run(ctx, load.Options{
+		BaseURL:     url,
+		Requests:    loadRequests(s.Load.Requests),
+		Pacer:       pacer,
+		Timeout:     s.Load.Timeout,
+		H2C:         s.Load.HTTP2,
+		Recorder:    rec,
+		MaxInFlight: s.Load.MaxInFlight,
+		WaitAtCap:   s.Load.AtMaxInFlight == scenario.AtCapWait,
+		Results:     results,
+		Hold:        hold,
+		Start:       start,
+	})
+}
+
+// hostOf is a base URL's host:port, where gRPC load dials.
+func hostOf(base string) string {
+	if u, err := url.Parse(base); err == nil && u.Host != "" {
+		return hostPort(u)
+	}
+	return base
 }

@@ -82,13 +82,17 @@ func checkValid(t *testing.T, s *scenario.Scenario, name string) {
 	if s.File != name {
 		t.Errorf("File = %q, want %q", s.File, name)
 	}
-	if s.Load.Rate <= 0 {
-		t.Errorf("accepted rate %v", s.Load.Rate)
+	everyPhase := len(s.Phases) > 0
+	for _, ph := range s.Phases {
+		everyPhase = everyPhase && ph.Rate.IsSet()
+	}
+	if s.Load.Rate <= 0 && !everyPhase {
+		t.Errorf("accepted rate %v with phases that have none of their own", s.Load.Rate)
 	}
 	if s.Load.Timeout <= 0 {
 		t.Errorf("accepted timeout %v", s.Load.Timeout)
 	}
-	if len(s.Load.Requests) == 0 || len(s.Phases) == 0 {
+	if (len(s.Load.Requests) == 0 && s.Load.GRPC == nil) || len(s.Phases) == 0 {
 		t.Errorf("accepted %d requests and %d phases", len(s.Load.Requests), len(s.Phases))
 	}
 	for i, ph := range s.Phases {

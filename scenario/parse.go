@@ -303,8 +303,9 @@ func (v *validator) validateLoad() {
 	if l.MaxInFlight < 0 {
 		v.report("load.max_in_flight", "must not be negative (0 means the default, %d)", DefaultMaxInFlight)
 	}
-	if len(l.Requests) == 0 {
-		v.report("load", "requests: give at least one request, e.g. [{method: GET, path: /api/orders}]")
+	v.validateGRPCLoad()
+	if len(l.Requests) == 0 && l.GRPC == nil {
+		v.report("load", "requests: give at least one request, e.g. [{method: GET, path: /api/orders}], or grpc: {call: pkg.Service/Method}")
 	}
 	for i := range l.Requests {
 		r := &l.Requests[i]

@@ -26,6 +26,13 @@ func (v *validator) validateProxies() {
 	if _, set := v.At["proxy"]; !set && len(s.Proxies) > 0 {
 		s.Proxy = Proxy{} // only the named proxies
 	}
+	// gRPC load goes through a gRPC proxy unless the file says otherwise.
+	if _, set := v.At["proxy.protocol"]; !set && s.Load.GRPC != nil && s.HasProxy() {
+		s.Proxy.Protocol = "grpc"
+	}
+	if s.Load.GRPC != nil && s.HasProxy() && s.Proxy.Upstream == "" && (s.Proxy.Protocol == "http") {
+		v.report("proxy.protocol", "gRPC load needs a grpc, h2c or tcp proxy in front of the target; an http proxy speaks HTTP/1.1 to it")
+	}
 	for name, p := range s.Proxies {
 		path := proxyPath(name)
 		switch {

@@ -179,6 +179,8 @@ type Load struct {
 	Rate quantity.Rate `yaml:"rate"`
 	// Requests are sent round-robin.
 	Requests []Request `yaml:"requests"`
+	// GRPC, instead of Requests, makes the load gRPC calls.
+	GRPC *GRPCLoad `yaml:"grpc"`
 	// Timeout bounds each request; a request that takes longer counts as
 	// an error.
 	Timeout time.Duration `yaml:"timeout"`

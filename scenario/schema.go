@@ -75,6 +75,8 @@ func (g *schemaGen) typeOf(t reflect.Type) map[string]any {
 		return bytesType
 	case reflect.TypeFor[Fault]():
 		return g.faults()
+	case reflect.TypeFor[GRPCData]():
+		return map[string]any{"description": "a request message: a map of fields, a list (a client stream), or a JSON string", "type": []string{"object", "array", "string"}}
 	case reflect.TypeFor[PhaseRate]():
 		return map[string]any{"description": "a phase's rate: constant (200/s) or shaped", "anyOf": []any{rateType, g.object(reflect.TypeFor[rateShape]())}}
 	case reflect.TypeFor[guard.Spec]():
