@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/resctl/resctl/guard"
 	"github.com/resctl/resctl/harness"
 	"github.com/resctl/resctl/inject"
 	"github.com/resctl/resctl/load"
@@ -51,11 +53,13 @@ type proxySet struct {
 	admin  *harness.Admin
 	gd     *guards
 	logger *slog.Logger
+	seed   uint64
 }
 
 func newProxySet(s *scenario.Scenario, admin *harness.Admin, gd *guards, logger *slog.Logger) *proxySet {
-	ps := &proxySet{admin: admin, gd: gd, logger: logger}
+	ps := &proxySet{admin: admin, gd: gd, logger: logger, seed: s.Seed}
 	for _, np := range s.AllProxies() {
+		gd.addUpstreams(np.UpstreamStates())
 		board := inject.NewBoard(s.Seed, nil)
 		board.ScopeByHeader(load.PhaseHeader)
 		pr := &proxyRun{NamedProxy: np, board: board}
@@ -95,7 +99,7 @@ func (ps *proxySet) startDependencies() error {
 		if pr.FrontsTarget() {
 			continue
 		}
-		up := pr.Upstream
+		up := pr.Upstream // "" with upstreams, which start takes from pr
 		if pr.Protocol == harness.ProtocolTCP {
 			up = "tcp://" + up
 		}
@@ -154,9 +158,11 @@ func (ps *proxySet) start(pr *proxyRun, upstream string) error {
 	if pr.Protocol == harness.ProtocolH2C || pr.Protocol == harness.ProtocolGRPC {
 		protocol = pr.Protocol
 	}
-	p, err := harness.Start(harness.Options{
+	opts := harness.Options{
 		Admin:       ps.admin,
 		Upstream:    upstream,
+		Balance:     balanceConfig(pr.Balance),
+		Seed:        ps.seed,
 		Listen:      pr.Listen,
 		AdminListen: pr.Admin,
 		Protocol:    protocol,
@@ -164,7 +170,12 @@ func (ps *proxySet) start(pr *proxyRun, upstream string) error {
 		Logger:      ps.logger,
 		Guard:       chains.proxyWide,
 		Routes:      chains.routes,
-	})
+	}
+	if len(pr.Upstreams) > 0 {
+		opts.Upstream, opts.Upstreams = "", pr.Upstreams
+		opts.Observer = ps.gd.upstreamObserver(pr.Upstreams, pr.UpstreamStates())
+	}
+	p, err := harness.Start(opts)
 	if err != nil {
 		return fmt.Errorf("proxy %s: %w", pr.Name, err)
 	}
@@ -188,7 +199,7 @@ func (ps *proxySet) metricsURL(name string) string {
 func (ps *proxySet) describe(w io.Writer) {
 	for _, pr := range ps.list {
 		if pr.p != nil && !pr.FrontsTarget() {
-			fmt.Fprintf(w, "resctl: proxy %s (%s) %s → %s (admin API and metrics %s)\n", pr.Name, pr.Protocol, pr.addr(), pr.Upstream, pr.p.AdminURL())
+			fmt.Fprintf(w, "resctl: proxy %s (%s) %s → %s (admin API and metrics %s)\n", pr.Name, pr.Protocol, pr.addr(), cmp.Or(pr.Upstream, strings.Join(pr.Upstreams, ", ")), pr.p.AdminURL())
 		}
 	}
 }
@@ -222,4 +233,42 @@ func (t *tcpRunProxy) URL() string      { return "http://" + t.p.Addr() }
 func (t *tcpRunProxy) AdminURL() string { return t.admin.URL() }
 func (t *tcpRunProxy) Close(ctx context.Context) error {
 	return errors.Join(t.admin.Close(ctx), t.p.Close(ctx))
+}
+
+// balanceConfig is a scenario's balance key as the harness takes it.
+func balanceConfig(b scenario.Balance) harness.BalanceConfig {
+	return harness.BalanceConfig{
+		Ejection: harness.EjectionConfig{
+			ConsecutiveFailures: b.Ejection.ConsecutiveFailures,
+			BaseTime:            b.Ejection.BaseTime,
+			MaxTime:             b.Ejection.MaxTime,
+			MaxPercent:          b.Ejection.MaxPercent,
+		},
+		Pool: harness.PoolConfig{MaxConns: b.Pool.MaxConns, IdleTimeout: b.Pool.IdleTimeout, MaxLifetime: b.Pool.MaxLifetime},
+	}
+}
+
+// addUpstreams makes upstreams stateful things SLAs read, healthy until an
+// ejection: state("upstream", name).
+func (g *guards) addUpstreams(names []string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, n := range names {
+		k := stateKey{scenario.UpstreamStateKind, n}
+		g.changes[k] = nil
+		g.initial[k] = harness.UpstreamHealthy
+	}
+}
+
+// upstreamObserver records a proxy's ejections and returns as transitions
+// of its upstreams, named as SLAs name them: the balancer names each by
+// its address, names[i] is the state name of addrs[i].
+func (g *guards) upstreamObserver(addrs, names []string) guard.Observer {
+	byAddr := make(map[string]string, len(addrs))
+	for i, a := range addrs {
+		byAddr[a] = names[i]
+	}
+	return guard.ObserverFunc(func(addr, from, to string, at time.Time) {
+		g.transition(byAddr[addr], from, to, at)
+	})
 }

@@ -498,6 +498,10 @@ func (v *validator) known() verify.Known {
 			k.States[pol.Kind()] = append(k.States[pol.Kind()], pol.Name)
 		}
 	}
+	k.States[UpstreamStateKind] = nil
+	for _, p := range v.s.AllProxies() {
+		k.States[UpstreamStateKind] = append(k.States[UpstreamStateKind], p.UpstreamStates()...)
+	}
 	for _, ph := range v.s.Phases {
 		k.Phases = append(k.Phases, ph.Name)
 		for _, f := range ph.Faults {

@@ -44,10 +44,14 @@ func (v *validator) validateProxies() {
 		p.Protocol = cmp.Or(p.Protocol, DefaultProtocol)
 		p.Listen = cmp.Or(p.Listen, DefaultProxyListen)
 		p.Admin = cmp.Or(p.Admin, DefaultAdminListen)
-		if p.Upstream == "" {
-			v.report(path+".upstream", "is required: the dependency this proxy fronts, e.g. http://127.0.0.1:9000, or 127.0.0.1:6379 with protocol: tcp")
+		if _, several := v.At[path+".upstreams"]; p.Upstream == "" && !several {
+			v.report(path+".upstream", "is required: the dependency this proxy fronts, e.g. http://127.0.0.1:9000, or 127.0.0.1:6379 with protocol: tcp (or upstreams: a list of its instances)")
 		}
+		v.validateUpstreams(path, &p)
 		s.Proxies[name] = p
+	}
+	if s.HasProxy() {
+		v.validateUpstreams(proxyPath(MainProxy), &s.Proxy)
 	}
 
 	addrs := map[string]string{} // fixed listen address → whose

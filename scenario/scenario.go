@@ -124,8 +124,9 @@ type NamedProxy struct {
 }
 
 // FrontsTarget says whether the proxy is in front of the service under
-// test, so the load goes through it, rather than in front of a dependency.
-func (p NamedProxy) FrontsTarget() bool { return p.Upstream == "" }
+// test, so the load goes through it, rather than in front of a dependency:
+// one with upstream or upstreams fronts a dependency.
+func (p NamedProxy) FrontsTarget() bool { return p.Upstream == "" && len(p.Upstreams) == 0 }
 
 // AllProxies returns every proxy of the run: the main one first, when
 // there is one, then the named ones in name order.
@@ -158,6 +159,12 @@ type Proxy struct {
 	// host:port for tcp). The load then goes straight to the target, and
 	// the target reaches the dependency through the proxy.
 	Upstream string `yaml:"upstream"`
+	// Upstreams, instead of upstream, are several instances of the
+	// dependency (http:// URLs); the proxy sends each request to one of
+	// them by power of two choices and ejects failing ones.
+	Upstreams []string `yaml:"upstreams"`
+	// Balance configures ejection and the connection pools.
+	Balance Balance `yaml:"balance"`
 	// Guard is the proxy-wide resilience chain, applied in order to every
 	// request.
 	Guard []Policy `yaml:"guard"`

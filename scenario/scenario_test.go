@@ -28,7 +28,7 @@ func TestReadFile(t *testing.T) {
 				Description: "Abort and slow down the orders API.",
 				Seed:        7,
 				Target:      scenario.Target{URL: "http://127.0.0.1:8080"},
-				Proxy:       scenario.Proxy{Protocol: "h2c", Listen: scenario.DefaultProxyListen, Admin: scenario.DefaultAdminListen},
+				Proxy:       scenario.Proxy{Protocol: "h2c", Listen: scenario.DefaultProxyListen, Admin: scenario.DefaultAdminListen, Balance: defaultBalance},
 				Load: scenario.Load{AtMaxInFlight: "drop",
 					Rate: 200,
 					Requests: []scenario.Request{
@@ -73,7 +73,7 @@ func TestReadFile(t *testing.T) {
 				Name:   "quickstart",
 				Seed:   42,
 				Target: scenario.Target{Builtin: "demo"},
-				Proxy:  scenario.Proxy{Protocol: "http", Listen: "127.0.0.1:0", Admin: "127.0.0.1:0"},
+				Proxy:  scenario.Proxy{Protocol: "http", Listen: "127.0.0.1:0", Admin: "127.0.0.1:0", Balance: defaultBalance},
 				Load: scenario.Load{AtMaxInFlight: "drop",
 					Rate: 50,
 					Requests: []scenario.Request{
