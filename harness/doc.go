@@ -4,6 +4,9 @@
 // listener, so the target's /metrics stays reachable through the proxy.
 // The same reverse proxy speaks gRPC (ProtocolGRPC): calls pass through as
 // HTTP/2 streams, and what the proxy says itself it says as gRPC statuses.
+// Its Balancer spreads requests over several upstreams by power of two
+// choices, ejects failing ones for a while, and counts every attempt sent
+// upstream.
 // A tcp proxy (StartTCP) carries connection faults for any protocol. The
 // admin API (Admin) lists proxies and switches faults on and off over
 // REST, resctl's own under /api/v1 and Toxiproxy's; Serve runs several
