@@ -254,7 +254,8 @@ func (u *Upstream) sample(now int64, latency time.Duration) {
 //
 // A Balancer starts no goroutines: ejections end on the first Pick or
 // Stats after their time, and the Observer hears the return timed when it
-// was due. It is safe for concurrent use; Pick takes no lock.
+// was due. It is safe for concurrent use; Pick takes no lock unless an
+// ejection is due to end.
 type Balancer struct {
 	all     []*Upstream
 	healthy atomic.Pointer[[]*Upstream] // all but the ejected, immutable
