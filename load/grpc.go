@@ -90,6 +90,27 @@ type GRPCTLS struct {
 	SkipVerify bool
 }
 
+// ErrInvalid is returned (wrapped) by RunGRPC for load that cannot be sent
+// as given — an unknown method, a proto that does not parse, data that does
+// not fit the request message, malformed metadata — found before any call
+// is sent: a mistake in the scenario, not a failure of the target.
+var ErrInvalid = errors.New("invalid gRPC load")
+
+// invalidError marks err as ErrInvalid and reads as err alone.
+type invalidError struct{ err error }
+
+func (e invalidError) Error() string   { return e.err.Error() }
+func (e invalidError) Unwrap() []error { return []error{ErrInvalid, e.err} }
+
+// invalid marks an error found before any call was sent as bad input,
+// unless the target was unreachable.
+func invalid(err error) error {
+	if err == nil || errors.Is(err, ErrUnreachable) {
+		return err
+	}
+	return invalidError{err}
+}
+
 // RunGRPC sends gRPC load with ghz and folds every call's result into
 // opts.Recorder as it ends, mirroring Run: one requester for the whole
 // run, paced by opts.Pacer, each call carrying the metadata x-resctl-phase
@@ -112,7 +133,7 @@ type GRPCTLS struct {
 func RunGRPC(ctx context.Context, opts GRPCOptions) (Stats, error) {
 	in, err := opts.check()
 	if err != nil {
-		return Stats{}, err
+		return Stats{}, invalid(err)
 	}
 	timeout := opts.Timeout
 	if timeout <= 0 {
@@ -128,14 +149,14 @@ func RunGRPC(ctx context.Context, opts GRPCOptions) (Stats, error) {
 		if ctx.Err() != nil {
 			return Stats{Interrupted: true}, nil
 		}
-		return Stats{}, err
+		return Stats{}, invalid(err)
 	}
 	if err := fits(in.data, mtd.Input()); err != nil {
-		return Stats{}, fmt.Errorf("load: grpc: data does not fit %s: %w", mtd.Input().FullName(), err)
+		return Stats{}, invalid(fmt.Errorf("load: grpc: data does not fit %s: %w", mtd.Input().FullName(), err))
 	}
 	set, err := protoset(mtd)
 	if err != nil {
-		return Stats{}, err
+		return Stats{}, invalid(err)
 	}
 
 	paced := newInterruptible(ctx, opts.Pacer, opts.Hold, opts.Start)

@@ -1,6 +1,7 @@
 package load_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -412,8 +413,14 @@ func TestRunGRPC_BadInput(t *testing.T) {
 					t.Errorf("error %q does not say %q", err, w)
 				}
 			}
-			if tt.is != nil && !errors.Is(err, tt.is) {
-				t.Errorf("error %v is not %v", err, tt.is)
+			// Everything but an unreachable target is a mistake in the
+			// options: ErrInvalid, which the CLI turns into exit 2.
+			is := cmp.Or(tt.is, load.ErrInvalid)
+			if !errors.Is(err, is) {
+				t.Errorf("error %v is not %v", err, is)
+			}
+			if tt.is == load.ErrUnreachable && errors.Is(err, load.ErrInvalid) {
+				t.Errorf("an unreachable target is ErrInvalid: %v", err)
 			}
 			if st.Sent != 0 || opts.Recorder.Snapshot().Total.Requests != 0 {
 				t.Errorf("load was sent: %+v", st)

@@ -191,6 +191,14 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	stats, loadErr := sendLoad(loadCtx, s, loadURL, load.NewPacer(plan.steps), start, rec, results, guardRail.hold)
 	stopClock()
 	wg.Wait()
+	// Load refused before any request went out is a mistake in the
+	// scenario (ErrInvalid) or a target that is not there: no report.
+	switch {
+	case errors.Is(loadErr, load.ErrInvalid):
+		return nil, fmt.Errorf("run %q: %w", s.Name, loadErr)
+	case errors.Is(loadErr, load.ErrUnreachable):
+		return nil, fmt.Errorf("%w: %v", ErrUnreachable, loadErr)
+	}
 	if results != nil {
 		if err := results.Close(); err != nil {
 			fmt.Fprintf(progress, "resctl: warning: %v\n", err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/resctl/resctl/load"
 	"github.com/resctl/resctl/report"
 	"github.com/resctl/resctl/runner"
 	"github.com/resctl/resctl/scenario"
@@ -104,6 +105,9 @@ func runScenario(ctx context.Context, opts *runOptions) error {
 	}
 	rep, runErr := runner.Run(ctx, s, ropts)
 	if rep == nil {
+		if errors.Is(runErr, load.ErrInvalid) {
+			return withCode(exitUsage, runErr, "check load.grpc in the scenario: call, data, metadata, proto")
+		}
 		return withCode(exitRunFailed, runErr, hintFor(runErr))
 	}
 
