@@ -64,6 +64,9 @@ func RunLoad(ctx context.Context, s *scenario.Scenario, opts LoadOptions) (*repo
 	if target == "" {
 		target = s.Target.URL
 	}
+	if s.Load.GRPC != nil && !strings.Contains(target, "://") {
+		target = "http://" + target // gRPC load takes host:port as well
+	}
 	if u, err := url.Parse(target); err != nil || u.Host == "" {
 		return nil, fmt.Errorf("load: give --target URL: the scenario's target %q is not a URL a shard can reach", target)
 	}
@@ -95,17 +98,7 @@ func RunLoad(ctx context.Context, s *scenario.Scenario, opts LoadOptions) (*repo
 	start := time.Now()
 	rec := record.NewRecorder(start, plan.spans, s.Load.Timeout)
 	fmt.Fprintf(progress, "resctl: shard %d/%d of %s: 1/%d of the load to %s for %s\n", opts.Shard.Index, n, s.Name, n, target, s.Duration())
-	stats, loadErr := load.Run(ctx, load.Options{
-		BaseURL:     target,
-		Requests:    loadRequests(s.Load.Requests),
-		Pacer:       load.NewPacer(plan.steps),
-		Timeout:     s.Load.Timeout,
-		H2C:         s.Load.HTTP2,
-		Recorder:    rec,
-		MaxInFlight: s.Load.MaxInFlight,
-		WaitAtCap:   s.Load.AtMaxInFlight == scenario.AtCapWait,
-		Results:     results,
-	})
+	stats, loadErr := sendLoad(ctx, s, target, load.NewPacer(plan.steps), start, rec, results, nil)
 	closeErr := results.Close()
 	elapsed := time.Since(start)
 	snap := rec.Snapshot()

@@ -30,7 +30,7 @@ func (v *validator) validateProxies() {
 	if _, set := v.At["proxy.protocol"]; !set && s.Load.GRPC != nil && s.HasProxy() {
 		s.Proxy.Protocol = "grpc"
 	}
-	if s.Load.GRPC != nil && s.HasProxy() && s.Proxy.Upstream == "" && (s.Proxy.Protocol == "http") {
+	if s.Load.GRPC != nil && s.HasProxy() && (NamedProxy{MainProxy, s.Proxy}).FrontsTarget() && s.Proxy.Protocol == "http" {
 		v.report("proxy.protocol", "gRPC load needs a grpc, h2c or tcp proxy in front of the target; an http proxy speaks HTTP/1.1 to it")
 	}
 	for name, p := range s.Proxies {
