@@ -100,7 +100,26 @@ func BenchmarkChain_BreakerLimiterRate(b *testing.B) {
 // so that no retry or hedge fires: the handler is trivial and the
 // recorder reused, so what is measured is the wrappers.
 func BenchmarkWrappers_FirstAttempt(b *testing.B) {
-	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	benchWrappers(b, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
+}
+
+// BenchmarkWrappers_Watched is BenchmarkWrappers_FirstAttempt with a
+// handler that derives a context from the request's and watches it, as
+// http.Transport does for every upstream call (the harness proxy's case):
+// the wrappers' contexts must then watch their deadlines and parents.
+func BenchmarkWrappers_Watched(b *testing.B) {
+	benchWrappers(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithCancel(r.Context())
+		select {
+		case <-ctx.Done():
+		default:
+		}
+		cancel()
+		w.WriteHeader(http.StatusOK)
+	}))
+}
+
+func benchWrappers(b *testing.B, handler http.Handler) {
 	retry, _ := guard.NewRetry("r", guard.DefaultRetryConfig(), guard.Options{})
 	tc := guard.DefaultTimeoutConfig()
 	timeout, _ := guard.NewTimeout("t", tc, guard.Options{})
@@ -118,9 +137,9 @@ func BenchmarkWrappers_FirstAttempt(b *testing.B) {
 		{"retry+timeout+hedge", []guard.Policy{retry, timeout, hedge}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			h := http.Handler(ok)
+			h := handler
 			if len(bc.policies) > 0 {
-				h = guard.NewChain(bc.policies...).Middleware(ok)
+				h = guard.NewChain(bc.policies...).Middleware(handler)
 			}
 			req := httptest.NewRequest("GET", "/api/orders", nil)
 			req.Header.Set(guard.RequestIDHeader, "client-id")

@@ -79,8 +79,9 @@ func newBudget(c BudgetConfig, k *clock) *budget {
 		reserve: c.MinPerSecond * float64(n)}
 }
 
-// request counts a request the budget's retries are a share of.
-func (b *budget) request() { b.win.add(b.clk.nanos(), 1, 0) }
+// request counts a request the budget's retries are a share of, at now
+// on the budget's clock.
+func (b *budget) request(now int64) { b.win.add(now, 1, 0) }
 
 // withdraw takes one retry or hedge from the budget, and reports false
 // when the budget is spent. Concurrent withdrawals may overshoot by the

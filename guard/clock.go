@@ -46,6 +46,37 @@ func (k *clock) afterFunc(d time.Duration, f func()) (stop func() bool) {
 	return time.AfterFunc(d, f).Stop
 }
 
+// rearmable runs f after a delay, as afterFunc does, but is made once and
+// armed again and again: on the wall clock, arming it allocates nothing.
+type rearmable struct {
+	f    func()
+	t    *time.Timer
+	stop func() bool // the Clock's, when it has AfterFunc
+}
+
+func (k *clock) arm(r *rearmable, d time.Duration) {
+	if a, ok := k.c.(afterFuncer); ok {
+		r.stop = a.AfterFunc(d, r.f)
+		return
+	}
+	if r.t == nil {
+		r.t = time.AfterFunc(d, r.f)
+		return
+	}
+	r.t.Reset(d)
+}
+
+// disarm stops the timer armed last. It reports false when f has been
+// started, or is about to be, for that arming.
+func (r *rearmable) disarm() bool {
+	if r.stop != nil {
+		stopped := r.stop()
+		r.stop = nil
+		return stopped
+	}
+	return r.t.Stop()
+}
+
 // rng is a seeded generator safe for concurrent use without a lock: a
 // splitmix64 sequence advanced atomically. Sequential callers see the same
 // numbers for the same seed and name.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -104,6 +106,7 @@ type Hedge struct {
 	pending   histSnapshot
 	refreshed atomic.Int64
 	delay     atomic.Int64 // the current delay; 0 until known
+	pool      sync.Pool    // of *hedgeState
 
 	calls, sent, won, exhausted atomic.Uint64
 }
@@ -117,13 +120,14 @@ func NewHedge(name string, c HedgeConfig, o Options) (*Hedge, error) {
 	}
 	h := &Hedge{cfg: c, bad: newClassifier(DefaultRetryOn()), methods: map[string]bool{}}
 	h.init("hedge", name, o, []string{"passing", "exhausted"}, nil, answer{})
-	h.ids.rng = newRNG(o.Seed, name+"/id")
+	h.ids = newRequestIDs(c.RequestIDHeader, o.Seed, name)
 	for _, m := range c.Methods {
 		h.methods[m] = true
 	}
 	h.own = newBudget(c.Budget, &h.clk)
 	h.delay.Store(int64(c.Delay))
 	h.refreshed.Store(h.clk.nanos())
+	h.pool.New = h.newState
 	return h, nil
 }
 
@@ -170,20 +174,27 @@ func (h *Hedge) WrapHTTP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, next) })
 }
 
-// hedgeState is one hedged request: two attempts racing for the client's
-// writer under mu.
+// hedgeState is one hedged request, pooled: two attempts racing for the
+// client's writer under mu, the timer that sends the second, and what the
+// second is made from if it is sent.
 type hedgeState struct {
 	h       *Hedge
+	w       http.ResponseWriter
+	next    http.Handler
+	timer   rearmable
 	mu      sync.Mutex
 	aw      [2]attemptWriter
 	judges  [2]hedgeJudge
-	cancel  [2]context.CancelFunc
+	ctx     [2]*attemptCtx
+	lent    bool // ctx[0] is a timeout's, lent: the timeout ends it
 	start   [2]int64
 	winner  int
 	running int
+	fired   bool // the timer's function has run
 	hedged  bool
 	done    bool
 	hdone   chan struct{}
+	second  secondRequest
 }
 
 type hedgeJudge struct {
@@ -191,13 +202,25 @@ type hedgeJudge struct {
 	i int
 }
 
+func (h *Hedge) newState() any {
+	s := &hedgeState{h: h}
+	s.judges = [2]hedgeJudge{{s, 0}, {s, 1}}
+	s.timer.f = s.launch
+	return s
+}
+
 func (h *Hedge) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	h.calls.Add(1)
+	// The clock is read only for what needs it, the hedge's own budget
+	// and the latencies of a quantile: it is a good share of the cost.
+	var start int64
 	b, own := h.budget()
-	if own {
-		b.request()
+	if own || h.cfg.Quantile > 0 {
+		start = h.clk.nanos()
 	}
-	start := h.clk.nanos()
+	if own {
+		b.request(start)
+	}
 	h.refresh(start)
 	delay := time.Duration(h.delay.Load())
 	body, ok := []byte(nil), h.methods[r.Method]
@@ -210,47 +233,82 @@ func (h *Hedge) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	}
 	if !ok || delay <= 0 {
 		next.ServeHTTP(w, r)
-		h.lat.record(h.clk.nanos() - start)
+		h.record(start)
 		return
 	}
-	h.ids.ensure(r.Header, h.cfg.RequestIDHeader)
+	h.ids.ensure(r.Header)
 	setAttempt(r.Header, h.cfg.AttemptHeader, 1)
 
-	s := &hedgeState{h: h, winner: -1, running: 1}
-	ctx1, cancel1 := context.WithCancel(r.Context())
-	ctx2, cancel2 := context.WithCancel(r.Context())
-	defer cancel1()
-	defer cancel2()
-	s.cancel = [2]context.CancelFunc{cancel1, cancel2}
-	r2 := r.Clone(ctx2)
-	setAttempt(r2.Header, h.cfg.AttemptHeader, 2)
-	withBody(r2, body)
-	r1 := r.WithContext(ctx1)
-	withBody(r1, body)
-	for i := range s.aw {
-		s.judges[i] = hedgeJudge{s, i}
-		s.aw[i].reset(w, &s.judges[i])
-	}
-	s.start[0] = start
-	stop := h.clk.afterFunc(delay, func() { s.launch(next, r2) })
-
-	next.ServeHTTP(&s.aw[0], r1)
+	s := h.pool.Get().(*hedgeState)
+	s.w, s.next, s.winner, s.running, s.start[0] = w, next, -1, 1, start
+	a := s.first(r, body)
+	withBody(&a.req, body)
+	s.ctx[0] = a
+	s.aw[0].reset(w, &s.judges[0])
+	s.fired = false
+	h.clk.arm(&s.timer, delay)
+	returned := false
+	defer func() { s.end(!returned) }()
+	next.ServeHTTP(&s.aw[0], &a.req)
 	s.finish(0)
-	stop()
+	returned = true
+}
+
+// end ends the request once the first attempt has returned, or panicked
+// (aborted, as http.ReverseProxy does when the client has gone): the timer
+// is stopped and the second attempt, if sent, waited for — cancelled first
+// when aborted.
+func (s *hedgeState) end(aborted bool) {
+	stopped := s.timer.disarm()
 	s.mu.Lock()
 	s.done = true
 	hedged := s.hedged
+	pending := !stopped && !s.fired
 	s.mu.Unlock()
 	if hedged {
+		if aborted {
+			s.ctx[1].cancel(context.Canceled)
+		}
 		<-s.hdone
 	}
+	if !s.lent { // a lent attempt is the timeout's to end
+		s.ctx[0].cancel(context.Canceled)
+	}
+	if s.ctx[1] != nil {
+		s.ctx[1].cancel(context.Canceled)
+	}
+	if pending || aborted {
+		// Pending: the timer went off as the first attempt ended and its
+		// function has yet to run; it will find the request done, and the
+		// state is left to it. Aborted: the state is left as it was.
+		return
+	}
+	s.release()
+	s.h.pool.Put(s)
 }
 
-// launch sends the second attempt, if the first has not answered and the
-// budget allows.
-func (s *hedgeState) launch(next http.Handler, r2 *http.Request) {
+// first returns the first attempt, having taken what the second is made
+// from before the first can change anything. A timeout right before the
+// hedge lends its attempt: the first is sent on it and the second is its
+// sibling. Otherwise the first is sent on a copy of r, under r's context.
+func (s *hedgeState) first(r *http.Request, body []byte) *attemptCtx {
+	if a, ok := r.Context().(*attemptCtx); ok {
+		if src, ok := a.lend(r); ok {
+			s.lent = true
+			s.second.take(src, a.parent, a.deadline, body)
+			return a
+		}
+	}
+	s.second.take(r, r.Context(), time.Time{}, body)
+	return newAttempt(r, r.Context(), time.Time{})
+}
+
+// launch is the timer's function: it sends the second attempt, if the first
+// has not answered and the budget allows.
+func (s *hedgeState) launch() {
 	h := s.h
 	s.mu.Lock()
+	s.fired = true
 	if s.done || s.winner >= 0 {
 		s.mu.Unlock()
 		return
@@ -266,11 +324,14 @@ func (s *hedgeState) launch(next http.Handler, r2 *http.Request) {
 	s.hedged, s.running = true, s.running+1
 	s.start[1] = h.clk.nanos()
 	s.hdone = make(chan struct{})
+	a := s.second.build(h.cfg.AttemptHeader)
+	s.ctx[1] = a
+	s.aw[1].reset(s.w, &s.judges[1])
 	s.mu.Unlock()
 	h.sent.Add(1)
 	go func() {
 		defer close(s.hdone)
-		next.ServeHTTP(&s.aw[1], r2)
+		s.next.ServeHTTP(&s.aw[1], &a.req)
 		s.finish(1)
 	}()
 }
@@ -283,6 +344,17 @@ func (s *hedgeState) finish(i int) {
 	s.mu.Lock()
 	s.running--
 	s.mu.Unlock()
+}
+
+// release readies the state for another request.
+func (s *hedgeState) release() {
+	s.aw[0].release()
+	if s.hedged {
+		s.aw[1].release()
+	}
+	s.w, s.next, s.ctx, s.hdone = nil, nil, [2]*attemptCtx{}, nil
+	s.hedged, s.done, s.lent = false, false, false
+	s.second.release()
 }
 
 // decide implements judge: the first attempt to answer well wins and the
@@ -300,12 +372,150 @@ func (j *hedgeJudge) decide(a *attemptWriter, status int) int {
 		return 0
 	}
 	s.winner = j.i
-	s.cancel[1-j.i]()
-	h.lat.record(h.clk.nanos() - s.start[j.i])
+	if c := s.ctx[1-j.i]; c != nil {
+		c.cancel(context.Canceled)
+	}
+	h.record(s.start[j.i])
 	if j.i == 1 {
 		h.won.Add(1)
 	}
 	return status
+}
+
+// secondRequest is what a hedge's second attempt is made from. It is taken
+// before the first attempt starts, since the first may change the request
+// (its header, its URL) while it runs, and it is taken into buffers the
+// pooled state keeps, so that a hedge that does not fire allocates nothing:
+// the request's fields, its URL, and its header's keys and values.
+// Request.Clone copies more than that — trailers, forms, transfer
+// encodings, path values — and a request that carries any of those is
+// cloned at once instead. The second attempt's context is under parent,
+// with deadline: the first's parent and deadline.
+type secondRequest struct {
+	src      *http.Request
+	url      url.URL
+	keys     []headerKey
+	vals     []string
+	body     []byte
+	clone    *http.Request
+	parent   context.Context
+	deadline time.Time
+}
+
+// headerKey is a header's key and its values, vals[lo:hi]; nil values have
+// lo < 0.
+type headerKey struct {
+	key    string
+	lo, hi int
+}
+
+// take reads r before the first attempt starts. The first attempt is sent
+// on a copy of r (its own, or a timeout's), never on r, so r itself stays
+// as it is until the hedge returns.
+func (q *secondRequest) take(r *http.Request, parent context.Context, deadline time.Time, body []byte) {
+	q.parent, q.deadline, q.body = parent, deadline, body
+	if r.Trailer != nil || r.Form != nil || r.PostForm != nil || r.MultipartForm != nil || r.TransferEncoding != nil || hasPathValues(r) {
+		q.clone = r.Clone(r.Context())
+		return
+	}
+	q.src = r
+	if r.URL != nil {
+		q.url = *r.URL
+	}
+	for k, vs := range r.Header {
+		hk := headerKey{key: k, lo: -1}
+		if vs != nil {
+			hk.lo = len(q.vals)
+			q.vals = append(q.vals, vs...)
+			hk.hi = len(q.vals)
+		}
+		q.keys = append(q.keys, hk)
+	}
+}
+
+// build returns the second attempt, as r.Clone would have made it when
+// take was called, numbered 2.
+func (q *secondRequest) build(attemptHeader string) *attemptCtx {
+	if q.clone != nil {
+		a := newAttempt(q.clone, q.parent, q.deadline)
+		setAttempt(a.req.Header, attemptHeader, 2)
+		withBody(&a.req, q.body)
+		return a
+	}
+	a := newAttempt(q.src, q.parent, q.deadline)
+	if a.req.URL != nil {
+		u := q.url
+		a.req.URL = &u
+	}
+	if a.req.Header != nil {
+		h := make(http.Header, len(q.keys))
+		vals := slices.Clone(q.vals)
+		for _, k := range q.keys {
+			if k.lo < 0 {
+				h[k.key] = nil
+				continue
+			}
+			h[k.key] = vals[k.lo:k.hi:k.hi]
+		}
+		a.req.Header = h
+	}
+	setAttempt(a.req.Header, attemptHeader, 2)
+	withBody(&a.req, q.body)
+	return a
+}
+
+func (q *secondRequest) release() {
+	q.src, q.url, q.body, q.clone = nil, url.URL{}, nil, nil
+	q.parent, q.deadline = nil, time.Time{}
+	clear(q.keys)
+	clear(q.vals)
+	if cap(q.vals) > maxKeptHeaderValues {
+		q.keys, q.vals = nil, nil
+	}
+	q.keys, q.vals = q.keys[:0], q.vals[:0]
+}
+
+// maxKeptHeaderValues bounds the buffers a pooled state keeps after a
+// request with an unusually large header.
+const maxKeptHeaderValues = 256
+
+// pathValueFields are the indexes of http.Request's matches and
+// otherValues: the path values SetPathValue changes in place and Clone
+// copies. They are unexported, and only their lengths are read.
+var pathValueFields = func() []int {
+	t := reflect.TypeFor[http.Request]()
+	var idx []int
+	for _, name := range []string{"matches", "otherValues"} {
+		f, ok := t.FieldByName(name)
+		if !ok || (f.Type.Kind() != reflect.Slice && f.Type.Kind() != reflect.Map) {
+			return nil
+		}
+		idx = append(idx, f.Index[0])
+	}
+	return idx
+}()
+
+// hasPathValues reports whether r carries path values, or may: when
+// net/http no longer has the fields looked for, it says yes.
+func hasPathValues(r *http.Request) bool {
+	if pathValueFields == nil {
+		return true
+	}
+	v := reflect.ValueOf(r).Elem()
+	for _, i := range pathValueFields {
+		if v.Field(i).Len() > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// record notes the latency of a call that started at start, for a
+// quantile delay; a fixed delay needs none.
+func (h *Hedge) record(start int64) {
+	if h.cfg.Quantile > 0 {
+		h.lat.record(h.clk.nanos() - start)
+	}
 }
 
 // HedgeStats counts a hedge's work.

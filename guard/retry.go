@@ -204,7 +204,7 @@ func NewRetry(name string, c RetryConfig, o Options) (*Retry, error) {
 	}
 	r := &Retry{cfg: c, retryOn: newClassifier(c.RetryOn), methods: map[string]bool{}, rand: newRNG(o.Seed, name)}
 	r.init("retry", name, o, []string{"passing", "exhausted"}, nil, answer{})
-	r.ids.rng = newRNG(o.Seed, name+"/id")
+	r.ids = newRequestIDs(c.RequestIDHeader, o.Seed, name)
 	for _, m := range c.Methods {
 		r.methods[m] = true
 	}
@@ -231,7 +231,8 @@ type retryState struct {
 
 func (r *Retry) serve(w http.ResponseWriter, req *http.Request, next http.Handler) {
 	r.calls.Add(1)
-	r.budget.request()
+	now := r.clk.nanos()
+	r.budget.request(now)
 	if !r.methods[req.Method] {
 		r.unretryable.Add(1)
 		next.ServeHTTP(w, req)
@@ -247,9 +248,12 @@ func (r *Retry) serve(w http.ResponseWriter, req *http.Request, next http.Handle
 		next.ServeHTTP(w, req)
 		return
 	}
-	r.ids.ensure(req.Header, r.cfg.RequestIDHeader)
+	r.ids.ensure(req.Header)
+	if body != nil {
+		now = r.clk.nanos() // the first attempt starts once the body is read
+	}
 	st := r.pool.Get().(*retryState)
-	st.ctx, st.start, st.wait = req.Context(), r.clk.nanos(), 0
+	st.ctx, st.start, st.wait = req.Context(), now, 0
 	for st.n = 1; ; st.n++ {
 		setAttempt(req.Header, r.cfg.AttemptHeader, st.n)
 		withBody(req, body)
@@ -288,7 +292,7 @@ func (st *retryState) decide(a *attemptWriter, status int) int {
 	}
 	wait := r.cfg.Backoff.delay(st.n, st.wait, r.rand.float64())
 	if r.cfg.RetryAfter {
-		wait = max(wait, retryAfter(a.own.Get("Retry-After"), r.clk.c))
+		wait = max(wait, retryAfter(headerGet(a.own, "Retry-After"), r.clk.c))
 	}
 	now := r.clk.nanos()
 	if time.Duration(now-st.start)+wait > r.cfg.MaxElapsed {

@@ -90,7 +90,7 @@ func TestBudget_Withdraw(t *testing.T) {
 			clk := newClock(k)
 			b := newBudget(tt.cfg, &clk)
 			for range tt.requests {
-				b.request()
+				b.request(clk.nanos())
 			}
 			got := 0
 			for b.withdraw() {
@@ -109,7 +109,7 @@ func TestBudget_Withdraw(t *testing.T) {
 		clk := newClock(k)
 		b := newBudget(BudgetConfig{Ratio: 50, Window: 2 * time.Second}, &clk)
 		for range 100 {
-			b.request()
+			b.request(clk.nanos())
 		}
 		for range 50 {
 			if !b.withdraw() {
@@ -124,7 +124,7 @@ func TestBudget_Withdraw(t *testing.T) {
 			t.Fatal("retry allowed with no recent request")
 		}
 		for range 10 {
-			b.request()
+			b.request(clk.nanos())
 		}
 		for range 5 {
 			if !b.withdraw() {
@@ -146,7 +146,7 @@ func TestBudget_Withdraw(t *testing.T) {
 			if i%100 == 0 {
 				k.t = k.t.Add(time.Second)
 			}
-			b.request()
+			b.request(clk.nanos())
 			attempts++
 			for range 2 {
 				if !b.withdraw() {

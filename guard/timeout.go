@@ -72,6 +72,10 @@ type Timeout struct {
 	passive
 	cfg  TimeoutConfig
 	pool sync.Pool
+	// header is cfg.Header in canonical form; headerVals and grpcVals
+	// the values sent lately in it and in grpc-timeout.
+	header               string
+	headerVals, grpcVals headerValues
 
 	calls, timedOut, expired atomic.Uint64
 }
@@ -83,56 +87,69 @@ func NewTimeout(name string, c TimeoutConfig, o Options) (*Timeout, error) {
 	if err := validate(&c, name); err != nil {
 		return nil, err
 	}
-	t := &Timeout{cfg: c}
+	t := &Timeout{cfg: c, header: http.CanonicalHeaderKey(c.Header)}
+	t.headerVals.format = func(ms int64) string { return strconv.FormatInt(ms, 10) }
+	t.grpcVals.format = func(ms int64) string { return strconv.FormatInt(ms, 10) + "m" }
 	t.init("timeout", name, o, []string{"passing"}, nil, answer{})
 	t.pool.New = func() any { return &timeoutState{} }
 	return t, nil
 }
 
 // WrapHTTP implements Wrapper.
-func (t *Timeout) WrapHTTP(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { t.serve(w, r, next) })
+func (t *Timeout) WrapHTTP(next http.Handler) http.Handler { return t.wrap(next, false) }
+
+// wrap is WrapHTTP, lending each attempt to next when next is a hedge.
+func (t *Timeout) wrap(next http.Handler, lend bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { t.serve(w, r, next, lend) })
 }
 
 type timeoutState struct {
 	aw  attemptWriter
-	ctx context.Context
+	ctx *attemptCtx
 }
 
 // decide implements judge: an answer written because the deadline passed
 // (the proxy's 502 for a cancelled upstream call) is replaced by a 504.
 func (s *timeoutState) decide(a *attemptWriter, status int) int {
-	if errors.Is(s.ctx.Err(), context.DeadlineExceeded) && (a.own.Get(UpstreamErrorHeader) != "" || status == statusClientGone) {
+	if (headerGet(a.own, UpstreamErrorHeader) != "" || status == statusClientGone) && errors.Is(s.ctx.Err(), context.DeadlineExceeded) {
 		return 0
 	}
 	return status
 }
 
-func (t *Timeout) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+func (t *Timeout) serve(w http.ResponseWriter, r *http.Request, next http.Handler, lend bool) {
 	t.calls.Add(1)
 	parent := r.Context()
-	d := t.cfg.After
-	if dl, ok := parent.Deadline(); ok {
-		d = min(d, time.Until(dl))
+	now := time.Now()
+	deadline := now.Add(t.cfg.After)
+	own := deadline // zero when the parent's deadline is as soon
+	if dl, ok := parent.Deadline(); ok && !dl.After(deadline) {
+		deadline, own = dl, time.Time{}
 	}
+	d := deadline.Sub(now)
 	if d <= 0 || parent.Err() != nil {
 		t.expired.Add(1)
 		t.answer(w, r)
 		return
 	}
-	ctx, cancel := context.WithTimeout(parent, d)
-	defer cancel()
-	isGRPC := strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc")
-	switch {
+	ctx := newAttempt(r, parent, own)
+	if lend {
+		ctx.lendable(r)
+	}
+	defer ctx.cancel(context.Canceled)
+	isGRPC := strings.HasPrefix(headerGet(r.Header, "Content-Type"), "application/grpc")
+	switch ms := max(1, d.Milliseconds()); {
+	case isGRPC && ms < 1e8:
+		r.Header["Grpc-Timeout"] = t.grpcVals.get(ms)
 	case isGRPC:
 		r.Header.Set("Grpc-Timeout", grpcTimeout(d))
-	case t.cfg.Header != "":
-		r.Header.Set(t.cfg.Header, strconv.FormatInt(max(1, d.Milliseconds()), 10))
+	case t.header != "":
+		r.Header[t.header] = t.headerVals.get(ms)
 	}
 	s := t.pool.Get().(*timeoutState)
 	s.ctx = ctx
 	s.aw.reset(w, s)
-	next.ServeHTTP(&s.aw, r.WithContext(ctx))
+	next.ServeHTTP(&s.aw, &ctx.req)
 	switch {
 	case s.aw.state == discarded:
 		t.timedOut.Add(1)
@@ -146,6 +163,30 @@ func (t *Timeout) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	s.aw.release()
 	s.ctx = nil
 	t.pool.Put(s)
+}
+
+// headerValues keeps the header values a timeout sent lately, one a slot
+// by their number modulo the slots, so that the common deadline (a whole
+// After, or a parent's counting down) is sent without formatting or
+// allocating. The values are shared read-only, as attemptValues are.
+type headerValues struct {
+	slots  [64]atomic.Pointer[headerValue]
+	format func(n int64) string
+}
+
+type headerValue struct {
+	n int64
+	v [1]string
+}
+
+func (c *headerValues) get(n int64) []string {
+	slot := &c.slots[uint64(n)%uint64(len(c.slots))]
+	if hv := slot.Load(); hv != nil && hv.n == n {
+		return hv.v[:]
+	}
+	hv := &headerValue{n: n, v: [1]string{c.format(n)}}
+	slot.Store(hv)
+	return hv.v[:]
 }
 
 // answer writes the timeout's own response: 504, or DEADLINE_EXCEEDED in a

@@ -72,7 +72,8 @@ func (c *Chain) hasWrappers() bool {
 // compose nests the chain around next: runs of admission policies become
 // sub-chains, each Wrapper wraps what follows it, and outermost wrappers
 // (fallbacks) wrap the whole. A hedge shares the budget of a retry in the
-// same chain.
+// same chain. A timeout whose next wrapper is a hedge (admission policies
+// between pass the request on unchanged, once) lends it its attempts.
 func (c *Chain) compose(next http.Handler) http.Handler {
 	var retry *Retry
 	for _, p := range c.policies {
@@ -90,6 +91,7 @@ func (c *Chain) compose(next http.Handler) http.Handler {
 		}
 	}
 	var outer []Wrapper
+	var inner Wrapper // the wrapper h starts with, if any
 	for i := len(c.policies) - 1; i >= 0; i-- {
 		p := c.policies[i]
 		w, ok := p.(Wrapper)
@@ -103,7 +105,13 @@ func (c *Chain) compose(next http.Handler) http.Handler {
 			if hd, ok := w.(*Hedge); ok && retry != nil {
 				hd.shareBudget(retry.budget)
 			}
-			h = w.WrapHTTP(h)
+			if t, ok := w.(*Timeout); ok {
+				_, lend := inner.(*Hedge)
+				h = t.wrap(h, lend)
+			} else {
+				h = w.WrapHTTP(h)
+			}
+			inner = w
 		}
 	}
 	flush()
@@ -258,10 +266,10 @@ type attemptResult struct {
 
 func classifyAttempt(status int, h http.Header) attemptResult {
 	r := attemptResult{status: status}
-	r.transport = h.Get(UpstreamErrorHeader) != ""
-	r.timeout = h.Get(TimeoutHeader) != ""
-	r.rejected = h.Get(GuardHeader) != ""
-	if s := h.Get("Grpc-Status"); s != "" {
+	r.transport = headerGet(h, UpstreamErrorHeader) != ""
+	r.timeout = headerGet(h, TimeoutHeader) != ""
+	r.rejected = headerGet(h, GuardHeader) != ""
+	if s := headerGet(h, "Grpc-Status"); s != "" {
 		r.isGRPC = true
 		if n, err := strconv.Atoi(s); err == nil {
 			r.grpc = codes.Code(n)
@@ -349,14 +357,32 @@ func setAttempt(h http.Header, header string, n int) {
 	h.Set(header, strconv.Itoa(n))
 }
 
-// requestIDs makes ids for requests that came without one.
-type requestIDs struct{ rng *rng }
+// requestIDs makes ids for requests that came without one, in header
+// (canonical; empty sends none).
+type requestIDs struct {
+	rng    *rng
+	header string
+}
 
-func (g *requestIDs) ensure(h http.Header, header string) {
-	if header == "" || h.Get(header) != "" {
+func newRequestIDs(header string, seed uint64, policy string) requestIDs {
+	return requestIDs{rng: newRNG(seed, policy+"/id"), header: http.CanonicalHeaderKey(header)}
+}
+
+func (g *requestIDs) ensure(h http.Header) {
+	if g.header == "" || headerGet(h, g.header) != "" {
 		return
 	}
-	h.Set(header, "resctl-"+strconv.FormatUint(g.rng.uint64(), 36))
+	h[g.header] = []string{"resctl-" + strconv.FormatUint(g.rng.uint64(), 36)}
+}
+
+// headerGet is http.Header.Get for a key already in canonical form: it
+// skips canonicalizing the key again, which the wrappers' few lookups per
+// attempt would otherwise spend most of their time on.
+func headerGet(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // sleep waits d on the wall clock, or until ctx is done; it reports

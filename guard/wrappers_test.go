@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -253,6 +254,343 @@ func TestHedge(t *testing.T) {
 		clk.Advance(time.Second)
 		if d := hd.Delay(); d < time.Millisecond || d > 1200*time.Microsecond {
 			t.Errorf("delay %v, want the p90 of 1ms calls (within the histogram's 12.5%%)", d)
+		}
+	})
+}
+
+// TestWrappers_RetainedContext: code that keeps an attempt's request or
+// context after the attempt returns (a goroutine its handler started) goes
+// on seeing that attempt's deadline, ended, whatever requests follow: the
+// wrappers pool their own state, never what they hand on.
+func TestWrappers_RetainedContext(t *testing.T) {
+	newTimeout := func() guard.Policy {
+		to, err := guard.NewTimeout("t", guard.TimeoutConfig{After: time.Hour, Header: guard.DeadlineHeader}, guard.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return to
+	}
+	newHedge := func() guard.Policy {
+		c := guard.DefaultHedgeConfig()
+		c.Delay, c.Quantile = time.Hour, 0
+		hd, err := guard.NewHedge("h", c, guard.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hd
+	}
+	tests := []struct {
+		name     string
+		policies []guard.Policy
+	}{
+		{"timeout", []guard.Policy{newTimeout()}},
+		{"hedge", []guard.Policy{newHedge()}},
+		{"timeout lending its attempts to a hedge", []guard.Policy{newTimeout(), newHedge()}},
+		{"retry, timeout, hedge", []guard.Policy{newRetry(t, nil), newTimeout(), newHedge()}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			type kept struct {
+				r        *http.Request
+				ctx      context.Context
+				deadline time.Time
+			}
+			var all []kept
+			h := guard.NewChain(tt.policies...).Middleware(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+				dl, _ := r.Context().Deadline()
+				all = append(all, kept{r, r.Context(), dl})
+			}))
+			for i := range 50 {
+				// Every other request with a deadline of its own, so that a
+				// recycled context would show another request's.
+				ctx := context.Background()
+				if i%2 == 0 {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithDeadline(ctx, time.Now().Add(time.Duration(i+1)*time.Minute))
+					defer cancel()
+				}
+				h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/api/orders", nil).WithContext(ctx))
+			}
+			seen := map[context.Context]bool{}
+			for i, k := range all {
+				if seen[k.ctx] {
+					t.Fatalf("request %d: its context was another request's", i)
+				}
+				seen[k.ctx] = true
+				if k.r.Context() != k.ctx {
+					t.Errorf("request %d: the kept request's context changed", i)
+				}
+				if dl, _ := k.ctx.Deadline(); !dl.Equal(k.deadline) {
+					t.Errorf("request %d: deadline %v after the attempt, %v during it", i, dl, k.deadline)
+				}
+				if k.ctx.Err() == nil {
+					t.Errorf("request %d: context not ended after the attempt returned", i)
+				}
+				select {
+				case <-k.ctx.Done():
+				default:
+					t.Errorf("request %d: Done open after the attempt returned", i)
+				}
+			}
+		})
+	}
+}
+
+// TestTimeout_Propagates: the time left, the timeout's own or a shorter
+// one of the caller's, travels to the upstream in the configured header or
+// in grpc-timeout.
+func TestTimeout_Propagates(t *testing.T) {
+	tests := []struct {
+		name        string
+		after       time.Duration
+		parent      time.Duration // the caller's deadline; 0 for none
+		contentType string
+		header      string
+		lo, hi      int64 // milliseconds
+	}{
+		{"its own", time.Second, 0, "", guard.DeadlineHeader, 1000, 1000},
+		{"the caller's, shorter", time.Minute, 5 * time.Second, "", guard.DeadlineHeader, 4000, 5000},
+		{"the timeout's, shorter than the caller's", time.Second, time.Minute, "", guard.DeadlineHeader, 900, 1000},
+		{"a header of its own", time.Second, 0, "", "x-deadline-ms", 1000, 1000},
+		{"gRPC", 2 * time.Second, 0, "application/grpc", "Grpc-Timeout", 2000, 2000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			to, err := guard.NewTimeout("t", guard.TimeoutConfig{After: tt.after, Header: tt.header}, guard.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got string
+			h := guard.NewChain(to).Middleware(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+				got = r.Header.Get(tt.header)
+			}))
+			for range 3 { // the value is kept and shared from the second request on
+				ctx := context.Background()
+				if tt.parent > 0 {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, tt.parent)
+					defer cancel()
+				}
+				req := httptest.NewRequest("POST", "/pkg.Svc/Get", nil).WithContext(ctx)
+				if tt.contentType != "" {
+					req.Header.Set("Content-Type", tt.contentType)
+				}
+				h.ServeHTTP(httptest.NewRecorder(), req)
+				v := got
+				if tt.contentType != "" {
+					v = strings.TrimSuffix(v, "m")
+				}
+				if ms, err := strconv.ParseInt(v, 10, 64); err != nil || ms < tt.lo || ms > tt.hi {
+					t.Errorf("%s: %q, want %d..%d ms", tt.header, got, tt.lo, tt.hi)
+				}
+			}
+		})
+	}
+}
+
+// TestHedge_SecondAttempt: the second attempt is the request as the hedge
+// was handed it, whatever the first attempt does to its own meanwhile —
+// header, URL, path values — with the body replayed and its own number.
+func TestHedge_SecondAttempt(t *testing.T) {
+	for _, pathValue := range []string{"", "7"} {
+		t.Run("path value "+strconv.Quote(pathValue), func(t *testing.T) {
+			clk := newFakeClock()
+			c := guard.DefaultHedgeConfig()
+			c.Delay, c.Quantile = 10*time.Millisecond, 0
+			hd, err := guard.NewHedge("orders", c, guard.Options{Clock: clk})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var mu sync.Mutex
+			seen := map[string]string{}
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				b, _ := io.ReadAll(r.Body)
+				n := r.Header.Get(guard.AttemptHeader)
+				mu.Lock()
+				seen[n] = strings.Join([]string{r.Header.Get("X-Foo"), r.URL.Path, r.PathValue("id"), string(b), r.Header.Get(guard.RequestIDHeader)}, " ")
+				mu.Unlock()
+				if n == "1" {
+					r.Header.Set("X-Foo", "changed")
+					r.URL.Path = "/changed"
+					r.SetPathValue("id", "changed")
+					clk.Advance(c.Delay) // the first is slow: the hedge goes
+					<-r.Context().Done()
+					w.WriteHeader(499)
+					return
+				}
+				io.WriteString(w, "second")
+			})
+			req := httptest.NewRequest("PUT", "/api/orders", strings.NewReader("payload"))
+			req.Header.Set("X-Foo", "sent")
+			if pathValue != "" {
+				req.SetPathValue("id", pathValue)
+			}
+			rec := httptest.NewRecorder()
+			guard.NewChain(hd).Middleware(h).ServeHTTP(rec, req)
+			if rec.Code != 200 || rec.Body.String() != "second" {
+				t.Errorf("status %d body %q; want the second attempt's answer", rec.Code, rec.Body)
+			}
+			id := seen["1"][strings.LastIndex(seen["1"], " ")+1:]
+			want := "sent /api/orders " + pathValue + " payload " + id
+			if seen["1"] != want || seen["2"] != want {
+				t.Errorf("attempts saw\n 1: %q\n 2: %q\nwant %q for both", seen["1"], seen["2"], want)
+			}
+		})
+	}
+}
+
+// TestHedge_StateReuse: requests hedged and not in turn through one hedge,
+// whose per-request state is pooled, each answer for themselves.
+func TestHedge_StateReuse(t *testing.T) {
+	clk := newFakeClock()
+	c := guard.DefaultHedgeConfig()
+	c.Delay, c.Quantile = 10*time.Millisecond, 0
+	c.Budget.Ratio = 100
+	hd, err := guard.NewHedge("orders", c, guard.Options{Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := guard.NewChain(hd).Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := r.Header.Get(guard.AttemptHeader)
+		if n == "1" && r.URL.Query().Get("slow") != "" {
+			clk.Advance(c.Delay)
+			<-r.Context().Done()
+			return
+		}
+		io.WriteString(w, n+" "+r.URL.RawQuery)
+	}))
+	for i := range 40 {
+		q := "i=" + strconv.Itoa(i)
+		want := "1 " + q
+		if i%3 == 0 {
+			q += "&slow=1"
+			want = "2 " + q
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/orders?"+q, nil))
+		if rec.Body.String() != want {
+			t.Fatalf("request %d: %q, want %q", i, rec.Body, want)
+		}
+	}
+	if st := hd.HedgeStats(); st.Sent != 14 || st.Won != 14 {
+		t.Errorf("stats %+v, want 14 hedges sent and won", st)
+	}
+}
+
+// TestTimeout_LendsToHedge: a timeout right before a hedge lends it its
+// attempt. The hedge's two attempts share the timeout's deadline; the one
+// that loses is cancelled, and the timeout still answers for the deadline.
+func TestTimeout_LendsToHedge(t *testing.T) {
+	t.Run("the second attempt wins", func(t *testing.T) {
+		clk := newFakeClock()
+		to, _ := guard.NewTimeout("t", guard.TimeoutConfig{After: time.Hour, Header: guard.DeadlineHeader}, guard.Options{})
+		c := guard.DefaultHedgeConfig()
+		c.Delay, c.Quantile = 10*time.Millisecond, 0
+		hd, _ := guard.NewHedge("h", c, guard.Options{Clock: clk})
+		var mu sync.Mutex
+		deadlines := map[string]time.Time{}
+		var cancelled error
+		h := guard.NewChain(to, hd).Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			n := r.Header.Get(guard.AttemptHeader)
+			dl, _ := r.Context().Deadline()
+			mu.Lock()
+			deadlines[n] = dl
+			mu.Unlock()
+			if n == "1" {
+				clk.Advance(c.Delay)
+				<-r.Context().Done()
+				mu.Lock()
+				cancelled = r.Context().Err()
+				mu.Unlock()
+				w.WriteHeader(499)
+				return
+			}
+			io.WriteString(w, "second "+r.Header.Get(guard.DeadlineHeader))
+		}))
+		rec := serve(h, "GET", "")
+		if rec.Code != 200 || !strings.HasPrefix(rec.Body.String(), "second 3") {
+			t.Errorf("status %d body %q; want the second attempt's, told of the deadline", rec.Code, rec.Body)
+		}
+		if cancelled != context.Canceled {
+			t.Errorf("the first attempt ended with %v, want cancelled", cancelled)
+		}
+		if d1, d2 := deadlines["1"], deadlines["2"]; d1.IsZero() || !d1.Equal(d2) {
+			t.Errorf("deadlines %v and %v; want the timeout's for both", d1, d2)
+		}
+	})
+	t.Run("both attempts run out of time", func(t *testing.T) {
+		clk := newFakeClock()
+		to, _ := guard.NewTimeout("t", guard.TimeoutConfig{After: 30 * time.Millisecond, Header: guard.DeadlineHeader}, guard.Options{})
+		c := guard.DefaultHedgeConfig()
+		c.Delay, c.Quantile = 10*time.Millisecond, 0
+		hd, _ := guard.NewHedge("h", c, guard.Options{Clock: clk})
+		upstream := &slow{delay: time.Minute}
+		h := guard.NewChain(to, hd).Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get(guard.AttemptHeader) == "1" {
+				clk.Advance(c.Delay)
+			}
+			upstream.ServeHTTP(w, r)
+		}))
+		rec := serve(h, "GET", "")
+		if rec.Code != http.StatusGatewayTimeout || rec.Header().Get(guard.TimeoutHeader) != "t" {
+			t.Errorf("status %d, header %v; want the timeout's 504", rec.Code, rec.Header())
+		}
+		if st := hd.HedgeStats(); st.Sent != 1 {
+			t.Errorf("stats %+v, want the hedge sent", st)
+		}
+	})
+}
+
+// TestHedge_FirstAttemptPanics: a first attempt that panics, as
+// http.ReverseProxy does when the client has gone, leaves nothing behind:
+// no hedge sent later, and one already sent cancelled and waited for.
+func TestHedge_FirstAttemptPanics(t *testing.T) {
+	newHedge := func(clk *fakeClock) *guard.Hedge {
+		c := guard.DefaultHedgeConfig()
+		c.Delay, c.Quantile = 10*time.Millisecond, 0
+		hd, err := guard.NewHedge("orders", c, guard.Options{Clock: clk})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hd
+	}
+	serveRecovering := func(h http.Handler) (v any) {
+		defer func() { v = recover() }()
+		serve(h, "GET", "")
+		return nil
+	}
+	t.Run("before the hedge", func(t *testing.T) {
+		clk := newFakeClock()
+		hd := newHedge(clk)
+		h := guard.NewChain(hd).Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+			panic(http.ErrAbortHandler)
+		}))
+		if v := serveRecovering(h); v != http.ErrAbortHandler {
+			t.Fatalf("recovered %v, want the handler's panic", v)
+		}
+		clk.Advance(time.Second)
+		if st := hd.HedgeStats(); st.Sent != 0 {
+			t.Errorf("stats %+v: a hedge was sent after the request ended", st)
+		}
+	})
+	t.Run("after the hedge", func(t *testing.T) {
+		clk := newFakeClock()
+		hd := newHedge(clk)
+		var second atomic.Value // the second attempt's context error, once it returned
+		h := guard.NewChain(hd).Middleware(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+			if r.Header.Get(guard.AttemptHeader) == "2" {
+				<-r.Context().Done()
+				second.Store(r.Context().Err())
+				return
+			}
+			clk.Advance(10 * time.Millisecond)
+			panic(http.ErrAbortHandler)
+		}))
+		if v := serveRecovering(h); v != http.ErrAbortHandler {
+			t.Fatalf("recovered %v, want the handler's panic", v)
+		}
+		if err, _ := second.Load().(error); err != context.Canceled {
+			t.Errorf("second attempt: %v when the panic went on, want it cancelled and returned", err)
 		}
 	})
 }
