@@ -45,7 +45,7 @@ func TestNames(t *testing.T) {
 		t.Fatalf("Names() = %v, want %v", got, want)
 	}
 	got[0] = "mutated"
-	if verify.Names()[0] != "error_rate" {
+	if verify.Names()[0] != "dropped" {
 		t.Error("Names() returned shared storage")
 	}
 	for _, name := range got[1:] {
