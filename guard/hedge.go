@@ -3,10 +3,12 @@ package guard
 import (
 	"context"
 	"fmt"
+	"log"
 	"math"
 	"net/http"
 	"net/url"
 	"reflect"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -331,6 +333,25 @@ func (s *hedgeState) launch() {
 	h.sent.Add(1)
 	go func() {
 		defer close(s.hdone)
+		defer func() {
+			// net/http recovers a handler's panics only in the handler's own
+			// goroutine; here one would take the process down. The reverse
+			// proxy panics with http.ErrAbortHandler when the client or the
+			// upstream goes away mid-response: that attempt failed, as does
+			// one that panics for any other reason, which is logged the way
+			// net/http logs it.
+			if v := recover(); v != nil {
+				if v != http.ErrAbortHandler {
+					log.Printf("resctl guard: panic in a hedged attempt: %v\n%s", v, debug.Stack())
+				}
+				if s.aw[1].state == undecided {
+					s.aw[1].WriteHeader(http.StatusBadGateway)
+				}
+				s.mu.Lock()
+				s.running--
+				s.mu.Unlock()
+			}
+		}()
 		s.next.ServeHTTP(&s.aw[1], &a.req)
 		s.finish(1)
 	}()

@@ -594,3 +594,36 @@ func TestHedge_FirstAttemptPanics(t *testing.T) {
 		}
 	})
 }
+
+// The reverse proxy panics with http.ErrAbortHandler when a peer goes away
+// mid-response. In the hedge's second attempt, which runs in a goroutine of
+// its own, that must fail the attempt, not the process: the first attempt
+// still answers.
+func TestHedge_SecondAttemptPanics(t *testing.T) {
+	clk := newFakeClock()
+	c := guard.DefaultHedgeConfig()
+	c.Delay, c.Quantile = 10*time.Millisecond, 0
+	hd, err := guard.NewHedge("orders", c, guard.Options{Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	panicked := make(chan struct{})
+	h := guard.NewChain(hd).Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get(guard.AttemptHeader) == "2" {
+			close(panicked)
+			panic(http.ErrAbortHandler)
+		}
+		clk.Advance(10 * time.Millisecond) // the hedge fires
+		select {
+		case <-panicked:
+		case <-time.After(5 * time.Second):
+			t.Error("the second attempt never ran")
+		}
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, "first")
+	}))
+	rec := serve(h, "GET", "")
+	if rec.Code != http.StatusOK || rec.Body.String() != "first" {
+		t.Errorf("answer %d %q, want the first attempt's 200 first", rec.Code, rec.Body.String())
+	}
+}
