@@ -612,21 +612,8 @@ func TestRun_ResultsFile(t *testing.T) {
 	if err := rf.Close(); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	dec := vegeta.NewDecoder(f)
 	codes := map[uint16]int{}
-	for {
-		var res vegeta.Result
-		if err := dec.Decode(&res); err != nil {
-			if !errors.Is(err, io.EOF) {
-				t.Fatalf("decode after %d results: %v", len(codes), err)
-			}
-			break
-		}
+	for _, res := range decodeResults(t, path) {
 		codes[res.Code]++
 		if res.Headers != nil {
 			t.Errorf("result %d kept its headers", res.Seq)
@@ -634,5 +621,28 @@ func TestRun_ResultsFile(t *testing.T) {
 	}
 	if codes[200] != 10 || codes[503] != 10 {
 		t.Errorf("decoded codes %v, want 10 × 200 and 10 × 503", codes)
+	}
+}
+
+// decodeResults reads a results file with vegeta's own decoder, as
+// `vegeta report` would, failing the test on anything but a clean end.
+func decodeResults(t *testing.T, path string) []vegeta.Result {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dec := vegeta.NewDecoder(f)
+	var out []vegeta.Result
+	for {
+		var res vegeta.Result
+		if err := dec.Decode(&res); err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("decode after %d results: %v", len(out), err)
+			}
+			return out
+		}
+		out = append(out, res)
 	}
 }

@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	vegeta "github.com/tsenart/vegeta/v12/lib"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -206,21 +205,8 @@ func TestRunGRPC_ResultsFile(t *testing.T) {
 	if err := rf.Close(); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	dec := vegeta.NewDecoder(f)
 	codes := map[uint16]int{}
-	for {
-		var res vegeta.Result
-		if err := dec.Decode(&res); err != nil {
-			if !errors.Is(err, io.EOF) {
-				t.Fatalf("decode after %d results: %v", len(codes), err)
-			}
-			break
-		}
+	for _, res := range decodeResults(t, path) {
 		codes[res.Code]++
 		if want := "http://" + addr + "/resctl.demo.v1.Orders/GetOrder"; res.Method != http.MethodPost || res.URL != want || res.Error == "" {
 			t.Errorf("saved %+v, want a failed POST to %s", res, want)

@@ -2,7 +2,9 @@ package load
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sync"
 	"time"
@@ -73,4 +75,27 @@ func (r *ResultsFile) Close() error {
 	}
 	r.f = nil
 	return r.err
+}
+
+// ReadResults decodes a results file with vegeta's decoder. A file cut
+// short — a run killed mid-write — yields the results before the cut; a
+// file that holds no result at all is an error.
+func ReadResults(path string) ([]vegeta.Result, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	dec := vegeta.NewDecoder(f)
+	var out []vegeta.Result
+	for {
+		var r vegeta.Result
+		if err := dec.Decode(&r); err != nil {
+			if errors.Is(err, io.EOF) || len(out) > 0 {
+				return out, nil // the end, or the torn tail of a killed run
+			}
+			return nil, fmt.Errorf("%s: not a results file: %w", path, err)
+		}
+		out = append(out, r)
+	}
 }

@@ -2,11 +2,10 @@ package runner
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 
-	vegeta "github.com/tsenart/vegeta/v12/lib"
+	"github.com/resctl/resctl/load"
 )
 
 // gRPC end to end: the demo target's Orders service behind a grpc proxy,
@@ -65,18 +64,12 @@ slas:`+tt.slas+"\n")
 			}
 			// The saved results are vegeta's: the method as the URL, the
 			// status mapped to HTTP's.
-			f, err := os.Open(results)
+			saved, err := load.ReadResults(results)
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer f.Close()
-			dec := vegeta.NewDecoder(f)
 			codes := map[uint16]int{}
-			for {
-				var res vegeta.Result
-				if dec.Decode(&res) != nil {
-					break
-				}
+			for _, res := range saved {
 				codes[res.Code]++
 				if res.URL == "" || res.Method != "POST" {
 					t.Fatalf("saved result %+v: want the method as the URL, POST", res)

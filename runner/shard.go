@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -140,9 +139,9 @@ func scaled(st load.Step, f float64) load.Step {
 func Merge(s *scenario.Scenario, files []string, start time.Time) (*report.Report, error) {
 	var all []vegeta.Result
 	for _, f := range files {
-		rs, err := readResults(f)
+		rs, err := load.ReadResults(f)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("merge: %w", err)
 		}
 		all = append(all, rs...)
 	}
@@ -176,31 +175,6 @@ func Merge(s *scenario.Scenario, files []string, start time.Time) (*report.Repor
 	r := loadReport(s, "merged from "+strconv.Itoa(len(files))+" results files", rec, snap, plan.spans, min(s.Duration(), end+time.Second))
 	r.Run = report.RunResources{Sent: uint64(len(all))}
 	return r, nil
-}
-
-// readResults decodes a results file in vegeta's encoding. A file cut
-// short (a shard killed mid-write) yields the results before the cut.
-func readResults(path string) ([]vegeta.Result, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("merge: %w", err)
-	}
-	defer f.Close()
-	dec := vegeta.NewDecoder(f)
-	var out []vegeta.Result
-	for {
-		var r vegeta.Result
-		if err := dec.Decode(&r); err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return out, nil
-			}
-			if len(out) > 0 {
-				return out, nil // the tail of a killed shard's file
-			}
-			return nil, fmt.Errorf("merge: %s: not a results file: %w", path, err)
-		}
-		out = append(out, r)
-	}
 }
 
 // loadReport is a report of the load alone: phases, series and the SLAs,
