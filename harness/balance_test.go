@@ -71,18 +71,6 @@ func newTestBalancer(t *testing.T, n int, cfg harness.EjectionConfig) (*harness.
 	return b, clk, tr
 }
 
-// byAddr returns the balancer's upstream of that address.
-func byAddr(t *testing.T, b *harness.Balancer, addr string) *harness.Upstream {
-	t.Helper()
-	for _, u := range b.Upstreams() {
-		if u.Addr() == addr {
-			return u
-		}
-	}
-	t.Fatalf("no upstream %s", addr)
-	return nil
-}
-
 // load gives an upstream a latency average and requests in flight.
 func load(b *harness.Balancer, u *harness.Upstream, latency time.Duration, inFlight int) {
 	b.Observe(u, harness.OutcomeSuccess, latency)
