@@ -158,7 +158,7 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 	results := atk.Attack(vegeta.NewStaticTargeter(targets...), pacer, opts.Pacer.Duration(), "resctl")
 	for res := range results {
 		// The client wraps the error as `Get "url": …`.
-		dropped := strings.HasSuffix(res.Error, errDropped.Error())
+		dropped := IsDropped(res.Error)
 		if dropped {
 			st.Dropped++
 		} else {
@@ -340,10 +340,10 @@ type tagger struct {
 	slots chan struct{}
 }
 
-// errDropped is the error of a request dropped at the in-flight cap. It
+// ErrDropped is the error of a request dropped at the in-flight cap. It
 // reaches the results as vegeta's error text, which is how Run tells a
 // drop from a failure.
-var errDropped = errors.New("resctl: dropped: max_in_flight requests already in flight")
+var ErrDropped = errors.New("resctl: dropped: max_in_flight requests already in flight")
 
 // dropWorkers are the attack's workers beyond the in-flight cap.
 const dropWorkers = 64
@@ -353,7 +353,7 @@ func (c *tagger) RoundTrip(r *http.Request) (*http.Response, error) {
 		select {
 		case c.slots <- struct{}{}:
 		default:
-			return nil, errDropped
+			return nil, ErrDropped
 		}
 	}
 	ctx, cancel := context.WithCancel(r.Context())

@@ -133,7 +133,7 @@ func (p *trackingPicker) Pick(info balancer.PickInfo) (balancer.PickResult, erro
 
 // errDroppedCall ends a call dropped at the in-flight cap. gRPC ends a call
 // at once, unsent, when its pick fails with a status.
-var errDroppedCall = status.Error(codes.ResourceExhausted, errDropped.Error())
+var errDroppedCall = status.Error(codes.ResourceExhausted, ErrDropped.Error())
 
 // callTracker follows one run's calls from their first pick to their end
 // and records each into rec.
@@ -262,7 +262,7 @@ func (t *callTracker) end(c *call, ctx context.Context) {
 	if c.dropped {
 		res.Failed, res.Dropped = true, true
 		if !t.cut() {
-			t.add(c.seq, res, errDropped.Error())
+			t.add(c.seq, res, ErrDropped.Error())
 		}
 		return
 	}

@@ -74,6 +74,34 @@ type Pacer struct {
 	// stepEnd is the hits scheduled by the end of each step.
 	stepEnd []float64
 	total   time.Duration
+	// shard and shards, when shards > 1, make this pacer send only the
+	// hits k of the whole schedule with k mod shards == shard.
+	shard, shards uint64
+}
+
+// eps keeps a cumulative hit count that float sums put a hair above a
+// whole number (400/s × 1.225 s = 490.00000000000006) from claiming one
+// hit more than the schedule has.
+const eps = 1e-9
+
+// Shard returns a pacer for shard i of n (1 ≤ i ≤ n) of this schedule: it
+// sends hits i-1, i-1+n, i-1+2n, … of the whole schedule, each when the
+// whole schedule has it due, so n shards together send exactly the
+// schedule, interleaved, not n bursts at 1/n of the rate.
+func (p *Pacer) Shard(i, n int) *Pacer {
+	q := *p
+	if n > 1 && i >= 1 && i <= n {
+		q.shard, q.shards = uint64(i-1), uint64(n)
+	}
+	return &q
+}
+
+// global is the whole schedule's index of this pacer's hit k.
+func (p *Pacer) global(k uint64) uint64 {
+	if p.shards <= 1 {
+		return k
+	}
+	return k*p.shards + p.shard
 }
 
 // seg is a segment placed on the schedule.
@@ -146,7 +174,11 @@ func (p *Pacer) Hits(t time.Duration) float64 {
 	}
 	t = min(t, p.total)
 	s := p.segs[p.segAt(t)]
-	return s.before + s.hits(t-s.start)
+	h := s.before + s.hits(t-s.start)
+	if p.shards > 1 {
+		return max(h-float64(p.shard), 0) / float64(p.shards)
+	}
+	return h
 }
 
 // StepOf returns the index of the step that hit k (counting from 0) is
@@ -154,8 +186,9 @@ func (p *Pacer) Hits(t time.Duration) float64 {
 // the schedule rather than by the clock, which is racy at a boundary. Hits
 // beyond the schedule belong to the last step.
 func (p *Pacer) StepOf(k uint64) int {
+	g := float64(p.global(k))
 	for i, end := range p.stepEnd {
-		if float64(k) < end {
+		if g < end-eps {
 			return i
 		}
 	}
@@ -168,6 +201,9 @@ func (p *Pacer) Rate(t time.Duration) float64 {
 		return 0
 	}
 	s := p.segs[p.segAt(t)]
+	if p.shards > 1 {
+		return s.rate(t-s.start) / float64(p.shards)
+	}
 	return s.rate(t - s.start)
 }
 
@@ -197,10 +233,10 @@ func (p *Pacer) Pace(elapsed time.Duration, hits uint64) (time.Duration, bool) {
 // measured whenever it was really sent. ok is false for a hit beyond the
 // schedule.
 func (p *Pacer) TimeOfHit(k uint64) (time.Duration, bool) {
-	kf := float64(k)
+	kf := float64(p.global(k))
 	for _, s := range p.segs {
 		end := s.before + s.hits(s.Duration)
-		if kf < end && (s.From > 0 || s.To > 0) {
+		if kf < end-eps && (s.From > 0 || s.To > 0) {
 			secs := s.timeOf(kf - s.before)
 			return s.start + min(time.Duration(math.Ceil(secs*float64(time.Second))), s.Duration), true
 		}

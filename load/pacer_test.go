@@ -320,3 +320,49 @@ func TestSpike_clipped(t *testing.T) {
 		t.Errorf("Spike past the end = %+v, want two segments adding up to 10s", s.Segments)
 	}
 }
+
+// Shards of a schedule send its hits between them, interleaved: together
+// exactly the schedule's hits at the schedule's times, none twice.
+func TestPacer_Shard(t *testing.T) {
+	whole := load.NewPacer(shaped)
+	total := uint64(math.Round(whole.Hits(whole.Duration())))
+	const n = 3
+	seen := map[time.Duration]int{}
+	var sent uint64
+	for i := 1; i <= n; i++ {
+		p := whole.Shard(i, n)
+		for k := uint64(0); ; k++ {
+			at, ok := p.TimeOfHit(k)
+			if !ok {
+				break
+			}
+			want, _ := whole.TimeOfHit(k*n + uint64(i-1))
+			if at != want || p.StepOf(k) != whole.StepOf(k*n+uint64(i-1)) {
+				t.Fatalf("shard %d hit %d at %v in step %d, want the whole schedule's hit %d", i, k, at, p.StepOf(k), k*n+uint64(i-1))
+			}
+			seen[at]++
+			sent++
+		}
+		if got, want := math.Ceil(p.Hits(p.Duration())), math.Ceil((float64(total)-float64(i-1))/n); got != want {
+			t.Errorf("shard %d schedules %v hits, want %v", i, got, want)
+		}
+	}
+	if sent != total {
+		t.Errorf("the shards send %d hits, the schedule has %d", sent, total)
+	}
+}
+
+// A step whose hits add up to a hair above a whole number in floating
+// point keeps exactly that whole number: the next hit is the next step's.
+func TestPacer_StepBoundaryRounding(t *testing.T) {
+	p := load.NewPacer([]load.Step{{Name: "a", Duration: 1225 * time.Millisecond, Rate: 400}, {Name: "b", Duration: time.Second, Rate: 400}})
+	if got := p.StepOf(489); got != 0 {
+		t.Errorf("StepOf(489) = %d, want 0", got)
+	}
+	if got := p.StepOf(490); got != 1 {
+		t.Errorf("StepOf(490) = %d, want 1: step a has 490 hits", got)
+	}
+	if at, _ := p.TimeOfHit(490); at < 1225*time.Millisecond {
+		t.Errorf("TimeOfHit(490) = %v, before step b starts", at)
+	}
+}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,12 +24,12 @@ const ResultsFlushInterval = 250 * time.Millisecond
 // ResultsFlushInterval and on Close: a run killed mid-way leaves a file
 // whose results up to then are readable. Safe for concurrent use.
 type ResultsFile struct {
-	mu     sync.Mutex
-	f      *os.File
-	w      *bufio.Writer
-	enc    vegeta.Encoder
-	flushd time.Time
-	err    error
+	mu    sync.Mutex
+	f     *os.File
+	w     *bufio.Writer
+	enc   vegeta.Encoder
+	timer *time.Timer // armed while written results wait for a flush
+	err   error
 }
 
 // CreateResultsFile creates (or truncates) the file at path.
@@ -37,14 +39,19 @@ func CreateResultsFile(path string) (*ResultsFile, error) {
 		return nil, fmt.Errorf("results file: %w", err)
 	}
 	w := bufio.NewWriterSize(f, 64<<10)
-	return &ResultsFile{f: f, w: w, enc: vegeta.NewEncoder(w), flushd: time.Now()}, nil
+	return &ResultsFile{f: f, w: w, enc: vegeta.NewEncoder(w)}, nil
 }
 
-// Write appends one result. Response headers and bodies are left out: no
-// report reads them, and they would make the file grow with every header.
+// Write appends one result. Response bodies and headers are left out —
+// they would make the file grow with every header — except the fallback
+// mark, which a merged report counts.
 // The first error is kept, returned by Close; later results are dropped.
 func (r *ResultsFile) Write(res vegeta.Result) {
-	res.Headers, res.Body = nil, nil
+	var kept http.Header
+	if v := res.Headers.Get(FallbackHeader); v != "" {
+		kept = http.Header{FallbackHeader: {v}}
+	}
+	res.Headers, res.Body = kept, nil
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.err != nil {
@@ -53,8 +60,18 @@ func (r *ResultsFile) Write(res vegeta.Result) {
 	if r.err = r.enc.Encode(&res); r.err != nil {
 		return
 	}
-	if now := time.Now(); now.Sub(r.flushd) >= ResultsFlushInterval {
-		r.flushd = now
+	// Flushed within ResultsFlushInterval of being written, whether or
+	// not more results follow.
+	if r.timer == nil {
+		r.timer = time.AfterFunc(ResultsFlushInterval, r.flush)
+	}
+}
+
+func (r *ResultsFile) flush() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.timer = nil
+	if r.err == nil && r.f != nil {
 		r.err = r.w.Flush()
 	}
 }
@@ -66,6 +83,10 @@ func (r *ResultsFile) Close() error {
 	defer r.mu.Unlock()
 	if r.f == nil {
 		return r.err
+	}
+	if r.timer != nil {
+		r.timer.Stop()
+		r.timer = nil
 	}
 	if r.err == nil {
 		r.err = r.w.Flush()
@@ -91,11 +112,18 @@ func ReadResults(path string) ([]vegeta.Result, error) {
 	for {
 		var r vegeta.Result
 		if err := dec.Decode(&r); err != nil {
-			if errors.Is(err, io.EOF) || len(out) > 0 {
+			if errors.Is(err, io.EOF) || (len(out) > 0 && errors.Is(err, io.ErrUnexpectedEOF)) {
 				return out, nil // the end, or the torn tail of a killed run
+			}
+			if len(out) > 0 {
+				return nil, fmt.Errorf("%s: result %d: %w", path, len(out)+1, err)
 			}
 			return nil, fmt.Errorf("%s: not a results file: %w", path, err)
 		}
 		out = append(out, r)
 	}
 }
+
+// IsDropped says whether a saved result's error is a drop at the in-flight
+// cap rather than a failed request.
+func IsDropped(errText string) bool { return strings.HasSuffix(errText, ErrDropped.Error()) }

@@ -21,7 +21,8 @@ import (
 )
 
 // Shard is one of N machines sharing a scenario's load: shard Index of
-// Count sends 1/Count of every phase's rate.
+// Count sends every Count-th request of the schedule, so the shards
+// together send it exactly, interleaved.
 type Shard struct{ Index, Count int }
 
 // ParseShard reads "i/N", 1 ≤ i ≤ N.
@@ -80,9 +81,7 @@ func RunLoad(ctx context.Context, s *scenario.Scenario, opts LoadOptions) (*repo
 	defer results.Close()
 
 	plan := newPlan(s)
-	for i := range plan.steps {
-		plan.steps[i] = scaled(plan.steps[i], 1/float64(n))
-	}
+	pacer := load.NewPacer(plan.steps).Shard(opts.Shard.Index, n)
 	if !opts.StartAt.IsZero() {
 		wait := time.Until(opts.StartAt)
 		fmt.Fprintf(progress, "resctl: shard %d/%d: starting at %s (in %s)\n", opts.Shard.Index, n, opts.StartAt.Format(time.RFC3339), wait.Round(time.Second))
@@ -94,10 +93,30 @@ func RunLoad(ctx context.Context, s *scenario.Scenario, opts LoadOptions) (*repo
 			return nil, fmt.Errorf("shard %d/%d before its start: %w", opts.Shard.Index, n, ErrInterrupted)
 		}
 	}
+	// The schedule counts from the shared start, so a shard that got
+	// going late sends late — and its lag shows it — rather than shifting
+	// its phases against the others'.
 	start := time.Now()
+	if !opts.StartAt.IsZero() {
+		if late := start.Sub(opts.StartAt); late > time.Second {
+			fmt.Fprintf(progress, "resctl: warning: shard %d/%d started %s after --start-at; its first requests go out late\n", opts.Shard.Index, n, late.Round(time.Millisecond))
+		}
+		start = opts.StartAt
+	}
 	rec := record.NewRecorder(start, plan.spans, s.Load.Timeout)
-	fmt.Fprintf(progress, "resctl: shard %d/%d of %s: 1/%d of the load to %s for %s\n", opts.Shard.Index, n, s.Name, n, target, s.Duration())
-	stats, loadErr := sendLoad(ctx, s, target, load.NewPacer(plan.steps), start, rec, results, nil)
+	part := "all of the load"
+	if n > 1 {
+		part = "every " + ordinal(n) + " request of the load"
+	}
+	fmt.Fprintf(progress, "resctl: shard %d/%d of %s: %s to %s for %s\n", opts.Shard.Index, n, s.Name, part, target, s.Duration())
+	stats, loadErr := sendLoad(ctx, s, target, pacer, start, rec, results, nil)
+	// Load refused before any request went out: no report, as for Run.
+	switch {
+	case errors.Is(loadErr, load.ErrInvalid):
+		return nil, loadErr
+	case errors.Is(loadErr, load.ErrUnreachable):
+		return nil, fmt.Errorf("%w: %v", ErrUnreachable, loadErr)
+	}
 	closeErr := results.Close()
 	elapsed := time.Since(start)
 	snap := rec.Snapshot()
@@ -118,17 +137,6 @@ func RunLoad(ctx context.Context, s *scenario.Scenario, opts LoadOptions) (*repo
 		return r, closeErr
 	}
 	return r, nil
-}
-
-// scaled is a step at f times its rate.
-func scaled(st load.Step, f float64) load.Step {
-	st.Rate *= f
-	st.Segments = append([]load.Segment(nil), st.Segments...)
-	for i := range st.Segments {
-		st.Segments[i].From *= f
-		st.Segments[i].To *= f
-	}
-	return st
 }
 
 // Merge combines the results files of a distributed run's shards into one
@@ -167,6 +175,7 @@ func Merge(s *scenario.Scenario, files []string, start time.Time) (*report.Repor
 			Latency:  r.Latency,
 			Code:     int(r.Code),
 			Failed:   r.Error != "",
+			Dropped:  load.IsDropped(r.Error),
 			Fallback: r.Error == "" && r.Headers.Get(load.FallbackHeader) != "",
 		})
 		end = max(end, r.Timestamp.Sub(start))
@@ -184,4 +193,15 @@ func loadReport(s *scenario.Scenario, target string, rec *record.Recorder, snap 
 	r := buildReport(s, target, snap, env, &proxySet{}, nil, runEnd)
 	r.Version = version.String()
 	return r
+}
+
+// ordinal is "2nd", "3rd", "4th"… for a shard count above one.
+func ordinal(n int) string {
+	switch {
+	case n%10 == 2 && n%100 != 12:
+		return fmt.Sprintf("%dnd", n)
+	case n%10 == 3 && n%100 != 13:
+		return fmt.Sprintf("%drd", n)
+	}
+	return fmt.Sprintf("%dth", n)
 }

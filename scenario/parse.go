@@ -250,9 +250,16 @@ func (v *validator) checkTemplate(path, text string) {
 	}
 	d := TemplateData{Proxies: map[string]ProxyAddr{}}
 	placeholder := ProxyAddr{Addr: "127.0.0.1:1", URL: "http://127.0.0.1:1"}
-	d.Proxy = placeholder
+	// The target starts after the proxies in front of its dependencies
+	// and before the one in front of it: only the former have addresses.
 	for _, p := range v.s.AllProxies() {
+		if p.FrontsTarget() {
+			continue
+		}
 		d.Proxies[p.Name] = placeholder
+		if p.Name == MainProxy {
+			d.Proxy = placeholder
+		}
 	}
 	if _, err := Expand(text, d); err != nil {
 		v.report(path, "%v", err)
@@ -583,12 +590,17 @@ func (v *validator) validateScrape() {
 		if !strictyaml.ValidEnvName(name) {
 			v.report(p, "%q is not a valid source name: use letters, digits and _", name)
 		}
-		switch where {
-		case EndpointSelf, EndpointTarget:
+		switch {
+		case where == EndpointTarget:
+			continue
+		case where == EndpointSelf && !v.s.HasProxy():
+			v.report(p, "self is the main proxy's metrics, and this scenario has none; name one: proxy:NAME")
+			continue
+		case where == EndpointSelf:
 			continue
 		}
 		if name, ok := strings.CutPrefix(where, EndpointProxy); ok {
-			if _, known := v.s.Proxies[name]; !known && name != MainProxy {
+			if _, known := v.s.Proxies[name]; !known && (name != MainProxy || !v.s.HasProxy()) {
 				v.report(p, "no proxy named %q; proxies: %s", name, strings.Join(v.proxyNames(), ", "))
 			}
 			continue

@@ -27,7 +27,7 @@ func (v *validator) validateProxies() {
 		s.Proxy = Proxy{} // only the named proxies
 	}
 	// gRPC load goes through a gRPC proxy unless the file says otherwise.
-	if _, set := v.At["proxy.protocol"]; !set && s.Load.GRPC != nil && s.HasProxy() {
+	if _, set := v.At["proxy.protocol"]; !set && s.Load.GRPC != nil && s.HasProxy() && (NamedProxy{MainProxy, s.Proxy}).FrontsTarget() {
 		s.Proxy.Protocol = "grpc"
 	}
 	if s.Load.GRPC != nil && s.HasProxy() && (NamedProxy{MainProxy, s.Proxy}).FrontsTarget() && s.Proxy.Protocol == "http" {

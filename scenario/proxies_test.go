@@ -117,6 +117,16 @@ func TestParse_namedProxyProblems(t *testing.T) {
 			want: []string{`5:43: phases[0].faults[0]: fault kind "abort" is for http proxies; proxy "db" speaks tcp`},
 		},
 		{
+			name: "self with no main proxy",
+			src:  head + "proxies: {db: {protocol: tcp, upstream: 127.0.0.1:1}}\nphases: [{name: a, duration: 1s}]\nscrape: {endpoints: {p: self}}\n",
+			want: []string{"6:25: scrape.endpoints.p: self is the main proxy's metrics, and this scenario has none"},
+		},
+		{
+			name: "template naming the proxy in front of the target",
+			src:  "name: t\ntarget: {url: 'http://127.0.0.1:1', command: [x, '{{ .Proxies.proxy.Addr }}']}\nload: {rate: 5/s, requests: [{path: /}]}\nphases: [{name: a, duration: 1s}]\n",
+			want: []string{`2:50: target.command[1]: template "{{ .Proxies.proxy.Addr }}"`},
+		},
+		{
 			name: "template naming a proxy that does not exist",
 			src:  "name: t\ntarget: {url: 'http://127.0.0.1:1', command: [x, '{{ .Proxies.cahce.Addr }}']}\nproxies: {cache: {protocol: tcp, upstream: 127.0.0.1:1}}\nload: {rate: 5/s, requests: [{path: /}]}\nphases: [{name: a, duration: 1s}]\n",
 			want: []string{`2:50: target.command[1]: template "{{ .Proxies.cahce.Addr }}"`},

@@ -18,8 +18,10 @@ type PhaseRate struct {
 	Constant quantity.Rate
 	rateShape
 	set bool
-	// keys counts the keys of the map form, known or not.
-	keys int
+	// keys counts the keys of the map form, known or not; nulls are the
+	// shapes written with no parameters (ramp:), which decode to nothing.
+	keys  int
+	nulls []string
 }
 
 // rateShape is the map form of a phase's rate; exactly one key is set.
@@ -62,6 +64,11 @@ func (r *PhaseRate) DecodeNode(d *strictyaml.Decoder, n *yaml.Node, path string)
 		return
 	}
 	r.keys = len(n.Content) / 2
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if v := n.Content[i+1]; v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+			r.nulls = append(r.nulls, n.Content[i].Value)
+		}
+	}
 	d.DecodeStruct(n, reflect.ValueOf(&r.rateShape).Elem(), path)
 }
 
@@ -79,6 +86,10 @@ func (r *PhaseRate) check(report func(path, format string, args ...any), path st
 	switch {
 	case shapes == 0 && r.Constant == 0 && r.keys == 0:
 		report(path, "give a rate (200/s) or one shape: ramp, steps or spike")
+	case shapes == 0 && len(r.nulls) > 0:
+		for _, k := range r.nulls {
+			report(path+"."+k, "give the shape its parameters, e.g. ramp: {from: 10/s, to: 100/s}")
+		}
 	case shapes > 1:
 		report(path, "give one shape: ramp, steps or spike")
 	case r.Steps != nil && len(r.Steps) == 0:
@@ -89,6 +100,9 @@ func (r *PhaseRate) check(report func(path, format string, args ...any), path st
 		sp := r.Spike
 		if sp.Base == 0 {
 			sp.Base = base
+		}
+		if sp.Base == 0 {
+			report(path+".spike.base", "is required when load.rate is not set: the rate outside the spike")
 		}
 		if sp.Peak == 0 {
 			report(path+".spike.peak", "is required, e.g. peak: 1000/s")

@@ -64,6 +64,16 @@ func TestParse_phaseRateProblems(t *testing.T) {
 			want: []string{"3:7: load: rate is required"},
 		},
 		{
+			name: "a shape with no parameters",
+			src:  head + "phases: [{name: a, duration: 5s, rate: {ramp: }}]\n",
+			want: []string{"4:47: phases[0].rate.ramp: give the shape its parameters"},
+		},
+		{
+			name: "a spike with no base and no load.rate",
+			src:  head + "phases: [{name: a, duration: 5s, rate: {spike: {peak: 9/s, at: 1s, for: 1s}}}]\n",
+			want: []string{"4:48: phases[0].rate.spike.base: is required when load.rate is not set"},
+		},
+		{
 			name: "unknown shape",
 			src:  head + "phases: [{name: a, duration: 5s, rate: {rmp: {to: 5/s}}}]\n",
 			want: []string{`4:41: phases[0].rate.rmp: unknown key "rmp" (did you mean "ramp"?)`},

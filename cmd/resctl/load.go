@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/resctl/resctl/load"
 	"github.com/resctl/resctl/report"
 	"github.com/resctl/resctl/runner"
 )
@@ -88,6 +89,12 @@ func runLoad(ctx context.Context, opts *loadOptions) error {
 		Shard: opts.Shard, StartAt: opts.StartAt, Target: opts.Target, Results: opts.SaveResults, Progress: opts.Stderr,
 	})
 	if rep == nil {
+		switch {
+		case errors.Is(runErr, load.ErrInvalid):
+			return withCode(exitUsage, runErr, "check load.grpc in the scenario: call, data, metadata, proto")
+		case errors.Is(runErr, runner.ErrUnreachable), errors.Is(runErr, runner.ErrInterrupted):
+			return withCode(exitRunFailed, runErr, hintFor(runErr))
+		}
 		return withCode(exitUsage, runErr, "")
 	}
 	var paths []string
