@@ -3,6 +3,7 @@ package scenario
 import (
 	"encoding/json"
 	"os"
+	"regexp"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -61,6 +62,9 @@ func (g *GRPCData) DecodeNode(d *strictyaml.Decoder, n *yaml.Node, path string) 
 	g.JSON = string(b)
 }
 
+// metadataKey is what gRPC allows as a metadata key.
+var metadataKey = regexp.MustCompile(`^[0-9a-z_.-]+$`)
+
 // validateGRPCLoad checks a gRPC load's own keys; whether the method
 // exists and the data fits it is found out against the server (or the
 // proto) before any call is sent.
@@ -73,7 +77,7 @@ func (v *validator) validateGRPCLoad() {
 		v.report("load.grpc", "give requests (HTTP) or grpc, not both")
 	}
 	svc, method, ok := strings.Cut(strings.TrimPrefix(g.Call, "/"), "/")
-	if !ok || svc == "" || method == "" || !strings.Contains(svc, ".") {
+	if !ok || svc == "" || method == "" || strings.Contains(method, "/") {
 		v.report("load.grpc.call", "%q is not a full method name; write pkg.Service/Method, e.g. resctl.demo.v1.Orders/GetOrder", g.Call)
 	}
 	if g.Proto != "" && g.Protoset != "" {
@@ -87,9 +91,20 @@ func (v *validator) validateGRPCLoad() {
 			v.report("load.grpc."+key, "%q cannot be read: %v", file, err)
 		}
 	}
-	for k := range g.Metadata {
-		if k != strings.ToLower(k) || strings.ContainsAny(k, " :") || strings.HasPrefix(k, "grpc-") {
-			v.report("load.grpc.metadata."+k, "%q is not a metadata key: use lower case letters, digits, - _ and ., not starting with grpc-", k)
+	for k, val := range g.Metadata {
+		p := "load.grpc.metadata." + k
+		switch {
+		case !metadataKey.MatchString(k):
+			v.report(p, "%q is not a metadata key: use lower case letters, digits, - _ and .", k)
+		case strings.HasPrefix(k, "grpc-"):
+			v.report(p, "%q: grpc- keys are gRPC's own", k)
+		case strings.HasPrefix(k, "x-resctl-"):
+			v.report(p, "%q: resctl sets the x-resctl- keys itself (phase and sequence of each call)", k)
+		case !strings.HasSuffix(k, "-bin") && strings.IndexFunc(val, func(r rune) bool { return r < 0x20 || r > 0x7e }) >= 0:
+			v.report(p, "the value must be printable ASCII (or the key end in -bin)")
 		}
+	}
+	if d := strings.TrimSpace(g.Data.JSON); d != "" && d[0] != '{' && d[0] != '[' {
+		v.report("load.grpc.data", "give the request message as a map of fields (or a list, for a client stream)")
 	}
 }

@@ -153,5 +153,11 @@ func sameAddr(a, b string) bool {
 		return false
 	}
 	any := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
-	return ha == hb || any(ha) || any(hb)
+	loop := func(h string) string {
+		if h == "localhost" {
+			return "127.0.0.1"
+		}
+		return h
+	}
+	return loop(ha) == loop(hb) || any(ha) || any(hb)
 }

@@ -117,6 +117,15 @@ func TestParse_namedProxyProblems(t *testing.T) {
 			want: []string{`5:43: phases[0].faults[0]: fault kind "abort" is for http proxies; proxy "db" speaks tcp`},
 		},
 		{
+			name: "gRPC load with metadata resctl sets, a bad key and data that is no message",
+			src:  "name: t\ntarget: {builtin: demo}\nload: {rate: 5/s, grpc: {call: a.S/M, data: '5', metadata: {x-resctl-seq: '1', 'A b': x}}}\nphases: [{name: a, duration: 1s}]\n",
+			want: []string{
+				`3:45: load.grpc.data: give the request message as a map of fields`,
+				`3:75: load.grpc.metadata.x-resctl-seq: "x-resctl-seq": resctl sets the x-resctl- keys itself`,
+				`3:87: load.grpc.metadata.A b: "A b" is not a metadata key`,
+			},
+		},
+		{
 			name: "self with no main proxy",
 			src:  head + "proxies: {db: {protocol: tcp, upstream: 127.0.0.1:1}}\nphases: [{name: a, duration: 1s}]\nscrape: {endpoints: {p: self}}\n",
 			want: []string{"6:25: scrape.endpoints.p: self is the main proxy's metrics, and this scenario has none"},
