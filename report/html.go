@@ -74,7 +74,7 @@ type slaRow struct {
 
 type phaseRow struct {
 	Name, Time, Requests, RPS, Success, Errors, Fallbacks string
-	P50, P90, P95, P99, Max, Codes                        string
+	P50, P90, P95, P99, Max, ServiceP99, Codes            string
 	Total                                                 bool
 }
 
@@ -189,7 +189,7 @@ func newPhaseRow(p Phase, total bool) phaseRow {
 		RPS: strconv.FormatFloat(p.RPS, 'f', 1, 64), Success: pct(p.SuccessRate, p.Requests),
 		Errors: strconv.FormatUint(p.Errors, 10), Fallbacks: strconv.FormatUint(p.Fallbacks, 10),
 		P50: ms(p.LatencyMs.P50, p.Requests), P90: ms(p.LatencyMs.P90, p.Requests), P95: ms(p.LatencyMs.P95, p.Requests),
-		P99: ms(p.LatencyMs.P99, p.Requests), Max: ms(p.LatencyMs.Max, p.Requests), Total: total,
+		P99: ms(p.LatencyMs.P99, p.Requests), Max: ms(p.LatencyMs.Max, p.Requests), ServiceP99: serviceP99(p), Total: total,
 	}
 	codes := make([]string, 0, len(p.Codes))
 	for c := range p.Codes {
@@ -210,4 +210,13 @@ func fmtOffsetRange(a, b float64) string {
 // pctText writes a rate of 0..1 as a percentage with up to one decimal.
 func pctText(v float64) string {
 	return trimZeros(strconv.FormatFloat(v*100, 'f', 1, 64)) + "%"
+}
+
+// serviceP99 is a phase's service-time p99, or a dash where the report
+// has none (a report from before resctl kept it).
+func serviceP99(p Phase) string {
+	if p.ServiceMs == nil {
+		return "–"
+	}
+	return ms(p.ServiceMs.P99, p.Requests)
 }

@@ -77,11 +77,11 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	if fallbacks {
 		b.WriteString(" fallbacks |")
 	}
-	b.WriteString(" p50 | p95 | p99 | max |\n|---|---|--:|--:|--:|--:|")
+	b.WriteString(" p50 | p95 | p99 | max | service p99 |\n|---|---|--:|--:|--:|--:|")
 	if fallbacks {
 		b.WriteString("--:|")
 	}
-	b.WriteString("--:|--:|--:|--:|\n")
+	b.WriteString("--:|--:|--:|--:|--:|\n")
 	for _, p := range append(append([]Phase{}, r.Phases...), r.Total) {
 		name := mdText(p.Name)
 		if p.Name == "" {
@@ -92,8 +92,8 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		if fallbacks {
 			fmt.Fprintf(&b, " %d |", p.Fallbacks)
 		}
-		fmt.Fprintf(&b, " %s | %s | %s | %s |\n", ms(p.LatencyMs.P50, p.Requests), ms(p.LatencyMs.P95, p.Requests),
-			ms(p.LatencyMs.P99, p.Requests), ms(p.LatencyMs.Max, p.Requests))
+		fmt.Fprintf(&b, " %s | %s | %s | %s | %s |\n", ms(p.LatencyMs.P50, p.Requests), ms(p.LatencyMs.P95, p.Requests),
+			ms(p.LatencyMs.P99, p.Requests), ms(p.LatencyMs.Max, p.Requests), serviceP99(p))
 	}
 	b.WriteString("\n")
 

@@ -179,6 +179,13 @@ func TestWriteTerminal_Verdicts(t *testing.T) {
 		}, "did not start: agent: connection refused"},
 		{"error", func(r *Report) { r.Error = "boom" }, "error: boom"},
 		{"generator behind", func(r *Report) { r.Run.Sent, r.Run.GeneratorBehind = 900, true }, "load generator fell behind: it sent 900 of 1000"},
+		{"behind: service and lag columns", func(r *Report) {
+			r.Run.GeneratorBehind, r.Run.BehindReason = true, "1% of requests went out over 50ms late (p99 lag 80ms)"
+			r.Phases[0].ServiceMs, r.Phases[0].LagMs = &Latency{P99: 12.5}, &Latency{P99: 80}
+		}, "12.5ms"},
+		{"behind: the reason", func(r *Report) {
+			r.Run.GeneratorBehind, r.Run.BehindReason = true, "dropped 7 requests at the in-flight cap (load.max_in_flight)"
+		}, "fell behind: dropped 7 requests at the in-flight cap"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -63,16 +63,31 @@ func WriteTerminal(w io.Writer, r *Report, o TerminalOptions) error {
 			style(failStyle, "warning:"), r.Run.behind())
 	}
 
-	t := newTable(o.Styled).Headers("phase", "time", "requests", "rps", "success", "p50", "p90", "p99", "max")
+	// When the generator fell behind, response and service times part:
+	// show both, and how late requests went out.
+	behind := r.Run.GeneratorBehind
+	heads := []string{"phase", "time", "requests", "rps", "success", "p50", "p90", "p99", "max"}
+	if behind {
+		heads = append(heads, "service p99", "lag p99")
+	}
+	t := newTable(o.Styled).Headers(heads...)
 	for _, p := range append(append([]Phase{}, r.Phases...), r.Total) {
 		name := p.Name
 		if name == "" {
 			name = "total"
 		}
-		t.Row(name, fmt.Sprintf("%.0f–%.0fs", p.StartS, p.EndS), strconv.FormatUint(p.Requests, 10),
+		row := []string{name, fmt.Sprintf("%.0f–%.0fs", p.StartS, p.EndS), strconv.FormatUint(p.Requests, 10),
 			fmt.Sprintf("%.1f", p.RPS), pct(p.SuccessRate, p.Requests),
 			ms(p.LatencyMs.P50, p.Requests), ms(p.LatencyMs.P90, p.Requests),
-			ms(p.LatencyMs.P99, p.Requests), ms(p.LatencyMs.Max, p.Requests))
+			ms(p.LatencyMs.P99, p.Requests), ms(p.LatencyMs.Max, p.Requests)}
+		if behind {
+			lag := "–"
+			if p.LagMs != nil {
+				lag = ms(p.LagMs.P99, p.Requests)
+			}
+			row = append(row, serviceP99(p), lag)
+		}
+		t.Row(row...)
 	}
 	b.WriteString(t.Render())
 	b.WriteString("\n")
