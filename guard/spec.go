@@ -41,6 +41,10 @@ type RouteSpec struct {
 	// Guard is the route's chain, applied in order, inside the proxy-wide
 	// chain.
 	Guard []Spec `yaml:"guard"`
+	// Upstreams, when set, are where the route's requests go instead of
+	// the proxy's upstream: several instances of one service, balanced by
+	// the proxy (power of two choices, passive ejection).
+	Upstreams []string `yaml:"upstreams"`
 }
 
 // RouteMatch selects a route's requests: a path prefix and, optionally, a

@@ -3,11 +3,14 @@ package harness
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/http/httputil"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -59,16 +62,73 @@ func applyPool(tr *http.Transport, pool PoolConfig, b *Balancer) {
 	}
 }
 
-// upstreamKey carries the upstream Rewrite picked to the transport.
+// upstreamKey carries the upstream Rewrite picked, and its balancer, to
+// the transport.
 type upstreamKey struct{}
 
-// rewrite points a request at the upstream Pick chooses. With one
-// upstream the transport knows which, and the request carries nothing.
-func (b *Balancer) rewrite(r *httputil.ProxyRequest) {
+// picked is an upstream and the balancer it was picked from.
+type picked struct {
+	b *Balancer
+	u *Upstream
+}
+
+// rewrite points a request at the upstream Pick chooses. With the proxy's
+// only upstream the transport knows which, and the request carries
+// nothing; a route's balancer (route) always says.
+func (b *Balancer) rewrite(r *httputil.ProxyRequest, route bool) {
 	u := b.Pick()
 	r.SetURL(u.url)
-	if len(b.all) > 1 {
-		r.Out = r.Out.WithContext(context.WithValue(r.Out.Context(), upstreamKey{}, u))
+	if route || len(b.all) > 1 {
+		r.Out = r.Out.WithContext(context.WithValue(r.Out.Context(), upstreamKey{}, picked{b, u}))
+	}
+}
+
+// newRouteBalancers builds a balancer for each route with upstreams of
+// its own. An upstream belongs to one balancer of a proxy: its metrics and
+// its ejection state are one upstream's.
+func newRouteBalancers(opts Options, proxy *Balancer) (map[string]*Balancer, error) {
+	owner := map[string]string{}
+	for _, u := range proxy.all {
+		owner[u.addr] = "the proxy"
+	}
+	out := map[string]*Balancer{}
+	for _, rt := range opts.Routes {
+		if len(rt.Upstreams) == 0 {
+			continue
+		}
+		b, err := NewBalancer(rt.Upstreams, opts.Balance.Ejection, guard.Options{Clock: opts.Clock, Seed: opts.Seed, Observer: opts.Observer})
+		if err != nil {
+			return nil, fmt.Errorf("route %s: %w", rt.Name, err)
+		}
+		for _, u := range b.all {
+			if o, dup := owner[u.addr]; dup {
+				return nil, fmt.Errorf("route %s: upstream %s is already %s's", rt.Name, u.addr, o)
+			}
+			owner[u.addr] = "route " + rt.Name
+		}
+		out[rt.Name] = b
+	}
+	return out, nil
+}
+
+// routeBalancers lists the route balancers in route-name order.
+func routeBalancers(m map[string]*Balancer) []*Balancer {
+	var out []*Balancer
+	for _, name := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, m[name])
+	}
+	return out
+}
+
+// balancerSet serves the metrics of a proxy's balancers as one collector:
+// they share their descriptions, and no upstream is in two of them.
+type balancerSet []*Balancer
+
+func (s balancerSet) Describe(ch chan<- *prometheus.Desc) { s[0].Describe(ch) }
+
+func (s balancerSet) Collect(ch chan<- prometheus.Metric) {
+	for _, b := range s {
+		b.Collect(ch)
 	}
 }
 
@@ -83,34 +143,35 @@ type balancedTransport struct {
 }
 
 func (t *balancedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	u, _ := req.Context().Value(upstreamKey{}).(*Upstream)
+	pk, _ := req.Context().Value(upstreamKey{}).(picked)
+	b, u := pk.b, pk.u
 	if u == nil {
-		u = t.b.all[0]
+		b, u = t.b, t.b.all[0]
 	}
 	if t.lifetime > 0 {
 		req = t.retireAged(req)
 	}
-	t.b.Begin(u)
+	b.Begin(u)
 	start := time.Now()
 	resp, err := t.next.RoundTrip(req)
 	latency := time.Since(start)
 	if err != nil {
-		t.b.Observe(u, errorOutcome(req.Context(), err), latency)
-		t.b.End(u)
+		b.Observe(u, errorOutcome(req.Context(), err), latency)
+		b.End(u)
 		return nil, err
 	}
 	o := OutcomeSuccess
 	if resp.StatusCode >= 500 {
 		o = Outcome5xx
 	}
-	t.b.Observe(u, o, latency)
+	b.Observe(u, o, latency)
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		// The body is the upgraded connection, which the reverse proxy
 		// needs as an io.ReadWriteCloser; it is no request in flight.
-		t.b.End(u)
+		b.End(u)
 		return resp, nil
 	}
-	resp.Body = &inFlightBody{ReadCloser: resp.Body, b: t.b, u: u}
+	resp.Body = &inFlightBody{ReadCloser: resp.Body, b: b, u: u}
 	return resp, nil
 }
 

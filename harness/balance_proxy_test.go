@@ -364,6 +364,7 @@ func TestStart_UpstreamsErrors(t *testing.T) {
 		{"a bad one", harness.Options{Upstreams: []string{"http://a:1", "b"}}, `proxy upstream "b": not a URL with a host`},
 		{"twice", harness.Options{Upstreams: []string{"http://a:1", "http://a:1"}}, "listed twice"},
 		{"negative pool", harness.Options{Upstream: "http://a:1", Balance: harness.BalanceConfig{Pool: harness.PoolConfig{MaxConns: -1}}}, "proxy balance pool.max_conns: must not be negative"},
+		{"a route's upstream is the proxy's", harness.Options{Upstream: "http://a:1", Routes: []harness.Route{{Name: "r", Path: "/r", Chain: guard.NewChain(), Upstreams: []string{"http://b:1", "http://a:1"}}}}, "route r: upstream http://a:1 is already the proxy's"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -377,5 +378,34 @@ func TestStart_UpstreamsErrors(t *testing.T) {
 				t.Errorf("Start error = %v, want one containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// A route with upstreams of its own sends its requests — every attempt —
+// to them, balanced, and the rest of the proxy's to the proxy's upstream;
+// the route's upstreams have metrics of their own.
+func TestProxy_RouteUpstreams(t *testing.T) {
+	main, b, c := &counting{}, &counting{}, &counting{}
+	ms, bs, cs := serve(t, main, false), serve(t, b, false), serve(t, c, false)
+	chain := guard.NewChain()
+	p := startProxy(t, harness.Options{Upstream: ms.URL, Balance: harness.DefaultBalanceConfig(),
+		Routes: []harness.Route{{Name: "orders", Path: "/orders", Chain: chain, Upstreams: []string{bs.URL, cs.URL}}}})
+
+	if codes := getN(t, p.URL()+"/orders/7", 40, 2); codes[http.StatusOK] != 40 {
+		t.Fatalf("route statuses %v, want 40 × 200", codes)
+	}
+	if codes := getN(t, p.URL()+"/users/7", 10, 1); codes[http.StatusOK] != 10 {
+		t.Fatalf("other statuses %v, want 10 × 200", codes)
+	}
+	if got := main.served.Load(); got != 10 {
+		t.Errorf("the proxy's upstream served %d, want the 10 requests off the route", got)
+	}
+	if nb, nc := b.served.Load(), c.served.Load(); nb+nc != 40 || nb == 0 || nc == 0 {
+		t.Errorf("route upstreams served %d and %d, want 40 between them, both used", nb, nc)
+	}
+	series := fmt.Sprintf(`resctl_proxy_upstream_requests_total{outcome="success",upstream=%q}`, bs.URL)
+	m := scrapeUntil(t, p, series, float64(b.served.Load()))
+	if got := m[series]; got != float64(b.served.Load()) {
+		t.Errorf("%s = %v, want %d", series, got, b.served.Load())
 	}
 }

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
@@ -16,14 +17,22 @@ type Route struct {
 	Path   string
 	Method string
 	Chain  *guard.Chain
+	// Upstreams, when set, are where the route's requests go instead of
+	// the proxy's upstreams, balanced the same way (Options.Balance). They
+	// are read at Start: a route SetGuard brings in later keeps the
+	// upstreams its name had then, or has the proxy's.
+	Upstreams []string
 }
+
+// routeBalancerKey carries the balancer of the route a request matched.
+type routeBalancerKey struct{}
 
 // guarded applies the proxy-wide chain to every request and a route's chain
 // to the requests of its route, in that order, before next.
-func guarded(next http.Handler, proxyWide *guard.Chain, routes []Route) http.Handler {
+func guarded(next http.Handler, proxyWide *guard.Chain, routes []Route, balancers map[string]*Balancer) http.Handler {
 	h := next
 	if len(routes) > 0 {
-		h = routeMux(next, routes)
+		h = routeMux(next, routes, balancers)
 	}
 	if proxyWide != nil {
 		h = proxyWide.Middleware(h)
@@ -31,14 +40,23 @@ func guarded(next http.Handler, proxyWide *guard.Chain, routes []Route) http.Han
 	return h
 }
 
-func routeMux(next http.Handler, routes []Route) http.Handler {
+func routeMux(next http.Handler, routes []Route, balancers map[string]*Balancer) http.Handler {
 	type entry struct {
 		r Route
 		h http.Handler
 	}
 	entries := make([]entry, len(routes))
 	for i, r := range routes {
-		entries[i] = entry{r, r.Chain.Middleware(next)}
+		h := r.Chain.Middleware(next)
+		if b := balancers[r.Name]; b != nil {
+			// Every attempt of the route's requests — retries and hedges
+			// included — goes to the route's upstreams.
+			inner := h
+			h = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				inner.ServeHTTP(w, req.WithContext(context.WithValue(req.Context(), routeBalancerKey{}, b)))
+			})
+		}
+		entries[i] = entry{r, h}
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		best := -1

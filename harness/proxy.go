@@ -84,7 +84,10 @@ type Proxy struct {
 	board      *inject.Board
 	upstream   string
 	balancer   *Balancer
-	tls        bool // clients speak TLS
+	// routeBal are the balancers of the routes with upstreams of their
+	// own, by route name.
+	routeBal map[string]*Balancer
+	tls      bool // clients speak TLS
 
 	// inner is what the guard chains wrap: the fault board and the
 	// reverse proxy. guarded is the whole chain, swapped atomically.
@@ -122,7 +125,11 @@ func Start(opts Options) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{transport: upstreamTransport(opts.Protocol), registry: prometheus.NewRegistry(), board: board, upstream: upstreamList(bal), balancer: bal, tls: srvTLS != nil}
+	routeBal, err := newRouteBalancers(opts, bal)
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{transport: upstreamTransport(opts.Protocol), registry: prometheus.NewRegistry(), board: board, upstream: upstreamList(bal), balancer: bal, routeBal: routeBal, tls: srvTLS != nil}
 	p.transport.TLSClientConfig = upTLS
 	applyPool(p.transport, opts.Balance.Pool, bal)
 	m := newMetrics(p.registry)
@@ -130,12 +137,16 @@ func Start(opts Options) (*Proxy, error) {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		board,
-		bal,
+		balancerSet(append([]*Balancer{bal}, routeBalancers(routeBal)...)),
 	)
 
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
-			bal.rewrite(r)
+			b := bal
+			if rb, ok := r.In.Context().Value(routeBalancerKey{}).(*Balancer); ok {
+				b = rb
+			}
+			b.rewrite(r, b != bal)
 			r.SetXForwarded()
 			rewriteGRPC(r)
 		},
@@ -364,7 +375,7 @@ func (p *Proxy) SetGuard(proxyWide *guard.Chain, routes []Route) {
 }
 
 func (p *Proxy) setGuard(proxyWide *guard.Chain, routes []Route) {
-	h := guarded(p.inner, proxyWide, routes)
+	h := guarded(p.inner, proxyWide, routes, p.routeBal)
 	p.guarded.Store(&h)
 	var chains []*guard.Chain
 	if proxyWide != nil {

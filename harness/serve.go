@@ -165,7 +165,7 @@ func (g *guardSet) build(pc ProxyConfig) (*guard.Chain, []Route, error) {
 			return nil, nil, err
 		}
 		chains = append(chains, c)
-		routes = append(routes, Route{Name: rt.Name, Path: rt.Match.Path, Method: rt.Match.Method, Chain: c})
+		routes = append(routes, Route{Name: rt.Name, Path: rt.Match.Path, Method: rt.Match.Method, Chain: c, Upstreams: rt.Upstreams})
 	}
 	g.b.Retain(chains...)
 	return wide, routes, nil

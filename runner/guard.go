@@ -68,7 +68,7 @@ func buildGuards(s *scenario.Scenario, start time.Time) (*guards, error) {
 				g.close()
 				return nil, err
 			}
-			pc.routes = append(pc.routes, harness.Route{Name: rt.Name, Path: rt.Match.Path, Method: rt.Match.Method, Chain: c})
+			pc.routes = append(pc.routes, harness.Route{Name: rt.Name, Path: rt.Match.Path, Method: rt.Match.Method, Chain: c, Upstreams: rt.Upstreams})
 		}
 		g.chains[np.Name] = pc
 	}

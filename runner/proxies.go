@@ -173,7 +173,9 @@ func (ps *proxySet) start(pr *proxyRun, upstream string) error {
 	}
 	if len(pr.Upstreams) > 0 {
 		opts.Upstream, opts.Upstreams = "", pr.Upstreams
-		opts.Observer = ps.gd.upstreamObserver(pr.Upstreams, pr.UpstreamStates())
+	}
+	if addrs := pr.UpstreamAddrs(); len(addrs) > 0 {
+		opts.Observer = ps.gd.upstreamObserver(addrs, pr.UpstreamStates())
 	}
 	p, err := harness.Start(opts)
 	if err != nil {

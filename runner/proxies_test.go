@@ -86,3 +86,45 @@ func closedAddr(t *testing.T) string {
 	ln.Close()
 	return addr
 }
+
+// A route with upstreams of its own: the load goes through the proxy in
+// front of the built-in demo target, and the orders route's requests go to
+// two other instances, balanced, whose counts the proxy's metrics show.
+func TestRun_RouteUpstreams(t *testing.T) {
+	var urls []string
+	for i := range 2 {
+		srv, err := demo.Start("127.0.0.1:0", demo.Options{Seed: int64(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Close()
+		urls = append(urls, srv.URL())
+	}
+	s := mustParse(t, `
+name: route upstreams
+target: {builtin: demo}
+proxy:
+  routes:
+    - name: orders
+      match: {path: /api/orders}
+      guard: [timeout: 2s]
+      upstreams: [`+urls[0]+`, `+urls[1]+`]
+load:
+  rate: 40/s
+  requests: [{path: /api/orders}, {path: /api/users/1}]
+phases: [{name: a, duration: 2s}]
+slas:
+  - expect: success_rate == 100%
+  - expect: 'increase(proxy:resctl_proxy_upstream_requests_total{upstream="`+urls[0]+`"}) > 5 and increase(proxy:resctl_proxy_upstream_requests_total{upstream="`+urls[1]+`"}) > 5'
+  - expect: state("upstream", "`+urls[1]+`") == healthy
+`)
+	r, err := Run(context.Background(), s, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sla := range r.SLAs {
+		if !sla.Passed {
+			t.Errorf("SLA %q failed: observed %s %s", sla.Expect, sla.Observed, sla.Error)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package scenario
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/resctl/resctl/quantity"
@@ -61,11 +62,49 @@ func (p NamedProxy) UpstreamStates() []string {
 	if p.Name != MainProxy {
 		prefix = p.Name + ":"
 	}
-	out := make([]string, len(p.Upstreams))
-	for i, u := range p.Upstreams {
+	addrs := p.UpstreamAddrs()
+	out := make([]string, len(addrs))
+	for i, u := range addrs {
 		out[i] = prefix + u
 	}
 	return out
+}
+
+// UpstreamAddrs are the proxy's balanced upstreams: its upstreams, then
+// each route's, in the order UpstreamStates names them.
+func (p NamedProxy) UpstreamAddrs() []string {
+	out := slices.Clone(p.Upstreams)
+	for _, rt := range p.Routes {
+		out = append(out, rt.Upstreams...)
+	}
+	return out
+}
+
+// validateRouteUpstreams checks the upstreams of a proxy's routes: URLs,
+// each in one place only — an upstream's metrics and ejection state are
+// one upstream's.
+func (v *validator) validateRouteUpstreams(path string, p Proxy) {
+	seen := map[string]string{}
+	for _, up := range p.Upstreams {
+		seen[up] = path + ".upstreams"
+	}
+	if p.Upstream != "" {
+		seen[p.Upstream] = path + ".upstream"
+	}
+	for i, rt := range p.Routes {
+		for j, up := range rt.Upstreams {
+			at := fmt.Sprintf("%s.routes[%d].upstreams[%d]", path, i, j)
+			if u, err := url.Parse(up); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				v.report(at, "%q is not an http:// URL with a host", up)
+			} else if where, dup := seen[up]; dup {
+				v.report(at, "%q is already in %s: an upstream belongs to one place", up, where)
+			}
+			seen[up] = fmt.Sprintf("%s.routes[%d]", path, i)
+		}
+		if _, set := v.At[fmt.Sprintf("%s.routes[%d].upstreams", path, i)]; set && len(rt.Upstreams) == 0 {
+			v.report(fmt.Sprintf("%s.routes[%d].upstreams", path, i), "must list at least one upstream")
+		}
+	}
 }
 
 // validateUpstreams checks a proxy's upstreams and balance key, and fills

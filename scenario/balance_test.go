@@ -156,3 +156,49 @@ func TestParse_upstreamProblems(t *testing.T) {
 		})
 	}
 }
+
+func TestParse_routeUpstreams(t *testing.T) {
+	s, err := scenario.Parse("r.yaml", []byte(`name: t
+target: {builtin: demo}
+proxy:
+  routes:
+    - name: orders
+      match: {path: /api/orders}
+      guard: [timeout: 1s]
+      upstreams: [http://127.0.0.1:9001, http://127.0.0.1:9002]
+load: {rate: 5/s, requests: [{path: /}]}
+phases: [{name: a, duration: 1s}]
+slas:
+  - expect: state("upstream", "http://127.0.0.1:9002") == healthy
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	np := s.AllProxies()[0]
+	if !np.FrontsTarget() {
+		t.Error("a proxy whose routes have upstreams no longer fronts the target")
+	}
+	if got := strings.Join(np.UpstreamStates(), " "); got != "http://127.0.0.1:9001 http://127.0.0.1:9002" {
+		t.Errorf("UpstreamStates = %s", got)
+	}
+
+	_, err = scenario.Parse("r.yaml", []byte(`name: t
+target: {builtin: demo}
+proxy:
+  upstreams: [http://127.0.0.1:9001]
+  routes:
+    - {match: {path: /a}, guard: [timeout: 1s], upstreams: [http://127.0.0.1:9001, 'ftp://x']}
+load: {rate: 5/s, requests: [{path: /}]}
+phases: [{name: a, duration: 1s}]
+`))
+	var ve *scenario.ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("Parse error = %v, want a validation error", err)
+	}
+	if !matchProblems(t, ve.Problems, []string{
+		`6:61: proxy.routes[0].upstreams[0]: "http://127.0.0.1:9001" is already in proxy.upstreams`,
+		`6:84: proxy.routes[0].upstreams[1]: "ftp://x" is not an http:// URL with a host`,
+	}) {
+		t.Errorf("problems:\n%s", listProblems(ve.Problems))
+	}
+}

@@ -447,6 +447,7 @@ func (v *validator) validateGuard() {
 			prefix = np.Name + ":"
 		}
 		v.checkChain(path+".guard", owner, np.Guard)
+		v.validateRouteUpstreams(path, np.Proxy)
 		routes := map[string]bool{}
 		for i := range np.Routes {
 			rt := &np.Routes[i]
