@@ -164,15 +164,49 @@ func (t *balancedTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	if resp.StatusCode >= 500 {
 		o = Outcome5xx
 	}
-	b.Observe(u, o, latency)
+	body := &inFlightBody{ReadCloser: resp.Body, b: b, u: u}
+	switch {
+	case resp.StatusCode == http.StatusOK && isGRPC(req):
+		// A gRPC call's outcome is its status: in the headers of a
+		// trailers-only answer, or in the trailers once the body ends.
+		if st := resp.Header.Get("Grpc-Status"); st != "" {
+			b.Observe(u, grpcOutcome(st), latency)
+		} else {
+			body.judge = func() {
+				o := grpcOutcome(resp.Trailer.Get("Grpc-Status"))
+				if req.Context().Err() != nil {
+					o = errorOutcome(req.Context(), req.Context().Err())
+				}
+				b.Observe(u, o, latency)
+			}
+		}
+	default:
+		b.Observe(u, o, latency)
+	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		// The body is the upgraded connection, which the reverse proxy
 		// needs as an io.ReadWriteCloser; it is no request in flight.
 		b.End(u)
 		return resp, nil
 	}
-	resp.Body = &inFlightBody{ReadCloser: resp.Body, b: b, u: u}
+	resp.Body = body
 	return resp, nil
+}
+
+// grpcOutcome judges a gRPC status as the balancer judges HTTP statuses:
+// the codes of a server in trouble (UNAVAILABLE, INTERNAL, UNKNOWN,
+// DATA_LOSS) are failures like a 5xx, DEADLINE_EXCEEDED a timeout, the
+// rest answers; a call that ended without a status is an error.
+func grpcOutcome(status string) Outcome {
+	switch status {
+	case "":
+		return OutcomeError
+	case "14", "13", "2", "15":
+		return Outcome5xx
+	case "4":
+		return OutcomeTimeout
+	}
+	return OutcomeSuccess
 }
 
 // errorOutcome tells a timeout and a request its client gave up on from
@@ -244,13 +278,20 @@ type inFlightBody struct {
 	b    *Balancer
 	u    *Upstream
 	done atomic.Bool
+	// judge, if set, observes the outcome once the body ended: a gRPC
+	// call's status comes in its trailers.
+	judge func()
 }
 
 func (r *inFlightBody) Close() error {
+	err := r.ReadCloser.Close()
 	if r.done.CompareAndSwap(false, true) {
+		if r.judge != nil {
+			r.judge()
+		}
 		r.b.End(r.u)
 	}
-	return r.ReadCloser.Close()
+	return err
 }
 
 // Upstream metrics. Downstream, resctl_proxy_requests_total counts what

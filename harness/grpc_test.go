@@ -445,3 +445,41 @@ func TestReadProxyConfig_GRPC(t *testing.T) {
 		})
 	}
 }
+
+// unavailable is a TestService that answers every unary call UNAVAILABLE,
+// as a gRPC server in trouble does.
+type unavailable struct{ testgrpc.UnimplementedTestServiceServer }
+
+func (unavailable) UnaryCall(context.Context, *testgrpc.SimpleRequest) (*testgrpc.SimpleResponse, error) {
+	return nil, status.Error(codes.Unavailable, "down for maintenance")
+}
+
+// The balancer judges gRPC calls by their status, not the HTTP 200 they
+// all travel in: an upstream that answers UNAVAILABLE is ejected like one
+// that answers 503, and the calls go to the healthy one.
+func TestGRPCProxy_EjectsUnavailableUpstream(t *testing.T) {
+	good := startGRPCUpstream(t, newTestService())
+	bad := startGRPCUpstream(t, unavailable{})
+	cfg := harness.DefaultBalanceConfig()
+	cfg.Ejection.ConsecutiveFailures = 2
+	p := startProxy(t, harness.Options{Upstreams: []string{"http://" + good, "http://" + bad}, Protocol: harness.ProtocolGRPC, Balance: cfg})
+	c := dialGRPC(t, p.Addr())
+	failed := 0
+	for range 40 {
+		if _, err := c.UnaryCall(t.Context(), &testgrpc.SimpleRequest{}); status.Code(err) == codes.Unavailable {
+			failed++
+		}
+	}
+	var badStats harness.UpstreamStats
+	for _, st := range p.Balancer().Stats() {
+		if st.Addr == "http://"+bad {
+			badStats = st
+		}
+	}
+	if !badStats.Ejected || failed > 10 {
+		t.Errorf("bad upstream ejected %v after %d UNAVAILABLE calls of 40, stats %+v; want ejected after a few", badStats.Ejected, failed, badStats)
+	}
+	if badStats.Requests[harness.Outcome5xx] == 0 {
+		t.Errorf("bad upstream's outcomes %v: UNAVAILABLE was not counted as a failure", badStats.Requests)
+	}
+}
