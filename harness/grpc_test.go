@@ -426,6 +426,9 @@ func TestReadProxyConfig_GRPC(t *testing.T) {
 		{"certificate without key", "- {name: orders, upstream: 'http://127.0.0.1:9000', protocol: grpc, tls_cert: c.pem}", "tls_cert and tls_key go together"},
 		{"TLS on a tcp proxy", "- {name: db, upstream: '127.0.0.1:5432', protocol: tcp, tls_cert: c.pem, tls_key: k.pem}", "TLS needs an http, h2c or grpc proxy"},
 		{"guard on a grpc proxy", "- {name: orders, upstream: 'http://127.0.0.1:9000', protocol: grpc, guard: [{timeout: 1s}]}", ""},
+		{"several upstreams", "- {name: orders, upstreams: ['http://127.0.0.1:9000', 'http://127.0.0.1:9001'], protocol: grpc}", ""},
+		{"upstream and upstreams", "- {name: orders, upstream: 'http://127.0.0.1:9002', upstreams: ['http://127.0.0.1:9000'], protocol: grpc}", "set upstream or upstreams, not both"},
+		{"upstreams on a tcp proxy", "- {name: db, upstreams: ['127.0.0.1:5432'], protocol: tcp}", "upstreams needs an http, h2c or grpc proxy"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -448,7 +451,9 @@ func TestReadProxyConfig_GRPC(t *testing.T) {
 
 // unavailable is a TestService that answers every unary call UNAVAILABLE,
 // as a gRPC server in trouble does.
-type unavailable struct{ testgrpc.UnimplementedTestServiceServer }
+type unavailable struct {
+	testgrpc.UnimplementedTestServiceServer
+}
 
 func (unavailable) UnaryCall(context.Context, *testgrpc.SimpleRequest) (*testgrpc.SimpleResponse, error) {
 	return nil, status.Error(codes.Unavailable, "down for maintenance")

@@ -31,6 +31,11 @@ type ProxyConfig struct {
 	Listen string `yaml:"listen"`
 	// Upstream is a base URL for http, h2c and grpc, host:port for tcp.
 	Upstream string `yaml:"upstream"`
+	// Upstreams, instead of Upstream, are several instances of one
+	// service (http, h2c and grpc), balanced with DefaultBalanceConfig:
+	// power of two choices, passive ejection. Routes may have upstreams
+	// of their own too.
+	Upstreams []string `yaml:"upstreams"`
 	// Protocol is http (the default), h2c, grpc or tcp.
 	Protocol string `yaml:"protocol"`
 	// Guard is the proxy-wide resilience chain and Routes the per-route
@@ -177,8 +182,13 @@ func checkProxyConfig(p ProxyConfig) error {
 	default:
 		return fmt.Errorf("protocol %q: use http, h2c, grpc or tcp", p.Protocol)
 	}
-	if p.Upstream == "" {
+	switch {
+	case p.Upstream == "" && len(p.Upstreams) == 0:
 		return errors.New("upstream is missing")
+	case p.Upstream != "" && len(p.Upstreams) > 0:
+		return errors.New("set upstream or upstreams, not both")
+	case len(p.Upstreams) > 0 && p.Protocol == ProtocolTCP:
+		return errors.New("upstreams needs an http, h2c or grpc proxy; a tcp proxy forwards to one upstream")
 	}
 	if (p.TLSCert == "") != (p.TLSKey == "") {
 		return errors.New("tls_cert and tls_key go together")
@@ -259,8 +269,9 @@ func Serve(ctx context.Context, opts ServeOptions, ready func(Started)) (err err
 				return fmt.Errorf("proxy %q: %w", pc.Name, err)
 			}
 			p, err := Start(Options{
-				Upstream: pc.Upstream, Listen: pc.Listen, Protocol: pc.Protocol, Board: board, Logger: logger, Guard: wide, Routes: routes,
-				TLSCert: pc.TLSCert, TLSKey: pc.TLSKey, UpstreamCA: pc.UpstreamCA,
+				Upstream: pc.Upstream, Upstreams: pc.Upstreams, Balance: DefaultBalanceConfig(),
+				Listen: pc.Listen, Protocol: pc.Protocol, Board: board, Logger: logger, Guard: wide, Routes: routes,
+				TLSCert: pc.TLSCert, TLSKey: pc.TLSKey, UpstreamCA: pc.UpstreamCA, Seed: opts.Seed,
 			})
 			if err != nil {
 				return fmt.Errorf("proxy %q: %w", pc.Name, err)
