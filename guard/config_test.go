@@ -151,6 +151,13 @@ func TestMemory_BuildNeedsALimitForShares(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "yellow.limit: ") || !strings.Contains(err.Error(), "GOMEMLIMIT") {
 		t.Errorf("share of an unset GOMEMLIMIT: %v, want an error naming yellow.limit", err)
 	}
+	// Levels in bytes need no GOMEMLIMIT, even with the default shares
+	// beside them: a share counts only when the process has a limit.
+	bytesOnly := guard.DefaultMemoryConfig()
+	bytesOnly.Yellow.Bytes, bytesOnly.Red.Bytes = quantity.Bytes(1<<30), quantity.Bytes(2<<30)
+	if _, err := guard.NewMemory("mem", bytesOnly, guard.Options{Signals: &fakeSignals{limit: math.MaxInt64}}); err != nil {
+		t.Errorf("levels in bytes without GOMEMLIMIT: %v, want none", err)
+	}
 	c.Yellow = guard.MemoryLevel{Bytes: quantity.Bytes(1000 << 20)}
 	_, err = guard.NewMemory("mem", c, guard.Options{Signals: &fakeSignals{limit: 1 << 30}})
 	if err == nil || !strings.Contains(err.Error(), "yellow: ") {

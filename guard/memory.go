@@ -210,7 +210,9 @@ func NewMemory(name string, c MemoryConfig, o Options) (*Memory, error) {
 		name string
 		lvl  MemoryLevel
 	}{{"yellow", c.Yellow}, {"red", c.Red}} {
-		if l.lvl.Limit > 0 && m.limit >= math.MaxInt64 {
+		// A share of GOMEMLIMIT counts only when the process has one; a
+		// level that has nothing else to trigger on cannot do without.
+		if l.lvl.Limit > 0 && m.limit >= math.MaxInt64 && l.lvl.Bytes == 0 && l.lvl.Growth.Times == 0 {
 			ps = append(ps, Problem{l.name + ".limit", "the process has no memory limit (GOMEMLIMIT): set one, or give the level in bytes"})
 		}
 	}

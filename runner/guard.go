@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -40,7 +41,11 @@ func buildGuards(s *scenario.Scenario, start time.Time) (*guards, error) {
 		var ps []guard.Policy
 		for _, p := range chain {
 			pol, err := p.Config.Build(p.Name, opts)
-			if err != nil {
+			var ce *guard.ConfigError
+			switch {
+			case errors.As(err, &ce):
+				return nil, err // it names the policy already
+			case err != nil:
 				return nil, fmt.Errorf("guard %s %q: %w", p.Kind(), p.Name, err)
 			}
 			if st, ok := pol.(interface{ State() string }); ok {

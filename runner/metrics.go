@@ -53,9 +53,10 @@ func scrapeEndpoints(s *scenario.Scenario, proxies *proxySet, targetURL, agentUR
 }
 
 // keptMetrics are the scraped series every report keeps, whatever SLAs and
-// panels ask for: the runtime signals of Go processes and the proxy's and
-// faults' own counters. Everything else scraped is used for SLAs and then
-// dropped, so report.json stays small on long runs.
+// panels ask for: the runtime signals of Go processes and the proxy's,
+// faults', upstreams' and guard policies' own (keptPrefix). Everything else
+// scraped is used for SLAs and then dropped, so report.json stays small on
+// long runs.
 var keptMetrics = map[string]bool{
 	"go_goroutines":                               true,
 	"go_memstats_heap_inuse_bytes":                true,
@@ -66,6 +67,17 @@ var keptMetrics = map[string]bool{
 	"resctl_fault_injected_total":                 true,
 	"resctl_fault_matched_total":                  true,
 	"resctl_proxy_request_duration_seconds_count": true,
+	"resctl_proxy_grpc_calls_total":               true,
+	"resctl_proxy_upstream_requests_total":        true,
+	"resctl_proxy_upstream_ejected":               true,
+}
+
+// keptPrefix keeps every guard policy's series but histogram buckets, a
+// handful per policy.
+const keptPrefix = "resctl_guard_"
+
+func kept(name string) bool {
+	return keptMetrics[name] || (strings.HasPrefix(name, keptPrefix) && !strings.HasSuffix(name, "_bucket"))
 }
 
 // defaultPanels chart the target's goroutines and heap.
@@ -84,7 +96,7 @@ func toReportSeries(s scrape.Series) report.MetricSeries {
 func metricsReport(r *report.Report, sc *scrape.Scraper, panels []string, keep func(scrape.Series) bool, progress io.Writer) {
 	all := sc.Series()
 	for _, s := range all {
-		if keptMetrics[s.Name] || keep(s) {
+		if kept(s.Name) || keep(s) {
 			r.Metrics = append(r.Metrics, toReportSeries(s))
 		}
 	}
