@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
@@ -145,6 +146,10 @@ func (c *Chain) admit(next http.Handler) http.Handler {
 		err := c.Do(r.Context(), &call.req, func(ctx context.Context) Outcome {
 			next.ServeHTTP(&call.statusWriter, r)
 			o := Outcome{Status: call.status}
+			if code, ok := grpcStatusOf(r, call.Header()); ok && code != codes.OK {
+				// A gRPC call travels in a 200: its outcome is its status.
+				o.Status, o.GRPCCode = 0, code
+			}
 			if call.Header().Get(UpstreamErrorHeader) != "" {
 				o.Err = ErrTransport
 			}
@@ -160,6 +165,24 @@ func (c *Chain) admit(next http.Handler) http.Handler {
 			writeRejection(w, r, err)
 		}
 	})
+}
+
+// grpcStatusOf reads the status a gRPC call ended with, once its handler
+// returned: from the headers of a trailers-only answer, or from the
+// trailers the handler set after the body.
+func grpcStatusOf(r *http.Request, h http.Header) (codes.Code, bool) {
+	if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+		return codes.OK, false
+	}
+	s := h.Get("Grpc-Status")
+	if s == "" {
+		s = h.Get(http.TrailerPrefix + "Grpc-Status")
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return codes.OK, false
+	}
+	return codes.Code(n), true
 }
 
 // httpCall is the per-request state of the middleware, in one allocation.

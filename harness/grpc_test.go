@@ -488,3 +488,53 @@ func TestGRPCProxy_EjectsUnavailableUpstream(t *testing.T) {
 		t.Errorf("bad upstream's outcomes %v: UNAVAILABLE was not counted as a failure", badStats.Requests)
 	}
 }
+
+// A breaker on a gRPC proxy judges calls by their gRPC status, not the
+// HTTP 200 they travel in: an upstream answering UNAVAILABLE opens it, in
+// a trailers-only answer as in trailers after a stream's messages.
+func TestGRPCProxy_BreakerOpensOnStatus(t *testing.T) {
+	cfg := guard.DefaultBreakerConfig()
+	cfg.Window = guard.Window{Calls: 10}
+	cfg.MinCalls = 5
+	br, err := guard.NewBreaker("orders", cfg, guard.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := guard.NewChain(br)
+	t.Cleanup(func() { _ = chain.Close() })
+	up := startGRPCUpstream(t, unavailable{})
+	p := startProxy(t, harness.Options{Upstream: "http://" + up, Protocol: harness.ProtocolGRPC, Guard: chain})
+	c := dialGRPC(t, p.Addr())
+	for range 10 {
+		_, _ = c.UnaryCall(t.Context(), &testgrpc.SimpleRequest{})
+	}
+	if got := br.State(); got != "open" {
+		t.Errorf("breaker %s after 10 UNAVAILABLE calls, want open", got)
+	}
+}
+
+// The same for a stream that ends with UNAVAILABLE after its messages: the
+// status comes in the trailers.
+func TestGRPCProxy_BreakerOpensOnTrailerStatus(t *testing.T) {
+	cfg := guard.DefaultBreakerConfig()
+	cfg.Window = guard.Window{Calls: 10}
+	cfg.MinCalls = 5
+	br, err := guard.NewBreaker("orders", cfg, guard.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := guard.NewChain(br)
+	t.Cleanup(func() { _ = chain.Close() })
+	up := startGRPCUpstream(t, newTestService())
+	p := startProxy(t, harness.Options{Upstream: "http://" + up, Protocol: harness.ProtocolGRPC, Guard: chain})
+	c := dialGRPC(t, p.Addr())
+	for range 10 {
+		res := serverStream(t.Context(), c, 2, &testgrpc.EchoStatus{Code: int32(codes.Unavailable), Message: "gone"})
+		if res.code == codes.Unavailable && res.messages != 2 && br.State() == "closed" {
+			t.Fatalf("the stream ended UNAVAILABLE after %d messages, want 2 before its status", res.messages)
+		}
+	}
+	if got := br.State(); got != "open" {
+		t.Errorf("breaker %s after 10 streams ending UNAVAILABLE, want open", got)
+	}
+}
