@@ -36,8 +36,9 @@ import (
 )
 
 // ErrUnreachable is returned (wrapped) when the target does not accept
-// connections before the run starts.
-var ErrUnreachable = errors.New("target unreachable")
+// connections before the run starts — the load's own sentinel, so a gRPC
+// target the load could not reach is the same error.
+var ErrUnreachable = load.ErrUnreachable
 
 // ErrInterrupted is returned (wrapped) when the run was cancelled before its
 // last phase ended. The report it comes with holds what was recorded.
@@ -191,13 +192,8 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	stats, loadErr := sendLoad(loadCtx, s, loadURL, load.NewPacer(plan.steps), start, rec, results, guardRail.hold)
 	stopClock()
 	wg.Wait()
-	// Load refused before any request went out is a mistake in the
-	// scenario (ErrInvalid) or a target that is not there: no report.
-	switch {
-	case errors.Is(loadErr, load.ErrInvalid):
+	if refusedLoad(loadErr) {
 		return nil, fmt.Errorf("run %q: %w", s.Name, loadErr)
-	case errors.Is(loadErr, load.ErrUnreachable):
-		return nil, fmt.Errorf("%w: %v", ErrUnreachable, loadErr)
 	}
 	if results != nil {
 		if err := results.Close(); err != nil {
@@ -554,4 +550,11 @@ func hostOf(base string) string {
 		return hostPort(u)
 	}
 	return base
+}
+
+// refusedLoad says whether the load was refused before any request went
+// out — a mistake in the scenario (load.ErrInvalid) or a target that is
+// not there (ErrUnreachable) — so there is nothing to report.
+func refusedLoad(err error) bool {
+	return errors.Is(err, load.ErrInvalid) || errors.Is(err, ErrUnreachable)
 }

@@ -110,12 +110,8 @@ func RunLoad(ctx context.Context, s *scenario.Scenario, opts LoadOptions) (*repo
 	}
 	fmt.Fprintf(progress, "resctl: shard %d/%d of %s: %s to %s for %s\n", opts.Shard.Index, n, s.Name, part, target, s.Duration())
 	stats, loadErr := sendLoad(ctx, s, target, pacer, start, rec, results, nil)
-	// Load refused before any request went out: no report, as for Run.
-	switch {
-	case errors.Is(loadErr, load.ErrInvalid):
-		return nil, loadErr
-	case errors.Is(loadErr, load.ErrUnreachable):
-		return nil, fmt.Errorf("%w: %v", ErrUnreachable, loadErr)
+	if refusedLoad(loadErr) {
+		return nil, loadErr // no report, as for Run
 	}
 	closeErr := results.Close()
 	elapsed := time.Since(start)
