@@ -36,10 +36,15 @@ type proxyChains struct {
 // events and states that SLAs read (breaker("orders") == open).
 func buildGuards(s *scenario.Scenario, start time.Time) (*guards, error) {
 	g := &guards{chains: map[string]proxyChains{}, start: start, changes: map[stateKey][]stateChange{}, initial: map[stateKey]string{}}
-	opts := guard.Options{Seed: s.Seed, Observer: guard.ObserverFunc(g.transition)}
 	build := func(chain []scenario.Policy) (*guard.Chain, error) {
 		var ps []guard.Policy
 		for _, p := range chain {
+			// The policies of a route share its name: each hears its
+			// own transitions under its own kind.
+			kind := p.Kind()
+			opts := guard.Options{Seed: s.Seed, Observer: guard.ObserverFunc(func(name, from, to string, at time.Time) {
+				g.transition(kind, name, from, to, at)
+			})}
 			pol, err := p.Config.Build(p.Name, opts)
 			var ce *guard.ConfigError
 			switch {
@@ -87,23 +92,12 @@ func (g *guards) setStart(t time.Time) {
 	g.start = t
 }
 
-// kindOf finds a policy's kind by its name.
-func (g *guards) kindOf(name string) string {
-	for k := range g.changes {
-		if k.name == name {
-			return k.kind
-		}
-	}
-	return ""
-}
-
-// transition is the policies' Observer: quick, as it runs under their
-// transition lock.
-func (g *guards) transition(policy, from, to string, at time.Time) {
+// transition records a state change of a policy (or an upstream) of
+// that kind and name. Quick: it runs under the policies' transition lock.
+func (g *guards) transition(kind, policy, from, to string, at time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	off := at.Sub(g.start)
-	kind := g.kindOf(policy)
 	g.events = append(g.events, record.Event{At: off, Source: "guard", Kind: "transition", Detail: kind + " " + policy + ": " + from + " → " + to, Name: policy, From: from, To: to})
 	k := stateKey{kind, policy}
 	g.changes[k] = append(g.changes[k], stateChange{off, to})

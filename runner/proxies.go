@@ -271,6 +271,6 @@ func (g *guards) upstreamObserver(addrs, names []string) guard.Observer {
 		byAddr[a] = names[i]
 	}
 	return guard.ObserverFunc(func(addr, from, to string, at time.Time) {
-		g.transition(byAddr[addr], from, to, at)
+		g.transition(scenario.UpstreamStateKind, byAddr[addr], from, to, at)
 	})
 }

@@ -1,0 +1,53 @@
+package runner
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/resctl/resctl/guard"
+)
+
+// TestGuards_TransitionKeepsPolicyKind: the policies of a route share the
+// route's name, so a breaker's transitions must be recorded under the
+// breaker's kind, never under the timeout's or the retry's beside it —
+// breaker("users") reads them.
+func TestGuards_TransitionKeepsPolicyKind(t *testing.T) {
+	s := mustParse(t, `
+name: kinds
+target: {builtin: demo}
+proxy:
+  routes:
+    - name: users
+      match: {path: /api/users}
+      guard:
+        - retry: {attempts: 2}
+        - breaker: {window: 4, min_calls: 4, failure_rate: 50%, open_for: 1m}
+        - timeout: 200ms
+load: {rate: 5/s, requests: [{path: /api/users/1}]}
+phases: [{name: a, duration: 1s}]
+`)
+	for range 20 { // map order made the old lookup wrong at random
+		g, err := buildGuards(s, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		chain := g.chains["proxy"].routes[0].Chain
+		for range 4 {
+			_ = chain.Do(context.Background(), &guard.Request{Route: "/api/users/1", Method: "GET"}, func(context.Context) guard.Outcome {
+				return guard.Outcome{Status: 503}
+			})
+		}
+		_, states, _ := g.snapshot()
+		got := states[stateKey{"breaker", "users"}]
+		if len(got) == 0 || got[len(got)-1].state != "open" {
+			t.Fatalf("breaker(users) changes %v, want it open; all states %v", got, states)
+		}
+		for _, k := range []string{"timeout", "retry"} {
+			if ch := states[stateKey{k, "users"}]; len(ch) != 0 {
+				t.Fatalf("%s(users) got the breaker's changes %v", k, ch)
+			}
+		}
+		g.close()
+	}
+}
