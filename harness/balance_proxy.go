@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -83,51 +84,73 @@ func (b *Balancer) rewrite(r *httputil.ProxyRequest, route bool) {
 	}
 }
 
+// balancerOptions are how a proxy builds its route balancers.
+type balancerOptions struct {
+	ejection EjectionConfig
+	o        guard.Options
+}
+
 // newRouteBalancers builds a balancer for each route with upstreams of
-// its own. An upstream belongs to one balancer of a proxy: its metrics and
-// its ejection state are one upstream's.
-func newRouteBalancers(opts Options, proxy *Balancer) (map[string]*Balancer, error) {
+// its own, reusing the one in keep of a route whose upstreams (was) are
+// unchanged. An upstream belongs to one balancer of a proxy: its metrics
+// and its ejection state are one upstream's.
+func newRouteBalancers(routes []Route, proxy *Balancer, keep map[string]*Balancer, was map[string][]string, bo balancerOptions) (map[string]*Balancer, map[string][]string, error) {
 	owner := map[string]string{}
 	for _, u := range proxy.all {
 		owner[u.addr] = "the proxy"
 	}
-	out := map[string]*Balancer{}
-	for _, rt := range opts.Routes {
+	out, ups := map[string]*Balancer{}, map[string][]string{}
+	for _, rt := range routes {
 		if len(rt.Upstreams) == 0 {
 			continue
 		}
-		b, err := NewBalancer(rt.Upstreams, opts.Balance.Ejection, guard.Options{Clock: opts.Clock, Seed: opts.Seed, Observer: opts.Observer})
-		if err != nil {
-			return nil, fmt.Errorf("route %s: %w", rt.Name, err)
+		b := keep[rt.Name]
+		if b == nil || !slices.Equal(was[rt.Name], rt.Upstreams) {
+			var err error
+			if b, err = NewBalancer(rt.Upstreams, bo.ejection, bo.o); err != nil {
+				return nil, nil, fmt.Errorf("route %s: %w", rt.Name, err)
+			}
 		}
 		for _, u := range b.all {
 			if o, dup := owner[u.addr]; dup {
-				return nil, fmt.Errorf("route %s: upstream %s is already %s's", rt.Name, u.addr, o)
+				return nil, nil, fmt.Errorf("route %s: upstream %s is already %s's", rt.Name, u.addr, o)
 			}
 			owner[u.addr] = "route " + rt.Name
 		}
-		out[rt.Name] = b
+		out[rt.Name], ups[rt.Name] = b, slices.Clone(rt.Upstreams)
 	}
-	return out, nil
+	return out, ups, nil
 }
 
-// routeBalancers lists the route balancers in route-name order.
-func routeBalancers(m map[string]*Balancer) []*Balancer {
-	var out []*Balancer
-	for _, name := range slices.Sorted(maps.Keys(m)) {
-		out = append(out, m[name])
-	}
-	return out
+// balancerCollector serves the metrics of a proxy's balancers — its own
+// and its routes', whatever SetGuard built last — as one collector: they
+// share their descriptions, and no upstream is in two of them. It is
+// unchecked (Describe sends nothing), since the routes' upstreams change
+// on reload.
+type balancerCollector struct {
+	mu sync.Mutex
+	bs []*Balancer
 }
 
-// balancerSet serves the metrics of a proxy's balancers as one collector:
-// they share their descriptions, and no upstream is in two of them.
-type balancerSet []*Balancer
+func (c *balancerCollector) set(proxy *Balancer, routes map[string]*Balancer) {
+	bs := []*Balancer{proxy}
+	for _, name := range slices.Sorted(maps.Keys(routes)) {
+		bs = append(bs, routes[name])
+	}
+	c.mu.Lock()
+	c.bs = bs
+	c.mu.Unlock()
+}
 
-func (s balancerSet) Describe(ch chan<- *prometheus.Desc) { s[0].Describe(ch) }
+// Describe implements prometheus.Collector.
+func (c *balancerCollector) Describe(chan<- *prometheus.Desc) {}
 
-func (s balancerSet) Collect(ch chan<- prometheus.Metric) {
-	for _, b := range s {
+// Collect implements prometheus.Collector.
+func (c *balancerCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	bs := c.bs
+	c.mu.Unlock()
+	for _, b := range bs {
 		b.Collect(ch)
 	}
 }

@@ -409,3 +409,38 @@ func TestProxy_RouteUpstreams(t *testing.T) {
 		t.Errorf("%s = %v, want %d", series, got, b.served.Load())
 	}
 }
+
+// TestProxy_SetGuardMovesRouteUpstreams: a reload that changes a route's
+// upstreams sends its requests to the new ones (with their metrics); one
+// that gives a route an upstream the proxy already has is refused and
+// changes nothing.
+func TestProxy_SetGuardMovesRouteUpstreams(t *testing.T) {
+	main, b, c := &counting{}, &counting{}, &counting{}
+	ms, bs, cs := serve(t, main, false), serve(t, b, false), serve(t, c, false)
+	route := func(ups ...string) []harness.Route {
+		return []harness.Route{{Name: "orders", Path: "/orders", Chain: guard.NewChain(), Upstreams: ups}}
+	}
+	p := startProxy(t, harness.Options{Upstream: ms.URL, Routes: route(bs.URL)})
+	if codes := getN(t, p.URL()+"/orders/7", 5, 1); codes[http.StatusOK] != 5 || b.served.Load() != 5 {
+		t.Fatalf("before the reload: statuses %v, b served %d; want 5 there", codes, b.served.Load())
+	}
+
+	if err := p.SetGuard(nil, route(cs.URL)); err != nil {
+		t.Fatal(err)
+	}
+	if codes := getN(t, p.URL()+"/orders/7", 5, 1); codes[http.StatusOK] != 5 || c.served.Load() != 5 || b.served.Load() != 5 {
+		t.Fatalf("after the reload: statuses %v, b %d, c %d; want the 5 new ones at c", codes, b.served.Load(), c.served.Load())
+	}
+	series := fmt.Sprintf(`resctl_proxy_upstream_requests_total{outcome="success",upstream=%q}`, cs.URL)
+	if m := scrapeUntil(t, p, series, 5); m[series] != 5 {
+		t.Errorf("%s = %v, want 5", series, m[series])
+	}
+
+	err := p.SetGuard(nil, route(ms.URL))
+	if err == nil || !strings.Contains(err.Error(), "already the proxy's") {
+		t.Fatalf("SetGuard with the proxy's own upstream on a route: %v, want refused", err)
+	}
+	if codes := getN(t, p.URL()+"/orders/7", 5, 1); codes[http.StatusOK] != 5 || c.served.Load() != 10 || main.served.Load() != 0 {
+		t.Errorf("after a refused reload: statuses %v, c %d, main %d; want the route still at c", codes, c.served.Load(), main.served.Load())
+	}
+}

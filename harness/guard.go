@@ -18,9 +18,7 @@ type Route struct {
 	Method string
 	Chain  *guard.Chain
 	// Upstreams, when set, are where the route's requests go instead of
-	// the proxy's upstreams, balanced the same way (Options.Balance). They
-	// are read at Start: a route SetGuard brings in later keeps the
-	// upstreams its name had then, or has the proxy's.
+	// the proxy's upstreams, balanced the same way (Options.Balance).
 	Upstreams []string
 }
 

@@ -69,6 +69,9 @@ type Options struct {
 	Admin *Admin
 	// Logger receives upstream errors; nil discards them.
 	Logger *slog.Logger
+	// Dial, when set, makes the connections to the upstreams (a network
+	// link with faults of its own, say); nil dials directly.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Guard is the proxy-wide resilience chain and Routes the per-route
 	// ones (see SetGuard); their metrics are served on /metrics.
 	Guard  *guard.Chain
@@ -85,8 +88,12 @@ type Proxy struct {
 	upstream   string
 	balancer   *Balancer
 	// routeBal are the balancers of the routes with upstreams of their
-	// own, by route name.
+	// own, by route name, as SetGuard last built them (under guardMu);
+	// routeUps the upstream lists they were built from, and balOpts how.
 	routeBal map[string]*Balancer
+	routeUps map[string][]string
+	balOpts  balancerOptions
+	balC     *balancerCollector
 	tls      bool // clients speak TLS
 
 	// inner is what the guard chains wrap: the fault board and the
@@ -125,19 +132,25 @@ func Start(opts Options) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	routeBal, err := newRouteBalancers(opts, bal)
+	balOpts := balancerOptions{ejection: opts.Balance.Ejection, o: guard.Options{Clock: opts.Clock, Seed: opts.Seed, Observer: opts.Observer}}
+	routeBal, routeUps, err := newRouteBalancers(opts.Routes, bal, nil, nil, balOpts)
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{transport: upstreamTransport(opts.Protocol), registry: prometheus.NewRegistry(), board: board, upstream: upstreamList(bal), balancer: bal, routeBal: routeBal, tls: srvTLS != nil}
+	p := &Proxy{transport: upstreamTransport(opts.Protocol), registry: prometheus.NewRegistry(), board: board, upstream: upstreamList(bal), balancer: bal,
+		routeBal: routeBal, routeUps: routeUps, balOpts: balOpts, balC: &balancerCollector{}, tls: srvTLS != nil}
+	p.balC.set(bal, routeBal)
 	p.transport.TLSClientConfig = upTLS
+	if opts.Dial != nil {
+		p.transport.DialContext = opts.Dial
+	}
 	applyPool(p.transport, opts.Balance.Pool, bal)
 	m := newMetrics(p.registry)
 	p.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		board,
-		balancerSet(append([]*Balancer{bal}, routeBalancers(routeBal)...)),
+		p.balC,
 	)
 
 	rp := &httputil.ReverseProxy{
@@ -367,11 +380,22 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // SetGuard swaps in a new proxy-wide chain and new routes. Requests in
 // flight finish under the chains they entered; new requests meet the new
 // ones. A caller that keeps a policy's state across a reload passes the
-// same Policy values in the new chains.
-func (p *Proxy) SetGuard(proxyWide *guard.Chain, routes []Route) {
+// same Policy values in the new chains. Routes' upstreams follow too: a
+// route whose upstreams did not change keeps its balancer (latencies,
+// ejections), others get new ones. Upstreams that cannot be balanced (an
+// address malformed, or already the proxy's or another route's) are an
+// error, and nothing changes.
+func (p *Proxy) SetGuard(proxyWide *guard.Chain, routes []Route) error {
 	p.guardMu.Lock()
 	defer p.guardMu.Unlock()
+	bals, ups, err := newRouteBalancers(routes, p.balancer, p.routeBal, p.routeUps, p.balOpts)
+	if err != nil {
+		return err
+	}
+	p.routeBal, p.routeUps = bals, ups
+	p.balC.set(p.balancer, bals)
 	p.setGuard(proxyWide, routes)
+	return nil
 }
 
 func (p *Proxy) setGuard(proxyWide *guard.Chain, routes []Route) {

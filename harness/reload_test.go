@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/resctl/resctl/guard"
 )
 
 // A changed config file swaps the guard chains in: the breaker whose
@@ -141,5 +143,32 @@ func TestServe_ReloadsGuardKeepingState(t *testing.T) {
 	}
 	if r := get("/orders"); r.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("a broken reload replaced the chains: /orders answered %d", r.StatusCode)
+	}
+}
+
+// A reload keeps the balancer of a route whose upstreams did not change,
+// so its latencies and ejections carry over, and builds a new one for a
+// route whose upstreams did.
+func TestProxy_SetGuardKeepsUnchangedRouteBalancer(t *testing.T) {
+	routes := func(orders, users string) []Route {
+		return []Route{
+			{Name: "orders", Path: "/orders", Chain: guard.NewChain(), Upstreams: []string{orders}},
+			{Name: "users", Path: "/users", Chain: guard.NewChain(), Upstreams: []string{users}},
+		}
+	}
+	p, err := Start(Options{Upstream: "http://127.0.0.1:1", Listen: "127.0.0.1:0", Routes: routes("http://127.0.0.1:2", "http://127.0.0.1:3")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	orders, users := p.routeBal["orders"], p.routeBal["users"]
+	if err := p.SetGuard(nil, routes("http://127.0.0.1:2", "http://127.0.0.1:4")); err != nil {
+		t.Fatal(err)
+	}
+	if p.routeBal["orders"] != orders {
+		t.Error("the unchanged route got a new balancer")
+	}
+	if p.routeBal["users"] == users || p.routeBal["users"].all[0].addr != "http://127.0.0.1:4" {
+		t.Errorf("the changed route's balancer is %v, want a new one for http://127.0.0.1:4", p.routeBal["users"].all[0].addr)
 	}
 }

@@ -338,7 +338,9 @@ func reloadGuards(path string, guarded map[string]guardedProxy) error {
 		if err != nil {
 			return fmt.Errorf("proxy %q: %w", pc.Name, err)
 		}
-		g.p.SetGuard(wide, routes)
+		if err := g.p.SetGuard(wide, routes); err != nil {
+			return fmt.Errorf("proxy %q: %w", pc.Name, err)
+		}
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("guard chains reloaded; new proxies %s need a restart", strings.Join(missing, ", "))

@@ -40,6 +40,9 @@ type TCPOptions struct {
 	BufferSize int
 	// Logger receives upstream errors; nil discards them.
 	Logger *slog.Logger
+	// Dial, when set, makes the connections to the upstream (a network
+	// link with faults of its own, say); nil dials directly.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // TCPProxy forwards TCP connections to an upstream through the connection
@@ -48,6 +51,7 @@ type TCPOptions struct {
 // meet the new faults.
 type TCPProxy struct {
 	board   *inject.Board
+	dialFn  func(ctx context.Context, network, addr string) (net.Conn, error)
 	logger  *slog.Logger
 	dial    time.Duration
 	bufSize int
@@ -94,7 +98,7 @@ func StartTCP(opts TCPOptions) (*TCPProxy, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &TCPProxy{
-		board: board, logger: logger, dial: dial, bufSize: bufSize,
+		board: board, logger: logger, dial: dial, dialFn: opts.Dial, bufSize: bufSize,
 		ln: ln, addr: ln.Addr().String(), upstream: opts.Upstream,
 		conns: map[*tcpConn]struct{}{}, ctx: ctx, cancel: cancel,
 	}
@@ -304,15 +308,27 @@ func dirIndex(d inject.Direction) int {
 
 func (c *tcpConn) run() {
 	defer c.p.forget(c)
-	d := net.Dialer{Timeout: c.p.dial}
-	nc, err := d.DialContext(c.ctx, "tcp", c.p.Upstream())
+	ctx, cancel := context.WithTimeout(c.ctx, c.p.dial)
+	defer cancel()
+	dial := c.p.dialFn
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	nc, err := dial(ctx, "tcp", c.p.Upstream())
 	if err != nil {
 		c.p.logger.Debug("tcp upstream dial", "err", err)
 		c.close(false)
 		return
 	}
+	up, ok := nc.(*net.TCPConn)
+	if !ok {
+		_ = nc.Close()
+		c.p.logger.Debug("tcp upstream dial", "err", "not a TCP connection")
+		c.close(false)
+		return
+	}
 	c.tmu.Lock()
-	c.upstream = nc.(*net.TCPConn)
+	c.upstream = up
 	ended := c.ended
 	c.tmu.Unlock()
 	if ended { // closed while dialling

@@ -108,6 +108,18 @@ func WriteTerminal(w io.Writer, r *Report, o TerminalOptions) error {
 				}
 				continue
 			}
+			if f.Layer == "network" {
+				fmt.Fprintf(&b, "  %-*s  %-*s  ", idW, f.ID, kindW, f.Kind+onProxy(f))
+				switch {
+				case f.Error != "":
+					b.WriteString(style(failStyle, "did not start") + ": " + f.Error + "\n")
+				case !f.Fired:
+					b.WriteString("on the link for " + strconv.FormatFloat(f.EndS-f.StartS, 'f', 1, 64) + "s, " + style(failStyle, "no packets crossed it") + "\n")
+				default:
+					fmt.Fprintf(&b, "on the link for %.1fs, %d packets met it\n", f.EndS-f.StartS, f.Matched)
+				}
+				continue
+			}
 			unit := "requests"
 			if f.Layer == "tcp" {
 				unit = "connections"

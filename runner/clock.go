@@ -34,6 +34,7 @@ type phaseClock struct {
 	// agent runs runtime faults inside the target; nil when it has none.
 	agent   *agent.Client
 	runtime map[string]runtimeFault // by fault id
+	network map[string]networkFault // by fault id
 
 	mu  sync.Mutex
 	evs []record.Event
@@ -74,7 +75,7 @@ func (c *phaseClock) run(ctx context.Context) {
 	for i, span := range c.plan.spans {
 		faults := c.plan.faults[i]
 		for _, f := range faults {
-			if f.runtime != nil {
+			if f.runtime != nil || f.network != nil {
 				continue // started with the phase, below
 			}
 			// Each proxy's faults are switched with its own lead (see
@@ -99,6 +100,9 @@ func (c *phaseClock) run(ctx context.Context) {
 				var ids []string
 				for _, f := range faults {
 					if f.runtime != nil && !c.startRuntime(f, span) {
+						continue
+					}
+					if f.network != nil && !c.startNetwork(f, span) {
 						continue
 					}
 					c.event("fault", "on", f.id)
@@ -135,6 +139,9 @@ func (c *phaseClock) endPhase(i int) {
 	for _, f := range c.plan.faults[i] {
 		if f.runtime != nil {
 			c.stopRuntime(f)
+		}
+		if f.network != nil {
+			c.stopNetwork(f)
 		}
 		c.event("fault", "off", f.id)
 	}

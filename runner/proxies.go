@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/resctl/resctl/guard"
 	"github.com/resctl/resctl/harness"
 	"github.com/resctl/resctl/inject"
+	"github.com/resctl/resctl/inject/netem"
 	"github.com/resctl/resctl/load"
 	"github.com/resctl/resctl/scenario"
 )
@@ -40,6 +42,18 @@ type proxyRun struct {
 	// exactly at the phase boundaries.
 	lead time.Duration
 	p    runProxy
+	// link carries the proxy's upstream connections when it has network
+	// faults; linkErr says why it could not be made.
+	link    *netem.Link
+	linkErr error
+}
+
+// dial is how the proxy reaches its upstreams: across its link, if any.
+func (pr *proxyRun) dial() func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if pr.link == nil {
+		return nil
+	}
+	return pr.link.DialContext
 }
 
 // addr is the proxy's host:port.
@@ -135,7 +149,7 @@ func (ps *proxySet) start(pr *proxyRun, upstream string) error {
 		if err != nil {
 			return fmt.Errorf("tcp proxy %s upstream %q: %w", pr.Name, upstream, err)
 		}
-		p, err := harness.StartTCP(harness.TCPOptions{Upstream: u.Host, Listen: pr.Listen, Board: pr.board, Logger: ps.logger})
+		p, err := harness.StartTCP(harness.TCPOptions{Upstream: u.Host, Listen: pr.Listen, Board: pr.board, Logger: ps.logger, Dial: pr.dial()})
 		if err != nil {
 			return fmt.Errorf("proxy %s: %w", pr.Name, err)
 		}
@@ -168,6 +182,7 @@ func (ps *proxySet) start(pr *proxyRun, upstream string) error {
 		Protocol:    protocol,
 		Board:       pr.board,
 		Logger:      ps.logger,
+		Dial:        pr.dial(),
 		Guard:       chains.proxyWide,
 		Routes:      chains.routes,
 	}
@@ -206,20 +221,37 @@ func (ps *proxySet) describe(w io.Writer) {
 	}
 }
 
-// clear switches every fault of every proxy off.
+// clear switches every fault of every proxy off, network faults included.
 func (ps *proxySet) clear() {
 	for _, pr := range ps.list {
 		pr.board.Clear()
+		if pr.link != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = pr.link.Clear(ctx)
+			cancel()
+		}
 	}
 }
 
-// close stops every started proxy.
+// close stops every started proxy and removes their links.
 func (ps *proxySet) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for _, pr := range ps.list {
 		if pr.p != nil {
 			_ = pr.p.Close(ctx)
+		}
+	}
+	ps.closeLinks()
+}
+
+// closeLinks removes the proxies' network links and the connections
+// across them, once the load is over: an upstream stopping gracefully
+// would otherwise wait on connections the relays opened to it.
+func (ps *proxySet) closeLinks() {
+	for _, pr := range ps.list {
+		if pr.link != nil {
+			_ = pr.link.Close()
 		}
 	}
 }

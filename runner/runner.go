@@ -24,6 +24,7 @@ import (
 	"github.com/resctl/resctl/harness"
 	"github.com/resctl/resctl/inject"
 	"github.com/resctl/resctl/inject/agent"
+	"github.com/resctl/resctl/inject/netem"
 	"github.com/resctl/resctl/internal/demo"
 	"github.com/resctl/resctl/internal/sysinfo"
 	"github.com/resctl/resctl/internal/version"
@@ -129,6 +130,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	// Faults are switched off whatever happens from here on: phase end,
 	// interrupt, error or panic.
 	defer proxies.clear()
+	proxies.openLinks(ctx, s, progress)
 	if err := proxies.startDependencies(); err != nil {
 		return nil, err
 	}
@@ -159,7 +161,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 		lv = newLive(opts.Live, plan.spans, rec, start)
 		progress = lv
 	}
-	clock := &phaseClock{plan: plan, proxies: proxies, start: start, progress: progress, runtime: map[string]runtimeFault{}}
+	clock := &phaseClock{plan: plan, proxies: proxies, start: start, progress: progress, runtime: map[string]runtimeFault{}, network: map[string]networkFault{}}
 	if u := agentURL(s, upstream); u != "" {
 		clock.agent = &agent.Client{BaseURL: u}
 		// Runtime faults end with the run, whatever ends it; their TTLs
@@ -201,6 +203,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 		}
 	}
 	proxies.clear()
+	proxies.closeLinks()
 	elapsed := time.Since(start)
 	// One last scrape after the load, so "the end of the run" has a
 	// sample of every series (goroutines back to baseline?).
@@ -227,6 +230,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	slices.SortStableFunc(events, func(a, b record.Event) int { return cmp.Compare(a.At, b.At) })
 	r := buildReport(s, targetDesc, snap, env, proxies, events, runEnd)
 	addRuntimeFaults(r, s, clock.runtimeFaults())
+	addNetworkFaults(r, s, clock.networkFaults())
 	r.DurationS = elapsed.Seconds()
 	r.Run = report.RunResources{
 		Sent:         stats.Sent,
@@ -454,6 +458,8 @@ type plannedFault struct {
 	spec  inject.Spec
 	// runtime faults run in the target, through its agent.
 	runtime agent.Spec
+	// network faults act on the proxy's link to its upstream.
+	network *netem.Spec
 	params  map[string]any
 }
 
@@ -465,7 +471,7 @@ func newPlan(s *scenario.Scenario) plan {
 		p.steps = append(p.steps, stepOf(ph, s.Load.Rate.PerSecond()))
 		var fs []plannedFault
 		for _, f := range ph.Faults {
-			fs = append(fs, plannedFault{id: f.ID, proxy: f.Proxy, spec: f.Spec, runtime: f.Runtime, params: f.Params})
+			fs = append(fs, plannedFault{id: f.ID, proxy: f.Proxy, spec: f.Spec, runtime: f.Runtime, network: f.Network, params: f.Params})
 		}
 		p.faults = append(p.faults, fs)
 		at += ph.Duration

@@ -9,6 +9,7 @@ import (
 
 	"github.com/resctl/resctl/inject"
 	"github.com/resctl/resctl/inject/agent"
+	"github.com/resctl/resctl/inject/netem"
 	"github.com/resctl/resctl/internal/strictyaml"
 	"github.com/resctl/resctl/internal/suggest"
 )
@@ -69,9 +70,25 @@ func (f *Fault) resolve(d *strictyaml.Decoder, path string, layer inject.Layer) 
 	if f.kindNode == nil {
 		return
 	}
+	if f.kind == networkKind {
+		// Network faults act on packets, whatever the proxy speaks.
+		n := &netem.Spec{}
+		if v := f.params; !(v.Kind == yaml.ScalarNode && v.Tag == "!!null") {
+			before := len(d.Problems)
+			d.DecodeStruct(v, reflect.ValueOf(n).Elem(), f.path)
+			// A value that did not decode is reported; checking what
+			// is left would add "set at least one…" to it.
+			f.undecoded = len(d.Problems) > before
+			_ = v.Decode(&f.Params) // as the scenario gave them, for reports
+		}
+		f.Network = n
+		f.kind, f.kindNode, f.params, f.path = "", nil, nil, ""
+		return
+	}
 	spec, ok := inject.NewSpecFor(layer, f.kind)
 	if !ok {
 		known := append(inject.KindsFor(layer), agent.Kinds()...)
+		known = append(known, networkKind)
 		pos := strictyaml.NodePos(f.kindNode)
 		for _, other := range layers {
 			if _, ok := inject.NewSpecFor(other, f.kind); ok && other != layer {
@@ -92,6 +109,10 @@ func (f *Fault) resolve(d *strictyaml.Decoder, path string, layer inject.Layer) 
 	f.Spec = spec
 	f.kind, f.kindNode, f.params, f.path = "", nil, nil, ""
 }
+
+// networkKind is the kind of the network faults (inject/netem), which act
+// on any proxy's link to its upstream.
+var networkKind = (*netem.Spec)(nil).Kind()
 
 // layers are the proxy layers faults act on, for messages.
 var layers = []inject.Layer{inject.LayerHTTP, inject.LayerGRPC, inject.LayerTCP}

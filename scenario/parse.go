@@ -357,14 +357,14 @@ func (v *validator) validatePhases() {
 		}
 		perKind := map[string]int{}
 		for _, f := range ph.Faults {
-			if f.Spec != nil || f.Runtime != nil {
+			if f.resolved() {
 				perKind[f.Kind()]++
 			}
 		}
 		seen := map[string]int{}
 		for j := range ph.Faults {
 			f := &v.s.Phases[i].Faults[j]
-			if f.Spec == nil && f.Runtime == nil {
+			if !f.resolved() {
 				continue // the decoder already reported why
 			}
 			seen[f.Kind()]++
@@ -379,6 +379,13 @@ func (v *validator) validatePhases() {
 				}
 				f.Runtime.Check(agent.Options{MaxTTL: agent.DefaultMaxTTL, MaxGoroutines: agent.DefaultMaxGoroutines, MaxBytes: agent.DefaultMaxBytes},
 					func(field, msg string) { v.report(fp+"."+field, "%s", msg) })
+				continue
+			}
+			if f.Network != nil {
+				if f.undecoded {
+					continue
+				}
+				f.Network.Check(func(field, msg string) { v.report(fp+"."+field, "%s", msg) })
 				continue
 			}
 			f.Spec.Check(func(field, msg string) { v.report(fp+"."+field, "%s", msg) })

@@ -270,6 +270,26 @@ var badCases = []struct {
 		want: []string{`8:9: phases[0].faults[0]: unknown fault kind "explode"; known kinds: abort, `},
 	},
 	{
+		name: "network fault with a bad direction",
+		src:  faults + "      - network: {loss: 5%, direction: sideways}\n",
+		want: []string{`8:40: phases[0].faults[0].network.direction: "sideways": must be upstream, downstream or both`},
+	},
+	{
+		name: "network partition with a delay",
+		src:  faults + "      - network: {partition: true, delay: 10ms}\n",
+		want: []string{"8:30: phases[0].faults[0].network.partition: a partition drops every packet"},
+	},
+	{
+		name: "network fault with a loss above 100%",
+		src:  faults + "      - network: {loss: 120%}\n",
+		want: []string{"8:25: phases[0].faults[0].network.loss: percentage 120 is outside 0%..100%"},
+	},
+	{
+		name: "network fault with nothing to do",
+		src:  faults + "      - network: {direction: both}\n",
+		want: []string{"8:18: phases[0].faults[0].network.delay: set at least one of delay, loss"},
+	},
+	{
 		name: "fault with two kinds",
 		src:  faults + "      - {latency: {delay: 1s}, abort: {}}\n",
 		want: []string{"8:9: phases[0].faults[0]: a fault is one kind with its parameters, e.g. `- latency: {delay: 300ms}`; found 2 keys"},

@@ -10,6 +10,7 @@ import (
 	"github.com/resctl/resctl/guard"
 	"github.com/resctl/resctl/inject"
 	"github.com/resctl/resctl/inject/agent"
+	"github.com/resctl/resctl/inject/netem"
 	"github.com/resctl/resctl/quantity"
 	"github.com/resctl/resctl/verify"
 )
@@ -241,12 +242,17 @@ type Fault struct {
 	// proxy fault.
 	Runtime agent.Spec
 	Params  map[string]any
+	// Network is a real network fault (tc netem, tbf, a partition) on the
+	// link that resctl lays between the proxy and its upstream; nil for
+	// the others.
+	Network *netem.Spec
 
 	// Until validation resolves it: the kind, its key and parameters.
 	kind             string
 	kindNode, params *yaml.Node
 	proxyNode        *yaml.Node
 	path             string
+	undecoded        bool // a parameter did not decode (and was reported)
 	// ID names the fault in reports, events and SLAs (fault("fault/latency")):
 	// its phase and kind, with "#2", "#3"… when a kind repeats in a phase.
 	ID string
@@ -259,9 +265,14 @@ func (f Fault) Kind() string {
 		return f.Runtime.Kind()
 	case f.Spec != nil:
 		return f.Spec.Kind()
+	case f.Network != nil:
+		return f.Network.Kind()
 	}
 	return f.kind
 }
+
+// resolved reports whether the fault decoded into a kind.
+func (f Fault) resolved() bool { return f.Spec != nil || f.Runtime != nil || f.Network != nil }
 
 // SLA is an expectation the run must meet.
 type SLA struct {

@@ -11,6 +11,7 @@ import (
 	"github.com/resctl/resctl/guard"
 	"github.com/resctl/resctl/inject"
 	"github.com/resctl/resctl/inject/agent"
+	"github.com/resctl/resctl/inject/netem"
 	"github.com/resctl/resctl/quantity"
 )
 
@@ -183,6 +184,11 @@ func (g *schemaGen) faults() map[string]any {
 		kinds = append(kinds, k)
 		forms[k] = append(forms[k], map[string]any{"$ref": "#/$defs/" + def})
 	}
+	net := g.object(reflect.TypeFor[netem.Spec]())
+	net["properties"].(map[string]any)["proxy"] = map[string]any{"type": "string", "description": "the proxy whose link to its upstream the fault acts on"}
+	g.defs["fault_network"] = net
+	kinds = append(kinds, networkKind)
+	forms[networkKind] = []any{map[string]any{"$ref": "#/$defs/fault_network"}}
 	var alts []any
 	for _, k := range kinds {
 		params := append(forms[k], map[string]any{"type": "null"})

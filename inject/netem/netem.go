@@ -3,6 +3,7 @@ package netem
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/resctl/resctl/quantity"
 )
 
 // ErrUnsupported is returned (wrapped, with the reason) where network
@@ -21,14 +24,17 @@ var ErrUnsupported = errors.New("network faults unsupported here")
 // Prefix starts the name of every namespace this package creates.
 const Prefix = "resctl-"
 
-// Faults configure netem on one side of a pair. Zero values are off.
+// Faults configure the traffic leaving one side of a pair. Zero values
+// are off.
 type Faults struct {
-	Delay  time.Duration
-	Jitter time.Duration
-	// Loss, Duplicate and Corrupt are percentages of packets, 0-100.
-	Loss      float64
-	Duplicate float64
-	Corrupt   float64
+	Delay  time.Duration `yaml:"delay"`
+	Jitter time.Duration `yaml:"jitter"`
+	// Loss, Duplicate and Corrupt are shares of packets.
+	Loss      quantity.Percent `yaml:"loss"`
+	Duplicate quantity.Percent `yaml:"duplicate"`
+	Corrupt   quantity.Percent `yaml:"corrupt"`
+	// Rate limits the bytes per second leaving the side.
+	Rate quantity.Bytes `yaml:"rate"`
 }
 
 // Check reports every problem, naming fields as a scenario would.
@@ -39,33 +45,56 @@ func (f Faults) Check(problem func(field, msg string)) {
 	if f.Jitter < 0 || (f.Jitter > 0 && f.Delay == 0) {
 		problem("jitter", "must not be negative, and needs a delay")
 	}
-	for name, p := range map[string]float64{"loss": f.Loss, "duplicate": f.Duplicate, "corrupt": f.Corrupt} {
-		if !(p >= 0 && p <= 100) {
-			problem(name, fmt.Sprintf("%v is outside 0%%..100%%", p))
+	for _, p := range []struct {
+		name string
+		v    quantity.Percent
+	}{{"loss", f.Loss}, {"duplicate", f.Duplicate}, {"corrupt", f.Corrupt}} {
+		if !(p.v >= 0 && p.v <= 100) {
+			problem(p.name, fmt.Sprintf("%s is outside 0%%..100%%", p.v))
 		}
 	}
+	if f.Rate < 0 {
+		problem("rate", "must not be negative")
+	}
 	if f == (Faults{}) {
-		problem("delay", "set at least one of delay, loss, duplicate, corrupt")
+		problem("delay", "set at least one of delay, loss, duplicate, corrupt, rate")
 	}
 }
 
-// args renders the faults as tc netem arguments.
-func (f Faults) args() []string {
-	var a []string
+// needsNetem reports whether the faults need the netem qdisc; a rate
+// alone is shaped by tbf, which kernels without netem still have.
+func (f Faults) needsNetem() bool {
+	return f.Delay > 0 || f.Loss > 0 || f.Duplicate > 0 || f.Corrupt > 0
+}
+
+// qdisc renders the faults as a tc qdisc and its arguments.
+func (f Faults) qdisc() []string {
+	rate := strconv.FormatInt(int64(f.Rate), 10) + "bps" // tc: bytes per second
+	if !f.needsNetem() {
+		// A burst of 10 ms of the rate (at least a full frame) keeps
+		// the shaping close to a link of that speed; a second of queue
+		// stands for the buffer of a slow link.
+		burst := max(int64(f.Rate)/100, 1514)
+		return []string{"tbf", "rate", rate, "burst", strconv.FormatInt(burst, 10), "latency", "1s"}
+	}
+	a := []string{"netem"}
 	if f.Delay > 0 {
 		a = append(a, "delay", usec(f.Delay))
 		if f.Jitter > 0 {
 			a = append(a, usec(f.Jitter))
 		}
 	}
-	pct := func(name string, v float64) {
+	pct := func(name string, v quantity.Percent) {
 		if v > 0 {
-			a = append(a, name, strconv.FormatFloat(v, 'f', -1, 64)+"%")
+			a = append(a, name, strconv.FormatFloat(float64(v), 'f', -1, 64)+"%")
 		}
 	}
 	pct("loss", f.Loss)
 	pct("duplicate", f.Duplicate)
 	pct("corrupt", f.Corrupt)
+	if f.Rate > 0 {
+		a = append(a, "rate", rate)
+	}
 	return a
 }
 
@@ -154,18 +183,19 @@ func NewPair(ctx context.Context, name string) (*Pair, error) {
 	return p, nil
 }
 
-// Apply puts netem faults on the traffic leaving side s (towards the other
-// side), replacing any before.
+// Apply puts faults on the traffic leaving side s (towards the other
+// side), replacing any before: tc netem, or tbf for a rate alone.
 func (p *Pair) Apply(ctx context.Context, s Side, f Faults) error {
 	var probs []string
 	f.Check(func(field, msg string) { probs = append(probs, field+": "+msg) })
 	if len(probs) > 0 {
 		return fmt.Errorf("netem: %s", strings.Join(probs, "; "))
 	}
-	args := append([]string{"-n", p.NS[s], "qdisc", "replace", "dev", p.dev[s], "root", "netem"}, f.args()...)
+	q := f.qdisc()
+	args := append([]string{"-n", p.NS[s], "qdisc", "replace", "dev", p.dev[s], "root"}, q...)
 	err := run(ctx, "tc", args...)
 	if err != nil && strings.Contains(err.Error(), "qdisc kind is unknown") {
-		return fmt.Errorf("%w: the kernel has no netem qdisc (sch_netem): %v", ErrUnsupported, err)
+		return fmt.Errorf("%w: the kernel has no %s qdisc (sch_%s): %v", ErrUnsupported, q[0], q[0], err)
 	}
 	return err
 }
@@ -179,21 +209,57 @@ func (p *Pair) Clear(ctx context.Context, s Side) error {
 	return err
 }
 
-// Partition cuts the link: packets between the sides go nowhere, and
-// connections across it stall, as in a real partition.
-func (p *Pair) Partition(ctx context.Context) error {
-	return errors.Join(
-		run(ctx, "ip", "-n", p.NS[0], "link", "set", p.dev[0], "down"),
-		run(ctx, "ip", "-n", p.NS[1], "link", "set", p.dev[1], "down"),
-	)
+// deadMAC is the hardware address a partitioned side sends its packets
+// to: no interface has it, so the other end discards every frame.
+const deadMAC = "02:00:5e:00:de:ad"
+
+// Partition makes the packets leaving the given sides vanish silently:
+// the link stays up and sending succeeds, but the other end discards
+// every frame, as behind a real partition — new connections wait for an
+// answer to their SYN, open ones stall and retransmit. Without sides it
+// cuts both directions.
+func (p *Pair) Partition(ctx context.Context, sides ...Side) error {
+	if len(sides) == 0 {
+		sides = []Side{A, B}
+	}
+	var errs []error
+	for _, s := range sides {
+		errs = append(errs, run(ctx, "ip", "-n", p.NS[s], "neigh", "replace", p.Addr[1-s].String(),
+			"lladdr", deadMAC, "nud", "permanent", "dev", p.dev[s]))
+	}
+	return errors.Join(errs...)
 }
 
-// Heal restores the link after Partition.
+// Heal ends a partition of either side: each side learns the other's
+// address anew, and stalled connections go on at their next retransmit.
 func (p *Pair) Heal(ctx context.Context) error {
-	return errors.Join(
-		run(ctx, "ip", "-n", p.NS[0], "link", "set", p.dev[0], "up"),
-		run(ctx, "ip", "-n", p.NS[1], "link", "set", p.dev[1], "up"),
-	)
+	var errs []error
+	for s := range 2 {
+		err := run(ctx, "ip", "-n", p.NS[s], "neigh", "del", p.Addr[1-s].String(), "dev", p.dev[s])
+		if err != nil && !strings.Contains(err.Error(), "No such file") && !strings.Contains(err.Error(), "Cannot assign requested address") {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// TxPackets counts the packets side s has sent on the link.
+func (p *Pair) TxPackets(ctx context.Context, s Side) (uint64, error) {
+	out, err := exec.CommandContext(ctx, "ip", "-n", p.NS[s], "-s", "-j", "link", "show", "dev", p.dev[s]).Output()
+	if err != nil {
+		return 0, fmt.Errorf("ip -s link show %s: %w", p.dev[s], err)
+	}
+	var links []struct {
+		Stats struct {
+			TX struct {
+				Packets uint64 `json:"packets"`
+			} `json:"tx"`
+		} `json:"stats64"`
+	}
+	if err := json.Unmarshal(out, &links); err != nil || len(links) != 1 {
+		return 0, fmt.Errorf("ip -s link show %s: unexpected output %q", p.dev[s], out)
+	}
+	return links[0].Stats.TX.Packets, nil
 }
 
 // Close removes both namespaces; the link and its faults go with them.

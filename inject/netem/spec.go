@@ -1,0 +1,56 @@
+package netem
+
+import (
+	"fmt"
+)
+
+// Directions of a network fault, named as the TCP faults' are: upstream
+// is what the proxy sends towards its upstream, downstream what comes back.
+const (
+	Upstream   = "upstream"
+	Downstream = "downstream"
+	Both       = "both"
+)
+
+// Spec is a scenario's network fault: real faults on the link that
+// carries a proxy's connections to its upstream (see Link).
+type Spec struct {
+	Faults `yaml:",inline"`
+	// Partition makes the packets in Direction vanish; it takes no other
+	// parameter but the direction.
+	Partition bool `yaml:"partition"`
+	// Direction is downstream (the default), upstream or both. A delay on
+	// both directions is added twice to a round trip.
+	Direction string `yaml:"direction"`
+}
+
+// Kind is the fault's kind in scenarios.
+func (*Spec) Kind() string { return "network" }
+
+// Check reports every problem, naming fields as a scenario would.
+func (s *Spec) Check(problem func(field, msg string)) {
+	switch s.Direction {
+	case "", Upstream, Downstream, Both:
+	default:
+		problem("direction", fmt.Sprintf("%q: must be upstream, downstream or both", s.Direction))
+	}
+	if s.Partition {
+		if s.Faults != (Faults{}) {
+			problem("partition", "a partition drops every packet: it takes no delay, loss, duplicate, corrupt or rate")
+		}
+		return
+	}
+	s.Faults.Check(problem)
+}
+
+// Sides are the ends of the link whose leaving packets the fault acts on:
+// A is the proxy's end, B the upstream's.
+func (s *Spec) Sides() []Side {
+	switch s.Direction {
+	case Upstream:
+		return []Side{A}
+	case Both:
+		return []Side{A, B}
+	}
+	return []Side{B}
+}

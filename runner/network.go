@@ -1,0 +1,170 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"time"
+
+	"github.com/resctl/resctl/inject/netem"
+	"github.com/resctl/resctl/record"
+	"github.com/resctl/resctl/report"
+	"github.com/resctl/resctl/scenario"
+)
+
+// networkFault is a network fault the clock switched, for the report.
+type networkFault struct {
+	proxy    string
+	phase    string
+	params   map[string]any
+	applied  bool
+	packets  uint64
+	err      string
+	from, to time.Duration
+}
+
+// openLinks lays a network link (netem.Link) between each proxy that has
+// network faults and its upstream, so they act on real packets. Where
+// that cannot be done (not Linux, not root, no namespaces) the proxy dials
+// directly, resctl says why, and its network faults are reported as never
+// fired. Namespaces left by killed runs are removed first.
+func (ps *proxySet) openLinks(ctx context.Context, s *scenario.Scenario, progress io.Writer) {
+	want := map[string]bool{}
+	for _, ph := range s.Phases {
+		for _, f := range ph.Faults {
+			if f.Network != nil {
+				want[f.Proxy] = true
+			}
+		}
+	}
+	if len(want) == 0 {
+		return
+	}
+	if err := netem.Supported(); err != nil {
+		for _, pr := range ps.list {
+			if want[pr.Name] {
+				pr.linkErr = err
+			}
+		}
+		fmt.Fprintf(progress, "resctl: warning: network faults will not run: %v\n", err)
+		return
+	}
+	if stale, err := netem.CleanupStale(ctx); len(stale) > 0 || err != nil {
+		fmt.Fprintf(progress, "resctl: removed %d network namespaces left by earlier runs (%v)\n", len(stale), err)
+	}
+	for _, pr := range ps.list {
+		if !want[pr.Name] {
+			continue
+		}
+		l, err := netem.NewLink(ctx, pr.Name)
+		if err != nil {
+			pr.linkErr = err
+			fmt.Fprintf(progress, "resctl: warning: network faults of proxy %s will not run: %v\n", pr.Name, err)
+			continue
+		}
+		pr.link = l
+	}
+}
+
+// startNetwork puts a phase's network fault on its proxy's link.
+func (c *phaseClock) startNetwork(f plannedFault, span record.PhaseSpan) bool {
+	nf := networkFault{proxy: f.proxy, phase: span.Name, params: f.params, from: time.Since(c.start)}
+	defer func() {
+		c.mu.Lock()
+		c.network[f.id] = nf
+		c.mu.Unlock()
+	}()
+	pr := c.proxies.byName(f.proxy)
+	switch {
+	case pr == nil:
+		nf.err = fmt.Sprintf("no proxy named %q", f.proxy)
+	case pr.link == nil:
+		nf.err = fmt.Sprint(pr.linkErr)
+	}
+	if nf.err != "" {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	before, err := pr.link.Packets(ctx, f.network)
+	if err == nil {
+		err = pr.link.Apply(ctx, f.network)
+	}
+	if err != nil {
+		nf.err = err.Error()
+		c.event("fault", "error", fmt.Sprintf("%s: %v", f.id, err))
+		fmt.Fprintf(c.progress, "resctl: warning: network fault %s did not start: %v\n", f.id, err)
+		return false
+	}
+	nf.applied, nf.packets = true, before
+	return true
+}
+
+// stopNetwork clears the link of a fault's proxy and counts the packets
+// that met the fault.
+func (c *phaseClock) stopNetwork(f plannedFault) {
+	c.mu.Lock()
+	nf, ok := c.network[f.id]
+	c.mu.Unlock()
+	if !ok || !nf.applied {
+		return
+	}
+	l := c.proxies.byName(f.proxy).link
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	after, err := l.Packets(ctx, f.network)
+	if err := l.Clear(ctx); err != nil {
+		c.event("fault", "error", fmt.Sprintf("%s: clear: %v", f.id, err))
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	nf.applied = false
+	nf.to = time.Since(c.start)
+	if err == nil && after >= nf.packets {
+		nf.packets = after - nf.packets
+	} else {
+		nf.packets = 0
+	}
+	c.network[f.id] = nf
+}
+
+// networkFaults returns the network faults switched so far, by id.
+func (c *phaseClock) networkFaults() map[string]networkFault {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.network)
+}
+
+// addNetworkFaults puts the network faults in the report: the packets
+// that left the faulted end of the link while each was on.
+func addNetworkFaults(r *report.Report, s *scenario.Scenario, nfs map[string]networkFault) {
+	for _, ph := range s.Phases {
+		for _, f := range ph.Faults {
+			if f.Network == nil {
+				continue
+			}
+			nf, ok := nfs[f.ID]
+			if !ok {
+				continue // its phase was never reached
+			}
+			fired := nf.err == "" && nf.packets > 0
+			out := report.Fault{ID: f.ID, Kind: f.Kind(), Proxy: nf.proxy, Phase: nf.phase, Layer: "network", Config: nf.params,
+				Matched: nf.packets, Injected: nf.packets, ConfiguredRate: 1, Fired: fired,
+				StartS: nf.from.Seconds(), EndS: nf.to.Seconds(), Error: nf.err}
+			if fired {
+				out.EffectiveRate = 1
+			}
+			r.Faults = append(r.Faults, out)
+			if s.RequireFaultsFired && !fired {
+				r.Passed = false
+				observed := fmt.Sprintf("%d packets", nf.packets)
+				if nf.err != "" {
+					observed = "did not start"
+				}
+				r.SLAs = append(r.SLAs, report.SLA{Name: "fault " + f.ID + " fired", Expect: "require_faults_fired", Kind: "check",
+					Observed: observed, Error: nf.err})
+			}
+		}
+	}
+}

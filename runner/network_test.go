@@ -1,0 +1,135 @@
+package runner
+
+import (
+	"context"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/resctl/resctl/inject/netem"
+	"github.com/resctl/resctl/report"
+	"github.com/resctl/resctl/scenario"
+)
+
+// TestRun_NetworkPartition lays the proxy's upstream connections across a
+// namespace link and partitions it for a phase: requests time out, the
+// fault counts the packets that vanished, and the run recovers once the
+// link heals. The namespaces are gone after the run.
+func TestRun_NetworkPartition(t *testing.T) {
+	if err := netem.Supported(); err != nil {
+		t.Skipf("skipping real network faults: %v", err)
+	}
+	s := mustParse(t, `
+name: network partition
+target: {builtin: demo}
+load: {rate: 20/s, timeout: 500ms, requests: [{path: /api/users/1}]}
+phases:
+  - {name: baseline, duration: 1s}
+  - name: partition
+    duration: 2s
+    faults: [{network: {partition: true, direction: both}}]
+  - {name: healed, duration: 2s}
+require_faults_fired: true
+slas:
+  - {name: healthy before, during: baseline, expect: success_rate == 100%}
+  # Requests in the partition's last few hundred milliseconds stall, and
+  # are answered within their timeout once the link heals.
+  - {name: partitioned, during: partition, expect: error_rate > 60%}
+  - {name: healed, expect: 'recovery_time(success_rate == 100%, hold=1s) < 2s'}
+`)
+	var progress syncBuffer
+	r, err := Run(context.Background(), s, Options{Progress: &progress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sla := range r.SLAs {
+		if !sla.Passed {
+			t.Errorf("SLA %q failed: observed %s %s", sla.Name, sla.Observed, sla.Error)
+		}
+	}
+	f := networkFaultIn(t, r, "partition/network")
+	if !f.Fired || f.Matched == 0 || f.Proxy != "proxy" || f.EndS <= f.StartS {
+		t.Errorf("network fault in the report = %+v, want it fired on the main proxy's link", f)
+	}
+	noNamespacesLeft(t)
+}
+
+// TestRun_NetworkRate shapes the answers of a tcp proxy's upstream with a
+// kernel rate limit: the phase's responses are slower by about the time
+// their bytes take at the rate (the demo's /metrics, about 21 KB, at
+// 64 KiB/s: 320 ms).
+func TestRun_NetworkRate(t *testing.T) {
+	if err := netem.Supported(); err != nil {
+		t.Skipf("skipping real network faults: %v", err)
+	}
+	s := mustParse(t, `
+name: network rate
+target: {builtin: demo}
+proxy: {protocol: tcp}
+load: {rate: 2/s, timeout: 3s, requests: [{path: /metrics, headers: {Accept-Encoding: identity}}]}
+phases:
+  - {name: baseline, duration: 1s}
+  - name: slow link
+    duration: 2s
+    faults: [{network: {rate: 64KiB}}]
+slas:
+  - {name: fast before, during: baseline, expect: p50 < 60ms}
+  - {name: slowed by the rate, during: slow link, expect: p50 > 200ms and success_rate == 100%}
+`)
+	r, err := Run(context.Background(), s, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sla := range r.SLAs {
+		if !sla.Passed {
+			t.Errorf("SLA %q failed: observed %s %s", sla.Name, sla.Observed, sla.Error)
+		}
+	}
+	if f := networkFaultIn(t, r, "slow_link/network"); !f.Fired {
+		t.Errorf("network fault = %+v, want it fired", f)
+	}
+	noNamespacesLeft(t)
+}
+
+func networkFaultIn(t *testing.T, r *report.Report, id string) report.Fault {
+	t.Helper()
+	for _, f := range r.Faults {
+		if f.ID == id {
+			if f.Layer != "network" {
+				t.Errorf("fault %s layer %q, want network", id, f.Layer)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no fault %s in the report: %+v", id, r.Faults)
+	return report.Fault{}
+}
+
+// noNamespacesLeft checks that the run removed the namespaces it made.
+func noNamespacesLeft(t *testing.T) {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, netem.Prefix) && strings.Contains(line, "-proxy-") {
+			t.Errorf("namespace left behind: %s", line)
+		}
+	}
+}
+
+// TestExample_NetworkPartition runs the example scenario that partitions
+// the link between the proxy and the demo target.
+func TestExample_NetworkPartition(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs an example scenario: 8 s of real load")
+	}
+	if err := netem.Supported(); err != nil {
+		t.Skipf("skipping real network faults: %v", err)
+	}
+	const file = "../testdata/scenarios/network-partition.yaml"
+	s, err := scenario.ReadFile(file)
+	runExample(t, file, s, err, 1)
+	noNamespacesLeft(t)
+}
