@@ -1,10 +1,15 @@
 package harness_test
 
 import (
+	"context"
 	"io"
 	"net"
 	"testing"
 	"time"
+
+	"github.com/resctl/resctl/harness"
+	"github.com/resctl/resctl/inject/netem"
+	"github.com/resctl/resctl/quantity"
 )
 
 // bulkSize is what one bulk transfer moves.
@@ -76,5 +81,92 @@ func BenchmarkTCPProxy_RequestResponse(b *testing.B) {
 		if _, err := io.ReadFull(c, got[:len(msg)]); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkTCPProxy_BulkOverLink is BenchmarkTCPProxy_Bulk where the
+// upstream is across a network link of a given speed rather than on
+// loopback: a veth link between two namespaces (inject/netem), shaped
+// with tbf. The direct transfer crosses the link from side A; the proxied
+// one goes to the proxy on loopback, which crosses the same link. A proxy
+// sits in front of services reached over a network, and this is where its
+// throughput is measured against the network's. Needs root and network
+// namespaces; skipped elsewhere.
+func BenchmarkTCPProxy_BulkOverLink(b *testing.B) {
+	if err := netem.Supported(); err != nil {
+		b.Skipf("skipping: %v", err)
+	}
+	for _, link := range []struct {
+		name string
+		rate quantity.Bytes
+		size int
+	}{
+		{"1Gbit", 125_000_000, 64 << 20},
+		{"10Gbit", 1_250_000_000, 256 << 20},
+	} {
+		b.Run(link.name, func(b *testing.B) {
+			pair, err := netem.NewPair(b.Context(), "bench")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer pair.Close()
+			if err := pair.Apply(b.Context(), netem.B, netem.Faults{Rate: link.rate}); err != nil {
+				b.Fatal(err)
+			}
+			ln, err := pair.Listen(netem.B, 7100)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ln.Close()
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					go func() {
+						defer c.Close()
+						for left := link.size; left > 0; {
+							n, err := c.Write(zeros[:min(left, len(zeros))])
+							if err != nil {
+								return
+							}
+							left -= n
+						}
+					}()
+				}
+			}()
+			dialA := func(ctx context.Context, _, addr string) (net.Conn, error) {
+				return pair.DialContext(ctx, netem.A, addr)
+			}
+			p, err := harness.StartTCP(harness.TCPOptions{Upstream: ln.Addr().String(), Listen: "127.0.0.1:0", Dial: dialA})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Close(context.Background())
+			read := func(dial func() (net.Conn, error)) time.Duration {
+				start := time.Now()
+				c, err := dial()
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer c.Close()
+				n, err := io.CopyBuffer(io.Discard, c, make([]byte, 1<<20))
+				if err != nil || n != int64(link.size) {
+					b.Fatalf("read %d bytes, err %v", n, err)
+				}
+				return time.Since(start)
+			}
+			var direct, proxied time.Duration
+			b.SetBytes(int64(link.size))
+			for b.Loop() {
+				direct += read(func() (net.Conn, error) { return dialA(b.Context(), "tcp", ln.Addr().String()) })
+				proxied += read(func() (net.Conn, error) { return net.Dial("tcp", p.Addr()) })
+			}
+			mb := func(d time.Duration) float64 { return float64(b.N) * float64(link.size) / d.Seconds() / 1e6 }
+			b.ReportMetric(mb(direct), "direct_MB/s")
+			b.ReportMetric(mb(proxied), "proxy_MB/s")
+			b.ReportMetric(direct.Seconds()/proxied.Seconds(), "proxy_ratio")
+		})
 	}
 }
