@@ -2,6 +2,8 @@ package runner
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -105,15 +107,17 @@ func networkFaultIn(t *testing.T, r *report.Report, id string) report.Fault {
 	return report.Fault{}
 }
 
-// noNamespacesLeft checks that the run removed the namespaces it made.
+// noNamespacesLeft checks that the run removed the namespaces it made
+// (named after this process: other processes' runs may go on beside).
 func noNamespacesLeft(t *testing.T) {
 	t.Helper()
 	out, err := exec.Command("ip", "netns", "list").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
+	mine := fmt.Sprintf("%s%d-", netem.Prefix, os.Getpid())
 	for _, line := range strings.Split(string(out), "\n") {
-		if strings.Contains(line, netem.Prefix) && strings.Contains(line, "-proxy-") {
+		if strings.HasPrefix(line, mine) {
 			t.Errorf("namespace left behind: %s", line)
 		}
 	}
@@ -131,5 +135,38 @@ func TestExample_NetworkPartition(t *testing.T) {
 	const file = "../testdata/scenarios/network-partition.yaml"
 	s, err := scenario.ReadFile(file)
 	runExample(t, file, s, err, 1)
+	noNamespacesLeft(t)
+}
+
+// TestRun_NetworkDelay delays the answers on the link by 100 ms (netem, or
+// its stand-in on kernels without it): the phase's responses take that
+// much longer, and none fails.
+func TestRun_NetworkDelay(t *testing.T) {
+	if err := netem.Supported(); err != nil {
+		t.Skipf("skipping real network faults: %v", err)
+	}
+	s := mustParse(t, `
+name: network delay
+target: {builtin: demo}
+load: {rate: 20/s, timeout: 2s, requests: [{path: /api/users/1}]}
+phases:
+  - {name: baseline, duration: 1s}
+  - name: delayed
+    duration: 2s
+    faults: [{network: {delay: 100ms}}]
+require_faults_fired: true
+slas:
+  - {name: fast before, during: baseline, expect: p50 < 50ms}
+  - {name: delayed by the link, during: delayed, expect: p50 > 100ms and p50 < 200ms and success_rate == 100%}
+`)
+	r, err := Run(context.Background(), s, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sla := range r.SLAs {
+		if !sla.Passed {
+			t.Errorf("SLA %q failed: observed %s %s", sla.Name, sla.Observed, sla.Error)
+		}
+	}
 	noNamespacesLeft(t)
 }

@@ -13,9 +13,12 @@
 // them, so a run killed before it could clean up is found by the next one
 // (CleanupStale, also run by `resctl inject clear --all`) and removed.
 //
-// Where the kernel lacks netem (or the process is not root, or not on
-// Linux), the calls return ErrUnsupported with the reason, and tests skip
-// with it.
+// Where the kernel lacks netem, iptables stands in for it: loss with the
+// statistic match, duplication with TEE, delay with an NFQUEUE that a
+// user-space delayer (nfqueue_linux.go) holds; corruption has no stand-in.
+// Where faults cannot be made at all (not root, not Linux, no iptables for
+// a stand-in), the calls return ErrUnsupported with the reason, and tests
+// skip with it.
 //
 // It imports nothing of resctl's but quantity.
 package netem

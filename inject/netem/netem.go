@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -116,6 +117,11 @@ type Pair struct {
 	NS   [2]string
 	Addr [2]netip.Addr
 	dev  [2]string
+
+	mu sync.Mutex
+	// fallback undoes what applyFallback set on a side (iptables rules,
+	// a user-space delayer); nil when nothing is set.
+	fallback [2]func()
 }
 
 var seq atomic.Uint32
@@ -191,17 +197,32 @@ func (p *Pair) Apply(ctx context.Context, s Side, f Faults) error {
 	if len(probs) > 0 {
 		return fmt.Errorf("netem: %s", strings.Join(probs, "; "))
 	}
+	if err := p.Clear(ctx, s); err != nil {
+		return err
+	}
 	q := f.qdisc()
 	args := append([]string{"-n", p.NS[s], "qdisc", "replace", "dev", p.dev[s], "root"}, q...)
 	err := run(ctx, "tc", args...)
 	if err != nil && strings.Contains(err.Error(), "qdisc kind is unknown") {
+		if q[0] == "netem" {
+			// Kernels without sch_netem: iptables and a user-space
+			// delayer stand in for it.
+			return p.applyFallback(ctx, s, f, err)
+		}
 		return fmt.Errorf("%w: the kernel has no %s qdisc (sch_%s): %v", ErrUnsupported, q[0], q[0], err)
 	}
 	return err
 }
 
-// Clear removes the netem faults of side s.
+// Clear removes the faults of side s.
 func (p *Pair) Clear(ctx context.Context, s Side) error {
+	p.mu.Lock()
+	undo := p.fallback[s]
+	p.fallback[s] = nil
+	p.mu.Unlock()
+	if undo != nil {
+		undo()
+	}
 	err := run(ctx, "tc", "-n", p.NS[s], "qdisc", "del", "dev", p.dev[s], "root")
 	if err != nil && (strings.Contains(err.Error(), "No such file") || strings.Contains(err.Error(), "Cannot delete qdisc with handle of zero")) {
 		return nil // nothing to clear

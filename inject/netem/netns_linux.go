@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"runtime"
+	"strconv"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -81,4 +84,83 @@ func setns(fd uintptr) error {
 func alive(pid int) bool {
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// applyFallback makes the faults of a netem qdisc, for a kernel without
+// one, from what it has: a tbf qdisc for the rate, iptables rules for loss
+// (statistic, DROP as the packets arrive on the other side) and
+// duplication (statistic, TEE to the other side), and an NFQUEUE whose
+// packets a user-space delayer holds for the delay.
+// Corruption has no stand-in. netemErr is why tc netem failed.
+func (p *Pair) applyFallback(ctx context.Context, s Side, f Faults, netemErr error) error {
+	if f.Corrupt > 0 {
+		return fmt.Errorf("%w: corrupt needs the kernel's netem qdisc (sch_netem): %v", ErrUnsupported, netemErr)
+	}
+	if _, err := exec.LookPath("iptables"); err != nil {
+		return fmt.Errorf("%w: the kernel has no netem qdisc (sch_netem) and iptables, which stands in for it, is not installed: %v", ErrUnsupported, netemErr)
+	}
+	var undo []func()
+	undoAll := func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}
+	ipt := func(in Side, args ...string) error {
+		return run(ctx, "ip", append([]string{"netns", "exec", p.NS[in], "iptables", "-w"}, args...)...)
+	}
+	flush := func(in Side, table, chain string) func() {
+		return func() {
+			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = run(cctx, "ip", "netns", "exec", p.NS[in], "iptables", "-w", "-t", table, "-F", chain)
+		}
+	}
+	prob := func(v float64) string { return strconv.FormatFloat(v/100, 'f', -1, 64) }
+	steps := []struct {
+		on   bool
+		do   func() error
+		undo func()
+	}{
+		{f.Rate > 0, func() error {
+			args := append([]string{"-n", p.NS[s], "qdisc", "replace", "dev", p.dev[s], "root"}, Faults{Rate: f.Rate}.qdisc()...)
+			return run(ctx, "tc", args...)
+		}, func() {}},
+		// Lost packets are dropped as they arrive on the other side: a
+		// drop on the way out would tell the sender (EPERM), and a lost
+		// packet tells nobody.
+		{f.Loss > 0, func() error {
+			return ipt(1-s, "-t", "filter", "-A", "INPUT", "-i", p.dev[1-s], "-m", "statistic", "--mode", "random", "--probability", prob(float64(f.Loss)), "-j", "DROP")
+		}, flush(1-s, "filter", "INPUT")},
+		{f.Delay > 0, func() error {
+			var d *delayer
+			err := p.in(s, func() (err error) {
+				d, err = startDelayer(0, f.Delay, f.Jitter, uint64(s))
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			undo = append(undo, d.close)
+			return ipt(s, "-t", "filter", "-A", "OUTPUT", "-o", p.dev[s], "-j", "NFQUEUE", "--queue-num", "0", "--queue-bypass")
+		}, flush(s, "filter", "OUTPUT")},
+		{f.Duplicate > 0, func() error {
+			return ipt(s, "-t", "mangle", "-A", "POSTROUTING", "-o", p.dev[s], "-m", "statistic", "--mode", "random", "--probability", prob(float64(f.Duplicate)),
+				"-j", "TEE", "--gateway", p.Addr[1-s].String())
+		}, flush(s, "mangle", "POSTROUTING")},
+	}
+	for _, st := range steps {
+		if !st.on {
+			continue
+		}
+		err := st.do()
+		undo = append(undo, st.undo)
+		if err != nil {
+			undoAll()
+			return fmt.Errorf("netem stand-in (the kernel has no sch_netem): %w", err)
+		}
+	}
+	p.mu.Lock()
+	p.fallback[s] = undoAll
+	p.mu.Unlock()
+	return nil
 }

@@ -20,3 +20,5 @@ func (p *Pair) DialContext(context.Context, Side, string) (net.Conn, error) { re
 func probeNetns() error { return supported() }
 
 func alive(int) bool { return true }
+
+func (p *Pair) applyFallback(context.Context, Side, Faults, error) error { return supported() }

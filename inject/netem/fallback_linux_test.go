@@ -1,0 +1,164 @@
+package netem
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// udpCount sends n datagrams from side A to side B and counts those that
+// arrive, waiting briefly after the last.
+func udpCount(t *testing.T, p *Pair, n int) int {
+	t.Helper()
+	var rx, tx net.PacketConn
+	if err := p.in(B, func() (err error) { rx, err = net.ListenPacket("udp4", p.Addr[B].String()+":7200"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	if err := p.in(A, func() (err error) { tx, err = net.ListenPacket("udp4", p.Addr[A].String()+":0"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	to := rx.LocalAddr()
+	got := make(chan int)
+	go func() {
+		buf, count := make([]byte, 64), 0
+		for {
+			_ = rx.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+			if _, _, err := rx.ReadFrom(buf); err != nil {
+				got <- count
+				return
+			}
+			count++
+		}
+	}()
+	for i := range n {
+		if _, err := tx.WriteTo([]byte("datagram"), to); err != nil {
+			t.Fatal(err)
+		}
+		if i%50 == 49 {
+			time.Sleep(time.Millisecond) // stay within the socket buffers
+		}
+	}
+	return <-got
+}
+
+// standIn makes a pair and skips unless the faults below are made by the
+// stand-in for netem (a kernel without sch_netem, as on resctl's CI) or
+// by netem itself.
+func standIn(t *testing.T) *Pair {
+	t.Helper()
+	if err := Supported(); err != nil {
+		t.Skipf("skipping real network faults: %v", err)
+	}
+	p, err := NewPair(t.Context(), "fallbk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
+// TestPair_LossAndDuplicate sends 2000 datagrams across the link with 30%
+// loss, then with 50% duplication, and counts what arrives: 1400 ± 150
+// and 3000 ± 200 (binomial spreads are about 20 and 22).
+func TestPair_LossAndDuplicate(t *testing.T) {
+	p := standIn(t)
+	const n = 2000
+	if got := udpCount(t, p, n); got != n {
+		t.Fatalf("without faults %d of %d datagrams arrived", got, n)
+	}
+	for _, tt := range []struct {
+		name     string
+		f        Faults
+		min, max int
+	}{
+		{"loss", Faults{Loss: 30}, 1250, 1550},
+		{"duplicate", Faults{Duplicate: 50}, 2800, 3200},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := p.Apply(t.Context(), A, tt.f)
+			if err != nil && strings.Contains(err.Error(), "iptables") {
+				t.Skipf("skipping: %v", err)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := udpCount(t, p, n)
+			t.Logf("%d of %d datagrams arrived", got, n)
+			if err := p.Clear(t.Context(), A); err != nil {
+				t.Fatal(err)
+			}
+			if got < tt.min || got > tt.max {
+				t.Errorf("%d datagrams arrived of %d sent, want %d..%d", got, n, tt.min, tt.max)
+			}
+			if after := udpCount(t, p, n); after != n {
+				t.Errorf("after Clear %d of %d arrived", after, n)
+			}
+		})
+	}
+}
+
+// TestPair_DelayJitter holds packets for delay ± jitter: each of 200
+// datagrams, stamped as sent, arrives no sooner than delay - jitter, and
+// their delays spread over most of the jitter's range.
+func TestPair_DelayJitter(t *testing.T) {
+	p := standIn(t)
+	const delay, jitter = 60 * time.Millisecond, 20 * time.Millisecond
+	if err := p.Apply(t.Context(), A, Faults{Delay: delay, Jitter: jitter}); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Clear(context.Background(), A)
+	var rx, tx net.PacketConn
+	if err := p.in(B, func() (err error) { rx, err = net.ListenPacket("udp4", p.Addr[B].String()+":7201"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	if err := p.in(A, func() (err error) { tx, err = net.ListenPacket("udp4", p.Addr[A].String()+":0"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	const n = 200
+	start := time.Now()
+	go func() {
+		for range n {
+			stamp := binary.BigEndian.AppendUint64(nil, uint64(time.Since(start)))
+			_, _ = tx.WriteTo(stamp, rx.LocalAddr())
+			time.Sleep(500 * time.Microsecond)
+		}
+	}()
+	lo, hi := time.Hour, time.Duration(0)
+	buf := make([]byte, 8)
+	for i := range n {
+		_ = rx.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, _, err := rx.ReadFrom(buf); err != nil {
+			t.Fatalf("datagram %d: %v", i, err)
+		}
+		d := time.Since(start) - time.Duration(binary.BigEndian.Uint64(buf))
+		lo, hi = min(lo, d), max(hi, d)
+	}
+	t.Logf("one-way delays %v..%v", lo, hi)
+	if lo < delay-jitter {
+		t.Errorf("a datagram took %v, less than delay - jitter", lo)
+	}
+	if hi-lo < jitter {
+		t.Errorf("delays spread over %v..%v, want them across most of ±%v", lo, hi, jitter)
+	}
+}
+
+// TestPair_CorruptNeedsNetem: corruption has no stand-in, and a kernel
+// without netem says so rather than pass packets untouched.
+func TestPair_CorruptNeedsNetem(t *testing.T) {
+	p := standIn(t)
+	err := p.Apply(t.Context(), A, Faults{Corrupt: 5})
+	if err == nil {
+		t.Skip("the kernel has netem: corruption is its own")
+	}
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "corrupt needs") {
+		t.Errorf("Apply corrupt = %v, want ErrUnsupported naming corrupt", err)
+	}
+}
