@@ -141,8 +141,14 @@ func Start(opts Options) (*Proxy, error) {
 		routeBal: routeBal, routeUps: routeUps, balOpts: balOpts, balC: &balancerCollector{}, tls: srvTLS != nil}
 	p.balC.set(bal, routeBal)
 	p.transport.TLSClientConfig = upTLS
-	if opts.Dial != nil {
-		p.transport.DialContext = opts.Dial
+	if dial := opts.Dial; dial != nil {
+		// Bounded as the default dialer is: a dial is not cancelled
+		// with the request that asked for it.
+		p.transport.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			ctx, cancel := context.WithTimeout(ctx, upstreamDialTimeout)
+			defer cancel()
+			return dial(ctx, network, addr)
+		}
 	}
 	applyPool(p.transport, opts.Balance.Pool, bal)
 	m := newMetrics(p.registry)
@@ -281,8 +287,11 @@ func (p *Proxy) Close(ctx context.Context) error {
 	return p.closeErr
 }
 
+// upstreamDialTimeout bounds a connect to an upstream.
+const upstreamDialTimeout = 5 * time.Second
+
 func upstreamTransport(protocol string) *http.Transport {
-	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	dialer := &net.Dialer{Timeout: upstreamDialTimeout, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
 		Proxy:                 nil,
 		DialContext:           dialer.DialContext,
@@ -396,6 +405,15 @@ func (p *Proxy) SetGuard(proxyWide *guard.Chain, routes []Route) error {
 	p.balC.set(p.balancer, bals)
 	p.setGuard(proxyWide, routes)
 	return nil
+}
+
+// checkRoutes reports whether SetGuard would take the routes' upstreams,
+// without changing anything.
+func (p *Proxy) checkRoutes(routes []Route) error {
+	p.guardMu.Lock()
+	defer p.guardMu.Unlock()
+	_, _, err := newRouteBalancers(routes, p.balancer, p.routeBal, p.routeUps, p.balOpts)
+	return err
 }
 
 func (p *Proxy) setGuard(proxyWide *guard.Chain, routes []Route) {

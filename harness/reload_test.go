@@ -172,3 +172,74 @@ func TestProxy_SetGuardKeepsUnchangedRouteBalancer(t *testing.T) {
 		t.Errorf("the changed route's balancer is %v, want a new one for http://127.0.0.1:4", p.routeBal["users"].all[0].addr)
 	}
 }
+
+// A reload that would give a route an upstream its proxy already has is
+// refused before anything is rebuilt, on every proxy of the file: the
+// other proxy's valid change is not applied either, and the routes keep
+// their upstreams and policies.
+func TestServe_ReloadRefusesRouteUpstreamTwice(t *testing.T) {
+	var routeHits atomic.Int64
+	main := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer main.Close()
+	route := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { routeHits.Add(1) }))
+	defer route.Close()
+	cfg := filepath.Join(t.TempDir(), "proxies.yaml")
+	write := func(webLimit, apiRouteUp string) {
+		t.Helper()
+		body := "- name: web\n  listen: 127.0.0.1:0\n  upstream: " + main.URL + "\n  routes:\n    - name: orders\n      match: {path: /orders}\n      guard: [{rate_limit: {rate: " + webLimit + "}}]\n" +
+			"- name: api\n  listen: 127.0.0.1:0\n  upstream: " + main.URL + "\n  routes:\n    - name: users\n      match: {path: /users}\n      upstreams: [" + apiRouteUp + "]\n"
+		// Written whole, as editors save: the watcher never sees half.
+		if err := os.WriteFile(cfg+".new", []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(cfg+".new", cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("1000/s, burst: 10", route.URL)
+	pcs, err := ReadProxyConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	reloaded, done, started := make(chan error, 4), make(chan error, 1), make(chan Started, 1)
+	go func() {
+		done <- Serve(ctx, ServeOptions{Proxies: pcs, AdminListen: "127.0.0.1:0", ConfigPath: cfg, WatchEvery: 10 * time.Millisecond,
+			OnReload: func(err error) { reloaded <- err }}, func(s Started) { started <- s })
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	st := <-started
+	web, api := st.Proxies[0].Listen, st.Proxies[1].Listen
+	time.Sleep(20 * time.Millisecond) // a new modification time
+	write("1/h, burst: 1", main.URL)
+	select {
+	case err := <-reloaded:
+		if err == nil || !strings.Contains(err.Error(), `proxy "api"`) || !strings.Contains(err.Error(), "already the proxy's") {
+			t.Fatalf("reload: %v, want it refused for api", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no reload after the file changed")
+	}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	for i := range 3 {
+		for _, url := range []string{"http://" + web + "/orders", "http://" + api + "/users"} {
+			resp, err := client.Get(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK { // web's refused limit (1/h, burst 1) would refuse the second
+				t.Fatalf("request %d to %s after the refused reload: %d", i, url, resp.StatusCode)
+			}
+		}
+	}
+	if got := routeHits.Load(); got != 3 {
+		t.Errorf("api's route upstream served %d, want all 3", got)
+	}
+}

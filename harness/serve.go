@@ -325,6 +325,19 @@ func reloadGuards(path string, guarded map[string]guardedProxy) error {
 	if err != nil {
 		return err
 	}
+	// Routes' upstreams are checked for every proxy before any chain is
+	// built or swapped: a refused file changes nothing anywhere.
+	for _, pc := range pcs {
+		if g, ok := guarded[pc.Name]; ok {
+			var routes []Route
+			for _, rt := range pc.Routes {
+				routes = append(routes, Route{Name: rt.Name, Upstreams: rt.Upstreams})
+			}
+			if err := g.p.checkRoutes(routes); err != nil {
+				return fmt.Errorf("proxy %q: %w", pc.Name, err)
+			}
+		}
+	}
 	var missing []string
 	for _, pc := range pcs {
 		g, ok := guarded[pc.Name]

@@ -41,7 +41,9 @@ type TCPOptions struct {
 	// Logger receives upstream errors; nil discards them.
 	Logger *slog.Logger
 	// Dial, when set, makes the connections to the upstream (a network
-	// link with faults of its own, say); nil dials directly.
+	// link with faults of its own, say); nil dials directly. Its
+	// connections must be *net.TCPConn: the proxy half-closes and resets
+	// them.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
@@ -323,7 +325,7 @@ func (c *tcpConn) run() {
 	up, ok := nc.(*net.TCPConn)
 	if !ok {
 		_ = nc.Close()
-		c.p.logger.Debug("tcp upstream dial", "err", "not a TCP connection")
+		c.p.logger.Warn("tcp upstream dial", "err", fmt.Sprintf("TCPOptions.Dial returned a %T, not a *net.TCPConn", nc))
 		c.close(false)
 		return
 	}

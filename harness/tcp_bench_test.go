@@ -86,12 +86,13 @@ func BenchmarkTCPProxy_RequestResponse(b *testing.B) {
 
 // BenchmarkTCPProxy_BulkOverLink is BenchmarkTCPProxy_Bulk where the
 // upstream is across a network link of a given speed rather than on
-// loopback: a veth link between two namespaces (inject/netem), shaped
-// with tbf. The direct transfer crosses the link from side A; the proxied
-// one goes to the proxy on loopback, which crosses the same link. A proxy
-// sits in front of services reached over a network, and this is where its
-// throughput is measured against the network's. Needs root and network
-// namespaces; skipped elsewhere.
+// loopback: the link a scenario's network faults use (netem.Link, a veth
+// link between two namespaces and a relay), shaped with tbf. The direct
+// transfer crosses the link; the proxied one goes to the proxy on
+// loopback, which crosses the same link. A proxy sits in front of
+// services reached over a network, and this is where its throughput is
+// measured against the network's. Needs root and network namespaces;
+// skipped elsewhere.
 func BenchmarkTCPProxy_BulkOverLink(b *testing.B) {
 	if err := netem.Supported(); err != nil {
 		b.Skipf("skipping: %v", err)
@@ -105,41 +106,24 @@ func BenchmarkTCPProxy_BulkOverLink(b *testing.B) {
 		{"10Gbit", 1_250_000_000, 256 << 20},
 	} {
 		b.Run(link.name, func(b *testing.B) {
-			pair, err := netem.NewPair(b.Context(), "bench")
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer pair.Close()
-			if err := pair.Apply(b.Context(), netem.B, netem.Faults{Rate: link.rate}); err != nil {
-				b.Fatal(err)
-			}
-			ln, err := pair.Listen(netem.B, 7100)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer ln.Close()
-			go func() {
-				for {
-					c, err := ln.Accept()
+			addr := tcpServer(b, func(c net.Conn) {
+				for left := link.size; left > 0; {
+					n, err := c.Write(zeros[:min(left, len(zeros))])
 					if err != nil {
 						return
 					}
-					go func() {
-						defer c.Close()
-						for left := link.size; left > 0; {
-							n, err := c.Write(zeros[:min(left, len(zeros))])
-							if err != nil {
-								return
-							}
-							left -= n
-						}
-					}()
+					left -= n
 				}
-			}()
-			dialA := func(ctx context.Context, _, addr string) (net.Conn, error) {
-				return pair.DialContext(ctx, netem.A, addr)
+			})
+			l, err := netem.NewLink(b.Context(), "bench")
+			if err != nil {
+				b.Fatal(err)
 			}
-			p, err := harness.StartTCP(harness.TCPOptions{Upstream: ln.Addr().String(), Listen: "127.0.0.1:0", Dial: dialA})
+			defer l.Close()
+			if err := l.Apply(b.Context(), &netem.Spec{Faults: netem.Faults{Rate: link.rate}}); err != nil {
+				b.Fatal(err)
+			}
+			p, err := harness.StartTCP(harness.TCPOptions{Upstream: addr, Listen: "127.0.0.1:0", Dial: l.DialContext})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -160,7 +144,7 @@ func BenchmarkTCPProxy_BulkOverLink(b *testing.B) {
 			var direct, proxied time.Duration
 			b.SetBytes(int64(link.size))
 			for b.Loop() {
-				direct += read(func() (net.Conn, error) { return dialA(b.Context(), "tcp", ln.Addr().String()) })
+				direct += read(func() (net.Conn, error) { return l.DialContext(b.Context(), "tcp", addr) })
 				proxied += read(func() (net.Conn, error) { return net.Dial("tcp", p.Addr()) })
 			}
 			mb := func(d time.Duration) float64 { return float64(b.N) * float64(link.size) / d.Seconds() / 1e6 }

@@ -115,6 +115,9 @@ func WriteTerminal(w io.Writer, r *Report, o TerminalOptions) error {
 					b.WriteString(style(failStyle, "did not start") + ": " + f.Error + "\n")
 				case !f.Fired:
 					b.WriteString("on the link for " + strconv.FormatFloat(f.EndS-f.StartS, 'f', 1, 64) + "s, " + style(failStyle, "no packets crossed it") + "\n")
+				case f.ConfiguredRate < 1: // a loss: it acts on a share
+					fmt.Fprintf(&b, "on the link for %.1fs, dropped %d of %d packets (%s; configured %s)\n", f.EndS-f.StartS, f.Injected, f.Matched,
+						strconv.FormatFloat(f.EffectiveRate*100, 'f', 1, 64)+"%", strconv.FormatFloat(f.ConfiguredRate*100, 'f', -1, 64)+"%")
 				default:
 					fmt.Fprintf(&b, "on the link for %.1fs, %d packets met it\n", f.EndS-f.StartS, f.Matched)
 				}

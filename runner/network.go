@@ -15,13 +15,15 @@ import (
 
 // networkFault is a network fault the clock switched, for the report.
 type networkFault struct {
-	proxy    string
-	phase    string
-	params   map[string]any
-	applied  bool
-	packets  uint64
-	err      string
-	from, to time.Duration
+	proxy   string
+	phase   string
+	params  map[string]any
+	applied bool
+	// before is the link's count as the fault came on; stats, once it
+	// went off, what met the fault while it was on.
+	before, stats netem.Stats
+	err           string
+	from, to      time.Duration
 }
 
 // openLinks lays a network link (netem.Link) between each proxy that has
@@ -87,7 +89,7 @@ func (c *phaseClock) startNetwork(f plannedFault, span record.PhaseSpan) bool {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	before, err := pr.link.Packets(ctx, f.network)
+	before, err := pr.link.Stats(ctx, f.network)
 	if err == nil {
 		err = pr.link.Apply(ctx, f.network)
 	}
@@ -97,7 +99,7 @@ func (c *phaseClock) startNetwork(f plannedFault, span record.PhaseSpan) bool {
 		fmt.Fprintf(c.progress, "resctl: warning: network fault %s did not start: %v\n", f.id, err)
 		return false
 	}
-	nf.applied, nf.packets = true, before
+	nf.applied, nf.before = true, before
 	return true
 }
 
@@ -113,18 +115,21 @@ func (c *phaseClock) stopNetwork(f plannedFault) {
 	l := c.proxies.byName(f.proxy).link
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	after, err := l.Packets(ctx, f.network)
-	if err := l.Clear(ctx); err != nil {
-		c.event("fault", "error", fmt.Sprintf("%s: clear: %v", f.id, err))
+	// Counted before the clear: the drops go with the fault's qdisc and
+	// rules.
+	after, err := l.Stats(ctx, f.network)
+	if cerr := l.Clear(ctx); cerr != nil {
+		c.event("fault", "error", fmt.Sprintf("%s: clear: %v", f.id, cerr))
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	nf.applied = false
 	nf.to = time.Since(c.start)
-	if err == nil && after >= nf.packets {
-		nf.packets = after - nf.packets
-	} else {
-		nf.packets = 0
+	switch {
+	case err != nil:
+		nf.err = "counting its packets: " + err.Error()
+	case after.Packets >= nf.before.Packets && after.Dropped >= nf.before.Dropped:
+		nf.stats = netem.Stats{Packets: after.Packets - nf.before.Packets, Dropped: after.Dropped - nf.before.Dropped}
 	}
 	c.network[f.id] = nf
 }
@@ -136,8 +141,12 @@ func (c *phaseClock) networkFaults() map[string]networkFault {
 	return maps.Clone(c.network)
 }
 
-// addNetworkFaults puts the network faults in the report: the packets
-// that left the faulted end of the link while each was on.
+// addNetworkFaults puts the network faults in the report. Matched counts
+// the packets that left the faulted ends of the link while each was on
+// (dropped ones included). A fault that acts on every such packet (a
+// delay, a rate, a partition) injected all of them; one that only loses
+// a share of them injected the packets it dropped, and its configured
+// rate is that share.
 func addNetworkFaults(r *report.Report, s *scenario.Scenario, nfs map[string]networkFault) {
 	for _, ph := range s.Phases {
 		for _, f := range ph.Faults {
@@ -148,17 +157,20 @@ func addNetworkFaults(r *report.Report, s *scenario.Scenario, nfs map[string]net
 			if !ok {
 				continue // its phase was never reached
 			}
-			fired := nf.err == "" && nf.packets > 0
 			out := report.Fault{ID: f.ID, Kind: f.Kind(), Proxy: nf.proxy, Phase: nf.phase, Layer: "network", Config: nf.params,
-				Matched: nf.packets, Injected: nf.packets, ConfiguredRate: 1, Fired: fired,
+				Matched: nf.stats.Packets, Injected: nf.stats.Packets, ConfiguredRate: 1,
 				StartS: nf.from.Seconds(), EndS: nf.to.Seconds(), Error: nf.err}
-			if fired {
-				out.EffectiveRate = 1
+			if n := f.Network; n.Loss > 0 && n.Faults == (netem.Faults{Loss: n.Loss}) {
+				out.Injected, out.ConfiguredRate = nf.stats.Dropped, n.Loss.Fraction()
+			}
+			out.Fired = nf.err == "" && out.Injected > 0
+			if out.Matched > 0 {
+				out.EffectiveRate = float64(out.Injected) / float64(out.Matched)
 			}
 			r.Faults = append(r.Faults, out)
-			if s.RequireFaultsFired && !fired {
+			if s.RequireFaultsFired && !out.Fired {
 				r.Passed = false
-				observed := fmt.Sprintf("%d packets", nf.packets)
+				observed := fmt.Sprintf("%d packets, %d dropped", nf.stats.Packets, nf.stats.Dropped)
 				if nf.err != "" {
 					observed = "did not start"
 				}

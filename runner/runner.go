@@ -139,6 +139,9 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 		return nil, err
 	}
 	defer stopTarget()
+	// The links go before the target stops, whatever ends the run: a
+	// target stopping gracefully would wait on the relays' connections.
+	defer proxies.closeLinks()
 	loadURL := upstream
 	if front := proxies.front(); front != nil {
 		if err := proxies.start(front, upstream); err != nil {

@@ -287,7 +287,12 @@ var badCases = []struct {
 	{
 		name: "network fault with nothing to do",
 		src:  faults + "      - network: {direction: both}\n",
-		want: []string{"8:18: phases[0].faults[0].network.delay: set at least one of delay, loss"},
+		want: []string{"8:18: phases[0].faults[0].network.delay: set at least one of delay, loss, duplicate, corrupt, rate, or partition: true"},
+	},
+	{
+		name: "two network faults on one proxy in a phase",
+		src:  faults + "      - network: {delay: 50ms}\n      - network: {loss: 5%}\n",
+		want: []string{"9:9: phases[0].faults[1]: proxy \"proxy\" already has a network fault in this phase"},
 	},
 	{
 		name: "fault with two kinds",

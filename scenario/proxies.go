@@ -86,12 +86,14 @@ func (v *validator) validateProxies() {
 
 	all := s.AllProxies()
 	for i := range s.Phases {
+		network := map[string]bool{} // proxies with a network fault in the phase
 		for j := range s.Phases[i].Faults {
 			f := &s.Phases[i].Faults[j]
 			if f.kindNode == nil {
 				continue // a runtime fault, or one the decoder rejected
 			}
 			path := fmt.Sprintf("phases[%d].faults[%d]", i, j)
+			kindNode := f.kindNode // resolve forgets it
 			if f.Proxy == "" {
 				switch {
 				case s.HasProxy():
@@ -114,6 +116,12 @@ func (v *validator) validateProxies() {
 				continue
 			}
 			f.resolve(v.Decoder, path, layerOf(np.Protocol))
+			if f.Network != nil {
+				if network[f.Proxy] {
+					v.Add(strictyaml.NodePos(kindNode), path, "proxy %q already has a network fault in this phase: its link takes one at a time; put the parameters in one (delay, loss and rate go together)", f.Proxy)
+				}
+				network[f.Proxy] = true
+			}
 		}
 	}
 }

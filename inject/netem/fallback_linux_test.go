@@ -15,11 +15,17 @@ import (
 func udpCount(t *testing.T, p *Pair, n int) int {
 	t.Helper()
 	var rx, tx net.PacketConn
-	if err := p.in(B, func() (err error) { rx, err = net.ListenPacket("udp4", p.Addr[B].String()+":7200"); return err }); err != nil {
+	if err := p.in(B, func(func() error) (err error) {
+		rx, err = net.ListenPacket("udp4", p.Addr[B].String()+":7200")
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	defer rx.Close()
-	if err := p.in(A, func() (err error) { tx, err = net.ListenPacket("udp4", p.Addr[A].String()+":0"); return err }); err != nil {
+	if err := p.in(A, func(func() error) (err error) {
+		tx, err = net.ListenPacket("udp4", p.Addr[A].String()+":0")
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	defer tx.Close()
@@ -90,6 +96,13 @@ func TestPair_LossAndDuplicate(t *testing.T) {
 			}
 			got := udpCount(t, p, n)
 			t.Logf("%d of %d datagrams arrived", got, n)
+			st, err := p.Stats(t.Context(), A)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.f.Loss > 0 && st.Dropped != uint64(n-got) {
+				t.Errorf("Stats counted %d dropped, but %d of %d datagrams went missing", st.Dropped, n-got, n)
+			}
 			if err := p.Clear(t.Context(), A); err != nil {
 				t.Fatal(err)
 			}
@@ -114,11 +127,17 @@ func TestPair_DelayJitter(t *testing.T) {
 	}
 	defer p.Clear(context.Background(), A)
 	var rx, tx net.PacketConn
-	if err := p.in(B, func() (err error) { rx, err = net.ListenPacket("udp4", p.Addr[B].String()+":7201"); return err }); err != nil {
+	if err := p.in(B, func(func() error) (err error) {
+		rx, err = net.ListenPacket("udp4", p.Addr[B].String()+":7201")
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	defer rx.Close()
-	if err := p.in(A, func() (err error) { tx, err = net.ListenPacket("udp4", p.Addr[A].String()+":0"); return err }); err != nil {
+	if err := p.in(A, func(func() error) (err error) {
+		tx, err = net.ListenPacket("udp4", p.Addr[A].String()+":0")
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	defer tx.Close()

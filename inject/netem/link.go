@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -44,11 +45,18 @@ func NewLink(ctx context.Context, name string) (*Link, error) {
 func (l *Link) Pair() *Pair { return l.pair }
 
 // DialContext connects to addr across the link; it fits
-// net/http.Transport.DialContext. network is always TCP.
+// net/http.Transport.DialContext. network is always TCP. Without a
+// deadline of ctx's the connect gives up after DefaultDialTimeout: across
+// a partition a SYN is never answered.
 func (l *Link) DialContext(ctx context.Context, _, addr string) (net.Conn, error) {
 	relay, err := l.relay(addr)
 	if err != nil {
 		return nil, err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultDialTimeout)
+		defer cancel()
 	}
 	return l.pair.DialContext(ctx, A, relay)
 }
@@ -133,10 +141,16 @@ func (l *Link) forward(c net.Conn, addr string) {
 	l.untrack(c, up)
 }
 
-// pipe copies src to dst and passes the end of src on as a half close.
+// pipe copies src to dst and passes the end of src on: a half close, or
+// a reset as a reset.
 func pipe(dst, src net.Conn) {
 	_, err := io.Copy(dst, src)
 	if err != nil {
+		if errors.Is(err, syscall.ECONNRESET) {
+			if tc, ok := dst.(*net.TCPConn); ok {
+				_ = tc.SetLinger(0)
+			}
+		}
 		_ = dst.Close()
 		_ = src.Close()
 		return
@@ -148,6 +162,9 @@ func pipe(dst, src net.Conn) {
 
 // Apply puts the spec's faults on the link, replacing any before.
 func (l *Link) Apply(ctx context.Context, s *Spec) error {
+	if l.isClosed() {
+		return net.ErrClosed
+	}
 	var probs []string
 	s.Check(func(field, msg string) { probs = append(probs, field+": "+msg) })
 	if len(probs) > 0 {
@@ -168,22 +185,35 @@ func (l *Link) Apply(ctx context.Context, s *Spec) error {
 	return nil
 }
 
-// Clear removes every fault from the link.
+// Clear removes every fault from the link; a closed link has none.
 func (l *Link) Clear(ctx context.Context) error {
+	if l.isClosed() {
+		return nil
+	}
 	return errors.Join(l.pair.Heal(ctx), l.pair.Clear(ctx, A), l.pair.Clear(ctx, B))
 }
 
-// Packets counts the packets sent so far on the sides a spec acts on.
-func (l *Link) Packets(ctx context.Context, s *Spec) (uint64, error) {
-	var n uint64
-	for _, side := range s.Sides() {
-		v, err := l.pair.TxPackets(ctx, side)
-		if err != nil {
-			return 0, err
-		}
-		n += v
+func (l *Link) isClosed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closed
+}
+
+// Stats sums the counts of the sides a spec acts on.
+func (l *Link) Stats(ctx context.Context, s *Spec) (Stats, error) {
+	if l.isClosed() {
+		return Stats{}, net.ErrClosed
 	}
-	return n, nil
+	var sum Stats
+	for _, side := range s.Sides() {
+		st, err := l.pair.Stats(ctx, side)
+		if err != nil {
+			return Stats{}, err
+		}
+		sum.Packets += st.Packets
+		sum.Dropped += st.Dropped
+	}
+	return sum, nil
 }
 
 // Close stops the relays, closes the connections across the link and

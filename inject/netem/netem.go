@@ -22,6 +22,9 @@ import (
 // faults cannot be made: not Linux, not root, no iproute2, no netem.
 var ErrUnsupported = errors.New("network faults unsupported here")
 
+// MaxDelay bounds a delay: packets held longer are a partition.
+const MaxDelay = time.Minute
+
 // Prefix starts the name of every namespace this package creates.
 const Prefix = "resctl-"
 
@@ -40,8 +43,11 @@ type Faults struct {
 
 // Check reports every problem, naming fields as a scenario would.
 func (f Faults) Check(problem func(field, msg string)) {
-	if f.Delay < 0 {
+	switch {
+	case f.Delay < 0:
 		problem("delay", "must not be negative")
+	case f.Delay > 0 && f.Delay < time.Microsecond, f.Delay > MaxDelay:
+		problem("delay", fmt.Sprintf("%v is outside 1µs..%v", f.Delay, MaxDelay))
 	}
 	if f.Jitter < 0 || (f.Jitter > 0 && f.Delay == 0) {
 		problem("jitter", "must not be negative, and needs a delay")
@@ -120,8 +126,10 @@ type Pair struct {
 
 	mu sync.Mutex
 	// fallback undoes what applyFallback set on a side (iptables rules,
-	// a user-space delayer); nil when nothing is set.
+	// a user-space delayer); nil when nothing is set. lossRule tells
+	// whether a side's packets meet a stand-in loss rule.
 	fallback [2]func()
+	lossRule [2]bool
 }
 
 var seq atomic.Uint32
@@ -160,7 +168,9 @@ func NewPair(ctx context.Context, name string) (*Pair, error) {
 		return nil, err
 	}
 	n := seq.Add(1)
-	id := fmt.Sprintf("%d%d", os.Getpid()%100000, n%100)
+	// Interface names have 15 bytes: "rsv", the pid (up to 7 digits), a
+	// dash, the pair's number in the process, the side.
+	id := fmt.Sprintf("%d-%d", os.Getpid(), n%100)
 	p := &Pair{
 		NS:   [2]string{fmt.Sprintf("%s%d-%s-a", Prefix, os.Getpid(), name), fmt.Sprintf("%s%d-%s-b", Prefix, os.Getpid(), name)},
 		dev:  [2]string{"rsv" + id + "a", "rsv" + id + "b"},
@@ -182,6 +192,8 @@ func NewPair(ctx context.Context, name string) (*Pair, error) {
 	}
 	for _, s := range steps {
 		if err := run(ctx, "ip", s...); err != nil {
+			// A veth not yet moved into a namespace would stay behind.
+			_ = run(context.Background(), "ip", "link", "del", p.dev[0])
 			_ = p.Close()
 			return nil, err
 		}
@@ -264,6 +276,52 @@ func (p *Pair) Heal(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// Stats count the packets leaving one side of a pair.
+type Stats struct {
+	// Packets is every packet that left the side, or was dropped on its
+	// way out or in by a fault.
+	Packets uint64
+	// Dropped counts the packets a fault dropped: netem's or tbf's
+	// drops, or the stand-in's loss rule.
+	Dropped uint64
+}
+
+// Stats returns the counts of side s so far: the packets since the pair
+// was made, the drops of the faults on it now (each Apply starts them
+// afresh).
+func (p *Pair) Stats(ctx context.Context, s Side) (Stats, error) {
+	tx, err := p.TxPackets(ctx, s)
+	if err != nil {
+		return Stats{}, err
+	}
+	out, err := exec.CommandContext(ctx, "tc", "-n", p.NS[s], "-s", "-j", "qdisc", "show", "dev", p.dev[s]).Output()
+	if err != nil {
+		return Stats{}, fmt.Errorf("tc -s qdisc show %s: %w", p.dev[s], err)
+	}
+	var qdiscs []struct {
+		Root  bool   `json:"root"`
+		Drops uint64 `json:"drops"`
+	}
+	if err := json.Unmarshal(out, &qdiscs); err != nil {
+		return Stats{}, fmt.Errorf("tc -s qdisc show %s: unexpected output %q", p.dev[s], out)
+	}
+	var st Stats
+	for _, q := range qdiscs {
+		if q.Root {
+			st.Dropped += q.Drops
+		}
+	}
+	lost, err := p.standInDrops(ctx, s)
+	if err != nil {
+		return Stats{}, err
+	}
+	// Packets the qdisc dropped never reached the device's count; those
+	// the stand-in drops did, on their way to the other side.
+	st.Packets = tx + st.Dropped
+	st.Dropped += lost
+	return st, nil
+}
+
 // TxPackets counts the packets side s has sent on the link.
 func (p *Pair) TxPackets(ctx context.Context, s Side) (uint64, error) {
 	out, err := exec.CommandContext(ctx, "ip", "-n", p.NS[s], "-s", "-j", "link", "show", "dev", p.dev[s]).Output()
@@ -283,8 +341,18 @@ func (p *Pair) TxPackets(ctx context.Context, s Side) (uint64, error) {
 	return links[0].Stats.TX.Packets, nil
 }
 
-// Close removes both namespaces; the link and its faults go with them.
+// Close removes both namespaces; the link and its faults go with them,
+// and the stand-in's delayers stop.
 func (p *Pair) Close() error {
+	p.mu.Lock()
+	undo := p.fallback
+	p.fallback = [2]func(){}
+	p.mu.Unlock()
+	for _, u := range undo {
+		if u != nil {
+			u()
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var errs []error

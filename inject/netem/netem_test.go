@@ -131,7 +131,9 @@ func TestFaults_Check(t *testing.T) {
 		{netem.Faults{Delay: -1}, "delay"},
 		{netem.Faults{Jitter: time.Millisecond}, "jitter"},
 		{netem.Faults{Loss: 101}, "loss"},
-		{netem.Faults{Delay: 1, Corrupt: -1}, "corrupt"},
+		{netem.Faults{Delay: time.Millisecond, Corrupt: -1}, "corrupt"},
+		{netem.Faults{Delay: time.Nanosecond}, "delay"},
+		{netem.Faults{Delay: 2 * time.Minute}, "delay"},
 	}
 	for _, tt := range tests {
 		var got []string
@@ -321,7 +323,7 @@ func TestLink(t *testing.T) {
 		t.Fatalf("across the link: %v", err)
 	}
 	spec := &netem.Spec{Partition: true}
-	before, err := l.Packets(t.Context(), spec)
+	before, err := l.Stats(t.Context(), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,12 +333,12 @@ func TestLink(t *testing.T) {
 	if err := trip(addr, 400*time.Millisecond); err == nil {
 		t.Fatal("a round trip crossed the partition")
 	}
-	after, err := l.Packets(t.Context(), spec)
+	after, err := l.Stats(t.Context(), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if after <= before {
-		t.Errorf("packets on the partitioned side: %d then %d, want more (the SYN-ACKs that vanished)", before, after)
+	if after.Packets <= before.Packets {
+		t.Errorf("packets on the partitioned sides: %d then %d, want more (the SYNs that vanished)", before.Packets, after.Packets)
 	}
 	if err := l.Clear(t.Context()); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"runtime"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -17,9 +19,11 @@ import (
 
 func supported() error { return nil }
 
+var probes atomic.Uint32
+
 // probeNetns checks that namespaces can be made, by making one.
 func probeNetns() error {
-	probe := fmt.Sprintf("%sprobe-%d", Prefix, os.Getpid())
+	probe := fmt.Sprintf("%sprobe-%d-%d", Prefix, os.Getpid(), probes.Add(1))
 	ctx := context.Background()
 	if err := run(ctx, "ip", "netns", "add", probe); err != nil {
 		return fmt.Errorf("%w: cannot create network namespaces: %v", ErrUnsupported, err)
@@ -28,48 +32,73 @@ func probeNetns() error {
 	return nil
 }
 
-// in runs f with the calling goroutine's thread inside side s's namespace.
-// Sockets made by f stay in that namespace after it returns.
-func (p *Pair) in(s Side, f func() error) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	self, err := os.Open("/proc/thread-self/ns/net")
-	if err != nil {
-		return err
-	}
-	defer self.Close()
-	target, err := os.Open("/var/run/netns/" + p.NS[s])
-	if err != nil {
-		return err
-	}
-	defer target.Close()
-	if err := setns(target.Fd()); err != nil {
-		return fmt.Errorf("enter namespace %s: %w", p.NS[s], err)
-	}
-	ferr := f()
-	if err := setns(self.Fd()); err != nil {
-		// The thread is in the wrong namespace: never hand it back to
-		// the scheduler for other goroutines.
-		runtime.Goexit()
-	}
-	return ferr
+// in runs f on a thread of its own inside side s's namespace: sockets f
+// makes stay in that namespace. f may call leave to take the thread back
+// to the process's namespace early — once its socket exists, before it
+// waits on the network — so that a slow connect holds no thread. A
+// thread that cannot get back is never reused: its goroutine ends locked
+// to it, and the runtime ends the thread.
+func (p *Pair) in(s Side, f func(leave func() error) error) error {
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		fail := func(err error) {
+			runtime.UnlockOSThread() // still in its own namespace
+			done <- err
+		}
+		self, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			fail(err)
+			return
+		}
+		defer self.Close()
+		target, err := os.Open("/var/run/netns/" + p.NS[s])
+		if err != nil {
+			fail(err)
+			return
+		}
+		defer target.Close()
+		if err := setns(target.Fd()); err != nil {
+			fail(fmt.Errorf("enter namespace %s: %w", p.NS[s], err))
+			return
+		}
+		left := false
+		leave := func() error {
+			if left {
+				return nil
+			}
+			if err := setns(self.Fd()); err != nil {
+				return fmt.Errorf("leave namespace %s: %w", p.NS[s], err)
+			}
+			left = true
+			runtime.UnlockOSThread()
+			return nil
+		}
+		ferr := f(leave)
+		if err := leave(); err != nil && ferr == nil {
+			ferr = err
+		}
+		done <- ferr
+	}()
+	return <-done
 }
 
 // Listen opens a TCP listener on side s at its address and port.
 func (p *Pair) Listen(s Side, port int) (net.Listener, error) {
 	var ln net.Listener
-	err := p.in(s, func() (err error) {
+	err := p.in(s, func(func() error) (err error) {
 		ln, err = net.Listen("tcp", net.JoinHostPort(p.Addr[s].String(), fmt.Sprint(port)))
 		return err
 	})
 	return ln, err
 }
 
-// DialContext connects from side s to addr.
+// DialContext connects from side s to addr, an IP address and port. The
+// socket is made in the namespace; the connect waits outside it.
 func (p *Pair) DialContext(ctx context.Context, s Side, addr string) (net.Conn, error) {
 	var c net.Conn
-	err := p.in(s, func() (err error) {
-		var d net.Dialer
+	err := p.in(s, func(leave func() error) (err error) {
+		d := net.Dialer{ControlContext: func(context.Context, string, string, syscall.RawConn) error { return leave() }}
 		c, err = d.DialContext(ctx, "tcp", addr)
 		return err
 	})
@@ -129,11 +158,19 @@ func (p *Pair) applyFallback(ctx context.Context, s Side, f Faults, netemErr err
 		// drop on the way out would tell the sender (EPERM), and a lost
 		// packet tells nobody.
 		{f.Loss > 0, func() error {
+			p.mu.Lock()
+			p.lossRule[s] = true
+			p.mu.Unlock()
 			return ipt(1-s, "-t", "filter", "-A", "INPUT", "-i", p.dev[1-s], "-m", "statistic", "--mode", "random", "--probability", prob(float64(f.Loss)), "-j", "DROP")
-		}, flush(1-s, "filter", "INPUT")},
+		}, func() {
+			flush(1-s, "filter", "INPUT")()
+			p.mu.Lock()
+			p.lossRule[s] = false
+			p.mu.Unlock()
+		}},
 		{f.Delay > 0, func() error {
 			var d *delayer
-			err := p.in(s, func() (err error) {
+			err := p.in(s, func(func() error) (err error) {
 				d, err = startDelayer(0, f.Delay, f.Jitter, uint64(s))
 				return err
 			})
@@ -163,4 +200,31 @@ func (p *Pair) applyFallback(ctx context.Context, s Side, f Faults, netemErr err
 	p.fallback[s] = undoAll
 	p.mu.Unlock()
 	return nil
+}
+
+// standInDrops counts the packets from side s that the stand-in's loss
+// rule dropped as they arrived on the other side; 0 without one.
+func (p *Pair) standInDrops(ctx context.Context, s Side) (uint64, error) {
+	p.mu.Lock()
+	on := p.lossRule[s]
+	p.mu.Unlock()
+	if !on {
+		return 0, nil
+	}
+	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", p.NS[1-s], "iptables", "-w", "-t", "filter", "-L", "INPUT", "-v", "-x", "-n").Output()
+	if err != nil {
+		return 0, fmt.Errorf("iptables -L INPUT in %s: %w", p.NS[1-s], err)
+	}
+	var n uint64
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 2 && f[2] == "DROP" && strings.Contains(line, p.dev[1-s]) {
+			v, err := strconv.ParseUint(f[0], 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("iptables -L INPUT in %s: %q", p.NS[1-s], line)
+			}
+			n += v
+		}
+	}
+	return n, nil
 }

@@ -22,3 +22,5 @@ func probeNetns() error { return supported() }
 func alive(int) bool { return true }
 
 func (p *Pair) applyFallback(context.Context, Side, Faults, error) error { return supported() }
+
+func (p *Pair) standInDrops(context.Context, Side) (uint64, error) { return 0, supported() }

@@ -19,7 +19,8 @@ type Spec struct {
 	// Partition makes the packets in Direction vanish; it takes no other
 	// parameter but the direction.
 	Partition bool `yaml:"partition"`
-	// Direction is downstream (the default), upstream or both. A delay on
+	// Direction is downstream, upstream or both. The default is both for
+	// a partition (a full cut) and downstream for the others. A delay on
 	// both directions is added twice to a round trip.
 	Direction string `yaml:"direction"`
 }
@@ -40,16 +41,20 @@ func (s *Spec) Check(problem func(field, msg string)) {
 		}
 		return
 	}
+	if s.Faults == (Faults{}) {
+		problem("delay", "set at least one of delay, loss, duplicate, corrupt, rate, or partition: true")
+		return
+	}
 	s.Faults.Check(problem)
 }
 
 // Sides are the ends of the link whose leaving packets the fault acts on:
 // A is the proxy's end, B the upstream's.
 func (s *Spec) Sides() []Side {
-	switch s.Direction {
-	case Upstream:
+	switch {
+	case s.Direction == Upstream:
 		return []Side{A}
-	case Both:
+	case s.Direction == Both, s.Direction == "" && s.Partition:
 		return []Side{A, B}
 	}
 	return []Side{B}
