@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -179,5 +181,60 @@ func TestPair_CorruptNeedsNetem(t *testing.T) {
 	}
 	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "corrupt needs") {
 		t.Errorf("Apply corrupt = %v, want ErrUnsupported naming corrupt", err)
+	}
+}
+
+// threads is the process's thread count.
+func threads(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatal("no Threads line in /proc/self/status")
+	return 0
+}
+
+// TestPair_DialsAcrossPartitionHoldNoThreads: a connect across a
+// partition waits for an answer that never comes; it must wait without
+// holding a thread out of the scheduler's use, or a partition under load
+// runs the process out of threads.
+func TestPair_DialsAcrossPartitionHoldNoThreads(t *testing.T) {
+	p := standIn(t)
+	if err := p.Partition(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	before := threads(t)
+	const dials = 200
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	errs := make(chan error, dials)
+	for range dials {
+		go func() {
+			c, err := p.DialContext(ctx, A, p.Addr[B].String()+":7300")
+			if err == nil {
+				c.Close()
+			}
+			errs <- err
+		}()
+	}
+	time.Sleep(500 * time.Millisecond) // every dial waiting on its SYN
+	during := threads(t)
+	for range dials {
+		if err := <-errs; err == nil {
+			t.Fatal("a dial crossed the partition")
+		}
+	}
+	if during-before > 30 {
+		t.Errorf("%d dials waiting across the partition took %d threads (%d → %d)", dials, during-before, before, during)
 	}
 }
