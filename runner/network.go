@@ -99,7 +99,9 @@ func (c *phaseClock) startNetwork(f plannedFault, span record.PhaseSpan) bool {
 		fmt.Fprintf(c.progress, "resctl: warning: network fault %s did not start: %v\n", f.id, err)
 		return false
 	}
-	nf.applied, nf.before = true, before
+	// On from when the link has it: the tc and ip commands take tens of
+	// milliseconds.
+	nf.applied, nf.before, nf.from = true, before, time.Since(c.start)
 	return true
 }
 
@@ -121,10 +123,11 @@ func (c *phaseClock) stopNetwork(f plannedFault) {
 	if cerr := l.Clear(ctx); cerr != nil {
 		c.event("fault", "error", fmt.Sprintf("%s: clear: %v", f.id, cerr))
 	}
+	to := time.Since(c.start) // off once the link is clear
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	nf.applied = false
-	nf.to = time.Since(c.start)
+	nf.to = to
 	switch {
 	case err != nil:
 		nf.err = "counting its packets: " + err.Error()
