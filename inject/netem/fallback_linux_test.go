@@ -234,7 +234,10 @@ func TestPair_DialsAcrossPartitionHoldNoThreads(t *testing.T) {
 			t.Fatal("a dial crossed the partition")
 		}
 	}
-	if during-before > 30 {
+	// Each dial holds a thread for the moment it makes its socket, so
+	// some threads come and stay idle; a dial holding its thread while
+	// it waits would take one each.
+	if during-before > dials/2 {
 		t.Errorf("%d dials waiting across the partition took %d threads (%d → %d)", dials, during-before, before, during)
 	}
 }

@@ -70,7 +70,11 @@ func startDelayer(queue uint16, delay, jitter time.Duration, seed uint64) (*dela
 		unix.Close(fd)
 		return nil, fmt.Errorf("nfqueue bind: %w", err)
 	}
-	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
+	// A packet whose notice the socket had no room for would be held
+	// until the queue is unbound: room for about 100,000 notices.
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 16<<20) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 16<<20)
+	}
 	// Reads wake up now and then to see whether the delayer was closed:
 	// closing a netlink socket does not end a read in progress.
 	tv := unix.NsecToTimeval(int64(100 * time.Millisecond))
