@@ -75,6 +75,9 @@ func (c *phaseClock) run(ctx context.Context) {
 	for i, span := range c.plan.spans {
 		faults := c.plan.faults[i]
 		for _, f := range faults {
+			if f.network != nil {
+				acts = append(acts, c.networkWindows(f, span)...)
+			}
 			if f.runtime != nil || f.network != nil {
 				continue // started with the phase, below
 			}
@@ -140,8 +143,8 @@ func (c *phaseClock) endPhase(i int) {
 		if f.runtime != nil {
 			c.stopRuntime(f)
 		}
-		if f.network != nil {
-			c.stopNetwork(f)
+		if f.network != nil && !c.stopNetwork(f) {
+			continue // a flapping fault already off, or one never on
 		}
 		c.event("fault", "off", f.id)
 	}

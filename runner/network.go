@@ -15,10 +15,12 @@ import (
 
 // networkFault is a network fault the clock switched, for the report.
 type networkFault struct {
-	proxy   string
-	phase   string
-	params  map[string]any
-	applied bool
+	proxy  string
+	phase  string
+	params map[string]any
+	// started tells that the fault reached its link at least once; applied
+	// that it is on it now (a flapping fault comes and goes).
+	started, applied bool
 	// before is the link's count as the fault came on; stats, once it
 	// went off, what met the fault while it was on.
 	before, stats netem.Stats
@@ -71,12 +73,7 @@ func (ps *proxySet) openLinks(ctx context.Context, s *scenario.Scenario, progres
 
 // startNetwork puts a phase's network fault on its proxy's link.
 func (c *phaseClock) startNetwork(f plannedFault, span record.PhaseSpan) bool {
-	nf := networkFault{proxy: f.proxy, phase: span.Name, params: f.params, from: time.Since(c.start)}
-	defer func() {
-		c.mu.Lock()
-		c.network[f.id] = nf
-		c.mu.Unlock()
-	}()
+	nf := networkFault{proxy: f.proxy, phase: span.Name, params: f.params}
 	pr := c.proxies.byName(f.proxy)
 	switch {
 	case pr == nil:
@@ -84,35 +81,58 @@ func (c *phaseClock) startNetwork(f plannedFault, span record.PhaseSpan) bool {
 	case pr.link == nil:
 		nf.err = fmt.Sprint(pr.linkErr)
 	}
+	c.mu.Lock()
+	c.network[f.id] = nf
+	c.mu.Unlock()
 	if nf.err != "" {
 		return false
 	}
+	return c.resumeNetwork(f)
+}
+
+// resumeNetwork applies a started fault to its link: at its phase's start,
+// and again at each of its on-windows.
+func (c *phaseClock) resumeNetwork(f plannedFault) bool {
+	c.mu.Lock()
+	nf, ok := c.network[f.id]
+	c.mu.Unlock()
+	if !ok || nf.err != "" || nf.applied {
+		return false
+	}
+	l := c.proxies.byName(f.proxy).link
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	before, err := pr.link.Stats(ctx, f.network)
+	before, err := l.Stats(ctx, f.network)
 	if err == nil {
-		err = pr.link.Apply(ctx, f.network)
+		err = l.Apply(ctx, f.network)
 	}
+	now := time.Since(c.start) // on from when the link has it: ip and tc take tens of milliseconds
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if err != nil {
 		nf.err = err.Error()
-		c.event("fault", "error", fmt.Sprintf("%s: %v", f.id, err))
+		c.network[f.id] = nf
+		c.evs = append(c.evs, record.Event{At: now, Source: "fault", Kind: "error", Detail: fmt.Sprintf("%s: %v", f.id, err)})
 		fmt.Fprintf(c.progress, "resctl: warning: network fault %s did not start: %v\n", f.id, err)
 		return false
 	}
-	// On from when the link has it: the tc and ip commands take tens of
-	// milliseconds.
-	nf.applied, nf.before, nf.from = true, before, time.Since(c.start)
+	if !nf.started {
+		nf.started, nf.from = true, now
+	}
+	nf.applied, nf.before = true, before
+	c.network[f.id] = nf
 	return true
 }
 
-// stopNetwork clears the link of a fault's proxy and counts the packets
-// that met the fault.
-func (c *phaseClock) stopNetwork(f plannedFault) {
+// stopNetwork clears the link of a fault's proxy and adds the packets
+// that met the fault since it was applied: at its phase's end, and at the
+// end of each of its on-windows. It reports whether the fault was on.
+func (c *phaseClock) stopNetwork(f plannedFault) bool {
 	c.mu.Lock()
 	nf, ok := c.network[f.id]
 	c.mu.Unlock()
 	if !ok || !nf.applied {
-		return
+		return false
 	}
 	l := c.proxies.byName(f.proxy).link
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -132,9 +152,37 @@ func (c *phaseClock) stopNetwork(f plannedFault) {
 	case err != nil:
 		nf.err = "counting its packets: " + err.Error()
 	case after.Packets >= nf.before.Packets && after.Dropped >= nf.before.Dropped:
-		nf.stats = netem.Stats{Packets: after.Packets - nf.before.Packets, Dropped: after.Dropped - nf.before.Dropped}
+		nf.stats.Packets += after.Packets - nf.before.Packets
+		nf.stats.Dropped += after.Dropped - nf.before.Dropped
 	}
 	c.network[f.id] = nf
+	return true
+}
+
+// networkWindows are the actions that make a flapping network fault go
+// off and on again inside its phase; the phase's start and end switch it
+// on and off for good.
+func (c *phaseClock) networkWindows(f plannedFault, span record.PhaseSpan) []action {
+	on, off := f.network.Schedule.On, f.network.Schedule.Off
+	if on <= 0 || off <= 0 {
+		return nil
+	}
+	var acts []action
+	for t := span.Start + on; t < span.End; t += on + off {
+		acts = append(acts, action{t, func() {
+			if c.stopNetwork(f) {
+				c.event("fault", "off", f.id)
+			}
+		}})
+		if next := t + off; next < span.End {
+			acts = append(acts, action{next, func() {
+				if c.resumeNetwork(f) {
+					c.event("fault", "on", f.id)
+				}
+			}})
+		}
+	}
+	return acts
 }
 
 // networkFaults returns the network faults switched so far, by id.

@@ -170,3 +170,44 @@ slas:
 	}
 	noNamespacesLeft(t)
 }
+
+// TestRun_NetworkFlapping: a network fault with on/off windows comes and
+// goes inside its phase, a flapping link: the seconds it is on are slow,
+// those between fast, and its packets are counted over every window.
+func TestRun_NetworkFlapping(t *testing.T) {
+	if err := netem.Supported(); err != nil {
+		t.Skipf("skipping real network faults: %v", err)
+	}
+	s := mustParse(t, `
+name: network flapping
+target: {builtin: demo}
+load: {rate: 20/s, timeout: 2s, requests: [{path: /api/users/1}]}
+phases:
+  - {name: baseline, duration: 1s}
+  - name: flapping
+    duration: 4s
+    faults: [{network: {delay: 150ms, schedule: {on: 1s, off: 1s}}}]
+`)
+	r, err := Run(context.Background(), s, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Seconds 1 and 3 are on-windows, 2 and 4 off.
+	for sec, slow := range map[int]bool{1: true, 2: false, 3: true, 4: false} {
+		p50 := r.Series[sec].P50Ms
+		if slow != (p50 > 150) || (!slow && p50 > 50) {
+			t.Errorf("second %d: p50 %.1fms, want it slowed by the 150ms delay: %v", sec, p50, slow)
+		}
+	}
+	f := networkFaultIn(t, r, "flapping/network")
+	var ons int
+	for _, e := range r.Events {
+		if e.Source == "fault" && e.Kind == "on" && e.Detail == "flapping/network" {
+			ons++
+		}
+	}
+	if !f.Fired || ons != 2 {
+		t.Errorf("fault %+v switched on %d times, want fired, on twice", f, ons)
+	}
+	noNamespacesLeft(t)
+}

@@ -371,6 +371,8 @@ func TestSpec_Check(t *testing.T) {
 		{"partition with loss", netem.Spec{Partition: true, Faults: netem.Faults{Loss: 5}}, "partition"},
 		{"bad direction", netem.Spec{Partition: true, Direction: "sideways"}, "direction"},
 		{"negative rate", netem.Spec{Faults: netem.Faults{Rate: -1}}, "rate"},
+		{"on without off", netem.Spec{Partition: true, Schedule: netem.Schedule{On: time.Second}}, "schedule.on"},
+		{"flapping", netem.Spec{Partition: true, Schedule: netem.Schedule{On: time.Second, Off: time.Second}}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -77,7 +77,7 @@ func startDelayer(queue uint16, delay, jitter time.Duration, seed uint64) (*dela
 	}
 	// Reads wake up now and then to see whether the delayer was closed:
 	// closing a netlink socket does not end a read in progress.
-	tv := unix.NsecToTimeval(int64(100 * time.Millisecond))
+	tv := unix.NsecToTimeval(int64(20 * time.Millisecond))
 	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("nfqueue socket: %w", err)

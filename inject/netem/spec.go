@@ -2,6 +2,7 @@ package netem
 
 import (
 	"fmt"
+	"time"
 )
 
 // Directions of a network fault, named as the TCP faults' are: upstream
@@ -23,6 +24,16 @@ type Spec struct {
 	// a partition (a full cut) and downstream for the others. A delay on
 	// both directions is added twice to a round trip.
 	Direction string `yaml:"direction"`
+	// Schedule makes the fault flap within its phase.
+	Schedule Schedule `yaml:"schedule"`
+}
+
+// Schedule makes a network fault come and go: on for On, then off for
+// Off, repeating from the start of its phase — a flapping link. Both are
+// set or neither.
+type Schedule struct {
+	On  time.Duration `yaml:"on"`
+	Off time.Duration `yaml:"off"`
 }
 
 // Kind is the fault's kind in scenarios.
@@ -30,6 +41,9 @@ func (*Spec) Kind() string { return "network" }
 
 // Check reports every problem, naming fields as a scenario would.
 func (s *Spec) Check(problem func(field, msg string)) {
+	if (s.Schedule.On > 0) != (s.Schedule.Off > 0) || s.Schedule.On < 0 || s.Schedule.Off < 0 {
+		problem("schedule.on", "on and off are both above zero or both unset, e.g. on: 5s, off: 10s")
+	}
 	switch s.Direction {
 	case "", Upstream, Downstream, Both:
 	default:
