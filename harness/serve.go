@@ -172,8 +172,17 @@ func (g *guardSet) build(pc ProxyConfig) (*guard.Chain, []Route, error) {
 		chains = append(chains, c)
 		routes = append(routes, Route{Name: rt.Name, Path: rt.Match.Path, Method: rt.Match.Method, Chain: c, Upstreams: rt.Upstreams})
 	}
-	g.b.Retain(chains...)
 	return wide, routes, nil
+}
+
+// retain makes the chains now serving the ones a next build reuses
+// policies from.
+func (g *guardSet) retain(wide *guard.Chain, routes []Route) {
+	chains := []*guard.Chain{wide}
+	for _, r := range routes {
+		chains = append(chains, r.Chain)
+	}
+	g.b.Retain(chains...)
 }
 
 func checkProxyConfig(p ProxyConfig) error {
@@ -268,6 +277,7 @@ func Serve(ctx context.Context, opts ServeOptions, ready func(Started)) (err err
 			if err != nil {
 				return fmt.Errorf("proxy %q: %w", pc.Name, err)
 			}
+			gs.retain(wide, routes)
 			p, err := Start(Options{
 				Upstream: pc.Upstream, Upstreams: pc.Upstreams, Balance: DefaultBalanceConfig(),
 				Listen: pc.Listen, Protocol: pc.Protocol, Board: board, Logger: logger, Guard: wide, Routes: routes,
@@ -338,6 +348,14 @@ func reloadGuards(path string, guarded map[string]guardedProxy) error {
 			}
 		}
 	}
+	// Then every chain is built before any is swapped in.
+	type swap struct {
+		name   string
+		g      guardedProxy
+		wide   *guard.Chain
+		routes []Route
+	}
+	var swaps []swap
 	var missing []string
 	for _, pc := range pcs {
 		g, ok := guarded[pc.Name]
@@ -351,9 +369,13 @@ func reloadGuards(path string, guarded map[string]guardedProxy) error {
 		if err != nil {
 			return fmt.Errorf("proxy %q: %w", pc.Name, err)
 		}
-		if err := g.p.SetGuard(wide, routes); err != nil {
-			return fmt.Errorf("proxy %q: %w", pc.Name, err)
+		swaps = append(swaps, swap{pc.Name, g, wide, routes})
+	}
+	for _, sw := range swaps {
+		if err := sw.g.p.SetGuard(sw.wide, sw.routes); err != nil {
+			return fmt.Errorf("proxy %q: %w", sw.name, err) // checked above: not expected
 		}
+		sw.g.gs.retain(sw.wide, sw.routes)
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("guard chains reloaded; new proxies %s need a restart", strings.Join(missing, ", "))

@@ -169,12 +169,17 @@ type Fault struct {
 	// Fired is false for a fault that never acted on anything: a
 	// selector that matched no request is the usual cause.
 	Fired bool `json:"fired"`
-	// Layer is where the fault acted: "http" on requests, "tcp" on
-	// connections, "runtime" inside the service through the target's
-	// agent (goroutines, memory, cpu, gc).
+	// Layer is where the fault acted: "http" on requests, "grpc" on
+	// calls, "tcp" on connections, "runtime" inside the service through
+	// the target's agent (goroutines, memory, cpu, gc), "network" on the
+	// packets of a proxy's link to its upstream.
 	Layer string `json:"layer,omitempty"`
-	// Error says why a runtime fault did not start.
+	// Error says why a runtime or network fault did not start, or what
+	// went wrong while it was on.
 	Error string `json:"error,omitempty"`
+	// OnS is how long a fault that came and went within its phase (a
+	// flapping network fault) was on, in seconds; 0 otherwise.
+	OnS float64 `json:"on_s,omitempty"`
 	// StartS and EndS bound the time the fault was on, as offsets in seconds.
 	StartS float64 `json:"start_s"`
 	EndS   float64 `json:"end_s"`

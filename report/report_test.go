@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"charm.land/lipgloss/v2"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -197,6 +199,35 @@ func TestWriteTerminal_Verdicts(t *testing.T) {
 			}
 			if !strings.Contains(b.String(), tt.want) {
 				t.Errorf("output lacks %q:\n%s", tt.want, b.String())
+			}
+		})
+	}
+}
+
+func TestNetworkFaultLine(t *testing.T) {
+	plain := func(_ lipgloss.Style, s string) string { return s }
+	tests := []struct {
+		name string
+		f    Fault
+		want string
+	}{
+		{"not started", Fault{ID: "f/network", Kind: "network", Error: "needs root"}, "did not start: needs root"},
+		{"nothing crossed", Fault{ID: "f/network", Kind: "network", StartS: 1, EndS: 3}, "on the link for 2.0s, no packets crossed it"},
+		{"delay", Fault{ID: "f/network", Kind: "network", StartS: 1, EndS: 3, Matched: 88, Injected: 88, ConfiguredRate: 1, EffectiveRate: 1, Fired: true},
+			"on the link for 2.0s, 88 packets met it"},
+		{"loss", Fault{ID: "f/network", Kind: "network", StartS: 1, EndS: 3, Matched: 381, Injected: 72, ConfiguredRate: 0.2, EffectiveRate: 72.0 / 381, Fired: true},
+			"dropped 72 of 381 packets (18.9%; configured 20%)"},
+		{"loss that dropped nothing", Fault{ID: "f/network", Kind: "network", StartS: 1, EndS: 3, Matched: 17, ConfiguredRate: 0.05},
+			"dropped 0 of 17 packets (0.0%; configured 5%)  never fired"},
+		{"flapping", Fault{ID: "f/network", Kind: "network", StartS: 1, EndS: 4.9, OnS: 2, Matched: 51, Injected: 51, ConfiguredRate: 1, Fired: true},
+			"on the link for 2.0s, 51 packets met it"},
+		{"error while on", Fault{ID: "f/network", Kind: "network", StartS: 1, EndS: 3, Matched: 9, Injected: 9, ConfiguredRate: 1, Fired: true, Error: "counting its packets: boom"},
+			"9 packets met it; error: counting its packets: boom"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := networkFaultLine(tt.f, 9, 7, plain); !strings.Contains(got, tt.want) {
+				t.Errorf("line %q, want it to contain %q", got, tt.want)
 			}
 		})
 	}

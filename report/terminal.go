@@ -109,18 +109,7 @@ func WriteTerminal(w io.Writer, r *Report, o TerminalOptions) error {
 				continue
 			}
 			if f.Layer == "network" {
-				fmt.Fprintf(&b, "  %-*s  %-*s  ", idW, f.ID, kindW, f.Kind+onProxy(f))
-				switch {
-				case f.Error != "":
-					b.WriteString(style(failStyle, "did not start") + ": " + f.Error + "\n")
-				case !f.Fired:
-					b.WriteString("on the link for " + strconv.FormatFloat(f.EndS-f.StartS, 'f', 1, 64) + "s, " + style(failStyle, "no packets crossed it") + "\n")
-				case f.ConfiguredRate < 1: // a loss: it acts on a share
-					fmt.Fprintf(&b, "on the link for %.1fs, dropped %d of %d packets (%s; configured %s)\n", f.EndS-f.StartS, f.Injected, f.Matched,
-						strconv.FormatFloat(f.EffectiveRate*100, 'f', 1, 64)+"%", strconv.FormatFloat(f.ConfiguredRate*100, 'f', -1, 64)+"%")
-				default:
-					fmt.Fprintf(&b, "on the link for %.1fs, %d packets met it\n", f.EndS-f.StartS, f.Matched)
-				}
+				b.WriteString(networkFaultLine(f, idW, kindW, style))
 				continue
 			}
 			unit := "requests"
@@ -214,4 +203,34 @@ func onProxy(f Fault) string {
 		return ""
 	}
 	return " on " + f.Proxy
+}
+
+// networkFaultLine is a network fault's line: how long it was on the
+// link and the packets that met it.
+func networkFaultLine(f Fault, idW, kindW int, style func(lipgloss.Style, string) string) string {
+	head := fmt.Sprintf("  %-*s  %-*s  ", idW, f.ID, kindW, f.Kind+onProxy(f))
+	if f.Matched == 0 && f.Error != "" {
+		return head + style(failStyle, "did not start") + ": " + f.Error + "\n"
+	}
+	on := f.OnS
+	if on == 0 {
+		on = f.EndS - f.StartS
+	}
+	line := head + "on the link for " + strconv.FormatFloat(on, 'f', 1, 64) + "s, "
+	switch {
+	case f.Matched == 0:
+		line += style(failStyle, "no packets crossed it")
+	case f.ConfiguredRate < 1: // a loss: it acts on a share
+		line += fmt.Sprintf("dropped %d of %d packets (%s; configured %s)", f.Injected, f.Matched,
+			strconv.FormatFloat(f.EffectiveRate*100, 'f', 1, 64)+"%", strconv.FormatFloat(f.ConfiguredRate*100, 'f', -1, 64)+"%")
+		if !f.Fired {
+			line += "  " + style(failStyle, "never fired")
+		}
+	default:
+		line += fmt.Sprintf("%d packets met it", f.Matched)
+	}
+	if f.Error != "" {
+		line += "; " + style(failStyle, "error") + ": " + f.Error
+	}
+	return line + "\n"
 }

@@ -200,14 +200,17 @@ phases:
 		}
 	}
 	f := networkFaultIn(t, r, "flapping/network")
-	var ons int
+	switches := map[string]int{}
 	for _, e := range r.Events {
-		if e.Source == "fault" && e.Kind == "on" && e.Detail == "flapping/network" {
-			ons++
+		if e.Source == "fault" && e.Detail == "flapping/network" {
+			switches[e.Kind]++
 		}
 	}
-	if !f.Fired || ons != 2 {
-		t.Errorf("fault %+v switched on %d times, want fired, on twice", f, ons)
+	if !f.Fired || switches["on"] != 2 || switches["off"] != 2 {
+		t.Errorf("fault %+v switched %v, want fired, on and off twice each", f, switches)
+	}
+	if f.OnS < 1.8 || f.OnS > 2.3 {
+		t.Errorf("fault on for %.2fs over its windows, want about 2s of its 4s phase", f.OnS)
 	}
 	noNamespacesLeft(t)
 }

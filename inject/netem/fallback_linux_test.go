@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -239,5 +240,47 @@ func TestPair_DialsAcrossPartitionHoldNoThreads(t *testing.T) {
 	// it waits would take one each.
 	if during-before > dials/2 {
 		t.Errorf("%d dials waiting across the partition took %d threads (%d → %d)", dials, during-before, before, during)
+	}
+}
+
+// TestPair_DelayKeepsTCPThroughput: a delay slows a TCP transfer by round
+// trips, as a long link does, not to a trickle: 2 MiB across 50 ms takes
+// about ten round trips of slow start (half a second), where a queue that
+// held packets against the sender's socket took over 30 s.
+func TestPair_DelayKeepsTCPThroughput(t *testing.T) {
+	p := standIn(t)
+	ln, err := p.Listen(B, 7400)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const size = 2 << 20
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = c.Write(make([]byte, size))
+	}()
+	if err := p.Apply(t.Context(), B, Faults{Delay: 50 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Clear(context.Background(), B)
+	c, err := p.DialContext(t.Context(), A, ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	start := time.Now()
+	n, err := io.Copy(io.Discard, c)
+	took := time.Since(start)
+	t.Logf("2 MiB across a 50 ms delay took %v", took)
+	if err != nil || n != size {
+		t.Fatalf("read %d bytes, %v", n, err)
+	}
+	if took > 3*time.Second {
+		t.Errorf("2 MiB across a 50 ms delay took %v, want about half a second", took)
 	}
 }

@@ -142,12 +142,17 @@ func (l *Link) forward(c net.Conn, addr string) {
 }
 
 // pipe copies src to dst and passes the end of src on: a half close, or
-// a reset as a reset.
+// a reset as a reset — to dst when src was reset, to src when dst was.
 func pipe(dst, src net.Conn) {
 	_, err := io.Copy(dst, src)
 	if err != nil {
-		if errors.Is(err, syscall.ECONNRESET) {
-			if tc, ok := dst.(*net.TCPConn); ok {
+		if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+			other := dst // the reset came from src
+			var op *net.OpError
+			if errors.As(err, &op) && op.Op == "write" {
+				other = src // writing to dst failed: dst was reset
+			}
+			if tc, ok := other.(*net.TCPConn); ok {
 				_ = tc.SetLinger(0)
 			}
 		}
@@ -173,16 +178,23 @@ func (l *Link) Apply(ctx context.Context, s *Spec) error {
 	if err := l.Clear(ctx); err != nil {
 		return err
 	}
+	var err error
 	if s.Partition {
-		return l.pair.Partition(ctx, s.Sides()...)
-	}
-	for _, side := range s.Sides() {
-		if err := l.pair.Apply(ctx, side, s.Faults); err != nil {
-			_ = l.Clear(ctx)
-			return err
+		err = l.pair.Partition(ctx, s.Sides()...)
+	} else {
+		for _, side := range s.Sides() {
+			if err = l.pair.Apply(ctx, side, s.Faults); err != nil {
+				break
+			}
 		}
 	}
-	return nil
+	if err != nil {
+		// Half a fault must not stay on the link, even when ctx ran out.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = l.Clear(cctx)
+	}
+	return err
 }
 
 // Clear removes every fault from the link; a closed link has none.

@@ -372,6 +372,7 @@ func TestSpec_Check(t *testing.T) {
 		{"bad direction", netem.Spec{Partition: true, Direction: "sideways"}, "direction"},
 		{"negative rate", netem.Spec{Faults: netem.Faults{Rate: -1}}, "rate"},
 		{"on without off", netem.Spec{Partition: true, Schedule: netem.Schedule{On: time.Second}}, "schedule.on"},
+		{"windows too short", netem.Spec{Partition: true, Schedule: netem.Schedule{On: time.Second, Off: 10 * time.Millisecond}}, "schedule.on"},
 		{"flapping", netem.Spec{Partition: true, Schedule: netem.Schedule{On: time.Second, Off: time.Second}}, ""},
 	}
 	for _, tt := range tests {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"runtime"
@@ -90,18 +91,38 @@ func (p *Pair) Listen(s Side, port int) (net.Listener, error) {
 		ln, err = net.Listen("tcp", net.JoinHostPort(p.Addr[s].String(), fmt.Sprint(port)))
 		return err
 	})
+	if err != nil && ln != nil {
+		ln.Close()
+		ln = nil
+	}
 	return ln, err
 }
 
 // DialContext connects from side s to addr, an IP address and port. The
 // socket is made in the namespace; the connect waits outside it.
 func (p *Pair) DialContext(ctx context.Context, s Side, addr string) (net.Conn, error) {
+	if _, err := netip.ParseAddrPort(addr); err != nil {
+		return nil, fmt.Errorf("dial across the link: %q is not an IP address and port", addr)
+	}
 	var c net.Conn
 	err := p.in(s, func(leave func() error) (err error) {
-		d := net.Dialer{ControlContext: func(context.Context, string, string, syscall.RawConn) error { return leave() }}
+		sockets := 0
+		d := net.Dialer{ControlContext: func(context.Context, string, string, syscall.RawConn) error {
+			// The net package may make a second socket for one dial
+			// (a retry); it would be made outside the namespace.
+			if sockets++; sockets > 1 {
+				return errors.New("a second socket for one dial, outside the namespace")
+			}
+			return leave()
+		}}
+		d.SetMultipathTCP(false)
 		c, err = d.DialContext(ctx, "tcp", addr)
 		return err
 	})
+	if err != nil && c != nil {
+		c.Close()
+		c = nil
+	}
 	return c, err
 }
 
@@ -118,8 +139,8 @@ func alive(pid int) bool {
 // applyFallback makes the faults of a netem qdisc, for a kernel without
 // one, from what it has: a tbf qdisc for the rate, iptables rules for loss
 // (statistic, DROP as the packets arrive on the other side) and
-// duplication (statistic, TEE to the other side), and an NFQUEUE whose
-// packets a user-space delayer holds for the delay.
+// duplication (statistic, TEE to the other side), and an NFQUEUE on the
+// other side whose packets a user-space delayer holds for the delay.
 // Corruption has no stand-in. netemErr is why tc netem failed.
 func (p *Pair) applyFallback(ctx context.Context, s Side, f Faults, netemErr error) error {
 	if f.Corrupt > 0 {
@@ -168,18 +189,23 @@ func (p *Pair) applyFallback(ctx context.Context, s Side, f Faults, netemErr err
 			p.lossRule[s] = false
 			p.mu.Unlock()
 		}},
+		// Delayed packets are held as they arrive on the other side: held
+		// on the way out they would still count against the sending
+		// socket, and TCP would slow to a couple of packets per delay.
 		{f.Delay > 0, func() error {
 			var d *delayer
-			err := p.in(s, func(func() error) (err error) {
+			err := p.in(1-s, func(func() error) (err error) {
 				d, err = startDelayer(0, f.Delay, f.Jitter, uint64(s))
 				return err
 			})
+			if d != nil {
+				undo = append(undo, d.close)
+			}
 			if err != nil {
 				return err
 			}
-			undo = append(undo, d.close)
-			return ipt(s, "-t", "filter", "-A", "OUTPUT", "-o", p.dev[s], "-j", "NFQUEUE", "--queue-num", "0", "--queue-bypass")
-		}, flush(s, "filter", "OUTPUT")},
+			return ipt(1-s, "-t", "mangle", "-A", "PREROUTING", "-i", p.dev[1-s], "-j", "NFQUEUE", "--queue-num", "0", "--queue-bypass")
+		}, flush(1-s, "mangle", "PREROUTING")},
 		{f.Duplicate > 0, func() error {
 			return ipt(s, "-t", "mangle", "-A", "POSTROUTING", "-o", p.dev[s], "-m", "statistic", "--mode", "random", "--probability", prob(float64(f.Duplicate)),
 				"-j", "TEE", "--gateway", p.Addr[1-s].String())

@@ -50,6 +50,7 @@ const (
 	nfqnlCfgCmdBind   = 1
 	nfqnlCfgCmdUnbind = 2
 	nfqnlCopyMeta     = 1
+	nfqaCfgFFailOpen  = 1 << 0
 	nfqaCfgFGSO       = 1 << 2
 
 	nfAccept = 1
@@ -70,8 +71,9 @@ func startDelayer(queue uint16, delay, jitter time.Duration, seed uint64) (*dela
 		unix.Close(fd)
 		return nil, fmt.Errorf("nfqueue bind: %w", err)
 	}
-	// A packet whose notice the socket had no room for would be held
-	// until the queue is unbound: room for about 100,000 notices.
+	// Room for tens of thousands of notices; a packet whose notice finds
+	// no room, or the queue full, goes on undelayed (fail open) rather
+	// than being lost.
 	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 16<<20) != nil {
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 16<<20)
 	}
@@ -91,10 +93,10 @@ func startDelayer(queue uint16, delay, jitter time.Duration, seed uint64) (*dela
 	maxlen := binary.BigEndian.AppendUint32(nil, queueMax)
 	// Whole GSO packets, not their segments: the delayer never reads a
 	// payload, and a bulk transfer then queues a tenth of the packets.
-	gso := binary.BigEndian.AppendUint32(nil, nfqaCfgFGSO)
+	flags := binary.BigEndian.AppendUint32(nil, nfqaCfgFGSO|nfqaCfgFFailOpen)
 	cfg := append(attr(nfqaCfgParams, params), attr(nfqaCfgQueueMax, maxlen)...)
-	cfg = append(cfg, attr(nfqaCfgMask, gso)...)
-	cfg = append(cfg, attr(nfqaCfgFlags, gso)...)
+	cfg = append(cfg, attr(nfqaCfgMask, flags)...)
+	cfg = append(cfg, attr(nfqaCfgFlags, flags)...)
 	for _, a := range [][]byte{attr(nfqaCfgCmd, cmd), cfg} {
 		if err := d.config(a); err != nil {
 			unix.Close(fd)
@@ -168,25 +170,29 @@ func (d *delayer) read() {
 			if errors.Is(err, unix.EINTR) || errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.EAGAIN) {
 				continue
 			}
+			// Nobody would give verdicts: unbound, the queue lets
+			// packets by (--queue-bypass) instead of holding them.
+			_ = d.send(nfqnlMsgConfig, attr(nfqaCfgCmd, []byte{nfqnlCfgCmdUnbind, 0, 0, unix.AF_INET}))
 			return
 		}
-		now := time.Now()
-		for b := buf[:n]; len(b) >= unix.SizeofNlMsghdr; {
-			l := int(binary.NativeEndian.Uint32(b))
-			if l < unix.SizeofNlMsghdr || l > len(b) {
-				break
-			}
-			typ := binary.NativeEndian.Uint16(b[4:])
-			if typ == nfnlSubsysQueue<<8|nfqnlMsgPacket {
-				if id, ok := packetID(b[unix.SizeofNlMsghdr+4 : l]); ok {
-					d.schedule(id, now)
-				}
-			}
-			b = b[(l+3)&^3:]
-			if len(b) < unix.SizeofNlMsghdr {
-				break
+		d.handle(buf[:n], time.Now())
+	}
+}
+
+// handle schedules the packets of the notices in b.
+func (d *delayer) handle(b []byte, now time.Time) {
+	for len(b) >= unix.SizeofNlMsghdr {
+		l := int(binary.NativeEndian.Uint32(b))
+		if l < unix.SizeofNlMsghdr || l > len(b) {
+			return
+		}
+		typ := binary.NativeEndian.Uint16(b[4:])
+		if typ == nfnlSubsysQueue<<8|nfqnlMsgPacket && l >= unix.SizeofNlMsghdr+4 {
+			if id, ok := packetID(b[unix.SizeofNlMsghdr+4 : l]); ok {
+				d.schedule(id, now)
 			}
 		}
+		b = b[min((l+3)&^3, len(b)):]
 	}
 }
 
@@ -201,10 +207,7 @@ func packetID(attrs []byte) (uint32, bool) {
 		if typ == nfqaPacketHdr && l >= 8 {
 			return binary.BigEndian.Uint32(attrs[4:]), true
 		}
-		attrs = attrs[(l+3)&^3:]
-		if len(attrs) < 4 {
-			break
-		}
+		attrs = attrs[min((l+3)&^3, len(attrs)):]
 	}
 	return 0, false
 }
@@ -267,6 +270,16 @@ func (d *delayer) close() {
 	d.mu.Unlock()
 	close(d.done)
 	d.wg.Wait()
+	// Notices still unread are packets too: the queue drops what is left
+	// when it is unbound.
+	buf := make([]byte, 1<<16)
+	for {
+		n, _, err := unix.Recvfrom(d.fd, buf, unix.MSG_DONTWAIT)
+		if err != nil {
+			break
+		}
+		d.handle(buf[:n], time.Now())
+	}
 	for d.pending.Len() > 0 {
 		d.accept(heap.Pop(&d.pending).(held).id)
 	}
@@ -274,12 +287,20 @@ func (d *delayer) close() {
 	unix.Close(d.fd)
 }
 
-// accept gives packet id its verdict: on its way.
+// accept gives packet id its verdict: on its way. A verdict the kernel
+// had no room for is sent again; a packet without one would be held until
+// the queue is unbound.
 func (d *delayer) accept(id uint32) {
 	v := make([]byte, 8)
 	binary.BigEndian.PutUint32(v, nfAccept)
 	binary.BigEndian.PutUint32(v[4:], id)
-	_ = d.send(nfqnlMsgVerdict, attr(nfqaVerdictHdr, v))
+	for range 10 {
+		err := d.send(nfqnlMsgVerdict, attr(nfqaVerdictHdr, v))
+		if !errors.Is(err, unix.ENOBUFS) && !errors.Is(err, unix.EINTR) && !errors.Is(err, unix.EAGAIN) {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // held is a packet waiting for its verdict.

@@ -30,19 +30,25 @@ type Spec struct {
 
 // Schedule makes a network fault come and go: on for On, then off for
 // Off, repeating from the start of its phase — a flapping link. Both are
-// set or neither.
+// set or neither, and at least MinWindow.
 type Schedule struct {
 	On  time.Duration `yaml:"on"`
 	Off time.Duration `yaml:"off"`
 }
+
+// MinWindow is the shortest on or off window of a flapping fault.
+const MinWindow = 100 * time.Millisecond
 
 // Kind is the fault's kind in scenarios.
 func (*Spec) Kind() string { return "network" }
 
 // Check reports every problem, naming fields as a scenario would.
 func (s *Spec) Check(problem func(field, msg string)) {
-	if (s.Schedule.On > 0) != (s.Schedule.Off > 0) || s.Schedule.On < 0 || s.Schedule.Off < 0 {
+	switch on, off := s.Schedule.On, s.Schedule.Off; {
+	case (on > 0) != (off > 0) || on < 0 || off < 0:
 		problem("schedule.on", "on and off are both above zero or both unset, e.g. on: 5s, off: 10s")
+	case on > 0 && (on < MinWindow || off < MinWindow):
+		problem("schedule.on", fmt.Sprintf("on and off are at least %v each: switching the link takes tens of milliseconds", MinWindow))
 	}
 	switch s.Direction {
 	case "", Upstream, Downstream, Both:
