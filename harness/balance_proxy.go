@@ -12,7 +12,6 @@ import (
 	"net/http/httputil"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -122,37 +121,15 @@ func newRouteBalancers(routes []Route, proxy *Balancer, keep map[string]*Balance
 	return out, ups, nil
 }
 
-// balancerCollector serves the metrics of a proxy's balancers — its own
-// and its routes', whatever SetGuard built last — as one collector: they
-// share their descriptions, and no upstream is in two of them. It is
-// unchecked (Describe sends nothing), since the routes' upstreams change
-// on reload.
-type balancerCollector struct {
-	mu sync.Mutex
-	bs []*Balancer
-}
-
-func (c *balancerCollector) set(proxy *Balancer, routes map[string]*Balancer) {
-	bs := []*Balancer{proxy}
+// balancerCollectors are a proxy's balancers — its own, then its routes'
+// by name — as the collectors of its metrics. They share their
+// descriptions, and no upstream is in two of them.
+func balancerCollectors(proxy *Balancer, routes map[string]*Balancer) []prometheus.Collector {
+	cs := []prometheus.Collector{proxy}
 	for _, name := range slices.Sorted(maps.Keys(routes)) {
-		bs = append(bs, routes[name])
+		cs = append(cs, routes[name])
 	}
-	c.mu.Lock()
-	c.bs = bs
-	c.mu.Unlock()
-}
-
-// Describe implements prometheus.Collector.
-func (c *balancerCollector) Describe(chan<- *prometheus.Desc) {}
-
-// Collect implements prometheus.Collector.
-func (c *balancerCollector) Collect(ch chan<- prometheus.Metric) {
-	c.mu.Lock()
-	bs := c.bs
-	c.mu.Unlock()
-	for _, b := range bs {
-		b.Collect(ch)
-	}
+	return cs
 }
 
 // balancedTransport sends each attempt to the upstream its request was

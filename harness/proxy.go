@@ -93,7 +93,7 @@ type Proxy struct {
 	routeBal map[string]*Balancer
 	routeUps map[string][]string
 	balOpts  balancerOptions
-	balC     *balancerCollector
+	balC     *swapCollector
 	tls      bool // clients speak TLS
 
 	// inner is what the guard chains wrap: the fault board and the
@@ -101,7 +101,7 @@ type Proxy struct {
 	inner   http.Handler
 	guarded atomic.Pointer[http.Handler]
 	guardMu sync.Mutex
-	guardC  *guardCollector
+	guardC  *swapCollector
 
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -138,8 +138,8 @@ func Start(opts Options) (*Proxy, error) {
 		return nil, err
 	}
 	p := &Proxy{transport: upstreamTransport(opts.Protocol), registry: prometheus.NewRegistry(), board: board, upstream: upstreamList(bal), balancer: bal,
-		routeBal: routeBal, routeUps: routeUps, balOpts: balOpts, balC: &balancerCollector{}, tls: srvTLS != nil}
-	p.balC.set(bal, routeBal)
+		routeBal: routeBal, routeUps: routeUps, balOpts: balOpts, balC: &swapCollector{}, tls: srvTLS != nil}
+	p.balC.set(balancerCollectors(bal, routeBal))
 	p.transport.TLSClientConfig = upTLS
 	if dial := opts.Dial; dial != nil {
 		// Bounded as the default dialer is: a dial is not cancelled
@@ -402,7 +402,7 @@ func (p *Proxy) SetGuard(proxyWide *guard.Chain, routes []Route) error {
 		return err
 	}
 	p.routeBal, p.routeUps = bals, ups
-	p.balC.set(p.balancer, bals)
+	p.balC.set(balancerCollectors(p.balancer, bals))
 	p.setGuard(proxyWide, routes)
 	return nil
 }
@@ -427,38 +427,38 @@ func (p *Proxy) setGuard(proxyWide *guard.Chain, routes []Route) {
 		chains = append(chains, r.Chain)
 	}
 	if p.guardC == nil {
-		p.guardC = &guardCollector{}
+		p.guardC = &swapCollector{}
 		p.registry.MustRegister(p.guardC)
 	}
-	p.guardC.set(chains)
+	cs := make([]prometheus.Collector, len(chains))
+	for i, c := range chains {
+		cs[i] = c.Collector()
+	}
+	p.guardC.set(cs)
 }
 
-// guardCollector exposes the current chains' metrics, whatever SetGuard
-// swapped in last.
-type guardCollector struct {
+// swapCollector serves the metrics of a set of collectors that SetGuard
+// replaces on reload: the guard chains, the balancers. It is unchecked
+// (Describe sends nothing), since what it reports changes.
+type swapCollector struct {
 	mu sync.Mutex
 	c  []prometheus.Collector
 }
 
-func (g *guardCollector) set(chains []*guard.Chain) {
-	var cs []prometheus.Collector
-	for _, c := range chains {
-		cs = append(cs, c.Collector())
-	}
-	g.mu.Lock()
-	g.c = cs
-	g.mu.Unlock()
+func (s *swapCollector) set(cs []prometheus.Collector) {
+	s.mu.Lock()
+	s.c = cs
+	s.mu.Unlock()
 }
 
-// Describe sends nothing: the collector is unchecked, since the policies
-// it reports change on reload.
-func (g *guardCollector) Describe(chan<- *prometheus.Desc) {}
+// Describe implements prometheus.Collector.
+func (s *swapCollector) Describe(chan<- *prometheus.Desc) {}
 
 // Collect implements prometheus.Collector.
-func (g *guardCollector) Collect(ch chan<- prometheus.Metric) {
-	g.mu.Lock()
-	cs := g.c
-	g.mu.Unlock()
+func (s *swapCollector) Collect(ch chan<- prometheus.Metric) {
+	s.mu.Lock()
+	cs := s.c
+	s.mu.Unlock()
 	for _, c := range cs {
 		c.Collect(ch)
 	}

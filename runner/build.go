@@ -50,12 +50,8 @@ func buildReport(s *scenario.Scenario, target string, rec *record.Recording, env
 			f := faultOf(a, pr.Name, spans, rec.Start, runEnd)
 			r.Faults = append(r.Faults, f)
 			if s.RequireFaultsFired && !f.Fired {
-				r.Passed = false
-				r.SLAs = append(r.SLAs, report.SLA{
-					Name: "fault " + f.ID + " fired", Expect: "require_faults_fired", Passed: false, Kind: "check",
-					Observed: fmt.Sprintf("injected %d of %d matched requests", f.Injected, f.Matched),
-					Error:    "the fault never acted: check its path, method and headers against the load's requests",
-				})
+				failNotFired(r, f.ID, fmt.Sprintf("injected %d of %d matched requests", f.Injected, f.Matched),
+					"the fault never acted: check its path, method and headers against the load's requests")
 			}
 		}
 	}
@@ -168,6 +164,13 @@ func scopeOf(s *scenario.Scenario, sla scenario.SLA, env *runEnv) verify.Scope {
 	sc.DetectFrom, _ = env.Phase(first)
 	sc.RecoverFrom, _ = env.Phase(last)
 	return sc
+}
+
+// failNotFired fails the run for a fault that never fired, under
+// require_faults_fired, with what it observed and why.
+func failNotFired(r *report.Report, id, observed, why string) {
+	r.Passed = false
+	r.SLAs = append(r.SLAs, report.SLA{Name: "fault " + id + " fired", Expect: "require_faults_fired", Kind: "check", Observed: observed, Error: why})
 }
 
 // faultStates are the on/off histories of the scenario's faults: a scoped

@@ -230,13 +230,11 @@ func addNetworkFaults(r *report.Report, s *scenario.Scenario, nfs map[string]net
 			}
 			r.Faults = append(r.Faults, out)
 			if s.RequireFaultsFired && !out.Fired {
-				r.Passed = false
 				observed := fmt.Sprintf("%d packets, %d dropped", nf.stats.Packets, nf.stats.Dropped)
 				if !nf.started {
 					observed = "did not start"
 				}
-				r.SLAs = append(r.SLAs, report.SLA{Name: "fault " + f.ID + " fired", Expect: "require_faults_fired", Kind: "check",
-					Observed: observed, Error: nf.err})
+				failNotFired(r, f.ID, observed, nf.err)
 			}
 		}
 	}

@@ -18,10 +18,7 @@ import (
 // fault counts the packets that vanished, and the run recovers once the
 // link heals. The namespaces are gone after the run.
 func TestRun_NetworkPartition(t *testing.T) {
-	if err := netem.Supported(); err != nil {
-		t.Skipf("skipping real network faults: %v", err)
-	}
-	s := mustParse(t, `
+	r := runNetwork(t, `
 name: network partition
 target: {builtin: demo}
 load: {rate: 20/s, timeout: 500ms, requests: [{path: /api/users/1}]}
@@ -39,21 +36,10 @@ slas:
   - {name: partitioned, during: partition, expect: error_rate > 60%}
   - {name: healed, expect: 'recovery_time(success_rate == 100%, hold=1s) < 2s'}
 `)
-	var progress syncBuffer
-	r, err := Run(context.Background(), s, Options{Progress: &progress})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, sla := range r.SLAs {
-		if !sla.Passed {
-			t.Errorf("SLA %q failed: observed %s %s", sla.Name, sla.Observed, sla.Error)
-		}
-	}
 	f := networkFaultIn(t, r, "partition/network")
 	if !f.Fired || f.Matched == 0 || f.Proxy != "proxy" || f.EndS <= f.StartS {
 		t.Errorf("network fault in the report = %+v, want it fired on the main proxy's link", f)
 	}
-	noNamespacesLeft(t)
 }
 
 // TestRun_NetworkRate shapes the answers of a tcp proxy's upstream with a
@@ -61,10 +47,7 @@ slas:
 // their bytes take at the rate (the demo's /metrics, about 21 KB, at
 // 64 KiB/s: 320 ms).
 func TestRun_NetworkRate(t *testing.T) {
-	if err := netem.Supported(); err != nil {
-		t.Skipf("skipping real network faults: %v", err)
-	}
-	s := mustParse(t, `
+	r := runNetwork(t, `
 name: network rate
 target: {builtin: demo}
 proxy: {protocol: tcp}
@@ -78,7 +61,20 @@ slas:
   - {name: fast before, during: baseline, expect: p50 < 60ms}
   - {name: slowed by the rate, during: slow link, expect: p50 > 200ms and success_rate == 100%}
 `)
-	r, err := Run(context.Background(), s, Options{})
+	if f := networkFaultIn(t, r, "slow_link/network"); !f.Fired {
+		t.Errorf("network fault = %+v, want it fired", f)
+	}
+}
+
+// runNetwork runs a scenario with network faults, or skips where they
+// cannot be made; every SLA must pass, and the run must leave none of its
+// namespaces behind.
+func runNetwork(t *testing.T, src string) *report.Report {
+	t.Helper()
+	if err := netem.Supported(); err != nil {
+		t.Skipf("skipping real network faults: %v", err)
+	}
+	r, err := Run(context.Background(), mustParse(t, src), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,10 +83,8 @@ slas:
 			t.Errorf("SLA %q failed: observed %s %s", sla.Name, sla.Observed, sla.Error)
 		}
 	}
-	if f := networkFaultIn(t, r, "slow_link/network"); !f.Fired {
-		t.Errorf("network fault = %+v, want it fired", f)
-	}
 	noNamespacesLeft(t)
+	return r
 }
 
 func networkFaultIn(t *testing.T, r *report.Report, id string) report.Fault {
@@ -142,10 +136,7 @@ func TestExample_NetworkPartition(t *testing.T) {
 // its stand-in on kernels without it): the phase's responses take that
 // much longer, and none fails.
 func TestRun_NetworkDelay(t *testing.T) {
-	if err := netem.Supported(); err != nil {
-		t.Skipf("skipping real network faults: %v", err)
-	}
-	s := mustParse(t, `
+	runNetwork(t, `
 name: network delay
 target: {builtin: demo}
 load: {rate: 20/s, timeout: 2s, requests: [{path: /api/users/1}]}
@@ -159,26 +150,13 @@ slas:
   - {name: fast before, during: baseline, expect: p50 < 50ms}
   - {name: delayed by the link, during: delayed, expect: p50 > 100ms and p50 < 200ms and success_rate == 100%}
 `)
-	r, err := Run(context.Background(), s, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, sla := range r.SLAs {
-		if !sla.Passed {
-			t.Errorf("SLA %q failed: observed %s %s", sla.Name, sla.Observed, sla.Error)
-		}
-	}
-	noNamespacesLeft(t)
 }
 
 // TestRun_NetworkFlapping: a network fault with on/off windows comes and
 // goes inside its phase, a flapping link: the seconds it is on are slow,
 // those between fast, and its packets are counted over every window.
 func TestRun_NetworkFlapping(t *testing.T) {
-	if err := netem.Supported(); err != nil {
-		t.Skipf("skipping real network faults: %v", err)
-	}
-	s := mustParse(t, `
+	r := runNetwork(t, `
 name: network flapping
 target: {builtin: demo}
 load: {rate: 20/s, timeout: 2s, requests: [{path: /api/users/1}]}
@@ -188,10 +166,6 @@ phases:
     duration: 4s
     faults: [{network: {delay: 150ms, schedule: {on: 1s, off: 1s}}}]
 `)
-	r, err := Run(context.Background(), s, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Seconds 1 and 3 are on-windows, 2 and 4 off.
 	for sec, slow := range map[int]bool{1: true, 2: false, 3: true, 4: false} {
 		p50 := r.Series[sec].P50Ms
@@ -212,5 +186,4 @@ phases:
 	if f.OnS < 1.8 || f.OnS > 2.3 {
 		t.Errorf("fault on for %.2fs over its windows, want about 2s of its 4s phase", f.OnS)
 	}
-	noNamespacesLeft(t)
 }

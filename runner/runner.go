@@ -297,9 +297,7 @@ func addRuntimeFaults(r *report.Report, s *scenario.Scenario, rts map[string]run
 			}
 			r.Faults = append(r.Faults, out)
 			if s.RequireFaultsFired && !rf.started {
-				r.Passed = false
-				r.SLAs = append(r.SLAs, report.SLA{Name: "fault " + f.ID + " fired", Expect: "require_faults_fired", Kind: "check",
-					Observed: "did not start", Error: rf.err})
+				failNotFired(r, f.ID, "did not start", rf.err)
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -13,24 +14,35 @@ import (
 	"time"
 )
 
+// udpSockets opens a UDP socket on side B at port and one on side A to
+// send to it; the caller closes them.
+func udpSockets(t *testing.T, p *Pair, port int) (rx, tx net.PacketConn) {
+	t.Helper()
+	for _, sock := range []struct {
+		side Side
+		addr string
+		conn *net.PacketConn
+	}{{B, fmt.Sprintf("%s:%d", p.Addr[B], port), &rx}, {A, p.Addr[A].String() + ":0", &tx}} {
+		err := p.in(sock.side, func(func() error) (err error) {
+			*sock.conn, err = net.ListenPacket("udp4", sock.addr)
+			return err
+		})
+		if err != nil {
+			if rx != nil {
+				rx.Close()
+			}
+			t.Fatal(err)
+		}
+	}
+	return rx, tx
+}
+
 // udpCount sends n datagrams from side A to side B and counts those that
 // arrive, waiting briefly after the last.
 func udpCount(t *testing.T, p *Pair, n int) int {
 	t.Helper()
-	var rx, tx net.PacketConn
-	if err := p.in(B, func(func() error) (err error) {
-		rx, err = net.ListenPacket("udp4", p.Addr[B].String()+":7200")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	rx, tx := udpSockets(t, p, 7200)
 	defer rx.Close()
-	if err := p.in(A, func(func() error) (err error) {
-		tx, err = net.ListenPacket("udp4", p.Addr[A].String()+":0")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
 	defer tx.Close()
 	to := rx.LocalAddr()
 	got := make(chan int)
@@ -129,20 +141,8 @@ func TestPair_DelayJitter(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Clear(context.Background(), A)
-	var rx, tx net.PacketConn
-	if err := p.in(B, func(func() error) (err error) {
-		rx, err = net.ListenPacket("udp4", p.Addr[B].String()+":7201")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	rx, tx := udpSockets(t, p, 7201)
 	defer rx.Close()
-	if err := p.in(A, func(func() error) (err error) {
-		tx, err = net.ListenPacket("udp4", p.Addr[A].String()+":0")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
 	defer tx.Close()
 	const n = 200
 	start := time.Now()

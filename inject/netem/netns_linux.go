@@ -11,7 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"syscall"
 	"time"
 
@@ -20,18 +20,17 @@ import (
 
 func supported() error { return nil }
 
-var probes atomic.Uint32
-
-// probeNetns checks that namespaces can be made, by making one.
-func probeNetns() error {
-	probe := fmt.Sprintf("%sprobe-%d-%d", Prefix, os.Getpid(), probes.Add(1))
+// probeNetns checks that namespaces can be made, by making one, once per
+// process: every pair a run makes asks.
+var probeNetns = sync.OnceValue(func() error {
+	probe := fmt.Sprintf("%sprobe-%d", Prefix, os.Getpid())
 	ctx := context.Background()
 	if err := run(ctx, "ip", "netns", "add", probe); err != nil {
 		return fmt.Errorf("%w: cannot create network namespaces: %v", ErrUnsupported, err)
 	}
 	_ = run(ctx, "ip", "netns", "del", probe)
 	return nil
-}
+})
 
 // in runs f on a thread of its own inside side s's namespace: sockets f
 // makes stay in that namespace. f may call leave to take the thread back
