@@ -32,18 +32,39 @@ var probeNetns = sync.OnceValue(func() error {
 	return nil
 })
 
+// nsThreads bounds the threads inside a namespace at once; a socket takes
+// microseconds to make, so a few serve any dial rate.
+const nsThreads = 4
+
+var nsSlots = make(chan struct{}, nsThreads)
+
 // in runs f on a thread of its own inside side s's namespace: sockets f
 // makes stay in that namespace. f may call leave to take the thread back
 // to the process's namespace early — once its socket exists, before it
 // waits on the network — so that a slow connect holds no thread. A
 // thread that cannot get back is never reused: its goroutine ends locked
 // to it, and the runtime ends the thread.
+//
+// At most nsThreads goroutines are in a namespace at once. A locked
+// goroutine that blocks (opening the namespace, a preemption) keeps its
+// thread, so without the bound a burst of dials — every new upstream
+// connection during a partition — would take a thread each.
 func (p *Pair) in(s Side, f func(leave func() error) error) error {
+	nsSlots <- struct{}{}
 	done := make(chan error, 1)
 	go func() {
+		released := false
+		release := func() {
+			if !released {
+				released = true
+				<-nsSlots
+			}
+		}
+		defer release()
 		runtime.LockOSThread()
 		fail := func(err error) {
 			runtime.UnlockOSThread() // still in its own namespace
+			release()
 			done <- err
 		}
 		self, err := os.Open("/proc/thread-self/ns/net")
@@ -72,6 +93,7 @@ func (p *Pair) in(s Side, f func(leave func() error) error) error {
 			}
 			left = true
 			runtime.UnlockOSThread()
+			release()
 			return nil
 		}
 		ferr := f(leave)
