@@ -230,13 +230,14 @@ func decay(e float64, dt int64) float64 {
 	return e * math.Exp(-float64(dt)/float64(EWMADecay))
 }
 
-// sample folds a latency into the average: peak-sensitive, so a sample
-// above the average replaces it and a slowdown shows at once, while one
-// below it weighs 1 − e^(−Δt/EWMADecay). Call with u.mu held.
-func (u *Upstream) sample(now int64, latency time.Duration) {
+// sample folds a latency into the average. With peak set the average is
+// peak-sensitive: a sample above it replaces it, so a slowdown shows at
+// once. Other samples weigh 1 − e^(−Δt/EWMADecay); the first sets it.
+// Call with u.mu held.
+func (u *Upstream) sample(now int64, latency time.Duration, peak bool) {
 	x := math.Max(float64(latency), 1) // 0 means no sample
 	e := math.Float64frombits(u.ewma.Load())
-	if e != 0 && x < e {
+	if e != 0 && (x < e || !peak) {
 		w := math.Exp(-float64(max(now-u.last.Load(), 0)) / float64(EWMADecay))
 		x = e*w + x*(1-w)
 	}
@@ -342,10 +343,21 @@ func (b *Balancer) Begin(u *Upstream) { u.inFlight.Add(1) }
 // End counts the request Begin counted as done.
 func (b *Balancer) End(u *Upstream) { u.inFlight.Add(-1) }
 
+// FailurePenalty is the latency a failed request counts as in its
+// upstream's average, unless it took longer (see Observe).
+const FailurePenalty = time.Second
+
 // Observe learns how a request to u went and how long it took to answer.
-// Successes and timeouts feed the latency average, so that a fast error
-// cannot pass for a fast upstream; failures count towards ejection and a
-// success resets the count.
+// Successes and timeouts feed the latency average as they took. A failure
+// feeds it as an answer of FailurePenalty (or longer, as it took), so
+// that an upstream failing fast — a dead one refusing connections —
+// cannot pass for the fastest and draw the traffic. Unlike a slow answer
+// it does not replace the average at once: it weighs in by time as a
+// faster answer does, so the share of failures shows in proportion — an
+// upstream failing now and then draws somewhat less, one failing often
+// far less, one that only fails almost nothing — and its average decays
+// while idle as any does, so that it is tried again now and then.
+// Failures count towards ejection and a success resets the count.
 func (b *Balancer) Observe(u *Upstream, o Outcome, latency time.Duration) {
 	if o >= numOutcomes {
 		return
@@ -357,7 +369,9 @@ func (b *Balancer) Observe(u *Upstream, o Outcome, latency time.Duration) {
 	now := b.clk.nanos()
 	u.mu.Lock()
 	if o == OutcomeSuccess || o == OutcomeTimeout {
-		u.sample(now, latency)
+		u.sample(now, latency, true)
+	} else {
+		u.sample(now, max(latency, FailurePenalty), false)
 	}
 	if o == OutcomeSuccess {
 		u.fails = 0

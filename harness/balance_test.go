@@ -159,6 +159,15 @@ func TestBalancer_Pick(t *testing.T) {
 			},
 			want: []float64{1, 0},
 		},
+		{
+			name: "an upstream failing fast draws nothing from a healthy one",
+			n:    2,
+			setup: func(b *harness.Balancer, us []*harness.Upstream) {
+				load(b, us[0], 10*time.Millisecond, 0)
+				b.Observe(us[1], harness.OutcomeError, time.Microsecond)
+			},
+			want: []float64{1, 0},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -269,17 +278,40 @@ func TestBalancer_Latency(t *testing.T) {
 			want: 500e6,
 		},
 		{
-			name: "errors, 5xx and cancellations do not: a fast failure is no fast upstream",
+			name: "a first failure sets it to the penalty",
+			steps: func(b *harness.Balancer, u *harness.Upstream, clk *stepClock) {
+				b.Observe(u, harness.OutcomeError, time.Microsecond)
+			},
+			want: float64(harness.FailurePenalty),
+		},
+		{
+			name: "a later fast failure weighs in as the penalty, by time",
 			steps: func(b *harness.Balancer, u *harness.Upstream, clk *stepClock) {
 				b.Observe(u, harness.OutcomeSuccess, 100*time.Millisecond)
+				clk.Advance(2 * time.Second)
 				b.Begin(u)
-				clk.Advance(time.Minute)
-				b.Observe(u, harness.OutcomeError, time.Microsecond)
 				b.Observe(u, harness.Outcome5xx, time.Microsecond)
-				b.Observe(u, harness.OutcomeCanceled, time.Microsecond)
 			},
 			inFlight: 1,
-			want:     100e6,
+			want: func() float64 {
+				w := math.Exp(-float64(2*time.Second) / tau)
+				return 100e6*w + float64(harness.FailurePenalty)*(1-w)
+			}(),
+		},
+		{
+			name: "a slower failure as it took",
+			steps: func(b *harness.Balancer, u *harness.Upstream, clk *stepClock) {
+				b.Observe(u, harness.Outcome5xx, 3*time.Second)
+			},
+			want: 3e9,
+		},
+		{
+			name: "cancellations are no sample",
+			steps: func(b *harness.Balancer, u *harness.Upstream, clk *stepClock) {
+				b.Observe(u, harness.OutcomeSuccess, 100*time.Millisecond)
+				b.Observe(u, harness.OutcomeCanceled, time.Microsecond)
+			},
+			want: 100e6,
 		},
 	}
 	for _, tt := range tests {
