@@ -150,3 +150,11 @@ func (c *Chain) StreamServerInterceptor() grpc.StreamServerInterceptor {
 		return herr
 	}
 }
+
+// isGRPC reports whether r is a gRPC call. Every call is a POST, so a
+// retry or a hedge judges it by its status codes, not its method: the
+// codes they retry (UNAVAILABLE, RESOURCE_EXHAUSTED) say the server did
+// not do the work, which is how gRPC's own retry policy reads them.
+func isGRPC(r *http.Request) bool {
+	return strings.HasPrefix(headerGet(r.Header, "Content-Type"), "application/grpc")
+}

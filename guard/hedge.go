@@ -213,6 +213,7 @@ func (h *Hedge) newState() any {
 
 func (h *Hedge) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	h.calls.Add(1)
+	h.onAdmit(&h.core) // back to passing after a quiet second
 	// The clock is read only for what needs it, the hedge's own budget
 	// and the latencies of a quantile: it is a good share of the cost.
 	var start int64
@@ -225,7 +226,7 @@ func (h *Hedge) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	}
 	h.refresh(start)
 	delay := time.Duration(h.delay.Load())
-	body, ok := []byte(nil), h.methods[r.Method]
+	body, ok := []byte(nil), h.methods[r.Method] || isGRPC(r)
 	if ok {
 		var err error
 		if body, ok, err = replayable(r, int64(h.cfg.MaxBody)); err != nil {

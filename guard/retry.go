@@ -231,9 +231,10 @@ type retryState struct {
 
 func (r *Retry) serve(w http.ResponseWriter, req *http.Request, next http.Handler) {
 	r.calls.Add(1)
+	r.onAdmit(&r.core) // back to passing after a quiet second
 	now := r.clk.nanos()
 	r.budget.request(now)
-	if !r.methods[req.Method] {
+	if !r.methods[req.Method] && !isGRPC(req) {
 		r.unretryable.Add(1)
 		next.ServeHTTP(w, req)
 		return

@@ -159,6 +159,80 @@ func TestRetry_BudgetStopsAmplification(t *testing.T) {
 	}
 }
 
+// TestRetry_ExhaustedEndsAfterAQuietSecond: once failures stop, nothing
+// is retried, so no retry's admission can end the state; the requests
+// that now succeed on their first attempt do, a second after the last
+// refusal.
+func TestRetry_ExhaustedEndsAfterAQuietSecond(t *testing.T) {
+	clk := noWaitClock{newFakeClock()}
+	s := &script{statuses: []int{503}}
+	c := guard.DefaultRetryConfig()
+	c.Backoff.Base, c.Backoff.Max = time.Microsecond, time.Microsecond
+	c.Budget = guard.BudgetConfig{Ratio: 10, Window: time.Minute}
+	r, err := guard.NewRetry("orders", c, guard.Options{Clock: clk, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := guard.NewChain(r).Middleware(s)
+	for range 50 {
+		serve(h, "GET", "")
+	}
+	if r.State() != "exhausted" {
+		t.Fatalf("state %s after an outage over budget, want exhausted", r.State())
+	}
+	s.mu.Lock()
+	s.statuses = []int{200}
+	s.mu.Unlock()
+	clk.Advance(500 * time.Millisecond)
+	serve(h, "GET", "")
+	if r.State() != "exhausted" {
+		t.Errorf("state %s half a second after the last refusal, want exhausted", r.State())
+	}
+	clk.Advance(600 * time.Millisecond)
+	serve(h, "GET", "")
+	if r.State() != "passing" {
+		t.Errorf("state %s a quiet second after the outage, want passing", r.State())
+	}
+}
+
+// noWaitClock is a fake clock whose timers go off at once: a backoff
+// waits for nothing while the clock stands still.
+type noWaitClock struct{ *fakeClock }
+
+func (noWaitClock) AfterFunc(_ time.Duration, f func()) func() bool {
+	go f()
+	return func() bool { return false }
+}
+
+// TestRetry_GRPCCallsAreJudgedByStatus: every gRPC call is a POST, which
+// the default methods leave out; a gRPC call is retried on its codes.
+func TestRetry_GRPCCallsAreJudgedByStatus(t *testing.T) {
+	var calls atomic.Int32
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/grpc")
+		if calls.Add(1) == 1 {
+			w.Header().Set("Grpc-Status", "14") // UNAVAILABLE, trailers-only
+		} else {
+			w.Header().Set("Grpc-Status", "0")
+		}
+		w.WriteHeader(200)
+	})
+	r := newRetry(t, nil)
+	req := httptest.NewRequest("POST", "/demo.Orders/Get", strings.NewReader("\x00\x00\x00\x00\x00"))
+	req.Header.Set("Content-Type", "application/grpc")
+	rec := httptest.NewRecorder()
+	guard.NewChain(r).Middleware(h).ServeHTTP(rec, req)
+	if calls.Load() != 2 || rec.Header().Get("Grpc-Status") != "0" {
+		t.Errorf("%d calls, grpc-status %q: want UNAVAILABLE retried once", calls.Load(), rec.Header().Get("Grpc-Status"))
+	}
+	// A plain POST is still not retried.
+	calls.Store(0)
+	serve(guard.NewChain(r).Middleware(&script{statuses: []int{503, 200}}), "POST", "")
+	if st := r.RetryStats(); st.Unretryable != 1 {
+		t.Errorf("unretryable %d, want the plain POST counted unretryable", st.Unretryable)
+	}
+}
+
 func TestRetry_ClientGoneStopsRetrying(t *testing.T) {
 	var calls atomic.Int32
 	ctx, cancel := context.WithCancel(context.Background())

@@ -439,6 +439,42 @@ func TestHedge_SecondAttempt(t *testing.T) {
 	}
 }
 
+// TestHedge_ExhaustedEndsAfterAQuietSecond: a hedge whose budget refused
+// is exhausted, and passing again a quiet second later, with the next
+// request, hedged or not.
+func TestHedge_ExhaustedEndsAfterAQuietSecond(t *testing.T) {
+	clk := newFakeClock()
+	c := guard.DefaultHedgeConfig()
+	c.Delay, c.Quantile = 10*time.Millisecond, 0
+	c.Budget = guard.BudgetConfig{Ratio: 10, Window: time.Minute}
+	hd, err := guard.NewHedge("orders", c, guard.Options{Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := guard.NewChain(hd).Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get(guard.AttemptHeader) == "1" {
+			clk.Advance(c.Delay) // slow enough to hedge, if the budget lets it
+		}
+		w.WriteHeader(200)
+	}))
+	for range 30 {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	}
+	if st := hd.HedgeStats(); st.BudgetExhausted == 0 || hd.State() != "exhausted" {
+		t.Fatalf("budget refused %d hedges, state %s; want refusals and exhausted", st.BudgetExhausted, hd.State())
+	}
+	for _, step := range []struct {
+		advance time.Duration
+		want    string
+	}{{500 * time.Millisecond, "exhausted"}, {600 * time.Millisecond, "passing"}} {
+		clk.Advance(step.advance)
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "/", nil)) // not hedged
+		if hd.State() != step.want {
+			t.Errorf("state %s %v later, want %s", hd.State(), step.advance, step.want)
+		}
+	}
+}
+
 // TestHedge_StateReuse: requests hedged and not in turn through one hedge,
 // whose per-request state is pooled, each answer for themselves.
 func TestHedge_StateReuse(t *testing.T) {
