@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/http"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc/codes"
 
 	"github.com/resctl/resctl/quantity"
 )
@@ -22,6 +24,11 @@ import (
 // FallbackHeader naming which it was, so that a run tells served-by-fallback
 // from served-by-upstream. Wherever it is written in a chain, a fallback
 // answers for the whole chain.
+//
+// A gRPC call is answered in gRPC, as a successful call: the stub's Body or
+// File is one serialized message, sent framed with grpc-status 0, and
+// Status and ContentType are left out (the answer is a 200 in the call's
+// own content type).
 type FallbackConfig struct {
 	Status      int               `yaml:"status"`
 	Body        string            `yaml:"body"`
@@ -34,8 +41,9 @@ type FallbackConfig struct {
 	On FailureConfig `yaml:"on"`
 }
 
-// LastGoodConfig keeps the latest successful (2xx) GET response of each
-// path and query, bounded in entries, age and size.
+// LastGoodConfig keeps the latest successful response of each path and
+// query — a 2xx answer to a GET, or a gRPC call's messages when it ended
+// with grpc-status 0 — bounded in entries, age and size.
 type LastGoodConfig struct {
 	// Entries is how many responses are kept; 0 keeps none.
 	Entries int           `yaml:"entries"`
@@ -106,6 +114,7 @@ type Fallback struct {
 	cfg   FallbackConfig
 	fails classifier
 	body  []byte
+	frame []byte // body as one gRPC message, for gRPC calls
 	stub  string // the stub's kind: static or file
 	pool  sync.Pool
 
@@ -120,8 +129,10 @@ type Fallback struct {
 type goodEntry struct {
 	status      int
 	contentType string
-	body        []byte
-	at          int64
+	// body is a gRPC call's framed messages when grpc is set.
+	body []byte
+	grpc bool
+	at   int64
 }
 
 var (
@@ -142,6 +153,7 @@ func NewFallback(name string, c FallbackConfig, o Options) (*Fallback, error) {
 		}
 		f.body, f.stub = b, FallbackFile
 	}
+	f.frame = grpcFrame(f.body)
 	f.init("fallback", name, o, []string{"passing"}, nil, answer{})
 	f.pool.New = func() any { return &fallbackState{f: f} }
 	return f, nil
@@ -180,7 +192,8 @@ func (f *Fallback) serve(w http.ResponseWriter, r *http.Request, next http.Handl
 	s := f.pool.Get().(*fallbackState)
 	s.good = false
 	s.aw.reset(w, s)
-	keep := f.cfg.LastGood.Entries > 0 && r.Method == http.MethodGet
+	grpcCall := isGRPC(r)
+	keep := f.cfg.LastGood.Entries > 0 && (r.Method == http.MethodGet || grpcCall)
 	if keep {
 		s.aw.tee, s.aw.teeLimit = true, int(f.cfg.LastGood.MaxBody)
 	}
@@ -190,9 +203,9 @@ func (f *Fallback) serve(w http.ResponseWriter, r *http.Request, next http.Handl
 	}
 	switch {
 	case s.aw.state == discarded:
-		f.answer(w, r)
-	case keep && s.good && !s.aw.teeOver:
-		f.remember(goodKey(r), s.aw.status, s.aw.w.Header().Get("Content-Type"), s.aw.body.Bytes())
+		f.answer(w, r, grpcCall)
+	case keep && s.good && !s.aw.teeOver && (!grpcCall || endedOK(r, w.Header())):
+		f.remember(goodKey(r), s.aw.status, w.Header().Get("Content-Type"), s.aw.body.Bytes(), grpcCall)
 		f.served.Add(1)
 	default:
 		f.served.Add(1)
@@ -208,8 +221,16 @@ func goodKey(r *http.Request) string {
 	return r.URL.Path + "?" + r.URL.RawQuery
 }
 
-func (f *Fallback) remember(key string, status int, ct string, body []byte) {
-	e := &goodEntry{status: status, contentType: ct, body: append([]byte(nil), body...), at: f.clk.nanos()}
+// endedOK reports whether a gRPC call that was answered with messages
+// ended with grpc-status 0, read once its handler returned: a call can
+// fail after it sent some, and such a reply must not be replayed.
+func endedOK(r *http.Request, h http.Header) bool {
+	code, ok := grpcStatusOf(r, h)
+	return ok && code == codes.OK
+}
+
+func (f *Fallback) remember(key string, status int, ct string, body []byte, grpc bool) {
+	e := &goodEntry{status: status, contentType: ct, body: append([]byte(nil), body...), grpc: grpc, at: f.clk.nanos()}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.good[key]; !ok {
@@ -237,15 +258,20 @@ func (f *Fallback) lookup(key string) *goodEntry {
 }
 
 // answer writes the fallback: the last good response if one is fresh,
-// else the stub.
-func (f *Fallback) answer(w http.ResponseWriter, r *http.Request) {
+// else the stub. A gRPC call is answered in gRPC, and only with a last
+// good reply of a gRPC call.
+func (f *Fallback) answer(w http.ResponseWriter, r *http.Request, grpcCall bool) {
 	h := w.Header()
 	if f.cfg.LastGood.Entries > 0 {
-		if e := f.lookup(goodKey(r)); e != nil {
+		if e := f.lookup(goodKey(r)); e != nil && e.grpc == grpcCall {
 			f.lastGood.Add(1)
 			h.Set(FallbackHeader, FallbackLastGood)
 			if e.contentType != "" {
 				h.Set("Content-Type", e.contentType)
+			}
+			if grpcCall {
+				writeGRPCMessages(w, e.body)
+				return
 			}
 			h.Set("Content-Length", strconv.Itoa(len(e.body)))
 			w.WriteHeader(e.status)
@@ -262,6 +288,11 @@ func (f *Fallback) answer(w http.ResponseWriter, r *http.Request) {
 		h.Set(k, v)
 	}
 	h.Set(FallbackHeader, f.stub)
+	if grpcCall {
+		h.Set("Content-Type", r.Header.Get("Content-Type"))
+		writeGRPCMessages(w, f.frame)
+		return
+	}
 	if f.cfg.ContentType != "" {
 		h.Set("Content-Type", f.cfg.ContentType)
 	}
@@ -270,6 +301,27 @@ func (f *Fallback) answer(w http.ResponseWriter, r *http.Request) {
 	if !strings.EqualFold(r.Method, http.MethodHead) {
 		_, _ = w.Write(f.body)
 	}
+}
+
+// grpcFrame makes a serialized message one gRPC length-prefixed message: a
+// byte saying it is not compressed, its length in four big-endian bytes,
+// then the message. An empty message is five zero bytes.
+func grpcFrame(msg []byte) []byte {
+	b := make([]byte, 5, 5+len(msg))
+	binary.BigEndian.PutUint32(b[1:], uint32(len(msg)))
+	return append(b, msg...)
+}
+
+// writeGRPCMessages answers a gRPC call successfully with framed messages:
+// HTTP 200, the messages as the body, and grpc-status 0 in a trailer, as a
+// gRPC server ends a call that went well. The trailer is set after the
+// body under http.TrailerPrefix, so it need not be declared.
+func writeGRPCMessages(w http.ResponseWriter, framed []byte) {
+	h := w.Header()
+	h.Del("Content-Length")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(framed)
+	h.Set(http.TrailerPrefix+"Grpc-Status", "0")
 }
 
 // FallbackStats counts a fallback's answers.

@@ -155,6 +155,9 @@ func (c *Chain) StreamServerInterceptor() grpc.StreamServerInterceptor {
 // retry or a hedge judges it by its status codes, not its method: the
 // codes they retry (UNAVAILABLE, RESOURCE_EXHAUSTED) say the server did
 // not do the work, which is how gRPC's own retry policy reads them.
+//
+// gRPC-Web is not gRPC here: it carries its status in the body.
 func isGRPC(r *http.Request) bool {
-	return strings.HasPrefix(headerGet(r.Header, "Content-Type"), "application/grpc")
+	rest, ok := strings.CutPrefix(headerGet(r.Header, "Content-Type"), "application/grpc")
+	return ok && (rest == "" || rest[0] == '+' || rest[0] == ';')
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/resctl/resctl/guard"
@@ -32,10 +34,15 @@ type ProxyConfig struct {
 	// Upstream is a base URL for http, h2c and grpc, host:port for tcp.
 	Upstream string `yaml:"upstream"`
 	// Upstreams, instead of Upstream, are several instances of one
-	// service (http, h2c and grpc), balanced with DefaultBalanceConfig:
-	// power of two choices, passive ejection. Routes may have upstreams
-	// of their own too.
+	// service (http, h2c and grpc), balanced by power of two choices with
+	// passive ejection. Routes may have upstreams of their own too.
 	Upstreams []string `yaml:"upstreams"`
+	// Balance sets the ejection of failing upstreams and the connection
+	// pools, for the proxy's upstreams and its routes' (http, h2c and
+	// grpc), as a scenario's balance key does. Nil means
+	// DefaultBalanceConfig; ReadProxyConfig gives the keys a file leaves
+	// out their defaults.
+	Balance *BalanceConfig `yaml:"balance"`
 	// Protocol is http (the default), h2c, grpc or tcp.
 	Protocol string `yaml:"protocol"`
 	// Guard is the proxy-wide resilience chain and Routes the per-route
@@ -50,6 +57,14 @@ type ProxyConfig struct {
 	TLSCert    string `yaml:"tls_cert"`
 	TLSKey     string `yaml:"tls_key"`
 	UpstreamCA string `yaml:"upstream_ca"`
+}
+
+// balance is the proxy's Balance, or DefaultBalanceConfig without one.
+func (p ProxyConfig) balance() BalanceConfig {
+	if p.Balance == nil {
+		return DefaultBalanceConfig()
+	}
+	return *p.Balance
 }
 
 // ConfigError lists every problem of a proxy config file, each with its
@@ -71,7 +86,8 @@ func (e *ConfigError) Error() string {
 }
 
 // ReadProxyConfig reads a YAML list of proxies, strictly: unknown keys,
-// missing names or upstreams, duplicate names and unknown protocols are
+// missing names or upstreams, duplicate names, unknown protocols,
+// upstreams a proxy cannot forward to and impossible balance settings are
 // all reported, with file:line:col.
 func ReadProxyConfig(path string) ([]ProxyConfig, error) {
 	b, err := os.ReadFile(path)
@@ -110,6 +126,10 @@ func ReadProxyConfig(path string) ([]ProxyConfig, error) {
 		if err := checkProxyConfig(*p); err != nil {
 			d.Add(pos, path, "%v", err)
 		}
+		checkUpstreams(*p, func(key string, err error) {
+			d.Add(posOf(d, path+"."+key), path+"."+key, "%v", err)
+		})
+		checkBalance(d, path, p)
 		checkGuard(d, path, p)
 	}
 	if len(d.Problems) > 0 {
@@ -126,15 +146,7 @@ func checkGuard(d *strictyaml.Decoder, path string, p *ProxyConfig) {
 		d.Add(strictyaml.NodePos(d.At[path]), path+".guard", "guard chains need an http, h2c or grpc proxy")
 		return
 	}
-	at := func(q string) strictyaml.Pos {
-		for ; q != ""; q = q[:max(strings.LastIndexAny(q, ".["), 0)] {
-			if n, ok := d.At[q]; ok {
-				return strictyaml.NodePos(n)
-			}
-		}
-		return strictyaml.NodePos(d.At[path])
-	}
-	report := func(q, msg string) { d.Add(at(q), q, "%s", msg) }
+	report := func(q, msg string) { d.Add(posOf(d, q), q, "%s", msg) }
 	guard.NameChain(path+".guard", p.Name, p.Guard, report)
 	for i := range p.Routes {
 		rt := &p.Routes[i]
@@ -147,6 +159,84 @@ func checkGuard(d *strictyaml.Decoder, path string, p *ProxyConfig) {
 		}
 		guard.NameChain(rp+".guard", p.Name+"/"+rt.Name, rt.Guard, report)
 	}
+}
+
+// posOf is where the value at the key path q is in the file, or where its
+// nearest enclosing value is when q itself is not there.
+func posOf(d *strictyaml.Decoder, q string) strictyaml.Pos {
+	for ; q != ""; q = q[:max(strings.LastIndexAny(q, ".["), 0)] {
+		if n, ok := d.At[q]; ok {
+			return strictyaml.NodePos(n)
+		}
+	}
+	return strictyaml.Pos{Line: 1, Col: 1}
+}
+
+// checkUpstreams calls problem with the key (under the proxy) of every
+// upstream of p that it cannot forward to, and of every upstream a list
+// repeats. An upstream in two lists (the proxy's and a route's) is left to
+// the proxy, which refuses it at start and at a reload. A proxy of an
+// unknown protocol is not checked, since what its upstream should look
+// like is unknown; checkProxyConfig reports it.
+func checkUpstreams(p ProxyConfig, problem func(key string, err error)) {
+	if !knownProtocol(p.Protocol) {
+		return
+	}
+	if p.Upstream != "" {
+		if err := CheckUpstream(p.Protocol, p.Upstream); err != nil {
+			problem("upstream", err)
+		}
+	}
+	if p.Protocol == ProtocolTCP {
+		return // checkProxyConfig and checkGuard refuse the rest
+	}
+	list := func(key string, ups []string) {
+		seen := map[string]bool{}
+		for i, up := range ups {
+			at := fmt.Sprintf("%s[%d]", key, i)
+			if err := CheckUpstream(p.Protocol, up); err != nil {
+				problem(at, err)
+			} else if seen[up] {
+				problem(at, fmt.Errorf("%q is listed twice", up))
+			}
+			seen[up] = true
+		}
+	}
+	list("upstreams", p.Upstreams)
+	for i, rt := range p.Routes {
+		list(fmt.Sprintf("routes[%d].upstreams", i), rt.Upstreams)
+	}
+}
+
+// checkBalance gives the balance keys the file leaves out, or leaves
+// empty, their defaults, as a scenario's proxy gets them, and reports
+// impossible values at their keys.
+func checkBalance(d *strictyaml.Decoder, path string, p *ProxyConfig) {
+	b := p.Balance
+	if b == nil {
+		return
+	}
+	bp := path + ".balance"
+	if p.Protocol == ProtocolTCP {
+		d.Add(posOf(d, bp), bp, "balance needs an http, h2c or grpc proxy; a tcp proxy forwards to one upstream")
+		return
+	}
+	def := DefaultBalanceConfig()
+	for _, k := range []struct {
+		key string
+		set func()
+	}{
+		{"ejection.consecutive_failures", func() { b.Ejection.ConsecutiveFailures = def.Ejection.ConsecutiveFailures }},
+		{"ejection.base_time", func() { b.Ejection.BaseTime = def.Ejection.BaseTime }},
+		{"ejection.max_time", func() { b.Ejection.MaxTime = def.Ejection.MaxTime }},
+		{"ejection.max_percent", func() { b.Ejection.MaxPercent = def.Ejection.MaxPercent }},
+		{"pool.idle_timeout", func() { b.Pool.IdleTimeout = def.Pool.IdleTimeout }},
+	} {
+		if n, ok := d.At[bp+"."+k.key]; !ok || n.Tag == "!!null" {
+			k.set()
+		}
+	}
+	b.Check(func(field, msg string) { d.Add(posOf(d, bp+"."+field), bp+"."+field, "%s", msg) })
 }
 
 // guardSet builds a proxy's chains and keeps its policies across reloads.
@@ -185,10 +275,16 @@ func (g *guardSet) retain(wide *guard.Chain, routes []Route) {
 	g.b.Retain(chains...)
 }
 
-func checkProxyConfig(p ProxyConfig) error {
-	switch p.Protocol {
+func knownProtocol(protocol string) bool {
+	switch protocol {
 	case ProtocolHTTP, ProtocolH2C, ProtocolGRPC, ProtocolTCP:
-	default:
+		return true
+	}
+	return false
+}
+
+func checkProxyConfig(p ProxyConfig) error {
+	if !knownProtocol(p.Protocol) {
 		return fmt.Errorf("protocol %q: use http, h2c, grpc or tcp", p.Protocol)
 	}
 	switch {
@@ -243,8 +339,12 @@ func Serve(ctx context.Context, opts ServeOptions, ready func(Started)) (err err
 		return err
 	}
 	admin := NewAdmin(AdminOptions{Token: opts.Token, Version: opts.Version, Seed: opts.Seed, Logger: logger})
+	// The admin /metrics serves the process's Go and process metrics once,
+	// the tcp proxies' fault boards, and every other proxy's own registry,
+	// each series labelled with its proxy's name.
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	gatherers := prometheus.Gatherers{reg}
 
 	var closers []func(context.Context) error
 	defer func() {
@@ -261,8 +361,12 @@ func Serve(ctx context.Context, opts ServeOptions, ready func(Started)) (err err
 		if err := checkProxyConfig(pc); err != nil {
 			return fmt.Errorf("proxy %q: %w", pc.Name, err)
 		}
+		var bad []error
+		checkUpstreams(pc, func(key string, err error) { bad = append(bad, fmt.Errorf("%s: %w", key, err)) })
+		if err := errors.Join(bad...); err != nil {
+			return fmt.Errorf("proxy %q: %w", pc.Name, err)
+		}
 		board := inject.NewBoard(opts.Seed, nil)
-		prometheus.WrapRegistererWith(prometheus.Labels{"proxy": pc.Name}, reg).MustRegister(board)
 		var t Target
 		if pc.Protocol == ProtocolTCP {
 			p, err := StartTCP(TCPOptions{Upstream: pc.Upstream, Listen: pc.Listen, Board: board, Logger: logger})
@@ -271,6 +375,7 @@ func Serve(ctx context.Context, opts ServeOptions, ready func(Started)) (err err
 			}
 			closers = append(closers, p.Close)
 			t = p
+			prometheus.WrapRegistererWith(prometheus.Labels{proxyLabel: pc.Name}, reg).MustRegister(board)
 		} else {
 			gs := &guardSet{b: guard.NewBuilder(guard.Options{Seed: opts.Seed})}
 			wide, routes, err := gs.build(pc)
@@ -279,7 +384,7 @@ func Serve(ctx context.Context, opts ServeOptions, ready func(Started)) (err err
 			}
 			gs.retain(wide, routes)
 			p, err := Start(Options{
-				Upstream: pc.Upstream, Upstreams: pc.Upstreams, Balance: DefaultBalanceConfig(),
+				Upstream: pc.Upstream, Upstreams: pc.Upstreams, Balance: pc.balance(),
 				Listen: pc.Listen, Protocol: pc.Protocol, Board: board, Logger: logger, Guard: wide, Routes: routes,
 				TLSCert: pc.TLSCert, TLSKey: pc.TLSKey, UpstreamCA: pc.UpstreamCA, Seed: opts.Seed,
 			})
@@ -288,7 +393,11 @@ func Serve(ctx context.Context, opts ServeOptions, ready func(Started)) (err err
 			}
 			closers = append(closers, p.Close)
 			t = p
-			guarded[pc.Name] = guardedProxy{p, gs}
+			guarded[pc.Name] = guardedProxy{p, gs, pc.balance()}
+			// The proxy's registry carries its board, its guard chains and
+			// its balancers as SetGuard last swapped them in, so these
+			// metrics follow a reload.
+			gatherers = append(gatherers, proxyMetrics{name: pc.Name, reg: p.Registry()})
 		}
 		if err := admin.Add(pc.Name, pc.Protocol, t); err != nil {
 			return err
@@ -297,7 +406,7 @@ func Serve(ctx context.Context, opts ServeOptions, ready func(Started)) (err err
 		started.Proxies = append(started.Proxies, pc)
 	}
 	closers = append(closers, admin.Close)
-	srv, err := ListenAdmin(opts.AdminListen, admin, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv, err := ListenAdmin(opts.AdminListen, admin, promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{}))
 	if err != nil {
 		return err
 	}
@@ -323,13 +432,44 @@ func Serve(ctx context.Context, opts ServeOptions, ready func(Started)) (err err
 }
 
 type guardedProxy struct {
-	p  *Proxy
-	gs *guardSet
+	p       *Proxy
+	gs      *guardSet
+	balance BalanceConfig // as the proxy started with it
+}
+
+// proxyLabel names the proxy a series of the admin /metrics comes from.
+const proxyLabel = "proxy"
+
+// proxyMetrics gathers a proxy's registry for the admin /metrics, with a
+// proxy label on every series, so that the proxies' series stay apart
+// (resctl_proxy_requests_total has no other label that tells them apart).
+// The registry's Go and process metrics are left out: they are the same
+// process's, and the admin registry serves them once.
+type proxyMetrics struct {
+	name string
+	reg  prometheus.Gatherer
+}
+
+// Gather implements prometheus.Gatherer.
+func (g proxyMetrics) Gather() ([]*dto.MetricFamily, error) {
+	mfs, err := g.reg.Gather()
+	out := mfs[:0]
+	for _, mf := range mfs {
+		if strings.HasPrefix(mf.GetName(), "go_") || strings.HasPrefix(mf.GetName(), "process_") {
+			continue
+		}
+		for _, m := range mf.Metric {
+			m.Label = append(m.Label, &dto.LabelPair{Name: new(proxyLabel), Value: new(g.name)})
+			slices.SortFunc(m.Label, func(a, b *dto.LabelPair) int { return strings.Compare(a.GetName(), b.GetName()) })
+		}
+		out = append(out, mf)
+	}
+	return out, err
 }
 
 // reloadGuards re-reads the config and swaps in each http proxy's new
-// chains. A config with problems changes nothing; proxies added or removed
-// need a restart, and say so.
+// chains. A config with problems changes nothing; proxies added, and
+// balance settings changed, need a restart, and say so.
 func reloadGuards(path string, guarded map[string]guardedProxy) error {
 	pcs, err := ReadProxyConfig(path)
 	if err != nil {
@@ -356,7 +496,7 @@ func reloadGuards(path string, guarded map[string]guardedProxy) error {
 		routes []Route
 	}
 	var swaps []swap
-	var missing []string
+	var missing, rebalanced []string
 	for _, pc := range pcs {
 		g, ok := guarded[pc.Name]
 		if !ok {
@@ -364,6 +504,9 @@ func reloadGuards(path string, guarded map[string]guardedProxy) error {
 				missing = append(missing, pc.Name)
 			}
 			continue
+		}
+		if pc.balance() != g.balance {
+			rebalanced = append(rebalanced, pc.Name)
 		}
 		wide, routes, err := g.gs.build(pc)
 		if err != nil {
@@ -377,8 +520,15 @@ func reloadGuards(path string, guarded map[string]guardedProxy) error {
 		}
 		sw.g.gs.retain(sw.wide, sw.routes)
 	}
+	var restart []string
 	if len(missing) > 0 {
-		return fmt.Errorf("guard chains reloaded; new proxies %s need a restart", strings.Join(missing, ", "))
+		restart = append(restart, fmt.Sprintf("new proxies %s need a restart", strings.Join(missing, ", ")))
+	}
+	if len(rebalanced) > 0 {
+		restart = append(restart, fmt.Sprintf("the balance of %s changed and takes effect on a restart", strings.Join(rebalanced, ", ")))
+	}
+	if len(restart) > 0 {
+		return fmt.Errorf("guard chains reloaded; %s", strings.Join(restart, "; "))
 	}
 	return nil
 }

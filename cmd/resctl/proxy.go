@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -37,12 +38,16 @@ func newProxyCmd(runF func(context.Context, *proxyOptions) error) *cobra.Command
 /populate, /reset, /version), so Toxiproxy clients drive it unchanged.
 
 One proxy from flags (--upstream), or several from --config, a YAML list of
-{name, listen, upstream, protocol, guard, routes}. Protocols: http and h2c
-(upstream is a URL), tcp (upstream is host:port, for databases, caches,
-brokers). guard and routes are resilience chains as in a scenario's proxy
-section; when the --config file changes they are re-read and swapped in
-without dropping requests in flight, and every policy whose name, kind and
-configuration are unchanged keeps its state (an open breaker stays open).
+{name, listen, upstream or upstreams, protocol, balance, guard, routes}.
+Protocols: http, h2c and grpc (upstream is a URL), tcp (upstream is
+host:port, for databases, caches, brokers). balance, guard and routes are as
+in a scenario's proxy section; when the --config file changes, guard and
+routes are re-read and swapped in without dropping requests in flight, and
+every policy whose name, kind and configuration are unchanged keeps its
+state (an open breaker stays open).
+
+The admin listener's /metrics serves every proxy's metrics (requests, guard
+policies, upstreams, faults), each series labelled with its proxy's name.
 
 The admin API listens on loopback unless told otherwise; beyond loopback it
 needs a bearer token (--token or RESCTL_ADMIN_TOKEN). Every fault is cleared
@@ -92,6 +97,9 @@ func runProxy(ctx context.Context, opts *proxyOptions) error {
 		}
 		proxies = ps
 	case opts.Upstream != "":
+		if err := harness.CheckUpstream(opts.Protocol, opts.Upstream); err != nil {
+			return withCode(exitUsage, fmt.Errorf("--upstream: %w", err), "")
+		}
 		proxies = []harness.ProxyConfig{{Name: opts.Name, Listen: opts.Listen, Upstream: opts.Upstream, Protocol: opts.Protocol}}
 	default:
 		return withCode(exitUsage, errors.New("resctl proxy needs --upstream or --config"), "usage: resctl proxy --upstream URL")
@@ -108,7 +116,7 @@ func runProxy(ctx context.Context, opts *proxyOptions) error {
 		},
 	}, func(s harness.Started) {
 		for _, p := range s.Proxies {
-			fmt.Fprintf(opts.Stdout, "proxy %s (%s) listening on %s → %s\n", p.Name, p.Protocol, p.Listen, p.Upstream)
+			fmt.Fprintf(opts.Stdout, "proxy %s (%s) listening on %s → %s\n", p.Name, p.Protocol, p.Listen, cmp.Or(p.Upstream, strings.Join(p.Upstreams, ", ")))
 		}
 		fmt.Fprintf(opts.Stdout, "admin API on %s (resctl /api/v1, Toxiproxy-compatible /proxies); Ctrl-C stops\n", s.AdminURL)
 	})
