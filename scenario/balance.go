@@ -2,10 +2,10 @@ package scenario
 
 import (
 	"fmt"
-	"net/url"
 	"slices"
 	"time"
 
+	"github.com/resctl/resctl/internal/upstream"
 	"github.com/resctl/resctl/quantity"
 )
 
@@ -94,8 +94,8 @@ func (v *validator) validateRouteUpstreams(path string, p Proxy) {
 	for i, rt := range p.Routes {
 		for j, up := range rt.Upstreams {
 			at := fmt.Sprintf("%s.routes[%d].upstreams[%d]", path, i, j)
-			if u, err := url.Parse(up); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				v.report(at, "%q is not an http:// URL with a host", up)
+			if err := upstream.Check(false, up); err != nil {
+				v.report(at, "%v", err)
 			} else if where, dup := seen[up]; dup {
 				v.report(at, "%q is already in %s: an upstream belongs to one place", up, where)
 			}
@@ -122,8 +122,8 @@ func (v *validator) validateUpstreams(path string, p *Proxy) {
 		seen := map[string]bool{}
 		for i, up := range p.Upstreams {
 			at := fmt.Sprintf("%s.upstreams[%d]", path, i)
-			if u, err := url.Parse(up); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				v.report(at, "%q is not an http:// URL with a host", up)
+			if err := upstream.Check(false, up); err != nil {
+				v.report(at, "%v", err)
 			} else if seen[up] {
 				v.report(at, "%q is listed twice", up)
 			}

@@ -88,8 +88,16 @@ func TestParse_upstreamProblems(t *testing.T) {
 			name: "a malformed address and one listed twice",
 			src:  head + "proxy:\n  upstreams: ['127.0.0.1:9001', 'http://a:1', 'http://a:1']\n",
 			want: []string{
-				`6:15: proxy.upstreams[0]: "127.0.0.1:9001" is not an http:// URL with a host`,
+				`6:15: proxy.upstreams[0]: "127.0.0.1:9001" is not a URL: write http://127.0.0.1:9001`,
 				`6:47: proxy.upstreams[2]: "http://a:1" is listed twice`,
+			},
+		},
+		{
+			name: "a port out of range, no host",
+			src:  head + "proxy:\n  upstreams: ['http://127.0.0.1:99999', 'http://:18081']\n",
+			want: []string{
+				`6:15: proxy.upstreams[0]: "http://127.0.0.1:99999": port 99999 is not a number in 1..65535`,
+				`6:41: proxy.upstreams[1]: "http://:18081" has no host, e.g. http://127.0.0.1:18081`,
 			},
 		},
 		{
@@ -197,7 +205,7 @@ phases: [{name: a, duration: 1s}]
 	}
 	if !matchProblems(t, ve.Problems, []string{
 		`6:61: proxy.routes[0].upstreams[0]: "http://127.0.0.1:9001" is already in proxy.upstreams`,
-		`6:84: proxy.routes[0].upstreams[1]: "ftp://x" is not an http:// URL with a host`,
+		`6:84: proxy.routes[0].upstreams[1]: "ftp://x" is not an http:// or https:// URL, e.g. http://127.0.0.1:8080`,
 	}) {
 		t.Errorf("problems:\n%s", listProblems(ve.Problems))
 	}

@@ -4,12 +4,12 @@ import (
 	"cmp"
 	"fmt"
 	"net"
-	"net/url"
 	"slices"
 	"strings"
 
 	"github.com/resctl/resctl/internal/strictyaml"
 	"github.com/resctl/resctl/internal/suggest"
+	"github.com/resctl/resctl/internal/upstream"
 )
 
 // Protocols a proxy may speak.
@@ -63,12 +63,8 @@ func (v *validator) validateProxies() {
 			v.report(path+".protocol", "guard chains need an http, h2c or grpc proxy; a tcp proxy moves bytes and knows no requests")
 		}
 		if up := np.Upstream; up != "" {
-			if np.Protocol == "tcp" {
-				if _, _, err := net.SplitHostPort(up); err != nil {
-					v.report(path+".upstream", "%q is not host:port", up)
-				}
-			} else if u, err := url.Parse(up); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				v.report(path+".upstream", "%q is not an http:// URL with a host", up)
+			if err := upstream.Check(np.Protocol == "tcp", up); err != nil {
+				v.report(path+".upstream", "%v", err)
 			}
 		}
 		for _, l := range []struct{ key, addr string }{{"listen", np.Listen}, {"admin", np.Admin}} {
