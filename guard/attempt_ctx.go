@@ -29,6 +29,10 @@ type attemptCtx struct {
 	deadline time.Time // zero: the parent's
 	// src is the request req copies, while the attempt may be lent.
 	src *http.Request
+	// stamp is the timeout whose HTTP header carries the deadline, if
+	// one does: an attempt sent later than the first (a retry, a hedge)
+	// has it set afresh. A sub-attempt inherits it.
+	stamp *Timeout
 
 	mu     sync.Mutex
 	err    error
@@ -55,8 +59,30 @@ var _ context.Context = (*attemptCtx)(nil)
 // is the only allocation.
 func newAttempt(r *http.Request, parent context.Context, deadline time.Time) *attemptCtx {
 	a := &attemptCtx{parent: parent, deadline: deadline}
+	if p, ok := parent.(*attemptCtx); ok {
+		a.stamp = p.stamp
+	}
 	a.req = *r.WithContext(a)
 	return a
+}
+
+// restampDeadline sets the deadline header of a request sent after the
+// timeout that set it, to the time left now, so that an upstream never
+// reads a deadline later than the proxy's. It looks only at the request's
+// own context: a timeout's attempt, or one under it.
+func restampDeadline(r *http.Request) {
+	if a, ok := r.Context().(*attemptCtx); ok {
+		a.restamp(r.Header)
+	}
+}
+
+func (a *attemptCtx) restamp(h http.Header) {
+	if a.stamp == nil || h == nil {
+		return
+	}
+	if dl, ok := a.Deadline(); ok {
+		h[a.stamp.header] = a.stamp.headerVals.get(max(1, time.Until(dl).Milliseconds()))
+	}
 }
 
 // lendable lets lend give the attempt away once. The owner must cancel the

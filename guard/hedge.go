@@ -299,6 +299,7 @@ func (s *hedgeState) first(r *http.Request, body []byte) *attemptCtx {
 		if src, ok := a.lend(r); ok {
 			s.lent = true
 			s.second.take(src, a.parent, a.deadline, body)
+			s.second.stamp = a.stamp
 			return a
 		}
 	}
@@ -422,6 +423,7 @@ type secondRequest struct {
 	clone    *http.Request
 	parent   context.Context
 	deadline time.Time
+	stamp    *Timeout // a lending timeout's; see attemptCtx.stamp
 }
 
 // headerKey is a header's key and its values, vals[lo:hi]; nil values have
@@ -460,6 +462,7 @@ func (q *secondRequest) take(r *http.Request, parent context.Context, deadline t
 func (q *secondRequest) build(attemptHeader string) *attemptCtx {
 	if q.clone != nil {
 		a := newAttempt(q.clone, q.parent, q.deadline)
+		q.stampOn(a)
 		setAttempt(a.req.Header, attemptHeader, 2)
 		withBody(&a.req, q.body)
 		return a
@@ -481,13 +484,23 @@ func (q *secondRequest) build(attemptHeader string) *attemptCtx {
 		}
 		a.req.Header = h
 	}
+	q.stampOn(a)
 	setAttempt(a.req.Header, attemptHeader, 2)
 	withBody(&a.req, q.body)
 	return a
 }
 
+// stampOn gives the second attempt the deadline header's value for the
+// time left when it leaves.
+func (q *secondRequest) stampOn(a *attemptCtx) {
+	if q.stamp != nil {
+		a.stamp = q.stamp
+	}
+	a.restamp(a.req.Header)
+}
+
 func (q *secondRequest) release() {
-	q.src, q.url, q.body, q.clone = nil, url.URL{}, nil, nil
+	q.src, q.url, q.body, q.clone, q.stamp = nil, url.URL{}, nil, nil, nil
 	q.parent, q.deadline = nil, time.Time{}
 	clear(q.keys)
 	clear(q.vals)

@@ -257,6 +257,9 @@ func (r *Retry) serve(w http.ResponseWriter, req *http.Request, next http.Handle
 	st.ctx, st.start, st.wait = req.Context(), now, 0
 	for st.n = 1; ; st.n++ {
 		setAttempt(req.Header, r.cfg.AttemptHeader, st.n)
+		if st.n > 1 {
+			restampDeadline(req)
+		}
 		withBody(req, body)
 		st.again = false
 		st.aw.reset(w, st)

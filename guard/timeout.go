@@ -145,6 +145,7 @@ func (t *Timeout) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 		r.Header.Set("Grpc-Timeout", grpcTimeout(d))
 	case t.header != "":
 		r.Header[t.header] = t.headerVals.get(ms)
+		ctx.stamp = t
 	}
 	s := t.pool.Get().(*timeoutState)
 	s.ctx = ctx

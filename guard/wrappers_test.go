@@ -388,6 +388,65 @@ func TestTimeout_Propagates(t *testing.T) {
 	}
 }
 
+// TestTimeout_PropagatesOnLaterAttempts: behind one timeout, a retry or a
+// hedge sends its later attempts with the time left when each leaves,
+// not the value the first carried.
+func TestTimeout_PropagatesOnLaterAttempts(t *testing.T) {
+	const wait = 150 * time.Millisecond
+	retry := func(t *testing.T) guard.Policy {
+		c := guard.DefaultRetryConfig()
+		c.Backoff = guard.RetryBackoff{Base: wait, Max: wait, Multiplier: 1, Jitter: guard.JitterNone}
+		r, err := guard.NewRetry("r", c, guard.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	hedge := func(t *testing.T) guard.Policy {
+		c := guard.DefaultHedgeConfig()
+		c.Delay, c.Quantile = wait, 0
+		h, err := guard.NewHedge("h", c, guard.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	for _, tt := range []struct {
+		name   string
+		policy func(*testing.T) guard.Policy
+	}{{"retry", retry}, {"hedge", hedge}} {
+		t.Run(tt.name, func(t *testing.T) {
+			to, err := guard.NewTimeout("t", guard.TimeoutConfig{After: 2 * time.Second, Header: guard.DeadlineHeader}, guard.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var mu sync.Mutex
+			sent := map[string]int64{}
+			h := guard.NewChain(to, tt.policy(t)).Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				ms, _ := strconv.ParseInt(r.Header.Get(guard.DeadlineHeader), 10, 64)
+				n := r.Header.Get(guard.AttemptHeader)
+				mu.Lock()
+				sent[n] = ms
+				mu.Unlock()
+				if n == "1" {
+					if tt.name == "hedge" {
+						<-r.Context().Done() // slow: the hedge wins
+					}
+					w.WriteHeader(http.StatusServiceUnavailable)
+					return
+				}
+			}))
+			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+			mu.Lock()
+			defer mu.Unlock()
+			first, second := sent["1"], sent["2"]
+			if first < 1900 || second <= 0 || second > first-wait.Milliseconds()+20 {
+				t.Errorf("%s: attempt 1 carried %d ms, attempt 2 %d ms; want 2 sent at least %v later with that much less", guard.DeadlineHeader, first, second, wait)
+			}
+		})
+	}
+}
+
 // TestHedge_SecondAttempt: the second attempt is the request as the hedge
 // was handed it, whatever the first attempt does to its own meanwhile —
 // header, URL, path values — with the body replayed and its own number.
