@@ -270,7 +270,7 @@ func (f *Fallback) answer(w http.ResponseWriter, r *http.Request, grpcCall bool)
 				h.Set("Content-Type", e.contentType)
 			}
 			if grpcCall {
-				writeGRPCMessages(w, e.body)
+				writeGRPCMessages(w, e.body, FallbackLastGood)
 				return
 			}
 			h.Set("Content-Length", strconv.Itoa(len(e.body)))
@@ -290,7 +290,7 @@ func (f *Fallback) answer(w http.ResponseWriter, r *http.Request, grpcCall bool)
 	h.Set(FallbackHeader, f.stub)
 	if grpcCall {
 		h.Set("Content-Type", r.Header.Get("Content-Type"))
-		writeGRPCMessages(w, f.frame)
+		writeGRPCMessages(w, f.frame, f.stub)
 		return
 	}
 	if f.cfg.ContentType != "" {
@@ -316,12 +316,17 @@ func grpcFrame(msg []byte) []byte {
 // HTTP 200, the messages as the body, and grpc-status 0 in a trailer, as a
 // gRPC server ends a call that went well. The trailer is set after the
 // body under http.TrailerPrefix, so it need not be declared.
-func writeGRPCMessages(w http.ResponseWriter, framed []byte) {
+//
+// The fallback's kind goes in a trailer too, beside the header: a gRPC
+// client that sees how a call ended (resctl's load, through its balancer)
+// is handed the trailers, not the headers.
+func writeGRPCMessages(w http.ResponseWriter, framed []byte, kind string) {
 	h := w.Header()
 	h.Del("Content-Length")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(framed)
 	h.Set(http.TrailerPrefix+"Grpc-Status", "0")
+	h.Set(http.TrailerPrefix+FallbackHeader, kind)
 }
 
 // FallbackStats counts a fallback's answers.

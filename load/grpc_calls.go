@@ -124,6 +124,9 @@ func (p *trackingPicker) Pick(info balancer.PickInfo) (balancer.PickResult, erro
 			return
 		}
 		p.calls.outcome(c, di.Err)
+		if len(di.Trailer.Get(FallbackHeader)) > 0 {
+			p.calls.fellBack(c)
+		}
 		if done != nil {
 			done(di)
 		}
@@ -172,6 +175,9 @@ type call struct {
 	err   error
 	at    time.Time
 	known bool
+	// fallback is true once a guard's fallback answered it (a trailer
+	// says so).
+	fallback bool
 	// dropped is true for a call the in-flight cap left no room for;
 	// slot for one that holds a token of it.
 	dropped, slot bool
@@ -240,12 +246,19 @@ func (t *callTracker) outcome(c *call, err error) {
 	t.mu.Unlock()
 }
 
+// fellBack notes that a guard's fallback answered c.
+func (t *callTracker) fellBack(c *call) {
+	t.mu.Lock()
+	c.fallback = true
+	t.mu.Unlock()
+}
+
 // end records c once its context is done.
 func (t *callTracker) end(c *call, ctx context.Context) {
 	defer t.pending.Done()
 	t.mu.Lock()
 	delete(t.calls, c.seq)
-	err, at, known := c.err, c.at, c.known
+	err, at, known, fallback := c.err, c.at, c.known, c.fallback
 	if t.active--; t.active == 0 && t.idleCh != nil {
 		close(t.idleCh)
 		t.idleCh = nil
@@ -276,6 +289,7 @@ func (t *callTracker) end(c *call, ctx context.Context) {
 	res.Latency = at.Sub(c.sent)
 	res.Code = HTTPStatusFromCode(code)
 	res.Failed = code != codes.OK
+	res.Fallback = fallback && !res.Failed
 	res.GRPCCode = code.String()
 	var msg string
 	if err != nil {

@@ -67,6 +67,15 @@ func (s Summary) FallbackRate() float64 {
 	return float64(s.Fallbacks) / float64(s.Requests)
 }
 
+// UpstreamSuccessRate is the share of requests that succeeded with an
+// answer from the upstream, not a fallback's, 0..1.
+func (s Summary) UpstreamSuccessRate() float64 {
+	if s.Requests == 0 {
+		return 0
+	}
+	return float64(s.Successes-min(s.Fallbacks, s.Successes)) / float64(s.Requests)
+}
+
 // ErrorRate is the share of requests that failed, 0..1.
 func (s Summary) ErrorRate() float64 {
 	if s.Requests == 0 {

@@ -113,6 +113,8 @@ func loadValue(s record.Summary, seconds float64, name string) (float64, bool) {
 		return s.ErrorRate(), has
 	case "fallback_rate":
 		return s.FallbackRate(), has
+	case "upstream_success_rate":
+		return s.UpstreamSuccessRate(), has
 	case "dropped":
 		return float64(s.Dropped), true
 	}

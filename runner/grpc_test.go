@@ -13,7 +13,7 @@ import (
 // them.
 func TestRun_GRPC(t *testing.T) {
 	tests := []struct {
-		name, load, faults, slas string
+		name, load, guard, faults, slas string
 	}{
 		{
 			name:   "unary with an abort",
@@ -24,6 +24,16 @@ func TestRun_GRPC(t *testing.T) {
   - {during: fault, expect: error_rate == 100%}
   - {during: recovery, expect: success_rate == 100%}
   - {expect: 'increase(proxy:resctl_proxy_grpc_calls_total{grpc_code="ResourceExhausted"}) >= 40'}`,
+		},
+		{
+			name:   "a fallback answers while the upstream fails",
+			load:   "{call: resctl.demo.v1.Orders/GetOrder, data: {id: 7}}",
+			guard:  "[fallback: {}]",
+			faults: "[abort: {code: UNAVAILABLE, method: /resctl.demo.v1.Orders/GetOrder}]",
+			slas: `
+  - {during: baseline, expect: success_rate == 100% and fallback_rate == 0}
+  - {during: fault, expect: success_rate == 100% and fallback_rate == 100% and upstream_success_rate == 0}
+  - {during: recovery, expect: upstream_success_rate == 100%}`,
 		},
 		{
 			name:   "server streaming with an error after two messages",
@@ -37,11 +47,15 @@ func TestRun_GRPC(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			proxy := ""
+			if tt.guard != "" {
+				proxy = "proxy: {guard: " + tt.guard + "}\n"
+			}
 			s := mustParse(t, `
 name: grpc
 seed: 1
 target: {builtin: demo}
-load:
+`+proxy+`load:
   rate: 40/s
   grpc: `+tt.load+`
 phases:
@@ -75,7 +89,11 @@ slas:`+tt.slas+"\n")
 					t.Fatalf("saved result %+v: want the method as the URL, POST", res)
 				}
 			}
-			if codes[200] != 80 || len(codes) != 2 {
+			if tt.guard != "" {
+				if codes[200] != 120 || len(codes) != 1 {
+					t.Errorf("saved codes %v, want 120 × 200: the fallback answered the failures", codes)
+				}
+			} else if codes[200] != 80 || len(codes) != 2 {
 				t.Errorf("saved codes %v, want 80 × 200 and 40 failures", codes)
 			}
 		})

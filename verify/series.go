@@ -54,14 +54,16 @@ var series = map[string]Kind{
 	"success_rate":  KindRatio,
 	"error_rate":    KindRatio,
 	"fallback_rate": KindRatio,
-	"p50":           KindDuration,
-	"p90":           KindDuration,
-	"p95":           KindDuration,
-	"p99":           KindDuration,
-	"p999":          KindDuration,
-	"min":           KindDuration,
-	"mean":          KindDuration,
-	"max":           KindDuration,
+	// upstream_success_rate is success_rate less what fallbacks served.
+	"upstream_success_rate": KindRatio,
+	"p50":                   KindDuration,
+	"p90":                   KindDuration,
+	"p95":                   KindDuration,
+	"p99":                   KindDuration,
+	"p999":                  KindDuration,
+	"min":                   KindDuration,
+	"mean":                  KindDuration,
+	"max":                   KindDuration,
 	// The latencies above are response times, from when each request was
 	// due; these are service times, from when it really went out, and
 	// how late the generator sent (phases and the whole run only).

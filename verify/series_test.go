@@ -39,6 +39,7 @@ func TestNames(t *testing.T) {
 		"dropped", "error_rate", "fallback_rate", "lag_max", "lag_p99", "max", "mean", "min",
 		"p50", "p90", "p95", "p99", "p999", "requests", "rps",
 		"service_p50", "service_p90", "service_p95", "service_p99", "service_p999", "success_rate",
+		"upstream_success_rate",
 	}
 	got := verify.Names()
 	if !slices.Equal(got, want) {
