@@ -66,7 +66,17 @@ func WriteTerminal(w io.Writer, r *Report, o TerminalOptions) error {
 	// When the generator fell behind, response and service times part:
 	// show both, and how late requests went out.
 	behind := r.Run.GeneratorBehind
-	heads := []string{"phase", "time", "requests", "rps", "success", "p50", "p90", "p99", "max"}
+	// A run whose fallbacks answered shows how many: their successes are
+	// not the upstream's.
+	fallbacks := false
+	for _, p := range r.Phases {
+		fallbacks = fallbacks || p.Fallbacks > 0
+	}
+	heads := []string{"phase", "time", "requests", "rps", "success"}
+	if fallbacks {
+		heads = append(heads, "fallbacks")
+	}
+	heads = append(heads, "p50", "p90", "p99", "max")
 	if behind {
 		heads = append(heads, "service p99", "lag p99")
 	}
@@ -77,9 +87,12 @@ func WriteTerminal(w io.Writer, r *Report, o TerminalOptions) error {
 			name = "total"
 		}
 		row := []string{name, fmt.Sprintf("%.0f–%.0fs", p.StartS, p.EndS), strconv.FormatUint(p.Requests, 10),
-			fmt.Sprintf("%.1f", p.RPS), pct(p.SuccessRate, p.Requests),
-			ms(p.LatencyMs.P50, p.Requests), ms(p.LatencyMs.P90, p.Requests),
-			ms(p.LatencyMs.P99, p.Requests), ms(p.LatencyMs.Max, p.Requests)}
+			fmt.Sprintf("%.1f", p.RPS), pct(p.SuccessRate, p.Requests)}
+		if fallbacks {
+			row = append(row, strconv.FormatUint(p.Fallbacks, 10))
+		}
+		row = append(row, ms(p.LatencyMs.P50, p.Requests), ms(p.LatencyMs.P90, p.Requests),
+			ms(p.LatencyMs.P99, p.Requests), ms(p.LatencyMs.Max, p.Requests))
 		if behind {
 			lag := "–"
 			if p.LagMs != nil {
