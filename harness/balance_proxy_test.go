@@ -14,6 +14,7 @@ import (
 
 	"github.com/resctl/resctl/guard"
 	"github.com/resctl/resctl/harness"
+	"github.com/resctl/resctl/inject"
 )
 
 // counting is an upstream that counts the requests it served, answering
@@ -329,32 +330,50 @@ func TestProxy_MaxConnLifetime(t *testing.T) {
 
 // TestProxy_UpstreamAttempts puts a retry in front of a failing upstream:
 // each client request is one downstream request and three attempts
-// upstream, and the metrics tell them apart.
+// upstream, and the metrics tell them apart — whether the upstream fails
+// the attempts or a fault answers them in its place.
 func TestProxy_UpstreamAttempts(t *testing.T) {
-	bad := &counting{}
-	bad.failing.Store(true)
-	srv := serve(t, bad, false)
-	cfg := guard.DefaultRetryConfig()
-	cfg.Backoff = guard.RetryBackoff{Base: time.Millisecond, Max: time.Millisecond, Multiplier: 1, Jitter: guard.JitterNone}
-	retry, err := guard.NewRetry("retry", cfg, guard.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	chain := guard.NewChain(retry)
-	t.Cleanup(func() { _ = chain.Close() })
-	p := startProxy(t, harness.Options{Upstream: srv.URL, Guard: chain})
+	for _, byFault := range []bool{false, true} {
+		t.Run(fmt.Sprintf("by fault %v", byFault), func(t *testing.T) {
+			up := &counting{}
+			up.failing.Store(!byFault)
+			srv := serve(t, up, false)
+			board := inject.NewBoard(1, nil)
+			if byFault {
+				if _, err := board.Activate("abort", &inject.AbortSpec{Match: inject.Match{Percent: 100}, Status: http.StatusServiceUnavailable}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cfg := guard.DefaultRetryConfig()
+			cfg.Backoff = guard.RetryBackoff{Base: time.Millisecond, Max: time.Millisecond, Multiplier: 1, Jitter: guard.JitterNone}
+			retry, err := guard.NewRetry("retry", cfg, guard.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			chain := guard.NewChain(retry)
+			t.Cleanup(func() { _ = chain.Close() })
+			p := startProxy(t, harness.Options{Upstream: srv.URL, Guard: chain, Board: board})
 
-	const n = 3
-	if codes := getN(t, p.URL()+"/", n, 1); codes[http.StatusServiceUnavailable] != n {
-		t.Fatalf("statuses %v, want %d × 503", codes, n)
-	}
-	m := scrapeUntil(t, p, `resctl_proxy_requests_total{code="503"}`, n)
-	if got := m[`resctl_proxy_requests_total{code="503"}`]; got != n {
-		t.Errorf("downstream requests %v, want %d", got, n)
-	}
-	series := fmt.Sprintf(`resctl_proxy_upstream_requests_total{outcome="5xx",upstream=%q}`, srv.URL)
-	if got := m[series]; got != 3*n || bad.served.Load() != 3*n {
-		t.Errorf("%s = %v, upstream served %d; want %d each", series, got, bad.served.Load(), 3*n)
+			const n = 3
+			if codes := getN(t, p.URL()+"/", n, 1); codes[http.StatusServiceUnavailable] != n {
+				t.Fatalf("statuses %v, want %d × 503", codes, n)
+			}
+			m := scrapeUntil(t, p, `resctl_proxy_requests_total{code="503"}`, n)
+			if got := m[`resctl_proxy_requests_total{code="503"}`]; got != n {
+				t.Errorf("downstream requests %v, want %d", got, n)
+			}
+			if got := m["resctl_proxy_attempts_total"]; got != 3*n {
+				t.Errorf("resctl_proxy_attempts_total = %v, want %d: three attempts a request", got, 3*n)
+			}
+			want := 3 * n
+			if byFault {
+				want = 0 // the fault answered every attempt
+			}
+			series := fmt.Sprintf(`resctl_proxy_upstream_requests_total{outcome="5xx",upstream=%q}`, srv.URL)
+			if got := m[series]; got != float64(want) || up.served.Load() != int64(want) {
+				t.Errorf("%s = %v, upstream served %d; want %d each", series, got, up.served.Load(), want)
+			}
+		})
 	}
 }
 

@@ -151,7 +151,6 @@ func Start(opts Options) (*Proxy, error) {
 		}
 	}
 	applyPool(p.transport, opts.Balance.Pool, bal)
-	m := newMetrics(p.registry)
 	p.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -189,7 +188,8 @@ func Start(opts Options) (*Proxy, error) {
 		},
 	}
 
-	p.inner = board.Middleware(rp)
+	m := newMetrics(p.registry)
+	p.inner = m.countAttempts(board.Middleware(rp))
 	p.setGuard(opts.Guard, opts.Routes)
 	handler := m.middleware(newGRPCCalls(p.registry).middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		(*p.guarded.Load()).ServeHTTP(w, r)
@@ -317,6 +317,7 @@ func upstreamTransport(protocol string) *http.Transport {
 
 type metrics struct {
 	requests *prometheus.CounterVec
+	attempts prometheus.Counter
 	duration prometheus.Histogram
 	inFlight prometheus.Gauge
 }
@@ -327,6 +328,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "resctl_proxy_requests_total",
 			Help: "Requests the harness proxy answered, by status code.",
 		}, []string{"code"}),
+		attempts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "resctl_proxy_attempts_total",
+			Help: "Attempts the guard chain sent on towards the upstream — every try of a request, retries and hedges included, whether the upstream or a fault answered it. Over resctl_proxy_requests_total it is the retry and hedge amplification.",
+		}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "resctl_proxy_request_duration_seconds",
 			Help:    "Time from a request's arrival at the proxy to the end of its response.",
@@ -337,8 +342,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Requests the harness proxy is handling now.",
 		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.inFlight)
+	reg.MustRegister(m.requests, m.attempts, m.duration, m.inFlight)
 	return m
+}
+
+// countAttempts counts each attempt that leaves the guard chain, before a
+// fault can answer it.
+func (m *metrics) countAttempts(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.attempts.Inc()
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (m *metrics) middleware(next http.Handler) http.Handler {
