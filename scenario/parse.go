@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/url"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -472,8 +473,8 @@ func (v *validator) validateGuard() {
 				v.report(p+".name", "route %q is already defined; give the route a name of its own", rt.Name)
 			}
 			routes[rt.Name] = true
-			if len(rt.Guard) == 0 {
-				v.report(p+".guard", "a route needs at least one policy")
+			if len(rt.Guard) == 0 && len(rt.Upstreams) == 0 {
+				v.report(p+".guard", "a route needs at least one policy, or upstreams of its own")
 			}
 			v.checkChain(p+".guard", prefix+rt.Name, rt.Guard)
 		}
@@ -488,7 +489,14 @@ func proxyPath(name string) string {
 	return "proxies." + name
 }
 
+// A fallback's file is read relative to the scenario file, as a scenario
+// is run from anywhere.
 func (v *validator) checkChain(path, owner string, chain []Policy) {
+	for _, pol := range chain {
+		if fc, ok := pol.Config.(*guard.FallbackConfig); ok && fc.File != "" && !filepath.IsAbs(fc.File) {
+			fc.File = filepath.Join(filepath.Dir(v.s.File), fc.File)
+		}
+	}
 	guard.NameChain(path, owner, chain, func(p, msg string) { v.report(p, "%s", msg) })
 }
 

@@ -3,10 +3,13 @@ package scenario_test
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/resctl/resctl/guard"
 	"github.com/resctl/resctl/scenario"
 )
 
@@ -671,5 +674,41 @@ func TestValidationError_Detailed(t *testing.T) {
 		"                      ^"
 	if got := ve.Detailed(); got != want {
 		t.Errorf("Detailed() =\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestParse_fallbackFileBesideScenario: a fallback's file is found next to
+// the scenario file, wherever resctl runs from; a missing one is named by
+// the path resctl looked at.
+func TestParse_fallbackFileBesideScenario(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "stub.json"), []byte(`{"orders":[]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src := head + phase + "proxy:\n  guard:\n    - fallback: {file: stub.json}\n"
+	s, err := scenario.Parse(filepath.Join(dir, "s.yaml"), []byte(src))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	fc, ok := s.Proxy.Guard[0].Config.(*guard.FallbackConfig)
+	if !ok || fc.File != filepath.Join(dir, "stub.json") {
+		t.Errorf("fallback config %#v, want its file beside the scenario", s.Proxy.Guard[0].Config)
+	}
+	_, err = scenario.Parse(filepath.Join(t.TempDir(), "s.yaml"), []byte(src))
+	if err == nil || !strings.Contains(err.Error(), "stub.json\" does not exist") {
+		t.Errorf("Parse with no stub beside it = %v, want it to say stub.json does not exist", err)
+	}
+}
+
+// TestParse_routeWithUpstreamsAlone: a route may only send its part of the
+// API to upstreams of its own, with no policy.
+func TestParse_routeWithUpstreamsAlone(t *testing.T) {
+	src := head + phase + "proxy:\n  routes:\n    - {match: {path: /orders}, upstreams: ['http://127.0.0.1:9001']}\n"
+	if _, err := scenario.Parse("s.yaml", []byte(src)); err != nil {
+		t.Errorf("Parse: %v", err)
+	}
+	src = head + phase + "proxy:\n  routes:\n    - {match: {path: /orders}}\n"
+	if _, err := scenario.Parse("s.yaml", []byte(src)); err == nil || !strings.Contains(err.Error(), "a route needs at least one policy") {
+		t.Errorf("Parse of a route with neither = %v, want it refused", err)
 	}
 }
