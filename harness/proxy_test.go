@@ -125,8 +125,17 @@ func scrape(t *testing.T, p *harness.Proxy) map[string]float64 {
 	if r.status != http.StatusOK {
 		t.Fatalf("/metrics: %d", r.status)
 	}
+	return parseMetrics(t, strings.NewReader(r.body))
+}
+
+// parseMetrics reads the Prometheus text format into a map from each
+// series, written as the format writes it, to its value; a series served
+// twice fails the test.
+func parseMetrics(t *testing.T, r io.Reader) map[string]float64 {
+	t.Helper()
 	out := map[string]float64{}
-	sc := bufio.NewScanner(strings.NewReader(r.body))
+	sc := bufio.NewScanner(r)
+	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
 		if line == "" || strings.HasPrefix(line, "#") {
@@ -135,9 +144,15 @@ func scrape(t *testing.T, p *harness.Proxy) map[string]float64 {
 		i := strings.LastIndexByte(line, ' ')
 		v, err := strconv.ParseFloat(line[i+1:], 64)
 		if err != nil {
-			t.Fatalf("/metrics line %q: %v", line, err)
+			t.Fatalf("metrics line %q: %v", line, err)
+		}
+		if _, dup := out[line[:i]]; dup {
+			t.Fatalf("series %s served twice", line[:i])
 		}
 		out[line[:i]] = v
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
 	}
 	return out
 }

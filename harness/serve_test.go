@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -93,28 +92,7 @@ func scrapeAdmin(t *testing.T, client *http.Client, adminURL string) map[string]
 		b, _ := bufio.NewReader(resp.Body).ReadString(0)
 		t.Fatalf("GET /metrics: %d %s", resp.StatusCode, b)
 	}
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			t.Fatalf("metrics line %q: %v", line, err)
-		}
-		if _, dup := out[line[:i]]; dup {
-			t.Fatalf("series %s served twice", line[:i])
-		}
-		out[line[:i]] = v
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return parseMetrics(t, resp.Body)
 }
 
 // seriesOf lists the series of a metric whose labels contain every one of
