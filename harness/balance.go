@@ -344,20 +344,26 @@ func (b *Balancer) Begin(u *Upstream) { u.inFlight.Add(1) }
 func (b *Balancer) End(u *Upstream) { u.inFlight.Add(-1) }
 
 // FailurePenalty is the latency a failed request counts as in its
-// upstream's average, unless it took longer (see Observe).
+// upstream's average, when ejection cannot act on it (see Observe).
 const FailurePenalty = time.Second
 
 // Observe learns how a request to u went and how long it took to answer.
-// Successes and timeouts feed the latency average as they took. A failure
-// feeds it as an answer of FailurePenalty (or longer, as it took), so
-// that an upstream failing fast — a dead one refusing connections —
-// cannot pass for the fastest and draw the traffic. Unlike a slow answer
-// it does not replace the average at once: it weighs in by time as a
-// faster answer does, so the share of failures shows in proportion — an
-// upstream failing now and then draws somewhat less, one failing often
-// far less, one that only fails almost nothing — and its average decays
-// while idle as any does, so that it is tried again now and then.
-// Failures count towards ejection and a success resets the count.
+// Successes and timeouts feed the latency average as they took. Failures
+// count towards ejection and a success resets the count.
+//
+// Where ejection cannot act — it is off, or max_percent has as many
+// upstreams out as it allows — a failure also feeds the average, as an
+// answer of FailurePenalty (or longer, as it took), so that an upstream
+// failing fast, a dead one refusing connections, cannot pass for the
+// fastest and draw the traffic. It weighs in by time as a faster answer
+// does, so the share of failures shows in proportion: an upstream failing
+// now and then draws somewhat less, one failing often far less, one that
+// only fails almost nothing; its average decays while idle as any does,
+// so it is tried again now and then. Where ejection can act, failures
+// leave the average alone: the upstream goes on drawing its share until
+// its failures in a row eject it, rather than being shunned for a minute
+// after one failure, with its ejection (and the events that tell of it)
+// put off as long.
 func (b *Balancer) Observe(u *Upstream, o Outcome, latency time.Duration) {
 	if o >= numOutcomes {
 		return
@@ -367,10 +373,13 @@ func (b *Balancer) Observe(u *Upstream, o Outcome, latency time.Duration) {
 		return
 	}
 	now := b.clk.nanos()
+	failed := o != OutcomeSuccess && o != OutcomeTimeout
+	penalize := failed && !b.canEject(u)
 	u.mu.Lock()
-	if o == OutcomeSuccess || o == OutcomeTimeout {
+	switch {
+	case !failed:
 		u.sample(now, latency, true)
-	} else {
+	case penalize:
 		u.sample(now, max(latency, FailurePenalty), false)
 	}
 	if o == OutcomeSuccess {
@@ -383,6 +392,17 @@ func (b *Balancer) Observe(u *Upstream, o Outcome, latency time.Duration) {
 	if eject {
 		b.eject(u, now)
 	}
+}
+
+// canEject reports whether ejection acts on u: u is out already, or the
+// max-percent bound has room for it.
+func (b *Balancer) canEject(u *Upstream) bool {
+	if b.maxEjected == 0 {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return u.ejected || b.nEjected < b.maxEjected
 }
 
 // eject takes u out of rotation if the max-percent bound allows.

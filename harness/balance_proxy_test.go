@@ -117,7 +117,7 @@ func TestProxy_BalancesAwayFromSlowUpstream(t *testing.T) {
 // TestProxy_EjectsFailingUpstream fails one of three upstreams: after the
 // configured failures in a row it gets no more requests, and the clients
 // see none of its errors; when the ejection time has passed on the
-// proxy's clock it is back, and drawn again once its failure has aged.
+// proxy's clock it is back.
 func TestProxy_EjectsFailingUpstream(t *testing.T) {
 	good1, good2, bad := &counting{}, &counting{}, &counting{}
 	bad.failing.Store(true)
@@ -125,14 +125,12 @@ func TestProxy_EjectsFailingUpstream(t *testing.T) {
 	clk := newStepClock()
 	tr := &transitions{start: clk.Now()}
 	cfg := harness.DefaultBalanceConfig()
-	// One failure: after it the bad upstream's average holds the failure
-	// penalty, and it would not be drawn again for a while, ejected or not.
-	cfg.Ejection.ConsecutiveFailures = 1
+	cfg.Ejection.ConsecutiveFailures = 3
 	p := startProxy(t, harness.Options{Upstreams: urls, Balance: cfg, Clock: clk, Observer: tr, Seed: 1})
 	c := newClient(t, false)
 
-	// The bad upstream has not answered yet, so it is drawn while it has
-	// nothing in flight: its failure comes within a few requests.
+	// The bad upstream has never answered well, so it is drawn often:
+	// its three failures come within a few requests.
 	for i := 0; ; i++ {
 		if i == 100 {
 			t.Fatalf("not ejected after %d requests; bad served %d", i, bad.served.Load())
@@ -142,22 +140,22 @@ func TestProxy_EjectsFailingUpstream(t *testing.T) {
 			break
 		}
 	}
-	if got := bad.served.Load(); got != 1 {
-		t.Errorf("the bad upstream served %d requests before its ejection, want 1", got)
+	if got := bad.served.Load(); got != 3 {
+		t.Errorf("the bad upstream served %d requests before its ejection, want 3", got)
 	}
 	for range 50 {
 		if r := get(t, c, p.URL()+"/"); r.status != http.StatusOK {
 			t.Fatalf("status %d while the bad upstream is ejected", r.status)
 		}
 	}
-	if got := bad.served.Load(); got != 1 {
-		t.Errorf("the ejected upstream served %d requests, want none after its ejection", got-1)
+	if got := bad.served.Load(); got != 3 {
+		t.Errorf("the ejected upstream served %d requests, want none after its ejection", got-3)
 	}
 	m := scrape(t, p)
 	for series, want := range map[string]float64{
 		fmt.Sprintf(`resctl_proxy_upstream_ejected{upstream=%q}`, urls[2]):                      1,
 		fmt.Sprintf(`resctl_proxy_upstream_ejections_total{upstream=%q}`, urls[2]):              1,
-		fmt.Sprintf(`resctl_proxy_upstream_requests_total{outcome="5xx",upstream=%q}`, urls[2]): 1,
+		fmt.Sprintf(`resctl_proxy_upstream_requests_total{outcome="5xx",upstream=%q}`, urls[2]): 3,
 		fmt.Sprintf(`resctl_proxy_upstream_ejected{upstream=%q}`, urls[0]):                      0,
 	} {
 		if m[series] != want {
@@ -166,10 +164,8 @@ func TestProxy_EjectsFailingUpstream(t *testing.T) {
 	}
 
 	bad.failing.Store(false)
-	// Back after the ejection's time; its average decays (1 s × e^(−t/10 s))
-	// until it costs less than the healthy ones' sub-millisecond answers.
-	clk.Advance(harness.DefaultEjectionBaseTime + 2*time.Minute)
-	for i := 0; bad.served.Load() == 1; i++ {
+	clk.Advance(harness.DefaultEjectionBaseTime)
+	for i := 0; bad.served.Load() == 3; i++ {
 		if i == 100 {
 			t.Fatalf("the upstream is not back after %d requests", i)
 		}

@@ -632,3 +632,29 @@ func BenchmarkBalancer_Pick(b *testing.B) {
 		})
 	}
 }
+
+// TestBalancer_FailurePenaltyWhereEjectionCannotAct: failures leave the
+// latency average alone while ejection can take the upstream out, and
+// count as a 1 s answer once it cannot — max_percent has as many out as
+// it allows — so a second dead upstream does not draw the traffic.
+func TestBalancer_FailurePenaltyWhereEjectionCannotAct(t *testing.T) {
+	b, _, _ := newTestBalancer(t, 3, ejection) // at most one of three out
+	us := b.Upstreams()
+	load(b, us[0], 10*time.Millisecond, 0)
+	b.Observe(us[1], harness.Outcome5xx, time.Microsecond)
+	if got := b.Stats()[1].Latency; got != 0 {
+		t.Errorf("latency after a failure ejection can act on: %v, want none", got)
+	}
+	fail(b, us[1], 2)
+	fail(b, us[2], 1)
+	st := b.Stats()
+	if !st[1].Ejected || st[2].Ejected {
+		t.Fatalf("ejected %q, want the first failing upstream only", ejected(b))
+	}
+	if st[2].Latency != harness.FailurePenalty {
+		t.Errorf("latency of a failing upstream max_percent keeps in: %v, want %v", st[2].Latency, harness.FailurePenalty)
+	}
+	if got := shares(b, 20000); got[us[2].Addr()] > 0.01 {
+		t.Errorf("the failing upstream left in got %.3f of the picks, want almost none", got[us[2].Addr()])
+	}
+}

@@ -466,7 +466,7 @@ func TestGRPCProxy_EjectsUnavailableUpstream(t *testing.T) {
 	good := startGRPCUpstream(t, newTestService())
 	bad := startGRPCUpstream(t, unavailable{})
 	cfg := harness.DefaultBalanceConfig()
-	cfg.Ejection.ConsecutiveFailures = 1
+	cfg.Ejection.ConsecutiveFailures = 2
 	p := startProxy(t, harness.Options{Upstreams: []string{"http://" + good, "http://" + bad}, Protocol: harness.ProtocolGRPC, Balance: cfg})
 	c := dialGRPC(t, p.Addr())
 	failed := 0
@@ -481,7 +481,7 @@ func TestGRPCProxy_EjectsUnavailableUpstream(t *testing.T) {
 			badStats = st
 		}
 	}
-	if !badStats.Ejected || failed > 2 {
+	if !badStats.Ejected || failed > 10 {
 		t.Errorf("bad upstream ejected %v after %d UNAVAILABLE calls of 40, stats %+v; want ejected after a few", badStats.Ejected, failed, badStats)
 	}
 	if badStats.Requests[harness.Outcome5xx] == 0 {
