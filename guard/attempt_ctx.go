@@ -31,7 +31,7 @@ type attemptCtx struct {
 	src *http.Request
 	// stamp is the timeout whose HTTP header carries the deadline, if
 	// one does: an attempt sent later than the first (a retry, a hedge)
-	// has it set afresh. A sub-attempt inherits it.
+	// has it set afresh.
 	stamp *Timeout
 
 	mu     sync.Mutex
@@ -59,29 +59,22 @@ var _ context.Context = (*attemptCtx)(nil)
 // is the only allocation.
 func newAttempt(r *http.Request, parent context.Context, deadline time.Time) *attemptCtx {
 	a := &attemptCtx{parent: parent, deadline: deadline}
-	if p, ok := parent.(*attemptCtx); ok {
-		a.stamp = p.stamp
-	}
 	a.req = *r.WithContext(a)
 	return a
 }
 
 // restampDeadline sets the deadline header of a request sent after the
-// timeout that set it, to the time left now, so that an upstream never
-// reads a deadline later than the proxy's. It looks only at the request's
-// own context: a timeout's attempt, or one under it.
+// timeout that set it — a retry, a hedge's second attempt — to the time
+// the request has left now, so that an upstream never reads a deadline
+// later than the proxy's.
 func restampDeadline(r *http.Request) {
-	if a, ok := r.Context().(*attemptCtx); ok {
-		a.restamp(r.Header)
-	}
-}
-
-func (a *attemptCtx) restamp(h http.Header) {
-	if a.stamp == nil || h == nil {
+	ctx := r.Context()
+	a, ok := ctx.Value(stampKey{}).(*attemptCtx)
+	if !ok || r.Header == nil {
 		return
 	}
-	if dl, ok := a.Deadline(); ok {
-		h[a.stamp.header] = a.stamp.headerVals.get(max(1, time.Until(dl).Milliseconds()))
+	if dl, ok := ctx.Deadline(); ok {
+		r.Header[a.stamp.header] = a.stamp.headerVals.get(max(1, time.Until(dl).Milliseconds()))
 	}
 }
 
@@ -117,8 +110,17 @@ func (a *attemptCtx) Deadline() (time.Time, bool) {
 	return a.parent.Deadline()
 }
 
+// stampKey finds, through contexts made under an attempt (a route's
+// values, say), the nearest attempt a timeout stamped.
+type stampKey struct{}
+
 // Value implements context.Context.
-func (a *attemptCtx) Value(key any) any { return a.parent.Value(key) }
+func (a *attemptCtx) Value(key any) any {
+	if _, ok := key.(stampKey); ok && a.stamp != nil {
+		return a
+	}
+	return a.parent.Value(key)
+}
 
 // Err implements context.Context. Until Done is called nothing watches the
 // deadline or the parent, so Err looks at both.

@@ -151,12 +151,8 @@ func (c *Chain) StreamServerInterceptor() grpc.StreamServerInterceptor {
 	}
 }
 
-// isGRPC reports whether r is a gRPC call. Every call is a POST, so a
-// retry or a hedge judges it by its status codes, not its method: the
-// codes they retry (UNAVAILABLE, RESOURCE_EXHAUSTED) say the server did
-// not do the work, which is how gRPC's own retry policy reads them.
-//
-// gRPC-Web is not gRPC here: it carries its status in the body.
+// isGRPC reports whether r is a gRPC call. gRPC-Web is not gRPC here: it
+// carries its status in the body.
 func isGRPC(r *http.Request) bool {
 	rest, ok := strings.CutPrefix(headerGet(r.Header, "Content-Type"), "application/grpc")
 	return ok && (rest == "" || rest[0] == '+' || rest[0] == ';')

@@ -226,7 +226,7 @@ func (h *Hedge) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	}
 	h.refresh(start)
 	delay := time.Duration(h.delay.Load())
-	body, ok := []byte(nil), h.methods[r.Method] || isGRPC(r)
+	body, ok := []byte(nil), h.methods[r.Method]
 	if ok {
 		var err error
 		if body, ok, err = replayable(r, int64(h.cfg.MaxBody)); err != nil {
@@ -491,12 +491,13 @@ func (q *secondRequest) build(attemptHeader string) *attemptCtx {
 }
 
 // stampOn gives the second attempt the deadline header's value for the
-// time left when it leaves.
+// time left when it leaves. A lent attempt's sibling carries the lending
+// timeout's stamp; otherwise the stamp is found under the parent.
 func (q *secondRequest) stampOn(a *attemptCtx) {
 	if q.stamp != nil {
 		a.stamp = q.stamp
 	}
-	a.restamp(a.req.Header)
+	restampDeadline(&a.req)
 }
 
 func (q *secondRequest) release() {

@@ -234,7 +234,7 @@ func (r *Retry) serve(w http.ResponseWriter, req *http.Request, next http.Handle
 	r.onAdmit(&r.core) // back to passing after a quiet second
 	now := r.clk.nanos()
 	r.budget.request(now)
-	if !r.methods[req.Method] && !isGRPC(req) {
+	if !r.methods[req.Method] {
 		r.unretryable.Add(1)
 		next.ServeHTTP(w, req)
 		return

@@ -411,10 +411,14 @@ func TestTimeout_PropagatesOnLaterAttempts(t *testing.T) {
 		}
 		return h
 	}
+	type key struct{}
 	for _, tt := range []struct {
 		name   string
 		policy func(*testing.T) guard.Policy
-	}{{"retry", retry}, {"hedge", hedge}} {
+		// apart puts the timeout in a chain of its own, a context value
+		// between it and the policy, as the proxy's routes do.
+		apart bool
+	}{{"retry", retry, false}, {"hedge", hedge, false}, {"retry under a route", retry, true}, {"hedge under a route", hedge, true}} {
 		t.Run(tt.name, func(t *testing.T) {
 			to, err := guard.NewTimeout("t", guard.TimeoutConfig{After: 2 * time.Second, Header: guard.DeadlineHeader}, guard.Options{})
 			if err != nil {
@@ -422,14 +426,23 @@ func TestTimeout_PropagatesOnLaterAttempts(t *testing.T) {
 			}
 			var mu sync.Mutex
 			sent := map[string]int64{}
-			h := guard.NewChain(to, tt.policy(t)).Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			compose := func(next http.Handler) http.Handler { return guard.NewChain(to, tt.policy(t)).Middleware(next) }
+			if tt.apart {
+				compose = func(next http.Handler) http.Handler {
+					inner := guard.NewChain(tt.policy(t)).Middleware(next)
+					return guard.NewChain(to).Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+						inner.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), key{}, "route")))
+					}))
+				}
+			}
+			h := compose(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				ms, _ := strconv.ParseInt(r.Header.Get(guard.DeadlineHeader), 10, 64)
 				n := r.Header.Get(guard.AttemptHeader)
 				mu.Lock()
 				sent[n] = ms
 				mu.Unlock()
 				if n == "1" {
-					if tt.name == "hedge" {
+					if strings.HasPrefix(tt.name, "hedge") {
 						<-r.Context().Done() // slow: the hedge wins
 					}
 					w.WriteHeader(http.StatusServiceUnavailable)
