@@ -129,6 +129,10 @@ type Fallback struct {
 type goodEntry struct {
 	status      int
 	contentType string
+	// encoding is the body's Content-Encoding (a gRPC reply's
+	// grpc-encoding), "" for none: a compressed body is replayed only to
+	// a client that accepts its encoding.
+	encoding string
 	// body is a gRPC call's framed messages when grpc is set.
 	body []byte
 	grpc bool
@@ -205,7 +209,7 @@ func (f *Fallback) serve(w http.ResponseWriter, r *http.Request, next http.Handl
 	case s.aw.state == discarded:
 		f.answer(w, r, grpcCall)
 	case keep && s.good && !s.aw.teeOver && (!grpcCall || endedOK(r, w.Header())):
-		f.remember(goodKey(r), s.aw.status, w.Header().Get("Content-Type"), s.aw.body.Bytes(), grpcCall)
+		f.remember(goodKey(r), s.aw.status, w.Header(), s.aw.body.Bytes(), grpcCall)
 		f.served.Add(1)
 	default:
 		f.served.Add(1)
@@ -229,8 +233,9 @@ func endedOK(r *http.Request, h http.Header) bool {
 	return ok && code == codes.OK
 }
 
-func (f *Fallback) remember(key string, status int, ct string, body []byte, grpc bool) {
-	e := &goodEntry{status: status, contentType: ct, body: append([]byte(nil), body...), grpc: grpc, at: f.clk.nanos()}
+func (f *Fallback) remember(key string, status int, h http.Header, body []byte, grpc bool) {
+	e := &goodEntry{status: status, contentType: h.Get("Content-Type"), encoding: encodingOf(h, grpc),
+		body: append([]byte(nil), body...), grpc: grpc, at: f.clk.nanos()}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.good[key]; !ok {
@@ -263,11 +268,14 @@ func (f *Fallback) lookup(key string) *goodEntry {
 func (f *Fallback) answer(w http.ResponseWriter, r *http.Request, grpcCall bool) {
 	h := w.Header()
 	if f.cfg.LastGood.Entries > 0 {
-		if e := f.lookup(goodKey(r)); e != nil && e.grpc == grpcCall {
+		if e := f.lookup(goodKey(r)); e != nil && e.grpc == grpcCall && accepts(r, e.encoding, grpcCall) {
 			f.lastGood.Add(1)
 			h.Set(FallbackHeader, FallbackLastGood)
 			if e.contentType != "" {
 				h.Set("Content-Type", e.contentType)
+			}
+			if e.encoding != "" {
+				h.Set(encodingHeader(grpcCall), e.encoding)
 			}
 			if grpcCall {
 				writeGRPCMessages(w, e.body, FallbackLastGood)
@@ -356,4 +364,42 @@ func (f *Fallback) collect(ch chan<- prometheus.Metric) {
 	}{{FallbackStatic, s.Static}, {FallbackLastGood, s.LastGood}, {FallbackFile, s.File}} {
 		ch <- prometheus.MustNewConstMetric(descFallbacks, prometheus.CounterValue, float64(k.v), f.name, f.kind, k.n)
 	}
+}
+
+func encodingHeader(grpc bool) string {
+	if grpc {
+		return "Grpc-Encoding"
+	}
+	return "Content-Encoding"
+}
+
+// encodingOf is the encoding of a response's body, "" for none.
+func encodingOf(h http.Header, grpc bool) string {
+	e := strings.TrimSpace(h.Get(encodingHeader(grpc)))
+	if strings.EqualFold(e, "identity") {
+		return ""
+	}
+	return e
+}
+
+// accepts reports whether the client of r takes a body in encoding: any
+// takes none; HTTP clients list theirs in Accept-Encoding, gRPC clients in
+// grpc-accept-encoding.
+func accepts(r *http.Request, encoding string, grpc bool) bool {
+	if encoding == "" {
+		return true
+	}
+	h := "Accept-Encoding"
+	if grpc {
+		h = "Grpc-Accept-Encoding"
+	}
+	for _, v := range r.Header.Values(h) {
+		for _, tok := range strings.Split(v, ",") {
+			name, _, _ := strings.Cut(strings.TrimSpace(tok), ";")
+			if strings.EqualFold(strings.TrimSpace(name), encoding) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/encoding/gzip"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -272,6 +273,22 @@ func TestFallback_GRPCLastGood(t *testing.T) {
 		}
 		if st := f.FallbackStats(); st.LastGood != 2 || st.Served != 1 {
 			t.Errorf("stats %+v, want one served, two last good", st)
+		}
+	})
+	t.Run("a compressed reply is replayed with its encoding", func(t *testing.T) {
+		svc := &orders{}
+		f := newGRPCFallback(t, lastGood)
+		client, _ := guardedOrders(t, svc, guard.NewChain(f))
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		good, err := client.GetOrder(ctx, &demopb.GetOrderRequest{Id: 42}, grpc.UseCompressor(gzip.Name))
+		if err != nil {
+			t.Fatalf("GetOrder while the upstream is up: %v", err)
+		}
+		svc.mode.Store(ordersDown)
+		got, kind, err := getOrder(t, client, 42) // a client that asks for no compression, accepting gzip
+		if err != nil || !proto.Equal(got, good) || kind != guard.FallbackLastGood {
+			t.Errorf("GetOrder while the upstream fails = %v, %v, fallback %q; want %v, OK, %q", got, err, kind, good, guard.FallbackLastGood)
 		}
 	})
 	t.Run("a stream that failed after its first message is not kept", func(t *testing.T) {

@@ -54,3 +54,28 @@ func TestIsGRPCCall(t *testing.T) {
 		})
 	}
 }
+
+// TestAccepts: a kept body in an encoding is replayed only to a client
+// that lists the encoding.
+func TestAccepts(t *testing.T) {
+	tests := []struct {
+		header, value, encoding string
+		grpc, want              bool
+	}{
+		{"", "", "", false, true},
+		{"", "", "gzip", false, false},
+		{"Accept-Encoding", "br, gzip;q=0.8", "gzip", false, true},
+		{"Accept-Encoding", "br", "gzip", false, false},
+		{"Grpc-Accept-Encoding", "identity,gzip", "gzip", true, true},
+		{"Accept-Encoding", "gzip", "gzip", true, false}, // gRPC reads its own header
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest("GET", "/", nil)
+		if tt.header != "" {
+			r.Header.Set(tt.header, tt.value)
+		}
+		if got := accepts(r, tt.encoding, tt.grpc); got != tt.want {
+			t.Errorf("accepts(%s: %q, %q, grpc %v) = %v, want %v", tt.header, tt.value, tt.encoding, tt.grpc, got, tt.want)
+		}
+	}
+}

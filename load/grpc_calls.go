@@ -109,7 +109,7 @@ func (p *trackingPicker) Pick(info balancer.PickInfo) (balancer.PickResult, erro
 			if _, ok := status.FromError(err); !ok {
 				outcome = status.Error(codes.Unavailable, err.Error())
 			}
-			p.calls.outcome(c, outcome)
+			p.calls.outcome(c, outcome, false)
 		}
 		return res, err
 	}
@@ -123,10 +123,7 @@ func (p *trackingPicker) Pick(info balancer.PickInfo) (balancer.PickResult, erro
 			}
 			return
 		}
-		p.calls.outcome(c, di.Err)
-		if len(di.Trailer.Get(FallbackHeader)) > 0 {
-			p.calls.fellBack(c)
-		}
+		p.calls.outcome(c, di.Err, len(di.Trailer.Get(FallbackHeader)) > 0)
 		if done != nil {
 			done(di)
 		}
@@ -238,18 +235,12 @@ func (t *callTracker) pick(ctx context.Context) *call {
 	return c
 }
 
-// outcome notes how c ended (so far: a transparent retry may follow).
-func (t *callTracker) outcome(c *call, err error) {
+// outcome notes how c ended (so far: a transparent retry may follow), and
+// whether a guard's fallback answered it.
+func (t *callTracker) outcome(c *call, err error, fallback bool) {
 	now := time.Now()
 	t.mu.Lock()
-	c.err, c.at, c.known = err, now, true
-	t.mu.Unlock()
-}
-
-// fellBack notes that a guard's fallback answered c.
-func (t *callTracker) fellBack(c *call) {
-	t.mu.Lock()
-	c.fallback = true
+	c.err, c.at, c.known, c.fallback = err, now, true, fallback
 	t.mu.Unlock()
 }
 

@@ -34,7 +34,9 @@ func ReadFile(path string) (*Scenario, error) {
 	return Parse(path, data)
 }
 
-// Parse decodes and validates a scenario. name is used in messages only.
+// Parse decodes and validates a scenario. name is the file it came from:
+// messages give positions in it, and a fallback's relative file is read
+// beside it.
 func Parse(name string, data []byte) (*Scenario, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
