@@ -108,13 +108,8 @@ func TestServe_ReloadsGuardKeepingState(t *testing.T) {
 	failing.Store(false)
 	time.Sleep(20 * time.Millisecond) // a new modification time
 	write("1/h")
-	select {
-	case err := <-reloaded:
-		if err != nil {
-			t.Fatalf("reload: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no reload after the file changed")
+	if err := AwaitReload(t, reloaded); err != nil {
+		t.Fatalf("reload: %v", err)
 	}
 	close(release)
 	if code := <-inFlight; code != http.StatusOK {
@@ -133,13 +128,9 @@ func TestServe_ReloadsGuardKeepingState(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte("- name: web\n  upstream: x\n  routes: [{match: {path: nope}, guard: [breakr]}]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-reloaded:
-		if err == nil || !strings.Contains(err.Error(), `unknown policy kind "breakr"`) {
-			t.Errorf("reload of a broken file: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no reload attempt after the file changed")
+	err = AwaitReload(t, reloaded)
+	if err == nil || !strings.Contains(err.Error(), `unknown policy kind "breakr"`) {
+		t.Errorf("reload of a broken file: %v", err)
 	}
 	if r := get("/orders"); r.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("a broken reload replaced the chains: /orders answered %d", r.StatusCode)
@@ -217,13 +208,9 @@ func TestServe_ReloadRefusesRouteUpstreamTwice(t *testing.T) {
 	web, api := st.Proxies[0].Listen, st.Proxies[1].Listen
 	time.Sleep(20 * time.Millisecond) // a new modification time
 	write("1/h, burst: 1", main.URL)
-	select {
-	case err := <-reloaded:
-		if err == nil || !strings.Contains(err.Error(), `proxy "api"`) || !strings.Contains(err.Error(), "already the proxy's") {
-			t.Fatalf("reload: %v, want it refused for api", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no reload after the file changed")
+	err = AwaitReload(t, reloaded)
+	if err == nil || !strings.Contains(err.Error(), `proxy "api"`) || !strings.Contains(err.Error(), "already the proxy's") {
+		t.Fatalf("reload: %v, want it refused for api", err)
 	}
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{}}
 	defer client.CloseIdleConnections()
@@ -241,5 +228,18 @@ func TestServe_ReloadRefusesRouteUpstreamTwice(t *testing.T) {
 	}
 	if got := routeHits.Load(); got != 3 {
 		t.Errorf("api's route upstream served %d, want all 3", got)
+	}
+}
+
+// AwaitReload waits for the next reload of the watched file and returns
+// its error. It is exported for the external tests (serve_test.go) too.
+func AwaitReload(t *testing.T, reloaded <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-reloaded:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("no reload after the file changed")
+		return nil
 	}
 }

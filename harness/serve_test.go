@@ -206,13 +206,8 @@ func TestServe_AdminMetricsFollowProxiesAndReloads(t *testing.T) {
 	writeConfig(t, cfg, config(`    - name: users
       match: {path: /users}
       guard: [{rate_limit: {rate: 1/h, burst: 2}}]`))
-	select {
-	case err := <-reloaded:
-		if err != nil {
-			t.Fatalf("reload: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no reload after the file changed")
+	if err := harness.AwaitReload(t, reloaded); err != nil {
+		t.Fatalf("reload: %v", err)
 	}
 	if code := do(http.MethodGet, web+"/users", ""); code != http.StatusOK {
 		t.Fatalf("web /users after the reload: %d", code)
@@ -516,13 +511,9 @@ func TestServe_ReloadSaysBalanceNeedsRestart(t *testing.T) {
 	} {
 		time.Sleep(20 * time.Millisecond) // a new modification time
 		writeConfig(t, cfg, config(tt.maxConns)+"# "+tt.maxConns+"\n")
-		select {
-		case err := <-reloaded:
-			if got := fmt.Sprint(err); (err == nil) != (tt.want == "") || (err != nil && got != tt.want) {
-				t.Errorf("reload with max_conns %s: %v, want %q", tt.maxConns, err, tt.want)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("no reload after the file changed")
+		err := harness.AwaitReload(t, reloaded)
+		if got := fmt.Sprint(err); (err == nil) != (tt.want == "") || (err != nil && got != tt.want) {
+			t.Errorf("reload with max_conns %s: %v, want %q", tt.maxConns, err, tt.want)
 		}
 	}
 }
