@@ -372,51 +372,16 @@ func TestRun_MaxInFlight(t *testing.T) {
 	}), false)
 	t.Cleanup(func() { close(release) })
 
-	// 1000/s: without the cap, hundreds of requests would be in flight
-	// by the time the test looks.
-	steps := []load.Step{{Name: "only", Duration: 10 * time.Second, Rate: 1000}}
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	done := make(chan load.Stats, 1)
-	go func() {
+	checkCapHolds(t, limit, arrived.Load, peak.Load, "requests", func(ctx context.Context) load.Stats {
 		st, _ := load.Run(ctx, load.Options{
 			BaseURL:     srv.URL,
 			Requests:    []load.Request{{Method: http.MethodGet, Path: "/"}},
-			Pacer:       load.NewPacer(steps),
-			Recorder:    record.NewRecorder(time.Now(), spans(steps), time.Second),
+			Pacer:       load.NewPacer(capSteps),
+			Recorder:    record.NewRecorder(time.Now(), spans(capSteps), time.Second),
 			MaxInFlight: limit,
 		})
-		done <- st
-	}()
-
-	// Wait for the cap to fill, then for a stretch of the schedule worth a
-	// hundred more hits. Timing only decides how hard the cap is tested:
-	// with the cap working no further request can arrive, however slow
-	// the machine.
-	guard := time.After(hangGuard)
-	for arrived.Load() < limit {
-		select {
-		case <-guard:
-			t.Fatalf("only %d requests arrived", arrived.Load())
-		case <-time.After(time.Millisecond):
-		}
-	}
-	time.Sleep(100 * time.Millisecond)
-	if got := arrived.Load(); got != limit {
-		t.Errorf("%d requests arrived with MaxInFlight %d and none answered", got, limit)
-	}
-	cancel()
-	select {
-	case st := <-done:
-		if !st.Interrupted {
-			t.Error("Stats.Interrupted = false after cancel")
-		}
-	case <-guard:
-		t.Fatal("Run did not return after cancel")
-	}
-	if p := peak.Load(); p > limit {
-		t.Errorf("%d requests in flight at once, want at most %d", p, limit)
-	}
+		return st
+	})
 }
 
 func TestRun_NoRequests(t *testing.T) {
@@ -569,19 +534,7 @@ func TestRun_AtTheCap(t *testing.T) {
 			if ph.Dropped != st.Dropped || ph.Errors < ph.Dropped {
 				t.Errorf("phase dropped %d errors %d, Stats.Dropped %d: every drop is an error", ph.Dropped, ph.Errors, st.Dropped)
 			}
-			if !wait {
-				// Two slots, 100 ms each, over one second: at most ~22 sent.
-				if st.Dropped < 10 {
-					t.Errorf("dropped %d of 40 with room for about 20", st.Dropped)
-				}
-				return
-			}
-			if st.Dropped != 0 {
-				t.Errorf("dropped %d while waiting at the cap", st.Dropped)
-			}
-			if ph.Latency.P99 < 3*ph.Service.P99 || ph.Lag.Max < 300*time.Millisecond {
-				t.Errorf("response p99 %v, service p99 %v, lag max %v: the wait at the cap does not show", ph.Latency.P99, ph.Service.P99, ph.Lag.Max)
-			}
+			checkAtCap(t, st, ph, wait)
 		})
 	}
 }

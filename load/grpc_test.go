@@ -653,45 +653,15 @@ func TestRunGRPC_MaxInFlight(t *testing.T) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	})
-	steps := []load.Step{{Name: "only", Duration: 10 * time.Second, Rate: 1000}}
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	done := make(chan load.Stats, 1)
-	go func() {
+	checkCapHolds(t, limit, arrived.Load, peak.Load, "calls", func(ctx context.Context) load.Stats {
 		st, _ := load.RunGRPC(ctx, load.GRPCOptions{
 			Target: addr, Call: "resctl.demo.v1.Orders/GetOrder",
-			Pacer:       load.NewPacer(steps),
-			Recorder:    record.NewRecorder(time.Now(), spans(steps), time.Second),
+			Pacer:       load.NewPacer(capSteps),
+			Recorder:    record.NewRecorder(time.Now(), spans(capSteps), time.Second),
 			MaxInFlight: limit,
 		})
-		done <- st
-	}()
-	guard := time.After(hangGuard)
-	for arrived.Load() < limit {
-		select {
-		case <-guard:
-			t.Fatalf("only %d calls arrived", arrived.Load())
-		case <-time.After(time.Millisecond):
-		}
-	}
-	// A stretch of the schedule worth a hundred more calls: with the cap
-	// working none can arrive, however slow the machine.
-	time.Sleep(100 * time.Millisecond)
-	if got := arrived.Load(); got != limit {
-		t.Errorf("%d calls arrived with MaxInFlight %d and none answered", got, limit)
-	}
-	cancel()
-	select {
-	case st := <-done:
-		if !st.Interrupted {
-			t.Error("Stats.Interrupted = false after cancel")
-		}
-	case <-guard:
-		t.Fatal("RunGRPC did not return after cancel")
-	}
-	if p := peak.Load(); p > limit {
-		t.Errorf("%d calls in flight at once, want at most %d", p, limit)
-	}
+		return st
+	})
 }
 
 // At the cap a call is dropped, unsent, and counted as a failure and as
@@ -726,19 +696,7 @@ func TestRunGRPC_AtTheCap(t *testing.T) {
 			if ph.Dropped != st.Dropped || ph.Errors != ph.Dropped || ph.Successes != st.Sent {
 				t.Errorf("phase %+v, Stats %+v: every drop is an error, every call sent a success", ph.Counts, st)
 			}
-			if !wait {
-				// Two slots, 100 ms each, over one second: at most ~22 sent.
-				if st.Dropped < 10 {
-					t.Errorf("dropped %d of 40 with room for about 20", st.Dropped)
-				}
-				return
-			}
-			if st.Dropped != 0 {
-				t.Errorf("dropped %d while waiting at the cap", st.Dropped)
-			}
-			if ph.Latency.P99 < 3*ph.Service.P99 || ph.Lag.Max < 300*time.Millisecond {
-				t.Errorf("response p99 %v, service p99 %v, lag max %v: the wait at the cap does not show", ph.Latency.P99, ph.Service.P99, ph.Lag.Max)
-			}
+			checkAtCap(t, st, ph, wait)
 		})
 	}
 }
