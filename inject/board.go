@@ -1,6 +1,7 @@
 package inject
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -446,7 +447,16 @@ func (b *Board) Middleware(next http.Handler) http.Handler {
 // serveEnding serves next and absorbs the http.ErrAbortHandler with which
 // the reverse proxy stops when a fault's writer has ended the response on
 // purpose; any other panic goes on.
+//
+// The upstream call is cancelled as soon as a writer cuts the response.
+// Before it aborts, the reverse proxy closes the upstream's response body,
+// and over HTTP/2 that waits for the upstream call to end: a call whose
+// request body is still open (a bidirectional stream, its client waiting
+// for the answer the fault has ended) would not end until the client
+// went away, and the client would wait for ever.
 func serveEnding(next http.Handler, w http.ResponseWriter, r *http.Request, enders []ender) {
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
 	defer func() {
 		v := recover()
 		if v == nil {
@@ -456,8 +466,30 @@ func serveEnding(next http.Handler, w http.ResponseWriter, r *http.Request, ende
 			panic(v)
 		}
 	}()
-	next.ServeHTTP(w, r)
+	next.ServeHTTP(&cutWriter{ResponseWriter: w, cancel: cancel}, r.WithContext(ctx))
 }
+
+// cutWriter cancels the upstream call when a fault's writer under it
+// refuses a write, having ended the response.
+type cutWriter struct {
+	http.ResponseWriter
+	cancel context.CancelFunc
+}
+
+func (w *cutWriter) Write(p []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(p)
+	if errors.Is(err, errCut) {
+		w.cancel()
+	}
+	return n, err
+}
+
+// Flush passes a flush on, for handlers that look for http.Flusher (a
+// gRPC server's ServeHTTP).
+func (w *cutWriter) Flush() { _ = http.NewResponseController(w.ResponseWriter).Flush() }
+
+// Unwrap lets http.ResponseController reach the writers below.
+func (w *cutWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // runFinish calls the finishers innermost first, as the writers nest.
 func runFinish(fs []func()) {
