@@ -30,9 +30,10 @@ var exampleGlobs = flag.String("examples", "../testdata/scenarios/guard-*.yaml",
 const maxParallelExamples = 2
 
 // watchesProcess says whether a scenario has a policy that reads the
-// process's own memory or CPU, or the machine's latency: memory and shed. In a test the process is the test binary, shared by every run
-// in it, so such a scenario runs alone: another run's memory or CPU would
-// be part of its signal.
+// process's own memory or CPU, or the machine's latency: memory and shed.
+// In the test binary, every other test's goroutines, garbage and CPU would
+// be part of its signal, so such a scenario runs in a test binary of its
+// own, as `resctl run` runs it, and alone.
 func watchesProcess(s *scenario.Scenario) bool {
 	for _, p := range s.Policies() {
 		switch p.Config.(type) {
@@ -47,8 +48,10 @@ func watchesProcess(s *scenario.Scenario) bool {
 }
 
 // TestExamples runs every example scenario through Run and requires every
-// SLA to pass. Scenarios that watch the process run first, one at a time;
-// the others then run in parallel, at most maxParallelExamples at once.
+// SLA to pass, in one run each: a verdict that needs a second try to pass
+// is a failure. Scenarios that watch the process run first, one at a time,
+// each in a process of its own; the others then run in parallel, at most
+// maxParallelExamples at once.
 func TestExamples(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs every example scenario: about 50 s of real load")
@@ -67,20 +70,29 @@ func TestExamples(t *testing.T) {
 	type example struct {
 		name, file string
 		s          *scenario.Scenario
-		err        error
 	}
 	var alone, shared []example
 	for _, file := range files {
 		e := example{name: strings.TrimSuffix(filepath.Base(file), filepath.Ext(file)), file: file}
-		e.s, e.err = scenario.ReadFile(file)
-		if e.err == nil && watchesProcess(e.s) {
+		s, err := scenario.ReadFile(file)
+		if err != nil {
+			t.Errorf("%v", err)
+			continue
+		}
+		if d := s.Duration(); d > 12*time.Second {
+			t.Errorf("%s runs for %v; examples must stay under 12s so CI stays quick", file, d)
+		}
+		e.s = s
+		if watchesProcess(s) {
 			alone = append(alone, e)
 		} else {
 			shared = append(shared, e)
 		}
 	}
 	for _, e := range alone {
-		t.Run(e.name, func(t *testing.T) { runExample(t, e.file, e.s, e.err, 2) })
+		t.Run(e.name, func(t *testing.T) {
+			checkExample(t, e.file, runExampleInProcess(t, e.file))
+		})
 	}
 	slots := make(chan struct{}, maxParallelExamples)
 	for _, e := range shared {
@@ -88,39 +100,24 @@ func TestExamples(t *testing.T) {
 			t.Parallel()
 			slots <- struct{}{}
 			defer func() { <-slots }()
-			runExample(t, e.file, e.s, e.err, 1)
+			r, err := Run(context.Background(), e.s, Options{})
+			if err != nil {
+				t.Fatalf("Run %s: %v", e.file, err)
+			}
+			checkExample(t, e.file, r)
 		})
 	}
 }
 
-// runExample runs one example scenario and fails, listing every SLA with
-// what it observed, unless a run passed within tries. Scenarios that watch
-// the process get a second try: their signal is the whole test binary's
-// memory or CPU, which the garbage collector and the tests of other
-// packages running beside it move too; both runs failing is a failure.
-func runExample(t *testing.T, file string, s *scenario.Scenario, err error, tries int) {
+// checkExample fails unless every SLA of the run passed, listing every
+// SLA with what it observed and the run in brief.
+func checkExample(t *testing.T, file string, r *report.Report) {
 	t.Helper()
-	if err != nil {
-		t.Fatalf("%v", err)
+	if !r.Passed {
+		t.Errorf("%s did not pass:\n%s%s", file, describeVerdicts(r), describeRun(r))
+		return
 	}
-	if d := s.Duration(); d > 12*time.Second {
-		t.Errorf("%s runs for %v; examples must stay under 12s so CI stays quick", file, d)
-	}
-	for try := 1; ; try++ {
-		start := time.Now()
-		r, err := Run(context.Background(), s, Options{})
-		if err != nil {
-			t.Fatalf("Run %s: %v", file, err)
-		}
-		t.Logf("%s ran in %v (try %d):\n%s%s", file, time.Since(start).Round(10*time.Millisecond), try, describeVerdicts(r), describeRun(r))
-		if r.Passed {
-			return
-		}
-		if try >= tries {
-			t.Errorf("%s did not pass in %d tries; the last:\n%s%s", file, tries, describeVerdicts(r), describeRun(r))
-			return
-		}
-	}
+	t.Logf("%s passed:\n%s", file, describeVerdicts(r))
 }
 
 // describeVerdicts lists every SLA with what it observed.

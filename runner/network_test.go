@@ -128,7 +128,14 @@ func TestExample_NetworkPartition(t *testing.T) {
 	}
 	const file = "../testdata/scenarios/network-partition.yaml"
 	s, err := scenario.ReadFile(file)
-	runExample(t, file, s, err, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Run(context.Background(), s, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkExample(t, file, r)
 	noNamespacesLeft(t)
 }
 

@@ -29,6 +29,9 @@ func TestMain(m *testing.M) {
 		serviceUnderTest()
 		return
 	}
+	if childMain() {
+		return
+	}
 	goleak.VerifyTestMain(m)
 }
 
