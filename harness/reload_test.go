@@ -52,9 +52,7 @@ func TestServe_ReloadsGuardKeepingState(t *testing.T) {
       match: {path: /other}
       guard: [{rate_limit: {rate: ` + limitOther + `, burst: 1}}]
 `
-		if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		writeWhole(t, cfg, body)
 	}
 	write("1000/s")
 	pcs, err := ReadProxyConfig(cfg)
@@ -125,9 +123,7 @@ func TestServe_ReloadsGuardKeepingState(t *testing.T) {
 
 	// A broken file changes nothing and says why.
 	time.Sleep(20 * time.Millisecond)
-	if err := os.WriteFile(cfg, []byte("- name: web\n  upstream: x\n  routes: [{match: {path: nope}, guard: [breakr]}]\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeWhole(t, cfg, "- name: web\n  upstream: x\n  routes: [{match: {path: nope}, guard: [breakr]}]\n")
 	err = AwaitReload(t, reloaded)
 	if err == nil || !strings.Contains(err.Error(), `unknown policy kind "breakr"`) {
 		t.Errorf("reload of a broken file: %v", err)
@@ -179,13 +175,7 @@ func TestServe_ReloadRefusesRouteUpstreamTwice(t *testing.T) {
 		t.Helper()
 		body := "- name: web\n  listen: 127.0.0.1:0\n  upstream: " + main.URL + "\n  routes:\n    - name: orders\n      match: {path: /orders}\n      guard: [{rate_limit: {rate: " + webLimit + "}}]\n" +
 			"- name: api\n  listen: 127.0.0.1:0\n  upstream: " + main.URL + "\n  routes:\n    - name: users\n      match: {path: /users}\n      upstreams: [" + apiRouteUp + "]\n"
-		// Written whole, as editors save: the watcher never sees half.
-		if err := os.WriteFile(cfg+".new", []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(cfg+".new", cfg); err != nil {
-			t.Fatal(err)
-		}
+		writeWhole(t, cfg, body)
 	}
 	write("1000/s, burst: 10", route.URL)
 	pcs, err := ReadProxyConfig(cfg)
@@ -241,5 +231,19 @@ func AwaitReload(t *testing.T, reloaded <-chan error) error {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no reload after the file changed")
 		return nil
+	}
+}
+
+// writeWhole replaces a config file at once, as most editors save: the
+// watcher sees the old file or the new one, never the instant between
+// truncating and writing, which a loaded machine can stretch over several
+// polls.
+func writeWhole(t *testing.T, path, body string) {
+	t.Helper()
+	if err := os.WriteFile(path+".new", []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".new", path); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -535,7 +535,9 @@ func reloadGuards(path string, guarded map[string]guardedProxy) error {
 
 // watch calls changed whenever the file's modification time or size
 // changes, and returns when ctx ends. Polling keeps it portable and needs
-// no signal handling outside main.
+// no signal handling outside main. A change counts once the file has held
+// still for one poll, so a file an editor writes in place is read whole,
+// not in the instant between truncating and writing it.
 func watch(ctx context.Context, path string, every time.Duration, changed func()) {
 	if every <= 0 {
 		every = time.Second
@@ -547,7 +549,7 @@ func watch(ctx context.Context, path string, every time.Duration, changed func()
 		}
 		return fmt.Sprint(fi.ModTime().UnixNano(), fi.Size())
 	}
-	last := stamp()
+	last, pending := stamp(), ""
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -556,8 +558,13 @@ func watch(ctx context.Context, path string, every time.Duration, changed func()
 			return
 		case <-t.C:
 		}
-		if s := stamp(); s != last && s != "" {
-			last = s
+		switch s := stamp(); {
+		case s == last || s == "":
+			pending = ""
+		case s != pending:
+			pending = s
+		default:
+			last, pending = s, ""
 			changed()
 		}
 	}

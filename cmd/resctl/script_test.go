@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,10 +36,10 @@ func TestScripts(t *testing.T) {
 			"demo-target": cmdDemoTarget,
 			"dead-url":    cmdDeadURL,
 			"exitcode":    cmdExitCode,
-			"sleep":       cmdSleep,
 			"port-closed": cmdPortClosed,
 			"free-port":   cmdFreePort,
 			"wait-http":   cmdWaitHTTP,
+			"wait-served": cmdWaitServed,
 			"http-status": cmdHTTPStatus,
 			"results":     cmdResults,
 		},
@@ -90,17 +91,6 @@ func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// cmdSleep pauses the script: sleep DURATION, for scripts that act on a
-// background process mid-run.
-func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 1 {
-		ts.Fatalf("usage: sleep DURATION")
-	}
-	d, err := time.ParseDuration(args[0])
-	ts.Check(err)
-	time.Sleep(d)
-}
-
 // cmdFreePort exports a loopback port nothing listens on: free-port NAME.
 func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
@@ -113,13 +103,17 @@ func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv(args[0], port)
 }
 
-// cmdWaitHTTP waits, up to ten seconds, until URL answers 200: wait-http URL.
+// scriptHangGuard bounds the waits of the script commands: only a hang
+// takes this long, whatever else the machine is doing.
+const scriptHangGuard = time.Minute
+
+// cmdWaitHTTP waits until URL answers 200: wait-http URL.
 func cmdWaitHTTP(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: wait-http URL")
 	}
 	c := &http.Client{Timeout: time.Second}
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(scriptHangGuard); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		resp, err := c.Get(args[0])
 		if err == nil {
 			resp.Body.Close()
@@ -128,7 +122,45 @@ func cmdWaitHTTP(ts *testscript.TestScript, neg bool, args []string) {
 			}
 		}
 	}
-	ts.Fatalf("%s did not answer 200 within 10s", args[0])
+	ts.Fatalf("%s did not answer 200 within %v", args[0], scriptHangGuard)
+}
+
+// cmdWaitServed waits until the demo target whose base URL is given has
+// served at least N requests to its API (/api/…), by its own /metrics:
+// wait-served URL N.
+// Scripts that act on a run mid-way wait for its load this way, not for a
+// time that a busy machine may not keep.
+func cmdWaitServed(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: wait-served URL N")
+	}
+	want, err := strconv.ParseFloat(args[1], 64)
+	ts.Check(err)
+	c := &http.Client{Timeout: time.Second}
+	served := 0.0
+	for deadline := time.Now().Add(scriptHangGuard); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		resp, err := c.Get(args[0] + "/metrics")
+		if err != nil {
+			continue
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			continue
+		}
+		served = 0
+		for _, line := range strings.Split(string(body), "\n") {
+			if strings.HasPrefix(line, "demo_http_requests_total{") && strings.Contains(line, ` /api/`) {
+				v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+				ts.Check(err)
+				served += v
+			}
+		}
+		if served >= want {
+			return
+		}
+	}
+	ts.Fatalf("%s served %v requests within %v, want %v", args[0], served, scriptHangGuard, want)
 }
 
 // cmdHTTPStatus asserts the status of a GET: http-status URL CODE.
