@@ -471,20 +471,23 @@ func TestRunGRPC_Timeout(t *testing.T) {
 }
 
 // A target that goes away during the run fails the calls after it: each
-// is recorded, UNAVAILABLE, though it never reached a server.
+// is recorded, UNAVAILABLE, though it never reached a server. The target
+// answers the first calls and goes away on the next one, however fast or
+// slow the machine sends them.
 func TestRunGRPC_TargetGoesAway(t *testing.T) {
 	const answered = 5
-	addr, stop := startOrders(t, func(context.Context, *demopb.GetOrderRequest) (*demopb.Order, error) {
-		return &demopb.Order{}, nil
+	var calls atomic.Int32
+	var stop func()
+	addr, stop := startOrders(t, func(ctx context.Context, _ *demopb.GetOrderRequest) (*demopb.Order, error) {
+		if calls.Add(1) <= answered {
+			return &demopb.Order{}, nil
+		}
+		go stop() // cancels this call and every later one
+		<-ctx.Done()
+		return nil, ctx.Err()
 	})
 	steps := drained(load.Step{Name: "only", Duration: time.Second, Rate: 20})
 	rec := record.NewRecorder(time.Now(), spans(steps), time.Second)
-	go func() {
-		for rec.Snapshot().Total.Successes < answered {
-			time.Sleep(time.Millisecond)
-		}
-		stop()
-	}()
 	st, err := runGRPC(t, t.Context(), load.GRPCOptions{
 		Target: addr, Call: "resctl.demo.v1.Orders/GetOrder",
 		Pacer: load.NewPacer(steps), Timeout: 5 * time.Second, Recorder: rec,
@@ -496,8 +499,8 @@ func TestRunGRPC_TargetGoesAway(t *testing.T) {
 	if st.Sent != 20 || c.Requests != 20 {
 		t.Fatalf("sent %d, recorded %d; want every one of 20 calls recorded", st.Sent, c.Requests)
 	}
-	if c.Codes[200] < answered || c.Codes[200]+c.Codes[503] != 20 || c.GRPCCodes["Unavailable"] != c.Codes[503] || c.Codes[503] == 0 {
-		t.Errorf("recorded %+v, want %d or more OK and the rest UNAVAILABLE (503)", c, answered)
+	if c.Codes[200] != answered || c.Codes[200]+c.Codes[503] != 20 || c.GRPCCodes["Unavailable"] != c.Codes[503] || c.Codes[503] == 0 {
+		t.Errorf("recorded %+v, want %d OK and the rest UNAVAILABLE (503)", c, answered)
 	}
 }
 
