@@ -53,6 +53,11 @@ type Activation struct {
 	matched  atomic.Uint64
 	injected atomic.Uint64
 
+	// wide says the fault acts on unlabelled requests too; an armed
+	// activation (ActivateOptions.Armed) is narrow until Board.Widen.
+	// widened says it ever was.
+	wide, widened atomic.Bool
+
 	since   time.Time
 	expires time.Time // zero: until switched off
 	until   atomic.Pointer[time.Time]
@@ -133,6 +138,18 @@ func (a *Activation) roll(p float64) bool {
 	return v < p
 }
 
+func (a *Activation) setWide(on bool) {
+	a.wide.Store(on)
+	if on {
+		a.widened.Store(true)
+	}
+}
+
+// SwitchedOn says whether the fault was ever switched on for all traffic:
+// false only for an armed fault that was never widened, whose phase the
+// clock never reached.
+func (a *Activation) SwitchedOn() bool { return a.widened.Load() }
+
 func (a *Activation) expiredAt(t time.Time) bool { return !a.expires.IsZero() && !t.Before(a.expires) }
 
 // Board is the switchboard: the set of faults active on a proxy. It is safe
@@ -173,6 +190,15 @@ func (b *Board) ScopeByHeader(name string) { b.scopeHeader = name }
 type ActivateOptions struct {
 	// Scope limits the fault to requests of one scope (see ScopeByHeader).
 	Scope string
+	// Armed activations act only on requests labelled with their Scope
+	// until Board.Widen; they are not listed as active, nor counted on,
+	// before that. The runner arms every phase's faults before the load
+	// starts, so a phase's requests meet its faults however late the
+	// clock that widens them runs on a busy machine.
+	Armed bool
+	// Since is the instant schedules (on/off windows, ramps) count from
+	// and the report's start of the fault; zero means now.
+	Since time.Time
 	// TTL ends the fault on its own once it has been active this long;
 	// zero means it stays until switched off. Faults set from outside a
 	// run (the admin API, the CLI) always carry one, so a controller that
@@ -240,6 +266,10 @@ func (b *Board) newActivation(id string, spec Spec, opts ActivateOptions, now ti
 		rng:   rand.New(rand.NewPCG(b.seed, h.Sum64())),
 		since: now,
 	}
+	if !opts.Since.IsZero() {
+		a.since = opts.Since
+	}
+	a.setWide(!opts.Armed || opts.Scope == "")
 	if opts.TTL > 0 {
 		a.expires = now.Add(opts.TTL)
 	}
@@ -324,6 +354,47 @@ func (b *Board) OnChange(f func()) (remove func()) {
 	}
 }
 
+// Widen makes an armed fault act on unlabelled requests too: it is
+// switched on for all traffic. It returns nil when no such fault is
+// active.
+func (b *Board) Widen(id string) *Activation {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	cur := b.sweepLocked(b.now())
+	i := slices.IndexFunc(cur, func(a *Activation) bool { return a.ID == id })
+	if i < 0 {
+		return nil
+	}
+	cur[i].setWide(true)
+	b.storeLocked(cur)
+	return cur[i]
+}
+
+// Narrow switches a scoped fault off for unlabelled requests and stamps it
+// off, but leaves it acting on requests labelled with its scope, which a
+// generator running late may still send: they meet their phase's faults.
+// Deactivate or Clear end it for good. It returns nil when no such fault
+// is active.
+func (b *Board) Narrow(id string) *Activation {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	cur := b.sweepLocked(now)
+	i := slices.IndexFunc(cur, func(a *Activation) bool { return a.ID == id })
+	if i < 0 {
+		return nil
+	}
+	a := cur[i]
+	if a.Scope == "" {
+		b.storeLocked(slices.Delete(slices.Clone(cur), i, i+1))
+	} else {
+		a.setWide(false)
+		b.storeLocked(cur)
+	}
+	a.until.Store(&now)
+	return a
+}
+
 // Deactivate switches the fault with the given id off. It returns nil when
 // no such fault is active.
 func (b *Board) Deactivate(id string) *Activation {
@@ -354,11 +425,18 @@ func (b *Board) Clear() []*Activation {
 	return cur
 }
 
-// Active returns the faults active now, in activation order.
+// Active returns the faults switched on now, in activation order: not
+// those armed and not yet widened, nor those narrowed.
 func (b *Board) Active() []*Activation {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return slices.Clone(b.sweepLocked(b.now()))
+	var out []*Activation
+	for _, a := range b.sweepLocked(b.now()) {
+		if a.wide.Load() {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // ConnActive returns the active connection faults, in activation order,
@@ -368,7 +446,7 @@ func (b *Board) ConnActive() []*Activation {
 	var out []*Activation
 	var now time.Time
 	for _, a := range cur {
-		if a.conn == nil {
+		if a.conn == nil || !a.wide.Load() {
 			continue
 		}
 		if !a.expires.IsZero() {
@@ -409,6 +487,9 @@ func (b *Board) Middleware(next http.Handler) http.Handler {
 				continue
 			}
 			if a.Scope != "" && scope != "" && a.Scope != scope {
+				continue
+			}
+			if scope == "" && !a.wide.Load() {
 				continue
 			}
 			if !a.expires.IsZero() {
@@ -524,7 +605,7 @@ func (b *Board) Collect(ch chan<- prometheus.Metric) {
 		seen[a.ID] = true
 		kind := a.Spec.Kind()
 		on := 1.0
-		if a.until.Load() != nil {
+		if a.until.Load() != nil || !a.wide.Load() {
 			on = 0
 		}
 		ch <- prometheus.MustNewConstMetric(descActive, prometheus.GaugeValue, on, a.ID, kind)

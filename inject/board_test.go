@@ -455,6 +455,50 @@ func TestBoard_Scope(t *testing.T) {
 	}
 }
 
+// An armed fault acts on the requests labelled with its scope from the
+// moment it is armed until it is deactivated, and on unlabelled requests
+// only between Widen and Narrow: a phase's requests meet its faults
+// however late the clock switches them.
+func TestBoard_ArmedWidenNarrow(t *testing.T) {
+	const header = "X-Resctl-Phase"
+	b := inject.NewBoard(1, nil)
+	b.ScopeByHeader(header)
+	if _, err := b.ActivateWith("f", abortSpec(100, inject.Match{}), inject.ActivateOptions{Scope: "fault", Armed: true}); err != nil {
+		t.Fatal(err)
+	}
+	h := b.Middleware(&upstream{})
+	faulted := func(label string) bool {
+		r := httptest.NewRequest(http.MethodGet, "/api", nil)
+		if label != "" {
+			r.Header.Set(header, label)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Header().Get(inject.FaultHeader) != ""
+	}
+	type want struct{ own, other, unlabelled, listed, on bool }
+	check := func(when string, w want) {
+		t.Helper()
+		got := want{faulted("fault"), faulted("baseline"), faulted(""), len(b.Active()) == 1, series(t, b)["resctl_fault_active{f,abort}"] == 1}
+		if got != w {
+			t.Errorf("%s: own phase, other phase, unlabelled, listed, on = %+v, want %+v", when, got, w)
+		}
+	}
+	check("armed", want{own: true})
+	if a := b.History()[0]; a.SwitchedOn() {
+		t.Error("an armed fault says it was switched on")
+	}
+	b.Widen("f")
+	check("widened", want{own: true, unlabelled: true, listed: true, on: true})
+	b.Narrow("f")
+	check("narrowed", want{own: true})
+	if a := b.History()[0]; !a.SwitchedOn() || a.Stats().Until.IsZero() {
+		t.Errorf("a narrowed fault: switched on %v, until %v; want true and stamped", a.SwitchedOn(), a.Stats().Until)
+	}
+	b.Deactivate("f")
+	check("deactivated", want{})
+}
+
 // series gathers c through a pedantic registry (which also checks the
 // collector against its descriptions) into "name{fault,kind}" → value.
 //

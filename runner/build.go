@@ -47,6 +47,9 @@ func buildReport(s *scenario.Scenario, target string, rec *record.Recording, env
 	}
 	for _, pr := range proxies.list {
 		for _, a := range pr.board.History() {
+			if !a.SwitchedOn() && a.Stats().Matched == 0 {
+				continue // armed for a phase the run never reached
+			}
 			f := faultOf(a, pr.Name, spans, rec.Start, runEnd)
 			r.Faults = append(r.Faults, f)
 			if s.RequireFaultsFired && !f.Fired {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/resctl/resctl/inject"
 	"github.com/resctl/resctl/inject/agent"
 	"github.com/resctl/resctl/record"
 )
@@ -64,6 +65,31 @@ func (c *phaseClock) sleepUntil(ctx context.Context, offset time.Duration) bool 
 	}
 }
 
+// arm puts every phase's request faults on their proxies' boards before
+// the load starts, each acting only on the requests labelled with its
+// phase. A request carries its phase from the schedule, so it meets its
+// phase's faults even when the machine is so busy that the clock widens
+// them late or narrows them before the generator, running late, has sent
+// the phase's last request. Connection faults cannot read a label; the
+// clock switches them on and off.
+func (c *phaseClock) arm() {
+	for i, span := range c.plan.spans {
+		for _, f := range c.plan.faults[i] {
+			if _, ok := f.spec.(inject.HTTPSpec); !ok || f.runtime != nil || f.network != nil {
+				continue
+			}
+			pr := c.proxies.byName(f.proxy)
+			if pr == nil {
+				continue // the clock says so as the phase starts
+			}
+			opts := inject.ActivateOptions{Scope: span.Name, Armed: true, Since: c.start.Add(span.Start)}
+			if _, err := pr.board.ActivateWith(f.id, f.spec, opts); err != nil {
+				c.event("fault", "error", fmt.Sprintf("%s: %v", f.id, err))
+			}
+		}
+	}
+}
+
 type action struct {
 	at time.Duration
 	do func()
@@ -86,6 +112,14 @@ func (c *phaseClock) run(ctx context.Context) {
 			pr := c.proxies.byName(f.proxy)
 			if pr == nil {
 				c.event("fault", "error", fmt.Sprintf("%s: no proxy named %q", f.id, f.proxy))
+				continue
+			}
+			if _, armed := f.spec.(inject.HTTPSpec); armed {
+				// Armed by arm before the load started: the clock only
+				// switches it on and off for requests without a phase.
+				acts = append(acts,
+					action{max(span.Start-pr.lead, 0), func() { pr.board.Widen(f.id) }},
+					action{span.End + pr.lead, func() { pr.board.Narrow(f.id) }})
 				continue
 			}
 			acts = append(acts,

@@ -186,6 +186,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	guardRail := newSafeguards(s, plan, rec, scraper, gd, start, abort, progress)
 	clock.phaseEnded = guardRail.phaseEnded
 
+	clock.arm()
 	runCtx, stopClock := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { clock.run(runCtx) })
