@@ -69,7 +69,8 @@ func (c *TimeoutConfig) Build(name string, o Options) (Policy, error) {
 
 // Timeout gives what follows it a deadline. A call that runs out of time
 // is answered 504 (gRPC: DEADLINE_EXCEEDED) with TimeoutHeader, which the
-// policies around it count as a timeout. Its one state is "passing".
+// policies around it count as a timeout; a gRPC response already under way
+// ends with both in its trailers. Its one state is "passing".
 type Timeout struct {
 	passive
 	cfg  TimeoutConfig
@@ -159,7 +160,13 @@ func (t *Timeout) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	s := t.pool.Get().(*timeoutState)
 	s.ctx = ctx
 	s.aw.reset(w, s)
-	next.ServeHTTP(&s.aw, &ctx.req)
+	if cut := t.forward(next, s, isGRPC); cut {
+		t.timedOut.Add(1)
+		h := w.Header()
+		h[http.TrailerPrefix+"Grpc-Status"] = []string{"4"}
+		h[http.TrailerPrefix+"Grpc-Message"] = []string{"deadline exceeded"}
+		h[http.TrailerPrefix+TimeoutHeader] = []string{t.name}
+	}
 	switch {
 	case s.aw.state == discarded:
 		t.timedOut.Add(1)
@@ -173,6 +180,24 @@ func (t *Timeout) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	s.aw.release()
 	s.ctx = nil
 	t.pool.Put(s)
+}
+
+// forward sends the attempt on, and reports whether the deadline cut a
+// gRPC response already under way. The reverse proxy aborts such a
+// response (http.ErrAbortHandler), which resets the stream and leaves the
+// client with INTERNAL; a gRPC server ends it with DEADLINE_EXCEEDED in
+// the trailers, and so does the timeout, which serve writes.
+func (t *Timeout) forward(next http.Handler, s *timeoutState, isGRPC bool) (cut bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler || !isGRPC || s.aw.state != committed || !errors.Is(s.ctx.Err(), context.DeadlineExceeded) {
+				panic(v)
+			}
+			cut = true
+		}
+	}()
+	next.ServeHTTP(&s.aw, &s.ctx.req)
+	return false
 }
 
 // callerDeadline reads the deadline an HTTP caller sent in the timeout's

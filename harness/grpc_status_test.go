@@ -275,9 +275,9 @@ func TestGRPCProxy_StatusPassThrough(t *testing.T) {
 }
 
 // TestGRPCProxy_OwnAnswersPassThrough: the proxy's own answers — an
-// abort fault's status and a guard's refusal, both trailers-only, and a
-// fallback's messages and trailers — reach a grpc-go client whole every
-// time.
+// abort fault's status and a guard's refusal, both trailers-only, a
+// fallback's messages and trailers, a guard timeout's DEADLINE_EXCEEDED
+// before or after the headers — reach a grpc-go client whole every time.
 func TestGRPCProxy_OwnAnswersPassThrough(t *testing.T) {
 	up := startGRPCUpstream(t, statusService{})
 	board := inject.NewBoard(0, nil)
@@ -289,6 +289,11 @@ func TestGRPCProxy_OwnAnswersPassThrough(t *testing.T) {
 		t.Fatal(err)
 	}
 	fellBack := dialConn(t, startProxy(t, harness.Options{Upstream: "http://" + up, Protocol: harness.ProtocolGRPC, Guard: guard.NewChain(fb)}).Addr())
+	to, err := guard.NewTimeout("t", guard.TimeoutConfig{After: 100 * time.Millisecond}, guard.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	timedOut := dialConn(t, startProxy(t, harness.Options{Upstream: "http://" + up, Protocol: harness.ProtocolGRPC, Guard: guard.NewChain(to)}).Addr())
 
 	fault := metadata.Pairs(strings.ToLower(inject.FaultHeader), "abort")
 	refusal := metadata.Pairs(guard.GuardMetadata, "refuse-all", "retry-after", "2")
@@ -309,6 +314,17 @@ func TestGRPCProxy_OwnAnswersPassThrough(t *testing.T) {
 		{name: "fallback", conn: fellBack, call: unaryStatus(codes.Unavailable, "down"), want: func(got callEnd) bool {
 			return got.code == codes.OK && got.messages == 1 && hasAll(got.trailer, fallback)
 		}, n: 500},
+		// The upstream, told the time left, may end the call first: the
+		// code is the same either way.
+		// The upstream, told the time left, may end the call first, and on
+		// a busy machine the deadline may pass before the first message
+		// is through: the code is the same either way.
+		{name: "guard timeout before the headers", conn: timedOut, call: streamStatus(0, 0, codes.OK, "", false, hangKey, "1"), want: func(got callEnd) bool {
+			return got.code == codes.DeadlineExceeded
+		}, n: 40},
+		{name: "guard timeout in a stream", conn: timedOut, call: streamStatus(1, 1, codes.OK, "", false, hangKey, "1"), want: func(got callEnd) bool {
+			return got.code == codes.DeadlineExceeded && got.messages <= 1
+		}, n: 40},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
