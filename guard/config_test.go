@@ -124,6 +124,10 @@ func TestConfig_BadInput(t *testing.T) {
 			c.(*guard.RateLimitConfig).Rate = 10
 			c.(*guard.RateLimitConfig).Redis.Addr = "localhost"
 		}, "redis.addr"},
+		{"a redis key without redis", "rate_limit", func(c guard.Config) {
+			c.(*guard.RateLimitConfig).Rate = 10
+			c.(*guard.RateLimitConfig).Redis.Key = "orders"
+		}, "redis.key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +20,10 @@ type RedisConfig struct {
 	DB       int    `yaml:"db"`
 	// Prefix starts every key the limiter writes.
 	Prefix string `yaml:"prefix"`
+	// Key names the limit in Redis; empty means the policy's name. Rate
+	// limits with the same key (and prefix) share one limit whatever
+	// their policies are called, so proxies configured apart can.
+	Key string `yaml:"key"`
 	// Timeout bounds one round trip.
 	Timeout time.Duration `yaml:"timeout"`
 	// FailOpen admits calls while Redis cannot be reached; otherwise they
@@ -33,6 +38,9 @@ func DefaultRedisConfig() RedisConfig {
 
 func (c *RedisConfig) check(problem func(field, msg string)) {
 	if c.Addr == "" {
+		if c.Key != "" {
+			problem("key", "only applies with addr set: it names a limit shared through Redis")
+		}
 		return
 	}
 	if !strings.Contains(c.Addr, ":") {
@@ -115,7 +123,7 @@ func newRedisLimiter(name string, c RateLimitConfig) *redisLimiter {
 			DialTimeout: c.Redis.Timeout, ReadTimeout: c.Redis.Timeout, WriteTimeout: c.Redis.Timeout,
 			ContextTimeoutEnabled: true,
 		}),
-		prefix:  c.Redis.Prefix + name + ":",
+		prefix:  c.Redis.Prefix + cmp.Or(c.Redis.Key, name) + ":",
 		timeout: c.Redis.Timeout,
 	}
 	if c.Algorithm == AlgorithmTokenBucket {

@@ -112,6 +112,43 @@ func TestRateLimit_Redis(t *testing.T) {
 	})
 }
 
+// TestRateLimit_RedisKey: two rate limits named apart, as two proxies
+// configured by different people would be, share one limit through
+// Redis when they give the same key, and keep their own without one.
+func TestRateLimit_RedisKey(t *testing.T) {
+	addr := startRedis(t)
+	limit := func(name, key string) *guard.RateLimit {
+		c := guard.DefaultRateLimitConfig()
+		c.Rate, c.Burst = 1.0/3600, 2
+		c.Redis.Addr, c.Redis.Key, c.Redis.Timeout = addr, key, 2*time.Second
+		l, err := guard.NewRateLimit(name, c, guard.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		return l
+	}
+	t.Run("the same key, one limit", func(t *testing.T) {
+		a, b := limit("orders-east", "orders"), limit("orders-west", "orders")
+		for i, l := range []*guard.RateLimit{a, b} {
+			if err := call(t, l, ok200); err != nil {
+				t.Fatalf("call %d: %v", i+1, err)
+			}
+		}
+		rejected(t, call(t, a, ok200), guard.ErrLimited, "rate")
+		rejected(t, call(t, b, ok200), guard.ErrLimited, "rate")
+	})
+	t.Run("no key, a limit per name", func(t *testing.T) {
+		a, b := limit("users-east", ""), limit("users-west", "")
+		for i, l := range []*guard.RateLimit{a, a, b, b} {
+			if err := call(t, l, ok200); err != nil {
+				t.Fatalf("call %d: %v", i+1, err)
+			}
+		}
+		rejected(t, call(t, a, ok200), guard.ErrLimited, "rate")
+	})
+}
+
 func TestRateLimit_RedisUnreachable(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

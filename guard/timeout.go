@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"reflect"
 	"strconv"
@@ -26,8 +27,9 @@ import (
 // `timeout: 500ms`.
 type TimeoutConfig struct {
 	After time.Duration `yaml:"after"`
-	// Header carries the remaining milliseconds to HTTP upstreams; empty
-	// sends none.
+	// Header carries the remaining milliseconds to HTTP upstreams; a
+	// caller that sends a smaller value in it keeps its deadline. Empty
+	// sends and reads none.
 	Header string `yaml:"header"`
 }
 
@@ -67,7 +69,8 @@ func (c *TimeoutConfig) Build(name string, o Options) (Policy, error) {
 
 // Timeout gives what follows it a deadline. A call that runs out of time
 // is answered 504 (gRPC: DEADLINE_EXCEEDED) with TimeoutHeader, which the
-// policies around it count as a timeout. Its one state is "passing".
+// policies around it count as a timeout; a gRPC response already under way
+// ends with both in its trailers. Its one state is "passing".
 type Timeout struct {
 	passive
 	cfg  TimeoutConfig
@@ -123,6 +126,14 @@ func (t *Timeout) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	now := time.Now()
 	deadline := now.Add(t.cfg.After)
 	own := deadline // zero when the parent's deadline is as soon
+	isGRPC := strings.HasPrefix(headerGet(r.Header, "Content-Type"), "application/grpc")
+	if !isGRPC {
+		// A caller's grpc-timeout is already the parent's deadline; an
+		// HTTP caller's, in the header, becomes the attempt's own.
+		if dl, ok := t.callerDeadline(r, now); ok && dl.Before(deadline) {
+			deadline, own = dl, dl
+		}
+	}
 	if dl, ok := parent.Deadline(); ok && !dl.After(deadline) {
 		deadline, own = dl, time.Time{}
 	}
@@ -137,7 +148,6 @@ func (t *Timeout) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 		ctx.lendable(r)
 	}
 	defer ctx.cancel(context.Canceled)
-	isGRPC := strings.HasPrefix(headerGet(r.Header, "Content-Type"), "application/grpc")
 	switch ms := max(1, d.Milliseconds()); {
 	case isGRPC && ms < 1e8:
 		r.Header["Grpc-Timeout"] = t.grpcVals.get(ms)
@@ -150,7 +160,13 @@ func (t *Timeout) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	s := t.pool.Get().(*timeoutState)
 	s.ctx = ctx
 	s.aw.reset(w, s)
-	next.ServeHTTP(&s.aw, &ctx.req)
+	if cut := t.forward(next, s, isGRPC); cut {
+		t.timedOut.Add(1)
+		h := w.Header()
+		h[http.TrailerPrefix+"Grpc-Status"] = []string{"4"}
+		h[http.TrailerPrefix+"Grpc-Message"] = []string{"deadline exceeded"}
+		h[http.TrailerPrefix+TimeoutHeader] = []string{t.name}
+	}
 	switch {
 	case s.aw.state == discarded:
 		t.timedOut.Add(1)
@@ -164,6 +180,41 @@ func (t *Timeout) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	s.aw.release()
 	s.ctx = nil
 	t.pool.Put(s)
+}
+
+// forward sends the attempt on, and reports whether the deadline cut a
+// gRPC response already under way. The reverse proxy aborts such a
+// response (http.ErrAbortHandler), which resets the stream and leaves the
+// client with INTERNAL; a gRPC server ends it with DEADLINE_EXCEEDED in
+// the trailers, and so does the timeout, which serve writes.
+func (t *Timeout) forward(next http.Handler, s *timeoutState, isGRPC bool) (cut bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler || !isGRPC || s.aw.state != committed || !errors.Is(s.ctx.Err(), context.DeadlineExceeded) {
+				panic(v)
+			}
+			cut = true
+		}
+	}()
+	next.ServeHTTP(&s.aw, &s.ctx.req)
+	return false
+}
+
+// callerDeadline reads the deadline an HTTP caller sent in the timeout's
+// header (milliseconds, as the policy sends it), so that a caller with
+// less time than the policy gives keeps its own: the upstream is told the
+// smaller of the two and the call is cut at it. A value that is not a
+// whole number of milliseconds is no deadline.
+func (t *Timeout) callerDeadline(r *http.Request, now time.Time) (time.Time, bool) {
+	if t.header == "" {
+		return time.Time{}, false
+	}
+	v := headerGet(r.Header, t.header)
+	ms, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || ms < 0 || ms > math.MaxInt64/int64(time.Millisecond) {
+		return time.Time{}, false
+	}
+	return now.Add(time.Duration(ms) * time.Millisecond), true
 }
 
 // headerValues keeps the header values a timeout sent lately, one a slot

@@ -388,6 +388,84 @@ func TestTimeout_Propagates(t *testing.T) {
 	}
 }
 
+// TestTimeout_CallerHeader: an HTTP caller's own deadline in the
+// timeout's header, when shorter than the policy's, is the one the
+// upstream is told and the one the call is cut at; a longer or malformed
+// one gives way to the policy's.
+func TestTimeout_CallerHeader(t *testing.T) {
+	tests := []struct {
+		name    string
+		after   time.Duration
+		inbound string // the caller's header; "" for none
+		want    time.Duration
+	}{
+		{"the caller's, shorter", time.Minute, "300", 300 * time.Millisecond},
+		{"the policy's, shorter", time.Second, "60000", time.Second},
+		{"none from the caller", time.Second, "", time.Second},
+		{"a malformed one", time.Second, "soon", time.Second},
+		{"a negative one", time.Second, "-5", time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			to, err := guard.NewTimeout("t", guard.TimeoutConfig{After: tt.after, Header: guard.DeadlineHeader}, guard.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var (
+				sent       string
+				deadline   time.Time
+				hasDL      bool
+				inUpstream time.Time
+			)
+			h := guard.NewChain(to).Middleware(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+				inUpstream = time.Now()
+				sent = r.Header.Get(guard.DeadlineHeader)
+				deadline, hasDL = r.Context().Deadline()
+			}))
+			req := httptest.NewRequest("GET", "/", nil)
+			if tt.inbound != "" {
+				req.Header.Set(guard.DeadlineHeader, tt.inbound)
+			}
+			before := time.Now()
+			h.ServeHTTP(httptest.NewRecorder(), req)
+			if want := strconv.FormatInt(tt.want.Milliseconds(), 10); sent != want {
+				t.Errorf("%s sent upstream %q, want %q", guard.DeadlineHeader, sent, want)
+			}
+			// The policy read the clock between before and inUpstream.
+			if !hasDL || deadline.Before(before.Add(tt.want)) || deadline.After(inUpstream.Add(tt.want)) {
+				t.Errorf("the call's deadline is %v after it arrived (set: %v), want %v", deadline.Sub(before), hasDL, tt.want)
+			}
+		})
+	}
+}
+
+// TestTimeout_CallerHeaderCutsTheCall: over loopback, a caller that
+// sends a deadline of 50ms through a one-minute timeout is answered 504
+// by the policy at its own deadline, not the policy's.
+func TestTimeout_CallerHeaderCutsTheCall(t *testing.T) {
+	to, err := guard.NewTimeout("t", guard.TimeoutConfig{After: time.Minute, Header: guard.DeadlineHeader}, guard.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := &slow{delay: time.Minute}
+	srv := httptest.NewServer(guard.NewChain(to).Middleware(up))
+	defer srv.Close()
+	req, _ := http.NewRequest("GET", srv.URL, nil)
+	req.Header.Set(guard.DeadlineHeader, "50")
+	client := &http.Client{Timeout: 10 * time.Second} // a hang guard: the policy's own deadline is a minute
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("the call was not cut at the caller's deadline: %v", err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusGatewayTimeout || res.Header.Get(guard.TimeoutHeader) != "t" {
+		t.Errorf("status %d, %s %q; want 504 from the policy", res.StatusCode, guard.TimeoutHeader, res.Header.Get(guard.TimeoutHeader))
+	}
+	if v := up.header.Load(); v != "50" {
+		t.Errorf("the upstream was told %q, want the caller's 50", v)
+	}
+}
+
 // TestTimeout_PropagatesOnLaterAttempts: behind one timeout, a retry or a
 // hedge sends its later attempts with the time left when each leaves,
 // not the value the first carried.

@@ -70,9 +70,106 @@ func (g *grpcCalls) middleware(next http.Handler) http.Handler {
 		}
 		code := "none" // unless the handler returns: a reset stream panics
 		defer func() { g.codes.WithLabelValues(code).Inc() }()
-		next.ServeHTTP(w, r)
-		code = grpcCode(w.Header())
+		gw := &grpcWriter{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil && !gw.endPastDeadline(r, v) {
+				panic(v)
+			}
+			code = grpcCode(w.Header())
+		}()
+		next.ServeHTTP(gw, r)
 	})
+}
+
+// grpcWriter writes a gRPC call's response as the upstream (or the
+// proxy's own answer) framed it, which the reverse proxy alone does not:
+//
+//   - A trailers-only response (grpc-status in the headers, no body) must
+//     leave as one HEADERS frame that ends the stream, and the HTTP/2
+//     server only ends the stream with the headers if they are still
+//     unsent when the handler returns. The reverse proxy flushes the
+//     headers before it knows the body is empty — from a timer it starts
+//     at once (FlushInterval -1), so whether the headers went out alone
+//     depended on which goroutine ran first — and a client then read
+//     them as response headers, followed by an empty DATA frame ending
+//     the stream, and failed the call with INTERNAL ("server closed the
+//     stream without sending trailers"). A flush is therefore held
+//     while the headers carry grpc-status and no body has been written.
+//   - The HTTP/2 server adds a date header, and content-length: 0 to a
+//     response without a body, which a gRPC client hands to the caller
+//     as metadata the upstream never sent. They are left out unless the
+//     response has them.
+type grpcWriter struct {
+	http.ResponseWriter
+	wroteHeader, wroteBody bool
+}
+
+func (w *grpcWriter) WriteHeader(code int) {
+	if !w.wroteHeader && code >= 200 {
+		w.wroteHeader = true
+		h := w.Header()
+		for _, k := range []string{"Date", "Content-Length"} {
+			if _, ok := h[k]; !ok {
+				h[k] = nil // present but empty: the server adds none
+			}
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *grpcWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	w.wroteBody = true
+	return w.ResponseWriter.Write(b)
+}
+
+// FlushError flushes unless the response is trailers-only so far.
+func (w *grpcWriter) FlushError() error {
+	if _, trailersOnly := w.Header()["Grpc-Status"]; trailersOnly && !w.wroteBody {
+		return nil
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	return http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Flush is FlushError for handlers that look for http.Flusher.
+func (w *grpcWriter) Flush() { _ = w.FlushError() }
+
+// Unwrap lets http.ResponseController reach the server's writer for
+// deadlines.
+func (w *grpcWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// deadlinePassed reports whether ctx's deadline has passed, before its
+// timer may have fired: the upstream, whose deadline is the same or
+// later, resets a call it timed out the moment its own timer fires, and
+// the proxy may hear of it first.
+func deadlinePassed(ctx context.Context) bool {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
+}
+
+// endPastDeadline ends a response whose copy from the upstream was cut
+// because the call's deadline passed, as a gRPC server ends such a call:
+// with DEADLINE_EXCEEDED in its trailers. The reverse proxy aborts the
+// handler instead (panicked is http.ErrAbortHandler), which resets the
+// stream with INTERNAL_ERROR, and a client whose own timer had not fired
+// yet reported INTERNAL. It reports whether it ended the response; any
+// other abort, or one before the headers went out, is not its to end.
+func (w *grpcWriter) endPastDeadline(r *http.Request, panicked any) bool {
+	if panicked != http.ErrAbortHandler || !w.wroteHeader || !deadlinePassed(r.Context()) {
+		return false
+	}
+	h := w.Header()
+	h[http.TrailerPrefix+"Grpc-Status"] = []string{strconv.Itoa(int(codes.DeadlineExceeded))}
+	h[http.TrailerPrefix+"Grpc-Message"] = []string{"deadline exceeded while the upstream answered"}
+	return true
 }
 
 // grpcCode reads the status a response ended with from its trailers, or
@@ -171,10 +268,10 @@ func rewriteGRPC(r *httputil.ProxyRequest) {
 // reports. It is marked with ErrorHeader, as the HTTP 502 is.
 func writeGRPCUpstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	code, msg := codes.Unavailable, "upstream unreachable: "+err.Error()
-	switch ctxErr := r.Context().Err(); {
-	case errors.Is(ctxErr, context.DeadlineExceeded):
+	switch {
+	case deadlinePassed(r.Context()):
 		code, msg = codes.DeadlineExceeded, "deadline exceeded before the upstream answered"
-	case ctxErr != nil:
+	case r.Context().Err() != nil:
 		inject.WriteGRPCStatus(w, codes.Canceled, "the client cancelled the call")
 		return
 	}

@@ -178,6 +178,13 @@ func startGRPCProxy(t testing.TB, upstream string, board *inject.Board) *harness
 // without options it speaks h2c.
 func dialGRPC(t testing.TB, addr string, opts ...grpc.DialOption) testgrpc.TestServiceClient {
 	t.Helper()
+	return testgrpc.NewTestServiceClient(dialConn(t, addr, opts...))
+}
+
+// dialConn returns a client connection to addr, closed at test end;
+// without options it speaks h2c.
+func dialConn(t testing.TB, addr string, opts ...grpc.DialOption) *grpc.ClientConn {
+	t.Helper()
 	if len(opts) == 0 {
 		opts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	}
@@ -186,7 +193,7 @@ func dialGRPC(t testing.TB, addr string, opts ...grpc.DialOption) testgrpc.TestS
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
-	return testgrpc.NewTestServiceClient(conn)
+	return conn
 }
 
 // grpcFault activates a fault of the grpc layer on board, parsed as the
