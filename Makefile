@@ -6,7 +6,7 @@ LDFLAGS  := -s -w -X github.com/resctl/resctl/internal/version.Version=$(VERSION
             -X github.com/resctl/resctl/internal/version.Commit=$(COMMIT)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build test test-browser lint bench bench-load demo screenshot generate clean
+.PHONY: build test test-stress test-browser lint bench bench-load demo screenshot generate clean
 
 ## build: the resctl binary in bin/, version stamped
 build:
@@ -15,6 +15,12 @@ build:
 ## test: every test, with the race detector
 test:
 	$(GO) test -race -count=1 -timeout 10m ./...
+
+## test-stress: make test three times in a row with every core kept busy by
+## other work (stress-ng --cpu N: apt-get install stress-ng); RUNS=N for more
+RUNS ?= 3
+test-stress:
+	./scripts/test-stress.sh $(RUNS)
 
 ## lint: formatting, vet, staticcheck, and a tidy go.mod
 lint:
