@@ -69,6 +69,12 @@ type Options struct {
 	DemoCommand []string
 	// LogDir receives the stdout and stderr of processes resctl starts.
 	LogDir string
+	// Supervisor, when set, is the command line that runs
+	// service.Supervise (e.g. {"/path/to/resctl", "__supervise"}): every
+	// process the run starts is started through it, so that if resctl dies,
+	// even by SIGKILL, the process's own children die too. Empty starts
+	// them directly; they still die with resctl, their children may not.
+	Supervisor []string
 }
 
 // Run executes the scenario. It always returns a report when the run got as
@@ -94,6 +100,12 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 			return nil, err
 		}
 		defer results.Close()
+	}
+
+	// Processes an earlier run recorded and left behind, killed with its
+	// supervisors, would hold the ports this one needs.
+	if stale, err := service.CleanupStale(service.DefaultStateDir()); len(stale) > 0 || err != nil {
+		fmt.Fprintf(progress, "resctl: stopped %d process(es) left by earlier runs: %s (%v)\n", len(stale), strings.Join(stale, ", "), err)
 	}
 
 	// In the guarded-proxy topology a proxy fronts the target and the
@@ -315,10 +327,12 @@ func startTarget(ctx context.Context, s *scenario.Scenario, opts Options, data s
 	if s.Target.Builtin == "demo" && len(opts.DemoCommand) > 0 {
 		args := append(slices.Clone(opts.DemoCommand), "--listen", "127.0.0.1:0", "--seed", strconv.FormatUint(s.Seed, 10))
 		p, err := service.Start(ctx, service.Spec{
-			Name:      "demo-target",
-			Command:   args,
-			ReadyLine: demoReady,
-			LogDir:    opts.LogDir,
+			Name:       "demo-target",
+			Command:    args,
+			ReadyLine:  demoReady,
+			LogDir:     opts.LogDir,
+			Supervisor: opts.Supervisor,
+			StateDir:   service.DefaultStateDir(),
 		})
 		if err != nil {
 			return "", "", nil, fmt.Errorf("start built-in demo target: %w", err)
@@ -357,7 +371,8 @@ func startTarget(ctx context.Context, s *scenario.Scenario, opts Options, data s
 // startCommand starts the service under test and waits until it is ready.
 func startCommand(ctx context.Context, s *scenario.Scenario, opts Options, data scenario.TemplateData) (string, string, func(), error) {
 	t := s.Target
-	spec := service.Spec{Name: "target", Dir: t.Dir, Env: map[string]string{}, ReadyTimeout: t.ReadyTimeout, StopGrace: t.Stop.Grace, LogDir: opts.LogDir}
+	spec := service.Spec{Name: "target", Dir: t.Dir, Env: map[string]string{}, ReadyTimeout: t.ReadyTimeout, StopGrace: t.Stop.Grace,
+		LogDir: opts.LogDir, Supervisor: opts.Supervisor, StateDir: service.DefaultStateDir()}
 	for _, a := range t.Command {
 		x, err := scenario.Expand(a, data)
 		if err != nil {
@@ -399,7 +414,8 @@ func startCommand(ctx context.Context, s *scenario.Scenario, opts Options, data 
 // ready; the returned function stops its process group.
 func startService(ctx context.Context, svc scenario.Service, opts Options) (func(), error) {
 	spec := service.Spec{Name: svc.Name, Command: svc.Command, Env: svc.Env, Dir: svc.Dir,
-		ReadyTimeout: svc.ReadyTimeout, StopGrace: svc.Stop.Grace, LogDir: opts.LogDir}
+		ReadyTimeout: svc.ReadyTimeout, StopGrace: svc.Stop.Grace, LogDir: opts.LogDir,
+		Supervisor: opts.Supervisor, StateDir: service.DefaultStateDir()}
 	if sig, ok := signals[svc.Stop.Signal]; ok {
 		spec.StopSignal = sig
 	}

@@ -29,7 +29,9 @@ func TestMain(m *testing.M) {
 		serviceUnderTest()
 		return
 	}
-	goleak.VerifyTestMain(m)
+	// service starts processes from one goroutine that lives as long as
+	// the process (see service.startCmd).
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/resctl/resctl/service.spawnLoop"))
 }
 
 // serviceUnderTest is a service that calls a downstream API for every

@@ -96,7 +96,7 @@ func runScenario(ctx context.Context, opts *runOptions) error {
 	if opts.OutDir != "" {
 		dir = opts.OutDir
 	}
-	ropts := runner.Options{Progress: opts.Stderr, DemoCommand: selfCommand("demo-target"), LogDir: dir, Results: opts.SaveResults}
+	ropts := runner.Options{Progress: opts.Stderr, DemoCommand: selfCommand("demo-target"), Supervisor: selfCommand(superviseArg), LogDir: dir, Results: opts.SaveResults}
 	switch {
 	case opts.Quiet:
 		ropts.Progress = nil
