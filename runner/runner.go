@@ -82,6 +82,28 @@ type Options struct {
 // what was recorded is never lost; the error is nil when the run completed,
 // whatever its SLA verdicts.
 func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Report, error) {
+	began := time.Now()
+	at := &stage{name: "starting"}
+	r, err := run(ctx, s, opts, at)
+	if r != nil || err == nil || errors.Is(err, load.ErrInvalid) {
+		return r, err
+	}
+	// Stopped before the load began: a report all the same, with every
+	// phase and SLA not run and how far the start-up got.
+	r = notStartedReport(s, began, at.name)
+	if ctx.Err() != nil {
+		r.Interrupted = true
+		return r, fmt.Errorf("run %q while %s: %w", s.Name, at.name, ErrInterrupted)
+	}
+	r.Error = err.Error()
+	return r, err
+}
+
+// stage is the step of start-up a run is at, for the report of a run that
+// stops there.
+type stage struct{ name string }
+
+func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*report.Report, error) {
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -115,6 +137,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	// Things start in the order they need each other: services, proxies
 	// in front of them, the target, the proxy in front of it.
 	for _, svc := range s.Services {
+		at.name = "starting service " + svc.Name
 		stop, err := startService(ctx, svc, opts)
 		if err != nil {
 			return nil, err
@@ -123,6 +146,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 		fmt.Fprintf(progress, "resctl: started service %s\n", svc.Name)
 	}
 
+	at.name = "starting the proxies"
 	gd, err := buildGuards(s, time.Now())
 	if err != nil {
 		return nil, err
@@ -146,6 +170,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	if err := proxies.startDependencies(); err != nil {
 		return nil, err
 	}
+	at.name = "starting the target"
 	upstream, targetDesc, stopTarget, err := startTarget(ctx, s, opts, proxies.templateData())
 	if err != nil {
 		return nil, err
@@ -154,6 +179,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	// The links go before the target stops, whatever ends the run: a
 	// target stopping gracefully would wait on the relays' connections.
 	defer proxies.closeLinks()
+	at.name = "starting the proxy in front of the target"
 	loadURL := upstream
 	if front := proxies.front(); front != nil {
 		if err := proxies.start(front, upstream); err != nil {
@@ -166,6 +192,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	}
 	proxies.describe(progress)
 
+	at.name = "starting the load"
 	plan := newPlan(s)
 	start := time.Now()
 	gd.setStart(start)
@@ -244,6 +271,9 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	events := append(clock.events(), guardEvents...)
 	slices.SortStableFunc(events, func(a, b record.Event) int { return cmp.Compare(a.At, b.At) })
 	r := buildReport(s, targetDesc, snap, env, proxies, events, runEnd)
+	if n := len(plan.spans); n > 0 && runEnd < plan.spans[n-1].End {
+		markNotRun(r, plan.spans, runEnd)
+	}
 	addRuntimeFaults(r, s, clock.runtimeFaults())
 	addNetworkFaults(r, s, clock.networkFaults())
 	r.DurationS = elapsed.Seconds()

@@ -44,7 +44,9 @@ proxy in front of it, drive the load through the proxy phase by phase while
 faults switch on and off, then check the SLAs and write the reports.
 
 report.json is written to --out (default: the scenario's output.dir, or
-` + scenario.DefaultOutputDir + `) even when the run is interrupted with Ctrl-C, beside the
+` + scenario.DefaultOutputDir + `) even when the run is interrupted (Ctrl-C, SIGTERM, SIGHUP) or
+fails, at any moment, start-up included — it then says how far the run got,
+and phases and SLAs it never reached are "not run" — beside the
 formats the scenario's output.formats lists: report.html (the recovery
 report), junit.xml, summary.md. --html, --junit and --markdown write those
 formats to further files. When $GITHUB_STEP_SUMMARY is set, the Markdown

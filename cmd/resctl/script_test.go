@@ -41,6 +41,7 @@ func TestScripts(t *testing.T) {
 			"wait-http":   cmdWaitHTTP,
 			"http-status": cmdHTTPStatus,
 			"results":     cmdResults,
+			"wait-file":   cmdWaitFile,
 		},
 	})
 }
@@ -99,6 +100,20 @@ func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
 	d, err := time.ParseDuration(args[0])
 	ts.Check(err)
 	time.Sleep(d)
+}
+
+// cmdWaitFile waits until FILE exists — a process the script started got
+// that far: wait-file FILE. The minute is a hang guard only.
+func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: wait-file FILE")
+	}
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(ts.MkAbs(args[0])); err == nil {
+			return
+		}
+	}
+	ts.Fatalf("%s did not appear within a minute", args[0])
 }
 
 // cmdFreePort exports a loopback port nothing listens on: free-port NAME.
