@@ -45,6 +45,12 @@ var ErrUnreachable = load.ErrUnreachable
 // last phase ended. The report it comes with holds what was recorded.
 var ErrInterrupted = errors.New("run interrupted")
 
+// ErrCannotInject is returned (wrapped) when the scenario asks for a fault
+// this machine cannot inject (a network fault without root) and has not
+// marked it optional: the run refuses before anything starts, rather than
+// run the whole experiment to fail on require_faults_fired.
+var ErrCannotInject = errors.New("this machine cannot inject the scenario's faults")
+
 // DialTimeout bounds the reachability check of a target given by URL.
 const DialTimeout = 3 * time.Second
 
@@ -75,6 +81,9 @@ type Options struct {
 	// even by SIGKILL, the process's own children die too. Empty starts
 	// them directly; they still die with resctl, their children may not.
 	Supervisor []string
+	// NetworkSupported says whether network faults can be injected here
+	// and if not why; nil is netem.Supported. Tests give their own.
+	NetworkSupported func() error
 }
 
 // Run executes the scenario. It always returns a report when the run got as
@@ -84,6 +93,12 @@ type Options struct {
 func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Report, error) {
 	began := time.Now()
 	at := &stage{name: "starting"}
+	if opts.NetworkSupported == nil {
+		opts.NetworkSupported = netem.Supported
+	}
+	if err := checkFaults(s, opts.NetworkSupported); err != nil {
+		return nil, err
+	}
 	r, err := run(ctx, s, opts, at)
 	if r != nil || err == nil || errors.Is(err, load.ErrInvalid) {
 		return r, err
@@ -166,7 +181,7 @@ func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*r
 	// Faults are switched off whatever happens from here on: phase end,
 	// interrupt, error or panic.
 	defer proxies.clear()
-	proxies.openLinks(ctx, s, progress)
+	proxies.openLinks(ctx, s, opts.NetworkSupported, progress)
 	if err := proxies.startDependencies(); err != nil {
 		return nil, err
 	}

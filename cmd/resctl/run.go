@@ -32,6 +32,9 @@ type runOptions struct {
 	SaveResults string
 	Stdout      io.Writer
 	Stderr      io.Writer
+	// networkSupported replaces the check of whether this machine can
+	// inject network faults, for tests; nil checks the machine.
+	networkSupported func() error
 }
 
 func newRunCmd(runF func(context.Context, *runOptions) error) *cobra.Command {
@@ -98,7 +101,8 @@ func runScenario(ctx context.Context, opts *runOptions) error {
 	if opts.OutDir != "" {
 		dir = opts.OutDir
 	}
-	ropts := runner.Options{Progress: opts.Stderr, DemoCommand: selfCommand("demo-target"), Supervisor: selfCommand(superviseArg), LogDir: dir, Results: opts.SaveResults}
+	ropts := runner.Options{Progress: opts.Stderr, DemoCommand: selfCommand("demo-target"), Supervisor: selfCommand(superviseArg), LogDir: dir, Results: opts.SaveResults,
+		NetworkSupported: opts.networkSupported}
 	switch {
 	case opts.Quiet:
 		ropts.Progress = nil
@@ -109,6 +113,9 @@ func runScenario(ctx context.Context, opts *runOptions) error {
 	if rep == nil {
 		if errors.Is(runErr, load.ErrInvalid) {
 			return withCode(exitUsage, runErr, "check load.grpc in the scenario: call, data, metadata, proto")
+		}
+		if errors.Is(runErr, runner.ErrCannotInject) {
+			return withCode(exitUsage, runErr, "network faults need Linux, root and iproute2 (ip, tc): run resctl as root, or mark the fault optional: true to run without it")
 		}
 		return withCode(exitRunFailed, runErr, hintFor(runErr))
 	}
