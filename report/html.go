@@ -68,7 +68,8 @@ type slaRow struct {
 	Scope    string
 	Observed string
 	Error    string
-	Passed   bool
+	Outcome  string // PASS, FAIL, NOT RUN
+	Class    string // pass, fail, skip
 	At       string // for timing SLAs: when detection or recovery happened
 }
 
@@ -116,6 +117,9 @@ func newHTMLView(r *Report) (*htmlView, error) {
 	if r.Interrupted {
 		v.Warnings = append(v.Warnings, "The run was interrupted before its last phase ended; the report holds what was recorded until then.")
 	}
+	if r.Reached != "" {
+		v.Warnings = append(v.Warnings, "It stopped while "+r.Reached+".")
+	}
 	if r.Run.GeneratorBehind {
 		v.Warnings = append(v.Warnings, "The load generator fell behind ("+r.Run.behind()+"), so the target saw a gentler load than the scenario asks for; latencies are response times, measured from when each request was due.")
 	}
@@ -124,7 +128,13 @@ func newHTMLView(r *Report) (*htmlView, error) {
 	}
 
 	for i, s := range r.SLAs {
-		row := slaRow{N: i + 1, Name: s.Name, Expect: s.Expect, Scope: "whole run", Observed: s.Observed, Error: s.Error, Passed: s.Passed}
+		row := slaRow{N: i + 1, Name: s.Name, Expect: s.Expect, Scope: "whole run", Observed: s.Observed, Error: s.Error, Outcome: s.Outcome(), Class: "pass"}
+		switch {
+		case s.NotRun:
+			row.Class, row.Observed = "skip", notRunText(s)
+		case !s.Passed:
+			row.Class = "fail"
+		}
 		if s.During != "" {
 			row.Scope = s.During
 		}
@@ -184,6 +194,9 @@ func newHTMLView(r *Report) (*htmlView, error) {
 }
 
 func newPhaseRow(p Phase, total bool) phaseRow {
+	if p.NotRun {
+		return phaseRow{Name: p.Name, Time: "not run"}
+	}
 	row := phaseRow{
 		Name: p.Name, Time: fmtOffsetRange(p.StartS, p.EndS), Requests: strconv.FormatUint(p.Requests, 10),
 		RPS: strconv.FormatFloat(p.RPS, 'f', 1, 64), Success: pct(p.SuccessRate, p.Requests),

@@ -35,22 +35,35 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	if r.Interrupted {
 		b.WriteString("> ⚠️ The run was interrupted; this is what was recorded until then.\n\n")
 	}
+	if r.Reached != "" {
+		fmt.Fprintf(&b, "> It stopped while %s.\n\n", mdText(r.Reached))
+	}
 	if r.Run.GeneratorBehind {
 		fmt.Fprintf(&b, "> ⚠️ The load generator fell behind: %s.\n\n", r.Run.behind())
 	}
 
 	if len(r.SLAs) > 0 {
-		passed := 0
+		passed, notRun := 0, 0
 		for _, s := range r.SLAs {
-			if s.Passed {
+			switch {
+			case s.NotRun:
+				notRun++
+			case s.Passed:
 				passed++
 			}
 		}
-		fmt.Fprintf(&b, "### SLAs: %d of %d passed\n\n", passed, len(r.SLAs))
+		fmt.Fprintf(&b, "### SLAs: %d of %d passed", passed, len(r.SLAs))
+		if notRun > 0 {
+			fmt.Fprintf(&b, ", %d not run", notRun)
+		}
+		b.WriteString("\n\n")
 		b.WriteString("| | SLA | during | expect | observed |\n|---|---|---|---|---|\n")
 		for _, s := range r.SLAs {
 			mark := "✅"
-			if !s.Passed {
+			switch {
+			case s.NotRun:
+				mark = "⏭️"
+			case !s.Passed:
 				mark = "❌"
 			}
 			scope := "whole run"
@@ -58,6 +71,9 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 				scope = s.During
 			}
 			obs := mdText(s.Observed)
+			if s.NotRun {
+				obs = "not run: " + mdText(notRunText(s))
+			}
 			if s.AtS != nil {
 				obs += " (" + timingWord(s) + " at " + fmtSeconds(*s.AtS) + ")"
 			}
@@ -82,10 +98,18 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		b.WriteString("--:|")
 	}
 	b.WriteString("--:|--:|--:|--:|--:|\n")
+	cols := 11
+	if fallbacks {
+		cols++
+	}
 	for _, p := range append(append([]Phase{}, r.Phases...), r.Total) {
 		name := mdText(p.Name)
 		if p.Name == "" {
 			name = "**total**"
+		}
+		if p.NotRun {
+			fmt.Fprintf(&b, "| %s | not run |%s\n", name, strings.Repeat(" |", cols-2))
+			continue
 		}
 		fmt.Fprintf(&b, "| %s | %s | %d | %.1f | %s | %d |", name, fmtOffsetRange(p.StartS, p.EndS), p.Requests, p.RPS,
 			pct(p.SuccessRate, p.Requests), p.Errors)

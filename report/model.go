@@ -30,6 +30,10 @@ type Report struct {
 	Interrupted bool `json:"interrupted,omitempty"`
 	// Error says why the run failed, if it did.
 	Error string `json:"error,omitempty"`
+	// Reached says how far a run that stopped early (interrupted, failed)
+	// got: a start-up step ("starting service db", "starting the target",
+	// …) or "phase NAME", the phase it was in.
+	Reached string `json:"reached,omitempty"`
 	// Aborted says why a safeguard SLA (steady_state, abort_on_breach)
 	// stopped the run early; the verdict is then a failure.
 	Aborted string `json:"aborted,omitempty"`
@@ -85,6 +89,9 @@ type ScrapeError struct {
 // Phase summarises one phase (or, as Report.Total, the whole run).
 type Phase struct {
 	Name string `json:"name"`
+	// NotRun is true for a phase the run never reached (it was interrupted
+	// or failed before); its figures are all zero.
+	NotRun bool `json:"not_run,omitempty"`
 	// StartS and EndS are offsets from the run's start, in seconds.
 	StartS    float64 `json:"start_s"`
 	EndS      float64 `json:"end_s"`
@@ -131,6 +138,10 @@ type SLA struct {
 	// During is the phase the SLA was checked over; empty for the whole run.
 	During string `json:"during,omitempty"`
 	Passed bool   `json:"passed"`
+	// NotRun is true for an SLA that was never checked because the run
+	// stopped before its phase (or, stopped during start-up, before any
+	// phase): neither passed nor failed.
+	NotRun bool `json:"not_run,omitempty"`
 	// Observed lists the measured value of every series the expression
 	// used, e.g. "success_rate=99.82%, p99=121ms".
 	Observed string `json:"observed"`

@@ -55,6 +55,9 @@ func WriteTerminal(w io.Writer, r *Report, o TerminalOptions) error {
 	if r.Error != "" {
 		fmt.Fprintf(&b, "error: %s\n\n", r.Error)
 	}
+	if r.Reached != "" {
+		fmt.Fprintf(&b, "stopped while %s\n\n", r.Reached)
+	}
 	if r.Aborted != "" {
 		fmt.Fprintf(&b, "aborted: %s\n\n", r.Aborted)
 	}
@@ -85,6 +88,10 @@ func WriteTerminal(w io.Writer, r *Report, o TerminalOptions) error {
 		name := p.Name
 		if name == "" {
 			name = "total"
+		}
+		if p.NotRun {
+			t.Row(append([]string{name, "not run"}, make([]string, len(heads)-2)...)...)
+			continue
 		}
 		row := []string{name, fmt.Sprintf("%.0f–%.0fs", p.StartS, p.EndS), strconv.FormatUint(p.Requests, 10),
 			fmt.Sprintf("%.1f", p.RPS), pct(p.SuccessRate, p.Requests)}
@@ -143,9 +150,12 @@ func WriteTerminal(w io.Writer, r *Report, o TerminalOptions) error {
 	if len(r.SLAs) > 0 {
 		b.WriteString("\n" + style(headStyle, "SLAs") + "\n")
 		for _, s := range r.SLAs {
-			mark := style(passStyle, "PASS")
-			if !s.Passed {
-				mark = style(failStyle, "FAIL")
+			mark := style(passStyle, s.Outcome())
+			switch {
+			case s.NotRun:
+				mark = style(dimStyle, s.Outcome())
+			case !s.Passed:
+				mark = style(failStyle, s.Outcome())
 			}
 			scope := "whole run"
 			if s.During != "" {
@@ -154,6 +164,10 @@ func WriteTerminal(w io.Writer, r *Report, o TerminalOptions) error {
 			fmt.Fprintf(&b, "  %s  %s %s\n", mark, s.Name, style(dimStyle, "("+scope+")"))
 			if s.Name != s.Expect {
 				fmt.Fprintf(&b, "        expect   %s\n", s.Expect)
+			}
+			if s.NotRun {
+				fmt.Fprintf(&b, "        observed nothing: %s\n", notRunText(s))
+				continue
 			}
 			obs := s.Observed
 			if s.Error != "" {

@@ -29,3 +29,23 @@ func (r *Report) Verdict() Verdict {
 	}
 	return VerdictPassed
 }
+
+// Outcome is an SLA's result as every format names it: PASS, FAIL, or NOT
+// RUN for one whose phase the run never reached.
+func (s SLA) Outcome() string {
+	switch {
+	case s.NotRun:
+		return "NOT RUN"
+	case s.Passed:
+		return "PASS"
+	}
+	return "FAIL"
+}
+
+// notRunText says why an SLA was not checked.
+func notRunText(s SLA) string {
+	if s.During != "" {
+		return "the run stopped before phase " + s.During
+	}
+	return "the run stopped before any phase"
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/resctl/resctl/inject"
 	"github.com/resctl/resctl/internal/suggest"
+	"github.com/resctl/resctl/internal/version"
 	"github.com/resctl/resctl/record"
 	"github.com/resctl/resctl/report"
 	"github.com/resctl/resctl/scenario"
@@ -227,4 +228,53 @@ func msOf(l record.Latency) *report.Latency {
 		Min: report.Ms(l.Min), Mean: report.Ms(l.Mean), P50: report.Ms(l.P50), P90: report.Ms(l.P90),
 		P95: report.Ms(l.P95), P99: report.Ms(l.P99), P999: report.Ms(l.P999), Max: report.Ms(l.Max),
 	}
+}
+
+// markNotRun marks what a run that stopped at runEnd never reached: the
+// phases that had not begun, the SLAs over them (over any phase, when
+// none had begun), which are then neither passed nor failed; and says
+// which phase the run stopped in.
+func markNotRun(r *report.Report, spans []record.PhaseSpan, runEnd time.Duration) {
+	notRun := map[string]bool{}
+	r.Reached = "starting the load"
+	for i, span := range spans {
+		if span.Start < runEnd {
+			r.Reached = "phase " + span.Name
+			continue
+		}
+		notRun[span.Name] = true
+		r.Phases[i] = report.Phase{Name: span.Name, StartS: span.Start.Seconds(), EndS: span.End.Seconds(), NotRun: true}
+	}
+	none := len(notRun) == len(spans)
+	r.Passed = true
+	for i, sla := range r.SLAs {
+		if none || notRun[sla.During] {
+			r.SLAs[i] = report.SLA{Name: sla.Name, Expect: sla.Expect, During: sla.During, Kind: sla.Kind, NotRun: true}
+			continue
+		}
+		r.Passed = r.Passed && sla.Passed
+	}
+}
+
+// notStartedReport is the report of a run that stopped (interrupted,
+// failed) at a step of start-up, before any load: every phase and SLA is
+// not run.
+func notStartedReport(s *scenario.Scenario, began time.Time, reached string) *report.Report {
+	target := s.Target.URL
+	if s.Target.Builtin != "" {
+		target = "builtin " + s.Target.Builtin
+	}
+	r := &report.Report{
+		Schema: report.Schema, Scenario: s.Name, File: s.File, Version: version.String(), Seed: s.Seed, Target: target,
+		StartedAt: began.UTC(), DurationS: time.Since(began).Seconds(), Reached: reached,
+		SLAs: []report.SLA{}, Faults: []report.Fault{}, Series: []report.Second{},
+	}
+	p := newPlan(s)
+	for _, span := range p.spans {
+		r.Phases = append(r.Phases, report.Phase{Name: span.Name, StartS: span.Start.Seconds(), EndS: span.End.Seconds(), NotRun: true})
+	}
+	for _, sla := range s.SLAs {
+		r.SLAs = append(r.SLAs, report.SLA{Name: sla.Name, Expect: sla.Expect, During: sla.During, NotRun: true})
+	}
+	return r
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"strings"
 	"time"
 
 	"github.com/resctl/resctl/inject/netem"
@@ -33,9 +34,10 @@ type networkFault struct {
 // openLinks lays a network link (netem.Link) between each proxy that has
 // network faults and its upstream, so they act on real packets. Where
 // that cannot be done (not Linux, not root, no namespaces) the proxy dials
-// directly, resctl says why, and its network faults are reported as never
-// fired. Namespaces left by killed runs are removed first.
-func (ps *proxySet) openLinks(ctx context.Context, s *scenario.Scenario, progress io.Writer) {
+// directly, resctl says why, and its network faults (optional ones: the
+// run refused the others) are reported as not started. supported says
+// whether it can be done. Namespaces left by killed runs are removed first.
+func (ps *proxySet) openLinks(ctx context.Context, s *scenario.Scenario, supported func() error, progress io.Writer) {
 	want := map[string]bool{}
 	for _, ph := range s.Phases {
 		for _, f := range ph.Faults {
@@ -47,7 +49,7 @@ func (ps *proxySet) openLinks(ctx context.Context, s *scenario.Scenario, progres
 	if len(want) == 0 {
 		return
 	}
-	if err := netem.Supported(); err != nil {
+	if err := supported(); err != nil {
 		for _, pr := range ps.list {
 			if want[pr.Name] {
 				pr.linkErr = err
@@ -197,6 +199,26 @@ func (c *phaseClock) networkFaults() map[string]networkFault {
 	return maps.Clone(c.network)
 }
 
+// checkFaults refuses a scenario whose network faults this machine cannot
+// inject, unless each is optional.
+func checkFaults(s *scenario.Scenario, supported func() error) error {
+	var ids []string
+	for _, ph := range s.Phases {
+		for _, f := range ph.Faults {
+			if f.Network != nil && !f.Optional {
+				ids = append(ids, f.ID)
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	if err := supported(); err != nil {
+		return fmt.Errorf("%w: network fault %s: %v", ErrCannotInject, strings.Join(ids, ", "), err)
+	}
+	return nil
+}
+
 // addNetworkFaults puts the network faults in the report. Matched counts
 // the packets that left the faulted ends of the link while each was on
 // (dropped ones included). A fault that acts on every such packet (a
@@ -229,7 +251,7 @@ func addNetworkFaults(r *report.Report, s *scenario.Scenario, nfs map[string]net
 				out.EffectiveRate = float64(out.Injected) / float64(out.Matched)
 			}
 			r.Faults = append(r.Faults, out)
-			if s.RequireFaultsFired && !out.Fired {
+			if s.RequireFaultsFired && !out.Fired && !(f.Optional && !nf.started) {
 				observed := fmt.Sprintf("%d packets, %d dropped", nf.stats.Packets, nf.stats.Dropped)
 				if !nf.started {
 					observed = "did not start"

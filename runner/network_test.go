@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -196,5 +197,56 @@ phases:
 	// a part of it, off for the rest.
 	if f.OnS < 1 || f.OnS > 3 {
 		t.Errorf("fault on for %.2fs over its windows, want about 2s of its 4s phase", f.OnS)
+	}
+}
+
+// TestRun_NetworkFaultThisMachineCannotInject: a network fault where the
+// machine cannot make one refuses the run before anything starts (no
+// target, no load), unless the fault is optional: the run then goes on
+// without it, reports it as not started, and require_faults_fired does
+// not fail for it.
+func TestRun_NetworkFaultThisMachineCannotInject(t *testing.T) {
+	const src = `
+name: cannot inject
+target: {builtin: demo}
+load: {rate: 20/s, requests: [{path: /api/users/1}]}
+phases:
+  - {name: baseline, duration: 500ms}
+  - name: delayed
+    duration: 500ms
+    faults: [{network: {delay: 100ms%s}}]
+require_faults_fired: true
+`
+	unsupported := func() error { return fmt.Errorf("%w: needs root", netem.ErrUnsupported) }
+	tests := []struct {
+		name     string
+		optional string
+		wantErr  error
+	}{
+		{"required", "", ErrCannotInject},
+		{"optional", ", optional: true", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := scenario.Parse("test.yaml", []byte(fmt.Sprintf(src, tt.optional)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var progress strings.Builder
+			r, err := Run(context.Background(), s, Options{NetworkSupported: unsupported, Progress: &progress})
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Run: %v, want %v", err, tt.wantErr)
+			}
+			if tt.wantErr != nil {
+				if r != nil || progress.Len() > 0 || !strings.Contains(err.Error(), "delayed/network") || !strings.Contains(err.Error(), "needs root") {
+					t.Errorf("report %v, progress %q, error %q: want a refusal before anything starts that names the fault and the reason", r, progress.String(), err)
+				}
+				return
+			}
+			f := networkFaultIn(t, r, "delayed/network")
+			if f.Fired || f.Error == "" || !r.Passed || r.Run.Sent == 0 {
+				t.Errorf("fault %+v, passed %v, sent %d: want the run done, the fault not started with the reason", f, r.Passed, r.Run.Sent)
+			}
+		})
 	}
 }

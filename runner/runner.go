@@ -45,6 +45,12 @@ var ErrUnreachable = load.ErrUnreachable
 // last phase ended. The report it comes with holds what was recorded.
 var ErrInterrupted = errors.New("run interrupted")
 
+// ErrCannotInject is returned (wrapped) when the scenario asks for a fault
+// this machine cannot inject (a network fault without root) and has not
+// marked it optional: the run refuses before anything starts, rather than
+// run the whole experiment to fail on require_faults_fired.
+var ErrCannotInject = errors.New("this machine cannot inject the scenario's faults")
+
 // DialTimeout bounds the reachability check of a target given by URL.
 const DialTimeout = 3 * time.Second
 
@@ -69,6 +75,15 @@ type Options struct {
 	DemoCommand []string
 	// LogDir receives the stdout and stderr of processes resctl starts.
 	LogDir string
+	// Supervisor, when set, is the command line that runs
+	// service.Supervise (e.g. {"/path/to/resctl", "__supervise"}): every
+	// process the run starts is started through it, so that if resctl dies,
+	// even by SIGKILL, the process's own children die too. Empty starts
+	// them directly; they still die with resctl, their children may not.
+	Supervisor []string
+	// NetworkSupported says whether network faults can be injected here
+	// and if not why; nil is netem.Supported. Tests give their own.
+	NetworkSupported func() error
 }
 
 // Run executes the scenario. It always returns a report when the run got as
@@ -76,6 +91,34 @@ type Options struct {
 // what was recorded is never lost; the error is nil when the run completed,
 // whatever its SLA verdicts.
 func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Report, error) {
+	began := time.Now()
+	at := &stage{name: "starting"}
+	if opts.NetworkSupported == nil {
+		opts.NetworkSupported = netem.Supported
+	}
+	if err := checkFaults(s, opts.NetworkSupported); err != nil {
+		return nil, err
+	}
+	r, err := run(ctx, s, opts, at)
+	if r != nil || err == nil || errors.Is(err, load.ErrInvalid) {
+		return r, err
+	}
+	// Stopped before the load began: a report all the same, with every
+	// phase and SLA not run and how far the start-up got.
+	r = notStartedReport(s, began, at.name)
+	if ctx.Err() != nil {
+		r.Interrupted = true
+		return r, fmt.Errorf("run %q while %s: %w", s.Name, at.name, ErrInterrupted)
+	}
+	r.Error = err.Error()
+	return r, err
+}
+
+// stage is the step of start-up a run is at, for the report of a run that
+// stops there.
+type stage struct{ name string }
+
+func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*report.Report, error) {
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -96,6 +139,12 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 		defer results.Close()
 	}
 
+	// Processes an earlier run recorded and left behind, killed with its
+	// supervisors, would hold the ports this one needs.
+	if stale, err := service.CleanupStale(service.DefaultStateDir()); len(stale) > 0 || err != nil {
+		fmt.Fprintf(progress, "resctl: stopped %d process(es) left by earlier runs: %s (%v)\n", len(stale), strings.Join(stale, ", "), err)
+	}
+
 	// In the guarded-proxy topology a proxy fronts the target and the
 	// load goes through it. In the dependency topology proxies front the
 	// target's dependencies (proxy.upstream, proxies), the target is
@@ -103,6 +152,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	// Things start in the order they need each other: services, proxies
 	// in front of them, the target, the proxy in front of it.
 	for _, svc := range s.Services {
+		at.name = "starting service " + svc.Name
 		stop, err := startService(ctx, svc, opts)
 		if err != nil {
 			return nil, err
@@ -111,6 +161,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 		fmt.Fprintf(progress, "resctl: started service %s\n", svc.Name)
 	}
 
+	at.name = "starting the proxies"
 	gd, err := buildGuards(s, time.Now())
 	if err != nil {
 		return nil, err
@@ -130,10 +181,11 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	// Faults are switched off whatever happens from here on: phase end,
 	// interrupt, error or panic.
 	defer proxies.clear()
-	proxies.openLinks(ctx, s, progress)
+	proxies.openLinks(ctx, s, opts.NetworkSupported, progress)
 	if err := proxies.startDependencies(); err != nil {
 		return nil, err
 	}
+	at.name = "starting the target"
 	upstream, targetDesc, stopTarget, err := startTarget(ctx, s, opts, proxies.templateData())
 	if err != nil {
 		return nil, err
@@ -142,6 +194,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	// The links go before the target stops, whatever ends the run: a
 	// target stopping gracefully would wait on the relays' connections.
 	defer proxies.closeLinks()
+	at.name = "starting the proxy in front of the target"
 	loadURL := upstream
 	if front := proxies.front(); front != nil {
 		if err := proxies.start(front, upstream); err != nil {
@@ -154,6 +207,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	}
 	proxies.describe(progress)
 
+	at.name = "starting the load"
 	plan := newPlan(s)
 	start := time.Now()
 	gd.setStart(start)
@@ -233,6 +287,9 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 	events := append(clock.events(), guardEvents...)
 	slices.SortStableFunc(events, func(a, b record.Event) int { return cmp.Compare(a.At, b.At) })
 	r := buildReport(s, targetDesc, snap, env, proxies, events, runEnd)
+	if n := len(plan.spans); n > 0 && runEnd < plan.spans[n-1].End {
+		markNotRun(r, plan.spans, runEnd)
+	}
 	addRuntimeFaults(r, s, clock.runtimeFaults())
 	addNetworkFaults(r, s, clock.networkFaults())
 	r.DurationS = elapsed.Seconds()
@@ -316,10 +373,12 @@ func startTarget(ctx context.Context, s *scenario.Scenario, opts Options, data s
 	if s.Target.Builtin == "demo" && len(opts.DemoCommand) > 0 {
 		args := append(slices.Clone(opts.DemoCommand), "--listen", "127.0.0.1:0", "--seed", strconv.FormatUint(s.Seed, 10))
 		p, err := service.Start(ctx, service.Spec{
-			Name:      "demo-target",
-			Command:   args,
-			ReadyLine: demoReady,
-			LogDir:    opts.LogDir,
+			Name:       "demo-target",
+			Command:    args,
+			ReadyLine:  demoReady,
+			LogDir:     opts.LogDir,
+			Supervisor: opts.Supervisor,
+			StateDir:   service.DefaultStateDir(),
 		})
 		if err != nil {
 			return "", "", nil, fmt.Errorf("start built-in demo target: %w", err)
@@ -358,7 +417,8 @@ func startTarget(ctx context.Context, s *scenario.Scenario, opts Options, data s
 // startCommand starts the service under test and waits until it is ready.
 func startCommand(ctx context.Context, s *scenario.Scenario, opts Options, data scenario.TemplateData) (string, string, func(), error) {
 	t := s.Target
-	spec := service.Spec{Name: "target", Dir: t.Dir, Env: map[string]string{}, ReadyTimeout: t.ReadyTimeout, StopGrace: t.Stop.Grace, LogDir: opts.LogDir}
+	spec := service.Spec{Name: "target", Dir: t.Dir, Env: map[string]string{}, ReadyTimeout: t.ReadyTimeout, StopGrace: t.Stop.Grace,
+		LogDir: opts.LogDir, Supervisor: opts.Supervisor, StateDir: service.DefaultStateDir()}
 	for _, a := range t.Command {
 		x, err := scenario.Expand(a, data)
 		if err != nil {
@@ -400,7 +460,8 @@ func startCommand(ctx context.Context, s *scenario.Scenario, opts Options, data 
 // ready; the returned function stops its process group.
 func startService(ctx context.Context, svc scenario.Service, opts Options) (func(), error) {
 	spec := service.Spec{Name: svc.Name, Command: svc.Command, Env: svc.Env, Dir: svc.Dir,
-		ReadyTimeout: svc.ReadyTimeout, StopGrace: svc.Stop.Grace, LogDir: opts.LogDir}
+		ReadyTimeout: svc.ReadyTimeout, StopGrace: svc.Stop.Grace, LogDir: opts.LogDir,
+		Supervisor: opts.Supervisor, StateDir: service.DefaultStateDir()}
 	if sig, ok := signals[svc.Stop.Signal]; ok {
 		spec.StopSignal = sig
 	}

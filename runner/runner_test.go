@@ -25,6 +25,15 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if addr := os.Getenv("RUNNER_ANNOUNCE"); addr != "" {
+		// A service that never becomes ready: it says it started, then
+		// waits to be stopped.
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+		}
+		time.Sleep(time.Hour)
+		return
+	}
 	if os.Getenv("RUNNER_SERVICE") != "" {
 		serviceUnderTest()
 		return
@@ -32,7 +41,9 @@ func TestMain(m *testing.M) {
 	if childMain() {
 		return
 	}
-	goleak.VerifyTestMain(m)
+	// service starts processes from one goroutine that lives as long as
+	// the process (see service.startCmd).
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/resctl/resctl/service.spawnLoop"))
 }
 
 // serviceUnderTest is a service that calls a downstream API for every
@@ -200,8 +211,10 @@ phases: [{name: only, duration: 1s}]
 	if !errors.Is(err, ErrUnreachable) {
 		t.Fatalf("err = %v, want ErrUnreachable", err)
 	}
-	if r != nil {
-		t.Errorf("report = %+v, want none: no load was sent", r)
+	// CI reporters show the error: the report says it, with the phase not run.
+	if r == nil || r.Verdict() != report.VerdictError || !strings.Contains(r.Error, "target unreachable") ||
+		r.Reached != "starting the target" || !r.Phases[0].NotRun || r.Run.Sent != 0 {
+		t.Errorf("report = %+v, want the error, reached starting the target, nothing sent", r)
 	}
 }
 
@@ -235,6 +248,119 @@ phases:
 	if len(r.Faults) != 1 || r.Faults[0].EndS == 0 {
 		t.Errorf("faults = %+v, want the latency fault switched off", r.Faults)
 	}
+}
+
+// TestRun_InterruptAtAnyMoment interrupts runs during start-up, as the
+// first phase begins, and at 0.2 s whatever the run is doing then: each
+// leaves a report, in every format, that says how far the run got, with
+// what never ran marked not run, not failed.
+func TestRun_InterruptAtAnyMoment(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const phases = `
+load: {rate: 20/s, requests: [{path: /api/users/1}]}
+phases:
+  - {name: baseline, duration: 1s}
+  - {name: fault, duration: 1m}
+slas:
+  - {name: healthy, during: baseline, expect: success_rate >= 0%}
+  - {name: survives, during: fault, expect: success_rate >= 99%}
+`
+	tests := []struct {
+		name string
+		// interrupt arms the interrupt: it calls cancel on some event.
+		interrupt   func(t *testing.T, cancel func()) (scenario string, progress io.Writer)
+		wantReached string // empty: any
+		wantNotRun  []string
+	}{
+		{"while a service starts", func(t *testing.T, cancel func()) (string, io.Writer) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ln.Close() })
+			go func() {
+				if c, err := ln.Accept(); err == nil {
+					c.Close()
+					cancel()
+				}
+			}()
+			return `
+name: slow start
+services:
+  - name: slow
+    command: ["` + self + `"]
+    env: {RUNNER_ANNOUNCE: "` + ln.Addr().String() + `"}
+    ready: 127.0.0.1:1
+target: {builtin: demo}` + phases, nil
+		}, "starting service slow", []string{"healthy", "survives"}},
+		{"as the first phase begins", func(t *testing.T, cancel func()) (string, io.Writer) {
+			return "name: first phase\ntarget: {builtin: demo}" + phases, &onLine{prefix: "resctl: phase baseline", do: cancel}
+		}, "phase baseline", []string{"survives"}},
+		{"at 0.2s", func(t *testing.T, cancel func()) (string, io.Writer) {
+			time.AfterFunc(200*time.Millisecond, cancel)
+			return "name: early\ntarget: {builtin: demo}" + phases, nil
+		}, "", []string{"survives"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			src, progress := tt.interrupt(t, cancel)
+			r, err := Run(ctx, mustParse(t, src), Options{Progress: progress})
+			if !errors.Is(err, ErrInterrupted) {
+				t.Fatalf("err = %v, want ErrInterrupted", err)
+			}
+			if r == nil || !r.Interrupted || r.Verdict() != report.VerdictInterrupted || r.Reached == "" {
+				t.Fatalf("report = %+v, want an interrupted one that says how far it got", r)
+			}
+			if tt.wantReached != "" && r.Reached != tt.wantReached {
+				t.Errorf("reached %q, want %q", r.Reached, tt.wantReached)
+			}
+			notRun := map[string]bool{}
+			for _, s := range r.SLAs {
+				notRun[s.Name] = s.NotRun
+				if s.NotRun && (s.Passed || s.Observed != "" || s.Error != "") {
+					t.Errorf("SLA %q not run but judged: %+v", s.Name, s)
+				}
+			}
+			for _, name := range tt.wantNotRun {
+				if !notRun[name] {
+					t.Errorf("SLA %q not marked not run: %+v", name, r.SLAs)
+				}
+			}
+			if !r.Phases[1].NotRun || r.Phases[1].Requests != 0 {
+				t.Errorf("phase fault = %+v, want not run", r.Phases[1])
+			}
+			for _, f := range report.Formats {
+				var b bytes.Buffer
+				if err := report.Write(&b, f, r); err != nil {
+					t.Errorf("write %s: %v", f, err)
+				}
+				if f == report.FormatJUnit && !strings.Contains(b.String(), `<skipped message="not run: the run stopped before phase fault">`) {
+					t.Errorf("junit has no skipped test case for the fault phase's SLA:\n%s", b.String())
+				}
+			}
+		})
+	}
+}
+
+// onLine calls do once a line written to it starts with prefix.
+type onLine struct {
+	prefix string
+	do     func()
+	once   sync.Once
+}
+
+func (o *onLine) Write(b []byte) (int, error) {
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, o.prefix) {
+			o.once.Do(o.do)
+		}
+	}
+	return len(b), nil
 }
 
 func TestRun_SteadyStateNotMetStopsBeforeFaults(t *testing.T) {

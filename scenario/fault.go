@@ -2,7 +2,6 @@ package scenario
 
 import (
 	"reflect"
-	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -38,29 +37,38 @@ func (f *Fault) DecodeNode(d *strictyaml.Decoder, n *yaml.Node, path string) {
 	f.kind, f.kindNode, f.params = k.Value, k, v
 	f.path = strictyaml.Join(path, k.Value)
 	d.At[f.path] = v
-	f.takeProxy(d)
+	f.takeKeys(d)
 }
 
-// takeProxy removes the proxy: key from a proxy fault's parameters, where
-// it names the proxy rather than a parameter of the kind.
-func (f *Fault) takeProxy(d *strictyaml.Decoder) {
+// takeKeys removes the keys that are about the fault rather than
+// parameters of its kind from a proxy fault's parameters: proxy: (the
+// proxy it acts on) and optional:.
+func (f *Fault) takeKeys(d *strictyaml.Decoder) {
 	v := f.params
 	if v.Kind != yaml.MappingNode {
 		return
 	}
+	kept := make([]*yaml.Node, 0, len(v.Content))
 	for i := 0; i+1 < len(v.Content); i += 2 {
-		if v.Content[i].Value != "proxy" {
-			continue
+		key, val := v.Content[i], v.Content[i+1]
+		path := strictyaml.Join(f.path, key.Value)
+		switch key.Value {
+		case "proxy":
+			d.At[path] = val
+			if d.Expect(val, yaml.ScalarNode, path) {
+				f.Proxy, f.proxyNode = val.Value, val
+			}
+		case "optional":
+			d.At[path] = val
+			d.Decode(val, reflect.ValueOf(&f.Optional).Elem(), path)
+		default:
+			kept = append(kept, key, val)
 		}
-		name := v.Content[i+1]
-		d.At[strictyaml.Join(f.path, "proxy")] = name
-		if d.Expect(name, yaml.ScalarNode, strictyaml.Join(f.path, "proxy")) {
-			f.Proxy, f.proxyNode = name.Value, name
-		}
+	}
+	if len(kept) != len(v.Content) {
 		c := *v
-		c.Content = append(slices.Clone(v.Content[:i]), v.Content[i+2:]...)
+		c.Content = kept
 		f.params = &c
-		return
 	}
 }
 

@@ -246,6 +246,10 @@ type Fault struct {
 	// link that resctl lays between the proxy and its upstream; nil for
 	// the others.
 	Network *netem.Spec
+	// Optional (the fault's optional: key) lets a run go on without a
+	// fault this machine cannot inject (a network fault without root),
+	// reporting it as not started; without it the run refuses to start.
+	Optional bool
 
 	// Until validation resolves it: the kind, its key and parameters.
 	kind             string

@@ -158,6 +158,9 @@ func (g *schemaGen) oneKind(prefix, desc string, kinds []string, newConfig func(
 	return map[string]any{"description": desc, "oneOf": alts}
 }
 
+// optionalKey is a proxy or network fault's optional: key.
+var optionalKey = map[string]any{"type": "boolean", "description": "run without the fault where this machine cannot inject it (a network fault without root), reporting it as not started; otherwise the run refuses to start"}
+
 // faults is a fault of any layer: a kind known to several layers (latency
 // on http and tcp proxies) takes the parameters of either, and every
 // proxy fault may name its proxy.
@@ -170,6 +173,7 @@ func (g *schemaGen) faults() map[string]any {
 			def := "fault_" + string(l) + "_" + k
 			obj := g.object(reflect.TypeOf(spec).Elem())
 			obj["properties"].(map[string]any)["proxy"] = map[string]any{"type": "string", "description": "the proxy the fault acts on"}
+			obj["properties"].(map[string]any)["optional"] = optionalKey
 			g.defs[def] = obj
 			if forms[k] == nil {
 				kinds = append(kinds, k)
@@ -186,6 +190,7 @@ func (g *schemaGen) faults() map[string]any {
 	}
 	net := g.object(reflect.TypeFor[netem.Spec]())
 	net["properties"].(map[string]any)["proxy"] = map[string]any{"type": "string", "description": "the proxy whose link to its upstream the fault acts on"}
+	net["properties"].(map[string]any)["optional"] = optionalKey
 	g.defs["fault_network"] = net
 	kinds = append(kinds, networkKind)
 	forms[networkKind] = []any{map[string]any{"$ref": "#/$defs/fault_network"}}

@@ -7,7 +7,7 @@ import (
 	"syscall"
 )
 
-func setProcessGroup(*exec.Cmd) {}
+func setProcessGroup(*exec.Cmd, bool) {}
 
 func signalGroup(cmd *exec.Cmd, _ syscall.Signal) error {
 	if cmd.Process == nil {
@@ -15,3 +15,5 @@ func signalGroup(cmd *exec.Cmd, _ syscall.Signal) error {
 	}
 	return cmd.Process.Kill()
 }
+
+func killGroup(int) error { return errNoProcRecords }

@@ -12,6 +12,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -54,6 +56,17 @@ type Spec struct {
 
 	// LogDir, if set, receives NAME.stdout.log and NAME.stderr.log.
 	LogDir string
+
+	// Supervisor, if set, is the command line of a process that runs
+	// Supervise (resctl's own binary): it is started in the command's
+	// place and starts the command, so that if resctl dies, even by
+	// SIGKILL, the command's grandchildren are stopped as well, not only
+	// the command itself.
+	Supervisor []string
+	// StateDir, if set, records the process while it runs, so that
+	// CleanupStale(StateDir) in a later run stops it if resctl and its
+	// supervisor both died without stopping it.
+	StateDir string
 }
 
 // Process is a started process.
@@ -71,6 +84,8 @@ type Process struct {
 
 	stopOnce sync.Once
 	stopErr  error
+
+	record string // its state file, removed once it is stopped
 }
 
 // Start starts the process and waits until it is ready, ctx is done or it
@@ -93,13 +108,17 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("service %s: %w", spec.Name, err)
 	}
-	cmd := exec.Command(path, spec.Command[1:]...)
+	argv := append([]string{path}, spec.Command[1:]...)
+	if len(spec.Supervisor) > 0 {
+		argv = append(slices.Clone(spec.Supervisor), supervisorArgs(spec, argv)...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = spec.Dir
 	cmd.Env = os.Environ()
 	for k, v := range spec.Env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	setProcessGroup(cmd)
+	setProcessGroup(cmd, len(spec.Supervisor) > 0)
 
 	p := &Process{spec: spec, cmd: cmd, out: newTail(tailLines), errb: newTail(tailLines), exited: make(chan struct{})}
 	stdout, stderr := io.Writer(p.out), io.Writer(p.errb)
@@ -118,7 +137,7 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 	lines := make(chan string, 64)
 	cmd.Stdout = &lineSplitter{w: stdout, lines: lines}
 	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
+	if err := startCmd(cmd); err != nil {
 		p.closeFiles()
 		return nil, fmt.Errorf("service %s: start %s: %w", spec.Name, spec.Command[0], err)
 	}
@@ -127,12 +146,25 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 		p.closeFiles()
 		close(p.exited)
 	}()
+	if spec.StateDir != "" {
+		var err error
+		if p.record, err = writeRecord(spec.StateDir, spec.Name, cmd.Process.Pid); err != nil {
+			_ = p.Stop()
+			return nil, fmt.Errorf("service %s: record the process: %w", spec.Name, err)
+		}
+	}
 
 	if err := p.waitReady(ctx, lines); err != nil {
 		_ = p.Stop()
 		return nil, fmt.Errorf("service %s: %w%s", spec.Name, err, p.tailText())
 	}
 	return p, nil
+}
+
+// supervisorArgs is what Supervise is given after the supervisor's own
+// command line: the stop signal, the grace period, the command.
+func supervisorArgs(spec Spec, command []string) []string {
+	return append([]string{strconv.Itoa(int(spec.StopSignal)), spec.StopGrace.String()}, command...)
 }
 
 func (p *Process) closeFiles() {
@@ -263,6 +295,9 @@ func (p *Process) Stop() error {
 		// Children that outlived the leader are killed too.
 		_ = signalGroup(p.cmd, syscall.SIGKILL)
 	})
+	if p.record != "" {
+		_ = os.Remove(p.record)
+	}
 	return p.stopErr
 }
 

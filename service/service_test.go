@@ -18,8 +18,12 @@ import (
 )
 
 // The test binary doubles as the child process: with SERVICE_HELPER set it
-// behaves as the mode says instead of running tests.
+// behaves as the mode says instead of running tests; as "supervise ..." it
+// is the supervisor.
 func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "supervise" {
+		os.Exit(Supervise(os.Args[2:], os.Stderr))
+	}
 	if mode := os.Getenv("SERVICE_HELPER"); mode != "" {
 		helper(mode)
 		return
@@ -66,8 +70,15 @@ func helper(mode string) {
 		time.Sleep(time.Hour)
 	case "sleep":
 		time.Sleep(time.Hour)
+	default:
+		if h := platformHelpers[mode]; h != nil {
+			h()
+		}
 	}
 }
+
+// platformHelpers are helper modes that only some systems' tests have.
+var platformHelpers = map[string]func(){}
 
 func self(t *testing.T) string {
 	t.Helper()

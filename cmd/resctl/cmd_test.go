@@ -4,9 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	"github.com/resctl/resctl/inject/netem"
 )
 
 // execWith runs a root command whose commands are built by build, so a test
@@ -82,5 +88,39 @@ func TestExecute_ExitCodes(t *testing.T) {
 				t.Errorf("stderr %q lacks the error", stderr)
 			}
 		})
+	}
+}
+
+// TestRunCmd_FaultThisMachineCannotInject: a network fault this machine
+// cannot inject refuses the run at once, exit 2, with the reason and the
+// fix, and nothing written.
+func TestRunCmd_FaultThisMachineCannotInject(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "s.yaml")
+	if err := os.WriteFile(file, []byte(`name: needs root
+target: {builtin: demo}
+load: {rate: 10/s, requests: [{path: /}]}
+phases:
+  - name: slow link
+    duration: 1s
+    faults: [{network: {delay: 50ms}}]
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := newRunCmd(func(ctx context.Context, o *runOptions) error {
+		o.networkSupported = func() error { return fmt.Errorf("%w: needs root", netem.ErrUnsupported) }
+		return runScenario(ctx, o)
+	})
+	code, stderr := execWith(t, cmd, "run", file, "--out", filepath.Join(dir, "out"))
+	if code != exitUsage {
+		t.Errorf("exit %d, want %d", code, exitUsage)
+	}
+	for _, want := range []string{"cannot inject", "slow_link/network", "needs root", "hint: ", "optional: true"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out")); !os.IsNotExist(err) {
+		t.Errorf("the refused run wrote its output directory: %v", err)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/resctl/resctl/inject"
 	"github.com/resctl/resctl/inject/agent"
 	"github.com/resctl/resctl/inject/netem"
+	"github.com/resctl/resctl/service"
 )
 
 // DefaultInjectFor is how long a one-shot fault lasts when --for is not
@@ -279,7 +280,8 @@ func newInjectClearCmd(parent *injectOptions, runF func(context.Context, *inject
 		Use:   "clear (--proxy NAME | --all)",
 		Short: "Switch faults off: one proxy's, or every proxy's",
 		Long: `Switch faults off: one proxy's (--proxy), or every proxy's (--all). --all also
-removes network namespaces that a killed resctl run left behind.`,
+removes network namespaces that a killed resctl run left behind, and stops the
+processes it started (a target.command, services) if they outlived it.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
 			parent.Stdout, parent.Stderr = c.OutOrStdout(), c.ErrOrStderr()
@@ -294,6 +296,13 @@ removes network namespaces that a killed resctl run left behind.`,
 				// Namespaces a killed run left behind go too.
 				if stale, err := netem.CleanupStale(c.Context()); len(stale) > 0 || (err != nil && !errors.Is(err, netem.ErrUnsupported)) {
 					fmt.Fprintf(parent.Stdout, "removed %d stale network namespace(s): %s\n", len(stale), strings.Join(stale, ", "))
+					if err != nil {
+						fmt.Fprintf(parent.Stderr, "resctl: %v\n", err)
+					}
+				}
+				// So do processes a killed run started and recorded.
+				if stale, err := service.CleanupStale(service.DefaultStateDir()); len(stale) > 0 || err != nil {
+					fmt.Fprintf(parent.Stdout, "stopped %d stale process(es): %s\n", len(stale), strings.Join(stale, ", "))
 					if err != nil {
 						fmt.Fprintf(parent.Stderr, "resctl: %v\n", err)
 					}

@@ -8,7 +8,13 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/resctl/resctl/service"
 )
+
+// superviseArg, as resctl's first argument, makes it the supervisor of a
+// process a run starts (service.Supervise), not a command of the CLI.
+const superviseArg = "__supervise"
 
 func main() {
 	os.Exit(run())
@@ -17,7 +23,12 @@ func main() {
 // run executes the command line and returns the process's exit code; it is
 // main without os.Exit, so the CLI tests can run it in-process.
 func run() int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	if len(os.Args) > 1 && os.Args[1] == superviseArg {
+		return service.Supervise(os.Args[2:], os.Stderr)
+	}
+	// A closed terminal (SIGHUP) stops a run as Ctrl-C and SIGTERM do:
+	// faults off, processes stopped, the report written.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	return execute(ctx, newRootCmd(), os.Args[1:], os.Stdout, os.Stderr)
 }

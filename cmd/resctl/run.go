@@ -32,6 +32,9 @@ type runOptions struct {
 	SaveResults string
 	Stdout      io.Writer
 	Stderr      io.Writer
+	// networkSupported replaces the check of whether this machine can
+	// inject network faults, for tests; nil checks the machine.
+	networkSupported func() error
 }
 
 func newRunCmd(runF func(context.Context, *runOptions) error) *cobra.Command {
@@ -44,7 +47,9 @@ proxy in front of it, drive the load through the proxy phase by phase while
 faults switch on and off, then check the SLAs and write the reports.
 
 report.json is written to --out (default: the scenario's output.dir, or
-` + scenario.DefaultOutputDir + `) even when the run is interrupted with Ctrl-C, beside the
+` + scenario.DefaultOutputDir + `) even when the run is interrupted (Ctrl-C, SIGTERM, SIGHUP) or
+fails, at any moment, start-up included — it then says how far the run got,
+and phases and SLAs it never reached are "not run" — beside the
 formats the scenario's output.formats lists: report.html (the recovery
 report), junit.xml, summary.md. --html, --junit and --markdown write those
 formats to further files. When $GITHUB_STEP_SUMMARY is set, the Markdown
@@ -96,7 +101,8 @@ func runScenario(ctx context.Context, opts *runOptions) error {
 	if opts.OutDir != "" {
 		dir = opts.OutDir
 	}
-	ropts := runner.Options{Progress: opts.Stderr, DemoCommand: selfCommand("demo-target"), LogDir: dir, Results: opts.SaveResults}
+	ropts := runner.Options{Progress: opts.Stderr, DemoCommand: selfCommand("demo-target"), Supervisor: selfCommand(superviseArg), LogDir: dir, Results: opts.SaveResults,
+		NetworkSupported: opts.networkSupported}
 	switch {
 	case opts.Quiet:
 		ropts.Progress = nil
@@ -107,6 +113,9 @@ func runScenario(ctx context.Context, opts *runOptions) error {
 	if rep == nil {
 		if errors.Is(runErr, load.ErrInvalid) {
 			return withCode(exitUsage, runErr, "check load.grpc in the scenario: call, data, metadata, proto")
+		}
+		if errors.Is(runErr, runner.ErrCannotInject) {
+			return withCode(exitUsage, runErr, "network faults need Linux, root and iproute2 (ip, tc): run resctl as root, or mark the fault optional: true to run without it")
 		}
 		return withCode(exitRunFailed, runErr, hintFor(runErr))
 	}

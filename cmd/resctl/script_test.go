@@ -42,6 +42,7 @@ func TestScripts(t *testing.T) {
 			"wait-served": cmdWaitServed,
 			"http-status": cmdHTTPStatus,
 			"results":     cmdResults,
+			"wait-file":   cmdWaitFile,
 		},
 	})
 }
@@ -89,6 +90,20 @@ func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
 	if got != want {
 		ts.Fatalf("%s exited with %d, want %d", args[1], got, want)
 	}
+}
+
+// cmdWaitFile waits until FILE exists — a process the script started got
+// that far: wait-file FILE.
+func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: wait-file FILE")
+	}
+	for deadline := time.Now().Add(scriptHangGuard); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(ts.MkAbs(args[0])); err == nil {
+			return
+		}
+	}
+	ts.Fatalf("%s did not appear within %v", args[0], scriptHangGuard)
 }
 
 // cmdFreePort exports a loopback port nothing listens on: free-port NAME.
