@@ -117,7 +117,7 @@ func TestRun_Results(t *testing.T) {
 			name:   "error status",
 			status: http.StatusServiceUnavailable,
 			steps:  []load.Step{{Name: "only", Duration: 500 * time.Millisecond, Rate: 40}},
-			want:   record.Counts{Requests: 20, Errors: 20, Codes: map[int]uint64{503: 20}},
+			want:   record.Counts{Requests: 20, Errors: 20, Codes: map[int]uint64{503: 20}, Reasons: map[string]uint64{"status: 503": 20}},
 			phases: []uint64{20},
 		},
 		{
@@ -266,7 +266,7 @@ func TestRun_Timeout(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	want := record.Counts{Requests: 2, Errors: 2, Codes: map[int]uint64{0: 2}}
+	want := record.Counts{Requests: 2, Errors: 2, Codes: map[int]uint64{0: 2}, Reasons: map[string]uint64{"transport: timeout": 2}}
 	if got := rec.Snapshot().Total.Counts; st.Interrupted || !reflect.DeepEqual(got, want) {
 		t.Errorf("timed-out requests recorded as %+v (interrupted %v), want %+v", got, st.Interrupted, want)
 	}
@@ -440,7 +440,7 @@ func TestRun_UnreachableTarget(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	want := record.Counts{Requests: 5, Errors: 5, Codes: map[int]uint64{0: 5}}
+	want := record.Counts{Requests: 5, Errors: 5, Codes: map[int]uint64{0: 5}, Reasons: map[string]uint64{"transport: connection refused": 5}}
 	if got := rec.Snapshot().Total.Counts; st.Interrupted || !reflect.DeepEqual(got, want) {
 		t.Errorf("refused requests recorded as %+v, want %+v", got, want)
 	}

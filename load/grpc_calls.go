@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/resctl/resctl/check"
 	"github.com/resctl/resctl/record"
 )
 
@@ -153,6 +154,10 @@ type callTracker struct {
 	// results, if set, gets every result too, as a POST to url.
 	results *ResultsFile
 	url     string
+	// checks verify every call; awaiting, when the checks read a unary
+	// call's response, holds each call until it comes.
+	checks   *check.Checks
+	awaiting *awaiting
 
 	started atomic.Uint64 // calls ghz began
 	dropped atomic.Uint64 // of which dropped at the cap
@@ -206,12 +211,8 @@ func (t *callTracker) metadata(cd *runner.CallData) (*metadata.MD, error) {
 // for a call that is not one of the run's (it carries no sequence number).
 func (t *callTracker) pick(ctx context.Context) *call {
 	md, _ := metadata.FromOutgoingContext(ctx)
-	v := md.Get(seqKey)
-	if len(v) != 1 {
-		return nil
-	}
-	seq, err := strconv.ParseUint(v[0], 10, 64)
-	if err != nil {
+	seq, ok := seqOf(md)
+	if !ok {
 		return nil
 	}
 	t.mu.Lock()
@@ -235,6 +236,16 @@ func (t *callTracker) pick(ctx context.Context) *call {
 	return c
 }
 
+// seqOf reads a call's place in the schedule from its metadata.
+func seqOf(md metadata.MD) (uint64, bool) {
+	v := md.Get(seqKey)
+	if len(v) != 1 {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(v[0], 10, 64)
+	return seq, err == nil
+}
+
 // outcome notes how c ended (so far: a transparent retry may follow), and
 // whether a guard's fallback answered it.
 func (t *callTracker) outcome(c *call, err error, fallback bool) {
@@ -244,9 +255,9 @@ func (t *callTracker) outcome(c *call, err error, fallback bool) {
 	t.mu.Unlock()
 }
 
-// end records c once its context is done.
+// end records c once its context is done, and once its response is
+// known when the checks read it.
 func (t *callTracker) end(c *call, ctx context.Context) {
-	defer t.pending.Done()
 	t.mu.Lock()
 	delete(t.calls, c.seq)
 	err, at, known, fallback := c.err, c.at, c.known, c.fallback
@@ -264,10 +275,11 @@ func (t *callTracker) end(c *call, ctx context.Context) {
 		Phase:    t.pacer.StepOf(c.seq) + 1,
 	}
 	if c.dropped {
-		res.Failed, res.Dropped = true, true
+		res.Failed, res.Dropped, res.Reason = true, true, dropReason
 		if !t.cut() {
-			t.add(c.seq, res, ErrDropped.Error())
+			t.add(c.seq, res, ErrDropped.Error(), 0)
 		}
+		t.pending.Done()
 		return
 	}
 	if !known { // it never got a connection
@@ -275,22 +287,43 @@ func (t *callTracker) end(c *call, ctx context.Context) {
 	}
 	code := status.Code(err)
 	if t.cut() && (code == codes.Canceled || code == codes.Unavailable) {
+		t.pending.Done()
 		return // cut short by the interrupt: it says nothing about the target
 	}
 	res.Latency = at.Sub(c.sent)
 	res.Code = HTTPStatusFromCode(code)
-	res.Failed = code != codes.OK
-	res.Fallback = fallback && !res.Failed
 	res.GRPCCode = code.String()
 	var msg string
 	if err != nil {
 		msg = err.Error()
 	}
-	t.add(c.seq, res, msg)
+	finish := func(r *response) {
+		defer t.pending.Done()
+		in := check.Response{Status: res.Code, GRPCCode: res.GRPCCode}
+		var size int64
+		if r != nil {
+			in.Body, size = r.json, r.size
+		}
+		res.Reason = grpcReason(code, msg, t.checks, in)
+		res.Failed = res.Reason != ""
+		res.Fallback = fallback && !res.Failed
+		if strings.HasPrefix(res.Reason, ReasonCheck+": ") {
+			msg = res.Reason
+		}
+		t.add(c.seq, res, msg, size)
+	}
+	if t.awaiting == nil {
+		finish(nil)
+		return
+	}
+	t.awaiting.end(c.seq, finish)
 }
 
+// response hands a unary call's response to its checks.
+func (t *callTracker) response(seq uint64, r *response) { t.awaiting.response(seq, r) }
+
 // add records res, and saves it if asked, in vegeta's terms.
-func (t *callTracker) add(seq uint64, res record.Result, errText string) {
+func (t *callTracker) add(seq uint64, res record.Result, errText string, size int64) {
 	if t.results != nil {
 		t.results.Write(vegeta.Result{
 			Attack:    "resctl",
@@ -298,6 +331,7 @@ func (t *callTracker) add(seq uint64, res record.Result, errText string) {
 			Code:      uint16(res.Code),
 			Timestamp: res.Sent,
 			Latency:   res.Latency,
+			BytesIn:   uint64(size),
 			Error:     errText,
 			Method:    http.MethodPost,
 			URL:       t.url,

@@ -48,6 +48,8 @@ type htmlView struct {
 	SLAs         []slaRow
 	Phases       []phaseRow
 	HasFallbacks bool
+	PhaseNames   []string
+	ErrorReasons []ErrorReason
 	Faults       []faultRow
 	Strip        svgLanes
 	Charts       []svgChart
@@ -138,7 +140,9 @@ func newHTMLView(r *Report) (*htmlView, error) {
 
 	for _, p := range r.Phases {
 		v.HasFallbacks = v.HasFallbacks || p.Fallbacks > 0
+		v.PhaseNames = append(v.PhaseNames, p.Name)
 	}
+	v.ErrorReasons = r.ErrorReasons
 	for _, p := range append(append([]Phase{}, r.Phases...), r.Total) {
 		v.Phases = append(v.Phases, newPhaseRow(p, p.Name == ""))
 	}

@@ -266,7 +266,8 @@ func TestWriteHTML_Contents(t *testing.T) {
 
 	t.Run("tables", func(t *testing.T) {
 		phases := text(byID(doc, "phases"))
-		for _, w := range []string{"baseline", "total", "890", "97.10%", "200×1942 503×58"} {
+		for _, w := range []string{"baseline", "total", "890", "97.10%", "200×1960 503×40",
+			"Error reasons", "json orders missing"} {
 			if !strings.Contains(phases, w) {
 				t.Errorf("phase table lacks %q", w)
 			}

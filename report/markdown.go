@@ -97,6 +97,22 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	}
 	b.WriteString("\n")
 
+	if len(r.ErrorReasons) > 0 {
+		b.WriteString("### Error reasons\n\n| kind | reason |")
+		for _, p := range r.Phases {
+			fmt.Fprintf(&b, " %s |", mdText(p.Name))
+		}
+		b.WriteString(" total |\n|---|---|" + strings.Repeat("--:|", len(r.Phases)+1) + "\n")
+		for _, e := range r.ErrorReasons {
+			fmt.Fprintf(&b, "| %s | %s |", mdText(e.Kind), mdCode(e.Reason))
+			for _, n := range e.Phases {
+				fmt.Fprintf(&b, " %d |", n)
+			}
+			fmt.Fprintf(&b, " %d |\n", e.Total)
+		}
+		b.WriteString("\n")
+	}
+
 	if len(r.Faults) > 0 {
 		b.WriteString("### Faults\n\n| fault | kind | phase | injected / matched | effective | configured |\n|---|---|---|--:|--:|--:|\n")
 		for _, f := range r.Faults {

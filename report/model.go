@@ -44,6 +44,10 @@ type Report struct {
 	Events []Event      `json:"events,omitempty"`
 	Series []Second     `json:"series"`
 	Run    RunResources `json:"run"`
+	// ErrorReasons say why requests failed, grouped: status codes,
+	// transport errors (reset, refused, timeout), failed response checks,
+	// drops at the in-flight cap; most frequent first within each kind.
+	ErrorReasons []ErrorReason `json:"error_reasons,omitempty"`
 
 	// Metrics are the series scraped from Prometheus endpoints during the
 	// run (the proxy's, the target's, any others).
@@ -53,6 +57,23 @@ type Report struct {
 	// ScrapeErrors are failed scrapes: gaps in Metrics, with the reason.
 	ScrapeErrors []ScrapeError `json:"scrape_errors,omitempty"`
 }
+
+// ErrorReason is one reason requests failed, with how many failed for it
+// in each phase.
+type ErrorReason struct {
+	// Kind is status, transport, check or dropped.
+	Kind string `json:"kind"`
+	// Reason is the detail: a status code, "connection refused", the
+	// check that failed ("body does not contain \"id\"").
+	Reason string `json:"reason"`
+	// Phases counts the failures of each phase, in the order of
+	// Report.Phases; Total those of the whole run.
+	Phases []uint64 `json:"phases"`
+	Total  uint64   `json:"total"`
+}
+
+// ReasonKinds are the kinds of ErrorReason, in the order reports list them.
+var ReasonKinds = []string{"status", "transport", "check", "dropped"}
 
 // MetricSeries is one scraped time series.
 type MetricSeries struct {

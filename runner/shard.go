@@ -171,6 +171,7 @@ func Merge(s *scenario.Scenario, files []string, start time.Time) (*report.Repor
 			Latency:  r.Latency,
 			Code:     int(r.Code),
 			Failed:   r.Error != "",
+			Reason:   load.ReasonOf(int(r.Code), r.Error),
 			Dropped:  load.IsDropped(r.Error),
 			Fallback: r.Error == "" && r.Headers.Get(load.FallbackHeader) != "",
 		})
