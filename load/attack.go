@@ -202,7 +202,7 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 			res.Error = "" // a status the checks allow
 		}
 		if opts.Results != nil {
-			opts.Results.Write(*res)
+			opts.Results.Write(*res, pacer.origin(), pacer.intended(res.Seq))
 		}
 		opts.Recorder.Add(record.Result{
 			Sent:     res.Timestamp,
@@ -264,6 +264,14 @@ func (w *interruptible) intended(k uint64) time.Time {
 		at += time.Duration(w.held[i].Load())
 	}
 	return time.Unix(0, began).Add(at)
+}
+
+// origin is the schedule's start; zero before the first hit.
+func (w *interruptible) origin() time.Time {
+	if began := w.began.Load(); began != 0 {
+		return time.Unix(0, began)
+	}
+	return time.Time{}
 }
 
 // Rate implements vegeta.Pacer.

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -569,15 +570,22 @@ func TestRun_ResultsFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	codes := map[uint16]int{}
-	for _, res := range decodeResults(t, path) {
+	for i, res := range decodeResults(t, path) {
 		codes[res.Code]++
-		// Only the fallback mark is kept, for a merged report to count.
-		want := http.Header(nil)
-		if res.Code == 200 {
-			want = http.Header{load.FallbackHeader: {"static"}}
+		// Only the fallback mark is kept, for a merged report to count,
+		// and when the result was due; the first result also says when
+		// the schedule started.
+		if got := res.Headers.Get(load.FallbackHeader); (got == "static") != (res.Code == 200) {
+			t.Errorf("result %d: fallback header %q with code %d", res.Seq, got, res.Code)
 		}
-		if !reflect.DeepEqual(res.Headers, want) {
-			t.Errorf("result %d kept headers %v, want %v", res.Seq, res.Headers, want)
+		if _, err := strconv.ParseInt(res.Headers.Get(load.DueHeader), 10, 64); err != nil {
+			t.Errorf("result %d: %s %q: %v", res.Seq, load.DueHeader, res.Headers.Get(load.DueHeader), err)
+		}
+		if has := res.Headers.Get(load.StartHeader) != ""; has != (i == 0) {
+			t.Errorf("result %d (#%d in the file) has %s: %v", res.Seq, i, load.StartHeader, has)
+		}
+		if res.Headers.Get("X-Other") != "" {
+			t.Errorf("result %d kept a response header: %v", res.Seq, res.Headers)
 		}
 	}
 	if codes[200] != 10 || codes[503] != 10 {

@@ -171,7 +171,7 @@ func RunGRPC(ctx context.Context, opts GRPCOptions) (Stats, error) {
 	calls := newCallTracker(opts.Pacer, opts.Recorder, in.md, paced.intended, func() bool { return ctx.Err() != nil })
 	calls.checks = in.checks
 	var logged []runner.Option
-	if unary && in.checks.NeedsBody() {
+	if unary && (in.checks.NeedsBody() || opts.Results != nil) {
 		calls.awaiting = newAwaiting()
 		logged = append(logged, runner.WithLogger(&responseLog{calls: calls, out: mtd.Output()}))
 	}
@@ -181,6 +181,7 @@ func RunGRPC(ctx context.Context, opts GRPCOptions) (Stats, error) {
 			scheme = "https"
 		}
 		calls.results = opts.Results
+		calls.origin = paced.origin
 		calls.url = scheme + "://" + opts.Target + "/" + string(mtd.Parent().FullName()) + "/" + string(mtd.Name())
 	}
 	workers := maxInFlight

@@ -151,11 +151,14 @@ type callTracker struct {
 	// slots holds a token per call in flight; at the cap a call is
 	// dropped. Nil when the schedule waits at the cap instead.
 	slots chan struct{}
-	// results, if set, gets every result too, as a POST to url.
+	// results, if set, gets every result too, as a POST to url, with the
+	// schedule's start as origin gives it.
 	results *ResultsFile
 	url     string
-	// checks verify every call; awaiting, when the checks read a unary
-	// call's response, holds each call until it comes.
+	origin  func() time.Time
+	// checks verify every call; awaiting, when the checks or the results
+	// file (for its size) need a unary call's response, holds each call
+	// until it comes.
 	checks   *check.Checks
 	awaiting *awaiting
 
@@ -164,6 +167,8 @@ type callTracker struct {
 	pending sync.WaitGroup
 
 	mu     sync.Mutex
+	next   uint64               // the number of the next call
+	sentAt map[uint64]time.Time // when each call not yet picked began
 	calls  map[uint64]*call
 	active int           // calls begun and not yet ended
 	idleCh chan struct{} // closed when active drops to 0
@@ -186,18 +191,24 @@ type call struct {
 }
 
 func newCallTracker(p *Pacer, rec *record.Recorder, md metadata.MD, intended func(uint64) time.Time, cut func() bool) *callTracker {
-	return &callTracker{pacer: p, rec: rec, md: md, intended: intended, cut: cut, calls: map[uint64]*call{}}
+	return &callTracker{pacer: p, rec: rec, md: md, intended: intended, cut: cut, calls: map[uint64]*call{}, sentAt: map[uint64]time.Time{}}
 }
 
 // metadata is ghz's MetadataProviderFunc: each call carries the step it is
 // scheduled in and its place in the schedule, as HTTP requests carry
-// PhaseHeader and SeqHeader. ghz numbers calls as the pacer counts hits.
+// PhaseHeader and SeqHeader.
 func (t *callTracker) metadata(cd *runner.CallData) (*metadata.MD, error) {
 	t.started.Add(1)
+	// The call's number and its send time are taken together, as vegeta
+	// takes a hit's, so that send times rise with the numbers: vegeta's
+	// plot refuses results whose times go back. ghz's own numbers come in
+	// the order its workers took them, not in the order they start.
 	t.mu.Lock()
 	t.active++
+	seq := t.next
+	t.next++
+	t.sentAt[seq] = time.Now()
 	t.mu.Unlock()
-	seq := uint64(cd.RequestNumber)
 	md := make(metadata.MD, len(t.md)+2)
 	for k, v := range t.md {
 		md[k] = v
@@ -220,7 +231,12 @@ func (t *callTracker) pick(ctx context.Context) *call {
 	if c := t.calls[seq]; c != nil {
 		return c // a pick after waiting for a connection, or a retry
 	}
-	c := &call{seq: seq, sent: time.Now()}
+	sent, ok := t.sentAt[seq]
+	if !ok {
+		sent = time.Now()
+	}
+	delete(t.sentAt, seq)
+	c := &call{seq: seq, sent: sent}
 	if t.slots != nil {
 		select {
 		case t.slots <- struct{}{}:
@@ -335,7 +351,7 @@ func (t *callTracker) add(seq uint64, res record.Result, errText string, size in
 			Error:     errText,
 			Method:    http.MethodPost,
 			URL:       t.url,
-		})
+		}, t.origin(), res.Intended)
 	}
 	t.rec.Add(res)
 }

@@ -142,12 +142,14 @@ func RunLoad(ctx context.Context, s *scenario.Scenario, opts LoadOptions) (*repo
 // are the coordinating `resctl run`'s to check.
 func Merge(s *scenario.Scenario, files []string, start time.Time) (*report.Report, error) {
 	var all []vegeta.Result
+	var due []time.Time // when each result was due, where its file says
 	for _, f := range files {
 		rs, err := load.ReadResults(f)
 		if err != nil {
 			return nil, fmt.Errorf("merge: %w", err)
 		}
 		all = append(all, rs...)
+		due = append(due, load.DueTimes(rs)...)
 	}
 	if len(all) == 0 {
 		return nil, errors.New("merge: the results files hold no results")
@@ -165,9 +167,10 @@ func Merge(s *scenario.Scenario, files []string, start time.Time) (*report.Repor
 	// the recorder keeps buckets open that long only when told.
 	rec := record.NewRecorder(start, plan.spans, s.Load.Timeout+s.Duration())
 	var end time.Duration
-	for _, r := range all {
+	for i, r := range all {
 		rec.Add(record.Result{
 			Sent:     r.Timestamp,
+			Intended: due[i],
 			Latency:  r.Latency,
 			Code:     int(r.Code),
 			Failed:   r.Error != "",

@@ -12,7 +12,9 @@ import (
 )
 
 // A merged report counts what the shards' results say: fallbacks by their
-// mark, drops by their error, and latencies only of requests that went out.
+// mark, drops by their error, and latencies only of requests that went out,
+// as response times from when each was due (the file's service times plus
+// how late they went out).
 func TestMerge_FallbacksAndDrops(t *testing.T) {
 	s := mustParse(t, `
 name: merge
@@ -33,7 +35,7 @@ phases: [{name: a, duration: 1s}]
 		} else {
 			r.Headers = http.Header{load.FallbackHeader: {"static"}}
 		}
-		rf.Write(r)
+		rf.Write(r, start, r.Timestamp.Add(-20*time.Millisecond))
 	}
 	if err := rf.Close(); err != nil {
 		t.Fatal(err)
@@ -46,7 +48,10 @@ phases: [{name: a, duration: 1s}]
 	if tot.Requests != 20 || tot.Fallbacks != 10 || tot.Dropped != 10 || tot.Errors != 10 {
 		t.Errorf("merged requests %d fallbacks %d dropped %d errors %d, want 20, 10, 10, 10", tot.Requests, tot.Fallbacks, tot.Dropped, tot.Errors)
 	}
-	if tot.LatencyMs.P50 < 99 || tot.LatencyMs.P50 > 101 {
-		t.Errorf("merged p50 %vms, want 100ms: drops have no latency", tot.LatencyMs.P50)
+	if tot.LatencyMs.P50 < 119 || tot.LatencyMs.P50 > 121 {
+		t.Errorf("merged p50 %vms, want 120ms: 100ms served, sent 20ms late; drops have no latency", tot.LatencyMs.P50)
+	}
+	if tot.ServiceMs == nil || tot.ServiceMs.P50 < 99 || tot.ServiceMs.P50 > 101 {
+		t.Errorf("merged service times %+v, want a p50 of 100ms", tot.ServiceMs)
 	}
 }
