@@ -53,6 +53,8 @@ func richFixture() *Report {
 				Observed: "recovery_time=7.5s", Values: map[string]float64{"recovery_time": 7.5}, AtS: at(47.5)},
 			{Name: "no goroutine leak in the target", Expect: "last(target:go_goroutines) <= 1.1 * avg(target:go_goroutines during baseline)", Passed: false, Kind: "check",
 				Observed: "last(target:go_goroutines)=n/a", Error: "no samples of target:go_goroutines after 55s"},
+			{Name: "the proxy shed load", Expect: `increase(proxy:resctl_guard_rejected_total) > 0`, Kind: "check",
+				NotEvaluated: "results files hold the load only: give resctl report merge --coordinator"},
 		},
 		Faults: []Fault{
 			{ID: "fault/latency", Kind: "latency", Phase: "fault", Config: map[string]any{"delay": "800ms", "jitter": "100ms", "percent": "100%"},

@@ -71,7 +71,9 @@ type slaRow struct {
 	Observed string
 	Error    string
 	Passed   bool
-	At       string // for timing SLAs: when detection or recovery happened
+	// NotEvaluated says why the SLA was not judged, if so.
+	NotEvaluated string
+	At           string // for timing SLAs: when detection or recovery happened
 }
 
 type phaseRow struct {
@@ -126,7 +128,7 @@ func newHTMLView(r *Report) (*htmlView, error) {
 	}
 
 	for i, s := range r.SLAs {
-		row := slaRow{N: i + 1, Name: s.Name, Expect: s.Expect, Scope: "whole run", Observed: s.Observed, Error: s.Error, Passed: s.Passed}
+		row := slaRow{N: i + 1, Name: s.Name, Expect: s.Expect, Scope: "whole run", Observed: s.Observed, Error: s.Error, Passed: s.Passed, NotEvaluated: s.NotEvaluated}
 		if s.During != "" {
 			row.Scope = s.During
 		}

@@ -170,10 +170,13 @@ func TestWriteHTML_Contents(t *testing.T) {
 		for i, s := range r.SLAs {
 			row := text(rows[i])
 			want := "PASS"
-			if !s.Passed {
+			switch {
+			case s.NotEvaluated != "":
+				want = "NOT EVALUATED"
+			case !s.Passed:
 				want = "FAIL"
 			}
-			for _, w := range []string{s.Name, s.Expect, s.Observed, want} {
+			for _, w := range []string{s.Name, s.Expect, s.Observed, s.NotEvaluated, want} {
 				if !strings.Contains(row, w) {
 					t.Errorf("SLA row %d lacks %q: %s", i+1, w, row)
 				}

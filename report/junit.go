@@ -50,6 +50,12 @@ type junitCase struct {
 	Time      string        `xml:"time,attr"`
 	Error     *junitProblem `xml:"error,omitempty"`
 	Failure   *junitProblem `xml:"failure,omitempty"`
+	Skipped   *junitSkipped `xml:"skipped,omitempty"`
+}
+
+// junitSkipped marks an SLA that was not evaluated.
+type junitSkipped struct {
+	Message string `xml:"message,attr"`
 }
 
 // Text goes in CDATA sections, which keep its line breaks readable in the
@@ -67,7 +73,7 @@ type junitText struct {
 // WriteJUnit writes the verdicts as JUnit XML so CI shows each SLA as a
 // test: one suite for the scenario, one test case per SLA, the observed
 // value in a failure's message. An SLA that could not be decided (no data)
-// is an error, not a failure. A run that failed or was interrupted gets one
+// is an error, not a failure; one not evaluated is skipped. A run that failed or was interrupted gets one
 // more test case, "run", in error, so CI never reads it as green because
 // the SLAs passed on what little was recorded.
 func WriteJUnit(w io.Writer, r *Report) error {
@@ -98,6 +104,9 @@ func WriteJUnit(w io.Writer, r *Report) error {
 			c.Time = seconds3(windows[s.During])
 		}
 		switch {
+		case s.NotEvaluated != "":
+			c.Skipped = &junitSkipped{Message: "not evaluated: " + s.NotEvaluated}
+			suite.Skipped++
 		case s.Error != "":
 			c.Error = &junitProblem{Message: "could not decide: " + s.Error, Type: "SLAUndecided", Text: slaDetail(s)}
 			suite.Errors++
@@ -196,6 +205,9 @@ func sanitizeJUnit(doc *junitSuites) {
 		for j := range s.Cases {
 			c := &s.Cases[j]
 			c.Name, c.Classname = xmlSafe(c.Name), xmlSafe(c.Classname)
+			if c.Skipped != nil {
+				c.Skipped.Message = xmlSafe(c.Skipped.Message)
+			}
 			for _, p := range []*junitProblem{c.Error, c.Failure} {
 				if p != nil {
 					p.Message, p.Text = xmlSafe(p.Message), xmlSafe(p.Text)

@@ -40,17 +40,27 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	}
 
 	if len(r.SLAs) > 0 {
-		passed := 0
+		passed, skipped := 0, 0
 		for _, s := range r.SLAs {
-			if s.Passed {
+			switch {
+			case s.NotEvaluated != "":
+				skipped++
+			case s.Passed:
 				passed++
 			}
 		}
-		fmt.Fprintf(&b, "### SLAs: %d of %d passed\n\n", passed, len(r.SLAs))
+		fmt.Fprintf(&b, "### SLAs: %d of %d passed", passed, len(r.SLAs)-skipped)
+		if skipped > 0 {
+			fmt.Fprintf(&b, ", %d not evaluated", skipped)
+		}
+		b.WriteString("\n\n")
 		b.WriteString("| | SLA | during | expect | observed |\n|---|---|---|---|---|\n")
 		for _, s := range r.SLAs {
 			mark := "✅"
-			if !s.Passed {
+			switch {
+			case s.NotEvaluated != "":
+				mark = "➖"
+			case !s.Passed:
 				mark = "❌"
 			}
 			scope := "whole run"
@@ -63,6 +73,9 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 			}
 			if s.Error != "" {
 				obs += " — " + mdText(s.Error)
+			}
+			if s.NotEvaluated != "" {
+				obs = "not evaluated: " + mdText(s.NotEvaluated)
 			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", mark, mdText(s.Name), mdText(scope), mdCode(s.Expect), obs)
 		}

@@ -160,6 +160,12 @@ type SLA struct {
 	Values map[string]float64 `json:"values,omitempty"`
 	// Error says why the SLA could not be decided (no data), if so.
 	Error string `json:"error,omitempty"`
+	// NotEvaluated, when set, says why the SLA was not judged at all: its
+	// evidence (scraped metrics, fault or guard states) is not among what
+	// the report was made from, as in a merge of load shards' results
+	// without the coordinator's report. Such an SLA has Passed false but
+	// does not fail the run (Report.Passed ignores it).
+	NotEvaluated string `json:"not_evaluated,omitempty"`
 	// Kind is "check" for a condition over a window, "time_to" or
 	// "recovery_time" for timing SLAs.
 	Kind string `json:"kind,omitempty"`

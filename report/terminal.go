@@ -162,7 +162,10 @@ func WriteTerminal(w io.Writer, r *Report, o TerminalOptions) error {
 		b.WriteString("\n" + style(headStyle, "SLAs") + "\n")
 		for _, s := range r.SLAs {
 			mark := style(passStyle, "PASS")
-			if !s.Passed {
+			switch {
+			case s.NotEvaluated != "":
+				mark = style(dimStyle, "N/E ")
+			case !s.Passed:
 				mark = style(failStyle, "FAIL")
 			}
 			scope := "whole run"
@@ -172,6 +175,10 @@ func WriteTerminal(w io.Writer, r *Report, o TerminalOptions) error {
 			fmt.Fprintf(&b, "  %s  %s %s\n", mark, s.Name, style(dimStyle, "("+scope+")"))
 			if s.Name != s.Expect {
 				fmt.Fprintf(&b, "        expect   %s\n", s.Expect)
+			}
+			if s.NotEvaluated != "" {
+				fmt.Fprintf(&b, "        not evaluated: %s\n", s.NotEvaluated)
+				continue
 			}
 			obs := s.Observed
 			if s.Error != "" {

@@ -37,6 +37,10 @@ func buildReport(s *scenario.Scenario, target string, rec *record.Recording, env
 	r.ErrorReasons = errorReasons(rec)
 
 	for _, sla := range s.SLAs {
+		if env.missing != "" && (len(sla.Expr.Selectors()) > 0 || len(sla.Expr.States()) > 0) {
+			r.SLAs = append(r.SLAs, report.SLA{Name: sla.Name, Expect: sla.Expect, During: sla.During, NotEvaluated: env.missing})
+			continue
+		}
 		out := checkSLA(s, sla, env)
 		r.Passed = r.Passed && out.Passed
 		r.SLAs = append(r.SLAs, out)
