@@ -29,6 +29,7 @@ import (
 	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/resctl/resctl/check"
 	"github.com/resctl/resctl/internal/demo"
 	"github.com/resctl/resctl/internal/demo/demopb"
 	"github.com/resctl/resctl/load"
@@ -381,6 +382,12 @@ func TestRunGRPC_BadInput(t *testing.T) {
 			[]string{"both a proto"}, nil},
 		{"client certificate without key", func(o *load.GRPCOptions) { o.TLS = &load.GRPCTLS{Cert: "c.pem"} },
 			[]string{"tls: a client certificate needs both Cert and Key"}, nil},
+		{"checks of HTTP responses", func(o *load.GRPCOptions) { o.Expect = &check.Spec{BodyContains: "x"} },
+			[]string{"expect.body_contains: checks HTTP responses"}, nil},
+		{"a field of a streamed response", func(o *load.GRPCOptions) {
+			o.Call, o.Data = "resctl.demo.v1.Orders/ListOrders", `{"limit": 1}`
+			o.Expect = &check.Spec{JSON: map[string]check.Value{"id": {JSON: "1"}}}
+		}, []string{"expect.json reads the response of a unary call; resctl.demo.v1.Orders.ListOrders streams"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
