@@ -91,6 +91,7 @@ type awaiting struct {
 	ended     map[uint64]func(*response) // calls ended, waiting for their response
 	responses map[uint64]*response       // responses of calls not yet ended
 	got       map[uint64]bool            // responses that came, nil or not
+	flushed   bool                       // no more responses will come
 }
 
 func newAwaiting() *awaiting {
@@ -100,7 +101,7 @@ func newAwaiting() *awaiting {
 // end hands finish the response of seq, now or once it comes.
 func (a *awaiting) end(seq uint64, finish func(*response)) {
 	a.mu.Lock()
-	if !a.got[seq] {
+	if !a.got[seq] && !a.flushed {
 		a.ended[seq] = finish
 		a.mu.Unlock()
 		return
@@ -126,10 +127,11 @@ func (a *awaiting) response(seq uint64, r *response) {
 	finish(r)
 }
 
-// flush finishes, without a response, every call still waiting for one:
-// once ghz has returned, no more responses come.
+// flush finishes, without a response, every call still waiting for one,
+// and any that ends later: once ghz has returned, no more responses come.
 func (a *awaiting) flush() {
 	a.mu.Lock()
+	a.flushed = true
 	left := a.ended
 	a.ended = map[uint64]func(*response){}
 	a.mu.Unlock()
