@@ -295,6 +295,7 @@ func (t *callTracker) end(c *call, ctx context.Context) {
 		if !t.cut() {
 			t.add(c.seq, res, ErrDropped.Error(), 0)
 		}
+		t.forget(c.seq)
 		t.pending.Done()
 		return
 	}
@@ -303,6 +304,7 @@ func (t *callTracker) end(c *call, ctx context.Context) {
 	}
 	code := status.Code(err)
 	if t.cut() && (code == codes.Canceled || code == codes.Unavailable) {
+		t.forget(c.seq)
 		t.pending.Done()
 		return // cut short by the interrupt: it says nothing about the target
 	}
@@ -333,6 +335,14 @@ func (t *callTracker) end(c *call, ctx context.Context) {
 		return
 	}
 	t.awaiting.end(c.seq, finish)
+}
+
+// forget drops the response of a call recorded without it, whenever it
+// comes, so that none is kept.
+func (t *callTracker) forget(seq uint64) {
+	if t.awaiting != nil {
+		t.awaiting.end(seq, func(*response) {})
+	}
 }
 
 // response hands a unary call's response to its checks.
