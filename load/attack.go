@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net"
@@ -17,6 +18,7 @@ import (
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"github.com/resctl/resctl/check"
 	"github.com/resctl/resctl/record"
 )
 
@@ -37,6 +39,9 @@ type Request struct {
 	Path   string
 	Header http.Header
 	Body   []byte
+	// Expect, if set, checks every response; one that fails a check is a
+	// failed request, with the check's reason.
+	Expect *check.Spec
 }
 
 // Options configure a load run.
@@ -104,8 +109,23 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 	}
 	base := strings.TrimSuffix(opts.BaseURL, "/")
 	targets := make([]vegeta.Target, len(opts.Requests))
+	checks := make([]*check.Checks, len(opts.Requests))
+	maxBody := int64(0)
 	for i, r := range opts.Requests {
-		targets[i] = vegeta.Target{Method: r.Method, URL: base + r.Path, Header: r.Header.Clone(), Body: r.Body}
+		c, err := check.Compile(r.Expect, false)
+		if err != nil {
+			return Stats{}, fmt.Errorf("load: request %d: %w", i+1, err)
+		}
+		checks[i] = c
+		h := r.Header.Clone()
+		if h == nil {
+			h = http.Header{}
+		}
+		h.Set(requestHeader, strconv.Itoa(i))
+		targets[i] = vegeta.Target{Method: r.Method, URL: base + r.Path, Header: h, Body: r.Body}
+		if c.NeedsBody() {
+			maxBody = check.DefaultBodyLimit
+		}
 	}
 
 	cut, cancel := context.WithCancel(context.Background())
@@ -129,9 +149,10 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 	}
 	atk := vegeta.NewAttacker(
 		vegeta.Client(client),
-		// Response bodies are not inspected; reading them fully keeps
-		// connections reusable, storing them would grow with requests.
-		vegeta.MaxBody(0),
+		// Bodies are read fully, which keeps connections reusable, and
+		// kept only up to the limit when a check reads them; the tagger
+		// counts every byte, for body_size and the results file.
+		vegeta.MaxBody(maxBody),
 		// Dropping at the cap is the tagger's: the workers beyond the cap
 		// only ever carry a drop, which takes no time, so the schedule
 		// never waits. Waiting at the cap is vegeta's own: no free worker.
@@ -164,20 +185,34 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 		} else {
 			st.Sent++
 		}
+		x := tg.exchange(res.Seq)
 		if ctx.Err() != nil && res.Code == 0 {
 			continue // cut short by the interrupt
 		}
+		var c *check.Checks
+		if x != nil {
+			c = checks[x.request]
+			res.BytesIn = uint64(x.size.Load())
+		}
+		reason := httpReason(int(res.Code), res.Error, c, check.Response{Status: int(res.Code), Header: res.Headers, Size: int64(res.BytesIn), Body: res.Body})
+		switch {
+		case strings.HasPrefix(reason, ReasonCheck+": "):
+			res.Error = reason // so that vegeta and merge count it failed, and why
+		case reason == "":
+			res.Error = "" // a status the checks allow
+		}
 		if opts.Results != nil {
-			opts.Results.Write(*res)
+			opts.Results.Write(*res, pacer.origin(), pacer.intended(res.Seq))
 		}
 		opts.Recorder.Add(record.Result{
 			Sent:     res.Timestamp,
 			Intended: pacer.intended(res.Seq),
 			Latency:  res.Latency,
 			Code:     int(res.Code),
-			Failed:   res.Error != "",
+			Failed:   reason != "",
+			Reason:   reason,
 			Dropped:  dropped,
-			Fallback: res.Error == "" && res.Headers.Get(FallbackHeader) != "",
+			Fallback: reason == "" && res.Headers.Get(FallbackHeader) != "",
 			Phase:    opts.Pacer.StepOf(res.Seq) + 1,
 		})
 	}
@@ -229,6 +264,14 @@ func (w *interruptible) intended(k uint64) time.Time {
 		at += time.Duration(w.held[i].Load())
 	}
 	return time.Unix(0, began).Add(at)
+}
+
+// origin is the schedule's start; zero before the first hit.
+func (w *interruptible) origin() time.Time {
+	if began := w.began.Load(); began != 0 {
+		return time.Unix(0, began)
+	}
+	return time.Time{}
 }
 
 // Rate implements vegeta.Pacer.
@@ -338,7 +381,31 @@ type tagger struct {
 	// slots holds a token per request in flight; at the cap a request
 	// is dropped. Nil when the schedule waits at the cap instead.
 	slots chan struct{}
+	// exchanges holds, by vegeta's sequence number, which request of the
+	// mix a hit sent and how many body bytes came back, until the result
+	// loop takes it.
+	exchanges sync.Map
 }
+
+// exchange is what the tagger learnt of one hit.
+type exchange struct {
+	request int
+	size    atomic.Int64
+}
+
+// exchange returns, and forgets, what the tagger learnt of hit seq; nil
+// for a hit that never reached it.
+func (c *tagger) exchange(seq uint64) *exchange {
+	x, ok := c.exchanges.LoadAndDelete(seq)
+	if !ok {
+		return nil
+	}
+	return x.(*exchange)
+}
+
+// requestHeader carries a request's place in the mix from its target to
+// the tagger, which removes it.
+const requestHeader = "X-Resctl-Request"
 
 // ErrDropped is the error of a request dropped at the in-flight cap. It
 // reaches the results as vegeta's error text, which is how Run tells a
@@ -369,10 +436,14 @@ func (c *tagger) RoundTrip(r *http.Request) (*http.Response, error) {
 		})
 	}
 	out := r.Clone(ctx)
+	x := &exchange{}
+	x.request, _ = strconv.Atoi(out.Header.Get(requestHeader))
+	out.Header.Del(requestHeader)
 	if seq := out.Header.Get(vegetaSeqHeader); seq != "" {
 		if k, err := strconv.ParseUint(seq, 10, 64); err == nil {
 			out.Header.Set(PhaseHeader, c.pacer.steps[c.pacer.StepOf(k)].Name)
 			out.Header.Set(SeqHeader, seq)
+			c.exchanges.Store(k, x)
 		}
 	}
 	out.Header.Del(vegetaSeqHeader)
@@ -382,15 +453,23 @@ func (c *tagger) RoundTrip(r *http.Request) (*http.Response, error) {
 		release()
 		return nil, err
 	}
-	resp.Body = &releasingBody{ReadCloser: resp.Body, release: release}
+	resp.Body = &releasingBody{ReadCloser: resp.Body, release: release, size: &x.size}
 	return resp, nil
 }
 
 // releasingBody frees the request's cancellation hook once the body is
-// closed, so hooks do not pile up over a long run.
+// closed, so hooks do not pile up over a long run, and counts the body's
+// bytes as they are read.
 type releasingBody struct {
 	io.ReadCloser
 	release func()
+	size    *atomic.Int64
+}
+
+func (b *releasingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.size.Add(int64(n))
+	return n, err
 }
 
 func (b *releasingBody) Close() error {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -117,7 +118,7 @@ func TestRun_Results(t *testing.T) {
 			name:   "error status",
 			status: http.StatusServiceUnavailable,
 			steps:  []load.Step{{Name: "only", Duration: 500 * time.Millisecond, Rate: 40}},
-			want:   record.Counts{Requests: 20, Errors: 20, Codes: map[int]uint64{503: 20}},
+			want:   record.Counts{Requests: 20, Errors: 20, Codes: map[int]uint64{503: 20}, Reasons: map[string]uint64{"status: 503": 20}},
 			phases: []uint64{20},
 		},
 		{
@@ -266,7 +267,7 @@ func TestRun_Timeout(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	want := record.Counts{Requests: 2, Errors: 2, Codes: map[int]uint64{0: 2}}
+	want := record.Counts{Requests: 2, Errors: 2, Codes: map[int]uint64{0: 2}, Reasons: map[string]uint64{"transport: timeout": 2}}
 	if got := rec.Snapshot().Total.Counts; st.Interrupted || !reflect.DeepEqual(got, want) {
 		t.Errorf("timed-out requests recorded as %+v (interrupted %v), want %+v", got, st.Interrupted, want)
 	}
@@ -440,7 +441,7 @@ func TestRun_UnreachableTarget(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	want := record.Counts{Requests: 5, Errors: 5, Codes: map[int]uint64{0: 5}}
+	want := record.Counts{Requests: 5, Errors: 5, Codes: map[int]uint64{0: 5}, Reasons: map[string]uint64{"transport: connection refused": 5}}
 	if got := rec.Snapshot().Total.Counts; st.Interrupted || !reflect.DeepEqual(got, want) {
 		t.Errorf("refused requests recorded as %+v, want %+v", got, want)
 	}
@@ -569,15 +570,22 @@ func TestRun_ResultsFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	codes := map[uint16]int{}
-	for _, res := range decodeResults(t, path) {
+	for i, res := range decodeResults(t, path) {
 		codes[res.Code]++
-		// Only the fallback mark is kept, for a merged report to count.
-		want := http.Header(nil)
-		if res.Code == 200 {
-			want = http.Header{load.FallbackHeader: {"static"}}
+		// Only the fallback mark is kept, for a merged report to count,
+		// and when the result was due; the first result also says when
+		// the schedule started.
+		if got := res.Headers.Get(load.FallbackHeader); (got == "static") != (res.Code == 200) {
+			t.Errorf("result %d: fallback header %q with code %d", res.Seq, got, res.Code)
 		}
-		if !reflect.DeepEqual(res.Headers, want) {
-			t.Errorf("result %d kept headers %v, want %v", res.Seq, res.Headers, want)
+		if _, err := strconv.ParseInt(res.Headers.Get(load.DueHeader), 10, 64); err != nil {
+			t.Errorf("result %d: %s %q: %v", res.Seq, load.DueHeader, res.Headers.Get(load.DueHeader), err)
+		}
+		if has := res.Headers.Get(load.StartHeader) != ""; has != (i == 0) {
+			t.Errorf("result %d (#%d in the file) has %s: %v", res.Seq, i, load.StartHeader, has)
+		}
+		if res.Headers.Get("X-Other") != "" {
+			t.Errorf("result %d kept a response header: %v", res.Seq, res.Headers)
 		}
 	}
 	if codes[200] != 10 || codes[503] != 10 {

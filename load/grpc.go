@@ -27,6 +27,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
 
+	"github.com/resctl/resctl/check"
 	"github.com/resctl/resctl/record"
 )
 
@@ -72,6 +73,9 @@ type GRPCOptions struct {
 	WaitAtCap   bool
 	Hold        func(step int) <-chan struct{}
 	Start       time.Time
+	// Expect, if set, checks every call: its status, and the response
+	// message of a unary call.
+	Expect *check.Spec
 	// TLS, if set, secures the connection; nil speaks plaintext HTTP/2
 	// (h2c), as the demo target and the harness proxy do.
 	TLS *GRPCTLS
@@ -158,15 +162,26 @@ func RunGRPC(ctx context.Context, opts GRPCOptions) (Stats, error) {
 	if err != nil {
 		return Stats{}, invalid(err)
 	}
+	unary := !mtd.IsStreamingClient() && !mtd.IsStreamingServer()
+	if in.checks.NeedsBody() && !unary {
+		return Stats{}, invalid(fmt.Errorf("load: grpc: expect.json reads the response of a unary call; %s streams", mtd.FullName()))
+	}
 
 	paced := newInterruptible(ctx, opts.Pacer, opts.Hold, opts.Start)
 	calls := newCallTracker(opts.Pacer, opts.Recorder, in.md, paced.intended, func() bool { return ctx.Err() != nil })
+	calls.checks = in.checks
+	var logged []runner.Option
+	if unary && (in.checks.NeedsBody() || opts.Results != nil) {
+		calls.awaiting = newAwaiting()
+		logged = append(logged, runner.WithLogger(&responseLog{calls: calls, out: mtd.Output()}))
+	}
 	if opts.Results != nil {
 		scheme := "http"
 		if opts.TLS != nil {
 			scheme = "https"
 		}
 		calls.results = opts.Results
+		calls.origin = paced.origin
 		calls.url = scheme + "://" + opts.Target + "/" + string(mtd.Parent().FullName()) + "/" + string(mtd.Name())
 	}
 	workers := maxInFlight
@@ -197,7 +212,7 @@ func RunGRPC(ctx context.Context, opts GRPCOptions) (Stats, error) {
 			runner.WithTotalRequests(all),
 			runner.WithSkipFirst(all),
 			runner.WithDurationStopAction("close"), // Stop closes the connections
-		}, opts.TLS.ghzOptions()...)...,
+		}, append(opts.TLS.ghzOptions(), logged...)...)...,
 	)
 	if err != nil {
 		return Stats{}, fmt.Errorf("load: grpc: %w", err)
@@ -221,6 +236,9 @@ func RunGRPC(ctx context.Context, opts GRPCOptions) (Stats, error) {
 	_, runErr := reqr.Run()
 	close(finished)
 	<-watched
+	if calls.awaiting != nil {
+		calls.awaiting.flush()
+	}
 	calls.wait()
 
 	st := Stats{
@@ -257,9 +275,10 @@ func findMethod(ctx context.Context, opts GRPCOptions, creds credentials.Transpo
 
 // checked is what GRPCOptions.check derives from the options.
 type checked struct {
-	data  string
-	md    metadata.MD
-	creds credentials.TransportCredentials
+	data   string
+	md     metadata.MD
+	creds  credentials.TransportCredentials
+	checks *check.Checks
 }
 
 // check reports every problem with the options at once.
@@ -294,6 +313,9 @@ func (o GRPCOptions) check() (checked, error) {
 	in.md = md
 	if in.creds, err = o.TLS.credentials(); err != nil {
 		bad("tls: %v", err)
+	}
+	if in.checks, err = check.Compile(o.Expect, true); err != nil {
+		bad("%v", err)
 	}
 	return in, errors.Join(errs...)
 }

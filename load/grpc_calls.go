@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/resctl/resctl/check"
 	"github.com/resctl/resctl/record"
 )
 
@@ -150,15 +151,24 @@ type callTracker struct {
 	// slots holds a token per call in flight; at the cap a call is
 	// dropped. Nil when the schedule waits at the cap instead.
 	slots chan struct{}
-	// results, if set, gets every result too, as a POST to url.
+	// results, if set, gets every result too, as a POST to url, with the
+	// schedule's start as origin gives it.
 	results *ResultsFile
 	url     string
+	origin  func() time.Time
+	// checks verify every call; awaiting, when the checks or the results
+	// file (for its size) need a unary call's response, holds each call
+	// until it comes.
+	checks   *check.Checks
+	awaiting *awaiting
 
 	started atomic.Uint64 // calls ghz began
 	dropped atomic.Uint64 // of which dropped at the cap
 	pending sync.WaitGroup
 
 	mu     sync.Mutex
+	next   uint64               // the number of the next call
+	sentAt map[uint64]time.Time // when each call not yet picked began
 	calls  map[uint64]*call
 	active int           // calls begun and not yet ended
 	idleCh chan struct{} // closed when active drops to 0
@@ -181,18 +191,24 @@ type call struct {
 }
 
 func newCallTracker(p *Pacer, rec *record.Recorder, md metadata.MD, intended func(uint64) time.Time, cut func() bool) *callTracker {
-	return &callTracker{pacer: p, rec: rec, md: md, intended: intended, cut: cut, calls: map[uint64]*call{}}
+	return &callTracker{pacer: p, rec: rec, md: md, intended: intended, cut: cut, calls: map[uint64]*call{}, sentAt: map[uint64]time.Time{}}
 }
 
 // metadata is ghz's MetadataProviderFunc: each call carries the step it is
 // scheduled in and its place in the schedule, as HTTP requests carry
-// PhaseHeader and SeqHeader. ghz numbers calls as the pacer counts hits.
+// PhaseHeader and SeqHeader.
 func (t *callTracker) metadata(cd *runner.CallData) (*metadata.MD, error) {
 	t.started.Add(1)
+	// The call's number and its send time are taken together, as vegeta
+	// takes a hit's, so that send times rise with the numbers: vegeta's
+	// plot refuses results whose times go back. ghz's own numbers come in
+	// the order its workers took them, not in the order they start.
 	t.mu.Lock()
 	t.active++
+	seq := t.next
+	t.next++
+	t.sentAt[seq] = time.Now()
 	t.mu.Unlock()
-	seq := uint64(cd.RequestNumber)
 	md := make(metadata.MD, len(t.md)+2)
 	for k, v := range t.md {
 		md[k] = v
@@ -206,12 +222,8 @@ func (t *callTracker) metadata(cd *runner.CallData) (*metadata.MD, error) {
 // for a call that is not one of the run's (it carries no sequence number).
 func (t *callTracker) pick(ctx context.Context) *call {
 	md, _ := metadata.FromOutgoingContext(ctx)
-	v := md.Get(seqKey)
-	if len(v) != 1 {
-		return nil
-	}
-	seq, err := strconv.ParseUint(v[0], 10, 64)
-	if err != nil {
+	seq, ok := seqOf(md)
+	if !ok {
 		return nil
 	}
 	t.mu.Lock()
@@ -219,7 +231,12 @@ func (t *callTracker) pick(ctx context.Context) *call {
 	if c := t.calls[seq]; c != nil {
 		return c // a pick after waiting for a connection, or a retry
 	}
-	c := &call{seq: seq, sent: time.Now()}
+	sent, ok := t.sentAt[seq]
+	if !ok {
+		sent = time.Now()
+	}
+	delete(t.sentAt, seq)
+	c := &call{seq: seq, sent: sent}
 	if t.slots != nil {
 		select {
 		case t.slots <- struct{}{}:
@@ -235,6 +252,16 @@ func (t *callTracker) pick(ctx context.Context) *call {
 	return c
 }
 
+// seqOf reads a call's place in the schedule from its metadata.
+func seqOf(md metadata.MD) (uint64, bool) {
+	v := md.Get(seqKey)
+	if len(v) != 1 {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(v[0], 10, 64)
+	return seq, err == nil
+}
+
 // outcome notes how c ended (so far: a transparent retry may follow), and
 // whether a guard's fallback answered it.
 func (t *callTracker) outcome(c *call, err error, fallback bool) {
@@ -244,9 +271,9 @@ func (t *callTracker) outcome(c *call, err error, fallback bool) {
 	t.mu.Unlock()
 }
 
-// end records c once its context is done.
+// end records c once its context is done, and once its response is
+// known when the checks read it.
 func (t *callTracker) end(c *call, ctx context.Context) {
-	defer t.pending.Done()
 	t.mu.Lock()
 	delete(t.calls, c.seq)
 	err, at, known, fallback := c.err, c.at, c.known, c.fallback
@@ -264,10 +291,12 @@ func (t *callTracker) end(c *call, ctx context.Context) {
 		Phase:    t.pacer.StepOf(c.seq) + 1,
 	}
 	if c.dropped {
-		res.Failed, res.Dropped = true, true
+		res.Failed, res.Dropped, res.Reason = true, true, dropReason
 		if !t.cut() {
-			t.add(c.seq, res, ErrDropped.Error())
+			t.add(c.seq, res, ErrDropped.Error(), 0)
 		}
+		t.forget(c.seq)
+		t.pending.Done()
 		return
 	}
 	if !known { // it never got a connection
@@ -275,22 +304,52 @@ func (t *callTracker) end(c *call, ctx context.Context) {
 	}
 	code := status.Code(err)
 	if t.cut() && (code == codes.Canceled || code == codes.Unavailable) {
+		t.forget(c.seq)
+		t.pending.Done()
 		return // cut short by the interrupt: it says nothing about the target
 	}
 	res.Latency = at.Sub(c.sent)
 	res.Code = HTTPStatusFromCode(code)
-	res.Failed = code != codes.OK
-	res.Fallback = fallback && !res.Failed
 	res.GRPCCode = code.String()
 	var msg string
 	if err != nil {
 		msg = err.Error()
 	}
-	t.add(c.seq, res, msg)
+	finish := func(r *response) {
+		defer t.pending.Done()
+		in := check.Response{Status: res.Code, GRPCCode: res.GRPCCode}
+		var size int64
+		if r != nil {
+			in.Body, size = r.json, r.size
+		}
+		res.Reason = grpcReason(code, msg, t.checks, in)
+		res.Failed = res.Reason != ""
+		res.Fallback = fallback && !res.Failed
+		if strings.HasPrefix(res.Reason, ReasonCheck+": ") {
+			msg = res.Reason
+		}
+		t.add(c.seq, res, msg, size)
+	}
+	if t.awaiting == nil {
+		finish(nil)
+		return
+	}
+	t.awaiting.end(c.seq, finish)
 }
 
+// forget drops the response of a call recorded without it, whenever it
+// comes, so that none is kept.
+func (t *callTracker) forget(seq uint64) {
+	if t.awaiting != nil {
+		t.awaiting.end(seq, func(*response) {})
+	}
+}
+
+// response hands a unary call's response to its checks.
+func (t *callTracker) response(seq uint64, r *response) { t.awaiting.response(seq, r) }
+
 // add records res, and saves it if asked, in vegeta's terms.
-func (t *callTracker) add(seq uint64, res record.Result, errText string) {
+func (t *callTracker) add(seq uint64, res record.Result, errText string, size int64) {
 	if t.results != nil {
 		t.results.Write(vegeta.Result{
 			Attack:    "resctl",
@@ -298,10 +357,11 @@ func (t *callTracker) add(seq uint64, res record.Result, errText string) {
 			Code:      uint16(res.Code),
 			Timestamp: res.Sent,
 			Latency:   res.Latency,
+			BytesIn:   uint64(size),
 			Error:     errText,
 			Method:    http.MethodPost,
 			URL:       t.url,
-		})
+		}, t.origin(), res.Intended)
 	}
 	t.rec.Add(res)
 }

@@ -29,6 +29,7 @@ import (
 	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/resctl/resctl/check"
 	"github.com/resctl/resctl/internal/demo"
 	"github.com/resctl/resctl/internal/demo/demopb"
 	"github.com/resctl/resctl/load"
@@ -111,7 +112,7 @@ func TestRunGRPC_Results(t *testing.T) {
 			name: "unary error status",
 			call: "resctl.demo.v1.Orders/GetOrder",
 			data: map[string]any{"id": 0},
-			want: record.Counts{Requests: 10, Errors: 10, Codes: map[int]uint64{404: 10}, GRPCCodes: map[string]uint64{"NotFound": 10}},
+			want: record.Counts{Requests: 10, Errors: 10, Codes: map[int]uint64{404: 10}, GRPCCodes: map[string]uint64{"NotFound": 10}, Reasons: map[string]uint64{"status: NotFound": 10}},
 		},
 		{
 			name:  "server streaming, from the proto",
@@ -124,13 +125,13 @@ func TestRunGRPC_Results(t *testing.T) {
 			name:     "unary, from a protoset",
 			call:     "resctl.demo.v1.Orders/GetOrder",
 			protoset: protoset,
-			want:     record.Counts{Requests: 10, Errors: 10, Codes: map[int]uint64{404: 10}, GRPCCodes: map[string]uint64{"NotFound": 10}},
+			want:     record.Counts{Requests: 10, Errors: 10, Codes: map[int]uint64{404: 10}, GRPCCodes: map[string]uint64{"NotFound": 10}, Reasons: map[string]uint64{"status: NotFound": 10}},
 		},
 		{
 			name: "server streaming error status",
 			call: "resctl.demo.v1.Orders/ListOrders",
 			data: `{"limit": 1000}`,
-			want: record.Counts{Requests: 10, Errors: 10, Codes: map[int]uint64{400: 10}, GRPCCodes: map[string]uint64{"InvalidArgument": 10}},
+			want: record.Counts{Requests: 10, Errors: 10, Codes: map[int]uint64{400: 10}, GRPCCodes: map[string]uint64{"InvalidArgument": 10}, Reasons: map[string]uint64{"status: InvalidArgument": 10}},
 		},
 		{
 			name: "client streaming",
@@ -381,6 +382,12 @@ func TestRunGRPC_BadInput(t *testing.T) {
 			[]string{"both a proto"}, nil},
 		{"client certificate without key", func(o *load.GRPCOptions) { o.TLS = &load.GRPCTLS{Cert: "c.pem"} },
 			[]string{"tls: a client certificate needs both Cert and Key"}, nil},
+		{"checks of HTTP responses", func(o *load.GRPCOptions) { o.Expect = &check.Spec{BodyContains: "x"} },
+			[]string{"expect.body_contains: checks HTTP responses"}, nil},
+		{"a field of a streamed response", func(o *load.GRPCOptions) {
+			o.Call, o.Data = "resctl.demo.v1.Orders/ListOrders", `{"limit": 1}`
+			o.Expect = &check.Spec{JSON: map[string]check.Value{"id": {JSON: "1"}}}
+		}, []string{"expect.json reads the response of a unary call; resctl.demo.v1.Orders.ListOrders streams"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -464,7 +471,7 @@ func TestRunGRPC_Timeout(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("RunGRPC: %v", err)
 	}
-	want := record.Counts{Requests: 2, Errors: 2, Codes: map[int]uint64{504: 2}, GRPCCodes: map[string]uint64{"DeadlineExceeded": 2}}
+	want := record.Counts{Requests: 2, Errors: 2, Codes: map[int]uint64{504: 2}, GRPCCodes: map[string]uint64{"DeadlineExceeded": 2}, Reasons: map[string]uint64{"transport: timeout": 2}}
 	if got := rec.Snapshot().Total.Counts; !reflect.DeepEqual(got, want) {
 		t.Errorf("timed-out calls recorded as %+v, want %+v", got, want)
 	}
@@ -543,7 +550,7 @@ func TestRunGRPC_TargetNeverAnswers(t *testing.T) {
 	if err != nil {
 		t.Fatalf("RunGRPC: %v", err)
 	}
-	want := record.Counts{Requests: 5, Errors: 5, Codes: map[int]uint64{504: 5}, GRPCCodes: map[string]uint64{"DeadlineExceeded": 5}}
+	want := record.Counts{Requests: 5, Errors: 5, Codes: map[int]uint64{504: 5}, GRPCCodes: map[string]uint64{"DeadlineExceeded": 5}, Reasons: map[string]uint64{"transport: timeout": 5}}
 	if got := rec.Snapshot().Total.Counts; st.Sent != 5 || !reflect.DeepEqual(got, want) {
 		t.Errorf("sent %d, recorded %+v; want 5 sent, %+v", st.Sent, got, want)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +31,8 @@ type ResultsFile struct {
 	enc   vegeta.Encoder
 	timer *time.Timer // armed while written results wait for a flush
 	err   error
+	// started is true once StartHeader is written.
+	started bool
 }
 
 // CreateResultsFile creates (or truncates) the file at path.
@@ -42,20 +45,46 @@ func CreateResultsFile(path string) (*ResultsFile, error) {
 	return &ResultsFile{f: f, w: w, enc: vegeta.NewEncoder(w)}, nil
 }
 
-// Write appends one result. Response bodies and headers are left out —
-// they would make the file grow with every header — except the fallback
-// mark, which a merged report counts.
+// Headers resctl adds to saved results, so a reader can tell response
+// times from the service times the file holds. A result's Timestamp is
+// when it was really sent and its Latency runs from there (the service
+// time); StartHeader, on the first result of the file, is the schedule's
+// start, and DueHeader, on every result, is when the schedule meant it to
+// go out, in nanoseconds from that start (absent when unknown). The
+// response time that resctl's reports give is Timestamp + Latency - (start
+// + due).
+const (
+	StartHeader = "X-Resctl-Start"
+	DueHeader   = "X-Resctl-Due"
+)
+
+// Write appends one result: start is the schedule's start and due when
+// the result was due (either zero when unknown). Response bodies and
+// headers are left out — they would make the file grow with every header
+// — except the fallback mark, which a merged report counts, and the
+// schedule's times.
 // The first error is kept, returned by Close; later results are dropped.
-func (r *ResultsFile) Write(res vegeta.Result) {
-	var kept http.Header
+func (r *ResultsFile) Write(res vegeta.Result, start, due time.Time) {
+	kept := http.Header{}
 	if v := res.Headers.Get(FallbackHeader); v != "" {
-		kept = http.Header{FallbackHeader: {v}}
+		kept.Set(FallbackHeader, v)
 	}
-	res.Headers, res.Body = kept, nil
+	if !start.IsZero() && !due.IsZero() {
+		kept.Set(DueHeader, strconv.FormatInt(int64(due.Sub(start)), 10))
+	}
+	res.Body = nil
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.err != nil {
 		return
+	}
+	if !r.started && !start.IsZero() {
+		kept.Set(StartHeader, start.UTC().Format(time.RFC3339Nano))
+		r.started = true
+	}
+	res.Headers = kept
+	if len(kept) == 0 {
+		res.Headers = nil
 	}
 	if r.err = r.enc.Encode(&res); r.err != nil {
 		return
@@ -122,6 +151,29 @@ func ReadResults(path string) ([]vegeta.Result, error) {
 		}
 		out = append(out, r)
 	}
+}
+
+// DueTimes are when the schedule meant each of a file's results to go out,
+// from StartHeader and DueHeader; zero for a result whose file does not
+// say (a file of vegeta's own, or of an older resctl).
+func DueTimes(rs []vegeta.Result) []time.Time {
+	out := make([]time.Time, len(rs))
+	var start time.Time
+	for _, r := range rs {
+		if v := r.Headers.Get(StartHeader); v != "" {
+			start, _ = time.Parse(time.RFC3339Nano, v)
+			break
+		}
+	}
+	if start.IsZero() {
+		return out
+	}
+	for i, r := range rs {
+		if d, err := strconv.ParseInt(r.Headers.Get(DueHeader), 10, 64); err == nil {
+			out[i] = start.Add(time.Duration(d))
+		}
+	}
+	return out
 }
 
 // IsDropped says whether a saved result's error is a drop at the in-flight

@@ -3,6 +3,7 @@ package record
 import (
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,7 +43,17 @@ type Result struct {
 	// dropped, so a target too slow to keep up cannot hide behind a
 	// schedule that quietly slowed down.
 	Dropped bool
+	// Reason says why a failed request failed, as "kind: detail": kind is
+	// status, transport, check or dropped, and detail a short text that
+	// groups (a status code, "connection refused", the check that failed).
+	// Empty for a success.
+	Reason string
 }
+
+// MaxReasons bounds the distinct failure reasons a second or a phase
+// keeps; the reasons beyond are counted as "KIND: other", so a reason
+// text that varies per request cannot grow memory with the requests.
+const MaxReasons = 32
 
 // ResponseTime is the time from when the request should have been sent
 // to the end of its response.
@@ -71,6 +82,8 @@ type Counts struct {
 	Codes     map[int]uint64 `json:"codes,omitempty"`
 	// GRPCCodes counts gRPC results by their gRPC status code.
 	GRPCCodes map[string]uint64 `json:"grpc_codes,omitempty"`
+	// Reasons counts failed requests by Result.Reason.
+	Reasons map[string]uint64 `json:"reasons,omitempty"`
 }
 
 func (c *Counts) add(r Result) {
@@ -80,6 +93,7 @@ func (c *Counts) add(r Result) {
 	}
 	if r.Failed || r.Dropped {
 		c.Errors++
+		c.addReason(r.Reason, 1)
 	} else {
 		c.Successes++
 		if r.Fallback {
@@ -98,6 +112,21 @@ func (c *Counts) add(r Result) {
 	}
 }
 
+// addReason counts n failures for reason, within MaxReasons.
+func (c *Counts) addReason(reason string, n uint64) {
+	if reason == "" {
+		return
+	}
+	if c.Reasons == nil {
+		c.Reasons = map[string]uint64{}
+	}
+	if _, known := c.Reasons[reason]; !known && len(c.Reasons) >= MaxReasons {
+		kind, _, _ := strings.Cut(reason, ": ")
+		reason = kind + ": other"
+	}
+	c.Reasons[reason] += n
+}
+
 func (c *Counts) merge(o Counts) {
 	c.Requests += o.Requests
 	c.Successes += o.Successes
@@ -109,6 +138,9 @@ func (c *Counts) merge(o Counts) {
 			c.Codes = map[int]uint64{}
 		}
 		c.Codes[k] += v
+	}
+	for k, v := range o.Reasons {
+		c.addReason(k, v)
 	}
 	for k, v := range o.GRPCCodes {
 		if c.GRPCCodes == nil {
@@ -349,6 +381,7 @@ func summarize(b *bucket) Summary {
 		s := *b.summary
 		s.Codes = maps.Clone(s.Codes)
 		s.GRPCCodes = maps.Clone(s.GRPCCodes)
+		s.Reasons = maps.Clone(s.Reasons)
 		return s
 	}
 	m := newMerger()

@@ -88,6 +88,7 @@ func summarizeHist(c Counts, h *hdrhistogram.Histogram, minUs, maxUs int64) Summ
 	s := Summary{Counts: c}
 	s.Codes = maps.Clone(c.Codes)
 	s.GRPCCodes = maps.Clone(c.GRPCCodes)
+	s.Reasons = maps.Clone(c.Reasons)
 	if c.Requests == 0 || h.TotalCount() == 0 {
 		return s
 	}

@@ -48,6 +48,8 @@ type htmlView struct {
 	SLAs         []slaRow
 	Phases       []phaseRow
 	HasFallbacks bool
+	PhaseNames   []string
+	ErrorReasons []ErrorReason
 	Faults       []faultRow
 	Strip        svgLanes
 	Charts       []svgChart
@@ -68,7 +70,7 @@ type slaRow struct {
 	Scope    string
 	Observed string
 	Error    string
-	Outcome  string // PASS, FAIL, NOT RUN
+	Outcome  string // PASS, FAIL, NOT RUN, NOT EVALUATED
 	Class    string // pass, fail, skip
 	At       string // for timing SLAs: when detection or recovery happened
 }
@@ -132,6 +134,8 @@ func newHTMLView(r *Report) (*htmlView, error) {
 		switch {
 		case s.NotRun:
 			row.Class, row.Observed = "skip", notRunText(s)
+		case s.NotEvaluated != "":
+			row.Class, row.Observed = "skip", s.NotEvaluated
 		case !s.Passed:
 			row.Class = "fail"
 		}
@@ -148,7 +152,9 @@ func newHTMLView(r *Report) (*htmlView, error) {
 
 	for _, p := range r.Phases {
 		v.HasFallbacks = v.HasFallbacks || p.Fallbacks > 0
+		v.PhaseNames = append(v.PhaseNames, p.Name)
 	}
+	v.ErrorReasons = r.ErrorReasons
 	for _, p := range append(append([]Phase{}, r.Phases...), r.Total) {
 		v.Phases = append(v.Phases, newPhaseRow(p, p.Name == ""))
 	}

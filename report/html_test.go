@@ -170,10 +170,13 @@ func TestWriteHTML_Contents(t *testing.T) {
 		for i, s := range r.SLAs {
 			row := text(rows[i])
 			want := "PASS"
-			if !s.Passed {
+			switch {
+			case s.NotEvaluated != "":
+				want = "NOT EVALUATED"
+			case !s.Passed:
 				want = "FAIL"
 			}
-			for _, w := range []string{s.Name, s.Expect, s.Observed, want} {
+			for _, w := range []string{s.Name, s.Expect, s.Observed, s.NotEvaluated, want} {
 				if !strings.Contains(row, w) {
 					t.Errorf("SLA row %d lacks %q: %s", i+1, w, row)
 				}
@@ -266,7 +269,8 @@ func TestWriteHTML_Contents(t *testing.T) {
 
 	t.Run("tables", func(t *testing.T) {
 		phases := text(byID(doc, "phases"))
-		for _, w := range []string{"baseline", "total", "890", "97.10%", "200×1942 503×58"} {
+		for _, w := range []string{"baseline", "total", "890", "97.10%", "200×1960 503×40",
+			"Error reasons", "json orders missing"} {
 			if !strings.Contains(phases, w) {
 				t.Errorf("phase table lacks %q", w)
 			}

@@ -72,8 +72,8 @@ type junitText struct {
 // WriteJUnit writes the verdicts as JUnit XML so CI shows each SLA as a
 // test: one suite for the scenario, one test case per SLA, the observed
 // value in a failure's message. An SLA that could not be decided (no data)
-// is an error, not a failure; one whose phase the run never reached is
-// skipped. A run that failed or was interrupted gets one
+// is an error, not a failure; one whose phase the run never reached, or
+// one not evaluated, is skipped. A run that failed or was interrupted gets one
 // more test case, "run", in error, so CI never reads it as green because
 // the SLAs passed on what little was recorded.
 func WriteJUnit(w io.Writer, r *Report) error {
@@ -106,6 +106,9 @@ func WriteJUnit(w io.Writer, r *Report) error {
 		switch {
 		case s.NotRun:
 			c.Skipped = &junitSkipped{Message: "not run: " + notRunText(s)}
+			suite.Skipped++
+		case s.NotEvaluated != "":
+			c.Skipped = &junitSkipped{Message: "not evaluated: " + s.NotEvaluated}
 			suite.Skipped++
 		case s.Error != "":
 			c.Error = &junitProblem{Message: "could not decide: " + s.Error, Type: "SLAUndecided", Text: slaDetail(s)}

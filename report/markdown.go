@@ -43,18 +43,23 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	}
 
 	if len(r.SLAs) > 0 {
-		passed, notRun := 0, 0
+		passed, notRun, notEvaluated := 0, 0, 0
 		for _, s := range r.SLAs {
 			switch {
 			case s.NotRun:
 				notRun++
+			case s.NotEvaluated != "":
+				notEvaluated++
 			case s.Passed:
 				passed++
 			}
 		}
-		fmt.Fprintf(&b, "### SLAs: %d of %d passed", passed, len(r.SLAs))
+		fmt.Fprintf(&b, "### SLAs: %d of %d passed", passed, len(r.SLAs)-notEvaluated)
 		if notRun > 0 {
 			fmt.Fprintf(&b, ", %d not run", notRun)
+		}
+		if notEvaluated > 0 {
+			fmt.Fprintf(&b, ", %d not evaluated", notEvaluated)
 		}
 		b.WriteString("\n\n")
 		b.WriteString("| | SLA | during | expect | observed |\n|---|---|---|---|---|\n")
@@ -63,6 +68,8 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 			switch {
 			case s.NotRun:
 				mark = "⏭️"
+			case s.NotEvaluated != "":
+				mark = "➖"
 			case !s.Passed:
 				mark = "❌"
 			}
@@ -79,6 +86,9 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 			}
 			if s.Error != "" {
 				obs += " — " + mdText(s.Error)
+			}
+			if s.NotEvaluated != "" {
+				obs = "not evaluated: " + mdText(s.NotEvaluated)
 			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", mark, mdText(s.Name), mdText(scope), mdCode(s.Expect), obs)
 		}
@@ -120,6 +130,22 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 			ms(p.LatencyMs.P99, p.Requests), ms(p.LatencyMs.Max, p.Requests), serviceP99(p))
 	}
 	b.WriteString("\n")
+
+	if len(r.ErrorReasons) > 0 {
+		b.WriteString("### Error reasons\n\n| kind | reason |")
+		for _, p := range r.Phases {
+			fmt.Fprintf(&b, " %s |", mdText(p.Name))
+		}
+		b.WriteString(" total |\n|---|---|" + strings.Repeat("--:|", len(r.Phases)+1) + "\n")
+		for _, e := range r.ErrorReasons {
+			fmt.Fprintf(&b, "| %s | %s |", mdText(e.Kind), mdCode(e.Reason))
+			for _, n := range e.Phases {
+				fmt.Fprintf(&b, " %d |", n)
+			}
+			fmt.Fprintf(&b, " %d |\n", e.Total)
+		}
+		b.WriteString("\n")
+	}
 
 	if len(r.Faults) > 0 {
 		b.WriteString("### Faults\n\n| fault | kind | phase | injected / matched | effective | configured |\n|---|---|---|--:|--:|--:|\n")

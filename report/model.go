@@ -48,6 +48,10 @@ type Report struct {
 	Events []Event      `json:"events,omitempty"`
 	Series []Second     `json:"series"`
 	Run    RunResources `json:"run"`
+	// ErrorReasons say why requests failed, grouped: status codes,
+	// transport errors (reset, refused, timeout), failed response checks,
+	// drops at the in-flight cap; most frequent first within each kind.
+	ErrorReasons []ErrorReason `json:"error_reasons,omitempty"`
 
 	// Metrics are the series scraped from Prometheus endpoints during the
 	// run (the proxy's, the target's, any others).
@@ -57,6 +61,23 @@ type Report struct {
 	// ScrapeErrors are failed scrapes: gaps in Metrics, with the reason.
 	ScrapeErrors []ScrapeError `json:"scrape_errors,omitempty"`
 }
+
+// ErrorReason is one reason requests failed, with how many failed for it
+// in each phase.
+type ErrorReason struct {
+	// Kind is status, transport, check or dropped.
+	Kind string `json:"kind"`
+	// Reason is the detail: a status code, "connection refused", the
+	// check that failed ("body does not contain \"id\"").
+	Reason string `json:"reason"`
+	// Phases counts the failures of each phase, in the order of
+	// Report.Phases; Total those of the whole run.
+	Phases []uint64 `json:"phases"`
+	Total  uint64   `json:"total"`
+}
+
+// ReasonKinds are the kinds of ErrorReason, in the order reports list them.
+var ReasonKinds = []string{"status", "transport", "check", "dropped"}
 
 // MetricSeries is one scraped time series.
 type MetricSeries struct {
@@ -150,6 +171,12 @@ type SLA struct {
 	Values map[string]float64 `json:"values,omitempty"`
 	// Error says why the SLA could not be decided (no data), if so.
 	Error string `json:"error,omitempty"`
+	// NotEvaluated, when set, says why the SLA was not judged at all: its
+	// evidence (scraped metrics, fault or guard states) is not among what
+	// the report was made from, as in a merge of load shards' results
+	// without the coordinator's report. Such an SLA has Passed false but
+	// does not fail the run (Report.Passed ignores it).
+	NotEvaluated string `json:"not_evaluated,omitempty"`
 	// Kind is "check" for a condition over a window, "time_to" or
 	// "recovery_time" for timing SLAs.
 	Kind string `json:"kind,omitempty"`

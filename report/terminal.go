@@ -112,6 +112,24 @@ func WriteTerminal(w io.Writer, r *Report, o TerminalOptions) error {
 	b.WriteString(t.Render())
 	b.WriteString("\n")
 
+	if len(r.ErrorReasons) > 0 {
+		b.WriteString("\n" + style(headStyle, "Error reasons") + "\n")
+		heads := []string{"kind", "reason"}
+		for _, p := range r.Phases {
+			heads = append(heads, p.Name)
+		}
+		t := newTable(o.Styled).Headers(append(heads, "total")...)
+		for _, e := range r.ErrorReasons {
+			row := []string{e.Kind, e.Reason}
+			for _, n := range e.Phases {
+				row = append(row, strconv.FormatUint(n, 10))
+			}
+			t.Row(append(row, strconv.FormatUint(e.Total, 10))...)
+		}
+		b.WriteString(t.Render())
+		b.WriteString("\n")
+	}
+
 	if len(r.Faults) > 0 {
 		b.WriteString("\n" + style(headStyle, "Faults") + "\n")
 		idW, kindW := 0, 0
@@ -152,7 +170,7 @@ func WriteTerminal(w io.Writer, r *Report, o TerminalOptions) error {
 		for _, s := range r.SLAs {
 			mark := style(passStyle, s.Outcome())
 			switch {
-			case s.NotRun:
+			case s.NotRun, s.NotEvaluated != "":
 				mark = style(dimStyle, s.Outcome())
 			case !s.Passed:
 				mark = style(failStyle, s.Outcome())
@@ -167,6 +185,10 @@ func WriteTerminal(w io.Writer, r *Report, o TerminalOptions) error {
 			}
 			if s.NotRun {
 				fmt.Fprintf(&b, "        observed nothing: %s\n", notRunText(s))
+				continue
+			}
+			if s.NotEvaluated != "" {
+				fmt.Fprintf(&b, "        not evaluated: %s\n", s.NotEvaluated)
 				continue
 			}
 			obs := s.Observed

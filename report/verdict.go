@@ -30,12 +30,15 @@ func (r *Report) Verdict() Verdict {
 	return VerdictPassed
 }
 
-// Outcome is an SLA's result as every format names it: PASS, FAIL, or NOT
-// RUN for one whose phase the run never reached.
+// Outcome is an SLA's result as every format names it: PASS, FAIL, NOT
+// RUN for one whose phase the run never reached, or NOT EVALUATED for one
+// whose evidence the report was not made from.
 func (s SLA) Outcome() string {
 	switch {
 	case s.NotRun:
 		return "NOT RUN"
+	case s.NotEvaluated != "":
+		return "NOT EVALUATED"
 	case s.Passed:
 		return "PASS"
 	}

@@ -35,8 +35,13 @@ func buildReport(s *scenario.Scenario, target string, rec *record.Recording, env
 		r.Phases = append(r.Phases, phaseOf(span.Name, span.Start, end, rec.PhaseStats[i]))
 	}
 	r.Total = phaseOf("", 0, runEnd, rec.Total)
+	r.ErrorReasons = errorReasons(rec)
 
 	for _, sla := range s.SLAs {
+		if env.missing != "" && (len(sla.Expr.Selectors()) > 0 || len(sla.Expr.States()) > 0) {
+			r.SLAs = append(r.SLAs, report.SLA{Name: sla.Name, Expect: sla.Expect, During: sla.During, NotEvaluated: env.missing})
+			continue
+		}
 		out := checkSLA(s, sla, env)
 		r.Passed = r.Passed && out.Passed
 		r.SLAs = append(r.SLAs, out)
@@ -72,6 +77,34 @@ func buildReport(s *scenario.Scenario, target string, rec *record.Recording, env
 		})
 	}
 	return r
+}
+
+// errorReasons tabulates the recording's failure reasons per phase.
+func errorReasons(rec *record.Recording) []report.ErrorReason {
+	var out []report.ErrorReason
+	for reason, n := range rec.Total.Reasons {
+		kind, detail, _ := strings.Cut(reason, ": ")
+		e := report.ErrorReason{Kind: kind, Reason: detail, Total: n, Phases: make([]uint64, len(rec.PhaseStats))}
+		for i, ph := range rec.PhaseStats {
+			e.Phases[i] = ph.Reasons[reason]
+		}
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b report.ErrorReason) int {
+		return cmp.Or(
+			cmp.Compare(kindRank(a.Kind), kindRank(b.Kind)),
+			cmp.Compare(b.Total, a.Total),
+			strings.Compare(a.Reason, b.Reason))
+	})
+	return out
+}
+
+// kindRank orders reason kinds as reports list them; unknown kinds last.
+func kindRank(kind string) int {
+	if i := slices.Index(report.ReasonKinds, kind); i >= 0 {
+		return i
+	}
+	return len(report.ReasonKinds)
 }
 
 func phaseOf(name string, start, end time.Duration, sum record.Summary) report.Phase {

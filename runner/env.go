@@ -25,6 +25,10 @@ type runEnv struct {
 	// initial is what a stateful thing is in before its first change,
 	// where it differs from initialStates (a policy that starts open).
 	initial map[stateKey]string
+	// missing, when set, says why scraped series and states are not
+	// here (a report of load results alone): SLAs that read them are not
+	// evaluated, rather than failed for want of data.
+	missing string
 
 	mu    sync.Mutex
 	cache map[verify.Window]record.Summary

@@ -499,7 +499,7 @@ func loadRequests(rs []scenario.Request) []load.Request {
 		for k, v := range r.Headers {
 			h.Set(k, v)
 		}
-		out[i] = load.Request{Method: r.Method, Path: r.Path, Header: h}
+		out[i] = load.Request{Method: r.Method, Path: r.Path, Header: h, Expect: r.Expect}
 		if r.Body != "" {
 			out[i].Body = []byte(r.Body)
 		}
@@ -588,6 +588,7 @@ func sendLoad(ctx context.Context, s *scenario.Scenario, url string, pacer *load
 			Proto:       g.Proto,
 			ImportPaths: g.ImportPaths,
 			Protoset:    g.Protoset,
+			Expect:      g.Expect,
 			Pacer:       pacer,
 			Timeout:     s.Load.Timeout,
 			Recorder:    rec,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/resctl/resctl/record"
 	"github.com/resctl/resctl/report"
 	"github.com/resctl/resctl/scenario"
+	"github.com/resctl/resctl/scrape"
 )
 
 // Shard is one of N machines sharing a scenario's load: shard Index of
@@ -116,7 +118,7 @@ func RunLoad(ctx context.Context, s *scenario.Scenario, opts LoadOptions) (*repo
 	closeErr := results.Close()
 	elapsed := time.Since(start)
 	snap := rec.Snapshot()
-	r := loadReport(s, target, rec, snap, plan.spans, min(elapsed, s.Duration()))
+	r := loadReport(s, target, rec, snap, plan.spans, min(elapsed, s.Duration()), evidence{missing: shardMissing})
 	r.Shard = fmt.Sprintf("%d/%d", opts.Shard.Index, n)
 	r.DurationS = elapsed.Seconds()
 	r.Run = report.RunResources{Sent: stats.Sent, Dropped: stats.Dropped, Scheduled: stats.Scheduled, PeakRSSBytes: sysinfo.PeakRSS()}
@@ -135,19 +137,41 @@ func RunLoad(ctx context.Context, s *scenario.Scenario, opts LoadOptions) (*repo
 	return r, nil
 }
 
+// ErrOtherScenario is returned (wrapped) by Merge for a coordinator report
+// of another scenario than the one merged.
+var ErrOtherScenario = errors.New("the coordinator's report is of another scenario")
+
+// Why SLAs over scraped metrics and states are not evaluated in reports of
+// load results alone.
+const (
+	shardMissing = "a shard's report holds its own load only; the coordinating run judges scraped metrics and fault and guard states (or resctl report merge --coordinator)"
+	mergeMissing = "results files hold the load only: give resctl report merge --coordinator with the report.json of the run that scraped the metrics and ran the faults"
+)
+
 // Merge combines the results files of a distributed run's shards into one
 // report, with the scenario's phases and its SLAs over the load series.
 // start is the shards' shared start; zero takes the earliest result's.
-// SLAs that read scraped metrics or fault states have no data here: those
-// are the coordinating `resctl run`'s to check.
-func Merge(s *scenario.Scenario, files []string, start time.Time) (*report.Report, error) {
+// coord, if set, is the report of the coordinating run
+// (resctl run), whose scraped series and fault and guard states join the
+// shards' load, so that every SLA is judged on the combined evidence;
+// without it, SLAs that read them are not evaluated. A coordinator report
+// of another scenario is ErrOtherScenario.
+func Merge(s *scenario.Scenario, files []string, start time.Time, coord *report.Report) (*report.Report, error) {
+	ev := evidence{missing: mergeMissing}
+	if coord != nil {
+		if coord.Scenario != s.Name {
+			return nil, fmt.Errorf("merge: %w: it ran %q, the results are of %q", ErrOtherScenario, coord.Scenario, s.Name)
+		}
+	}
 	var all []vegeta.Result
+	var due []time.Time // when each result was due, where its file says
 	for _, f := range files {
 		rs, err := load.ReadResults(f)
 		if err != nil {
 			return nil, fmt.Errorf("merge: %w", err)
 		}
 		all = append(all, rs...)
+		due = append(due, load.DueTimes(rs)...)
 	}
 	if len(all) == 0 {
 		return nil, errors.New("merge: the results files hold no results")
@@ -160,32 +184,104 @@ func Merge(s *scenario.Scenario, files []string, start time.Time) (*report.Repor
 			}
 		}
 	}
+	if coord != nil {
+		ev = coordinatorEvidence(s, coord, start)
+	}
 	plan := newPlan(s)
 	// Results may have arrived up to the load timeout after their send;
 	// the recorder keeps buckets open that long only when told.
 	rec := record.NewRecorder(start, plan.spans, s.Load.Timeout+s.Duration())
-	var end time.Duration
-	for _, r := range all {
+	var end, last time.Duration
+	for i, r := range all {
 		rec.Add(record.Result{
 			Sent:     r.Timestamp,
+			Intended: due[i],
 			Latency:  r.Latency,
 			Code:     int(r.Code),
 			Failed:   r.Error != "",
+			Reason:   load.ReasonOf(int(r.Code), r.Error),
 			Dropped:  load.IsDropped(r.Error),
 			Fallback: r.Error == "" && r.Headers.Get(load.FallbackHeader) != "",
 		})
 		end = max(end, r.Timestamp.Sub(start))
+		last = max(last, r.End().Sub(start))
 	}
 	snap := rec.Snapshot()
-	r := loadReport(s, "merged from "+strconv.Itoa(len(files))+" results files", rec, snap, plan.spans, min(s.Duration(), end+time.Second))
+	r := loadReport(s, "merged from "+strconv.Itoa(len(files))+" results files", rec, snap, plan.spans, min(s.Duration(), end+time.Second), ev)
 	r.Run = report.RunResources{Sent: uint64(len(all))}
+	// From the start to the end of the last response.
+	r.DurationS = last.Seconds()
 	return r, nil
 }
 
-// loadReport is a report of the load alone: phases, series and the SLAs,
-// evaluated over what was recorded.
-func loadReport(s *scenario.Scenario, target string, rec *record.Recorder, snap *record.Recording, spans []record.PhaseSpan, runEnd time.Duration) *report.Report {
-	env := newRunEnv(rec, snap, spans, runEnd, nil, map[stateKey][]stateChange{})
+// evidence is what SLAs read besides the load: scraped series and the
+// states of faults and guards, or why there are none.
+type evidence struct {
+	series  []scrape.Series
+	states  map[stateKey][]stateChange
+	initial map[stateKey]string
+	missing string
+}
+
+// coordinatorEvidence takes the scraped series and the fault and guard
+// states of the coordinating run's report, timed from start.
+func coordinatorEvidence(s *scenario.Scenario, c *report.Report, start time.Time) evidence {
+	shift := c.StartedAt.Sub(start)
+	at := func(sec float64) time.Duration { return time.Duration(sec*float64(time.Second)) + shift }
+	ev := evidence{states: map[stateKey][]stateChange{}, initial: map[stateKey]string{}}
+	for _, m := range c.Metrics {
+		sr := scrape.Series{Source: m.Source, Name: m.Name, Labels: m.Labels, Type: m.Type}
+		for _, p := range m.Points {
+			sr.Points = append(sr.Points, scrape.Point{T: at(p[0]), V: p[1]})
+		}
+		ev.series = append(ev.series, sr)
+	}
+	// Every fault of the scenario is a state, off until the coordinator
+	// switched it on.
+	for _, ph := range s.Phases {
+		for _, f := range ph.Faults {
+			ev.states[stateKey{"fault", f.ID}] = nil
+		}
+	}
+	for _, f := range c.Faults {
+		k := stateKey{"fault", f.ID}
+		if f.EndS > f.StartS {
+			ev.states[k] = append(ev.states[k], stateChange{at(f.StartS), "on"}, stateChange{at(f.EndS), "off"})
+		}
+	}
+	// Every guard policy is a state; the coordinator's events say how it
+	// changed, and its first change what it was before.
+	for _, np := range s.AllProxies() {
+		chain := slices.Clone(np.Guard)
+		for _, rt := range np.Routes {
+			chain = append(chain, rt.Guard...)
+		}
+		for _, p := range chain {
+			ev.states[stateKey{p.Kind(), p.Name}] = nil
+		}
+	}
+	for _, e := range c.Events {
+		if e.Source != "guard" || e.Kind != "transition" {
+			continue
+		}
+		kind, _, _ := strings.Cut(e.Detail, " ")
+		k := stateKey{kind, e.Name}
+		if len(ev.states[k]) == 0 && e.From != "" {
+			ev.initial[k] = e.From
+		}
+		ev.states[k] = append(ev.states[k], stateChange{at(e.AtS), e.To})
+	}
+	return ev
+}
+
+// loadReport is a report of the load, with what evidence there is besides:
+// phases, series and the SLAs, evaluated over what was recorded.
+func loadReport(s *scenario.Scenario, target string, rec *record.Recorder, snap *record.Recording, spans []record.PhaseSpan, runEnd time.Duration, ev evidence) *report.Report {
+	if ev.states == nil {
+		ev.states = map[stateKey][]stateChange{}
+	}
+	env := newRunEnv(rec, snap, spans, runEnd, ev.series, ev.states)
+	env.initial, env.missing = ev.initial, ev.missing
 	r := buildReport(s, target, snap, env, &proxySet{}, nil, runEnd)
 	r.Version = version.String()
 	return r

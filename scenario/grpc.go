@@ -8,6 +8,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/resctl/resctl/check"
 	"github.com/resctl/resctl/internal/strictyaml"
 )
 
@@ -27,6 +28,9 @@ type GRPCLoad struct {
 	Proto       string   `yaml:"proto"`
 	ImportPaths []string `yaml:"import_paths"`
 	Protoset    string   `yaml:"protoset"`
+	// Expect checks every call: its status and fields of the response
+	// message.
+	Expect *check.Spec `yaml:"expect"`
 }
 
 // GRPCData is a request message written as YAML and kept as JSON, the
@@ -104,6 +108,7 @@ func (v *validator) validateGRPCLoad() {
 			v.report(p, "the value must be printable ASCII (or the key end in -bin)")
 		}
 	}
+	v.checkExpect("load.grpc.expect", g.Expect, true)
 	if d := strings.TrimSpace(g.Data.JSON); d != "" && d[0] != '{' && d[0] != '[' {
 		v.report("load.grpc.data", "give the request message as a map of fields (or a list, for a client stream)")
 	}

@@ -16,6 +16,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/resctl/resctl/check"
 	"github.com/resctl/resctl/guard"
 	"github.com/resctl/resctl/inject/agent"
 	"github.com/resctl/resctl/internal/strictyaml"
@@ -330,7 +331,17 @@ func (v *validator) validateLoad() {
 		if !strings.HasPrefix(r.Path, "/") {
 			v.report(p+".path", "must start with /, e.g. /api/orders")
 		}
+		v.checkExpect(p+".expect", r.Expect, false)
 	}
+}
+
+// checkExpect reports what is wrong with a request's response checks, at
+// the key at fault.
+func (v *validator) checkExpect(path string, e *check.Spec, grpc bool) {
+	if e == nil {
+		return
+	}
+	e.Check(grpc, func(field, msg string) { v.report(path+"."+field, "%s", msg) })
 }
 
 func (v *validator) validatePhases() {

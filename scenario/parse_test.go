@@ -37,6 +37,28 @@ var badCases = []struct {
 		want: []string{"2:1: : YAML syntax error: did not find expected key"},
 	},
 	{
+		name: "malformed response checks",
+		src: "name: t\ntarget: {builtin: demo}\nload:\n  rate: 5/s\n  requests:\n    - path: /\n      expect:\n" +
+			"        status: [200, 999]\n        body_matches: '(unclosed'\n        headers: {Content-Type: {}}\n" +
+			"        body_size: {min: 10, max: 2}\n        json: {a..b: 1}\n        bodi: x\n" + phase,
+		want: []string{
+			`8:23: load.requests[0].expect.status[1]: "999" is not an HTTP status code`,
+			"9:23: load.requests[0].expect.body_matches: not a regular expression: missing closing ): `(unclosed`",
+			"10:33: load.requests[0].expect.headers.Content-Type: say what the header must be",
+			"11:20: load.requests[0].expect.body_size: min 10B is above max 2B",
+			`12:22: load.requests[0].expect.json.a..b: "a..b" has an empty step`,
+			`13:9: load.requests[0].expect.bodi: unknown key "bodi"; known keys: status`,
+		},
+	},
+	{
+		name: "HTTP checks on a gRPC call",
+		src:  "name: t\ntarget: {builtin: demo}\nload:\n  rate: 5/s\n  grpc:\n    call: a.B/C\n    expect: {status: [OK, NOPE], body_contains: x}\n" + phase,
+		want: []string{
+			`7:27: load.grpc.expect.status[1]: "NOPE" is not a gRPC status code`,
+			"7:49: load.grpc.expect.body_contains: checks HTTP responses; a gRPC call's expect takes status and json",
+		},
+	},
+	{
 		name: "scrape endpoint that is not a URL",
 		src:  head + phase + "scrape: {endpoints: {db: 'ftp://x', ok: self, t: target}}\n",
 		want: []string{`5:26: scrape.endpoints.db: "ftp://x" is neither self, target, proxy:NAME nor an http:// URL`},

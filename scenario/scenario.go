@@ -7,6 +7,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/resctl/resctl/check"
 	"github.com/resctl/resctl/guard"
 	"github.com/resctl/resctl/inject"
 	"github.com/resctl/resctl/inject/agent"
@@ -216,6 +217,10 @@ type Request struct {
 	Path    string            `yaml:"path"`
 	Headers map[string]string `yaml:"headers"`
 	Body    string            `yaml:"body"`
+	// Expect checks every response: statuses, headers, body size and
+	// content, JSON fields. A response that fails a check is a failed
+	// request, counted with the check's reason.
+	Expect *check.Spec `yaml:"expect"`
 }
 
 // Phase is a timed stretch of the run with the faults active during it.

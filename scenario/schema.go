@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/resctl/resctl/check"
 	"github.com/resctl/resctl/guard"
 	"github.com/resctl/resctl/inject"
 	"github.com/resctl/resctl/inject/agent"
@@ -78,6 +79,12 @@ func (g *schemaGen) typeOf(t reflect.Type) map[string]any {
 		return g.faults()
 	case reflect.TypeFor[GRPCData]():
 		return map[string]any{"description": "a request message: a map of fields, a list (a client stream), or a JSON string", "type": []string{"object", "array", "string"}}
+	case reflect.TypeFor[check.Code]():
+		return map[string]any{"description": "an HTTP status code (200) or a gRPC status code's name (NOT_FOUND)", "type": []string{"integer", "string"}}
+	case reflect.TypeFor[check.Size]():
+		return map[string]any{"description": "a body size: exact (120, 4KiB) or {min, max}", "anyOf": []any{bytesType, g.object(t)}}
+	case reflect.TypeFor[check.Value]():
+		return map[string]any{"description": "the value the field must have, any JSON value"}
 	case reflect.TypeFor[PhaseRate]():
 		return map[string]any{"description": "a phase's rate: constant (200/s) or shaped", "anyOf": []any{rateType, g.object(reflect.TypeFor[rateShape]())}}
 	case reflect.TypeFor[guard.Spec]():

@@ -41,7 +41,14 @@ metrics.
 --shard i/N sends 1/N of every phase's rate; --start-at gives the instant
 all shards start their schedule at, so their phases line up. Afterwards
 resctl report merge combines the shards' --save-results files into one
-report. docs/scaling.md runs N shards as a Kubernetes Indexed Job.`,
+report. docs/scaling.md runs N shards as a Kubernetes Indexed Job.
+
+The results file holds service times: each result's timestamp is when the
+request really went out, its latency runs from there. The reports give
+response times, from when the schedule meant each request to go out. The
+file keeps the schedule's start (header X-Resctl-Start on its first result)
+and when each result was due (X-Resctl-Due, nanoseconds from that start),
+so a reader can rebuild them; resctl report merge does.`,
 		Example: `  resctl load scenario.yaml --shard 2/4 --start-at 2026-11-22T20:00:00Z \
     --target http://orders-proxy:8080 --save-results shard-2.bin`,
 		Args: exactArgs(1, "a scenario file"),
@@ -75,7 +82,7 @@ report. docs/scaling.md runs N shards as a Kubernetes Indexed Job.`,
 	cmd.Flags().StringVar(&shard, "shard", "", "send shard `i/N` of the load: 1/N of every phase's rate")
 	cmd.Flags().StringVar(&startAt, "start-at", "", "start the schedule at `TIME` (RFC 3339), shared by every shard")
 	cmd.Flags().StringVar(&opts.Target, "target", "", "send the load to `URL` (default: the scenario's target.url)")
-	cmd.Flags().StringVar(&opts.SaveResults, "save-results", "", "stream every result to `FILE` in vegeta's encoding (required)")
+	cmd.Flags().StringVar(&opts.SaveResults, "save-results", "", "stream every result to `FILE` in vegeta's encoding (required); its latencies are service times, from the real send, while reports give response times, from when each request was due (X-Resctl-Start and X-Resctl-Due rebuild them; docs/report.md)")
 	cmd.Flags().StringVarP(&opts.OutDir, "out", "o", "", "also write this shard's report.json into `DIR`")
 	return cmd
 }

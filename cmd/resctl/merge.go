@@ -17,10 +17,13 @@ import (
 type mergeOptions struct {
 	Files    []string
 	Scenario string
-	Start    time.Time
-	OutDir   string
-	Stdout   io.Writer
-	Stderr   io.Writer
+	// Coordinator is the report.json of the run that scraped the metrics
+	// and ran the faults.
+	Coordinator string
+	Start       time.Time
+	OutDir      string
+	Stdout      io.Writer
+	Stderr      io.Writer
 }
 
 func newMergeCmd(runF func(context.Context, *mergeOptions) error) *cobra.Command {
@@ -33,11 +36,22 @@ func newMergeCmd(runF func(context.Context, *mergeOptions) error) *cobra.Command
 --save-results, or any vegeta results) from several machines into one
 report, with the scenario's phases and its SLAs over the load series:
 success rates and latencies of the whole load, as if one generator had
-sent it. SLAs that read scraped metrics or fault states have no data here.
+sent it. Latencies are response times, from when each request was due,
+where the files say so (resctl's do).
 
-The phases start at --start, or at the earliest result.`,
-		Example: `  resctl report merge shard-*.bin --scenario scenario.yaml --out merged`,
-		Args:    minArgs(1, "results files"),
+SLAs that read scraped metrics or fault and guard states need the
+coordinating run's report: --coordinator report.json adds its scraped
+series, faults and guard transitions, and every SLA is judged on the
+combined evidence. Without it such SLAs are not evaluated (shown as such,
+and they do not fail the merge). A coordinator report of another scenario
+is refused (exit 2).
+
+The phases start at --start, or at the earliest result; the coordinator's
+metrics and states are timed from its own start, so start the coordinating
+run when the shards start (their --start-at).`,
+		Example: `  resctl report merge shard-*.bin --scenario scenario.yaml --out merged
+  resctl report merge shard-*.bin --scenario scenario.yaml --coordinator run/report.json`,
+		Args: minArgs(1, "results files"),
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Files = args
 			opts.Stdout, opts.Stderr = c.OutOrStdout(), c.ErrOrStderr()
@@ -58,6 +72,7 @@ The phases start at --start, or at the earliest result.`,
 		},
 	}
 	cmd.Flags().StringVar(&opts.Scenario, "scenario", "", "the scenario `FILE` the shards ran (required)")
+	cmd.Flags().StringVar(&opts.Coordinator, "coordinator", "", "the report.json `FILE` of the coordinating run, whose scraped metrics, faults and guard states the SLAs read")
 	cmd.Flags().StringVar(&start, "start", "", "the shards' shared start `TIME` (RFC 3339; default the earliest result)")
 	cmd.Flags().StringVarP(&opts.OutDir, "out", "o", "", "write every format into `DIR`")
 	return cmd
@@ -68,8 +83,17 @@ func mergeResults(opts *mergeOptions) error {
 	if err != nil {
 		return err
 	}
-	rep, err := runner.Merge(s, opts.Files, opts.Start)
-	if err != nil {
+	var coord *report.Report
+	if opts.Coordinator != "" {
+		if coord, err = readReport(opts.Coordinator); err != nil {
+			return err
+		}
+	}
+	rep, err := runner.Merge(s, opts.Files, opts.Start, coord)
+	switch {
+	case errors.Is(err, runner.ErrOtherScenario):
+		return withCode(exitUsage, err, "give the report.json of the resctl run that coordinated these shards, with the same scenario")
+	case err != nil:
 		return withCode(exitUsage, err, "give the files resctl load --save-results wrote")
 	}
 	var paths []string

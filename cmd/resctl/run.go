@@ -71,7 +71,7 @@ others; the exit code is then 1.`,
 	cmd.Flags().StringVar(&opts.HTML, "html", "", "also write the HTML recovery report to `FILE`")
 	cmd.Flags().StringVar(&opts.JUnit, "junit", "", "also write JUnit XML (one test case per SLA) to `FILE`")
 	cmd.Flags().StringVar(&opts.Markdown, "markdown", "", "also write the Markdown summary to `FILE`")
-	cmd.Flags().StringVar(&opts.SaveResults, "save-results", "", "stream every result to `FILE` in vegeta's encoding, as it happens (vegeta report, resctl report merge read it)")
+	cmd.Flags().StringVar(&opts.SaveResults, "save-results", "", "stream every result to `FILE` in vegeta's encoding, as it happens (vegeta report and plot, resctl report merge read it); its latencies are service times, from the real send, while reports give response times, from when each request was due (X-Resctl-Start and X-Resctl-Due rebuild them; docs/report.md)")
 	return cmd
 }
 
