@@ -13,9 +13,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/resctl/resctl/inject"
+	"github.com/resctl/resctl/internal/localapi"
 )
 
 // Admin API defaults.
@@ -96,6 +98,11 @@ type AdminOptions struct {
 	Seed uint64
 	// Logger receives errors of proxies created through the API.
 	Logger *slog.Logger
+	// AllowedHosts are names, beyond loopback and the address a request
+	// arrived at, that requests may carry in their Host header: the
+	// names of a machine whose admin API is reached from elsewhere on
+	// purpose. Any other name is refused as a DNS rebinding.
+	AllowedHosts []string
 }
 
 // Admin serves the admin API over a set of named proxies: resctl's own REST
@@ -105,6 +112,11 @@ type AdminOptions struct {
 type Admin struct {
 	opts AdminOptions
 	mux  *http.ServeMux
+	// protected is the mux behind the checks that keep web pages out.
+	protected http.Handler
+	// open is set once the API listens beyond loopback (with a token):
+	// only then may the Toxiproxy API open proxies beyond loopback.
+	open atomic.Bool
 
 	mu      sync.Mutex
 	proxies map[string]*managed
@@ -157,7 +169,21 @@ func NewAdmin(opts AdminOptions) *Admin {
 		a.mux.HandleFunc(r.pattern, r.h)
 	}
 	a.toxiproxyRoutes()
+	a.protected = localapi.Protect(http.HandlerFunc(a.serve), localapi.Options{
+		AllowedHosts: opts.AllowedHosts,
+		// Toxiproxy's own clients send some updates as text/plain and
+		// deletes with no Content-Type; its routes take them.
+		Lenient: func(r *http.Request) bool { return !strings.HasPrefix(r.URL.Path, "/api/") },
+	})
 	return a
+}
+
+// listening tells the Admin an address it is served on, so that it knows
+// whether it is reachable beyond loopback.
+func (a *Admin) listening(addr string) {
+	if host, _, err := net.SplitHostPort(addr); err == nil && !isLoopback(host) {
+		a.open.Store(true)
+	}
 }
 
 // Add puts a running proxy under the API as name.
@@ -211,9 +237,14 @@ func (a *Admin) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// ServeHTTP implements http.Handler: it checks the token and the body size
-// and routes the request.
+// ServeHTTP implements http.Handler: it refuses web pages (see
+// localapi.Protect), checks the token and the body size, and routes the
+// request.
 func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.protected.ServeHTTP(w, r)
+}
+
+func (a *Admin) serve(w http.ResponseWriter, r *http.Request) {
 	if a.opts.Token != "" {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(a.opts.Token)) != 1 {
@@ -605,6 +636,7 @@ func ListenAdmin(addr string, a *Admin, metrics http.Handler) (*AdminServer, err
 	if err != nil {
 		return nil, fmt.Errorf("admin listen %s: %w", addr, err)
 	}
+	a.listening(addr)
 	mux := http.NewServeMux()
 	if metrics != nil {
 		mux.Handle("GET /metrics", metrics)

@@ -214,6 +214,7 @@ func Start(opts Options) (*Proxy, error) {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(p.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	if opts.Admin != nil {
+		opts.Admin.listening(opts.AdminListen)
 		mux.Handle("/", opts.Admin)
 	}
 	p.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}

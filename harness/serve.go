@@ -310,9 +310,12 @@ type ServeOptions struct {
 	Proxies     []ProxyConfig
 	AdminListen string
 	Token       string
-	Seed        uint64
-	Version     string
-	Logger      *slog.Logger
+	// AdminAllowedHosts are the names, beyond loopback, that requests to
+	// the admin API may carry in their Host header (AdminOptions).
+	AdminAllowedHosts []string
+	Seed              uint64
+	Version           string
+	Logger            *slog.Logger
 	// ConfigPath, if set, is watched: when the file changes, the guard
 	// chains of its http and h2c proxies are re-read and swapped in.
 	// OnReload hears each attempt's outcome.
@@ -338,7 +341,7 @@ func Serve(ctx context.Context, opts ServeOptions, ready func(Started)) (err err
 	if err := CheckAdminListen(opts.AdminListen, opts.Token); err != nil {
 		return err
 	}
-	admin := NewAdmin(AdminOptions{Token: opts.Token, Version: opts.Version, Seed: opts.Seed, Logger: logger})
+	admin := NewAdmin(AdminOptions{Token: opts.Token, Version: opts.Version, Seed: opts.Seed, Logger: logger, AllowedHosts: opts.AdminAllowedHosts})
 	// The admin /metrics serves the process's Go and process metrics once,
 	// the tcp proxies' fault boards, and every other proxy's own registry,
 	// each series labelled with its proxy's name.

@@ -150,6 +150,7 @@ func TestServe_AdminMetricsFollowProxiesAndReloads(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		req.Header.Set("Content-Type", "application/json")
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -69,6 +69,9 @@ type Options struct {
 	DemoCommand []string
 	// LogDir receives the stdout and stderr of processes resctl starts.
 	LogDir string
+	// AdminAllowedHosts are the names, beyond loopback, that requests to
+	// the proxies' admin API may carry in their Host header.
+	AdminAllowedHosts []string
 }
 
 // Run executes the scenario. It always returns a report when the run got as
@@ -119,7 +122,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*report.Repor
 
 	// Every proxy's admin listener also serves the admin API, so faults
 	// can be added by hand or by a Toxiproxy client while a run goes on.
-	admin := harness.NewAdmin(harness.AdminOptions{Token: os.Getenv("RESCTL_ADMIN_TOKEN"), Version: version.String(), Seed: s.Seed, Logger: logger})
+	admin := harness.NewAdmin(harness.AdminOptions{Token: os.Getenv("RESCTL_ADMIN_TOKEN"), Version: version.String(), Seed: s.Seed, Logger: logger, AllowedHosts: opts.AdminAllowedHosts})
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -23,9 +23,11 @@ type proxyOptions struct {
 	Protocol string
 	Name     string
 	Token    string
-	Config   string
-	Seed     uint64
-	Stdout   io.Writer
+	// AllowedHosts are further names the admin API answers to.
+	AllowedHosts []string
+	Config       string
+	Seed         uint64
+	Stdout       io.Writer
 }
 
 func newProxyCmd(runF func(context.Context, *proxyOptions) error) *cobra.Command {
@@ -50,8 +52,11 @@ The admin listener's /metrics serves every proxy's metrics (requests, guard
 policies, upstreams, faults), each series labelled with its proxy's name.
 
 The admin API listens on loopback unless told otherwise; beyond loopback it
-needs a bearer token (--token or RESCTL_ADMIN_TOKEN). Every fault is cleared
-when the proxy stops.`,
+needs a bearer token (--token or RESCTL_ADMIN_TOKEN). It refuses web pages:
+requests with browser headers (Origin, Sec-Fetch-*, a Mozilla/ User-Agent),
+changes that are not Content-Type: application/json, and a Host header that
+names neither loopback, its own address, nor an --admin-allowed-host (see
+docs/security.md). Every fault is cleared when the proxy stops.`,
 		Example: `  resctl proxy --upstream http://127.0.0.1:8080 --listen 127.0.0.1:9000
   resctl proxy --protocol tcp --upstream 127.0.0.1:5432 --listen 127.0.0.1:15432 --name db
   resctl proxy --config proxies.yaml`,
@@ -75,6 +80,7 @@ when the proxy stops.`,
 	f.StringVar(&opts.Name, "name", harness.DefaultProxyName, "the proxy's name in the admin API")
 	f.StringVar(&opts.Token, "token", "", "bearer token the admin API requires (default $RESCTL_ADMIN_TOKEN)")
 	f.StringVar(&opts.Config, "config", "", "YAML file listing several proxies")
+	f.StringSliceVar(&opts.AllowedHosts, "admin-allowed-host", nil, "a `NAME` the admin API answers to besides loopback and its own address (repeatable; others are refused as DNS rebinding)")
 	f.Uint64Var(&opts.Seed, "seed", 0, "seed for the faults' random choices")
 	return cmd
 }
@@ -105,7 +111,7 @@ func runProxy(ctx context.Context, opts *proxyOptions) error {
 		return withCode(exitUsage, errors.New("resctl proxy needs --upstream or --config"), "usage: resctl proxy --upstream URL")
 	}
 	err := harness.Serve(ctx, harness.ServeOptions{
-		Proxies: proxies, AdminListen: opts.Admin, Token: opts.Token, Seed: opts.Seed, Version: version.String(),
+		Proxies: proxies, AdminListen: opts.Admin, Token: opts.Token, AdminAllowedHosts: opts.AllowedHosts, Seed: opts.Seed, Version: version.String(),
 		ConfigPath: opts.Config,
 		OnReload: func(err error) {
 			if err != nil {

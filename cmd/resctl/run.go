@@ -30,8 +30,10 @@ type runOptions struct {
 	Markdown string
 	// SaveResults streams every result to this file in vegeta's encoding.
 	SaveResults string
-	Stdout      io.Writer
-	Stderr      io.Writer
+	// AdminAllowedHosts are further names the proxies' admin API answers to.
+	AdminAllowedHosts []string
+	Stdout            io.Writer
+	Stderr            io.Writer
 }
 
 func newRunCmd(runF func(context.Context, *runOptions) error) *cobra.Command {
@@ -66,6 +68,7 @@ others; the exit code is then 1.`,
 	cmd.Flags().StringVar(&opts.HTML, "html", "", "also write the HTML recovery report to `FILE`")
 	cmd.Flags().StringVar(&opts.JUnit, "junit", "", "also write JUnit XML (one test case per SLA) to `FILE`")
 	cmd.Flags().StringVar(&opts.Markdown, "markdown", "", "also write the Markdown summary to `FILE`")
+	cmd.Flags().StringSliceVar(&opts.AdminAllowedHosts, "admin-allowed-host", nil, "a `NAME` the proxies' admin API answers to besides loopback and its own address (repeatable)")
 	cmd.Flags().StringVar(&opts.SaveResults, "save-results", "", "stream every result to `FILE` in vegeta's encoding, as it happens (vegeta report, resctl report merge read it)")
 	return cmd
 }
@@ -96,7 +99,7 @@ func runScenario(ctx context.Context, opts *runOptions) error {
 	if opts.OutDir != "" {
 		dir = opts.OutDir
 	}
-	ropts := runner.Options{Progress: opts.Stderr, DemoCommand: selfCommand("demo-target"), LogDir: dir, Results: opts.SaveResults}
+	ropts := runner.Options{Progress: opts.Stderr, DemoCommand: selfCommand("demo-target"), LogDir: dir, Results: opts.SaveResults, AdminAllowedHosts: opts.AdminAllowedHosts}
 	switch {
 	case opts.Quiet:
 		ropts.Progress = nil
