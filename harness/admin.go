@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -613,6 +614,26 @@ func (a *Admin) reset(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]int{"cleared": a.Reset()})
 }
 
+// listenAdmin listens for an admin endpoint, with a connection cap of its
+// own: the admin API answers from the descriptors the proxies' caps leave
+// over (see DefaultMaxConns), and a flood of it cannot take them all.
+func listenAdmin(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return &limitListener{Listener: ln, c: newConnCounter(adminMaxConns)}, nil
+}
+
+// newAdminServer serves an admin endpoint with short timeouts: its
+// clients are scrapers and controllers, not long-lived connections.
+func newAdminServer(h http.Handler, errLog *log.Logger) *http.Server {
+	return &http.Server{
+		Handler: h, ErrorLog: errLog, IdleTimeout: adminIdleTimeout,
+		ReadHeaderTimeout: DefaultReadHeaderTimeout, MaxHeaderBytes: DefaultMaxHeaderBytes,
+	}
+}
+
 func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
 }
@@ -632,7 +653,7 @@ func ListenAdmin(addr string, a *Admin, metrics http.Handler) (*AdminServer, err
 	if err := CheckAdminListen(addr, a.opts.Token); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listenAdmin(addr)
 	if err != nil {
 		return nil, fmt.Errorf("admin listen %s: %w", addr, err)
 	}
@@ -644,7 +665,7 @@ func ListenAdmin(addr string, a *Admin, metrics http.Handler) (*AdminServer, err
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.Handle("/", a)
 	s := &AdminServer{
-		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.opts.Logger.Handler(), slog.LevelWarn)},
+		srv:  newAdminServer(mux, slog.NewLogLogger(a.opts.Logger.Handler(), slog.LevelWarn)),
 		ln:   ln,
 		done: make(chan struct{}),
 	}
