@@ -113,7 +113,7 @@ type AdminOptions struct {
 type Admin struct {
 	opts AdminOptions
 	mux  *http.ServeMux
-	// protected is the mux behind the checks that keep web pages out.
+	// protected is serve behind the checks that keep web pages out.
 	protected http.Handler
 	// open is set once the API listens beyond loopback (with a token):
 	// only then may the Toxiproxy API open proxies beyond loopback.

@@ -81,7 +81,9 @@ func (f *adminFixture) call(t *testing.T, method, path, body string, header ...s
 			req.Header.Set(header[i], header[i+1])
 		}
 	}
-	resp, err := newClient(t, false).Do(req)
+	c := newClient(t, false)
+	defer c.CloseIdleConnections() // the admin listener caps its connections
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -115,7 +115,8 @@ type Problem struct {
 type Agent struct {
 	opts Options
 	mux  *http.ServeMux
-	// protected is the mux behind the checks that keep web pages out.
+	// protected is the mux behind the checks that keep web pages out
+	// (but GET /metrics; see ServeHTTP).
 	protected http.Handler
 
 	mu     sync.Mutex
