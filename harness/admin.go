@@ -7,15 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/resctl/resctl/inject"
+	"github.com/resctl/resctl/internal/localapi"
 )
 
 // Admin API defaults.
@@ -96,6 +99,11 @@ type AdminOptions struct {
 	Seed uint64
 	// Logger receives errors of proxies created through the API.
 	Logger *slog.Logger
+	// AllowedHosts are names, beyond loopback and the address a request
+	// arrived at, that requests may carry in their Host header: the
+	// names of a machine whose admin API is reached from elsewhere on
+	// purpose. Any other name is refused as a DNS rebinding.
+	AllowedHosts []string
 }
 
 // Admin serves the admin API over a set of named proxies: resctl's own REST
@@ -105,6 +113,11 @@ type AdminOptions struct {
 type Admin struct {
 	opts AdminOptions
 	mux  *http.ServeMux
+	// protected is serve behind the checks that keep web pages out.
+	protected http.Handler
+	// open is set once the API listens beyond loopback (with a token):
+	// only then may the Toxiproxy API open proxies beyond loopback.
+	open atomic.Bool
 
 	mu      sync.Mutex
 	proxies map[string]*managed
@@ -157,7 +170,21 @@ func NewAdmin(opts AdminOptions) *Admin {
 		a.mux.HandleFunc(r.pattern, r.h)
 	}
 	a.toxiproxyRoutes()
+	a.protected = localapi.Protect(http.HandlerFunc(a.serve), localapi.Options{
+		AllowedHosts: opts.AllowedHosts,
+		// Toxiproxy's own clients send some updates as text/plain and
+		// deletes with no Content-Type; its routes take them.
+		Lenient: func(r *http.Request) bool { return !strings.HasPrefix(r.URL.Path, "/api/") },
+	})
 	return a
+}
+
+// listening tells the Admin an address it is served on, so that it knows
+// whether it is reachable beyond loopback.
+func (a *Admin) listening(addr string) {
+	if host, _, err := net.SplitHostPort(addr); err == nil && !isLoopback(host) {
+		a.open.Store(true)
+	}
 }
 
 // Add puts a running proxy under the API as name.
@@ -211,9 +238,14 @@ func (a *Admin) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// ServeHTTP implements http.Handler: it checks the token and the body size
-// and routes the request.
+// ServeHTTP implements http.Handler: it refuses web pages (see
+// localapi.Protect), checks the token and the body size, and routes the
+// request.
 func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.protected.ServeHTTP(w, r)
+}
+
+func (a *Admin) serve(w http.ResponseWriter, r *http.Request) {
 	if a.opts.Token != "" {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(a.opts.Token)) != 1 {
@@ -582,6 +614,26 @@ func (a *Admin) reset(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]int{"cleared": a.Reset()})
 }
 
+// listenAdmin listens for an admin endpoint, with a connection cap of its
+// own: the admin API answers from the descriptors the proxies' caps leave
+// over (see DefaultMaxConns), and a flood of it cannot take them all.
+func listenAdmin(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return &limitListener{Listener: ln, c: newConnCounter(adminMaxConns)}, nil
+}
+
+// newAdminServer serves an admin endpoint with short timeouts: its
+// clients are scrapers and controllers, not long-lived connections.
+func newAdminServer(h http.Handler, errLog *log.Logger) *http.Server {
+	return &http.Server{
+		Handler: h, ErrorLog: errLog, IdleTimeout: adminIdleTimeout,
+		ReadHeaderTimeout: DefaultReadHeaderTimeout, MaxHeaderBytes: DefaultMaxHeaderBytes,
+	}
+}
+
 func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
 }
@@ -601,10 +653,11 @@ func ListenAdmin(addr string, a *Admin, metrics http.Handler) (*AdminServer, err
 	if err := CheckAdminListen(addr, a.opts.Token); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listenAdmin(addr)
 	if err != nil {
 		return nil, fmt.Errorf("admin listen %s: %w", addr, err)
 	}
+	a.listening(addr)
 	mux := http.NewServeMux()
 	if metrics != nil {
 		mux.Handle("GET /metrics", metrics)
@@ -612,7 +665,7 @@ func ListenAdmin(addr string, a *Admin, metrics http.Handler) (*AdminServer, err
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.Handle("/", a)
 	s := &AdminServer{
-		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.opts.Logger.Handler(), slog.LevelWarn)},
+		srv:  newAdminServer(mux, slog.NewLogLogger(a.opts.Logger.Handler(), slog.LevelWarn)),
 		ln:   ln,
 		done: make(chan struct{}),
 	}

@@ -68,10 +68,22 @@ func (f *adminFixture) call(t *testing.T, method, path, body string, header ...s
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
+	if method != http.MethodGet {
+		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := newClient(t, false).Do(req)
+	for i := 0; i+1 < len(header); i += 2 {
+		switch {
+		case header[i] == "Host":
+			req.Host = header[i+1]
+		case header[i+1] == "":
+			req.Header.Del(header[i])
+		default:
+			req.Header.Set(header[i], header[i+1])
+		}
+	}
+	c := newClient(t, false)
+	defer c.CloseIdleConnections() // the admin listener caps its connections
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,7 +381,8 @@ func (w *recorderW) WriteHeader(code int) {
 }
 
 func httpRequest(method, path, body string) *http.Request {
-	r, _ := http.NewRequestWithContext(context.Background(), method, "http://admin"+path, strings.NewReader(body))
+	r, _ := http.NewRequestWithContext(context.Background(), method, "http://127.0.0.1"+path, strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
 	return r
 }
 
@@ -402,5 +415,63 @@ func TestAdmin_ToxiproxyRemovesNativeFault(t *testing.T) {
 	}
 	if n := len(f.db.Board().Active()); n != 0 {
 		t.Errorf("%d faults left", n)
+	}
+}
+
+// TestAdmin_RefusesWebPages sends what a web page can make a browser send,
+// and a DNS-rebinding request, to a real admin listener: each is refused
+// and changes nothing, while resctl's own requests still work.
+func TestAdmin_RefusesWebPages(t *testing.T) {
+	f := newAdminFixture(t, harness.AdminOptions{})
+	const fault = `{"kind": "abort", "params": {"status": 503}}`
+	tests := []struct {
+		name, method, path, body string
+		header                   []string
+		want                     int
+	}{
+		{"cross-site text/plain post", http.MethodPost, "/api/v1/proxies/web/faults", fault,
+			[]string{"Content-Type", "text/plain;charset=UTF-8", "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site", "User-Agent", "Mozilla/5.0"}, 403},
+		{"form post", http.MethodPost, "/api/v1/proxies/web/faults", "kind=abort", []string{"Content-Type", "application/x-www-form-urlencoded"}, 415},
+		{"text/plain post", http.MethodPost, "/api/v1/proxies/web/faults", fault, []string{"Content-Type", "text/plain"}, 415},
+		{"origin", http.MethodPost, "/api/v1/proxies/web/faults", fault, []string{"Origin", "http://127.0.0.1:3000"}, 403},
+		{"sec-fetch-site", http.MethodPost, "/api/v1/proxies/web/faults", fault, []string{"Sec-Fetch-Site", "same-origin"}, 403},
+		{"foreign host", http.MethodPost, "/api/v1/proxies/web/faults", fault, []string{"Host", "rebind.evil.example:8474"}, 403},
+		{"foreign host reading", http.MethodGet, "/api/v1/proxies", "", []string{"Host", "rebind.evil.example"}, 403},
+		{"toxiproxy form post", http.MethodPost, "/proxies/db/toxics", "type=timeout", []string{"Content-Type", "application/x-www-form-urlencoded"}, 415},
+		{"toxiproxy cross-site post", http.MethodPost, "/proxies/db/toxics", `{"type": "timeout"}`, []string{"Content-Type", "text/plain", "Origin", "https://evil.example"}, 403},
+		{"toxiproxy proxy on every interface", http.MethodPost, "/proxies", `{"name": "open", "listen": "0.0.0.0:0", "upstream": "127.0.0.1:1"}`, nil, 403},
+		{"toxiproxy proxy on the ipv6 wildcard", http.MethodPost, "/proxies", `{"name": "open", "listen": "[::]:0", "upstream": "127.0.0.1:1"}`, nil, 403},
+		{"toxiproxy proxy on all interfaces by empty host", http.MethodPost, "/populate", `[{"name": "open", "listen": ":0", "upstream": "127.0.0.1:1"}]`, nil, 403},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := f.call(t, tt.method, tt.path, tt.body, tt.header...)
+			if code != tt.want || body["error"] == nil {
+				t.Fatalf("status %d %v, want %d with a JSON error", code, body, tt.want)
+			}
+			if n := len(f.web.Board().Active()) + len(f.db.Board().Active()); n != 0 {
+				t.Errorf("%d faults active after a refused request", n)
+			}
+			if code, _ := f.call(t, http.MethodGet, "/proxies/open", ""); code != http.StatusNotFound {
+				t.Errorf("a proxy was opened: GET /proxies/open = %d", code)
+			}
+		})
+	}
+
+	// What resctl's clients and Toxiproxy's send still works.
+	if code, body := f.call(t, http.MethodPost, "/api/v1/proxies/web/faults", fault, "Host", "localhost"); code != http.StatusCreated {
+		t.Fatalf("JSON post: %d %v", code, body)
+	}
+	if code, body := f.call(t, http.MethodDelete, "/api/v1/proxies/web/faults", ""); code != http.StatusOK {
+		t.Fatalf("JSON delete: %d %v", code, body)
+	}
+	if code, body := f.call(t, http.MethodPost, "/proxies", `{"name": "local", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:1"}`); code != http.StatusCreated {
+		t.Fatalf("toxiproxy create on loopback: %d %v", code, body)
+	}
+	if code, body := f.call(t, http.MethodPost, "/proxies/local", `{"enabled": false}`, "Content-Type", "text/plain"); code != http.StatusOK {
+		t.Fatalf("toxiproxy client's text/plain update: %d %v", code, body)
+	}
+	if code, _ := f.call(t, http.MethodDelete, "/proxies/local", "", "Content-Type", ""); code != http.StatusNoContent {
+		t.Fatalf("toxiproxy client's delete without Content-Type: %d", code)
 	}
 }

@@ -47,7 +47,8 @@ func (c *AdminClient) do(ctx context.Context, method, path string, body any, out
 	if err != nil {
 		return err
 	}
-	if body != nil {
+	if method != http.MethodGet {
+		// The admin API takes no change that does not say it is JSON.
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.Token != "" {

@@ -402,6 +402,7 @@ func TestGRPCProxy_AdminLayer(t *testing.T) {
 	c := newClient(t, false)
 	post := func(body string) response {
 		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, p.AdminURL()+"/api/v1/proxies/orders/faults", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
 		return do(t, c, req)
 	}
 	if r := post(`{"kind": "abort", "params": {"code": "PERMISSION_DENIED", "message": "nope"}}`); r.status != http.StatusCreated || !strings.Contains(r.body, `"code": "PERMISSION_DENIED"`) {

@@ -76,6 +76,9 @@ type Options struct {
 	// ones (see SetGuard); their metrics are served on /metrics.
 	Guard  *guard.Chain
 	Routes []Route
+	// Limits bound the clients' connections; zero fields take
+	// DefaultLimits(1).
+	Limits ConnLimits
 }
 
 // Proxy is a running harness proxy.
@@ -194,11 +197,16 @@ func Start(opts Options) (*Proxy, error) {
 	handler := m.middleware(newGRPCCalls(p.registry).middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		(*p.guarded.Load()).ServeHTTP(w, r)
 	})))
-	if p.ln, err = net.Listen("tcp", opts.Listen); err != nil {
+	lim := opts.Limits.Or(DefaultLimits(1))
+	conns := newConnCounter(lim.MaxConns)
+	p.registry.MustRegister(conns)
+	ln, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
 		return nil, fmt.Errorf("proxy listen %s: %w", opts.Listen, err)
 	}
+	p.ln = &limitListener{Listener: ln, c: conns}
 	if opts.AdminListen != "" {
-		if p.adminL, err = net.Listen("tcp", opts.AdminListen); err != nil {
+		if p.adminL, err = listenAdmin(opts.AdminListen); err != nil {
 			p.ln.Close()
 			return nil, fmt.Errorf("proxy admin listen %s: %w", opts.AdminListen, err)
 		}
@@ -208,15 +216,19 @@ func Start(opts Options) (*Proxy, error) {
 	protos.SetUnencryptedHTTP2(true)
 	protos.SetHTTP2(srvTLS != nil)
 	errLog := slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
-	p.srv = &http.Server{Handler: handler, Protocols: &protos, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog, TLSConfig: srvTLS}
+	p.srv = &http.Server{
+		Handler: handler, Protocols: &protos, ErrorLog: errLog, TLSConfig: srvTLS,
+		IdleTimeout: lim.IdleTimeout, ReadHeaderTimeout: lim.ReadHeaderTimeout, MaxHeaderBytes: lim.MaxHeaderBytes,
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(p.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	if opts.Admin != nil {
+		opts.Admin.listening(opts.AdminListen)
 		mux.Handle("/", opts.Admin)
 	}
-	p.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+	p.admin = newAdminServer(mux, errLog)
 
 	p.serve(p.srv, p.ln)
 	if p.adminL != nil {

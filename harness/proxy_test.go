@@ -121,7 +121,9 @@ func scrapeUntil(t *testing.T, p *harness.Proxy, series string, want float64) ma
 
 func scrape(t *testing.T, p *harness.Proxy) map[string]float64 {
 	t.Helper()
-	r := get(t, newClient(t, false), p.AdminURL()+"/metrics")
+	c := newClient(t, false)
+	r := get(t, c, p.AdminURL()+"/metrics")
+	c.CloseIdleConnections() // scrapes in a loop would fill the admin listener's cap
 	if r.status != http.StatusOK {
 		t.Fatalf("/metrics: %d", r.status)
 	}

@@ -57,6 +57,10 @@ type ProxyConfig struct {
 	TLSCert    string `yaml:"tls_cert"`
 	TLSKey     string `yaml:"tls_key"`
 	UpstreamCA string `yaml:"upstream_ca"`
+	// Limits bound the clients' connections; keys left out take
+	// ServeOptions.Limits, then DefaultLimits. A tcp proxy takes
+	// max_conns only.
+	Limits ConnLimits `yaml:"limits"`
 }
 
 // balance is the proxy's Balance, or DefaultBalanceConfig without one.
@@ -131,6 +135,7 @@ func ReadProxyConfig(path string) ([]ProxyConfig, error) {
 		})
 		checkBalance(d, path, p)
 		checkGuard(d, path, p)
+		checkLimits(d, path, p)
 	}
 	if len(d.Problems) > 0 {
 		return nil, &ConfigError{File: path, Problems: d.Problems}
@@ -239,6 +244,22 @@ func checkBalance(d *strictyaml.Decoder, path string, p *ProxyConfig) {
 	b.Check(func(field, msg string) { d.Add(posOf(d, bp+"."+field), bp+"."+field, "%s", msg) })
 }
 
+// checkLimits reports impossible connection limits, and limits a tcp
+// proxy has no use for, at their keys.
+func checkLimits(d *strictyaml.Decoder, path string, p *ProxyConfig) {
+	lp := path + ".limits"
+	report := func(field, msg string) { d.Add(posOf(d, lp+"."+field), lp+"."+field, "%s", msg) }
+	p.Limits.Check(report)
+	if p.Protocol != ProtocolTCP {
+		return
+	}
+	for _, k := range []string{"idle_timeout", "read_header_timeout", "max_header_bytes"} {
+		if _, ok := d.At[lp+"."+k]; ok {
+			report(k, "needs an http, h2c or grpc proxy; a tcp proxy takes max_conns only")
+		}
+	}
+}
+
 // guardSet builds a proxy's chains and keeps its policies across reloads.
 type guardSet struct {
 	b *guard.Builder
@@ -310,15 +331,22 @@ type ServeOptions struct {
 	Proxies     []ProxyConfig
 	AdminListen string
 	Token       string
-	Seed        uint64
-	Version     string
-	Logger      *slog.Logger
+	// AdminAllowedHosts are the names, beyond loopback, that requests to
+	// the admin API may carry in their Host header (AdminOptions).
+	AdminAllowedHosts []string
+	Seed              uint64
+	Version           string
+	Logger            *slog.Logger
 	// ConfigPath, if set, is watched: when the file changes, the guard
 	// chains of its http and h2c proxies are re-read and swapped in.
 	// OnReload hears each attempt's outcome.
 	ConfigPath string
 	WatchEvery time.Duration // how often the file is checked; default 1s
 	OnReload   func(error)
+	// Limits are the connection limits of every proxy whose config
+	// leaves them out; zero fields take DefaultLimits, which share the
+	// file descriptors out among the proxies.
+	Limits ConnLimits
 }
 
 // Started describes a running standalone harness.
@@ -338,7 +366,7 @@ func Serve(ctx context.Context, opts ServeOptions, ready func(Started)) (err err
 	if err := CheckAdminListen(opts.AdminListen, opts.Token); err != nil {
 		return err
 	}
-	admin := NewAdmin(AdminOptions{Token: opts.Token, Version: opts.Version, Seed: opts.Seed, Logger: logger})
+	admin := NewAdmin(AdminOptions{Token: opts.Token, Version: opts.Version, Seed: opts.Seed, Logger: logger, AllowedHosts: opts.AdminAllowedHosts})
 	// The admin /metrics serves the process's Go and process metrics once,
 	// the tcp proxies' fault boards, and every other proxy's own registry,
 	// each series labelled with its proxy's name.
@@ -357,7 +385,9 @@ func Serve(ctx context.Context, opts ServeOptions, ready func(Started)) (err err
 	}()
 	started := Started{}
 	guarded := map[string]guardedProxy{}
+	defaults := opts.Limits.Or(DefaultLimits(len(opts.Proxies)))
 	for _, pc := range opts.Proxies {
+		lim := pc.Limits.Or(defaults)
 		if err := checkProxyConfig(pc); err != nil {
 			return fmt.Errorf("proxy %q: %w", pc.Name, err)
 		}
@@ -369,13 +399,13 @@ func Serve(ctx context.Context, opts ServeOptions, ready func(Started)) (err err
 		board := inject.NewBoard(opts.Seed, nil)
 		var t Target
 		if pc.Protocol == ProtocolTCP {
-			p, err := StartTCP(TCPOptions{Upstream: pc.Upstream, Listen: pc.Listen, Board: board, Logger: logger})
+			p, err := StartTCP(TCPOptions{Upstream: pc.Upstream, Listen: pc.Listen, Board: board, Logger: logger, MaxConns: lim.MaxConns})
 			if err != nil {
 				return fmt.Errorf("proxy %q: %w", pc.Name, err)
 			}
 			closers = append(closers, p.Close)
 			t = p
-			prometheus.WrapRegistererWith(prometheus.Labels{proxyLabel: pc.Name}, reg).MustRegister(board)
+			prometheus.WrapRegistererWith(prometheus.Labels{proxyLabel: pc.Name}, reg).MustRegister(board, p.Collector())
 		} else {
 			gs := &guardSet{b: guard.NewBuilder(guard.Options{Seed: opts.Seed})}
 			wide, routes, err := gs.build(pc)
@@ -386,7 +416,7 @@ func Serve(ctx context.Context, opts ServeOptions, ready func(Started)) (err err
 			p, err := Start(Options{
 				Upstream: pc.Upstream, Upstreams: pc.Upstreams, Balance: pc.balance(),
 				Listen: pc.Listen, Protocol: pc.Protocol, Board: board, Logger: logger, Guard: wide, Routes: routes,
-				TLSCert: pc.TLSCert, TLSKey: pc.TLSKey, UpstreamCA: pc.UpstreamCA, Seed: opts.Seed,
+				TLSCert: pc.TLSCert, TLSKey: pc.TLSKey, UpstreamCA: pc.UpstreamCA, Seed: opts.Seed, Limits: lim,
 			})
 			if err != nil {
 				return fmt.Errorf("proxy %q: %w", pc.Name, err)

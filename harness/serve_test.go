@@ -150,6 +150,7 @@ func TestServe_AdminMetricsFollowProxiesAndReloads(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		req.Header.Set("Content-Type", "application/json")
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -263,6 +264,15 @@ func TestReadProxyConfig_Upstreams(t *testing.T) {
 			name: "another scheme",
 			yaml: "- name: web\n  upstream: ftp://127.0.0.1:21\n",
 			want: []string{`2:13: [0].upstream: "ftp://127.0.0.1:21" is not an http:// or https:// URL, e.g. http://127.0.0.1:8080`},
+		},
+		{
+			name: "limits",
+			yaml: "- name: web\n  upstream: http://127.0.0.1:9\n  limits: {max_conns: 20, idle_timeout: 200ms, read_header_timeout: 1s, max_header_bytes: 4096}\n" +
+				"- name: db\n  upstream: 127.0.0.1:9\n  protocol: tcp\n  limits: {max_conns: -1, idle_timeout: 1s}\n",
+			want: []string{
+				`7:23: [1].limits.max_conns: must not be negative (0 takes the default)`,
+				`7:41: [1].limits.idle_timeout: needs an http, h2c or grpc proxy; a tcp proxy takes max_conns only`,
+			},
 		},
 		{
 			name: "port out of range",

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/resctl/resctl/inject"
 )
@@ -25,6 +28,9 @@ const DefaultDialTimeout = 5 * time.Second
 // DefaultBufferSize is the size of each direction's copy buffer.
 const DefaultBufferSize = 64 << 10
 
+// initialBufferSize is each direction's buffer until a read fills it.
+const initialBufferSize = 4 << 10
+
 // TCPOptions configure a tcp proxy.
 type TCPOptions struct {
 	// Upstream is the target's host:port.
@@ -38,6 +44,9 @@ type TCPOptions struct {
 	// BufferSize is each direction's copy buffer; zero means
 	// DefaultBufferSize.
 	BufferSize int
+	// MaxConns caps the open client connections (see
+	// ConnLimits.MaxConns); zero means DefaultMaxConns(1).
+	MaxConns int
 	// Logger receives upstream errors; nil discards them.
 	Logger *slog.Logger
 	// Dial, when set, makes the connections to the upstream (a network
@@ -57,6 +66,7 @@ type TCPProxy struct {
 	logger  *slog.Logger
 	dial    time.Duration
 	bufSize int
+	limit   *connCounter // the cap on client connections
 
 	mu       sync.Mutex
 	ln       net.Listener // nil while disabled
@@ -100,7 +110,7 @@ func StartTCP(opts TCPOptions) (*TCPProxy, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &TCPProxy{
-		board: board, logger: logger, dial: dial, dialFn: opts.Dial, bufSize: bufSize,
+		board: board, logger: logger, dial: dial, dialFn: opts.Dial, bufSize: bufSize, limit: newConnCounter(cmp.Or(opts.MaxConns, DefaultMaxConns(1))),
 		ln: ln, addr: ln.Addr().String(), upstream: opts.Upstream,
 		conns: map[*tcpConn]struct{}{}, ctx: ctx, cancel: cancel,
 	}
@@ -170,6 +180,8 @@ func (p *TCPProxy) SetEnabled(on bool) error {
 // TCPStats counts what the proxy carried.
 type TCPStats struct {
 	Accepted, Refused, Active uint64
+	// OverLimit counts connections closed at once over MaxConns.
+	OverLimit uint64
 	// BytesUp and BytesDown count bytes forwarded to the upstream and
 	// back to clients.
 	BytesUp, BytesDown uint64
@@ -180,8 +192,12 @@ func (p *TCPProxy) Stats() TCPStats {
 	p.mu.Lock()
 	active := uint64(len(p.conns))
 	p.mu.Unlock()
-	return TCPStats{Accepted: p.accepted.Load(), Refused: p.refused.Load(), Active: active, BytesUp: p.up.Load(), BytesDown: p.down.Load()}
+	return TCPStats{Accepted: p.accepted.Load(), Refused: p.refused.Load(), Active: active, OverLimit: p.limit.overLimit.Load(), BytesUp: p.up.Load(), BytesDown: p.down.Load()}
 }
+
+// Collector serves the proxy's connection metrics (open, the cap, over
+// the cap); its faults' are its board's.
+func (p *TCPProxy) Collector() prometheus.Collector { return p.limit }
 
 // Close stops listening, closes every connection and waits for the
 // proxy's goroutines, up to ctx's deadline. It is safe to call more than
@@ -226,7 +242,12 @@ func (p *TCPProxy) accept(ln net.Listener) {
 		}
 		p.accepted.Add(1)
 		client := nc.(*net.TCPConn)
+		if !p.limit.admit() {
+			resetConn(client)
+			continue
+		}
 		if p.refuse() {
+			p.limit.release()
 			p.refused.Add(1)
 			_ = client.SetLinger(0)
 			_ = client.Close()
@@ -237,6 +258,7 @@ func (p *TCPProxy) accept(ln net.Listener) {
 		p.mu.Lock()
 		if p.closed {
 			p.mu.Unlock()
+			p.limit.release()
 			_ = client.Close()
 			return
 		}
@@ -272,6 +294,7 @@ func (p *TCPProxy) forget(c *tcpConn) {
 	p.mu.Lock()
 	delete(p.conns, c)
 	p.mu.Unlock()
+	p.limit.release()
 }
 
 // tcpConn is one proxied connection: a client, its upstream, and the faults
@@ -389,7 +412,9 @@ func (c *tcpConn) faultsFor(dir inject.Direction) ([]inject.Stream, time.Duratio
 // arrived: bytes meet the faults active when they arrive, including a
 // change or an expiry while the read waited.
 func (c *tcpConn) pipe(dir inject.Direction, src, dst *net.TCPConn, count *atomic.Uint64) {
-	buf := make([]byte, c.p.bufSize)
+	// An idle connection holds a small buffer; one whose reads fill it
+	// carries a stream and gets the full one.
+	buf := make([]byte, min(initialBufferSize, c.p.bufSize))
 	write := func(p []byte) error {
 		n, err := dst.Write(p)
 		count.Add(uint64(n))
@@ -408,6 +433,9 @@ func (c *tcpConn) pipe(dir inject.Direction, src, dst *net.TCPConn, count *atomi
 			if werr := next(buf[:n]); werr != nil {
 				c.close(false)
 				return
+			}
+			if n == len(buf) && n < c.p.bufSize {
+				buf = make([]byte, c.p.bufSize)
 			}
 		}
 		switch {

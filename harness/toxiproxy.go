@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"slices"
 	"time"
@@ -193,6 +194,21 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
+// checkProxyListen refuses a proxy listening beyond loopback unless the
+// admin API itself does, with a token: otherwise whoever reaches the
+// loopback-only API could open a relay into a loopback-only service for
+// the whole network.
+func (a *Admin) checkProxyListen(listen string) error {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Errorf("listen %q: %w", listen, err)
+	}
+	if isLoopback(host) || (a.open.Load() && a.opts.Token != "") {
+		return nil
+	}
+	return fmt.Errorf("listen %s is beyond loopback: a proxy created through the API may listen there only when the admin API itself listens beyond loopback with a token", listen)
+}
+
 // createLocked starts a tcp proxy for the Toxiproxy API. a.mu is held.
 func (a *Admin) createLocked(in tpInput) (*managed, int, error) {
 	switch {
@@ -207,6 +223,9 @@ func (a *Admin) createLocked(in tpInput) (*managed, int, error) {
 	listen := in.Listen
 	if listen == "" {
 		listen = "127.0.0.1:0"
+	}
+	if err := a.checkProxyListen(listen); err != nil {
+		return nil, http.StatusForbidden, err
 	}
 	p, err := StartTCP(TCPOptions{Upstream: in.Upstream, Listen: listen, Board: inject.NewBoard(a.opts.Seed, nil), Logger: a.opts.Logger})
 	if err != nil {

@@ -144,17 +144,18 @@ func (ps *proxySet) templateData() scenario.TemplateData {
 // admin API under its name.
 func (ps *proxySet) start(pr *proxyRun, upstream string) error {
 	chains := ps.gd.chains[pr.Name]
+	lim := connLimits(pr.Limits).Or(harness.DefaultLimits(len(ps.list)))
 	if pr.Protocol == harness.ProtocolTCP {
 		u, err := url.Parse(upstream)
 		if err != nil {
 			return fmt.Errorf("tcp proxy %s upstream %q: %w", pr.Name, upstream, err)
 		}
-		p, err := harness.StartTCP(harness.TCPOptions{Upstream: u.Host, Listen: pr.Listen, Board: pr.board, Logger: ps.logger, Dial: pr.dial()})
+		p, err := harness.StartTCP(harness.TCPOptions{Upstream: u.Host, Listen: pr.Listen, Board: pr.board, Logger: ps.logger, Dial: pr.dial(), MaxConns: lim.MaxConns})
 		if err != nil {
 			return fmt.Errorf("proxy %s: %w", pr.Name, err)
 		}
 		reg := prometheus.NewRegistry()
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), pr.board)
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), pr.board, p.Collector())
 		srv, err := harness.ListenAdmin(pr.Admin, ps.admin, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 		if err != nil {
 			_ = p.Close(context.Background())
@@ -185,6 +186,7 @@ func (ps *proxySet) start(pr *proxyRun, upstream string) error {
 		Dial:        pr.dial(),
 		Guard:       chains.proxyWide,
 		Routes:      chains.routes,
+		Limits:      lim,
 	}
 	if len(pr.Upstreams) > 0 {
 		opts.Upstream, opts.Upstreams = "", pr.Upstreams
@@ -267,6 +269,11 @@ func (t *tcpRunProxy) URL() string      { return "http://" + t.p.Addr() }
 func (t *tcpRunProxy) AdminURL() string { return t.admin.URL() }
 func (t *tcpRunProxy) Close(ctx context.Context) error {
 	return errors.Join(t.admin.Close(ctx), t.p.Close(ctx))
+}
+
+// connLimits is a scenario's limits key as the harness takes it.
+func connLimits(l scenario.Limits) harness.ConnLimits {
+	return harness.ConnLimits{MaxConns: l.MaxConns, IdleTimeout: l.IdleTimeout, ReadHeaderTimeout: l.ReadHeaderTimeout, MaxHeaderBytes: l.MaxHeaderBytes}
 }
 
 // balanceConfig is a scenario's balance key as the harness takes it.

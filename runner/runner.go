@@ -84,6 +84,9 @@ type Options struct {
 	// NetworkSupported says whether network faults can be injected here
 	// and if not why; nil is netem.Supported. Tests give their own.
 	NetworkSupported func() error
+	// AdminAllowedHosts are the names, beyond loopback, that requests to
+	// the proxies' admin API may carry in their Host header.
+	AdminAllowedHosts []string
 }
 
 // Run executes the scenario. It always returns a report when the run got as
@@ -170,7 +173,7 @@ func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*r
 
 	// Every proxy's admin listener also serves the admin API, so faults
 	// can be added by hand or by a Toxiproxy client while a run goes on.
-	admin := harness.NewAdmin(harness.AdminOptions{Token: os.Getenv("RESCTL_ADMIN_TOKEN"), Version: version.String(), Seed: s.Seed, Logger: logger})
+	admin := harness.NewAdmin(harness.AdminOptions{Token: os.Getenv("RESCTL_ADMIN_TOKEN"), Version: version.String(), Seed: s.Seed, Logger: logger, AllowedHosts: opts.AdminAllowedHosts})
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

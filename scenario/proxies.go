@@ -67,6 +67,7 @@ func (v *validator) validateProxies() {
 				v.report(path+".upstream", "%v", err)
 			}
 		}
+		v.validateLimits(path, np.Proxy)
 		for _, l := range []struct{ key, addr string }{{"listen", np.Listen}, {"admin", np.Admin}} {
 			where := path + "." + l.key
 			for other, whose := range addrs {

@@ -112,6 +112,14 @@ func TestParse_namedProxyProblems(t *testing.T) {
 			},
 		},
 		{
+			name: "negative limits and limits a tcp proxy has no use for",
+			src:  head + "proxy: {limits: {max_header_bytes: -1}}\nproxies: {db: {protocol: tcp, upstream: 127.0.0.1:1, limits: {max_conns: 10, read_header_timeout: 1s}}}\nphases: [{name: a, duration: 1s}]\n",
+			want: []string{
+				`4:36: proxy.limits.max_header_bytes: must not be negative`,
+				`5:99: proxies.db.limits.read_header_timeout: needs an http, h2c or grpc proxy; a tcp proxy takes max_conns only`,
+			},
+		},
+		{
 			name: "an http fault on a named tcp proxy",
 			src:  head + "proxies: {db: {protocol: tcp, upstream: 127.0.0.1:1}}\nphases: [{name: a, duration: 1s, faults: [abort: {proxy: db}]}]\n",
 			want: []string{`5:43: phases[0].faults[0]: fault kind "abort" is for http proxies; proxy "db" speaks tcp`},

@@ -172,6 +172,8 @@ type Proxy struct {
 	Guard []Policy `yaml:"guard"`
 	// Routes guard parts of the API with chains of their own.
 	Routes []Route `yaml:"routes"`
+	// Limits bound the connections of the proxy's clients.
+	Limits Limits `yaml:"limits"`
 }
 
 // Policy is one resilience policy of a guard chain, written like a fault:

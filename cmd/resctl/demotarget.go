@@ -7,13 +7,16 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/resctl/resctl/inject/agent"
 	"github.com/resctl/resctl/internal/demo"
 )
 
 type demoTargetOptions struct {
 	Listen string
 	Seed   int64
-	Stdout io.Writer
+	// AllowedHosts are further names the runtime-fault agent answers to.
+	AllowedHosts []string
+	Stdout       io.Writer
 }
 
 func newDemoTargetCmd(runF func(context.Context, *demoTargetOptions) error) *cobra.Command {
@@ -31,7 +34,7 @@ It serves HTTP/1.1 and h2c until interrupted.`,
 			if runF != nil {
 				return runF(c.Context(), opts)
 			}
-			err := demo.Serve(c.Context(), opts.Listen, demo.Options{Seed: opts.Seed}, func(addr string) {
+			err := demo.Serve(c.Context(), opts.Listen, demo.Options{Seed: opts.Seed, AllowedHosts: opts.AllowedHosts}, func(addr string) {
 				fmt.Fprintf(opts.Stdout, "demo target listening on http://%s (metrics at /metrics); Ctrl-C stops it\n", addr)
 			})
 			if err != nil {
@@ -42,5 +45,6 @@ It serves HTTP/1.1 and h2c until interrupted.`,
 	}
 	cmd.Flags().StringVar(&opts.Listen, "listen", demo.DefaultListen, "address to listen on")
 	cmd.Flags().Int64Var(&opts.Seed, "seed", 0, "seed for the latency sampler (0: a fixed default)")
+	cmd.Flags().StringSliceVar(&opts.AllowedHosts, "allowed-host", nil, "a `NAME` the runtime-fault agent at "+agent.MountPath+" answers to besides loopback and its own address (repeatable)")
 	return cmd
 }

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/resctl/resctl/harness"
 )
 
 func TestInjectCmd_FlagsToOptions(t *testing.T) {
@@ -37,13 +40,16 @@ func TestProxyCmd_FlagsToOptions(t *testing.T) {
 	t.Setenv("RESCTL_ADMIN_TOKEN", "from-env")
 	var got *proxyOptions
 	cmd := newProxyCmd(func(_ context.Context, o *proxyOptions) error { got = o; return nil })
-	code, stderr := execWith(t, cmd, "proxy", "--upstream", "127.0.0.1:5432", "--protocol", "tcp", "--listen", "127.0.0.1:15432", "--name", "db", "--seed", "3")
+	code, stderr := execWith(t, cmd, "proxy", "--upstream", "127.0.0.1:5432", "--protocol", "tcp", "--listen", "127.0.0.1:15432", "--name", "db", "--seed", "3",
+		"--admin-allowed-host", "chaos.internal", "--admin-allowed-host", "10.0.0.5", "--max-conns", "20", "--idle-timeout", "2s", "--max-header-bytes", "4096")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	want := proxyOptions{Upstream: "127.0.0.1:5432", Protocol: "tcp", Listen: "127.0.0.1:15432", Name: "db", Seed: 3, Admin: "127.0.0.1:8474", Token: "from-env"}
+	want := proxyOptions{Upstream: "127.0.0.1:5432", Protocol: "tcp", Listen: "127.0.0.1:15432", Name: "db", Seed: 3, Admin: "127.0.0.1:8474", Token: "from-env",
+		AllowedHosts: []string{"chaos.internal", "10.0.0.5"},
+		Limits:       harness.ConnLimits{MaxConns: 20, IdleTimeout: 2 * time.Second, ReadHeaderTimeout: harness.DefaultReadHeaderTimeout, MaxHeaderBytes: 4096}}
 	got.Stdout = nil
-	if *got != want {
+	if !reflect.DeepEqual(*got, want) {
 		t.Errorf("options = %+v, want %+v", *got, want)
 	}
 }

@@ -23,9 +23,14 @@ type proxyOptions struct {
 	Protocol string
 	Name     string
 	Token    string
-	Config   string
-	Seed     uint64
-	Stdout   io.Writer
+	// AllowedHosts are further names the admin API answers to.
+	AllowedHosts []string
+	// Limits bound every proxy's client connections where --config
+	// leaves them out.
+	Limits harness.ConnLimits
+	Config string
+	Seed   uint64
+	Stdout io.Writer
 }
 
 func newProxyCmd(runF func(context.Context, *proxyOptions) error) *cobra.Command {
@@ -50,8 +55,17 @@ The admin listener's /metrics serves every proxy's metrics (requests, guard
 policies, upstreams, faults), each series labelled with its proxy's name.
 
 The admin API listens on loopback unless told otherwise; beyond loopback it
-needs a bearer token (--token or RESCTL_ADMIN_TOKEN). Every fault is cleared
-when the proxy stops.`,
+needs a bearer token (--token or RESCTL_ADMIN_TOKEN). It refuses web pages:
+requests with browser headers (Origin, Sec-Fetch-*, a Mozilla/ User-Agent),
+changes that are not Content-Type: application/json, and a Host header that
+names neither loopback, its own address, nor an --admin-allowed-host (see
+docs/security.md). Every fault is cleared when the proxy stops.
+
+Every proxy bounds its clients' connections (--max-conns, --idle-timeout,
+--read-header-timeout, --max-header-bytes; a --config proxy's limits key
+overrides them): a connection flood is reset at the cap and counted in
+resctl_proxy_connections_over_limit_total, and the admin API, with a
+reserve of its own, keeps answering.`,
 		Example: `  resctl proxy --upstream http://127.0.0.1:8080 --listen 127.0.0.1:9000
   resctl proxy --protocol tcp --upstream 127.0.0.1:5432 --listen 127.0.0.1:15432 --name db
   resctl proxy --config proxies.yaml`,
@@ -75,6 +89,11 @@ when the proxy stops.`,
 	f.StringVar(&opts.Name, "name", harness.DefaultProxyName, "the proxy's name in the admin API")
 	f.StringVar(&opts.Token, "token", "", "bearer token the admin API requires (default $RESCTL_ADMIN_TOKEN)")
 	f.StringVar(&opts.Config, "config", "", "YAML file listing several proxies")
+	f.IntVar(&opts.Limits.MaxConns, "max-conns", 0, "cap on each proxy's open client connections; one more is reset at once (default: the file-descriptor limit shared out, see docs/security.md)")
+	f.DurationVar(&opts.Limits.IdleTimeout, "idle-timeout", harness.DefaultClientIdleTimeout, "close a client connection idle this long (http, h2c, grpc)")
+	f.DurationVar(&opts.Limits.ReadHeaderTimeout, "read-header-timeout", harness.DefaultReadHeaderTimeout, "close a connection whose request headers take longer (http, h2c, grpc)")
+	f.IntVar(&opts.Limits.MaxHeaderBytes, "max-header-bytes", harness.DefaultMaxHeaderBytes, "largest request headers taken (http, h2c, grpc)")
+	f.StringSliceVar(&opts.AllowedHosts, "admin-allowed-host", nil, "a `NAME` the admin API answers to besides loopback and its own address (repeatable; others are refused as DNS rebinding)")
 	f.Uint64Var(&opts.Seed, "seed", 0, "seed for the faults' random choices")
 	return cmd
 }
@@ -105,7 +124,7 @@ func runProxy(ctx context.Context, opts *proxyOptions) error {
 		return withCode(exitUsage, errors.New("resctl proxy needs --upstream or --config"), "usage: resctl proxy --upstream URL")
 	}
 	err := harness.Serve(ctx, harness.ServeOptions{
-		Proxies: proxies, AdminListen: opts.Admin, Token: opts.Token, Seed: opts.Seed, Version: version.String(),
+		Proxies: proxies, AdminListen: opts.Admin, Token: opts.Token, AdminAllowedHosts: opts.AllowedHosts, Limits: opts.Limits, Seed: opts.Seed, Version: version.String(),
 		ConfigPath: opts.Config,
 		OnReload: func(err error) {
 			if err != nil {

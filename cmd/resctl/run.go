@@ -30,8 +30,10 @@ type runOptions struct {
 	Markdown string
 	// SaveResults streams every result to this file in vegeta's encoding.
 	SaveResults string
-	Stdout      io.Writer
-	Stderr      io.Writer
+	// AdminAllowedHosts are further names the proxies' admin API answers to.
+	AdminAllowedHosts []string
+	Stdout            io.Writer
+	Stderr            io.Writer
 	// networkSupported replaces the check of whether this machine can
 	// inject network faults, for tests; nil checks the machine.
 	networkSupported func() error
@@ -71,6 +73,7 @@ others; the exit code is then 1.`,
 	cmd.Flags().StringVar(&opts.HTML, "html", "", "also write the HTML recovery report to `FILE`")
 	cmd.Flags().StringVar(&opts.JUnit, "junit", "", "also write JUnit XML (one test case per SLA) to `FILE`")
 	cmd.Flags().StringVar(&opts.Markdown, "markdown", "", "also write the Markdown summary to `FILE`")
+	cmd.Flags().StringSliceVar(&opts.AdminAllowedHosts, "admin-allowed-host", nil, "a `NAME` the proxies' admin API answers to besides loopback and its own address (repeatable)")
 	cmd.Flags().StringVar(&opts.SaveResults, "save-results", "", "stream every result to `FILE` in vegeta's encoding, as it happens (vegeta report and plot, resctl report merge read it); its latencies are service times, from the real send, while reports give response times, from when each request was due (X-Resctl-Start and X-Resctl-Due rebuild them; docs/report.md)")
 	return cmd
 }
@@ -102,7 +105,7 @@ func runScenario(ctx context.Context, opts *runOptions) error {
 		dir = opts.OutDir
 	}
 	ropts := runner.Options{Progress: opts.Stderr, DemoCommand: selfCommand("demo-target"), Supervisor: selfCommand(superviseArg), LogDir: dir, Results: opts.SaveResults,
-		NetworkSupported: opts.networkSupported}
+		NetworkSupported: opts.networkSupported, AdminAllowedHosts: opts.AdminAllowedHosts}
 	switch {
 	case opts.Quiet:
 		ropts.Progress = nil

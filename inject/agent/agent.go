@@ -16,6 +16,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/resctl/resctl/internal/localapi"
 	"github.com/resctl/resctl/internal/strictyaml"
 )
 
@@ -59,6 +60,11 @@ type Options struct {
 	MaxBytes int64
 	// Clock runs TTLs; nil means the real one.
 	Clock Clock
+	// AllowedHosts are names, beyond loopback and the address a request
+	// arrived at, that requests may carry in their Host header (see
+	// localapi.Options): the service's name when its agent is reached
+	// from elsewhere on purpose.
+	AllowedHosts []string
 }
 
 // Spec is a runtime fault's configuration, decoded from its parameters.
@@ -109,6 +115,9 @@ type Problem struct {
 type Agent struct {
 	opts Options
 	mux  *http.ServeMux
+	// protected is the mux behind the checks that keep web pages out
+	// (but GET /metrics; see ServeHTTP).
+	protected http.Handler
 
 	mu     sync.Mutex
 	faults map[string]*running
@@ -149,13 +158,21 @@ func New(opts Options) *Agent {
 	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": "no such endpoint: " + r.Method + " " + r.URL.Path})
 	})
+	a.protected = localapi.Protect(a.mux, localapi.Options{AllowedHosts: opts.AllowedHosts})
 	return a
 }
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler: it refuses web pages, whose requests
+// a service's port takes as readily as resctl's (see localapi.Protect),
+// and routes the rest. GET /metrics stays open to every scraper, as a
+// service's own /metrics is: it reads, and changes nothing.
 func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	a.mux.ServeHTTP(w, r)
+	if r.Method == http.MethodGet && r.URL.Path == "/metrics" {
+		a.mux.ServeHTTP(w, r)
+		return
+	}
+	a.protected.ServeHTTP(w, r)
 }
 
 // Request is the body of POST /faults.

@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -236,5 +237,59 @@ func TestAgent_CloseEndsEverything(t *testing.T) {
 	}
 	if _, err := c.Start(t.Context(), "", "goroutines", time.Minute, map[string]any{"count": 1}); err == nil {
 		t.Error("a closed agent started a fault")
+	}
+}
+
+// TestAgent_RefusesWebPages sends what a web page can make a browser send,
+// and a DNS-rebinding request, to an agent on a real listener: each is
+// refused with a JSON error and starts nothing.
+func TestAgent_RefusesWebPages(t *testing.T) {
+	a, _, c := newAgent(t)
+	const fault = `{"kind": "goroutines", "ttl": "1m", "params": {"count": 10}}`
+	tests := []struct {
+		name   string
+		header map[string]string
+		host   string
+		want   int
+	}{
+		{"cross-site text/plain post", map[string]string{"Content-Type": "text/plain", "Origin": "https://evil.example"}, "", 403},
+		{"text/plain post", map[string]string{"Content-Type": "text/plain"}, "", 415},
+		{"form post", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, "", 415},
+		{"origin", map[string]string{"Content-Type": "application/json", "Origin": "null"}, "", 403},
+		{"sec-fetch-site", map[string]string{"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site"}, "", 403},
+		{"browser user agent", map[string]string{"Content-Type": "application/json", "User-Agent": "Mozilla/5.0"}, "", 403},
+		{"foreign host", map[string]string{"Content-Type": "application/json"}, "rebind.evil.example", 403},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, c.BaseURL+"/faults", strings.NewReader(fault))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range tt.header {
+				req.Header.Set(k, v)
+			}
+			if tt.host != "" {
+				req.Host = tt.host
+			}
+			resp, err := c.HTTP.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var e struct{ Error string }
+			if resp.StatusCode != tt.want || json.NewDecoder(resp.Body).Decode(&e) != nil || e.Error == "" {
+				t.Fatalf("status %d (%q), want %d with a JSON error", resp.StatusCode, e.Error, tt.want)
+			}
+			if n := len(a.Active()); n != 0 {
+				t.Errorf("%d faults running after a refused request", n)
+			}
+		})
+	}
+	if _, err := c.Start(t.Context(), "", "goroutines", time.Minute, map[string]any{"count": 10}); err != nil {
+		t.Fatalf("the client's own request: %v", err)
+	}
+	if err := c.Clear(t.Context()); err != nil {
+		t.Fatalf("the client's clear: %v", err)
 	}
 }

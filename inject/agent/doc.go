@@ -8,6 +8,11 @@
 // Options.MaxTTL, and size caps, so a controller that dies, or a typo in a
 // count, cannot leave the service flooded: the fault ends on its own.
 //
-// The agent imports nothing of resctl's but the quantity types and the
-// strict YAML decoder, so mounting it costs a service little.
+// The agent refuses web pages and DNS rebinding as the admin API does
+// (internal/localapi): a service's port takes a browser's requests as
+// readily as resctl's.
+//
+// The agent imports nothing of resctl's but the quantity types, the
+// strict YAML decoder and those checks, so mounting it costs a service
+// little.
 package agent

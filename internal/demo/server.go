@@ -32,6 +32,9 @@ const statusClientClosed = 499
 type Options struct {
 	Seed   int64        // seeds latency sampling; 0 means a fixed default so runs are reproducible
 	Logger *slog.Logger // nil = discard
+	// AllowedHosts are names, beyond loopback and its own address, that
+	// the runtime-fault agent answers to (agent.Options.AllowedHosts).
+	AllowedHosts []string
 }
 
 // Server is the demo service: an http.Handler with its own Prometheus
@@ -88,7 +91,7 @@ func New(opts Options) *Server {
 		s.metrics.duration.WithLabelValues(rt.pattern) // expose zeroed histograms
 	}
 	s.mux.Handle("GET /metrics", metricsHandler(reg, log))
-	s.agent = agent.New(agent.Options{})
+	s.agent = agent.New(agent.Options{AllowedHosts: opts.AllowedHosts})
 	s.mux.Handle(agent.MountPath+"/", http.StripPrefix(agent.MountPath, s.agent))
 	s.grpc = newGRPCServer(s, newGRPCMetrics(reg, log))
 	return s

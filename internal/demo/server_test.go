@@ -487,3 +487,41 @@ func TestServer_RuntimeFaultAgent(t *testing.T) {
 		t.Errorf("%d goroutines left after the demo target closed", got)
 	}
 }
+
+// TestServer_AgentRefusesWebPages checks that the demo target's agent is
+// mounted behind the checks that keep web pages out: a cross-site
+// text/plain POST, which a browser sends without asking, starts nothing.
+func TestServer_AgentRefusesWebPages(t *testing.T) {
+	r, err := Start("127.0.0.1:0", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for _, h := range []map[string]string{
+		{"Content-Type": "text/plain", "Origin": "https://evil.example"},
+		{"Content-Type": "text/plain"},
+		{"Content-Type": "application/json", "Host": "rebind.evil.example"},
+	} {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, r.URL()+agent.MountPath+"/faults",
+			strings.NewReader(`{"kind": "goroutines", "ttl": "1m", "params": {"count": 10}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
+		req.Host = h["Host"]
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden && resp.StatusCode != http.StatusUnsupportedMediaType {
+			t.Errorf("%v: status %d, want 403 or 415", h, resp.StatusCode)
+		}
+	}
+	faults, err := (&agent.Client{BaseURL: r.URL() + agent.MountPath}).List(t.Context())
+	if err != nil || len(faults) != 0 {
+		t.Errorf("faults after refused requests: %v, %v", faults, err)
+	}
+}
