@@ -6,11 +6,17 @@ LDFLAGS  := -s -w -X github.com/resctl/resctl/internal/version.Version=$(VERSION
             -X github.com/resctl/resctl/internal/version.Commit=$(COMMIT)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build test test-browser lint bench bench-load demo screenshot generate clean
+.PHONY: build services test test-browser lint bench bench-load demo screenshot generate clean
 
 ## build: the resctl binary in bin/, version stamped
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/resctl ./cmd/resctl
+
+## services: the example services the dependency scenarios start, bin/orders
+## and bin/cache (testdata/scenarios/dependency-*.yaml default to them)
+services:
+	$(GO) build -o bin/orders ./testdata/services/orders
+	$(GO) build -o bin/cache ./testdata/services/cache
 
 ## test: every test, with the race detector
 test:

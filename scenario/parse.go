@@ -256,7 +256,7 @@ func (v *validator) checkTemplate(path, text string) {
 	// The target starts after the proxies in front of its dependencies
 	// and before the one in front of it: only the former have addresses.
 	for _, p := range v.s.AllProxies() {
-		if p.FrontsTarget() {
+		if v.frontsTarget(p) {
 			continue
 		}
 		d.Proxies[p.Name] = placeholder
@@ -267,6 +267,17 @@ func (v *validator) checkTemplate(path, text string) {
 	if _, err := Expand(text, d); err != nil {
 		v.report(path, "%v", err)
 	}
+}
+
+// frontsTarget is NamedProxy.FrontsTarget as the file means it: a proxy
+// whose upstream is written but did not decode (an unset variable, say)
+// still fronts a dependency, so its one problem is not followed by others
+// about the proxy it then seems to be.
+func (v *validator) frontsTarget(p NamedProxy) bool {
+	path := proxyPath(p.Name)
+	_, upstream := v.At[path+".upstream"]
+	_, upstreams := v.At[path+".upstreams"]
+	return p.FrontsTarget() && !upstream && !upstreams
 }
 
 // Expand executes a target template, e.g. "{{ .Proxies.db.Addr }}".
