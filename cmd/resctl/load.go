@@ -13,6 +13,7 @@ import (
 	"github.com/resctl/resctl/load"
 	"github.com/resctl/resctl/report"
 	"github.com/resctl/resctl/runner"
+	"github.com/resctl/resctl/scenario"
 )
 
 type loadOptions struct {
@@ -81,7 +82,7 @@ report. docs/scaling.md runs N shards as a Kubernetes Indexed Job.`,
 }
 
 func runLoad(ctx context.Context, opts *loadOptions) error {
-	s, err := loadScenario(opts.File)
+	s, err := loadScenario(ctx, opts.File, scenario.Limits{})
 	if err != nil {
 		return err
 	}
