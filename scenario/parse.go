@@ -160,6 +160,7 @@ func (v *validator) validate() {
 	v.validatePhases()
 	v.validateSLAs()
 	v.validateScrape()
+	v.validateRanges()
 	if strings.TrimSpace(s.Output.Dir) == "" {
 		v.report("output.dir", "must not be empty")
 	}
@@ -399,6 +400,11 @@ func (v *validator) validatePhases() {
 				}
 				f.Runtime.Check(agent.Options{MaxTTL: agent.DefaultMaxTTL, MaxGoroutines: agent.DefaultMaxGoroutines, MaxBytes: agent.DefaultMaxBytes},
 					func(field, msg string) { v.report(fp+"."+field, "%s", msg) })
+				// The built-in target's agent caps a fault's TTL; another
+				// target's agent may have been given a cap of its own.
+				if ttl := ph.Duration + RuntimeGrace; v.s.Target.Builtin != "" && ttl > agent.DefaultMaxTTL {
+					v.report(fp, "lasts its phase and %s more, %s, over the agent's cap on a fault's TTL of %s: split the phase", RuntimeGrace, ttl, agent.DefaultMaxTTL)
+				}
 				continue
 			}
 			if f.Network != nil {

@@ -209,8 +209,18 @@ func (d *Decoder) decodeDuration(n *yaml.Node, v reflect.Value, path string) {
 		d.Add(NodePos(n), path, "invalid duration %q: write it like 300ms, 10s or 1m30s", s)
 		return
 	}
+	if dur > MaxDuration {
+		d.Add(NodePos(n), path, "duration %s is over the maximum of 168h (a week)", s)
+		return
+	}
 	v.SetInt(int64(dur))
 }
+
+// MaxDuration is the longest duration a document may give. No experiment,
+// fault, TTL or policy needs more than a week, and a value near
+// time.Duration's range (292 years) overflows the first deadline or sum
+// made of it.
+const MaxDuration = 7 * 24 * time.Hour
 
 // fieldsOf maps the YAML keys of a struct to field index paths, following
 // `yaml:",inline"` embedding. Keys tagged "-" are not decodable.
