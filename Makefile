@@ -6,7 +6,7 @@ LDFLAGS  := -s -w -X github.com/resctl/resctl/internal/version.Version=$(VERSION
             -X github.com/resctl/resctl/internal/version.Commit=$(COMMIT)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build services test test-browser lint bench bench-load demo screenshot generate clean
+.PHONY: build services test fuzz fuzz-short test-browser lint bench bench-load demo screenshot generate clean
 
 ## build: the resctl binary in bin/, version stamped
 build:
@@ -21,6 +21,23 @@ services:
 ## test: every test, with the race detector
 test:
 	$(GO) test -race -count=1 -timeout 10m ./...
+
+## fuzz: every native fuzz target for FUZZTIME each (default 10m), one
+## worker each (FUZZ_PARALLEL); an input that fails is written to the
+## package's testdata/fuzz/FuzzXxx, to commit with its fix
+FUZZTIME      ?= 10m
+FUZZ_PARALLEL ?= 1
+FUZZ_TARGETS  := scenario:FuzzParse scenario:FuzzParseWith verify:FuzzParse report:FuzzReadJSON \
+                 harness:FuzzAdmin_AddFault harness:FuzzAdmin_Bodies harness:FuzzParseGRPCTimeout inject:FuzzParseSpecFor_GRPC
+fuzz:
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
+	  echo "== ./$$pkg $$name for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -parallel $(FUZZ_PARALLEL) ./$$pkg || exit 1; \
+	done
+
+## fuzz-short: the same, 10 s each: a pass for CI (not part of make test)
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=10s
 
 ## lint: formatting, vet, staticcheck, and a tidy go.mod
 lint:
