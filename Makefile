@@ -6,11 +6,17 @@ LDFLAGS  := -s -w -X github.com/resctl/resctl/internal/version.Version=$(VERSION
             -X github.com/resctl/resctl/internal/version.Commit=$(COMMIT)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build test test-stress test-browser lint bench bench-load demo screenshot generate clean
+.PHONY: build services test test-stress fuzz fuzz-short test-browser lint bench bench-load demo screenshot generate clean
 
 ## build: the resctl binary in bin/, version stamped
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/resctl ./cmd/resctl
+
+## services: the example services the dependency scenarios start, bin/orders
+## and bin/cache (testdata/scenarios/dependency-*.yaml default to them)
+services:
+	$(GO) build -o bin/orders ./testdata/services/orders
+	$(GO) build -o bin/cache ./testdata/services/cache
 
 ## test: every test, with the race detector
 test:
@@ -21,6 +27,23 @@ test:
 RUNS ?= 3
 test-stress:
 	./scripts/test-stress.sh $(RUNS)
+
+## fuzz: every native fuzz target for FUZZTIME each (default 10m), one
+## worker each (FUZZ_PARALLEL); an input that fails is written to the
+## package's testdata/fuzz/FuzzXxx, to commit with its fix
+FUZZTIME      ?= 10m
+FUZZ_PARALLEL ?= 1
+FUZZ_TARGETS  := scenario:FuzzParse scenario:FuzzParseWith verify:FuzzParse report:FuzzReadJSON \
+                 harness:FuzzAdmin_AddFault harness:FuzzAdmin_Bodies harness:FuzzParseGRPCTimeout inject:FuzzParseSpecFor_GRPC
+fuzz:
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
+	  echo "== ./$$pkg $$name for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -parallel $(FUZZ_PARALLEL) ./$$pkg || exit 1; \
+	done
+
+## fuzz-short: the same, 10 s each: a pass for CI (not part of make test)
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=10s
 
 ## lint: formatting, vet, staticcheck, and a tidy go.mod
 lint:

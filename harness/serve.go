@@ -16,7 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/resctl/resctl/guard"
 	"github.com/resctl/resctl/inject"
@@ -84,7 +83,11 @@ func (e *ConfigError) Error() string {
 		if i > 0 {
 			s += "\n"
 		}
-		s += fmt.Sprintf("%s:%d:%d: %s: %s", e.File, p.Line, p.Col, p.Path, p.Msg)
+		s += fmt.Sprintf("%s:%d:%d: ", e.File, p.Line, p.Col)
+		if p.Path != "" {
+			s += p.Path + ": "
+		}
+		s += p.Msg
 	}
 	return s
 }
@@ -94,13 +97,13 @@ func (e *ConfigError) Error() string {
 // upstreams a proxy cannot forward to and impossible balance settings are
 // all reported, with file:line:col.
 func ReadProxyConfig(path string) ([]ProxyConfig, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
+	_, root, err := strictyaml.ReadFile(context.Background(), path, strictyaml.Limits{})
+	var de *strictyaml.DocumentError
+	switch {
+	case errors.As(err, &de):
+		return nil, &ConfigError{File: path, Problems: []strictyaml.Problem{de.Problem}}
+	case err != nil:
 		return nil, err
-	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(b, &root); err != nil {
-		return nil, &ConfigError{File: path, Problems: []strictyaml.Problem{{Line: 1, Col: 1, Msg: "YAML syntax error: " + err.Error()}}}
 	}
 	d := strictyaml.New()
 	var out []ProxyConfig

@@ -6,8 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/resctl/resctl/internal/strictyaml"
 	"github.com/resctl/resctl/internal/suggest"
 )
@@ -67,13 +65,13 @@ func ParseSpecFor(layer Layer, kind string, params []byte) (Spec, error) {
 	}
 	var probs []FieldProblem
 	if len(strings.TrimSpace(string(params))) > 0 {
-		var root yaml.Node
-		if err := yaml.Unmarshal(params, &root); err != nil {
-			return nil, &SpecError{Kind: kind, Problems: []FieldProblem{{Msg: "parameters are not valid JSON or YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}}}
+		n, err := strictyaml.ParseValue(params)
+		if err != nil {
+			return nil, &SpecError{Kind: kind, Problems: []FieldProblem{{Msg: "parameters: " + err.Error()}}}
 		}
-		if len(root.Content) > 0 {
+		if n != nil {
 			d := strictyaml.New()
-			d.DecodeStruct(root.Content[0], reflect.ValueOf(spec).Elem(), "")
+			d.DecodeStruct(n, reflect.ValueOf(spec).Elem(), "")
 			for _, p := range d.Problems {
 				probs = append(probs, FieldProblem{Field: p.Path, Msg: p.Msg})
 			}

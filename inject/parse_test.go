@@ -38,6 +38,8 @@ func TestParseSpec(t *testing.T) {
 		{name: "bad values all reported", kind: "latency", params: `{"delay": "-1s", "percent": 150}`, wantErr: []string{"percent: percentage 150", "delay: must be above zero"}},
 		{name: "missing delay", kind: "latency", params: `{}`, wantErr: []string{"delay: must be above zero"}},
 		{name: "not json", kind: "abort", params: `{"status": `, wantErr: []string{"not valid JSON or YAML"}},
+		{name: "over the node limit", kind: "latency", params: `{"delay": "1s", "x": [` + strings.Repeat("0,", 100_000) + `0]}`, wantErr: []string{"more than the limit of 100000 nodes"}},
+		{name: "alias inside its own value", kind: "latency", params: "delay: 1s\nx: &a [*a]", wantErr: []string{"alias *a is inside the value it names"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -66,10 +66,17 @@ type axis struct {
 	n    int     // buckets
 }
 
+// maxAxisEnd is the longest run a timeline shows, in seconds: about 31
+// years.
+const maxAxisEnd = 1e9
+
 func newAxis(end float64) axis {
 	if end <= 0 || math.IsNaN(end) || math.IsInf(end, 0) {
 		end = 1
 	}
+	// A report read from a file may say anything; past a run of decades
+	// the buckets' arithmetic in whole seconds would overflow.
+	end = math.Min(end, maxAxisEnd)
 	step := max(1, int(math.Ceil(end/maxBuckets)))
 	return axis{end: end, step: step, n: int(math.Ceil(end / float64(step)))}
 }
@@ -272,6 +279,9 @@ func timeTicks(a axis) []svgTick {
 		if a.end/s <= 10 {
 			break
 		}
+	}
+	if a.end/step > 10 { // days apart, ten ticks at most, however long
+		step = math.Ceil(a.end/10/86400) * 86400
 	}
 	var ticks []svgTick
 	for t := 0.0; t <= a.end+1e-9; t += step {

@@ -13,6 +13,7 @@ import (
 	"github.com/resctl/resctl/inject"
 	"github.com/resctl/resctl/inject/agent"
 	"github.com/resctl/resctl/record"
+	"github.com/resctl/resctl/scenario"
 )
 
 // faultLead is how long before its phase a fault is switched on, and after
@@ -195,10 +196,6 @@ type runtimeFault struct {
 	from, to time.Duration
 }
 
-// runtimeGrace is added to a runtime fault's phase to make its TTL: the
-// agent ends it on its own even if resctl dies, a little after the phase.
-const runtimeGrace = 5 * time.Second
-
 func (c *phaseClock) startRuntime(f plannedFault, span record.PhaseSpan) bool {
 	rf := runtimeFault{phase: span.Name, kind: f.runtime.Kind(), params: f.params, from: time.Since(c.start)}
 	defer func() {
@@ -212,7 +209,7 @@ func (c *phaseClock) startRuntime(f plannedFault, span record.PhaseSpan) bool {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := c.agent.Start(ctx, f.id, rf.kind, span.End-span.Start+runtimeGrace, f.params); err != nil {
+	if _, err := c.agent.Start(ctx, f.id, rf.kind, span.End-span.Start+scenario.RuntimeGrace, f.params); err != nil {
 		rf.err = err.Error()
 		c.event("fault", "error", fmt.Sprintf("%s: %v", f.id, err))
 		fmt.Fprintf(c.progress, "resctl: warning: runtime fault %s did not start: %v\n", f.id, err)

@@ -272,7 +272,7 @@ func (t *tcpRunProxy) Close(ctx context.Context) error {
 }
 
 // connLimits is a scenario's limits key as the harness takes it.
-func connLimits(l scenario.Limits) harness.ConnLimits {
+func connLimits(l scenario.ConnLimits) harness.ConnLimits {
 	return harness.ConnLimits{MaxConns: l.MaxConns, IdleTimeout: l.IdleTimeout, ReadHeaderTimeout: l.ReadHeaderTimeout, MaxHeaderBytes: l.MaxHeaderBytes}
 }
 

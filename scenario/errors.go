@@ -12,23 +12,50 @@ import (
 type Problem = strictyaml.Problem
 
 // ValidationError lists every problem found in a scenario file. Its message
-// prints one problem per line as "file:line:col: path: message".
+// prints one problem per line as "file:line:col: path: message": the first
+// Max of them, then how many more there are, so a file of a hundred
+// thousand mistakes is told in a screenful.
 type ValidationError struct {
 	File     string
 	Problems []Problem
+	// Max is how many problems the messages print; 0 means
+	// DefaultMaxProblems.
+	Max int
 
-	lines []string // the file's text, for Detailed
+	lines     []string // the file's text, for Detailed
+	overLimit bool
 }
 
 func (e *ValidationError) Error() string {
 	var b strings.Builder
-	for i, p := range e.Problems {
+	for i, p := range e.shown() {
 		if i > 0 {
 			b.WriteByte('\n')
 		}
 		e.writeProblem(&b, p)
 	}
+	e.writeMore(&b)
 	return b.String()
+}
+
+// OverLimit says the file was refused for its size or its number of
+// nodes, not for what it says.
+func (e *ValidationError) OverLimit() bool { return e.overLimit }
+
+// shown returns the problems the messages print.
+func (e *ValidationError) shown() []Problem {
+	max := e.Max
+	if max <= 0 {
+		max = DefaultMaxProblems
+	}
+	return e.Problems[:min(max, len(e.Problems))]
+}
+
+// writeMore says how many problems are not printed, if any.
+func (e *ValidationError) writeMore(b *strings.Builder) {
+	if more := len(e.Problems) - len(e.shown()); more > 0 {
+		fmt.Fprintf(b, "\n%s: and %d more problems", e.File, more)
+	}
 }
 
 // writeProblem writes "file:line:col: path: message".
@@ -46,7 +73,7 @@ func (e *ValidationError) writeProblem(b *strings.Builder, p Problem) {
 // mistake in place without opening the file.
 func (e *ValidationError) Detailed() string {
 	var b strings.Builder
-	for i, p := range e.Problems {
+	for i, p := range e.shown() {
 		if i > 0 {
 			b.WriteByte('\n')
 		}
@@ -56,10 +83,11 @@ func (e *ValidationError) Detailed() string {
 			if strings.TrimSpace(line) == "" {
 				continue
 			}
+			line, col := excerpt(line, p.Col)
 			// Tabs keep their width so the caret lines up.
 			var pad strings.Builder
 			for j, r := range []rune(line) {
-				if j >= p.Col-1 {
+				if j >= col-1 {
 					break
 				}
 				if r == '\t' {
@@ -71,5 +99,30 @@ func (e *ValidationError) Detailed() string {
 			fmt.Fprintf(&b, "\n    %s\n    %s^", line, pad.String())
 		}
 	}
+	e.writeMore(&b)
 	return b.String()
+}
+
+// excerptWidth is how much of a long line Detailed shows, in runes.
+const excerptWidth = 120
+
+// excerpt cuts a long line to the part around column col (1-based, in
+// runes), marking what it leaves out with "…", and returns the column in
+// the excerpt.
+func excerpt(line string, col int) (string, int) {
+	r := []rune(line)
+	if len(r) <= excerptWidth {
+		return line, col
+	}
+	start := max(0, min(col-1-excerptWidth/2, len(r)-excerptWidth))
+	end := min(len(r), start+excerptWidth)
+	out := string(r[start:end])
+	if start > 0 {
+		out = "…" + out
+		col = col - start + 1
+	}
+	if end < len(r) {
+		out += "…"
+	}
+	return out, col
 }

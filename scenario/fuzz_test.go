@@ -1,6 +1,7 @@
 package scenario_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -32,48 +33,100 @@ func FuzzParse(f *testing.F) {
 	for _, tt := range badCases {
 		f.Add([]byte(tt.src))
 	}
+	for _, seed := range limitSeeds() {
+		f.Add([]byte(seed))
+	}
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const name = "fuzz.yaml"
 		s, err := scenario.Parse(name, data)
-		if err == nil {
-			if s == nil {
-				t.Fatal("Parse returned neither a scenario nor an error")
-			}
-			checkValid(t, s, name)
-			return
-		}
-		if s != nil {
-			t.Fatalf("Parse returned a scenario along with error %v", err)
+		checkParse(t, name, s, err)
+	})
+}
+
+// limitSeeds are documents that meet the limits of reading: aliases that
+// expand far, an alias inside its own value, syntax errors late in a long
+// file and on a long line.
+func limitSeeds() []string {
+	const valid = "name: t\ntarget: {builtin: demo}\nload: {rate: 5/s, requests: [{path: /}]}\nphases: [{name: a, duration: 1s}]\n"
+	return []string{
+		typedAliasBomb(),
+		valid + "x: &a [1, *a]\n",
+		valid + "load: &l {rate: 5/s, requests: [{path: /}]}\nproxy: {routes: [{match: {path: /}, guard: *l}]}\n",
+		valid + strings.Repeat("description: "+strings.Repeat("x", 500)+"\n", 20) + "- x\n",
+		valid + "description: '" + strings.Repeat("x", 2000) + "\n",
+		valid + "phases: [{name: a, duration: 9999999h}]\nload: {rate: 9e99/s}\n",
+	}
+}
+
+// FuzzParseWith reads documents within small limits, so that inputs meet
+// them: a document is accepted only within them, and refused with a
+// located problem otherwise.
+func FuzzParseWith(f *testing.F) {
+	for _, seed := range limitSeeds() {
+		f.Add([]byte(seed), uint16(200), uint16(50))
+		f.Add([]byte(seed), uint16(0), uint16(0))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, maxBytes, maxNodes uint16) {
+		const name = "fuzz.yaml"
+		lim := scenario.Limits{MaxBytes: int64(maxBytes), MaxNodes: int(maxNodes), MaxProblems: 3}
+		s, err := scenario.ParseWith(context.Background(), name, data, lim)
+		checkParse(t, name, s, err)
+		if err == nil && maxBytes > 0 && len(data) > int(maxBytes) {
+			t.Fatalf("accepted %d bytes over a limit of %d", len(data), maxBytes)
 		}
 		var ve *scenario.ValidationError
-		if !errors.As(err, &ve) {
-			t.Fatalf("Parse error is %T (%v), want *scenario.ValidationError", err, err)
-		}
-		if ve.File != name {
-			t.Errorf("File = %q, want %q", ve.File, name)
-		}
-		if len(ve.Problems) == 0 {
-			t.Fatal("ValidationError without problems")
-		}
-		for i, p := range ve.Problems {
-			if p.Line < 1 || p.Col < 1 {
-				t.Errorf("problem %d at %d:%d, want line and column >= 1: %+v", i, p.Line, p.Col, p)
-			}
-			if p.Msg == "" {
-				t.Errorf("problem %d has no message: %+v", i, p)
-			}
-			if i > 0 {
-				q := ve.Problems[i-1]
-				if p.Line < q.Line || p.Line == q.Line && p.Col < q.Col {
-					t.Errorf("problems %d and %d out of order: %d:%d before %d:%d", i-1, i, q.Line, q.Col, p.Line, p.Col)
-				}
-			}
-		}
-		if got := strings.Count(ve.Error(), "\n") + 1; got < len(ve.Problems) {
-			t.Errorf("Error() has %d lines for %d problems", got, len(ve.Problems))
+		if errors.As(err, &ve) && strings.Count(ve.Error(), "\n") > 3 {
+			t.Fatalf("printed more than 3 problems and a count:\n%s", ve.Error())
 		}
 	})
+}
+
+// checkParse checks what Parse promises: a valid scenario, or a
+// *ValidationError whose problems are placed in the file, in order.
+func checkParse(t *testing.T, name string, s *scenario.Scenario, err error) {
+	t.Helper()
+	if err == nil {
+		if s == nil {
+			t.Fatal("Parse returned neither a scenario nor an error")
+		}
+		checkValid(t, s, name)
+		return
+	}
+	if s != nil {
+		t.Fatalf("Parse returned a scenario along with error %v", err)
+	}
+	var ve *scenario.ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("Parse error is %T (%v), want *scenario.ValidationError", err, err)
+	}
+	if ve.File != name {
+		t.Errorf("File = %q, want %q", ve.File, name)
+	}
+	if len(ve.Problems) == 0 {
+		t.Fatal("ValidationError without problems")
+	}
+	for i, p := range ve.Problems {
+		if p.Line < 1 || p.Col < 1 {
+			t.Errorf("problem %d at %d:%d, want line and column >= 1: %+v", i, p.Line, p.Col, p)
+		}
+		if p.Msg == "" {
+			t.Errorf("problem %d has no message: %+v", i, p)
+		}
+		if i > 0 {
+			q := ve.Problems[i-1]
+			if p.Line < q.Line || p.Line == q.Line && p.Col < q.Col {
+				t.Errorf("problems %d and %d out of order: %d:%d before %d:%d", i-1, i, q.Line, q.Col, p.Line, p.Col)
+			}
+		}
+	}
+	shown := ve.Max
+	if shown <= 0 {
+		shown = scenario.DefaultMaxProblems
+	}
+	if got := strings.Count(ve.Error(), "\n") + 1; got < min(len(ve.Problems), shown) {
+		t.Errorf("Error() has %d lines for %d problems", got, len(ve.Problems))
+	}
 }
 
 // checkValid checks what Parse promises of a scenario it accepts.

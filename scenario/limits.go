@@ -2,11 +2,11 @@ package scenario
 
 import "time"
 
-// Limits bound the connections a proxy's clients hold, so a flood of idle
+// ConnLimits bound the connections a proxy's clients hold, so a flood of idle
 // connections cannot use up resctl's file descriptors and silence the
 // proxies and the admin API. Zero (left out) takes resctl's default; see
 // docs/security.md. A tcp proxy takes max_conns only.
-type Limits struct {
+type ConnLimits struct {
 	// MaxConns caps the open client connections; one more is reset at
 	// once and counted. The default shares the file-descriptor limit out
 	// among the run's proxies.

@@ -1,16 +1,15 @@
 package scenario
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"net/url"
-	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"text/template"
 
@@ -24,33 +23,81 @@ import (
 	"github.com/resctl/resctl/verify"
 )
 
-// ReadFile reads and validates the scenario file at path. A file that cannot be
-// read is an *os.PathError; everything wrong inside the file is reported
-// together as a *ValidationError.
-func ReadFile(path string) (*Scenario, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return Parse(path, data)
+// Default limits of reading a scenario: see Limits.
+const (
+	DefaultMaxBytes    = strictyaml.DefaultMaxBytes
+	DefaultMaxNodes    = strictyaml.DefaultMaxNodes
+	DefaultMaxProblems = 20
+)
+
+// Limits bound what reading one scenario file may cost and print; the
+// zero value means the defaults.
+type Limits struct {
+	// MaxBytes is the largest file read (DefaultMaxBytes).
+	MaxBytes int64
+	// MaxNodes is the most YAML nodes the file may have with every alias
+	// expanded (DefaultMaxNodes).
+	MaxNodes int
+	// MaxProblems is how many problems a ValidationError prints before
+	// saying how many more there are (DefaultMaxProblems).
+	MaxProblems int
 }
 
-// Parse decodes and validates a scenario. name is the file it came from:
-// messages give positions in it, and a fallback's relative file is read
-// beside it.
+func (l Limits) yaml() strictyaml.Limits {
+	return strictyaml.Limits{MaxBytes: l.MaxBytes, MaxNodes: l.MaxNodes}
+}
+
+// ReadFile reads and validates the scenario file at path with the default
+// limits. A file that cannot be read is an *os.PathError; everything wrong
+// inside the file is reported together as a *ValidationError.
+func ReadFile(path string) (*Scenario, error) {
+	return Read(context.Background(), path, Limits{})
+}
+
+// Read is ReadFile within lim, and gives up with ctx's error once ctx is
+// done. A file over lim's MaxBytes is refused without being read whole.
+func Read(ctx context.Context, path string, lim Limits) (*Scenario, error) {
+	data, root, err := strictyaml.ReadFile(ctx, path, lim.yaml())
+	return build(path, data, root, err, lim)
+}
+
+// Parse decodes and validates a scenario with the default limits. name is
+// the file it came from: messages give positions in it, and a fallback's
+// relative file is read beside it.
 func Parse(name string, data []byte) (*Scenario, error) {
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, &ValidationError{File: name, Problems: []Problem{yamlProblem(data, err)}, lines: strings.Split(string(data), "\n")}
-	}
-	if len(root.Content) == 0 {
+	return ParseWith(context.Background(), name, data, Limits{})
+}
+
+// ParseWith is Parse within lim, giving up with ctx's error once ctx is
+// done.
+func ParseWith(ctx context.Context, name string, data []byte, lim Limits) (*Scenario, error) {
+	root, err := strictyaml.Parse(ctx, data, lim.yaml())
+	return build(name, data, root, err, lim)
+}
+
+// build decodes and validates the tree parsed from data, or reports why
+// there is none.
+func build(name string, data []byte, root *yaml.Node, err error, lim Limits) (*Scenario, error) {
+	lines := strings.Split(string(data), "\n")
+	var de *strictyaml.DocumentError
+	switch {
+	case errors.As(err, &de):
+		p := de.Problem
+		// "hold: 5s" inside an unquoted SLA expression reads as a map.
+		if strings.Contains(p.Msg, "mapping values are not allowed") && p.Line <= len(lines) && strings.Contains(lines[p.Line-1], "expect:") {
+			p.Msg += "; an SLA expression with `key: value` inside must be quoted, or write hold=5s, from=fault"
+		}
+		return nil, &ValidationError{File: name, Problems: []Problem{p}, Max: lim.MaxProblems, lines: lines, overLimit: de.Limit}
+	case err != nil:
+		return nil, err
+	case len(root.Content) == 0:
 		return nil, &ValidationError{File: name, Problems: []Problem{{Line: 1, Col: 1, Msg: "the file is empty; a scenario needs at least name, target, load and phases"}}}
 	}
 	s := defaults()
 	d := strictyaml.New()
-	d.Decode(&root, reflect.ValueOf(&s).Elem(), "")
+	d.Decode(root, reflect.ValueOf(&s).Elem(), "")
 	s.File = name
-	v := &validator{Decoder: d, s: &s, lines: strings.Split(string(data), "\n")}
+	v := &validator{Decoder: d, s: &s, lines: lines}
 	v.validate()
 	if len(d.Problems) > 0 {
 		slices.SortStableFunc(d.Problems, func(a, b Problem) int {
@@ -59,48 +106,9 @@ func Parse(name string, data []byte) (*Scenario, error) {
 			}
 			return a.Col - b.Col
 		})
-		return nil, &ValidationError{File: name, Problems: d.Problems, lines: v.lines}
+		return nil, &ValidationError{File: name, Problems: d.Problems, Max: lim.MaxProblems, lines: v.lines}
 	}
 	return &s, nil
-}
-
-var yamlLine = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
-
-// yamlProblem turns a YAML syntax error into a Problem. The YAML library
-// gives no column and, for some errors, no line or the line of an enclosing
-// construct; so the line reported is the first at which the file stops being
-// valid YAML for the same reason, which is where a person has to look.
-func yamlProblem(data []byte, err error) Problem {
-	msg := yamlLine.ReplaceAllString(err.Error(), "$2")
-	lines := strings.SplitAfter(string(data), "\n")
-	line := 0
-	// Re-parsing every prefix is quadratic; scenario files are short, and
-	// past this size the library's own line is used.
-	const maxSearch = 1000
-	for k := 1; k <= len(lines) && k <= maxSearch; k++ {
-		var n yaml.Node
-		perr := yaml.Unmarshal([]byte(strings.Join(lines[:k], "")), &n)
-		if perr != nil && yamlLine.ReplaceAllString(perr.Error(), "$2") == msg {
-			line = k
-			break
-		}
-	}
-	if line == 0 {
-		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil && m[1] != "" {
-			line, _ = strconv.Atoi(m[1])
-		}
-	}
-	line = max(line, 1)
-	col := 1
-	if line <= len(lines) {
-		text := lines[line-1]
-		col = len(text) - len(strings.TrimLeft(text, " ")) + 1
-		// "hold: 5s" inside an unquoted SLA expression reads as a map.
-		if strings.Contains(msg, "mapping values are not allowed") && strings.Contains(text, "expect:") {
-			msg += "; an SLA expression with `key: value` inside must be quoted, or write hold=5s, from=fault"
-		}
-	}
-	return Problem{Line: line, Col: col, Msg: "YAML syntax error: " + msg}
 }
 
 type validator struct {
@@ -119,10 +127,8 @@ func slaIndex(path string) int {
 // report adds a problem at the position of path, or of its nearest parent
 // that appears in the file.
 func (v *validator) report(path, format string, args ...any) {
-	for _, q := range v.Problems {
-		if q.Path == path {
-			return // the decoder already said what is wrong here
-		}
+	if v.Reported(path) {
+		return // the decoder already said what is wrong here
 	}
 	p := strictyaml.Pos{Line: 1, Col: 1}
 	for q := path; ; {
@@ -155,6 +161,7 @@ func (v *validator) validate() {
 	v.validatePhases()
 	v.validateSLAs()
 	v.validateScrape()
+	v.validateRanges()
 	if strings.TrimSpace(s.Output.Dir) == "" {
 		v.report("output.dir", "must not be empty")
 	}
@@ -257,7 +264,7 @@ func (v *validator) checkTemplate(path, text string) {
 	// The target starts after the proxies in front of its dependencies
 	// and before the one in front of it: only the former have addresses.
 	for _, p := range v.s.AllProxies() {
-		if p.FrontsTarget() {
+		if v.frontsTarget(p) {
 			continue
 		}
 		d.Proxies[p.Name] = placeholder
@@ -268,6 +275,17 @@ func (v *validator) checkTemplate(path, text string) {
 	if _, err := Expand(text, d); err != nil {
 		v.report(path, "%v", err)
 	}
+}
+
+// frontsTarget is NamedProxy.FrontsTarget as the file means it: a proxy
+// whose upstream is written but did not decode (an unset variable, say)
+// still fronts a dependency, so its one problem is not followed by others
+// about the proxy it then seems to be.
+func (v *validator) frontsTarget(p NamedProxy) bool {
+	path := proxyPath(p.Name)
+	_, upstream := v.At[path+".upstream"]
+	_, upstreams := v.At[path+".upstreams"]
+	return p.FrontsTarget() && !upstream && !upstreams
 }
 
 // Expand executes a target template, e.g. "{{ .Proxies.db.Addr }}".
@@ -393,6 +411,11 @@ func (v *validator) validatePhases() {
 				}
 				f.Runtime.Check(agent.Options{MaxTTL: agent.DefaultMaxTTL, MaxGoroutines: agent.DefaultMaxGoroutines, MaxBytes: agent.DefaultMaxBytes},
 					func(field, msg string) { v.report(fp+"."+field, "%s", msg) })
+				// The built-in target's agent caps a fault's TTL; another
+				// target's agent may have been given a cap of its own.
+				if ttl := ph.Duration + RuntimeGrace; v.s.Target.Builtin != "" && ttl > agent.DefaultMaxTTL {
+					v.report(fp, "lasts its phase and %s more, %s, over the agent's cap on a fault's TTL of %s: split the phase", RuntimeGrace, ttl, agent.DefaultMaxTTL)
+				}
 				continue
 			}
 			if f.Network != nil {

@@ -27,10 +27,10 @@ func (v *validator) validateProxies() {
 		s.Proxy = Proxy{} // only the named proxies
 	}
 	// gRPC load goes through a gRPC proxy unless the file says otherwise.
-	if _, set := v.At["proxy.protocol"]; !set && s.Load.GRPC != nil && s.HasProxy() && (NamedProxy{MainProxy, s.Proxy}).FrontsTarget() {
+	if _, set := v.At["proxy.protocol"]; !set && s.Load.GRPC != nil && s.HasProxy() && v.frontsTarget(NamedProxy{MainProxy, s.Proxy}) {
 		s.Proxy.Protocol = "grpc"
 	}
-	if s.Load.GRPC != nil && s.HasProxy() && (NamedProxy{MainProxy, s.Proxy}).FrontsTarget() && s.Proxy.Protocol == "http" {
+	if s.Load.GRPC != nil && s.HasProxy() && v.frontsTarget(NamedProxy{MainProxy, s.Proxy}) && s.Proxy.Protocol == "http" {
 		v.report("proxy.protocol", "gRPC load needs a grpc, h2c or tcp proxy in front of the target; an http proxy speaks HTTP/1.1 to it")
 	}
 	for name, p := range s.Proxies {

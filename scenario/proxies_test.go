@@ -148,6 +148,11 @@ func TestParse_namedProxyProblems(t *testing.T) {
 			src:  "name: t\ntarget: {url: 'http://127.0.0.1:1', command: [x, '{{ .Proxies.cahce.Addr }}']}\nproxies: {cache: {protocol: tcp, upstream: 127.0.0.1:1}}\nload: {rate: 5/s, requests: [{path: /}]}\nphases: [{name: a, duration: 1s}]\n",
 			want: []string{`2:50: target.command[1]: template "{{ .Proxies.cahce.Addr }}"`},
 		},
+		{
+			name: "upstream from an unset variable, its proxy named by a template",
+			src:  "name: t\ntarget: {url: 'http://127.0.0.1:1', command: [x], env: {P: '{{ .Proxies.payments.URL }}'}}\nproxies: {payments: {upstream: '${RESCTL_TEST_UNSET}'}}\nload: {rate: 5/s, requests: [{path: /}]}\nphases: [{name: a, duration: 1s}]\n",
+			want: []string{`3:32: proxies.payments.upstream: environment variable RESCTL_TEST_UNSET is not set`},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -173,7 +173,7 @@ type Proxy struct {
 	// Routes guard parts of the API with chains of their own.
 	Routes []Route `yaml:"routes"`
 	// Limits bound the connections of the proxy's clients.
-	Limits Limits `yaml:"limits"`
+	Limits ConnLimits `yaml:"limits"`
 }
 
 // Policy is one resilience policy of a guard chain, written like a fault:

@@ -13,6 +13,7 @@ import (
 	"github.com/resctl/resctl/load"
 	"github.com/resctl/resctl/report"
 	"github.com/resctl/resctl/runner"
+	"github.com/resctl/resctl/scenario"
 )
 
 type loadOptions struct {
@@ -88,7 +89,7 @@ so a reader can rebuild them; resctl report merge does.`,
 }
 
 func runLoad(ctx context.Context, opts *loadOptions) error {
-	s, err := loadScenario(opts.File)
+	s, err := loadScenario(ctx, opts.File, scenario.Limits{})
 	if err != nil {
 		return err
 	}

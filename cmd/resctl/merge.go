@@ -12,6 +12,7 @@ import (
 
 	"github.com/resctl/resctl/report"
 	"github.com/resctl/resctl/runner"
+	"github.com/resctl/resctl/scenario"
 )
 
 type mergeOptions struct {
@@ -68,7 +69,7 @@ run when the shards start (their --start-at).`,
 			if runF != nil {
 				return runF(c.Context(), opts)
 			}
-			return mergeResults(opts)
+			return mergeResults(c.Context(), opts)
 		},
 	}
 	cmd.Flags().StringVar(&opts.Scenario, "scenario", "", "the scenario `FILE` the shards ran (required)")
@@ -78,8 +79,8 @@ run when the shards start (their --start-at).`,
 	return cmd
 }
 
-func mergeResults(opts *mergeOptions) error {
-	s, err := loadScenario(opts.Scenario)
+func mergeResults(ctx context.Context, opts *mergeOptions) error {
+	s, err := loadScenario(ctx, opts.Scenario, scenario.Limits{})
 	if err != nil {
 		return err
 	}

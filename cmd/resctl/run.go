@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/resctl/resctl/load"
+	"github.com/resctl/resctl/quantity"
 	"github.com/resctl/resctl/report"
 	"github.com/resctl/resctl/runner"
 	"github.com/resctl/resctl/scenario"
@@ -32,6 +33,7 @@ type runOptions struct {
 	SaveResults string
 	// AdminAllowedHosts are further names the proxies' admin API answers to.
 	AdminAllowedHosts []string
+	Limits            scenario.Limits
 	Stdout            io.Writer
 	Stderr            io.Writer
 	// networkSupported replaces the check of whether this machine can
@@ -75,28 +77,71 @@ others; the exit code is then 1.`,
 	cmd.Flags().StringVar(&opts.Markdown, "markdown", "", "also write the Markdown summary to `FILE`")
 	cmd.Flags().StringSliceVar(&opts.AdminAllowedHosts, "admin-allowed-host", nil, "a `NAME` the proxies' admin API answers to besides loopback and its own address (repeatable)")
 	cmd.Flags().StringVar(&opts.SaveResults, "save-results", "", "stream every result to `FILE` in vegeta's encoding, as it happens (vegeta report and plot, resctl report merge read it); its latencies are service times, from the real send, while reports give response times, from when each request was due (X-Resctl-Start and X-Resctl-Due rebuild them; docs/report.md)")
+	addLimitFlags(cmd, &opts.Limits)
 	return cmd
 }
 
-// loadScenario reads a scenario file, mapping its problems to exit code 2.
-func loadScenario(path string) (*scenario.Scenario, error) {
-	s, err := scenario.ReadFile(path)
+// addLimitFlags adds the flags that raise the limits of reading a scenario.
+func addLimitFlags(cmd *cobra.Command, lim *scenario.Limits) {
+	lim.MaxBytes = scenario.DefaultMaxBytes
+	cmd.Flags().Var(bytesFlag{&lim.MaxBytes}, "max-scenario-bytes", "refuse a scenario file larger than `SIZE` (e.g. 4MiB)")
+	cmd.Flags().IntVar(&lim.MaxNodes, "max-nodes", scenario.DefaultMaxNodes, "refuse a scenario of more than `N` YAML nodes, every alias expanded")
+	cmd.Flags().IntVar(&lim.MaxProblems, "max-problems", scenario.DefaultMaxProblems, "print the first `N` problems of a scenario, then how many more there are")
+}
+
+// bytesFlag is a byte size flag ("4MiB") into an int64.
+type bytesFlag struct{ n *int64 }
+
+func (f bytesFlag) String() string {
+	if f.n == nil {
+		return ""
+	}
+	return quantity.Bytes(*f.n).String()
+}
+
+func (f bytesFlag) Set(s string) error {
+	var b quantity.Bytes
+	if err := b.UnmarshalText([]byte(s)); err != nil {
+		return err
+	}
+	if b == 0 {
+		return errors.New("must be above zero")
+	}
+	*f.n = int64(b)
+	return nil
+}
+
+func (bytesFlag) Type() string { return "size" }
+
+const overLimitHint = "a file over a limit is refused unread; raise --max-scenario-bytes or --max-nodes if it is meant to be that large (docs/scenario.md#limits)"
+
+// loadScenario reads a scenario file within lim, mapping its problems to
+// exit code 2. It gives up with ctx's error when ctx is done, as a large
+// file takes a while to read.
+func loadScenario(ctx context.Context, path string, lim scenario.Limits) (*scenario.Scenario, error) {
+	s, err := scenario.Read(ctx, path, lim)
 	if err == nil {
 		return s, nil
 	}
 	var ve *scenario.ValidationError
 	switch {
 	case errors.As(err, &ve):
-		return nil, &exitError{code: exitUsage, err: detailed{ve}, hint: fmt.Sprintf("%d problem(s) in %s; the scenario reference is docs/scenario.md", len(ve.Problems), path)}
+		hint := fmt.Sprintf("%d problem(s) in %s; the scenario reference is docs/scenario.md", len(ve.Problems), path)
+		if ve.OverLimit() {
+			hint = overLimitHint
+		}
+		return nil, &exitError{code: exitUsage, err: detailed{ve}, hint: hint}
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, withCode(exitUsage, fmt.Errorf("scenario %s: no such file", path), "")
+	case ctx.Err() != nil:
+		return nil, withCode(exitRunFailed, fmt.Errorf("read scenario %s: interrupted", path), "")
 	default:
 		return nil, withCode(exitUsage, fmt.Errorf("read scenario: %w", err), "")
 	}
 }
 
 func runScenario(ctx context.Context, opts *runOptions) error {
-	s, err := loadScenario(opts.File)
+	s, err := loadScenario(ctx, opts.File, opts.Limits)
 	if err != nil {
 		return err
 	}

@@ -2,15 +2,18 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/resctl/resctl/scenario"
 )
 
 type validateOptions struct {
 	Files  []string
+	Limits scenario.Limits
 	Stdout io.Writer
 	Stderr io.Writer
 }
@@ -22,7 +25,13 @@ func newValidateCmd(runF func(context.Context, *validateOptions) error) *cobra.C
 		Short: "Check scenario files without running them",
 		Long: `Check scenario files: YAML syntax, unknown keys, values out of range, unknown
 fault kinds and malformed SLA expressions. Every problem is printed as
-file:line:col: key.path: message. Exit code 2 when any file has a problem.`,
+file:line:col: key.path: message, the first --max-problems of them for each
+file. Exit code 2 when any file has a problem.
+
+A file over --max-scenario-bytes, or of more than --max-nodes YAML nodes
+once its aliases are expanded, is refused before it is decoded, so no file
+can take the machine's memory; raise them for a file that is meant to be
+that large. Ctrl-C stops reading at once (exit code 1).`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return withCode(exitUsage, fmt.Errorf("%s needs at least one scenario file", c.CommandPath()), "usage: "+c.UseLine())
@@ -35,26 +44,33 @@ file:line:col: key.path: message. Exit code 2 when any file has a problem.`,
 			if runF != nil {
 				return runF(c.Context(), opts)
 			}
-			return validateFiles(opts)
+			return validateFiles(c.Context(), opts)
 		},
 	}
+	addLimitFlags(cmd, &opts.Limits)
 	return cmd
 }
 
-func validateFiles(opts *validateOptions) error {
+func validateFiles(ctx context.Context, opts *validateOptions) error {
 	bad := 0
+	hint := "fix the problems listed above; the scenario reference is docs/scenario.md"
 	for _, f := range opts.Files {
-		s, err := loadScenario(f)
+		s, err := loadScenario(ctx, f, opts.Limits)
+		if ctx.Err() != nil {
+			return withCode(exitRunFailed, errors.New("validate interrupted"), "")
+		}
 		if err != nil {
 			bad++
 			fmt.Fprintln(opts.Stderr, err)
+			if ve := (*scenario.ValidationError)(nil); errors.As(err, &ve) && ve.OverLimit() {
+				hint = overLimitHint
+			}
 			continue
 		}
 		fmt.Fprintf(opts.Stdout, "%s: ok — %q, %d phases over %s, %d SLAs\n", f, s.Name, len(s.Phases), s.Duration(), len(s.SLAs))
 	}
 	if bad > 0 {
-		return &exitError{code: exitUsage, err: fmt.Errorf("%d of %d scenario files invalid", bad, len(opts.Files)),
-			hint: "fix the problems listed above; " + strings.TrimSpace("the scenario reference is docs/scenario.md")}
+		return &exitError{code: exitUsage, err: fmt.Errorf("%d of %d scenario files invalid", bad, len(opts.Files)), hint: hint}
 	}
 	return nil
 }

@@ -14,8 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/resctl/resctl/internal/localapi"
 	"github.com/resctl/resctl/internal/strictyaml"
 )
@@ -304,14 +302,14 @@ func (a *Agent) parse(req Request) (Spec, time.Duration, []Problem) {
 	}
 	reported := map[string]bool{}
 	if p := strings.TrimSpace(string(req.Params)); p != "" && p != "null" {
-		var root yaml.Node
-		if err := yaml.Unmarshal(req.Params, &root); err != nil {
-			add("params", "not valid JSON: "+err.Error())
+		n, err := strictyaml.ParseValue(req.Params)
+		if err != nil {
+			add("params", err.Error())
 			return nil, 0, probs
 		}
-		if len(root.Content) > 0 {
+		if n != nil {
 			d := strictyaml.New()
-			d.DecodeStruct(root.Content[0], reflect.ValueOf(spec).Elem(), "")
+			d.DecodeStruct(n, reflect.ValueOf(spec).Elem(), "")
 			for _, p := range d.Problems {
 				add("params."+p.Path, p.Msg)
 				reported[p.Path] = true

@@ -44,15 +44,23 @@ type Decoder struct {
 	Problems []Problem
 	// At maps a key path to its value's node.
 	At map[string]*yaml.Node
+
+	paths map[string]bool // paths with a problem
 }
 
 // New returns an empty Decoder.
-func New() *Decoder { return &Decoder{At: map[string]*yaml.Node{}} }
+func New() *Decoder { return &Decoder{At: map[string]*yaml.Node{}, paths: map[string]bool{}} }
 
 // Add records a problem at p.
 func (d *Decoder) Add(p Pos, path, format string, args ...any) {
 	d.Problems = append(d.Problems, Problem{Path: path, Line: p.Line, Col: p.Col, Msg: fmt.Sprintf(format, args...)})
+	d.paths[path] = true
 }
+
+// Reported says whether a problem was recorded at path, in constant time,
+// so checks that follow decoding can leave a value that did not decode
+// alone however many problems a document has.
+func (d *Decoder) Reported(path string) bool { return d.paths[path] }
 
 // NodeDecoder is implemented by types that decode themselves from a node,
 // such as a fault whose key selects the type of its value.
@@ -201,8 +209,18 @@ func (d *Decoder) decodeDuration(n *yaml.Node, v reflect.Value, path string) {
 		d.Add(NodePos(n), path, "invalid duration %q: write it like 300ms, 10s or 1m30s", s)
 		return
 	}
+	if dur > MaxDuration {
+		d.Add(NodePos(n), path, "duration %s is over the maximum of 168h (a week)", s)
+		return
+	}
 	v.SetInt(int64(dur))
 }
+
+// MaxDuration is the longest duration a document may give. No experiment,
+// fault, TTL or policy needs more than a week, and a value near
+// time.Duration's range (292 years) overflows the first deadline or sum
+// made of it.
+const MaxDuration = 7 * 24 * time.Hour
 
 // fieldsOf maps the YAML keys of a struct to field index paths, following
 // `yaml:",inline"` embedding. Keys tagged "-" are not decodable.
