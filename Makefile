@@ -6,7 +6,7 @@ LDFLAGS  := -s -w -X github.com/resctl/resctl/internal/version.Version=$(VERSION
             -X github.com/resctl/resctl/internal/version.Commit=$(COMMIT)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build test test-browser lint bench bench-load demo screenshot generate clean
+.PHONY: build test check-modules test-browser lint bench bench-load demo screenshot generate clean
 
 ## build: the resctl binary in bin/, version stamped
 build:
@@ -15,6 +15,13 @@ build:
 ## test: every test, with the race detector
 test:
 	$(GO) test -race -count=1 -timeout 10m ./...
+
+## check-modules: build and vet the repository's other Go modules (bench/*,
+## modules of their own so their peers stay out of resctl's go.mod), so a
+## stale go.mod or go.sum there fails CI instead of the next person to run them
+MODULES := $(patsubst %/go.mod,%,$(shell git ls-files '*/go.mod'))
+check-modules:
+	@set -e; for m in $(MODULES); do echo "$$m"; (cd $$m && $(GO) build ./... && $(GO) vet ./...); done
 
 ## lint: formatting, vet, staticcheck, and a tidy go.mod
 lint:
