@@ -6,7 +6,7 @@ LDFLAGS  := -s -w -X github.com/resctl/resctl/internal/version.Version=$(VERSION
             -X github.com/resctl/resctl/internal/version.Commit=$(COMMIT)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build test check-modules test-browser lint bench bench-load demo screenshot generate clean
+.PHONY: build test check-modules test-browser lint bench bench-load demo screenshot generate release-check clean
 
 ## build: the resctl binary in bin/, version stamped
 build:
@@ -71,6 +71,12 @@ generate:
 	  --plugin=protoc-gen-go=$$bin/protoc-gen-go --go_out=. --go_opt=module=github.com/resctl/resctl \
 	  --plugin=protoc-gen-go-grpc=$$bin/protoc-gen-go-grpc --go-grpc_out=. --go-grpc_opt=module=github.com/resctl/resctl \
 	  testdata/protos/demo.proto
+
+## release-check: validate .goreleaser.yaml with the goreleaser release that
+## builds with go.mod's Go (newer ones need a newer Go)
+GORELEASER := github.com/goreleaser/goreleaser/v2@v2.17.0
+release-check:
+	$(GO) run $(GORELEASER) check
 
 clean:
 	rm -rf bin dist resctl-out
