@@ -18,10 +18,11 @@ test:
 
 ## check-modules: build and vet the repository's other Go modules (bench/*,
 ## modules of their own so their peers stay out of resctl's go.mod), so a
-## stale go.mod or go.sum there fails CI instead of the next person to run them
+## stale go.mod or go.sum there fails CI instead of the next person to run them.
+## With -race, as make test builds, so after it they reuse its build cache.
 MODULES := $(patsubst %/go.mod,%,$(shell git ls-files '*/go.mod'))
 check-modules:
-	@set -e; for m in $(MODULES); do echo "$$m"; (cd $$m && $(GO) build ./... && $(GO) vet ./...); done
+	@set -e; for m in $(MODULES); do echo "$$m"; (cd $$m && $(GO) build -race ./... && $(GO) vet -race ./...); done
 
 ## lint: formatting, vet, staticcheck, and a tidy go.mod
 lint:
