@@ -7,12 +7,17 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
 
 	"github.com/resctl/resctl/inject/netem"
+	"github.com/resctl/resctl/internal/version"
+	"github.com/resctl/resctl/report"
 )
 
 // execWith runs a root command whose commands are built by build, so a test
@@ -122,5 +127,68 @@ phases:
 	}
 	if _, err := os.Stat(filepath.Join(dir, "out")); !os.IsNotExist(err) {
 		t.Errorf("the refused run wrote its output directory: %v", err)
+	}
+}
+
+func TestRootCmd_HelpListsEveryExitCode(t *testing.T) {
+	var out bytes.Buffer
+	if code := execute(context.Background(), newRootCmd(), []string{"--help"}, &out, &out); code != exitOK {
+		t.Fatalf("exit %d: %s", code, out.String())
+	}
+	// An entry starts with its code and goes on over indented lines.
+	start := regexp.MustCompile(`^  ([0-9])  `)
+	entries := map[int]string{}
+	code := -1
+	for line := range strings.Lines(out.String()) {
+		if m := start.FindStringSubmatch(line); m != nil {
+			code, _ = strconv.Atoi(m[1])
+		} else if !strings.HasPrefix(line, "     ") {
+			code = -1
+		}
+		if code >= 0 {
+			entries[code] += line
+		}
+	}
+	tests := []struct {
+		code int
+		want string
+	}{
+		{exitOK, string(report.VerdictPassed)},
+		{exitRunFailed, string(report.VerdictError)},
+		{exitRunFailed, string(report.VerdictInterrupted)},
+		{exitUsage, "invalid scenario"},
+		{exitSLAFailed, string(report.VerdictFailed)},
+		{exitSLAFailed, string(report.VerdictAborted)},
+	}
+	for _, tt := range tests {
+		if !strings.Contains(entries[tt.code], tt.want) {
+			t.Errorf("exit code %d's entry %q does not mention %s", tt.code, entries[tt.code], tt.want)
+		}
+	}
+}
+
+func TestVersionCmd_NamesTheCommitOnce(t *testing.T) {
+	tests := []struct {
+		name, version, commit string
+		want                  string
+	}{
+		{"tagged release", "v1.2.0", "49ab14a", "resctl v1.2.0 (49ab14a) "},
+		{"untagged build is the commit", "49ab14a", "49ab14a", "resctl 49ab14a "},
+		{"untagged and dirty", "49ab14a-dirty", "49ab14a", "resctl 49ab14a-dirty "},
+		{"commits past a tag", "v1.2.0-3-g49ab14a", "49ab14a", "resctl v1.2.0-3-g49ab14a "},
+		{"no commit stamped", "v1.2.0", "", "resctl v1.2.0 "},
+	}
+	defer func(v, c string) { version.Version, version.Commit = v, c }(version.Version, version.Commit)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			version.Version, version.Commit = tt.version, tt.commit
+			var out bytes.Buffer
+			if code := execute(context.Background(), newRootCmd(), []string{"version"}, &out, &out); code != exitOK {
+				t.Fatalf("exit %d: %s", code, out.String())
+			}
+			if !strings.HasPrefix(out.String(), tt.want+runtime.Version()) {
+				t.Errorf("version printed %q, want %q followed by the Go version", out.String(), tt.want)
+			}
+		})
 	}
 }

@@ -14,7 +14,7 @@ const (
 	exitOK        = 0 // the run completed and every SLA passed
 	exitRunFailed = 1 // the run itself failed: target unreachable, interrupted, internal error
 	exitUsage     = 2 // bad usage or an invalid scenario
-	exitSLAFailed = 3 // the run completed and at least one SLA failed
+	exitSLAFailed = 3 // the run completed and at least one SLA failed, or a safeguard SLA stopped it
 )
 
 // exitError carries the exit code an error maps to and, where a fix is
@@ -39,12 +39,15 @@ func newRootCmd() *cobra.Command {
 		Short: "Prove that a Go service survives faults",
 		Long: `resctl runs resilience experiments against a service: it puts a harness
 proxy in front of it, drives load through the proxy in phases, injects faults,
-and checks recovery SLAs. The exit code gates CI:
+and checks recovery SLAs. The exit code gates CI; the verdict every report
+leads with is in capitals:
 
-  0  every SLA passed
-  1  the run itself failed (target unreachable, interrupted, internal error)
+  0  the run completed and every SLA passed (PASSED)
+  1  the run itself failed: target unreachable or internal error (ERROR),
+     interrupted by Ctrl-C or SIGTERM (INTERRUPTED)
   2  bad usage or an invalid scenario
-  3  the run completed and at least one SLA failed`,
+  3  the run completed and at least one SLA failed (FAILED), or a
+     safeguard SLA stopped it early (ABORTED)`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}

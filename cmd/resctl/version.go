@@ -15,11 +15,7 @@ func newVersionCmd() *cobra.Command {
 		Short: "Print resctl's version",
 		Args:  exactArgs(0, "no arguments"),
 		Run: func(c *cobra.Command, _ []string) {
-			v := version.String()
-			if version.Commit != "" {
-				v += " (" + version.Commit + ")"
-			}
-			fmt.Fprintf(c.OutOrStdout(), "resctl %s %s %s/%s\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			fmt.Fprintf(c.OutOrStdout(), "resctl %s %s %s/%s\n", version.Full(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		},
 	}
 }

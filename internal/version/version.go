@@ -2,7 +2,10 @@
 // -ldflags "-X github.com/resctl/resctl/internal/version.Version=v1.2.3".
 package version
 
-import "runtime/debug"
+import (
+	"runtime/debug"
+	"strings"
+)
 
 // Version is set by the linker for release builds; "dev" otherwise.
 var Version = "dev"
@@ -20,4 +23,15 @@ func String() string {
 		return bi.Main.Version
 	}
 	return Version
+}
+
+// Full returns the version with the commit beside it, once: an untagged
+// build's version (`git describe --always`) already is the commit, and
+// printing it again in parentheses reads like two different revisions.
+func Full() string {
+	v := String()
+	if Commit == "" || strings.Contains(v, Commit) {
+		return v
+	}
+	return v + " (" + Commit + ")"
 }
