@@ -163,7 +163,9 @@ func TestStart_NoOrphansWhenOwnerKilled(t *testing.T) {
 			}
 			_ = owner.Wait()
 			waitAllGone(t, pids)
-			if _, err := http.Get(url); err == nil || !strings.Contains(err.Error(), "refused") {
+			// Nothing answers: the port is closed, or a connection that
+			// met the listener in the instant it closed is reset.
+			if _, err := http.Get(url); err == nil || !strings.Contains(err.Error(), "refused") && !strings.Contains(err.Error(), "reset") {
 				t.Errorf("GET %s after the owner died: %v, want connection refused", url, err)
 			}
 		})
