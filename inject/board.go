@@ -115,7 +115,9 @@ func (a *Activation) Draw() bool {
 	n := a.matched.Add(1)
 	var elapsed time.Duration
 	if a.sel.Schedule.needsClock() {
-		elapsed = a.now().Sub(a.since)
+		// An armed fault's schedule counts from its phase's start; a
+		// request in the lead before it counts as at the start.
+		elapsed = max(a.now().Sub(a.since), 0)
 	}
 	ok, p := a.sel.Schedule.eligible(n, elapsed, a.sel.Percent)
 	if !ok || !a.roll(p) {
@@ -137,6 +139,10 @@ func (a *Activation) roll(p float64) bool {
 	a.mu.Unlock()
 	return v < p
 }
+
+// stampOff records when the fault was switched off, once: a narrowed
+// fault keeps the instant it was narrowed when the run later clears it.
+func (a *Activation) stampOff(t time.Time) { a.until.CompareAndSwap(nil, &t) }
 
 func (a *Activation) setWide(on bool) {
 	a.wide.Store(on)
@@ -239,11 +245,11 @@ func (b *Board) Replace(id string, spec Spec, opts ActivateOptions) (*Activation
 	defer b.mu.Unlock()
 	now := b.now()
 	cur := b.sweepLocked(now)
-	i := slices.IndexFunc(cur, func(a *Activation) bool { return a.ID == id })
+	i := slices.IndexFunc(cur, func(a *Activation) bool { return a.ID == id && a.wide.Load() })
 	if i < 0 {
 		return nil, fmt.Errorf("replace %q: %w", id, ErrNotActive)
 	}
-	cur[i].until.Store(&now)
+	cur[i].stampOff(now)
 	a := b.newActivation(id, spec, opts, now)
 	next := slices.Clone(cur)
 	next[i] = a
@@ -391,38 +397,56 @@ func (b *Board) Narrow(id string) *Activation {
 		a.setWide(false)
 		b.storeLocked(cur)
 	}
-	a.until.Store(&now)
+	a.stampOff(now)
 	return a
 }
 
 // Deactivate switches the fault with the given id off. It returns nil when
-// no such fault is active.
+// no such fault is switched on: a run's armed and narrowed faults (see
+// ActivateOptions.Armed) are the run's to end, not its admin API's.
 func (b *Board) Deactivate(id string) *Activation {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.now()
 	cur := b.sweepLocked(now)
-	i := slices.IndexFunc(cur, func(a *Activation) bool { return a.ID == id })
+	i := slices.IndexFunc(cur, func(a *Activation) bool { return a.ID == id && a.wide.Load() })
 	if i < 0 {
 		return nil
 	}
 	a := cur[i]
 	b.storeLocked(slices.Delete(slices.Clone(cur), i, i+1))
-	a.until.Store(&now)
+	a.stampOff(now)
 	return a
 }
 
-// Clear switches every fault off and returns the ones that were active.
+// Clear switches off every fault that is switched on and returns them. A
+// run's armed and narrowed faults stay: a reset through the admin API in
+// the middle of a run must not take the faults of its later phases.
 func (b *Board) Clear() []*Activation {
+	return b.clear(func(a *Activation) bool { return a.wide.Load() })
+}
+
+// ClearAll switches every fault off, armed and narrowed ones included, and
+// returns them: the end of a run.
+func (b *Board) ClearAll() []*Activation {
+	return b.clear(func(*Activation) bool { return true })
+}
+
+func (b *Board) clear(which func(*Activation) bool) []*Activation {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.now()
-	cur := b.sweepLocked(now)
-	b.storeLocked([]*Activation{})
-	for _, a := range cur {
-		a.until.Store(&now)
+	var gone, kept []*Activation
+	for _, a := range b.sweepLocked(now) {
+		if which(a) {
+			a.stampOff(now)
+			gone = append(gone, a)
+		} else {
+			kept = append(kept, a)
+		}
 	}
-	return cur
+	b.storeLocked(kept)
+	return gone
 }
 
 // Active returns the faults switched on now, in activation order: not

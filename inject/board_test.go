@@ -461,7 +461,8 @@ func TestBoard_Scope(t *testing.T) {
 // however late the clock switches them.
 func TestBoard_ArmedWidenNarrow(t *testing.T) {
 	const header = "X-Resctl-Phase"
-	b := inject.NewBoard(1, nil)
+	clk := &clock{t: time.Date(2025, 1, 1, 10, 0, 0, 0, time.UTC)}
+	b := inject.NewBoard(1, clk.now)
 	b.ScopeByHeader(header)
 	if _, err := b.ActivateWith("f", abortSpec(100, inject.Match{}), inject.ActivateOptions{Scope: "fault", Armed: true}); err != nil {
 		t.Fatal(err)
@@ -488,15 +489,31 @@ func TestBoard_ArmedWidenNarrow(t *testing.T) {
 	if a := b.History()[0]; a.SwitchedOn() {
 		t.Error("an armed fault says it was switched on")
 	}
+	// The admin API's clear and delete leave a run's armed faults alone.
+	if n := len(b.Clear()); n != 0 {
+		t.Errorf("Clear took %d armed faults, want none", n)
+	}
+	if b.Deactivate("f") != nil {
+		t.Error("Deactivate took an armed fault")
+	}
+	check("armed, after the admin's clear", want{own: true})
 	b.Widen("f")
 	check("widened", want{own: true, unlabelled: true, listed: true, on: true})
+	clk.t = clk.t.Add(time.Second)
 	b.Narrow("f")
+	narrowed := clk.t
 	check("narrowed", want{own: true})
-	if a := b.History()[0]; !a.SwitchedOn() || a.Stats().Until.IsZero() {
-		t.Errorf("a narrowed fault: switched on %v, until %v; want true and stamped", a.SwitchedOn(), a.Stats().Until)
+	if a := b.History()[0]; !a.SwitchedOn() || !a.Stats().Until.Equal(narrowed) {
+		t.Errorf("a narrowed fault: switched on %v, until %v; want true and %v", a.SwitchedOn(), a.Stats().Until, narrowed)
 	}
-	b.Deactivate("f")
-	check("deactivated", want{})
+	clk.t = clk.t.Add(time.Second)
+	if n := len(b.ClearAll()); n != 1 {
+		t.Errorf("ClearAll took %d faults, want the narrowed one", n)
+	}
+	check("cleared at the end of the run", want{})
+	if until := b.History()[0].Stats().Until; !until.Equal(narrowed) {
+		t.Errorf("the end of the run moved the fault's end to %v; want it narrowed at %v", until, narrowed)
+	}
 }
 
 // series gathers c through a pedantic registry (which also checks the

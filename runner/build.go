@@ -53,7 +53,7 @@ func buildReport(s *scenario.Scenario, target string, rec *record.Recording, env
 	}
 	for _, pr := range proxies.list {
 		for _, a := range pr.board.History() {
-			if !a.SwitchedOn() && a.Stats().Matched == 0 {
+			if span, ok := spans[a.Scope]; ok && !a.SwitchedOn() && a.Stats().Matched == 0 && span.Start >= runEnd {
 				continue // armed for a phase the run never reached
 			}
 			f := faultOf(a, pr.Name, spans, rec.Start, runEnd)

@@ -119,7 +119,11 @@ func (c *phaseClock) run(ctx context.Context) {
 				// Armed by arm before the load started: the clock only
 				// switches it on and off for requests without a phase.
 				acts = append(acts,
-					action{max(span.Start-pr.lead, 0), func() { pr.board.Widen(f.id) }},
+					action{max(span.Start-pr.lead, 0), func() {
+						if pr.board.Widen(f.id) == nil {
+							c.event("fault", "error", f.id+": not armed on its proxy")
+						}
+					}},
 					action{span.End + pr.lead, func() { pr.board.Narrow(f.id) }})
 				continue
 			}

@@ -226,7 +226,7 @@ func (ps *proxySet) describe(w io.Writer) {
 // clear switches every fault of every proxy off, network faults included.
 func (ps *proxySet) clear() {
 	for _, pr := range ps.list {
-		pr.board.Clear()
+		pr.board.ClearAll()
 		if pr.link != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			_ = pr.link.Clear(ctx)

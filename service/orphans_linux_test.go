@@ -254,3 +254,39 @@ func TestCleanupStale(t *testing.T) {
 		t.Errorf("record of a stopped process kept: %v", err)
 	}
 }
+
+// Records in a directory other users can write to could have been planted
+// to make resctl stop a process group not its own: such a directory is
+// refused, and nothing in it is acted on.
+func TestCleanupStale_RefusesSharedDirectory(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "processes")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// Dead owner, and the test process itself as the recorded group: a
+	// cleanup that trusted the record would kill the test.
+	me, err := readProc(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	planted := fmt.Sprintf(`{"name":"planted","pid":%d,"start":%d,"owner":999999999,"owner_start":1}`, me.pid, me.start)
+	if err := os.WriteFile(filepath.Join(dir, "1-1.json"), []byte(planted), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, shared := range []string{parent, dir} {
+		if err := os.Chmod(shared, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		stopped, err := CleanupStale(dir)
+		if err == nil || !strings.Contains(err.Error(), "written by other users") || len(stopped) != 0 {
+			t.Errorf("%s shared: stopped %v, err %v; want it refused", shared, stopped, err)
+		}
+		if err := os.Chmod(shared, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "1-1.json")); err != nil {
+		t.Errorf("the planted record was touched: %v", err)
+	}
+}

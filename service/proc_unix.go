@@ -3,6 +3,8 @@
 package service
 
 import (
+	"fmt"
+	"os"
 	"os/exec"
 	"syscall"
 )
@@ -30,3 +32,23 @@ func signalGroup(cmd *exec.Cmd, sig syscall.Signal) error {
 }
 
 func killGroup(pgid int) error { return syscall.Kill(-pgid, syscall.SIGKILL) }
+
+// checkPrivate refuses a directory of process records that another user
+// could have made or can write to: /tmp is shared, and a record planted
+// there would have resctl stop a process group that is not its own.
+func checkPrivate(path string) error {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case !fi.IsDir():
+		return fmt.Errorf("%s is not a directory", path)
+	case !ok || int(st.Uid) != os.Getuid():
+		return fmt.Errorf("%s is not owned by this user", path)
+	case fi.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("%s can be written by other users", path)
+	}
+	return nil
+}

@@ -38,7 +38,10 @@ func writeRecord(dir, name string, pid int) (string, error) {
 	child, err1 := readProc(pid)
 	owner, err2 := readProc(os.Getpid())
 	if err := errors.Join(err1, err2); err != nil {
-		if errors.Is(err, errNoProcRecords) {
+		// Without /proc nothing can be recorded; a child already gone
+		// (a command that failed at once) has nothing to record, and
+		// waiting for it to be ready says why it ended.
+		if errors.Is(err, errNoProcRecords) || errors.Is(err1, os.ErrNotExist) {
 			return "", nil
 		}
 		return "", err
@@ -48,6 +51,9 @@ func writeRecord(dir, name string, pid int) (string, error) {
 		return "", err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	if err := checkPrivateChain(dir); err != nil {
 		return "", err
 	}
 	path := filepath.Join(dir, fmt.Sprintf("%d-%d.json", owner.pid, pid))
@@ -68,6 +74,9 @@ func CleanupStale(dir string) ([]string, error) {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
+	}
+	if err == nil {
+		err = checkPrivateChain(dir)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("stale processes: %w", err)
@@ -100,6 +109,12 @@ func CleanupStale(dir string) ([]string, error) {
 		}
 	}
 	return stopped, errors.Join(errs...)
+}
+
+// checkPrivateChain checks dir and its parent (resctl-UID under the
+// temporary directory, by default) with checkPrivate.
+func checkPrivateChain(dir string) error {
+	return errors.Join(checkPrivate(filepath.Dir(dir)), checkPrivate(dir))
 }
 
 // running says whether the process pid started at start is alive.
