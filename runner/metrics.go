@@ -54,9 +54,9 @@ func scrapeEndpoints(s *scenario.Scenario, proxies *proxySet, targetURL, agentUR
 
 // keptMetrics are the scraped series every report keeps, whatever SLAs and
 // panels ask for: the runtime signals of Go processes and the proxy's,
-// faults', upstreams' and guard policies' own (keptPrefix). Everything else
-// scraped is used for SLAs and then dropped, so report.json stays small on
-// long runs.
+// faults', upstreams' and guard policies' own (keptPrefix), and those an
+// SLA reads (readBySLA). Everything else scraped is dropped, so report.json
+// stays small on long runs.
 var keptMetrics = map[string]bool{
 	"go_goroutines":                               true,
 	"go_memstats_heap_inuse_bytes":                true,
@@ -136,6 +136,22 @@ func unitOf(metric string) string {
 		return "seconds"
 	}
 	return ""
+}
+
+// readBySLA says whether an SLA reads a series (its source and metric):
+// the report keeps those too, so that report merge --coordinator can judge
+// the SLA from it as this run did.
+func readBySLA(s *scenario.Scenario) func(scrape.Series) bool {
+	read := map[[2]string]bool{}
+	for _, sla := range s.SLAs {
+		if sla.Expr == nil {
+			continue
+		}
+		for _, sel := range sla.Expr.Selectors() {
+			read[[2]string{sel.Source, sel.Metric}] = true
+		}
+	}
+	return func(sr scrape.Series) bool { return read[[2]string{sr.Source, sr.Name}] }
 }
 
 // readsSource reports whether any SLA reads a scraped series of source.

@@ -1,6 +1,10 @@
 package runner
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/resctl/resctl/scrape"
+)
 
 func TestKept(t *testing.T) {
 	tests := map[string]bool{
@@ -15,6 +19,33 @@ func TestKept(t *testing.T) {
 	for name, want := range tests {
 		if got := kept(name); got != want {
 			t.Errorf("kept(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+// The report keeps every series an SLA reads, whatever its labels, so a
+// merge with the coordinator's report can judge the SLA again.
+func TestReadBySLA(t *testing.T) {
+	s := mustParse(t, `
+name: reads the target's own series
+target: {builtin: demo}
+load: {rate: 5/s, requests: [{path: /}]}
+phases: [{name: only, duration: 1s}]
+slas:
+  - expect: increase(target:demo_http_requests_total{code="200"}) > 0
+`)
+	read := readBySLA(s)
+	tests := []struct {
+		sr   scrape.Series
+		want bool
+	}{
+		{scrape.Series{Source: "target", Name: "demo_http_requests_total", Labels: map[string]string{"code": "500"}}, true},
+		{scrape.Series{Source: "proxy", Name: "demo_http_requests_total"}, false},
+		{scrape.Series{Source: "target", Name: "demo_http_in_flight_requests"}, false},
+	}
+	for _, tt := range tests {
+		if got := read(tt.sr); got != tt.want {
+			t.Errorf("readBySLA(%s:%s) = %v, want %v", tt.sr.Source, tt.sr.Name, got, tt.want)
 		}
 	}
 }

@@ -305,7 +305,7 @@ func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*r
 	r.Run.BehindReason = behindReason(stats, snap.Total)
 	r.Run.GeneratorBehind = r.Run.BehindReason != ""
 	r.Version = version.String()
-	metricsReport(r, scraper, s.Scrape.Panels, func(scrape.Series) bool { return false }, progress)
+	metricsReport(r, scraper, s.Scrape.Panels, readBySLA(s), progress)
 	var aborted *AbortError
 	switch {
 	case errors.As(context.Cause(loadCtx), &aborted) && ctx.Err() == nil:
