@@ -368,8 +368,10 @@ func (v *validator) validatePhases() {
 		v.report("phases", "at least one phase is required")
 	}
 	names := map[string]bool{}
+	ids := map[string]string{} // fault id prefix → the phase that has it
 	for i, ph := range s.Phases {
 		p := fmt.Sprintf("phases[%d]", i)
+		id := strings.ReplaceAll(ph.Name, " ", "_")
 		switch {
 		case strings.TrimSpace(ph.Name) == "":
 			v.report(p+".name", "is required")
@@ -377,8 +379,14 @@ func (v *validator) validatePhases() {
 			v.report(p+".name", "phase %q is already defined", ph.Name)
 		case ph.Name == verify.PhaseRun:
 			v.report(p+".name", "%q is reserved: SLAs write `during run` for the whole run", ph.Name)
+		case ids[id] != "":
+			// Faults are named after their phase, spaces as underscores.
+			v.report(p+".name", "phase %q names its faults %s/…, as phase %q does: rename one", ph.Name, id, ids[id])
 		}
 		names[ph.Name] = true
+		if ids[id] == "" {
+			ids[id] = ph.Name
+		}
 		s.Phases[i].Rate.check(v.report, p+".rate", ph.Duration, s.Load.Rate)
 		if ph.Duration <= 0 {
 			if _, set := v.At[p+".duration"]; set {

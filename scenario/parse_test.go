@@ -410,6 +410,11 @@ var badCases = []struct {
 		want: []string{`6:12: phases[1].name: phase "a" is already defined`},
 	},
 	{
+		name: "phase names whose faults would share ids",
+		src:  head + "phases:\n  - {name: a b, duration: 1s}\n  - {name: a_b, duration: 1s}\n",
+		want: []string{`6:12: phases[1].name: phase "a_b" names its faults a_b/…, as phase "a b" does: rename one`},
+	},
+	{
 		name: "phase without name",
 		src:  head + "phases: [{duration: 1s}]\n",
 		want: []string{"4:10: phases[0].name: is required"},
