@@ -70,13 +70,18 @@ func Supervise(args []string, stderr io.Writer) int {
 			if os.Getppid() == parent {
 				continue // resctl's orderly stop: the command got it too
 			}
-			_ = syscall.Kill(-syscall.Getpgrp(), stopSig)
-			t := time.NewTimer(grace)
-			select {
-			case <-exited:
-			case <-t.C:
+			// A SIGKILL sent to the group would end the supervisor too,
+			// before it found what left the group: killDescendants sends
+			// it to every process but itself.
+			if stopSig != syscall.SIGKILL {
+				_ = syscall.Kill(-syscall.Getpgrp(), stopSig)
+				t := time.NewTimer(grace)
+				select {
+				case <-exited:
+				case <-t.C:
+				}
+				t.Stop()
 			}
-			t.Stop()
 			killDescendants()
 			return 1
 		}
