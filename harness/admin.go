@@ -280,12 +280,13 @@ func writeError(w http.ResponseWriter, code int, msg string, problems []inject.F
 
 // ProxyInfo is a proxy as the API shows it.
 type ProxyInfo struct {
-	Name     string      `json:"name"`
-	Protocol string      `json:"protocol"`
-	Listen   string      `json:"listen"`
-	Upstream string      `json:"upstream"`
-	Enabled  bool        `json:"enabled"`
-	Faults   []FaultInfo `json:"faults"`
+	Name     string       `json:"name"`
+	Protocol string       `json:"protocol"`
+	Listen   string       `json:"listen"`
+	Upstream string       `json:"upstream"`
+	Enabled  bool         `json:"enabled"`
+	Faults   []FaultInfo  `json:"faults"`
+	Guard    []PolicyInfo `json:"guard,omitempty"`
 }
 
 // FaultInfo is an active fault as the API shows it, with what it did.
@@ -298,6 +299,8 @@ type FaultInfo struct {
 	// Fired is false for a fault that has not acted yet: it proves
 	// nothing so far.
 	Fired bool `json:"fired"`
+	// ExpiresAt is when the fault's TTL ends it.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
 }
 
 // FaultRequest is the body of POST and PUT on faults.

@@ -107,3 +107,8 @@ func (c *AdminClient) Reset(ctx context.Context) (int, error) {
 	err := c.do(ctx, http.MethodPost, "/api/v1/reset", nil, &out)
 	return out.Cleared, err
 }
+
+// RemoveFault switches one fault of a proxy off.
+func (c *AdminClient) RemoveFault(ctx context.Context, proxy, id string) error {
+	return c.do(ctx, http.MethodDelete, "/api/v1/proxies/"+url.PathEscape(proxy)+"/faults/"+url.PathEscape(id), nil, nil)
+}
