@@ -297,7 +297,7 @@ func (s *Session) proposeSLAs(b *strings.Builder, cuts []cut, sentLoad bool) {
 		p99 := niceBound(sum.Latency.P99)
 		healthy = fmt.Sprintf("success_rate >= %s%% and p99 < %v", strconv.FormatFloat(sr, 'f', -1, 64), p99)
 		w("  # proposed: the session saw %.2f%% success and a p99 of %v in %s (%d requests);\n", sum.SuccessRate()*100, sum.Latency.P99.Round(time.Millisecond/10), base.Name, sum.Requests)
-		w("  # the bound on p99 is twice that, rounded up, so a busy machine does not fail it.\n")
+		w("  # the bound on p99 is twice that (at least 250ms), rounded up, so a busy machine does not fail it.\n")
 		w("  - name: healthy before the first fault\n    during: %s\n    expect: %s\n", yamlScalar(base.Name), healthy)
 	} else {
 		w("  # proposed: no load measured a baseline in the session; %s is a starting point.\n", healthy)
@@ -314,7 +314,7 @@ func (s *Session) proposeSLAs(b *strings.Builder, cuts []cut, sentLoad bool) {
 	if last >= 0 && last+1 < len(cuts) {
 		after := cuts[last+1:]
 		span := after[len(after)-1].To - after[0].From
-		bound := max(niceBound(span/2), time.Second)
+		bound := max(niceBound(span/4), time.Second)
 		hold := min(3*time.Second, span/4).Round(time.Second)
 		if hold < time.Second {
 			hold = time.Second
@@ -327,13 +327,15 @@ func (s *Session) proposeSLAs(b *strings.Builder, cuts []cut, sentLoad bool) {
 	}
 }
 
-// niceBound is twice d rounded up to 1, 2 or 5 times a power of ten
-// milliseconds: a bound with room, written as a person would.
+// niceBound is a bound with room over an observed d: twice it, at least
+// 250 ms (a replay on a busy machine runs slower than the session did),
+// rounded up to 1, 2 or 5 times a power of ten milliseconds, as a person
+// would write it.
 func niceBound(d time.Duration) time.Duration {
-	ms := math.Max(2*float64(d)/float64(time.Millisecond), 1)
+	ms := math.Max(2*float64(d)/float64(time.Millisecond), 250)
 	p := math.Pow(10, math.Floor(math.Log10(ms)))
 	for _, m := range []float64{1, 2, 5, 10} {
-		if ms <= m*p {
+		if ms <= m*p+1e-9 {
 			return time.Duration(m*p) * time.Millisecond
 		}
 	}
