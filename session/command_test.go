@@ -116,9 +116,9 @@ func TestNameCuts(t *testing.T) {
 
 func TestNiceBound(t *testing.T) {
 	for d, want := range map[time.Duration]time.Duration{
-		3 * time.Millisecond:   500 * time.Millisecond, // the 250 ms floor, rounded up
-		200 * time.Millisecond: 500 * time.Millisecond,
-		300 * time.Millisecond: time.Second,
+		3 * time.Millisecond:    500 * time.Millisecond, // the 250 ms floor, rounded up
+		200 * time.Millisecond:  500 * time.Millisecond,
+		300 * time.Millisecond:  time.Second,
 		1200 * time.Millisecond: 5 * time.Second,
 	} {
 		if got := niceBound(d); got != want {
