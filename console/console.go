@@ -15,6 +15,7 @@ import (
 	"charm.land/lipgloss/v2"
 
 	"github.com/resctl/resctl/harness"
+	"github.com/resctl/resctl/inject/agent"
 	"github.com/resctl/resctl/session"
 )
 
@@ -118,6 +119,15 @@ func New(ctx context.Context, s *session.Session, opts Options) *Model {
 	in.Prompt = "> "
 	in.Placeholder = "a command: help, latency default 200ms 30%, load 50/s 30s, save s.yaml"
 	in.CharLimit = session.MaxLine
+	st := textinput.DefaultDarkStyles()
+	st.Cursor.Blink = false // a blinking cursor would redraw an idle console twice a second
+	if !opts.Color {
+		plain := lipgloss.NewStyle()
+		st.Focused = textinput.StyleState{Text: plain, Placeholder: plain, Suggestion: plain, Prompt: plain}
+		st.Blurred = st.Focused
+		st.Cursor.Color = lipgloss.NoColor{}
+	}
+	in.SetStyles(st)
 	in.Focus()
 	return &Model{ctx: ctx, s: s, opts: opts, now: opts.Now, input: in, width: 80, height: 24}
 }
@@ -301,23 +311,23 @@ func (m *Model) key(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 // candidates are the words Tab completes: commands and kinds first, then
 // proxy names and fault ids.
 func (m *Model) candidates() Candidates {
-	c := Candidates{Kinds: session.Kinds()}
+	c := Candidates{Kinds: session.Kinds(), Runtime: agent.Kinds()}
 	for _, v := range session.Verbs {
 		c.Verbs = append(c.Verbs, v.Name)
 	}
 	for _, p := range m.s.Proxies() {
 		c.Proxies = append(c.Proxies, p.Name)
 	}
-	c.Proxies = append(c.Proxies, "target")
 	for _, f := range m.activeFaults() {
 		c.Faults = append(c.Faults, f.ID)
 	}
 	return c
 }
 
-// Candidates are the words completion knows.
+// Candidates are the words completion knows: runtime kinds complete to
+// "target" where other kinds complete to a proxy.
 type Candidates struct {
-	Verbs, Kinds, Proxies, Faults []string
+	Verbs, Kinds, Runtime, Proxies, Faults []string
 }
 
 // Complete completes the last word of line: a command or kind first, a
@@ -338,6 +348,8 @@ func Complete(line string, c Candidates) string {
 		pool = append(append(slices.Clone(c.Faults), c.Proxies...), "all")
 	case pos == 1 && words[0] == "help":
 		pool = append(slices.Clone(c.Verbs), c.Kinds...)
+	case pos == 1 && slices.Contains(c.Runtime, words[0]):
+		pool = []string{"target"}
 	case pos == 1 && slices.Contains(c.Kinds, words[0]):
 		pool = c.Proxies
 	default:

@@ -79,7 +79,7 @@ func (s *Session) startLoad(_ context.Context, args []string) (string, error) {
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		span.Off, span.Sent = s.elapsed(), st.Sent
+		span.Off, span.Sent, span.Done = s.elapsed(), st.Sent, true
 		s.loadStop, s.loadDone = nil, nil
 		switch {
 		case err != nil:

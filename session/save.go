@@ -38,7 +38,7 @@ func (s *Session) timeline() (window [2]time.Duration, cuts []cut, err error) {
 	var loads []LoadSpan
 	for _, l := range s.loads {
 		ll := *l
-		if ll.Off == 0 {
+		if !ll.Done {
 			ll.Off = end
 		}
 		loads = append(loads, ll)

@@ -91,8 +91,9 @@ type FaultSpan struct {
 	// attached proxy).
 	Mine bool `json:"mine,omitempty"`
 	On   time.Duration
-	// Off is when it ended; zero while it is on.
+	// Off is when it ended, once Ended.
 	Off      time.Duration
+	Ended    bool
 	Matched  uint64 `json:"matched"`
 	Injected uint64 `json:"injected"`
 	// ExpiresAt is when its TTL ends it.
@@ -103,7 +104,9 @@ type FaultSpan struct {
 }
 
 // Active says whether the fault is still on.
-func (f *FaultSpan) Active() bool { return f.Off == 0 }
+func (f *FaultSpan) Active() bool { return !f.Ended }
+
+func (f *FaultSpan) end(at time.Duration) { f.Off, f.Ended = at, true }
 
 // LoadSpan is one load the session sent.
 type LoadSpan struct {
@@ -111,6 +114,7 @@ type LoadSpan struct {
 	Path    string
 	Planned time.Duration
 	On, Off time.Duration
+	Done    bool // Off is set
 	Sent    uint64
 	Err     string
 }
@@ -328,7 +332,8 @@ func (s *Session) addFault(ctx context.Context, c Command) (string, error) {
 	at := s.elapsed()
 	verb := "added"
 	if f := s.activeFault(p.Name, info.ID); f != nil {
-		f.Off, verb = at, "replaced"
+		f.end(at)
+		verb = "replaced"
 	}
 	span := spanOf(p.Name, info, at, true)
 	span.Params = c.Params // as typed: the saved scenario reads the same
@@ -360,7 +365,7 @@ func (s *Session) addRuntime(ctx context.Context, c Command) (string, error) {
 	defer s.mu.Unlock()
 	at := s.elapsed()
 	if f := s.activeFault("target", id); f != nil {
-		f.Off = at
+		f.end(at)
 	}
 	s.faults = append(s.faults, &FaultSpan{Proxy: "target", ID: info.ID, Kind: c.Verb, Params: c.Params, Runtime: true, Mine: true, On: at, ExpiresAt: s.now().Add(ttl)})
 	s.agentFaults[info.ID] = true
@@ -441,7 +446,7 @@ func (s *Session) clear(ctx context.Context, args []string) (string, error) {
 		}
 		s.mu.Lock()
 		if f.Active() {
-			f.Off = s.elapsed()
+			f.end(s.elapsed())
 		}
 		s.logf("fault", "cleared %s on %s", f.ID, f.Proxy)
 		s.mu.Unlock()
@@ -568,7 +573,7 @@ func (s *Session) syncFaults(ps []harness.ProxyInfo) []Line {
 		info, ok := seen[[2]string{f.Proxy, f.ID}]
 		switch {
 		case !ok:
-			f.Off = at
+			f.end(at)
 			why := "ended"
 			if !f.ExpiresAt.IsZero() && !s.now().Before(f.ExpiresAt.Add(-time.Second)) {
 				why = "expired"
@@ -578,7 +583,7 @@ func (s *Session) syncFaults(ps []harness.ProxyInfo) []Line {
 			}
 		case Describe(info.Kind, info.Params) != f.apiView:
 			// Changed by someone else: a new span from now.
-			f.Off = at
+			f.end(at)
 			s.faults = append(s.faults, spanOf(f.Proxy, info, at, false))
 		default:
 			f.Matched, f.Injected = info.Stats.Matched, info.Stats.Injected
@@ -685,7 +690,7 @@ func (s *Session) syncRuntime(ctx context.Context, out *[]Line) {
 	defer s.mu.Unlock()
 	for _, f := range s.faults {
 		if f.Runtime && f.Active() && !running[f.ID] {
-			f.Off = s.elapsed()
+			f.end(s.elapsed())
 			*out = append(*out, s.logf("fault", "%s in the target ended", f.ID))
 		}
 	}
@@ -764,7 +769,7 @@ func (s *Session) Close(ctx context.Context, clearAttached bool) (int, error) {
 	at := s.elapsed()
 	for _, f := range s.faults {
 		if f.Active() && (f.Mine || s.opts.Owned || clearAttached) {
-			f.Off = at
+			f.end(at)
 		}
 	}
 	s.mu.Unlock()

@@ -60,9 +60,12 @@ type Point struct {
 func (s *Session) Traffic(proxy string, n int) []Point {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sr := s.traffic[proxy]
-	if sr == nil || n <= 0 {
+	if n <= 0 {
 		return nil
+	}
+	sr := s.traffic[proxy]
+	if sr == nil {
+		return make([]Point, n) // nothing seen yet: a flat line
 	}
 	last := sr.after
 	out := make([]Point, n)
