@@ -273,7 +273,10 @@ func (s *Session) observedRate(proxy string, window [2]time.Duration) float64 {
 }
 
 // proposeSLAs writes SLAs from what the session measured: the healthy
-// baseline before the first fault, and a recovery after the last.
+// baseline before the first fault, and a recovery after the last. They
+// read p90 rather than p99: over a second of a modest load, p99 is the
+// slowest request or two, which a busy machine's pause decides, not the
+// service.
 func (s *Session) proposeSLAs(b *strings.Builder, cuts []cut, sentLoad bool) {
 	w := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	var base *cut
@@ -294,16 +297,14 @@ func (s *Session) proposeSLAs(b *strings.Builder, cuts []cut, sentLoad bool) {
 		// One decimal, rounded down, and never 100%: one lost request in
 		// a replay is not a failed baseline.
 		sr := min(math.Floor(sum.SuccessRate()*1000)/10, 99.9)
-		p99 := niceBound(sum.Latency.P99)
-		healthy = fmt.Sprintf("success_rate >= %s%% and p99 < %v", strconv.FormatFloat(sr, 'f', -1, 64), p99)
-		w("  # proposed: the session saw %.2f%% success and a p99 of %v in %s (%d requests);\n", sum.SuccessRate()*100, sum.Latency.P99.Round(time.Millisecond/10), base.Name, sum.Requests)
-		w("  # the bound on p99 is twice that (at least 250ms), rounded up, so a busy machine does not fail it.\n")
+		healthy = fmt.Sprintf("success_rate >= %s%% and p90 < %v", strconv.FormatFloat(sr, 'f', -1, 64), niceBound(sum.Latency.P90))
+		w("  # proposed: in %s the session saw %.2f%% success, p50 %v, p90 %v, p99 %v (%d requests);\n",
+			base.Name, sum.SuccessRate()*100, ms(sum.Latency.P50), ms(sum.Latency.P90), ms(sum.Latency.P99), sum.Requests)
+		w("  # the bound is twice its p90 (at least 250ms), rounded up, so a busy machine does not fail it.\n")
 		w("  - name: healthy before the first fault\n    during: %s\n    expect: %s\n", yamlScalar(base.Name), healthy)
-	} else {
-		w("  # proposed: no load measured a baseline in the session; %s is a starting point.\n", healthy)
-		if base != nil {
-			w("  - name: healthy before the first fault\n    during: %s\n    expect: %s\n", yamlScalar(base.Name), healthy)
-		}
+	} else if base != nil {
+		w("  # proposed: no load of the session measured a baseline; %s is a starting point.\n", healthy)
+		w("  - name: healthy before the first fault\n    during: %s\n    expect: %s\n", yamlScalar(base.Name), healthy)
 	}
 	last := -1
 	for i := range cuts {
@@ -311,21 +312,53 @@ func (s *Session) proposeSLAs(b *strings.Builder, cuts []cut, sentLoad bool) {
 			last = i
 		}
 	}
-	if last >= 0 && last+1 < len(cuts) {
-		after := cuts[last+1:]
-		span := after[len(after)-1].To - after[0].From
-		bound := max(niceBound(span/4), time.Second)
-		hold := min(3*time.Second, span/4).Round(time.Second)
-		if hold < time.Second {
-			hold = time.Second
+	if last < 0 {
+		if base == nil {
+			w("  []\n")
 		}
-		w("  # proposed: back to the baseline within %v of the last fault ending, held %v\n", bound, hold)
-		w("  - name: recovers after the last fault\n    expect: recovery_time(%s, hold=%v) < %v\n", healthy, hold, bound)
+		return
 	}
-	if last < 0 && base == nil {
-		w("  []\n")
+	var room time.Duration
+	if last+1 < len(cuts) {
+		room = cuts[len(cuts)-1].To - cuts[last+1].From
 	}
+	if room < 2*time.Second {
+		w("  # no recovery check: the session ended %v after its last fault, too soon to judge one\n", room)
+		return
+	}
+	hold := min(max((room / 4).Round(time.Second), time.Second), 3*time.Second)
+	seen := "it did not recover while the session went on"
+	if sentLoad && sum.Requests > 0 {
+		if d, ok := s.recovered(cuts[last].To, cuts[len(cuts)-1].To, hold, sum); ok {
+			seen = fmt.Sprintf("the session saw it recover %v after the fault", d)
+		}
+	}
+	w("  # proposed: back to the baseline, held %v, within what the recovery phase leaves room for; %s\n", hold, seen)
+	w("  - name: recovers after the last fault\n    expect: recovery_time(%s, hold=%v) <= %v\n", healthy, hold, room-hold)
 }
+
+// recovered is how long after from the session's load was healthy again —
+// success and p90 as the proposed baseline check — for hold seconds in a
+// row, looking no further than to.
+func (s *Session) recovered(from, to, hold time.Duration, base record.Summary) (time.Duration, bool) {
+	sr := min(math.Floor(base.SuccessRate()*1000)/1000, 0.999)
+	bound := niceBound(base.Latency.P90)
+	run := time.Duration(0)
+	for at := from; at+time.Second <= to; at += time.Second {
+		sec := s.rec.Window(at, at+time.Second)
+		if sec.Requests > 0 && sec.SuccessRate() >= sr && sec.Latency.P90 < bound {
+			run += time.Second
+			if run >= hold {
+				return at + time.Second - run - from, true
+			}
+		} else {
+			run = 0
+		}
+	}
+	return 0, false
+}
+
+func ms(d time.Duration) time.Duration { return d.Round(100 * time.Microsecond) }
 
 // niceBound is a bound with room over an observed d: twice it, at least
 // 250 ms (a replay on a busy machine runs slower than the session did),

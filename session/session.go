@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -101,6 +102,9 @@ type FaultSpan struct {
 	// apiView is the fault as the admin API last showed it, to see a
 	// change made by someone else.
 	apiView string
+	// born orders the span against polls: a poll that asked the admin
+	// API before the span was added must not end it.
+	born uint64
 }
 
 // Active says whether the fault is still on.
@@ -148,6 +152,8 @@ type Session struct {
 	loadDone    chan struct{}
 	closed      bool
 	agentFaults map[string]bool // ids of runtime faults the session started
+	pending     map[[2]string]int // proxy and id of faults being added
+	changes     uint64            // counts spans added, for born
 	// events are the log's lines as the report keeps them, with guard
 	// transitions in the form its guard lanes read.
 	events []report.Event
@@ -164,7 +170,7 @@ func New(ctx context.Context, opts Options) (*Session, error) {
 	if opts.LoadTimeout <= 0 {
 		opts.LoadTimeout = 5 * time.Second
 	}
-	s := &Session{opts: opts, now: opts.Now, traffic: map[string]*series{}, agentFaults: map[string]bool{}}
+	s := &Session{opts: opts, now: opts.Now, traffic: map[string]*series{}, agentFaults: map[string]bool{}, pending: map[[2]string]int{}}
 	s.start = s.now()
 	s.rec = record.NewRecorder(s.start, []record.PhaseSpan{{Name: "session", Start: 0, End: MaxDuration}}, opts.LoadTimeout)
 	ps, err := opts.Admin.Proxies(ctx)
@@ -323,12 +329,21 @@ func (s *Session) addFault(ctx context.Context, c Command) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// While the request is out, a poll must not take the new fault for
+	// someone else's.
+	key := [2]string{p.Name, cmp.Or(c.ID, c.Verb)}
+	s.mu.Lock()
+	s.pending[key]++
+	s.mu.Unlock()
 	info, err := s.opts.Admin.AddFault(ctx, p.Name, harness.FaultRequest{ID: c.ID, Kind: c.Verb, TTL: ttl.String(), Params: params})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pending[key]--; s.pending[key] <= 0 {
+		delete(s.pending, key)
+	}
 	if err != nil {
 		return "", apiErr(err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	at := s.elapsed()
 	verb := "added"
 	if f := s.activeFault(p.Name, info.ID); f != nil {
@@ -337,6 +352,8 @@ func (s *Session) addFault(ctx context.Context, c Command) (string, error) {
 	}
 	span := spanOf(p.Name, info, at, true)
 	span.Params = c.Params // as typed: the saved scenario reads the same
+	s.changes++
+	span.born = s.changes
 	s.faults = append(s.faults, span)
 	s.logf("fault", "%s %s on %s: %s, for %v", verb, info.ID, p.Name, Describe(info.Kind, c.Params), ttl)
 	return fmt.Sprintf("%s %s on %s (ends in %v unless cleared)", verb, info.ID, p.Name, ttl), nil
@@ -509,6 +526,9 @@ func Describe(kind string, params map[string]any) string {
 // API that does not answer is one line, once, until it answers again.
 func (s *Session) Poll(ctx context.Context) []Line {
 	var out []Line
+	s.mu.Lock()
+	asked := s.changes
+	s.mu.Unlock()
 	ps, perr := s.opts.Admin.Proxies(ctx)
 	s.mu.Lock()
 	if perr != nil {
@@ -524,7 +544,7 @@ func (s *Session) Poll(ctx context.Context) []Line {
 		out = append(out, s.logf("session", "admin API %s answers again", s.opts.Admin.BaseURL))
 	}
 	s.proxies = ps
-	out = append(out, s.syncFaults(ps)...)
+	out = append(out, s.syncFaults(ps, asked)...)
 	noEvents, seq := s.noEvents, s.eventSeq
 	s.mu.Unlock()
 
@@ -557,7 +577,7 @@ func (s *Session) Poll(ctx context.Context) []Line {
 // syncFaults folds the admin API's view of active faults into the
 // timeline: faults gone are off (expired, cleared by someone else), faults
 // new are on. s.mu held.
-func (s *Session) syncFaults(ps []harness.ProxyInfo) []Line {
+func (s *Session) syncFaults(ps []harness.ProxyInfo, asked uint64) []Line {
 	var out []Line
 	at := s.elapsed()
 	seen := map[[2]string]harness.FaultInfo{}
@@ -568,6 +588,10 @@ func (s *Session) syncFaults(ps []harness.ProxyInfo) []Line {
 	}
 	for _, f := range s.faults {
 		if !f.Active() || f.Runtime {
+			continue
+		}
+		if f.born > asked {
+			delete(seen, [2]string{f.Proxy, f.ID}) // newer than the list
 			continue
 		}
 		info, ok := seen[[2]string{f.Proxy, f.ID}]
@@ -595,7 +619,7 @@ func (s *Session) syncFaults(ps []harness.ProxyInfo) []Line {
 	}
 	keys := slices.SortedFunc(maps.Keys(seen), func(a, b [2]string) int { return strings.Compare(a[0]+"/"+a[1], b[0]+"/"+b[1]) })
 	for _, k := range keys {
-		if s.activeFault(k[0], k[1]) != nil {
+		if s.activeFault(k[0], k[1]) != nil || s.pending[k] > 0 {
 			continue
 		}
 		s.faults = append(s.faults, spanOf(k[0], seen[k], at, false))
