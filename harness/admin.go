@@ -245,8 +245,8 @@ func (a *Admin) Reset() int {
 	n := 0
 	for _, m := range a.proxies {
 		n += len(a.clearLocked(m))
-		if s, ok := m.target.(switchable); ok {
-			_ = s.SetEnabled(true)
+		if s, ok := m.target.(switchable); ok && !s.Enabled() && s.SetEnabled(true) == nil {
+			a.Record(Event{Proxy: m.name, Source: SourceProxy, Kind: ProxyEnabled})
 		}
 	}
 	return n

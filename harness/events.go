@@ -49,6 +49,10 @@ const (
 	KindTransition = "transition"
 	// KindMark is a mark: a note a person or a tool put on the timeline.
 	KindMark = "mark"
+	// ProxyDisabled and ProxyEnabled: a tcp proxy taken down (Toxiproxy's
+	// enabled: false) and brought back up (or by a reset).
+	ProxyDisabled = "disabled"
+	ProxyEnabled  = "enabled"
 )
 
 // Event is one thing that happened under the admin API: a fault switched
@@ -59,7 +63,7 @@ type Event struct {
 	At     time.Time `json:"at"`
 	Proxy  string    `json:"proxy,omitempty"`
 	Source string    `json:"source"`           // SourceFault, SourceGuard, SourceMark, SourceProxy
-	Kind   string    `json:"kind"`             // FaultAdded …, KindTransition, KindMark
+	Kind   string    `json:"kind"`             // FaultAdded …, KindTransition, KindMark, ProxyDisabled, ProxyEnabled
 	ID     string    `json:"id,omitempty"`     // fault id, or guard policy name
 	Detail string    `json:"detail,omitempty"` // e.g. "latency delay=200ms percent=30% ttl=5m0s", or the mark's text
 	From   string    `json:"from,omitempty"`   // guard transition

@@ -268,3 +268,26 @@ func TestServe_GuardEvents(t *testing.T) {
 		t.Errorf("guard %+v, want the breaker open with 2 admitted and 1 rejected", p.Guard)
 	}
 }
+
+// TestAdmin_ProxyDownEvents: a tcp proxy taken down through the Toxiproxy
+// API, and brought back by a reset, is an event each time; asking for the
+// state it is already in is none.
+func TestAdmin_ProxyDownEvents(t *testing.T) {
+	f := newAdminFixture(t, harness.AdminOptions{})
+	for _, body := range []string{`{"enabled": false}`, `{"enabled": false}`} {
+		if code, resp := f.call(t, http.MethodPost, "/proxies/db", body); code != 200 {
+			t.Fatalf("disable: %d %v", code, resp)
+		}
+	}
+	if code, _ := f.call(t, http.MethodPost, "/reset", ""); code != http.StatusNoContent {
+		t.Fatalf("reset: %d", code)
+	}
+	c := &harness.AdminClient{BaseURL: f.url, HTTP: newClient(t, false)}
+	evs, _, err := c.Events(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := brief(evs); got != "[db proxy/disabled ; db proxy/enabled ]" {
+		t.Errorf("events %s, want db disabled then enabled", got)
+	}
+}

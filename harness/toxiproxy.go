@@ -313,11 +313,16 @@ func (a *Admin) tpUpdate(w http.ResponseWriter, r *http.Request) {
 			tpFail(w, http.StatusConflict, "only tcp proxies can be disabled")
 			return
 		}
-		if ok {
+		if ok && s.Enabled() != *in.Enabled {
 			if err := s.SetEnabled(*in.Enabled); err != nil {
 				tpFail(w, http.StatusConflict, err.Error())
 				return
 			}
+			kind := ProxyDisabled
+			if *in.Enabled {
+				kind = ProxyEnabled
+			}
+			a.Record(Event{Proxy: m.name, Source: SourceProxy, Kind: kind})
 		}
 	}
 	writeJSON(w, http.StatusOK, m.tp())

@@ -129,6 +129,11 @@ func eventLogger(w io.Writer, format string) (*slog.Logger, func(harness.Event))
 			r = slog.NewRecord(e.At, slog.LevelInfo, "guard "+e.Kind, 0)
 			r.AddAttrs(slog.String("proxy", e.Proxy), slog.String("policy", e.ID), slog.String("from", e.From), slog.String("to", e.To))
 		case harness.SourceProxy:
+			if e.Kind != harness.KindTransition {
+				r = slog.NewRecord(e.At, slog.LevelInfo, "proxy "+e.Kind, 0)
+				r.AddAttrs(slog.String("proxy", e.Proxy))
+				break
+			}
 			r = slog.NewRecord(e.At, slog.LevelInfo, "upstream "+e.Kind, 0)
 			r.AddAttrs(slog.String("proxy", e.Proxy), slog.String("upstream", e.ID), slog.String("from", e.From), slog.String("to", e.To))
 		default:
