@@ -116,11 +116,9 @@ func (c *AdminClient) Proxy(ctx context.Context, name string) (ProxyInfo, error)
 	return p, err
 }
 
-// RemoveFault switches one fault off and returns it as it ended.
-func (c *AdminClient) RemoveFault(ctx context.Context, proxy, id string) (FaultInfo, error) {
-	var f FaultInfo
-	err := c.do(ctx, http.MethodDelete, "/api/v1/proxies/"+url.PathEscape(proxy)+"/faults/"+url.PathEscape(id), nil, &f)
-	return f, err
+// RemoveFault switches one fault of a proxy off.
+func (c *AdminClient) RemoveFault(ctx context.Context, proxy, id string) error {
+	return c.do(ctx, http.MethodDelete, "/api/v1/proxies/"+url.PathEscape(proxy)+"/faults/"+url.PathEscape(id), nil, nil)
 }
 
 // Events returns the events recorded after the seq after (0 for all the

@@ -87,7 +87,7 @@ func TestAdmin_FaultEvents(t *testing.T) {
 	if code, body := f.call(t, http.MethodPut, "/api/v1/proxies/web/faults/latency-b", `{"kind": "latency", "params": {"delay": "2ms"}}`); code != 200 {
 		t.Fatalf("PUT: %d %v", code, body)
 	}
-	if _, err := c.RemoveFault(ctx, "web", "latency-b"); err != nil {
+	if err := c.RemoveFault(ctx, "web", "latency-b"); err != nil {
 		t.Fatal(err)
 	}
 	if code, body := f.call(t, http.MethodPost, "/proxies/db/toxics", `{"name": "slow", "type": "latency", "attributes": {"latency": 5}}`); code != 200 {
