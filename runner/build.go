@@ -30,12 +30,7 @@ func buildReport(s *scenario.Scenario, target string, rec *record.Recording, env
 		SLAs:      []report.SLA{},
 		Faults:    []report.Fault{},
 	}
-	for i, span := range rec.Phases {
-		end := max(min(span.End, runEnd), span.Start)
-		r.Phases = append(r.Phases, phaseOf(span.Name, span.Start, end, rec.PhaseStats[i]))
-	}
-	r.Total = phaseOf("", 0, runEnd, rec.Total)
-	r.ErrorReasons = errorReasons(rec)
+	fillRecording(r, rec, runEnd)
 
 	for _, sla := range s.SLAs {
 		if env.missing != "" && (len(sla.Expr.Selectors()) > 0 || len(sla.Expr.States()) > 0) {
@@ -69,6 +64,26 @@ func buildReport(s *scenario.Scenario, target string, rec *record.Recording, env
 	for _, e := range events {
 		r.Events = append(r.Events, report.Event{AtS: e.At.Seconds(), Source: e.Source, Kind: e.Kind, Detail: e.Detail, Name: e.Name, From: e.From, To: e.To})
 	}
+	return r
+}
+
+// RecordingReport is what a recording alone says of a run that lasted
+// runEnd, in the report's terms: its phases, total, error reasons and
+// per-second series. A chaos session builds its report on it, so a
+// session's and a run's report read the same.
+func RecordingReport(rec *record.Recording, runEnd time.Duration) *report.Report {
+	r := &report.Report{Schema: report.Schema, StartedAt: rec.Start.UTC(), Passed: true, SLAs: []report.SLA{}, Faults: []report.Fault{}}
+	fillRecording(r, rec, runEnd)
+	return r
+}
+
+func fillRecording(r *report.Report, rec *record.Recording, runEnd time.Duration) {
+	for i, span := range rec.Phases {
+		end := max(min(span.End, runEnd), span.Start)
+		r.Phases = append(r.Phases, phaseOf(span.Name, span.Start, end, rec.PhaseStats[i]))
+	}
+	r.Total = phaseOf("", 0, runEnd, rec.Total)
+	r.ErrorReasons = errorReasons(rec)
 	for i, sec := range rec.Seconds {
 		r.Series = append(r.Series, report.Second{
 			T: i, Requests: sec.Requests, Successes: sec.Successes, Errors: sec.Errors, Fallbacks: sec.Fallbacks,
@@ -76,7 +91,6 @@ func buildReport(s *scenario.Scenario, target string, rec *record.Recording, env
 			P99Ms: report.Ms(sec.Latency.P99), MaxMs: report.Ms(sec.Latency.Max),
 		})
 	}
-	return r
 }
 
 // errorReasons tabulates the recording's failure reasons per phase.

@@ -632,3 +632,13 @@ func hostOf(base string) string {
 func refusedLoad(err error) bool {
 	return errors.Is(err, load.ErrInvalid) || errors.Is(err, ErrUnreachable)
 }
+
+// StartDemo starts the built-in demo target as a run does — as a process
+// of its own when opts.DemoCommand is set — for drivers that have no
+// scenario (resctl chaos --demo). It returns the target's URL, a
+// description and the function that stops it.
+func StartDemo(ctx context.Context, opts Options, seed uint64) (string, string, func(), error) {
+	s := &scenario.Scenario{Seed: seed}
+	s.Target.Builtin = "demo"
+	return startTarget(ctx, s, opts, scenario.TemplateData{})
+}

@@ -61,6 +61,7 @@ leads with is in capitals:
 		newLoadCmd(nil),
 		newDemoTargetCmd(nil),
 		newProxyCmd(nil),
+		newChaosCmd(nil),
 		newInjectCmd(nil),
 		newVersionCmd(),
 		newSchemaCmd(),

@@ -1,0 +1,253 @@
+package session_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/resctl/resctl/harness"
+	"github.com/resctl/resctl/internal/demo"
+	"github.com/resctl/resctl/report"
+	"github.com/resctl/resctl/runner"
+	"github.com/resctl/resctl/scenario"
+	"github.com/resctl/resctl/session"
+)
+
+// host is a demo target with a real harness proxy in front of it and the
+// admin API, over loopback, as resctl proxy runs them.
+type host struct {
+	admin  *harness.AdminClient
+	target string
+	stop   func()
+}
+
+func startHost(t *testing.T, token string) host {
+	t.Helper()
+	srv, err := demo.Start("127.0.0.1:0", demo.Options{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan harness.Started, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- harness.Serve(ctx, harness.ServeOptions{
+			Proxies:     []harness.ProxyConfig{{Name: "web", Listen: "127.0.0.1:0", Upstream: srv.URL(), Protocol: harness.ProtocolHTTP}},
+			AdminListen: "127.0.0.1:0", Token: token,
+		}, func(s harness.Started) { ready <- s })
+	}()
+	var st harness.Started
+	select {
+	case st = <-ready:
+	case err := <-done:
+		t.Fatal(err)
+	}
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			<-done
+			_ = srv.Close()
+		}
+	}
+	t.Cleanup(stop)
+	return host{admin: &harness.AdminClient{BaseURL: st.AdminURL, Token: token}, target: srv.URL(), stop: stop}
+}
+
+func newSession(t *testing.T, h host, owned bool) *session.Session {
+	t.Helper()
+	s, err := session.New(context.Background(), session.Options{Admin: h.admin, Owned: owned, Target: h.target})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = s.Close(context.Background(), false) })
+	return s
+}
+
+func exec(t *testing.T, s *session.Session, line string) string {
+	t.Helper()
+	out, err := s.ExecLine(context.Background(), line)
+	if err != nil {
+		t.Fatalf("%s: %v", line, err)
+	}
+	return out
+}
+
+// A session saved as a scenario replays: it validates, resctl run runs it
+// with the fault in the phase where the session had it, and the SLAs the
+// session proposed from what it saw pass.
+func TestSession_SaveReplays(t *testing.T) {
+	h := startHost(t, "")
+	s := newSession(t, h, true)
+	exec(t, s, "load 40/s 9s /api/orders")
+	exec(t, s, "wait 3s")
+	exec(t, s, "latency web 1s")
+	exec(t, s, `mark "slow orders"`)
+	exec(t, s, "wait 3s")
+	if out := exec(t, s, "clear latency"); !strings.Contains(out, "cleared latency on web") {
+		t.Errorf("clear: %q", out)
+	}
+	exec(t, s, "wait load")
+	doc, err := s.Scenario()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("saved:\n%s", doc)
+	sc, err := scenario.Parse("saved.yaml", doc)
+	if err != nil {
+		t.Fatalf("the saved scenario does not validate: %v", err)
+	}
+	var names []string
+	for _, p := range sc.Phases {
+		names = append(names, p.Name)
+	}
+	if strings.Join(names, ",") != "baseline,latency,recovery" {
+		t.Fatalf("phases %v, want baseline, latency, recovery", names)
+	}
+	if len(sc.Phases[1].Faults) != 1 || len(sc.Phases[0].Faults)+len(sc.Phases[2].Faults) != 0 {
+		t.Fatalf("the fault is not in the latency phase alone: %+v", sc.Phases)
+	}
+	if len(sc.SLAs) != 2 || !strings.Contains(string(doc), "# proposed:") || !strings.Contains(string(doc), "# mark at") {
+		t.Errorf("want two proposed SLAs and the mark as comments")
+	}
+
+	r, err := runner.Run(context.Background(), sc, runner.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sla := range r.SLAs {
+		if !sla.Passed {
+			t.Errorf("SLA %q failed in the replay: %s", sla.Name, sla.Observed)
+		}
+	}
+	if !r.Passed {
+		t.Error("the replay failed")
+	}
+	// The fault acted in the replay, where the session had it.
+	if p := r.Phases[1]; p.LatencyMs.P50 < 1000 {
+		t.Errorf("replay's latency phase p50 %.0fms: want ≥ 1000ms (the fault's delay)", p.LatencyMs.P50)
+	}
+	if p := r.Phases[0]; p.LatencyMs.P50 >= 1000 {
+		t.Errorf("replay's baseline p50 %.0fms: the fault acted before its phase", p.LatencyMs.P50)
+	}
+}
+
+// The session's report uses run's renderer: its phases, the fault with
+// what it did, and the event log.
+func TestSession_Report(t *testing.T) {
+	h := startHost(t, "")
+	s := newSession(t, h, true)
+	exec(t, s, "load 50/s 4s /api/orders")
+	exec(t, s, "wait 1s")
+	exec(t, s, "abort web 503")
+	exec(t, s, "wait 2s")
+	s.Poll(context.Background()) // the fault's counts
+	exec(t, s, "clear")
+	exec(t, s, "wait load")
+	r, err := s.BuildReport()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Phases) != 3 || r.Phases[1].Name != "abort" {
+		t.Fatalf("phases %+v", r.Phases)
+	}
+	if r.Phases[1].SuccessRate > 0.01 || r.Phases[0].SuccessRate < 0.99 {
+		t.Errorf("success rates baseline %.2f, abort %.2f: want ~1 and ~0", r.Phases[0].SuccessRate, r.Phases[1].SuccessRate)
+	}
+	if len(r.Faults) != 1 || r.Faults[0].Injected == 0 || !r.Faults[0].Fired {
+		t.Errorf("faults %+v: want the abort, fired", r.Faults)
+	}
+	var sb strings.Builder
+	if err := report.WriteHTML(&sb, r); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(r)
+	if !strings.Contains(string(raw), "added abort on web") {
+		t.Errorf("the report's events lack the fault: %s", raw)
+	}
+}
+
+// Faults someone else adds and clears on an attached proxy are on the
+// timeline too; quitting an attached session clears only its own.
+func TestSession_AttachedSeesOthersAndClearsItsOwn(t *testing.T) {
+	h := startHost(t, "")
+	s := newSession(t, h, false)
+	ctx := context.Background()
+	if _, err := h.admin.AddFault(ctx, "web", harness.FaultRequest{ID: "theirs", Kind: "latency", TTL: "1m", Params: json.RawMessage(`{"delay":"1ms"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, s, "abort web 500 1% id=mine")
+	s.Poll(ctx)
+	var mine, theirs bool
+	for _, f := range s.Faults() {
+		mine = mine || (f.ID == "mine" && f.Mine && f.Active())
+		theirs = theirs || (f.ID == "theirs" && !f.Mine && f.Active())
+	}
+	if !mine || !theirs {
+		t.Fatalf("timeline %+v: want mine and theirs, both on", s.Faults())
+	}
+	if n, err := s.Close(ctx, false); err != nil || n != 1 {
+		t.Fatalf("Close cleared %d (%v): want 1", n, err)
+	}
+	ps, err := h.admin.Proxies(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, f := range ps[0].Faults {
+		left = append(left, f.ID)
+	}
+	if strings.Join(left, ",") != "theirs" {
+		t.Errorf("faults left on the attached proxy: %v, want only theirs", left)
+	}
+}
+
+// Bad input changes nothing: a misspelt command, an unknown proxy, a
+// parameter the fault refuses, each one line with a hint.
+func TestSession_BadInputTouchesNothing(t *testing.T) {
+	h := startHost(t, "")
+	s := newSession(t, h, true)
+	exec(t, s, "latency web 5ms")
+	for line, want := range map[string]string{
+		"latncy web 1s":       "did you mean latency?",
+		"abort nope 503":      `no proxy "nope" (proxies: web`,
+		"latency web 1s 150%": "percent",
+		"clear ghost":         `no active fault or proxy "ghost"`,
+		"blackhole web":       "tcp",
+		"goroutines target 5": "no agent",
+		"report out.pdf":      "name the file .html",
+	} {
+		_, err := s.ExecLine(context.Background(), line)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an error with %q", line, err, want)
+		}
+	}
+	ps, _ := h.admin.Proxies(context.Background())
+	if len(ps[0].Faults) != 1 || ps[0].Faults[0].ID != "latency" {
+		t.Errorf("faults after bad input: %+v, want the latency alone", ps[0].Faults)
+	}
+}
+
+// A wrong token is refused at the start with the reason; an admin API that
+// goes away is one line, not one per poll.
+func TestSession_TokenAndUnreachable(t *testing.T) {
+	h := startHost(t, "s3cret-token-of-length")
+	_, err := session.New(context.Background(), session.Options{Admin: &harness.AdminClient{BaseURL: h.admin.BaseURL, Token: "wrong"}})
+	if err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("wrong token: %v, want a 401", err)
+	}
+	s := newSession(t, h, true)
+	h.stop()
+	first := s.Poll(context.Background())
+	if len(first) != 1 || !strings.Contains(first[0].Text, "does not answer") {
+		t.Fatalf("first poll after the admin API went away: %v", first)
+	}
+	if again := s.Poll(context.Background()); len(again) != 0 {
+		t.Errorf("second poll: %v, want nothing new", again)
+	}
+	if _, err := s.ExecLine(context.Background(), "latency web 1s"); err == nil || !strings.Contains(err.Error(), "still up") {
+		t.Errorf("a fault with the admin API gone: %v", err)
+	}
+}
