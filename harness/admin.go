@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -104,6 +105,16 @@ type AdminOptions struct {
 	// names of a machine whose admin API is reached from elsewhere on
 	// purpose. Any other name is refused as a DNS rebinding.
 	AllowedHosts []string
+	// OnEvent hears every event the Admin records (see Record), in
+	// order, as it is recorded: `resctl proxy` logs them. It must be
+	// quick and must not call the Admin.
+	OnEvent func(Event)
+	// EventLog is how many events GET /api/v1/events can look back on;
+	// zero means DefaultEventLog.
+	EventLog int
+	// ExpiryCheck is how often the proxies' boards are swept for faults
+	// whose TTL ended; zero means DefaultExpiryCheck.
+	ExpiryCheck time.Duration
 }
 
 // Admin serves the admin API over a set of named proxies: resctl's own REST
@@ -121,6 +132,13 @@ type Admin struct {
 
 	mu      sync.Mutex
 	proxies map[string]*managed
+
+	events eventLog
+	// The sweeper starts with the first proxy and ends with Close.
+	sweepOnce sync.Once
+	sweepWG   sync.WaitGroup
+	stop      chan struct{}
+	closeOnce sync.Once
 }
 
 // managed is one proxy under the admin API.
@@ -131,6 +149,8 @@ type managed struct {
 	owned    bool // created through the API: closed with the Admin
 	// meta describes the faults set through the API, by id.
 	meta map[string]faultMeta
+	// unwatch stops the board's expiry reports to the Admin.
+	unwatch func()
 }
 
 type faultMeta struct {
@@ -149,7 +169,14 @@ func NewAdmin(opts AdminOptions) *Admin {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	a := &Admin{opts: opts, mux: http.NewServeMux(), proxies: map[string]*managed{}}
+	if opts.EventLog <= 0 {
+		opts.EventLog = DefaultEventLog
+	}
+	if opts.ExpiryCheck <= 0 {
+		opts.ExpiryCheck = DefaultExpiryCheck
+	}
+	a := &Admin{opts: opts, mux: http.NewServeMux(), proxies: map[string]*managed{}, stop: make(chan struct{})}
+	a.events.size = opts.EventLog
 	routes := []struct {
 		pattern string
 		h       http.HandlerFunc
@@ -163,7 +190,10 @@ func NewAdmin(opts AdminOptions) *Admin {
 		{"GET /api/v1/proxies/{name}/faults/{id}", a.getFault},
 		{"PUT /api/v1/proxies/{name}/faults/{id}", a.updateFault},
 		{"DELETE /api/v1/proxies/{name}/faults/{id}", a.removeFault},
+		{"GET /api/v1/proxies/{name}/traffic", a.traffic},
 		{"POST /api/v1/reset", a.reset},
+		{"GET /api/v1/events", a.listEvents},
+		{"POST /api/v1/marks", a.addMark},
 		{"/api/", a.notFound},
 	}
 	for _, r := range routes {
@@ -201,7 +231,9 @@ func (a *Admin) addLocked(name, protocol string, t Target, owned bool) error {
 	if _, ok := a.proxies[name]; ok {
 		return fmt.Errorf("proxy %q already exists", name)
 	}
-	a.proxies[name] = &managed{name: name, protocol: protocol, target: t, owned: owned, meta: map[string]faultMeta{}}
+	m := &managed{name: name, protocol: protocol, target: t, owned: owned, meta: map[string]faultMeta{}}
+	a.proxies[name] = m
+	a.watchExpiry(m)
 	return nil
 }
 
@@ -212,29 +244,44 @@ func (a *Admin) Reset() int {
 	defer a.mu.Unlock()
 	n := 0
 	for _, m := range a.proxies {
-		n += len(m.target.Board().Clear())
-		clear(m.meta)
-		if s, ok := m.target.(switchable); ok {
-			_ = s.SetEnabled(true)
+		n += len(a.clearLocked(m))
+		if s, ok := m.target.(switchable); ok && !s.Enabled() && s.SetEnabled(true) == nil {
+			a.Record(Event{Proxy: m.name, Source: SourceProxy, Kind: ProxyEnabled})
 		}
 	}
 	return n
 }
 
-// Close clears every fault and closes the proxies created through the API.
+// clearLocked switches every fault of m off, records each, and returns
+// them as they ended. a.mu is held.
+func (a *Admin) clearLocked(m *managed) []FaultInfo {
+	out := []FaultInfo{}
+	for _, act := range m.target.Board().Clear() {
+		a.faultEvent(m, FaultCleared, act, m.meta[act.ID].ttl)
+		out = append(out, m.faultInfo(act))
+	}
+	clear(m.meta)
+	return out
+}
+
+// Close clears every fault, closes the proxies created through the API
+// and stops the Admin's sweeps for expired faults.
 func (a *Admin) Close(ctx context.Context) error {
 	a.mu.Lock()
 	var errs []error
 	for name, m := range a.proxies {
-		m.target.Board().Clear()
+		a.clearLocked(m)
 		if m.owned {
 			if c, ok := m.target.(interface{ Close(context.Context) error }); ok {
 				errs = append(errs, c.Close(ctx))
 			}
+			m.unwatch()
 			delete(a.proxies, name)
 		}
 	}
 	a.mu.Unlock()
+	a.closeOnce.Do(func() { close(a.stop) })
+	a.sweepWG.Wait()
 	return errors.Join(errs...)
 }
 
@@ -280,13 +327,15 @@ func writeError(w http.ResponseWriter, code int, msg string, problems []inject.F
 
 // ProxyInfo is a proxy as the API shows it.
 type ProxyInfo struct {
-	Name     string       `json:"name"`
-	Protocol string       `json:"protocol"`
-	Listen   string       `json:"listen"`
-	Upstream string       `json:"upstream"`
-	Enabled  bool         `json:"enabled"`
-	Faults   []FaultInfo  `json:"faults"`
-	Guard    []PolicyInfo `json:"guard,omitempty"`
+	Name     string      `json:"name"`
+	Protocol string      `json:"protocol"`
+	Listen   string      `json:"listen"`
+	Upstream string      `json:"upstream"`
+	Enabled  bool        `json:"enabled"`
+	Faults   []FaultInfo `json:"faults"`
+	// Guard is the proxy's guard policies, proxy-wide first, then each
+	// route's, with their state.
+	Guard []PolicyInfo `json:"guard,omitempty"`
 }
 
 // FaultInfo is an active fault as the API shows it, with what it did.
@@ -301,6 +350,9 @@ type FaultInfo struct {
 	Fired bool `json:"fired"`
 	// ExpiresAt is when the fault's TTL ends it.
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	// Replaced says that adding the fault replaced an active one of the
+	// same id.
+	Replaced bool `json:"replaced,omitempty"`
 }
 
 // FaultRequest is the body of POST and PUT on faults.
@@ -333,12 +385,15 @@ func (m *managed) info() ProxyInfo {
 	for _, act := range active {
 		p.Faults = append(p.Faults, m.faultInfo(act))
 	}
+	if g, ok := m.target.(guardChained); ok {
+		p.Guard = policyInfos(g.guardChains())
+	}
 	return p
 }
 
 func (m *managed) faultInfo(act *inject.Activation) FaultInfo {
 	st := act.Stats()
-	f := FaultInfo{ID: act.ID, Kind: act.Spec.Kind(), Params: inject.Params(act.Spec), Stats: st, Fired: st.Fired()}
+	f := FaultInfo{ID: act.ID, Kind: act.Spec.Kind(), Params: inject.Params(act.Spec), Stats: st, Fired: st.Fired(), ExpiresAt: act.Expires()}
 	if meta, ok := m.meta[act.ID]; ok && meta.ttl > 0 {
 		f.TTL = meta.ttl.String()
 	}
@@ -528,31 +583,29 @@ func (a *Admin) addFault(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid fault", probs)
 		return
 	}
-	id := req.ID
-	if id == "" {
-		id = a.freeID(m, req.Kind)
-	}
-	act, err := m.target.Board().ActivateWith(id, spec, inject.ActivateOptions{TTL: ttl})
+	// A fault's id is its kind unless the request names one: adding a
+	// kind again replaces it, and an explicit id adds another on purpose
+	// (or replaces the fault of that id).
+	id := cmp.Or(req.ID, req.Kind)
+	board := m.target.Board()
+	aopts := inject.ActivateOptions{TTL: ttl}
+	code, kind := http.StatusCreated, FaultAdded
+	act, err := board.ActivateWith(id, spec, aopts)
 	if errors.Is(err, inject.ErrDuplicate) {
-		writeError(w, http.StatusConflict, fmt.Sprintf("fault %q is already active on proxy %q; PUT to change it", id, m.name), nil)
+		code, kind = http.StatusOK, FaultReplaced
+		act, err = board.Replace(id, spec, aopts)
+	}
+	if err != nil {
+		// The id is a run's fault armed for a phase to come (or narrowed
+		// after its own): the run's to switch, not the API's.
+		writeError(w, http.StatusConflict, fmt.Sprintf("fault %q on proxy %q belongs to the run, armed for its phase; give another id", id, m.name), nil)
 		return
 	}
 	m.meta[id] = faultMeta{ttl: ttl}
-	writeJSON(w, http.StatusCreated, m.faultInfo(act))
-}
-
-// freeID picks kind, kind-2, kind-3, … whichever is not active.
-func (a *Admin) freeID(m *managed, kind string) string {
-	active := m.target.Board().Active()
-	for i := 1; ; i++ {
-		id := kind
-		if i > 1 {
-			id = fmt.Sprintf("%s-%d", kind, i)
-		}
-		if !slices.ContainsFunc(active, func(a *inject.Activation) bool { return a.ID == id }) {
-			return id
-		}
-	}
+	a.faultEvent(m, kind, act, ttl)
+	info := m.faultInfo(act)
+	info.Replaced = kind == FaultReplaced
+	writeJSON(w, code, info)
 }
 
 func (a *Admin) updateFault(w http.ResponseWriter, r *http.Request) {
@@ -580,6 +633,7 @@ func (a *Admin) updateFault(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m.meta[id] = faultMeta{ttl: ttl}
+	a.faultEvent(m, FaultChanged, act, ttl)
 	writeJSON(w, http.StatusOK, m.faultInfo(act))
 }
 
@@ -595,6 +649,7 @@ func (a *Admin) removeFault(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info := m.faultInfo(act)
+	a.faultEvent(m, FaultRemoved, act, m.meta[act.ID].ttl)
 	delete(m.meta, act.ID)
 	writeJSON(w, http.StatusOK, info)
 }
@@ -605,12 +660,7 @@ func (a *Admin) clearFaults(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer a.mu.Unlock()
-	out := []FaultInfo{}
-	for _, act := range m.target.Board().Clear() {
-		out = append(out, m.faultInfo(act))
-	}
-	clear(m.meta)
-	writeJSON(w, http.StatusOK, map[string]any{"cleared": out})
+	writeJSON(w, http.StatusOK, map[string]any{"cleared": a.clearLocked(m)})
 }
 
 func (a *Admin) reset(w http.ResponseWriter, _ *http.Request) {

@@ -1,6 +1,7 @@
 package harness_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -56,6 +57,7 @@ func FuzzAdmin_Bodies(f *testing.F) {
 		}
 	}
 	admin := harness.NewAdmin(harness.AdminOptions{MaxBody: 1 << 14})
+	f.Cleanup(func() { _ = admin.Close(context.Background()) })
 	web, db := inject.NewBoard(1, nil), inject.NewBoard(1, nil)
 	if err := admin.Add("web", harness.ProtocolHTTP, fuzzTarget{web}); err != nil {
 		f.Fatal(err)

@@ -164,14 +164,16 @@ func TestAdmin_FaultLifecycle(t *testing.T) {
 	if r := get(t, c, f.web.URL()+"/api/orders"); r.status != 502 {
 		t.Errorf("through the proxy: %d, want the injected 502", r.status)
 	}
-	if code, _ := f.call(t, http.MethodPost, "/api/v1/proxies/web/faults", `{"id": "boom", "kind": "abort"}`); code != http.StatusConflict {
-		t.Errorf("duplicate id: %d, want 409", code)
-	}
-
 	code, body = f.call(t, http.MethodGet, "/api/v1/proxies/web/faults/boom", "")
 	stats := body["stats"].(map[string]any)
 	if code != 200 || stats["injected"] != float64(1) || body["fired"] != true || stats["effective_rate"] != float64(1) {
 		t.Errorf("get: %d %v", code, body)
+	}
+
+	// A POST of an active id replaces the fault, and says so.
+	code, body = f.call(t, http.MethodPost, "/api/v1/proxies/web/faults", `{"id": "boom", "kind": "abort", "ttl": "30s", "params": {"status": 502, "path": "/api"}}`)
+	if code != http.StatusOK || body["replaced"] != true || body["stats"].(map[string]any)["injected"] != float64(0) {
+		t.Errorf("POST of an active id: %d %v, want 200, replaced, counters afresh", code, body)
 	}
 
 	code, body = f.call(t, http.MethodPut, "/api/v1/proxies/web/faults/boom", `{"kind": "abort", "params": {"status": 504}}`)
@@ -323,6 +325,7 @@ func FuzzAdmin_AddFault(f *testing.F) {
 		f.Add(s, true)
 	}
 	admin := harness.NewAdmin(harness.AdminOptions{MaxBody: 1 << 14})
+	f.Cleanup(func() { _ = admin.Close(context.Background()) })
 	web := inject.NewBoard(1, nil)
 	db := inject.NewBoard(1, nil)
 	_ = admin.Add("web", harness.ProtocolHTTP, boardTarget{web})
@@ -335,7 +338,7 @@ func FuzzAdmin_AddFault(f *testing.F) {
 		w := newRecorder()
 		admin.ServeHTTP(w, httpRequest(http.MethodPost, "/api/v1/proxies/"+name+"/faults", body))
 		switch {
-		case w.code == http.StatusCreated:
+		case w.code == http.StatusCreated || w.code == http.StatusOK:
 			var fi harness.FaultInfo
 			if err := json.Unmarshal(w.body.Bytes(), &fi); err != nil || fi.ID == "" {
 				t.Fatalf("201 with body %q", w.body.String())

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/resctl/resctl/inject"
@@ -108,7 +109,36 @@ func (c *AdminClient) Reset(ctx context.Context) (int, error) {
 	return out.Cleared, err
 }
 
+// Proxy returns one proxy with its active faults and guard policies.
+func (c *AdminClient) Proxy(ctx context.Context, name string) (ProxyInfo, error) {
+	var p ProxyInfo
+	err := c.do(ctx, http.MethodGet, "/api/v1/proxies/"+url.PathEscape(name), nil, &p)
+	return p, err
+}
+
 // RemoveFault switches one fault of a proxy off.
 func (c *AdminClient) RemoveFault(ctx context.Context, proxy, id string) error {
 	return c.do(ctx, http.MethodDelete, "/api/v1/proxies/"+url.PathEscape(proxy)+"/faults/"+url.PathEscape(id), nil, nil)
+}
+
+// Events returns the events recorded after the seq after (0 for all the
+// log holds), oldest first, at most MaxEventsPage, and the seq to pass
+// next time.
+func (c *AdminClient) Events(ctx context.Context, after uint64) ([]Event, uint64, error) {
+	var p EventsPage
+	err := c.do(ctx, http.MethodGet, "/api/v1/events?after="+strconv.FormatUint(after, 10), nil, &p)
+	return p.Events, p.Next, err
+}
+
+// Mark puts a note on the timeline, as an event.
+func (c *AdminClient) Mark(ctx context.Context, text string) error {
+	return c.do(ctx, http.MethodPost, "/api/v1/marks", MarkRequest{Text: text}, nil)
+}
+
+// Traffic returns a proxy's completed seconds after the second after (-1
+// for all it keeps).
+func (c *AdminClient) Traffic(ctx context.Context, proxy string, after int64) (TrafficPage, error) {
+	var p TrafficPage
+	err := c.do(ctx, http.MethodGet, "/api/v1/proxies/"+url.PathEscape(proxy)+"/traffic?after="+strconv.FormatInt(after, 10), nil, &p)
+	return p, err
 }

@@ -9,8 +9,11 @@
 // upstream.
 // A tcp proxy (StartTCP) carries connection faults for any protocol. The
 // admin API (Admin) lists proxies and switches faults on and off over
-// REST, resctl's own under /api/v1 and Toxiproxy's; Serve runs several
-// proxies behind one admin listener for `resctl proxy`.
+// REST, resctl's own under /api/v1 and Toxiproxy's; it keeps a log of
+// events (faults switched, expired, guard transitions, marks) that a
+// console polls, and every http proxy keeps its last 900 seconds of
+// traffic in one-second buckets for it. Serve runs several proxies behind
+// one admin listener for `resctl proxy`.
 //
 // harness depends on inject; it knows nothing of scenarios, load or reports.
 package harness

@@ -395,6 +395,7 @@ func TestGRPCProxy_TLSOptions(t *testing.T) {
 func TestGRPCProxy_AdminLayer(t *testing.T) {
 	board := inject.NewBoard(1, nil)
 	admin := harness.NewAdmin(harness.AdminOptions{})
+	t.Cleanup(func() { _ = admin.Close(context.Background()) })
 	p := startProxy(t, harness.Options{Upstream: "http://" + startGRPCUpstream(t, newTestService()), Protocol: harness.ProtocolGRPC, Board: board, Admin: admin})
 	if err := admin.Add("orders", harness.ProtocolGRPC, p); err != nil {
 		t.Fatal(err)

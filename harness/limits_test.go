@@ -2,6 +2,7 @@ package harness_test
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -76,6 +77,7 @@ func scrapeWait(t *testing.T, p *harness.Proxy, series string, want float64) map
 func TestProxy_ConnectionCap(t *testing.T) {
 	const capConns, flood = 20, 60
 	admin := harness.NewAdmin(harness.AdminOptions{})
+	t.Cleanup(func() { _ = admin.Close(context.Background()) })
 	up := serve(t, &recorder{}, false)
 	p := startProxy(t, harness.Options{Upstream: up.URL, Admin: admin,
 		Limits: harness.ConnLimits{MaxConns: capConns, IdleTimeout: time.Hour, ReadHeaderTimeout: time.Hour}})

@@ -98,6 +98,7 @@ type Proxy struct {
 	balOpts  balancerOptions
 	balC     *swapCollector
 	tls      bool // clients speak TLS
+	traffic  *traffic
 
 	// inner is what the guard chains wrap: the fault board and the
 	// reverse proxy. guarded is the whole chain, swapped atomically.
@@ -105,6 +106,7 @@ type Proxy struct {
 	guarded atomic.Pointer[http.Handler]
 	guardMu sync.Mutex
 	guardC  *swapCollector
+	chains  atomic.Pointer[[]*guard.Chain] // as setGuard last swapped them in
 
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -191,7 +193,12 @@ func Start(opts Options) (*Proxy, error) {
 		},
 	}
 
-	m := newMetrics(p.registry)
+	var now func() time.Time
+	if opts.Clock != nil {
+		now = opts.Clock.Now
+	}
+	p.traffic = newTraffic(now)
+	m := newMetrics(p.registry, p.traffic)
 	p.inner = m.countAttempts(board.Middleware(rp))
 	p.setGuard(opts.Guard, opts.Routes)
 	handler := m.middleware(newGRPCCalls(p.registry).middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -279,6 +286,9 @@ func (p *Proxy) Balancer() *Balancer { return p.balancer }
 // add collectors of their own.
 func (p *Proxy) Registry() *prometheus.Registry { return p.registry }
 
+// guardChains are the chains serving now, proxy-wide first.
+func (p *Proxy) guardChains() []*guard.Chain { return *p.chains.Load() }
+
 // Close stops both listeners, waits up to the context's deadline for
 // requests in flight, and closes idle upstream connections. It is safe to
 // call more than once.
@@ -332,9 +342,10 @@ type metrics struct {
 	attempts prometheus.Counter
 	duration prometheus.Histogram
 	inFlight prometheus.Gauge
+	traffic  *traffic
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer, t *traffic) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "resctl_proxy_requests_total",
@@ -353,6 +364,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "resctl_proxy_in_flight_requests",
 			Help: "Requests the harness proxy is handling now.",
 		}),
+		traffic: t,
 	}
 	reg.MustRegister(m.requests, m.attempts, m.duration, m.inFlight)
 	return m
@@ -372,12 +384,21 @@ func (m *metrics) middleware(next http.Handler) http.Handler {
 		start := time.Now()
 		m.inFlight.Inc()
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		returned := false // the handler panics when a response is cut
 		defer func() {
+			d := time.Since(start)
+			var gc string
+			if isGRPC(r) {
+				gc = grpcCode(sw.Header())
+			}
+			// Before the metrics: a request counted there is in its second.
+			m.traffic.record(sw.code, gc, !returned || sw.code >= 500 || (gc != "" && gc != "OK"), d)
 			m.inFlight.Dec()
 			m.requests.WithLabelValues(strconv.Itoa(sw.code)).Inc()
-			m.duration.Observe(time.Since(start).Seconds())
+			m.duration.Observe(d.Seconds())
 		}()
 		next.ServeHTTP(sw, r)
+		returned = true
 	})
 }
 
@@ -452,6 +473,7 @@ func (p *Proxy) setGuard(proxyWide *guard.Chain, routes []Route) {
 	for _, r := range routes {
 		chains = append(chains, r.Chain)
 	}
+	p.chains.Store(&chains)
 	if p.guardC == nil {
 		p.guardC = &swapCollector{}
 		p.registry.MustRegister(p.guardC)

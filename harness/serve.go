@@ -350,6 +350,10 @@ type ServeOptions struct {
 	// leaves them out; zero fields take DefaultLimits, which share the
 	// file descriptors out among the proxies.
 	Limits ConnLimits
+	// OnEvent hears every event of the admin API's log (AdminOptions):
+	// faults added, replaced, changed, removed, expired and cleared,
+	// guard transitions, upstreams ejected and back, marks.
+	OnEvent func(Event)
 }
 
 // Started describes a running standalone harness.
@@ -369,7 +373,7 @@ func Serve(ctx context.Context, opts ServeOptions, ready func(Started)) (err err
 	if err := CheckAdminListen(opts.AdminListen, opts.Token); err != nil {
 		return err
 	}
-	admin := NewAdmin(AdminOptions{Token: opts.Token, Version: opts.Version, Seed: opts.Seed, Logger: logger, AllowedHosts: opts.AdminAllowedHosts})
+	admin := NewAdmin(AdminOptions{Token: opts.Token, Version: opts.Version, Seed: opts.Seed, Logger: logger, AllowedHosts: opts.AdminAllowedHosts, OnEvent: opts.OnEvent})
 	// The admin /metrics serves the process's Go and process metrics once,
 	// the tcp proxies' fault boards, and every other proxy's own registry,
 	// each series labelled with its proxy's name.
@@ -410,7 +414,7 @@ func Serve(ctx context.Context, opts ServeOptions, ready func(Started)) (err err
 			t = p
 			prometheus.WrapRegistererWith(prometheus.Labels{proxyLabel: pc.Name}, reg).MustRegister(board, p.Collector())
 		} else {
-			gs := &guardSet{b: guard.NewBuilder(guard.Options{Seed: opts.Seed})}
+			gs := &guardSet{b: guard.NewBuilder(guard.Options{Seed: opts.Seed, Observer: admin.Observer(pc.Name)})}
 			wide, routes, err := gs.build(pc)
 			if err != nil {
 				return fmt.Errorf("proxy %q: %w", pc.Name, err)
@@ -420,6 +424,7 @@ func Serve(ctx context.Context, opts ServeOptions, ready func(Started)) (err err
 				Upstream: pc.Upstream, Upstreams: pc.Upstreams, Balance: pc.balance(),
 				Listen: pc.Listen, Protocol: pc.Protocol, Board: board, Logger: logger, Guard: wide, Routes: routes,
 				TLSCert: pc.TLSCert, TLSKey: pc.TLSKey, UpstreamCA: pc.UpstreamCA, Seed: opts.Seed, Limits: lim,
+				Observer: admin.upstreamObserver(pc.Name),
 			})
 			if err != nil {
 				return fmt.Errorf("proxy %q: %w", pc.Name, err)

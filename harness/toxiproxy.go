@@ -313,11 +313,16 @@ func (a *Admin) tpUpdate(w http.ResponseWriter, r *http.Request) {
 			tpFail(w, http.StatusConflict, "only tcp proxies can be disabled")
 			return
 		}
-		if ok {
+		if ok && s.Enabled() != *in.Enabled {
 			if err := s.SetEnabled(*in.Enabled); err != nil {
 				tpFail(w, http.StatusConflict, err.Error())
 				return
 			}
+			kind := ProxyDisabled
+			if *in.Enabled {
+				kind = ProxyEnabled
+			}
+			a.Record(Event{Proxy: m.name, Source: SourceProxy, Kind: kind})
 		}
 	}
 	writeJSON(w, http.StatusOK, m.tp())
@@ -328,7 +333,8 @@ func (a *Admin) removeLocked(m *managed) (int, error) {
 	if !m.owned {
 		return http.StatusConflict, fmt.Errorf("proxy %q was configured at start and cannot be deleted", m.name)
 	}
-	m.target.Board().Clear()
+	a.clearLocked(m)
+	m.unwatch()
 	if c, ok := m.target.(*TCPProxy); ok {
 		ctx, cancel := contextWithTimeout(DefaultDialTimeout)
 		defer cancel()
@@ -459,11 +465,13 @@ func (a *Admin) tpAddToxic(w http.ResponseWriter, r *http.Request) {
 		tpFail(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if _, err := m.target.Board().ActivateWith(t.Name, spec, inject.ActivateOptions{TTL: a.opts.DefaultTTL}); err != nil {
+	act, err := m.target.Board().ActivateWith(t.Name, spec, inject.ActivateOptions{TTL: a.opts.DefaultTTL})
+	if err != nil {
 		tpFail(w, http.StatusConflict, "toxic already exists")
 		return
 	}
 	m.meta[t.Name] = faultMeta{ttl: a.opts.DefaultTTL, toxic: &t}
+	a.faultEvent(m, FaultAdded, act, a.opts.DefaultTTL)
 	writeJSON(w, http.StatusOK, t)
 }
 
@@ -498,11 +506,13 @@ func (a *Admin) tpUpdateToxic(w http.ResponseWriter, r *http.Request) {
 		tpFail(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if _, err := m.target.Board().Replace(t.Name, spec, inject.ActivateOptions{TTL: a.opts.DefaultTTL}); err != nil {
+	act, err := m.target.Board().Replace(t.Name, spec, inject.ActivateOptions{TTL: a.opts.DefaultTTL})
+	if err != nil {
 		tpFail(w, http.StatusNotFound, "toxic not found")
 		return
 	}
 	m.meta[t.Name] = faultMeta{ttl: a.opts.DefaultTTL, toxic: &t}
+	a.faultEvent(m, FaultChanged, act, a.opts.DefaultTTL)
 	writeJSON(w, http.StatusOK, t)
 }
 
@@ -513,10 +523,16 @@ func (a *Admin) tpRemoveToxic(w http.ResponseWriter, r *http.Request) {
 	}
 	defer a.mu.Unlock()
 	name := r.PathValue("toxic")
-	if _, ok := m.toxic(name); !ok || m.target.Board().Deactivate(name) == nil {
+	if _, ok := m.toxic(name); !ok {
 		tpFail(w, http.StatusNotFound, "toxic not found")
 		return
 	}
+	act := m.target.Board().Deactivate(name)
+	if act == nil {
+		tpFail(w, http.StatusNotFound, "toxic not found")
+		return
+	}
+	a.faultEvent(m, FaultRemoved, act, m.meta[name].ttl)
 	delete(m.meta, name)
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -169,6 +169,7 @@ type Board struct {
 	active  atomic.Pointer[[]*Activation]
 	history []*Activation // every activation ever made, for metrics and reports
 	watch   map[int]func()
+	expire  map[int]func(*Activation)
 	nextW   int
 }
 
@@ -179,7 +180,7 @@ func NewBoard(seed uint64, now func() time.Time) *Board {
 	if now == nil {
 		now = time.Now
 	}
-	b := &Board{seed: seed, now: now, watch: map[int]func(){}}
+	b := &Board{seed: seed, now: now, watch: map[int]func(){}, expire: map[int]func(*Activation){}}
 	b.active.Store(&[]*Activation{})
 	return b
 }
@@ -320,6 +321,13 @@ func (b *Board) sweepLocked(now time.Time) []*Activation {
 		next = append(next, a)
 	}
 	b.storeLocked(next)
+	for _, a := range cur {
+		if a.expiredAt(now) {
+			for _, f := range b.expire {
+				f(a)
+			}
+		}
+	}
 	return next
 }
 
@@ -357,6 +365,25 @@ func (b *Board) OnChange(f func()) (remove func()) {
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		delete(b.watch, id)
+	}
+}
+
+// OnExpire registers f to be called once with every fault whose TTL
+// ended, when the board switches it off: at the first call of the board
+// after the TTL (Sweep, Active, an activation …), so a caller that wants
+// to hear of it promptly sweeps on a ticker. f runs with the board locked,
+// as OnChange's watchers do: it must be quick and must not call the board.
+// The returned function unregisters f.
+func (b *Board) OnExpire(f func(*Activation)) (remove func()) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	id := b.nextW
+	b.nextW++
+	b.expire[id] = f
+	return func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		delete(b.expire, id)
 	}
 }
 

@@ -179,6 +179,41 @@ func TestBoard_TTL(t *testing.T) {
 	}
 }
 
+// TestBoard_OnExpire: a fault whose TTL ended is reported once, by
+// whichever call of the board first sweeps it, and not after it is
+// unregistered; a fault switched off before its TTL is not reported.
+func TestBoard_OnExpire(t *testing.T) {
+	clk := &clock{t: time.Date(2025, 1, 1, 10, 0, 0, 0, time.UTC)}
+	b := inject.NewBoard(1, clk.now)
+	var expired []string
+	remove := b.OnExpire(func(a *inject.Activation) { expired = append(expired, a.ID) })
+	for _, id := range []string{"short", "off", "long"} {
+		ttl := time.Minute
+		if id == "long" {
+			ttl = time.Hour
+		}
+		if _, err := b.ActivateWith(id, abortSpec(100, inject.Match{}), inject.ActivateOptions{TTL: ttl}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.Deactivate("off")
+	clk.t = clk.t.Add(time.Minute)
+	if len(expired) != 0 {
+		t.Errorf("reported %v before any call of the board", expired)
+	}
+	b.Active()
+	b.Sweep()
+	if !slices.Equal(expired, []string{"short"}) {
+		t.Errorf("expired = %v, want [short] once", expired)
+	}
+	remove()
+	clk.t = clk.t.Add(time.Hour)
+	b.Sweep()
+	if !slices.Equal(expired, []string{"short"}) {
+		t.Errorf("expired = %v after unregistering, want [short]", expired)
+	}
+}
+
 func TestBoard_Replace(t *testing.T) {
 	b := inject.NewBoard(1, nil)
 	activate(t, b, "a", abortSpec(100, inject.Match{}))

@@ -24,6 +24,7 @@ type guards struct {
 	events  []record.Event
 	changes map[stateKey][]stateChange
 	initial map[stateKey]string
+	record  func(harness.Event) // see recordTo
 }
 
 // proxyChains are one proxy's chains: proxy-wide and per route.
@@ -36,14 +37,14 @@ type proxyChains struct {
 // events and states that SLAs read (breaker("orders") == open).
 func buildGuards(s *scenario.Scenario, start time.Time) (*guards, error) {
 	g := &guards{chains: map[string]proxyChains{}, start: start, changes: map[stateKey][]stateChange{}, initial: map[stateKey]string{}}
-	build := func(chain []scenario.Policy) (*guard.Chain, error) {
+	build := func(proxy string, chain []scenario.Policy) (*guard.Chain, error) {
 		var ps []guard.Policy
 		for _, p := range chain {
 			// The policies of a route share its name: each hears its
 			// own transitions under its own kind.
 			kind := p.Kind()
 			opts := guard.Options{Seed: s.Seed, Observer: guard.ObserverFunc(func(name, from, to string, at time.Time) {
-				g.transition(kind, name, from, to, at)
+				g.transition(kind, proxy, name, from, to, at)
 			})}
 			pol, err := p.Config.Build(p.Name, opts)
 			var ce *guard.ConfigError
@@ -67,13 +68,13 @@ func buildGuards(s *scenario.Scenario, start time.Time) (*guards, error) {
 		var pc proxyChains
 		var err error
 		if len(np.Guard) > 0 {
-			if pc.proxyWide, err = build(np.Guard); err != nil {
+			if pc.proxyWide, err = build(np.Name, np.Guard); err != nil {
 				g.close()
 				return nil, err
 			}
 		}
 		for _, rt := range np.Routes {
-			c, err := build(rt.Guard)
+			c, err := build(np.Name, rt.Guard)
 			if err != nil {
 				g.close()
 				return nil, err
@@ -94,13 +95,30 @@ func (g *guards) setStart(t time.Time) {
 
 // transition records a state change of a policy (or an upstream) of
 // that kind and name. Quick: it runs under the policies' transition lock.
-func (g *guards) transition(kind, policy, from, to string, at time.Time) {
+func (g *guards) transition(kind, proxy, policy, from, to string, at time.Time) {
+	detail := kind + " " + policy + ": " + from + " → " + to
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	off := at.Sub(g.start)
-	g.events = append(g.events, record.Event{At: off, Source: "guard", Kind: "transition", Detail: kind + " " + policy + ": " + from + " → " + to, Name: policy, From: from, To: to})
+	g.events = append(g.events, record.Event{At: off, Source: "guard", Kind: "transition", Detail: detail, Name: policy, From: from, To: to})
 	k := stateKey{kind, policy}
 	g.changes[k] = append(g.changes[k], stateChange{off, to})
+	rec := g.record
+	g.mu.Unlock()
+	if rec != nil {
+		src := harness.SourceGuard
+		if kind == scenario.UpstreamStateKind {
+			src = harness.SourceProxy
+		}
+		rec(harness.Event{At: at, Proxy: proxy, Source: src, Kind: harness.KindTransition, ID: policy, From: from, To: to, Detail: detail})
+	}
+}
+
+// recordTo makes every transition from now on also an event of the run's
+// admin API (Admin.Record), where `resctl chaos --attach` reads it.
+func (g *guards) recordTo(rec func(harness.Event)) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.record = rec
 }
 
 // snapshot returns the transitions so far, as events and as states.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/resctl/resctl/guard"
+	"github.com/resctl/resctl/harness"
 )
 
 // TestGuards_TransitionKeepsPolicyKind: the policies of a route share the
@@ -49,5 +50,36 @@ phases: [{name: a, duration: 1s}]
 			}
 		}
 		g.close()
+	}
+}
+
+// TestGuards_RecordTo: once the run's admin API is given, every guard
+// transition is also one of its events, with the proxy's name.
+func TestGuards_RecordTo(t *testing.T) {
+	s := mustParse(t, `
+name: events
+target: {builtin: demo}
+proxy:
+  guard: [{breaker: {window: 4, min_calls: 4, failure_rate: 50%, open_for: 1m}}]
+load: {rate: 5/s, requests: [{path: /api/users/1}]}
+phases: [{name: a, duration: 1s}]
+`)
+	g, err := buildGuards(s, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.close()
+	var got []harness.Event
+	g.recordTo(func(e harness.Event) { got = append(got, e) })
+	for range 4 {
+		_ = g.chains["proxy"].proxyWide.Do(context.Background(), &guard.Request{Route: "/", Method: "GET"}, func(context.Context) guard.Outcome {
+			return guard.Outcome{Status: 503}
+		})
+	}
+	if len(got) != 1 {
+		t.Fatalf("events %+v, want the breaker's one transition", got)
+	}
+	if e := got[0]; e.Proxy != "proxy" || e.Source != harness.SourceGuard || e.Kind != harness.KindTransition || e.From != "closed" || e.To != "open" || e.At.IsZero() {
+		t.Errorf("event %+v, want proxy's breaker closed → open", e)
 	}
 }

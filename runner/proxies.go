@@ -192,7 +192,7 @@ func (ps *proxySet) start(pr *proxyRun, upstream string) error {
 		opts.Upstream, opts.Upstreams = "", pr.Upstreams
 	}
 	if addrs := pr.UpstreamAddrs(); len(addrs) > 0 {
-		opts.Observer = ps.gd.upstreamObserver(addrs, pr.UpstreamStates())
+		opts.Observer = ps.gd.upstreamObserver(pr.Name, addrs, pr.UpstreamStates())
 	}
 	p, err := harness.Start(opts)
 	if err != nil {
@@ -304,12 +304,12 @@ func (g *guards) addUpstreams(names []string) {
 // upstreamObserver records a proxy's ejections and returns as transitions
 // of its upstreams, named as SLAs name them: the balancer names each by
 // its address, names[i] is the state name of addrs[i].
-func (g *guards) upstreamObserver(addrs, names []string) guard.Observer {
+func (g *guards) upstreamObserver(proxy string, addrs, names []string) guard.Observer {
 	byAddr := make(map[string]string, len(addrs))
 	for i, a := range addrs {
 		byAddr[a] = names[i]
 	}
 	return guard.ObserverFunc(func(addr, from, to string, at time.Time) {
-		g.transition(scenario.UpstreamStateKind, byAddr[addr], from, to, at)
+		g.transition(scenario.UpstreamStateKind, proxy, byAddr[addr], from, to, at)
 	})
 }

@@ -174,6 +174,7 @@ func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*r
 	// Every proxy's admin listener also serves the admin API, so faults
 	// can be added by hand or by a Toxiproxy client while a run goes on.
 	admin := harness.NewAdmin(harness.AdminOptions{Token: os.Getenv("RESCTL_ADMIN_TOKEN"), Version: version.String(), Seed: s.Seed, Logger: logger, AllowedHosts: opts.AdminAllowedHosts})
+	gd.recordTo(admin.Record)
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -20,6 +20,7 @@ import (
 	"github.com/resctl/resctl/inject"
 	"github.com/resctl/resctl/inject/agent"
 	"github.com/resctl/resctl/inject/netem"
+	"github.com/resctl/resctl/report"
 	"github.com/resctl/resctl/service"
 )
 
@@ -170,7 +171,11 @@ func runInject(ctx context.Context, opts *injectOptions) error {
 	if err != nil {
 		return adminErr(opts.Stderr, c, err)
 	}
-	fmt.Fprintf(opts.Stdout, "fault %s (%s) on proxy %s for %s: %s\n", f.ID, f.Kind, opts.Proxy, f.TTL, formatParams(f.Params))
+	verb := "added"
+	if f.Replaced {
+		verb = "replaced"
+	}
+	fmt.Fprintf(opts.Stdout, "%s fault %s (%s) on proxy %s for %s: %s\n", verb, f.ID, f.Kind, opts.Proxy, f.TTL, formatParams(f.Params))
 	return nil
 }
 
@@ -235,42 +240,105 @@ func formatParams(p map[string]any) string {
 	return strings.Join(parts, " ")
 }
 
+// DefaultWatchInterval is how often `resctl inject list --watch` redraws.
+const DefaultWatchInterval = time.Second
+
 func newInjectListCmd(parent *injectOptions, runF func(context.Context, *injectOptions) error) *cobra.Command {
-	return &cobra.Command{
+	var watch bool
+	var every time.Duration
+	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List proxies and their active faults, with what each did",
-		Args:  exactArgs(0, "no arguments"),
+		Long: `List proxies and their active faults, with what each matched and injected
+and when it expires. With --watch the list is drawn again every --interval
+until Ctrl-C: in place on a terminal, as one block per tick otherwise. An
+admin API that does not answer is a line in the list, and the next tick
+tries again.`,
+		Args: exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
 			parent.Stdout, parent.Stderr = c.OutOrStdout(), c.ErrOrStderr()
+			if every <= 0 {
+				return withCode(exitUsage, fmt.Errorf("--interval %v: must be above zero", every), "")
+			}
 			if runF != nil {
 				return runF(c.Context(), parent)
 			}
 			ac := adminClient(parent.Admin, parent.Token)
+			if watch {
+				watchFaults(c.Context(), parent.Stdout, ac, every, report.IsTerminal(parent.Stdout), time.Now)
+				return nil
+			}
 			ps, err := ac.Proxies(c.Context())
 			if err != nil {
 				return adminErr(parent.Stderr, ac, err)
 			}
-			tw := tabwriter.NewWriter(parent.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "PROXY\tPROTOCOL\tLISTEN\tFAULT\tKIND\tMATCHED\tINJECTED\tRATE\tEXPIRES\tPARAMS")
-			for _, p := range ps {
-				if len(p.Faults) == 0 {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t-\t\t\t\t\t\t\n", p.Name, p.Protocol, p.Listen)
-				}
-				for _, f := range p.Faults {
-					exp := "-"
-					if !f.Stats.Expires.IsZero() {
-						exp = "in " + time.Until(f.Stats.Expires).Round(time.Second).String()
-					}
-					rate := fmt.Sprintf("%.1f%% of %.1f%%", 100*f.Stats.EffectiveRate, 100*f.Stats.ConfiguredRate)
-					if !f.Fired {
-						rate = "not fired"
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", p.Name, p.Protocol, p.Listen, f.ID, f.Kind,
-						f.Stats.Matched, f.Stats.Injected, rate, exp, formatParams(f.Params))
-				}
-			}
-			return tw.Flush()
+			return writeFaults(parent.Stdout, ps, time.Now())
 		},
+	}
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "draw the list again every --interval until Ctrl-C")
+	cmd.Flags().DurationVar(&every, "interval", DefaultWatchInterval, "how often --watch draws the list")
+	return cmd
+}
+
+// writeFaults writes the proxies and their faults as a table; now times
+// what is left of each fault.
+func writeFaults(w io.Writer, ps []harness.ProxyInfo, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROXY\tPROTOCOL\tLISTEN\tFAULT\tKIND\tMATCHED\tINJECTED\tRATE\tEXPIRES\tPARAMS")
+	for _, p := range ps {
+		if len(p.Faults) == 0 {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t\t\t\t\t\t\n", p.Name, p.Protocol, p.Listen)
+		}
+		for _, f := range p.Faults {
+			exp := "-"
+			if !f.Stats.Expires.IsZero() {
+				exp = "in " + f.Stats.Expires.Sub(now).Round(time.Second).String()
+			}
+			rate := fmt.Sprintf("%.1f%% of %.1f%%", 100*f.Stats.EffectiveRate, 100*f.Stats.ConfiguredRate)
+			if !f.Fired {
+				rate = "not fired"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", p.Name, p.Protocol, p.Listen, f.ID, f.Kind,
+				f.Stats.Matched, f.Stats.Injected, rate, exp, formatParams(f.Params))
+		}
+	}
+	return tw.Flush()
+}
+
+// watchFaults draws the list every interval until ctx ends: on a terminal
+// it clears the screen and draws in place, otherwise it writes one block
+// per tick under a line with the time. A failed read is a line in its
+// place; the next tick tries again.
+func watchFaults(ctx context.Context, w io.Writer, ac *harness.AdminClient, every time.Duration, tty bool, now func() time.Time) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		rctx, cancel := context.WithTimeout(ctx, max(every, time.Second))
+		ps, err := ac.Proxies(rctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		var b strings.Builder
+		at := now()
+		if tty {
+			b.WriteString("\x1b[H\x1b[2J") // home, clear the screen
+		}
+		fmt.Fprintf(&b, "%s  admin API %s, every %s; Ctrl-C stops\n", at.Format(time.TimeOnly), ac.BaseURL, every)
+		if err != nil {
+			fmt.Fprintf(&b, "cannot read the admin API: %v; trying again in %s\n", err, every)
+		} else {
+			_ = writeFaults(&b, ps, at)
+		}
+		if !tty {
+			b.WriteString("\n")
+		}
+		_, _ = io.WriteString(w, b.String())
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }
 

@@ -45,10 +45,10 @@ func TestProxyCmd_FlagsToOptions(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	want := proxyOptions{Upstream: "127.0.0.1:5432", Protocol: "tcp", Listen: "127.0.0.1:15432", Name: "db", Seed: 3, Admin: "127.0.0.1:8474", Token: "from-env",
+	want := proxyOptions{Upstream: "127.0.0.1:5432", Protocol: "tcp", Listen: "127.0.0.1:15432", Name: "db", Seed: 3, Admin: "127.0.0.1:8474", Token: "from-env", LogFormat: "text",
 		AllowedHosts: []string{"chaos.internal", "10.0.0.5"},
 		Limits:       harness.ConnLimits{MaxConns: 20, IdleTimeout: 2 * time.Second, ReadHeaderTimeout: harness.DefaultReadHeaderTimeout, MaxHeaderBytes: 4096}}
-	got.Stdout = nil
+	got.Stdout, got.Stderr = nil, nil
 	if !reflect.DeepEqual(*got, want) {
 		t.Errorf("options = %+v, want %+v", *got, want)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -30,7 +31,10 @@ type proxyOptions struct {
 	Limits harness.ConnLimits
 	Config string
 	Seed   uint64
-	Stdout io.Writer
+	// LogFormat is text or json: how events go to Stderr.
+	LogFormat string
+	Stdout    io.Writer
+	Stderr    io.Writer
 }
 
 func newProxyCmd(runF func(context.Context, *proxyOptions) error) *cobra.Command {
@@ -50,6 +54,11 @@ in a scenario's proxy section; when the --config file changes, guard and
 routes are re-read and swapped in without dropping requests in flight, and
 every policy whose name, kind and configuration are unchanged keeps its
 state (an open breaker stays open).
+
+Every fault added, replaced, changed, removed, expired or cleared, every
+guard transition, upstream ejection and mark is logged on stderr, one line
+each (--log-format text or json), and kept in the admin API's event log
+(GET /api/v1/events).
 
 The admin listener's /metrics serves every proxy's metrics (requests, guard
 policies, upstreams, faults), each series labelled with its proxy's name.
@@ -71,7 +80,10 @@ reserve of its own, keeps answering.`,
   resctl proxy --config proxies.yaml`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
-			opts.Stdout = c.OutOrStdout()
+			opts.Stdout, opts.Stderr = c.OutOrStdout(), c.ErrOrStderr()
+			if opts.LogFormat != "text" && opts.LogFormat != "json" {
+				return withCode(exitUsage, fmt.Errorf("--log-format %q: use text or json", opts.LogFormat), "")
+			}
 			if opts.Token == "" {
 				opts.Token = os.Getenv("RESCTL_ADMIN_TOKEN")
 			}
@@ -95,7 +107,45 @@ reserve of its own, keeps answering.`,
 	f.IntVar(&opts.Limits.MaxHeaderBytes, "max-header-bytes", harness.DefaultMaxHeaderBytes, "largest request headers taken (http, h2c, grpc)")
 	f.StringSliceVar(&opts.AllowedHosts, "admin-allowed-host", nil, "a `NAME` the admin API answers to besides loopback and its own address (repeatable; others are refused as DNS rebinding)")
 	f.Uint64Var(&opts.Seed, "seed", 0, "seed for the faults' random choices")
+	f.StringVar(&opts.LogFormat, "log-format", "text", "how events are logged on stderr: text or json")
 	return cmd
+}
+
+// eventLogger logs the admin API's events on w, one line each, timed when
+// they happened.
+func eventLogger(w io.Writer, format string) (*slog.Logger, func(harness.Event)) {
+	hopts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	var h slog.Handler = slog.NewTextHandler(w, hopts)
+	if format == "json" {
+		h = slog.NewJSONHandler(w, hopts)
+	}
+	return slog.New(h), func(e harness.Event) {
+		var r slog.Record
+		switch e.Source {
+		case harness.SourceFault:
+			r = slog.NewRecord(e.At, slog.LevelInfo, "fault "+e.Kind, 0)
+			r.AddAttrs(slog.String("proxy", e.Proxy), slog.String("id", e.ID), slog.String("fault", e.Detail))
+		case harness.SourceGuard:
+			r = slog.NewRecord(e.At, slog.LevelInfo, "guard "+e.Kind, 0)
+			r.AddAttrs(slog.String("proxy", e.Proxy), slog.String("policy", e.ID), slog.String("from", e.From), slog.String("to", e.To))
+		case harness.SourceProxy:
+			if e.Kind != harness.KindTransition {
+				r = slog.NewRecord(e.At, slog.LevelInfo, "proxy "+e.Kind, 0)
+				r.AddAttrs(slog.String("proxy", e.Proxy))
+				break
+			}
+			r = slog.NewRecord(e.At, slog.LevelInfo, "upstream "+e.Kind, 0)
+			r.AddAttrs(slog.String("proxy", e.Proxy), slog.String("upstream", e.ID), slog.String("from", e.From), slog.String("to", e.To))
+		default:
+			r = slog.NewRecord(e.At, slog.LevelInfo, e.Kind, 0)
+			if e.Proxy != "" {
+				r.AddAttrs(slog.String("proxy", e.Proxy))
+			}
+			r.AddAttrs(slog.String("text", e.Detail))
+		}
+		r.AddAttrs(slog.Uint64("seq", e.Seq))
+		_ = h.Handle(context.Background(), r)
+	}
 }
 
 func runProxy(ctx context.Context, opts *proxyOptions) error {
@@ -123,9 +173,10 @@ func runProxy(ctx context.Context, opts *proxyOptions) error {
 	default:
 		return withCode(exitUsage, errors.New("resctl proxy needs --upstream or --config"), "usage: resctl proxy --upstream URL")
 	}
+	logger, onEvent := eventLogger(opts.Stderr, opts.LogFormat)
 	err := harness.Serve(ctx, harness.ServeOptions{
 		Proxies: proxies, AdminListen: opts.Admin, Token: opts.Token, AdminAllowedHosts: opts.AllowedHosts, Limits: opts.Limits, Seed: opts.Seed, Version: version.String(),
-		ConfigPath: opts.Config,
+		ConfigPath: opts.Config, Logger: logger, OnEvent: onEvent,
 		OnReload: func(err error) {
 			if err != nil {
 				fmt.Fprintf(opts.Stdout, "reload %s: %v (the running chains are unchanged)\n", opts.Config, err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"github.com/resctl/resctl/harness"
 	"github.com/resctl/resctl/internal/demo"
 )
 
@@ -43,6 +45,8 @@ func TestScripts(t *testing.T) {
 			"http-status": cmdHTTPStatus,
 			"results":     cmdResults,
 			"wait-file":   cmdWaitFile,
+			"wait-event":  cmdWaitEvent,
+			"mark":        cmdMark,
 		},
 	})
 }
@@ -104,6 +108,38 @@ func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	}
 	ts.Fatalf("%s did not appear within %v", args[0], scriptHangGuard)
+}
+
+// cmdWaitEvent waits until the admin API at URL has an event of that
+// kind, for that fault id or guard policy: wait-event URL KIND ID.
+func cmdWaitEvent(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: wait-event URL KIND ID")
+	}
+	c := &harness.AdminClient{BaseURL: args[0], HTTP: &http.Client{Timeout: time.Second}}
+	var after uint64
+	for deadline := time.Now().Add(scriptHangGuard); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		evs, next, err := c.Events(context.Background(), after)
+		if err != nil {
+			continue
+		}
+		after = next
+		for _, e := range evs {
+			if e.Kind == args[1] && e.ID == args[2] {
+				return
+			}
+		}
+	}
+	ts.Fatalf("no %s event of %s within %v", args[1], args[2], scriptHangGuard)
+}
+
+// cmdMark puts a mark on the timeline of the admin API at URL: mark URL TEXT.
+func cmdMark(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: mark URL TEXT")
+	}
+	c := &harness.AdminClient{BaseURL: args[0], HTTP: &http.Client{Timeout: 10 * time.Second}}
+	ts.Check(c.Mark(context.Background(), args[1]))
 }
 
 // cmdFreePort exports a loopback port nothing listens on: free-port NAME.
