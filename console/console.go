@@ -525,9 +525,32 @@ func guardLine(p harness.ProxyInfo) string {
 	var parts []string
 	for _, g := range p.Guard {
 		s := g.Name + " " + g.State
+		if g.Limit != nil {
+			s += fmt.Sprintf(" limit %.0f", *g.Limit)
+		}
+		if g.InFlight != nil {
+			s += fmt.Sprintf(" in flight %d", *g.InFlight)
+		}
+		if g.Probability != nil {
+			s += fmt.Sprintf(" p(reject) %.0f%%", *g.Probability*100)
+		}
+		if g.BudgetExhausted > 0 {
+			s += fmt.Sprintf(" budget exhausted ×%d", g.BudgetExhausted)
+		}
+		if n := sumRejected(g.Rejected); n > 0 {
+			s += fmt.Sprintf(" rejected %d", n)
+		}
 		parts = append(parts, s)
 	}
 	return strings.Join(parts, " · ")
+}
+
+func sumRejected(m map[string]uint64) uint64 {
+	var n uint64
+	for _, v := range m {
+		n += v
+	}
+	return n
 }
 
 func clock(d time.Duration) string {

@@ -81,15 +81,17 @@ func (s *Session) startLoad(_ context.Context, args []string) (string, error) {
 		defer s.mu.Unlock()
 		span.Off, span.Sent, span.Done = s.elapsed(), st.Sent, true
 		s.loadStop, s.loadDone = nil, nil
+		var l Line
 		switch {
 		case err != nil:
 			span.Err = err.Error()
-			s.logf("load", "stopped: %v (%d sent)", err, st.Sent)
+			l = s.logf("load", "stopped: %v (%d sent)", err, st.Sent)
 		case st.Interrupted:
-			s.logf("load", "stopped after %v: %d requests sent", (span.Off - span.On).Round(time.Second), st.Sent)
+			l = s.logf("load", "stopped after %v: %d requests sent", (span.Off - span.On).Round(time.Second), st.Sent)
 		default:
-			s.logf("load", "done: %d requests sent in %v", st.Sent, dur)
+			l = s.logf("load", "done: %d requests sent in %v", st.Sent, dur)
 		}
+		s.background = append(s.background, l)
 	}()
 	return fmt.Sprintf("load %s for %v through %s%s", rate, dur, front.Name, pathNote(grpc, path, s.opts.GRPCCall)), nil
 }

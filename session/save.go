@@ -326,7 +326,7 @@ func (s *Session) proposeSLAs(b *strings.Builder, cuts []cut, sentLoad bool) {
 		w("  # no recovery check: the session ended %v after its last fault, too soon to judge one\n", room)
 		return
 	}
-	hold := min(max((room / 4).Round(time.Second), time.Second), 3*time.Second)
+	hold := min(max((room/4).Round(time.Second), time.Second), 3*time.Second)
 	seen := "it did not recover while the session went on"
 	if sentLoad && sum.Requests > 0 {
 		if d, ok := s.recovered(cuts[last].To, cuts[len(cuts)-1].To, hold, sum); ok {

@@ -151,8 +151,9 @@ type Session struct {
 	loadStop    context.CancelFunc
 	loadDone    chan struct{}
 	closed      bool
-	agentFaults map[string]bool // ids of runtime faults the session started
+	agentFaults map[string]bool   // ids of runtime faults the session started
 	pending     map[[2]string]int // proxy and id of faults being added
+	background  []Line            // lines of the load's own, for the next poll
 	changes     uint64            // counts spans added, for born
 	// events are the log's lines as the report keeps them, with guard
 	// transitions in the form its guard lanes read.
@@ -350,6 +351,9 @@ func (s *Session) addFault(ctx context.Context, c Command) (string, error) {
 		f.end(at)
 		verb = "replaced"
 	}
+	if info.Replaced {
+		verb = "replaced"
+	}
 	span := spanOf(p.Name, info, at, true)
 	span.Params = c.Params // as typed: the saved scenario reads the same
 	s.changes++
@@ -544,6 +548,8 @@ func (s *Session) Poll(ctx context.Context) []Line {
 		out = append(out, s.logf("session", "admin API %s answers again", s.opts.Admin.BaseURL))
 	}
 	s.proxies = ps
+	out = append(out, s.background...)
+	s.background = nil
 	out = append(out, s.syncFaults(ps, asked)...)
 	noEvents, seq := s.noEvents, s.eventSeq
 	s.mu.Unlock()
