@@ -18,10 +18,12 @@ import (
 	"github.com/resctl/resctl/inject/agent"
 	"github.com/resctl/resctl/internal/version"
 	"github.com/resctl/resctl/runner"
+	"github.com/resctl/resctl/scenario"
 	"github.com/resctl/resctl/session"
 )
 
 type chaosOptions struct {
+	Scenario string
 	Upstream string
 	Protocol string
 	Config   string
@@ -45,10 +47,11 @@ type chaosOptions struct {
 func newChaosCmd(runF func(context.Context, *chaosOptions) error) *cobra.Command {
 	opts := &chaosOptions{}
 	cmd := &cobra.Command{
-		Use:   "chaos",
+		Use:   "chaos [SCENARIO]",
 		Short: "An interactive chaos session: faults, load and a live view, saved as a scenario",
 		Long: `Explore a service by hand: put proxies in front of it (--upstream, --config,
---demo for the built-in demo target) or attach to a running resctl proxy or
+--demo for the built-in demo target, or a scenario file: its target, proxies
+and guard, without its phases) or attach to a running resctl proxy or
 resctl run (--attach ADMIN_URL), then type faults and load while a live view
 shows each proxy's requests/s, errors and p50/p99, the guard's states, the
 active faults and an event log. What you did is kept: save FILE writes it
@@ -73,21 +76,25 @@ admin API that does not answer); 2 bad usage, or a script line was refused.`,
   resctl chaos --upstream http://127.0.0.1:8080
   resctl chaos --config proxies.yaml
   resctl chaos --attach http://127.0.0.1:8474
+  resctl chaos testdata/scenarios/guard-breaker.yaml
   printf 'load 50/s 20s\nwait 5s\nlatency default 300ms\nwait load\nsave s.yaml\n' | resctl chaos --demo`,
-		Args: exactArgs(0, "no arguments"),
-		RunE: func(c *cobra.Command, _ []string) error {
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
 			opts.Stdin, opts.Stdout, opts.Stderr = c.InOrStdin(), c.OutOrStdout(), c.ErrOrStderr()
+			if len(args) == 1 {
+				opts.Scenario = args[0]
+			}
 			if opts.Token == "" {
 				opts.Token = os.Getenv("RESCTL_ADMIN_TOKEN")
 			}
 			n := 0
-			for _, set := range []bool{opts.Upstream != "", opts.Config != "", opts.Attach != "", opts.Demo} {
+			for _, set := range []bool{opts.Upstream != "", opts.Config != "", opts.Attach != "", opts.Demo, opts.Scenario != ""} {
 				if set {
 					n++
 				}
 			}
 			if n != 1 {
-				return withCode(exitUsage, errors.New("resctl chaos needs one of --demo, --upstream URL, --config FILE or --attach ADMIN_URL"), "e.g. resctl chaos --demo")
+				return withCode(exitUsage, errors.New("resctl chaos needs one of --demo, --upstream URL, --config FILE, --attach ADMIN_URL or a scenario file"), "e.g. resctl chaos --demo")
 			}
 			if opts.TTL <= 0 || opts.TTL > session.MaxDuration {
 				return withCode(exitUsage, fmt.Errorf("--ttl %v: between 0 and %v", opts.TTL, session.MaxDuration), "")
@@ -249,6 +256,8 @@ func proxyNames(s *session.Session) []string {
 // --upstream or the demo target, or those of --config.
 func chaosProxies(ctx context.Context, opts *chaosOptions, sopts *session.Options) ([]harness.ProxyConfig, func(), error) {
 	switch {
+	case opts.Scenario != "":
+		return scenarioProxies(ctx, opts, sopts)
 	case opts.Config != "":
 		ps, err := harness.ReadProxyConfig(opts.Config)
 		var ce *harness.ConfigError
@@ -279,4 +288,64 @@ func chaosProxies(ctx context.Context, opts *chaosOptions, sopts *session.Option
 		sopts.Target = opts.Upstream
 		return []harness.ProxyConfig{{Name: harness.DefaultProxyName, Listen: "127.0.0.1:0", Upstream: opts.Upstream, Protocol: opts.Protocol}}, func() {}, nil
 	}
+}
+
+// scenarioProxies are a scenario's proxies with their guard chains and
+// routes, in front of its target (the built-in demo target is started) or
+// its dependencies. Its phases, load and SLAs are not used: the session
+// is driven by hand. A target.command or services are not started.
+func scenarioProxies(ctx context.Context, opts *chaosOptions, sopts *session.Options) ([]harness.ProxyConfig, func(), error) {
+	s, err := loadScenario(ctx, opts.Scenario, scenario.Limits{})
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(s.Target.Command) > 0 || len(s.Services) > 0 {
+		fmt.Fprintf(opts.Stderr, "resctl: %s starts processes (target.command, services); resctl chaos does not: start them yourself\n", opts.Scenario)
+	}
+	stop := func() {}
+	target := s.Target.URL
+	sopts.Target = target
+	if s.Target.Builtin == "demo" {
+		url, desc, stopDemo, err := runner.StartDemo(ctx, runner.Options{DemoCommand: selfCommand("demo-target"), Supervisor: selfCommand(superviseArg)}, s.Seed)
+		if err != nil {
+			return nil, nil, withCode(exitRunFailed, err, "")
+		}
+		fmt.Fprintf(opts.Stderr, "resctl: started the %s\n", desc)
+		target, stop, sopts.Target = url, stopDemo, "builtin:demo"
+		if sopts.Agent == nil {
+			sopts.Agent = &agent.Client{BaseURL: url + agent.MountPath}
+		}
+	} else if s.Target.Agent != "" && sopts.Agent == nil {
+		sopts.Agent = &agent.Client{BaseURL: s.Target.Agent}
+	}
+	if s.Load.GRPC != nil && sopts.GRPCCall == "" {
+		sopts.GRPCCall = s.Load.GRPC.Call
+	}
+	if opts.Seed == 0 {
+		sopts.Seed = s.Seed
+	}
+	var ps []harness.ProxyConfig
+	for _, np := range s.AllProxies() {
+		up := np.Proxy.Upstream
+		if up == "" && len(np.Proxy.Upstreams) == 0 {
+			up = target
+		}
+		protocol := np.Proxy.Protocol
+		if protocol == "" {
+			protocol = harness.ProtocolHTTP
+		}
+		listen := np.Proxy.Listen
+		if listen == "" {
+			listen = "127.0.0.1:0"
+		}
+		ps = append(ps, harness.ProxyConfig{
+			Name: np.Name, Listen: listen, Upstream: up, Upstreams: np.Proxy.Upstreams, Protocol: protocol,
+			Guard: np.Proxy.Guard, Routes: np.Proxy.Routes,
+		})
+	}
+	if len(ps) == 0 {
+		stop()
+		return nil, nil, withCode(exitUsage, fmt.Errorf("%s has no proxy: resctl chaos drives faults through proxies", opts.Scenario), "add a proxy: section, or use --upstream")
+	}
+	return ps, stop, nil
 }
