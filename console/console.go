@@ -40,6 +40,10 @@ type Options struct {
 	Now func() time.Time
 }
 
+// SparkSpan is how far back the sparklines reach: a cell is the mean rate
+// and error share of its seconds, and their worst p50 and p99.
+const SparkSpan = 2 * time.Minute
+
 // MinWidth and MinHeight are the smallest terminal the console draws in;
 // below it says so and keeps taking commands.
 const (
@@ -442,17 +446,27 @@ func (m *Model) render() string {
 		title := fmt.Sprintf("─ %s (%s %s → %s) ", p.Name, p.Protocol, p.Listen, p.Upstream)
 		top = append(top, st.title.Render(fit(title+strings.Repeat("─", max(w-len([]rune(title)), 0)), w)))
 		if p.Protocol != harness.ProtocolTCP {
-			pts := m.s.Traffic(p.Name, spark)
+			// Each cell is a few seconds, so the lines span the last
+			// SparkSpan whatever the width.
+			per := max((int(SparkSpan/time.Second)+spark-1)/spark, 1)
+			pts := m.s.Traffic(p.Name, spark*per)
 			var rps, errs, p50, p99 []float64
-			for _, pt := range pts {
-				rps = append(rps, float64(pt.Requests))
+			for i := 0; i+per <= len(pts); i += per {
+				var req, bad uint64
+				var l50, l99 float64
+				for _, pt := range pts[i : i+per] {
+					req += pt.Requests
+					bad += pt.Errors
+					l50, l99 = max(l50, pt.P50), max(l99, pt.P99)
+				}
+				rps = append(rps, float64(req)/float64(per))
 				e := 0.0
-				if pt.Requests > 0 {
-					e = 100 * float64(pt.Errors) / float64(pt.Requests)
+				if req > 0 {
+					e = 100 * float64(bad) / float64(req)
 				}
 				errs = append(errs, e)
-				p50 = append(p50, pt.P50)
-				p99 = append(p99, pt.P99)
+				p50 = append(p50, l50)
+				p99 = append(p99, l99)
 			}
 			lastOf := func(xs []float64) float64 {
 				if len(xs) == 0 {

@@ -229,6 +229,41 @@ func TestModel_QuitAttachedAsks(t *testing.T) {
 	}
 }
 
+// Traffic through the proxy shows in its sparklines once the proxy has
+// counted a whole second of it.
+func TestModel_TrafficSparkline(t *testing.T) {
+	m, _, _ := newModel(t, false, false)
+	url := "http://" + m.s.Proxies()[0].Listen + "/"
+	for range 20 {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	deadline := time.Now().Add(time.Minute) // only a hang takes this long
+	for !strings.Contains(screen(m), "█") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no traffic in the sparklines:\n%s", screen(m))
+		}
+		m.Update(m.poll()())
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestGuardLine(t *testing.T) {
+	limit, p := 12.0, 0.25
+	got := guardLine(harness.ProxyInfo{Guard: []harness.PolicyInfo{
+		{Name: "orders", Kind: "breaker", State: "open", Rejected: map[string]uint64{"open": 7}},
+		{Name: "proxy", Kind: "adaptive_limit", State: "limiting", Limit: &limit},
+		{Name: "proxy#2", Kind: "throttle", State: "throttling", Probability: &p},
+	}})
+	want := "orders open rejected 7 · proxy limiting limit 12 · proxy#2 throttling p(reject) 25%"
+	if got != want {
+		t.Errorf("guardLine = %q, want %q", got, want)
+	}
+}
+
 func TestComplete(t *testing.T) {
 	c := Candidates{Verbs: []string{"clear", "load", "help"}, Kinds: []string{"latency", "limit_data", "abort", "goroutines"}, Runtime: []string{"goroutines"}, Proxies: []string{"web", "db"}, Faults: []string{"latency-slow"}}
 	for in, want := range map[string]string{
