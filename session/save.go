@@ -113,8 +113,16 @@ func nameCuts(cuts []cut) {
 		switch {
 		case len(cuts[i].Faults) > 0:
 			var ids []string
+			seenID := map[string]int{}
 			for _, f := range cuts[i].Faults {
-				ids = append(ids, f.ID)
+				seenID[f.ID]++
+			}
+			for _, f := range cuts[i].Faults {
+				if seenID[f.ID] > 1 {
+					ids = append(ids, f.ID+"-"+f.Proxy) // the same id on two proxies
+				} else {
+					ids = append(ids, f.ID)
+				}
 			}
 			name = unsafeName.ReplaceAllString(strings.ToLower(strings.Join(ids, "+")), "-")
 			faulted = true
@@ -171,9 +179,7 @@ func (s *Session) Scenario() ([]byte, error) {
 		w("target:\n  url: %s\n", yamlScalar("http://"+target))
 	}
 	protocol := front.Protocol
-	if protocol == harness.ProtocolGRPC || protocol == harness.ProtocolH2C || protocol == harness.ProtocolHTTP {
-		w("proxy:\n  protocol: %s\n", protocol)
-	}
+	w("proxy:\n  protocol: %s\n", protocol)
 	var others []harness.ProxyInfo
 	for _, p := range proxies {
 		used := false
@@ -187,7 +193,7 @@ func (s *Session) Scenario() ([]byte, error) {
 	if len(others) > 0 {
 		w("# The session's other proxies, each in front of what it fronted then.\nproxies:\n")
 		for _, p := range others {
-			w("  - name: %s\n    protocol: %s\n    upstream: %s\n", yamlScalar(p.Name), p.Protocol, yamlScalar(upstreamURL(p)))
+			w("  %s:\n    protocol: %s\n    upstream: %s\n", yamlScalar(p.Name), p.Protocol, yamlScalar(upstreamURL(p)))
 		}
 	}
 

@@ -182,7 +182,11 @@ func New(ctx context.Context, opts Options) (*Session, error) {
 		return nil, fmt.Errorf("admin API %s: no proxies to drive", opts.Admin.BaseURL)
 	}
 	if s.opts.Front == "" {
+		// The load goes through the first proxy it can go through.
 		s.opts.Front = ps[0].Name
+		if i := slices.IndexFunc(ps, func(p harness.ProxyInfo) bool { return p.Protocol != harness.ProtocolTCP }); i >= 0 {
+			s.opts.Front = ps[i].Name
+		}
 	} else if !slices.ContainsFunc(ps, func(p harness.ProxyInfo) bool { return p.Name == s.opts.Front }) {
 		return nil, fmt.Errorf("admin API %s: no proxy %q (it has %s)", opts.Admin.BaseURL, s.opts.Front, strings.Join(names(ps), ", "))
 	}
