@@ -37,13 +37,18 @@ func startHost(t *testing.T, token string) host {
 
 func startHostFor(t *testing.T, target, token string) host {
 	t.Helper()
+	return startHostAt(t, "127.0.0.1:0", target, token)
+}
+
+func startHostAt(t *testing.T, adminListen, target, token string) host {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan harness.Started, 1)
 	done := make(chan error, 1)
 	go func() {
 		done <- harness.Serve(ctx, harness.ServeOptions{
 			Proxies:     []harness.ProxyConfig{{Name: "web", Listen: "127.0.0.1:0", Upstream: target, Protocol: harness.ProtocolHTTP}},
-			AdminListen: "127.0.0.1:0", Token: token,
+			AdminListen: adminListen, Token: token,
 		}, func(s harness.Started) { ready <- s })
 	}()
 	var st harness.Started
@@ -272,4 +277,34 @@ func TestSession_TokenAndUnreachable(t *testing.T) {
 	if _, err := s.ExecLine(context.Background(), "latency web 1s"); err == nil || !strings.Contains(err.Error(), "still up") {
 		t.Errorf("a fault with the admin API gone: %v", err)
 	}
+}
+
+// An admin API that restarts (resctl proxy stopped and started again on
+// the same address) is picked up again: the session says so, and the
+// faults the restart dropped are off on its timeline.
+func TestSession_AdminRestarted(t *testing.T) {
+	h := startHost(t, "")
+	s := newSession(t, h, false)
+	exec(t, s, "latency web 5ms")
+	addr := strings.TrimPrefix(h.admin.BaseURL, "http://")
+	h.stop()
+	if l := s.Poll(context.Background()); len(l) != 1 || !strings.Contains(l[0].Text, "does not answer") {
+		t.Fatalf("poll with the admin API down: %v", l)
+	}
+	startHostAt(t, addr, h.target, "")
+	l := s.Poll(context.Background())
+	var text []string
+	for _, x := range l {
+		text = append(text, x.Text)
+	}
+	if !strings.Contains(strings.Join(text, "\n"), "answers again") {
+		t.Errorf("poll after the restart: %v", text)
+	}
+	for _, f := range s.Faults() {
+		if f.Active() {
+			t.Errorf("fault %s still on after the admin API restarted without it", f.ID)
+		}
+	}
+	// The session goes on: a fault on the new proxy.
+	exec(t, s, "abort web 503 1%")
 }
