@@ -111,7 +111,12 @@ func medianOf(rs []result) result {
 }
 
 func loadRound(pid int, target string, rate int, d time.Duration) result {
-	atk := vegeta.NewAttacker(vegeta.KeepAlive(true), vegeta.Timeout(5*time.Second))
+	// A client of its own per round, its connections closed after it, so
+	// no round inherits the last one's connections (or fills the proxy's
+	// connection cap with them).
+	tp := &http.Transport{MaxIdleConnsPerHost: 512, MaxConnsPerHost: 512}
+	defer tp.CloseIdleConnections()
+	atk := vegeta.NewAttacker(vegeta.Client(&http.Client{Transport: tp, Timeout: 5 * time.Second}))
 	tr := vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodGet, URL: target})
 	var m vegeta.Metrics
 	before := cpuSeconds(pid)
