@@ -231,6 +231,33 @@ func TestSession_AttachedSeesOthersAndClearsItsOwn(t *testing.T) {
 	}
 }
 
+// Quitting an attached session and keeping its faults leaves every fault
+// on the proxy as it was: the session's own until their TTLs, and someone
+// else's untouched.
+func TestSession_CloseKeepTouchesNothing(t *testing.T) {
+	h := startHost(t, "")
+	s := newSession(t, h, false)
+	ctx := context.Background()
+	if _, err := h.admin.AddFault(ctx, "web", harness.FaultRequest{ID: "theirs", Kind: "latency", TTL: "1m", Params: json.RawMessage(`{"delay":"1ms"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, s, "abort web 500 1% id=mine")
+	if n, err := s.Close(ctx, true); err != nil || n != 0 {
+		t.Fatalf("Close keeping the faults cleared %d (%v): want 0", n, err)
+	}
+	ps, err := h.admin.Proxies(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, f := range ps[0].Faults {
+		left = append(left, f.ID)
+	}
+	if strings.Join(left, ",") != "mine,theirs" && strings.Join(left, ",") != "theirs,mine" {
+		t.Errorf("faults left on the attached proxy: %v, want mine and theirs", left)
+	}
+}
+
 // Bad input changes nothing: a misspelt command, an unknown proxy, a
 // parameter the fault refuses, each one line with a hint.
 func TestSession_BadInputTouchesNothing(t *testing.T) {
