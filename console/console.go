@@ -121,7 +121,7 @@ func New(ctx context.Context, s *session.Session, opts Options) *Model {
 	}
 	in := textinput.New()
 	in.Prompt = "> "
-	in.Placeholder = "a command: help, latency default 200ms 30%, load 50/s 30s, save s.yaml"
+	in.Placeholder = "a command: help, latency " + s.Front() + " 200ms 30%, load 50/s 30s, save s.yaml"
 	in.CharLimit = session.MaxLine
 	st := textinput.DefaultDarkStyles()
 	st.Cursor.Blink = false // a blinking cursor would redraw an idle console twice a second
@@ -443,8 +443,7 @@ func (m *Model) render() string {
 
 	spark := max((w-44)/2, 8)
 	for _, p := range m.s.Proxies() {
-		title := fmt.Sprintf("─ %s (%s %s → %s) ", p.Name, p.Protocol, p.Listen, p.Upstream)
-		top = append(top, st.title.Render(fit(title+strings.Repeat("─", max(w-len([]rune(title)), 0)), w)))
+		top = append(top, st.title.Render(rule(fmt.Sprintf("─ %s (%s %s → %s) ", p.Name, p.Protocol, p.Listen, p.Upstream), w)))
 		if p.Protocol != harness.ProtocolTCP {
 			// Each cell is a few seconds, so the lines span the last
 			// SparkSpan whatever the width.
@@ -487,7 +486,7 @@ func (m *Model) render() string {
 		}
 	}
 	faults := m.activeFaults()
-	top = append(top, st.title.Render(fit(fmt.Sprintf("─ faults (%d) · PgUp/PgDn select · F2 switch off · F3 clear all ", len(faults))+strings.Repeat("─", w), w)))
+	top = append(top, st.title.Render(rule(fmt.Sprintf("─ faults (%d) · PgUp/PgDn select · F2 switch off · F3 clear all ", len(faults)), w)))
 	if len(faults) == 0 {
 		top = append(top, st.dim.Render(" none: e.g. latency "+m.s.Front()+" 200ms 30%"))
 	}
@@ -503,7 +502,7 @@ func (m *Model) render() string {
 		}
 		top = append(top, line)
 	}
-	top = append(top, st.title.Render(fit("─ events "+strings.Repeat("─", w), w)))
+	top = append(top, st.title.Render(rule("─ events ", w)))
 	bottom := []string{m.input.View(), m.messageLine(st)}
 	room := h - len(top) - len(bottom)
 	var log []string
@@ -580,6 +579,12 @@ func ms(v float64) string {
 		return fmt.Sprintf("%.0fms", v)
 	}
 	return fmt.Sprintf("%.1fms", v)
+}
+
+// rule is a section's title drawn across the width, cut to w cells only
+// when the title itself is longer.
+func rule(title string, w int) string {
+	return fit(title+strings.Repeat("─", max(w-len([]rune(title)), 0)), w)
 }
 
 // fit cuts s to w cells.

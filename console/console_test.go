@@ -94,6 +94,11 @@ func TestModel_FaultCommandShowsAndActs(t *testing.T) {
 		}
 	}
 	checkFits(t, v, 80, 24)
+	// The command line's example names the session's own proxy.
+	m.input.SetValue("")
+	if v := screen(m); !strings.Contains(v, "latency web 200ms 30%, load") {
+		t.Errorf("the placeholder does not name the proxy web:\n%s", v)
+	}
 	ps, err := admin.Proxies(context.Background())
 	if err != nil || len(ps[0].Faults) != 1 || ps[0].Faults[0].Kind != "latency" {
 		t.Fatalf("admin API: %+v %v, want the latency fault", ps, err)
@@ -135,6 +140,12 @@ func TestModel_Sizes(t *testing.T) {
 		checkFits(t, v, sz[0], sz[1])
 		if !strings.Contains(v, "resctl chaos") || !strings.Contains(v, "abort on web") {
 			t.Errorf("%dx%d:\n%s", sz[0], sz[1], v)
+		}
+		// Section rules are drawn across, not cut short with an ellipsis.
+		for _, l := range strings.Split(v, "\n") {
+			if strings.HasPrefix(l, "─ events") && strings.HasSuffix(l, "…") {
+				t.Errorf("%dx%d: the events rule is cut: %q", sz[0], sz[1], l)
+			}
 		}
 	}
 	// A larger terminal gives the sparklines and the log more room.
