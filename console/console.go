@@ -13,6 +13,7 @@ import (
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/resctl/resctl/harness"
 	"github.com/resctl/resctl/inject/agent"
@@ -424,8 +425,8 @@ func (m *Model) render() string {
 	st := m.styles()
 	w, h := m.width, m.height
 	if w < MinWidth || h < MinHeight {
-		return fmt.Sprintf("terminal %d×%d is too small: the console needs %d×%d.\nCommands still work; quit leaves.\n%s\n%s",
-			w, h, MinWidth, MinHeight, m.input.View(), m.messageLine(st))
+		note := fmt.Sprintf("terminal %d×%d is too small: the console needs %d×%d. Commands still work; quit leaves.", w, h, MinWidth, MinHeight)
+		return ansi.Wrap(note, max(w, 1), "") + "\n" + m.input.View() + "\n" + m.messageLine(st)
 	}
 	if m.paused && m.frozen != "" {
 		return m.frozen

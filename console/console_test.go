@@ -156,9 +156,11 @@ func TestModel_Sizes(t *testing.T) {
 		t.Errorf("sparklines at 160 columns (%d cells) are no wider than at 80 (%d)", big, small)
 	}
 	m.Update(tea.WindowSizeMsg{Width: 50, Height: 10})
-	if v := screen(m); !strings.Contains(v, "too small") {
-		t.Errorf("50x10:\n%s", v)
+	v := screen(m)
+	if !strings.Contains(v, "too small") || !strings.Contains(v, "60×16") {
+		t.Errorf("50x10: want the size the console needs:\n%s", v)
 	}
+	checkFits(t, v, 50, 10)
 }
 
 func TestModel_Color(t *testing.T) {
