@@ -88,12 +88,17 @@ type Model struct {
 	selected      int // index into the active faults
 	message       string
 	messageErr    bool
-	history       []string
-	histAt        int
-	confirmQuit   bool
-	keep          bool
-	quitting      bool
-	busy          bool
+	// answer is the last command's answer when it has several lines
+	// (help, faults): shown where the event log is until Esc or the next
+	// command.
+	answer      []string
+	answerTo    string
+	history     []string
+	histAt      int
+	confirmQuit bool
+	keep        bool
+	quitting    bool
+	busy        bool
 	// frozen is the view kept while paused.
 	frozen string
 }
@@ -176,7 +181,10 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		case msg.Err != nil:
 			m.message, m.messageErr = msg.Err.Error(), true
 		default:
-			m.message, m.messageErr = lastLine(msg.Out), false
+			m.message, m.messageErr = firstLine(msg.Out), false
+			if lines := strings.Split(strings.TrimSpace(msg.Out), "\n"); len(lines) > 1 {
+				m.answer, m.answerTo = lines, msg.Line
+			}
 		}
 		return m, m.poll()
 	case tea.KeyPressMsg:
@@ -187,10 +195,10 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, cmd
 }
 
-func lastLine(s string) string {
+func firstLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	if len(lines) > 1 {
-		return lines[0] + fmt.Sprintf(" (+%d lines in the log)", len(lines)-1)
+		return lines[0] + fmt.Sprintf(" (%d lines above; Esc closes them)", len(lines))
 	}
 	return lines[0]
 }
@@ -257,6 +265,7 @@ func (m *Model) key(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 			m.history = append(m.history, line)
 		}
 		m.histAt = len(m.history)
+		m.answer = nil
 		m.busy = true
 		m.message, m.messageErr = "… "+line, false
 		return m, m.exec(line)
@@ -306,6 +315,7 @@ func (m *Model) key(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case "esc":
 		m.input.SetValue("")
+		m.answer = nil
 		return m, nil
 	}
 	var cmd tea.Cmd
@@ -503,14 +513,29 @@ func (m *Model) render() string {
 		}
 		top = append(top, line)
 	}
-	top = append(top, st.title.Render(rule("─ events ", w)))
+	if len(m.answer) > 0 {
+		top = append(top, st.title.Render(rule("─ "+m.answerTo+" · Esc closes ", w)))
+	} else {
+		top = append(top, st.title.Render(rule("─ events ", w)))
+	}
 	bottom := []string{m.input.View(), m.messageLine(st)}
 	room := h - len(top) - len(bottom)
 	var log []string
 	if room > 0 {
-		lines := m.s.Lines()
-		for _, l := range lines[max(len(lines)-room, 0):] {
-			log = append(log, fit(l.String(), w))
+		if len(m.answer) > 0 {
+			// An answer from its first line; what does not fit says so.
+			shown := m.answer
+			if len(shown) > room {
+				shown = append(slices.Clone(shown[:room-1]), fmt.Sprintf("… %d more lines: a taller terminal shows them", len(m.answer)-room+1))
+			}
+			for _, l := range shown {
+				log = append(log, fit(l, w))
+			}
+		} else {
+			lines := m.s.Lines()
+			for _, l := range lines[max(len(lines)-room, 0):] {
+				log = append(log, fit(l.String(), w))
+			}
 		}
 		for len(log) < room {
 			log = append(log, "")

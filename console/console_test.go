@@ -131,6 +131,40 @@ func TestModel_BadInputIsOneLine(t *testing.T) {
 	}
 }
 
+// An answer of several lines (help, faults) shows whole where the event log
+// is, until Esc or the next command.
+func TestModel_AnswerOfSeveralLines(t *testing.T) {
+	m, _, _ := newModel(t, false, false)
+	typeLine(t, m, "help abort")
+	v := screen(m)
+	for _, want := range []string{"─ help abort · Esc closes", "bare values: a whole number is status", "docs/faults.md#abort", "3 lines above"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("screen lacks %q:\n%s", want, v)
+		}
+	}
+	m.Update(tea.KeyPressMsg{Code: tea.KeyEscape})
+	if v := screen(m); !strings.Contains(v, "─ events") || strings.Contains(v, "bare values") {
+		t.Errorf("after Esc the events are back:\n%s", v)
+	}
+	typeLine(t, m, "help")
+	v = screen(m)
+	checkFits(t, v, 80, 24)
+	if !strings.Contains(v, "Faults: KIND PROXY") || !strings.Contains(v, "Keys: Tab completes") {
+		t.Errorf("help at 80x24:\n%s", v)
+	}
+	// On a smaller terminal what does not fit says so.
+	m.Update(tea.WindowSizeMsg{Width: 60, Height: 16})
+	v = screen(m)
+	checkFits(t, v, 60, 16)
+	if !strings.Contains(v, "Faults: KIND PROXY") || !strings.Contains(v, "more lines: a taller terminal shows them") {
+		t.Errorf("help at 60x16:\n%s", v)
+	}
+	typeLine(t, m, "mark next")
+	if v := screen(m); !strings.Contains(v, "─ events") {
+		t.Errorf("the next command brings the events back:\n%s", v)
+	}
+}
+
 func TestModel_Sizes(t *testing.T) {
 	m, _, _ := newModel(t, false, false)
 	typeLine(t, m, "abort web 503 10% path=/api/with/a/rather/long/path/that/would/not/fit/in/eighty/columns")
