@@ -99,7 +99,8 @@ type Model struct {
 	keep        bool
 	quitting    bool
 	busy        bool
-	// frozen is the view kept while paused.
+	// frozen is the view above the command line kept while paused; the
+	// command line and its answer stay live.
 	frozen string
 }
 
@@ -168,6 +169,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
 		m.input.SetWidth(max(m.width-4, 10))
+		m.frozen = "" // paused, the view is drawn again at the new size
 		return m, nil
 	case TickMsg:
 		return m, tea.Batch(m.poll(), m.tick())
@@ -439,7 +441,7 @@ func (m *Model) render() string {
 		return ansi.Wrap(note, max(w, 1), "") + "\n" + m.input.View() + "\n" + m.messageLine(st)
 	}
 	if m.paused && m.frozen != "" {
-		return m.frozen
+		return m.frozen + "\n" + m.input.View() + "\n" + m.messageLine(st)
 	}
 	var top []string
 	elapsed := m.now().Sub(m.s.Start()).Truncate(time.Second)
@@ -543,11 +545,11 @@ func (m *Model) render() string {
 	} else {
 		top = top[:max(len(top)+room, 1)]
 	}
-	out := strings.Join(append(append(top, log...), bottom...), "\n")
+	view := strings.Join(append(top, log...), "\n")
 	if m.paused {
-		m.frozen = out
+		m.frozen = view
 	}
-	return out
+	return view + "\n" + strings.Join(bottom, "\n")
 }
 
 func (m *Model) messageLine(st styles) string {

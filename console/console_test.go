@@ -227,6 +227,17 @@ func TestModel_ClockAndPause(t *testing.T) {
 	if v := screen(m); v != paused || !strings.Contains(v, "PAUSED") {
 		t.Errorf("paused view changed:\n%s", v)
 	}
+	// Paused, the command line still shows what is typed and answered.
+	typeLine(t, m, `mark "while paused"`)
+	if v := screen(m); !strings.Contains(v, "marked: while paused") || !strings.Contains(v, "00:01:05") {
+		t.Errorf("a command while paused:\n%s", v)
+	}
+	// A resize while paused draws the view at the new size.
+	m.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
+	checkFits(t, screen(m), 100, 30)
+	if v := screen(m); strings.Count(v, "\n") != 29 {
+		t.Errorf("paused view after a resize to 100x30 has %d lines", strings.Count(v, "\n")+1)
+	}
 	m.Update(tea.KeyPressMsg{Code: tea.KeyF4})
 	if v := screen(m); !strings.Contains(v, "00:01:15") {
 		t.Errorf("resumed view:\n%s", v)
