@@ -147,10 +147,11 @@ func TestModel_AnswerOfSeveralLines(t *testing.T) {
 		t.Errorf("after Esc the events are back:\n%s", v)
 	}
 	typeLine(t, m, "help")
+	m.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
 	v = screen(m)
-	checkFits(t, v, 80, 24)
-	if !strings.Contains(v, "Faults: KIND PROXY") || !strings.Contains(v, "Keys: Tab completes") {
-		t.Errorf("help at 80x24:\n%s", v)
+	checkFits(t, v, 100, 30)
+	if !strings.Contains(v, "Faults: KIND PROXY") || !strings.Contains(v, "F4 pauses the view") {
+		t.Errorf("help at 100x30:\n%s", v)
 	}
 	// On a smaller terminal what does not fit says so.
 	m.Update(tea.WindowSizeMsg{Width: 60, Height: 16})
