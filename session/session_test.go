@@ -258,6 +258,25 @@ func TestSession_CloseKeepTouchesNothing(t *testing.T) {
 	}
 }
 
+// A load's end says how its requests fared: on a path the target does not
+// serve, every one failed with a 404, which the proxy's error rate (5xx)
+// does not show.
+func TestSession_LoadDoneSaysHowItFared(t *testing.T) {
+	h := startHost(t, "")
+	s := newSession(t, h, true)
+	exec(t, s, "load 20/s 1s /no/such/path")
+	exec(t, s, "wait load")
+	var done string
+	for _, l := range s.Lines() {
+		if l.Source == "load" && strings.HasPrefix(l.Text, "done:") {
+			done = l.Text
+		}
+	}
+	if !strings.Contains(done, "0.0% succeeded (most failed with status: 404: ") {
+		t.Errorf("load's end: %q, want 0.0%% succeeded and the 404s", done)
+	}
+}
+
 // Bad input changes nothing: a misspelt command, an unknown proxy, a
 // parameter the fault refuses, each one line with a hint.
 func TestSession_BadInputTouchesNothing(t *testing.T) {

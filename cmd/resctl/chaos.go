@@ -77,7 +77,7 @@ admin API that does not answer); 2 bad usage, or a script line was refused.`,
   resctl chaos --config proxies.yaml
   resctl chaos --attach http://127.0.0.1:8474
   resctl chaos testdata/scenarios/guard-breaker.yaml
-  printf 'load 50/s 20s\nwait 5s\nlatency default 300ms\nwait load\nsave s.yaml\n' | resctl chaos --demo`,
+  printf 'load 50/s 20s /api/orders\nwait 5s\nlatency default 300ms\nwait load\nsave s.yaml\n' | resctl chaos --demo`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Stdin, opts.Stdout, opts.Stderr = c.InOrStdin(), c.OutOrStdout(), c.ErrOrStderr()
