@@ -231,6 +231,59 @@ func TestSession_AttachedSeesOthersAndClearsItsOwn(t *testing.T) {
 	}
 }
 
+// A fault on a proxy other than the front one is saved on that proxy,
+// written under proxies: as the scenario reads it, and the scenario
+// validates.
+func TestSession_SaveOtherProxy(t *testing.T) {
+	srv, err := demo.Start("127.0.0.1:0", demo.Options{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan harness.Started, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- harness.Serve(ctx, harness.ServeOptions{
+			Proxies: []harness.ProxyConfig{
+				{Name: "web", Listen: "127.0.0.1:0", Upstream: srv.URL(), Protocol: harness.ProtocolHTTP},
+				{Name: "db", Listen: "127.0.0.1:0", Upstream: strings.TrimPrefix(srv.URL(), "http://"), Protocol: harness.ProtocolTCP},
+			},
+			AdminListen: "127.0.0.1:0",
+		}, func(s harness.Started) { ready <- s })
+	}()
+	var st harness.Started
+	select {
+	case st = <-ready:
+	case err := <-done:
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); <-done })
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	s, err := session.New(ctx, session.Options{Admin: &harness.AdminClient{BaseURL: st.AdminURL}, Owned: true, Front: "web", Target: srv.URL(), Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = s.Close(context.Background(), false) })
+	now = now.Add(2 * time.Second)
+	exec(t, s, "blackhole db")
+	now = now.Add(2 * time.Second)
+	exec(t, s, "clear blackhole")
+	now = now.Add(4 * time.Second)
+	doc, err := s.Scenario()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := scenario.Parse("saved.yaml", doc); err != nil {
+		t.Fatalf("the saved scenario does not validate: %v\n%s", err, doc)
+	}
+	for _, want := range []string{"proxies:\n  db:\n    protocol: tcp\n", "- blackhole: {proxy: db}"} {
+		if !strings.Contains(string(doc), want) {
+			t.Errorf("saved scenario lacks %q:\n%s", want, doc)
+		}
+	}
+}
+
 // Quitting an attached session and keeping its faults leaves every fault
 // on the proxy as it was: the session's own until their TTLs, and someone
 // else's untouched.
