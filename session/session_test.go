@@ -233,7 +233,8 @@ func TestSession_AttachedSeesOthersAndClearsItsOwn(t *testing.T) {
 
 // A fault on a proxy other than the front one is saved on that proxy,
 // written under proxies: as the scenario reads it, and the scenario
-// validates.
+// validates; a fault still on when the session is saved gets no recovery
+// check, and the comment says why.
 func TestSession_SaveOtherProxy(t *testing.T) {
 	srv, err := demo.Start("127.0.0.1:0", demo.Options{Seed: 1})
 	if err != nil {
@@ -277,10 +278,21 @@ func TestSession_SaveOtherProxy(t *testing.T) {
 	if _, err := scenario.Parse("saved.yaml", doc); err != nil {
 		t.Fatalf("the saved scenario does not validate: %v\n%s", err, doc)
 	}
-	for _, want := range []string{"proxies:\n  db:\n    protocol: tcp\n", "- blackhole: {proxy: db}"} {
+	for _, want := range []string{"proxies:\n  db:\n    protocol: tcp\n", "- blackhole: {proxy: db}", "name: recovers after the last fault"} {
 		if !strings.Contains(string(doc), want) {
 			t.Errorf("saved scenario lacks %q:\n%s", want, doc)
 		}
+	}
+	// A fault still on at the end: no recovery to propose, and the
+	// comment says why.
+	exec(t, s, "latency web 5ms")
+	now = now.Add(3 * time.Second)
+	doc, err = s.Scenario()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(doc), "# no recovery check: a fault was still on when the session's window ended") {
+		t.Errorf("a fault on at the end:\n%s", doc)
 	}
 }
 
