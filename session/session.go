@@ -538,6 +538,9 @@ func (s *Session) Poll(ctx context.Context) []Line {
 	asked := s.changes
 	s.mu.Unlock()
 	ps, perr := s.opts.Admin.Proxies(ctx)
+	if perr != nil && ctx.Err() != nil {
+		return nil // the driver stopped polling: no word on the admin API
+	}
 	s.mu.Lock()
 	if perr != nil {
 		if s.reach == "" {

@@ -368,6 +368,21 @@ func TestSession_BadInputTouchesNothing(t *testing.T) {
 	}
 }
 
+// A poll its driver cancels (script mode ending while a poll is out) says
+// nothing about the admin API, which still answers.
+func TestSession_CancelledPollIsSilent(t *testing.T) {
+	h := startHost(t, "")
+	s := newSession(t, h, true)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if lines := s.Poll(ctx); len(lines) != 0 {
+		t.Errorf("a cancelled poll: %v, want no line", lines)
+	}
+	if lines := s.Poll(context.Background()); len(lines) != 0 {
+		t.Errorf("the poll after: %v, want no line", lines)
+	}
+}
+
 // A wrong token is refused at the start with the reason; an admin API that
 // goes away is one line, not one per poll.
 func TestSession_TokenAndUnreachable(t *testing.T) {
