@@ -13,6 +13,7 @@ import (
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/resctl/resctl/harness"
 	"github.com/resctl/resctl/inject/agent"
@@ -87,13 +88,19 @@ type Model struct {
 	selected      int // index into the active faults
 	message       string
 	messageErr    bool
-	history       []string
-	histAt        int
-	confirmQuit   bool
-	keep          bool
-	quitting      bool
-	busy          bool
-	// frozen is the view kept while paused.
+	// answer is the last command's answer when it has several lines
+	// (help, faults): shown where the event log is until Esc or the next
+	// command.
+	answer      []string
+	answerTo    string
+	history     []string
+	histAt      int
+	confirmQuit bool
+	keep        bool
+	quitting    bool
+	busy        bool
+	// frozen is the view above the command line kept while paused; the
+	// command line and its answer stay live.
 	frozen string
 }
 
@@ -121,7 +128,7 @@ func New(ctx context.Context, s *session.Session, opts Options) *Model {
 	}
 	in := textinput.New()
 	in.Prompt = "> "
-	in.Placeholder = "a command: help, latency default 200ms 30%, load 50/s 30s, save s.yaml"
+	in.Placeholder = "a command: help, latency " + s.Front() + " 200ms 30%, load 50/s 30s, save s.yaml"
 	in.CharLimit = session.MaxLine
 	st := textinput.DefaultDarkStyles()
 	st.Cursor.Blink = false // a blinking cursor would redraw an idle console twice a second
@@ -162,6 +169,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
 		m.input.SetWidth(max(m.width-4, 10))
+		m.frozen = "" // paused, the view is drawn again at the new size
 		return m, nil
 	case TickMsg:
 		return m, tea.Batch(m.poll(), m.tick())
@@ -175,7 +183,10 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		case msg.Err != nil:
 			m.message, m.messageErr = msg.Err.Error(), true
 		default:
-			m.message, m.messageErr = lastLine(msg.Out), false
+			m.message, m.messageErr = firstLine(msg.Out), false
+			if lines := strings.Split(strings.TrimSpace(msg.Out), "\n"); len(lines) > 1 {
+				m.answer, m.answerTo = lines, msg.Line
+			}
 		}
 		return m, m.poll()
 	case tea.KeyPressMsg:
@@ -186,10 +197,10 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, cmd
 }
 
-func lastLine(s string) string {
+func firstLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	if len(lines) > 1 {
-		return lines[0] + fmt.Sprintf(" (+%d lines in the log)", len(lines)-1)
+		return lines[0] + fmt.Sprintf(" (%d lines above; Esc closes them)", len(lines))
 	}
 	return lines[0]
 }
@@ -256,6 +267,7 @@ func (m *Model) key(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 			m.history = append(m.history, line)
 		}
 		m.histAt = len(m.history)
+		m.answer = nil
 		m.busy = true
 		m.message, m.messageErr = "… "+line, false
 		return m, m.exec(line)
@@ -305,6 +317,7 @@ func (m *Model) key(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case "esc":
 		m.input.SetValue("")
+		m.answer = nil
 		return m, nil
 	}
 	var cmd tea.Cmd
@@ -424,11 +437,11 @@ func (m *Model) render() string {
 	st := m.styles()
 	w, h := m.width, m.height
 	if w < MinWidth || h < MinHeight {
-		return fmt.Sprintf("terminal %d×%d is too small: the console needs %d×%d.\nCommands still work; quit leaves.\n%s\n%s",
-			w, h, MinWidth, MinHeight, m.input.View(), m.messageLine(st))
+		note := fmt.Sprintf("terminal %d×%d is too small: the console needs %d×%d. Commands still work; quit leaves.", w, h, MinWidth, MinHeight)
+		return ansi.Wrap(note, max(w, 1), "") + "\n" + m.input.View() + "\n" + m.messageLine(st)
 	}
 	if m.paused && m.frozen != "" {
-		return m.frozen
+		return m.frozen + "\n" + m.input.View() + "\n" + m.messageLine(st)
 	}
 	var top []string
 	elapsed := m.now().Sub(m.s.Start()).Truncate(time.Second)
@@ -443,8 +456,7 @@ func (m *Model) render() string {
 
 	spark := max((w-44)/2, 8)
 	for _, p := range m.s.Proxies() {
-		title := fmt.Sprintf("─ %s (%s %s → %s) ", p.Name, p.Protocol, p.Listen, p.Upstream)
-		top = append(top, st.title.Render(fit(title+strings.Repeat("─", max(w-len([]rune(title)), 0)), w)))
+		top = append(top, st.title.Render(rule(fmt.Sprintf("─ %s (%s %s → %s) ", p.Name, p.Protocol, p.Listen, p.Upstream), w)))
 		if p.Protocol != harness.ProtocolTCP {
 			// Each cell is a few seconds, so the lines span the last
 			// SparkSpan whatever the width.
@@ -487,7 +499,7 @@ func (m *Model) render() string {
 		}
 	}
 	faults := m.activeFaults()
-	top = append(top, st.title.Render(fit(fmt.Sprintf("─ faults (%d) · PgUp/PgDn select · F2 switch off · F3 clear all ", len(faults))+strings.Repeat("─", w), w)))
+	top = append(top, st.title.Render(rule(fmt.Sprintf("─ faults (%d) · PgUp/PgDn select · F2 switch off · F3 clear all ", len(faults)), w)))
 	if len(faults) == 0 {
 		top = append(top, st.dim.Render(" none: e.g. latency "+m.s.Front()+" 200ms 30%"))
 	}
@@ -503,14 +515,29 @@ func (m *Model) render() string {
 		}
 		top = append(top, line)
 	}
-	top = append(top, st.title.Render(fit("─ events "+strings.Repeat("─", w), w)))
+	if len(m.answer) > 0 {
+		top = append(top, st.title.Render(rule("─ "+m.answerTo+" · Esc closes ", w)))
+	} else {
+		top = append(top, st.title.Render(rule("─ events ", w)))
+	}
 	bottom := []string{m.input.View(), m.messageLine(st)}
 	room := h - len(top) - len(bottom)
 	var log []string
 	if room > 0 {
-		lines := m.s.Lines()
-		for _, l := range lines[max(len(lines)-room, 0):] {
-			log = append(log, fit(l.String(), w))
+		if len(m.answer) > 0 {
+			// An answer from its first line; what does not fit says so.
+			shown := m.answer
+			if len(shown) > room {
+				shown = append(slices.Clone(shown[:room-1]), fmt.Sprintf("… %d more lines: a taller terminal shows them", len(m.answer)-room+1))
+			}
+			for _, l := range shown {
+				log = append(log, fit(l, w))
+			}
+		} else {
+			lines := m.s.Lines()
+			for _, l := range lines[max(len(lines)-room, 0):] {
+				log = append(log, fit(l.String(), w))
+			}
 		}
 		for len(log) < room {
 			log = append(log, "")
@@ -518,11 +545,11 @@ func (m *Model) render() string {
 	} else {
 		top = top[:max(len(top)+room, 1)]
 	}
-	out := strings.Join(append(append(top, log...), bottom...), "\n")
+	view := strings.Join(append(top, log...), "\n")
 	if m.paused {
-		m.frozen = out
+		m.frozen = view
 	}
-	return out
+	return view + "\n" + strings.Join(bottom, "\n")
 }
 
 func (m *Model) messageLine(st styles) string {
@@ -580,6 +607,12 @@ func ms(v float64) string {
 		return fmt.Sprintf("%.0fms", v)
 	}
 	return fmt.Sprintf("%.1fms", v)
+}
+
+// rule is a section's title drawn across the width, cut to w cells only
+// when the title itself is longer.
+func rule(title string, w int) string {
+	return fit(title+strings.Repeat("─", max(w-len([]rune(title)), 0)), w)
 }
 
 // fit cuts s to w cells.

@@ -94,6 +94,11 @@ func TestModel_FaultCommandShowsAndActs(t *testing.T) {
 		}
 	}
 	checkFits(t, v, 80, 24)
+	// The command line's example names the session's own proxy.
+	m.input.SetValue("")
+	if v := screen(m); !strings.Contains(v, "latency web 200ms 30%, load") {
+		t.Errorf("the placeholder does not name the proxy web:\n%s", v)
+	}
 	ps, err := admin.Proxies(context.Background())
 	if err != nil || len(ps[0].Faults) != 1 || ps[0].Faults[0].Kind != "latency" {
 		t.Fatalf("admin API: %+v %v, want the latency fault", ps, err)
@@ -126,6 +131,41 @@ func TestModel_BadInputIsOneLine(t *testing.T) {
 	}
 }
 
+// An answer of several lines (help, faults) shows whole where the event log
+// is, until Esc or the next command.
+func TestModel_AnswerOfSeveralLines(t *testing.T) {
+	m, _, _ := newModel(t, false, false)
+	typeLine(t, m, "help abort")
+	v := screen(m)
+	for _, want := range []string{"─ help abort · Esc closes", "bare values: a whole number is status", "docs/faults.md#abort", "3 lines above"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("screen lacks %q:\n%s", want, v)
+		}
+	}
+	m.Update(tea.KeyPressMsg{Code: tea.KeyEscape})
+	if v := screen(m); !strings.Contains(v, "─ events") || strings.Contains(v, "bare values") {
+		t.Errorf("after Esc the events are back:\n%s", v)
+	}
+	typeLine(t, m, "help")
+	m.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
+	v = screen(m)
+	checkFits(t, v, 100, 30)
+	if !strings.Contains(v, "Faults: KIND PROXY") || !strings.Contains(v, "F4 pauses the view") {
+		t.Errorf("help at 100x30:\n%s", v)
+	}
+	// On a smaller terminal what does not fit says so.
+	m.Update(tea.WindowSizeMsg{Width: 60, Height: 16})
+	v = screen(m)
+	checkFits(t, v, 60, 16)
+	if !strings.Contains(v, "Faults: KIND PROXY") || !strings.Contains(v, "more lines: a taller terminal shows them") {
+		t.Errorf("help at 60x16:\n%s", v)
+	}
+	typeLine(t, m, "mark next")
+	if v := screen(m); !strings.Contains(v, "─ events") {
+		t.Errorf("the next command brings the events back:\n%s", v)
+	}
+}
+
 func TestModel_Sizes(t *testing.T) {
 	m, _, _ := newModel(t, false, false)
 	typeLine(t, m, "abort web 503 10% path=/api/with/a/rather/long/path/that/would/not/fit/in/eighty/columns")
@@ -136,6 +176,12 @@ func TestModel_Sizes(t *testing.T) {
 		if !strings.Contains(v, "resctl chaos") || !strings.Contains(v, "abort on web") {
 			t.Errorf("%dx%d:\n%s", sz[0], sz[1], v)
 		}
+		// Section rules are drawn across, not cut short with an ellipsis.
+		for _, l := range strings.Split(v, "\n") {
+			if strings.HasPrefix(l, "─ events") && strings.HasSuffix(l, "…") {
+				t.Errorf("%dx%d: the events rule is cut: %q", sz[0], sz[1], l)
+			}
+		}
 	}
 	// A larger terminal gives the sparklines and the log more room.
 	m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
@@ -145,9 +191,11 @@ func TestModel_Sizes(t *testing.T) {
 		t.Errorf("sparklines at 160 columns (%d cells) are no wider than at 80 (%d)", big, small)
 	}
 	m.Update(tea.WindowSizeMsg{Width: 50, Height: 10})
-	if v := screen(m); !strings.Contains(v, "too small") {
-		t.Errorf("50x10:\n%s", v)
+	v := screen(m)
+	if !strings.Contains(v, "too small") || !strings.Contains(v, "60×16") {
+		t.Errorf("50x10: want the size the console needs:\n%s", v)
 	}
+	checkFits(t, v, 50, 10)
 }
 
 func TestModel_Color(t *testing.T) {
@@ -179,6 +227,17 @@ func TestModel_ClockAndPause(t *testing.T) {
 	clk.t = clk.t.Add(10 * time.Second)
 	if v := screen(m); v != paused || !strings.Contains(v, "PAUSED") {
 		t.Errorf("paused view changed:\n%s", v)
+	}
+	// Paused, the command line still shows what is typed and answered.
+	typeLine(t, m, `mark "while paused"`)
+	if v := screen(m); !strings.Contains(v, "marked: while paused") || !strings.Contains(v, "00:01:05") {
+		t.Errorf("a command while paused:\n%s", v)
+	}
+	// A resize while paused draws the view at the new size.
+	m.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
+	checkFits(t, screen(m), 100, 30)
+	if v := screen(m); strings.Count(v, "\n") != 29 {
+		t.Errorf("paused view after a resize to 100x30 has %d lines", strings.Count(v, "\n")+1)
 	}
 	m.Update(tea.KeyPressMsg{Code: tea.KeyF4})
 	if v := screen(m); !strings.Contains(v, "00:01:15") {

@@ -45,7 +45,7 @@ var Verbs = []struct{ Name, Usage string }{
 	{"mark", `mark "TEXT"   put a mark on the timeline, e.g. mark "deploy v2"`},
 	{"faults", "faults   list the active faults"},
 	{"save", "save FILE   write the session as a scenario resctl run replays"},
-	{"report", "report FILE   write the session's recovery report (.html, .json or .md)"},
+	{"report", "report FILE   write the session's recovery report (.html, .json, .md or .xml for JUnit)"},
 	{"wait", "wait DURATION|load   pause before the next command (in scripts), or until the load ends"},
 	{"help", "help [COMMAND|KIND]   this help, or one command's"},
 	{"quit", "quit   end the session, clearing its faults"},

@@ -31,7 +31,8 @@ func Help(args []string) string {
 	for _, v := range Verbs {
 		b.WriteString(v.Usage + "\n")
 	}
-	b.WriteString("Keys: Tab completes, ↑/↓ history, F2 toggles the selected fault, F3 clears all, F4 pauses the view, Ctrl-C quits")
+	b.WriteString("Keys: Tab completes, ↑/↓ history, Esc clears the line, Ctrl-C quits\n")
+	b.WriteString("  PgUp/PgDn select a fault, F2 switches it off, F3 clears all, F4 pauses the view")
 	return b.String()
 }
 

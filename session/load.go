@@ -87,13 +87,35 @@ func (s *Session) startLoad(_ context.Context, args []string) (string, error) {
 			span.Err = err.Error()
 			l = s.logf("load", "stopped: %v (%d sent)", err, st.Sent)
 		case st.Interrupted:
-			l = s.logf("load", "stopped after %v: %d requests sent", (span.Off - span.On).Round(time.Second), st.Sent)
+			l = s.logf("load", "stopped after %v: %d requests sent%s", (span.Off - span.On).Round(time.Second), st.Sent, s.outcome(span))
 		default:
-			l = s.logf("load", "done: %d requests sent in %v", st.Sent, dur)
+			l = s.logf("load", "done: %d requests sent in %v%s", st.Sent, dur, s.outcome(span))
 		}
 		s.background = append(s.background, l)
 	}()
 	return fmt.Sprintf("load %s for %v through %s%s", rate, dur, front.Name, pathNote(grpc, path, s.opts.GRPCCall)), nil
+}
+
+// outcome says how a load's requests fared, and the commonest reason the
+// failed ones failed: a load on a path the target does not serve is all
+// 404s, which the proxy's error rate (5xx) does not show.
+func (s *Session) outcome(span *LoadSpan) string {
+	// From the second it started in: Window reads whole seconds.
+	sum := s.rec.Window(span.On.Truncate(time.Second), span.Off)
+	if sum.Requests == 0 {
+		return ""
+	}
+	text := fmt.Sprintf(", %.1f%% succeeded", 100*sum.SuccessRate())
+	top, n := "", uint64(0)
+	for r, c := range sum.Reasons {
+		if c > n || (c == n && r < top) {
+			top, n = r, c
+		}
+	}
+	if n > 0 {
+		text += fmt.Sprintf(" (most failed with %s: %d)", top, n)
+	}
+	return text
 }
 
 func pathNote(grpc bool, path, call string) string {

@@ -328,6 +328,10 @@ func (s *Session) proposeSLAs(b *strings.Builder, cuts []cut, sentLoad bool) {
 	if last+1 < len(cuts) {
 		room = cuts[len(cuts)-1].To - cuts[last+1].From
 	}
+	if last+1 == len(cuts) {
+		w("  # no recovery check: a fault was still on when the session's window ended\n")
+		return
+	}
 	if room < 2*time.Second {
 		w("  # no recovery check: the session ended %v after its last fault, too soon to judge one\n", room)
 		return

@@ -538,6 +538,9 @@ func (s *Session) Poll(ctx context.Context) []Line {
 	asked := s.changes
 	s.mu.Unlock()
 	ps, perr := s.opts.Admin.Proxies(ctx)
+	if perr != nil && ctx.Err() != nil {
+		return nil // the driver stopped polling: no word on the admin API
+	}
 	s.mu.Lock()
 	if perr != nil {
 		if s.reach == "" {
@@ -759,9 +762,10 @@ func (s *Session) Proxies() []harness.ProxyInfo {
 
 // Close ends the session: its load stops, and faults are cleared — every
 // fault on proxies the session started, or those it added on attached
-// ones (clearAttached asks to clear everything there too). Runtime faults
-// it started are stopped.
-func (s *Session) Close(ctx context.Context, clearAttached bool) (int, error) {
+// ones, never someone else's there. Runtime faults it started are
+// stopped. keep leaves the session's faults on until their TTLs: a person
+// who quit an attached session and chose to keep them.
+func (s *Session) Close(ctx context.Context, keep bool) (int, error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -771,9 +775,12 @@ func (s *Session) Close(ctx context.Context, clearAttached bool) (int, error) {
 	s.mu.Unlock()
 	_, _ = s.stopLoad()
 	s.waitLoad(ctx)
+	if keep {
+		return 0, nil
+	}
 	var errs []error
 	n := 0
-	if s.opts.Owned || clearAttached {
+	if s.opts.Owned {
 		c, err := s.opts.Admin.Reset(ctx)
 		n += c
 		errs = append(errs, err)
@@ -802,7 +809,7 @@ func (s *Session) Close(ctx context.Context, clearAttached bool) (int, error) {
 	s.mu.Lock()
 	at := s.elapsed()
 	for _, f := range s.faults {
-		if f.Active() && (f.Mine || s.opts.Owned || clearAttached) {
+		if f.Active() && (f.Mine || s.opts.Owned) {
 			f.end(at)
 		}
 	}

@@ -231,6 +231,117 @@ func TestSession_AttachedSeesOthersAndClearsItsOwn(t *testing.T) {
 	}
 }
 
+// A fault on a proxy other than the front one is saved on that proxy,
+// written under proxies: as the scenario reads it, and the scenario
+// validates; a fault still on when the session is saved gets no recovery
+// check, and the comment says why.
+func TestSession_SaveOtherProxy(t *testing.T) {
+	srv, err := demo.Start("127.0.0.1:0", demo.Options{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan harness.Started, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- harness.Serve(ctx, harness.ServeOptions{
+			Proxies: []harness.ProxyConfig{
+				{Name: "web", Listen: "127.0.0.1:0", Upstream: srv.URL(), Protocol: harness.ProtocolHTTP},
+				{Name: "db", Listen: "127.0.0.1:0", Upstream: strings.TrimPrefix(srv.URL(), "http://"), Protocol: harness.ProtocolTCP},
+			},
+			AdminListen: "127.0.0.1:0",
+		}, func(s harness.Started) { ready <- s })
+	}()
+	var st harness.Started
+	select {
+	case st = <-ready:
+	case err := <-done:
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); <-done })
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	s, err := session.New(ctx, session.Options{Admin: &harness.AdminClient{BaseURL: st.AdminURL}, Owned: true, Front: "web", Target: srv.URL(), Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = s.Close(context.Background(), false) })
+	now = now.Add(2 * time.Second)
+	exec(t, s, "blackhole db")
+	now = now.Add(2 * time.Second)
+	exec(t, s, "clear blackhole")
+	now = now.Add(4 * time.Second)
+	doc, err := s.Scenario()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := scenario.Parse("saved.yaml", doc); err != nil {
+		t.Fatalf("the saved scenario does not validate: %v\n%s", err, doc)
+	}
+	for _, want := range []string{"proxies:\n  db:\n    protocol: tcp\n", "- blackhole: {proxy: db}", "name: recovers after the last fault"} {
+		if !strings.Contains(string(doc), want) {
+			t.Errorf("saved scenario lacks %q:\n%s", want, doc)
+		}
+	}
+	// A fault still on at the end: no recovery to propose, and the
+	// comment says why.
+	exec(t, s, "latency web 5ms")
+	now = now.Add(3 * time.Second)
+	doc, err = s.Scenario()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(doc), "# no recovery check: a fault was still on when the session's window ended") {
+		t.Errorf("a fault on at the end:\n%s", doc)
+	}
+}
+
+// Quitting an attached session and keeping its faults leaves every fault
+// on the proxy as it was: the session's own until their TTLs, and someone
+// else's untouched.
+func TestSession_CloseKeepTouchesNothing(t *testing.T) {
+	h := startHost(t, "")
+	s := newSession(t, h, false)
+	ctx := context.Background()
+	if _, err := h.admin.AddFault(ctx, "web", harness.FaultRequest{ID: "theirs", Kind: "latency", TTL: "1m", Params: json.RawMessage(`{"delay":"1ms"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, s, "abort web 500 1% id=mine")
+	if n, err := s.Close(ctx, true); err != nil || n != 0 {
+		t.Fatalf("Close keeping the faults cleared %d (%v): want 0", n, err)
+	}
+	ps, err := h.admin.Proxies(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, f := range ps[0].Faults {
+		left = append(left, f.ID)
+	}
+	if strings.Join(left, ",") != "mine,theirs" && strings.Join(left, ",") != "theirs,mine" {
+		t.Errorf("faults left on the attached proxy: %v, want mine and theirs", left)
+	}
+}
+
+// A load's end says how its requests fared: on a path the target does not
+// serve, every one failed with a 404, which the proxy's error rate (5xx)
+// does not show.
+func TestSession_LoadDoneSaysHowItFared(t *testing.T) {
+	h := startHost(t, "")
+	s := newSession(t, h, true)
+	exec(t, s, "load 20/s 1s /no/such/path")
+	exec(t, s, "wait load")
+	var done string
+	for _, l := range s.Lines() {
+		if l.Source == "load" && strings.HasPrefix(l.Text, "done:") {
+			done = l.Text
+		}
+	}
+	if !strings.Contains(done, "0.0% succeeded (most failed with status: 404: ") {
+		t.Errorf("load's end: %q, want 0.0%% succeeded and the 404s", done)
+	}
+}
+
 // Bad input changes nothing: a misspelt command, an unknown proxy, a
 // parameter the fault refuses, each one line with a hint.
 func TestSession_BadInputTouchesNothing(t *testing.T) {
@@ -254,6 +365,21 @@ func TestSession_BadInputTouchesNothing(t *testing.T) {
 	ps, _ := h.admin.Proxies(context.Background())
 	if len(ps[0].Faults) != 1 || ps[0].Faults[0].ID != "latency" {
 		t.Errorf("faults after bad input: %+v, want the latency alone", ps[0].Faults)
+	}
+}
+
+// A poll its driver cancels (script mode ending while a poll is out) says
+// nothing about the admin API, which still answers.
+func TestSession_CancelledPollIsSilent(t *testing.T) {
+	h := startHost(t, "")
+	s := newSession(t, h, true)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if lines := s.Poll(ctx); len(lines) != 0 {
+		t.Errorf("a cancelled poll: %v, want no line", lines)
+	}
+	if lines := s.Poll(context.Background()); len(lines) != 0 {
+		t.Errorf("the poll after: %v, want no line", lines)
 	}
 }
 

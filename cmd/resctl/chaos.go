@@ -77,7 +77,7 @@ admin API that does not answer); 2 bad usage, or a script line was refused.`,
   resctl chaos --config proxies.yaml
   resctl chaos --attach http://127.0.0.1:8474
   resctl chaos testdata/scenarios/guard-breaker.yaml
-  printf 'load 50/s 20s\nwait 5s\nlatency default 300ms\nwait load\nsave s.yaml\n' | resctl chaos --demo`,
+  printf 'load 50/s 20s /api/orders\nwait 5s\nlatency default 300ms\nwait load\nsave s.yaml\n' | resctl chaos --demo`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Stdin, opts.Stdout, opts.Stderr = c.InOrStdin(), c.OutOrStdout(), c.ErrOrStderr()
@@ -111,7 +111,7 @@ admin API that does not answer); 2 bad usage, or a script line was refused.`,
 	f.StringVar(&opts.Protocol, "protocol", harness.ProtocolHTTP, "the --upstream proxy's protocol: http, h2c, grpc or tcp")
 	f.StringVar(&opts.Config, "config", "", "start the proxies a YAML file lists (as resctl proxy --config)")
 	f.StringVar(&opts.Attach, "attach", "", "attach to the admin API of a running resctl proxy or resctl run")
-	f.StringVar(&opts.Front, "proxy", "", "the proxy the session's load goes through (default: the first)")
+	f.StringVar(&opts.Front, "proxy", "", "the proxy the session's load goes through (default: the first that is not a tcp proxy)")
 	f.StringVar(&opts.Agent, "agent", "", "the target's runtime-fault agent, for goroutines, memory, cpu and gc (--demo has one)")
 	f.StringVar(&opts.Call, "call", "", "for load through a grpc proxy: the method, package.Service/Method")
 	f.StringVar(&opts.Token, "token", "", "the admin API's bearer token, attached (default $RESCTL_ADMIN_TOKEN)")
