@@ -20,8 +20,11 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	var b strings.Builder
 	v := r.Verdict()
 	icon := "❌"
-	if v == VerdictPassed {
+	switch v {
+	case VerdictPassed:
 		icon = "✅"
+	case VerdictRecorded:
+		icon = "📼"
 	}
 	fmt.Fprintf(&b, "## %s resctl · %s: %s\n\n", icon, mdText(r.Scenario), v)
 	fmt.Fprintf(&b, "target %s · %s · seed %d · %d requests sent · resctl %s\n\n",

@@ -37,6 +37,10 @@ type Report struct {
 	// Aborted says why a safeguard SLA (steady_state, abort_on_breach)
 	// stopped the run early; the verdict is then a failure.
 	Aborted string `json:"aborted,omitempty"`
+	// Session marks the report of an interactive chaos session (resctl
+	// chaos): an exploration with no SLAs of its own, whose verdict is
+	// RECORDED, neither passed nor failed.
+	Session bool `json:"session,omitempty"`
 	// Shard is "i/N" for the report of one shard of a distributed load
 	// (resctl load --shard), which covers that shard's requests only.
 	Shard string `json:"shard,omitempty"`

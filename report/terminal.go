@@ -47,7 +47,7 @@ func WriteTerminal(w io.Writer, r *Report, o TerminalOptions) error {
 	}
 	v := r.Verdict()
 	verdict := style(failStyle, string(v))
-	if v == VerdictPassed {
+	if v == VerdictPassed || v == VerdictRecorded {
 		verdict = style(passStyle, string(v))
 	}
 	fmt.Fprintf(&b, "%s %s: %s\n", style(headStyle, "resctl run"), r.Scenario, verdict)

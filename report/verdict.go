@@ -13,6 +13,9 @@ const (
 	VerdictAborted     Verdict = "ABORTED"
 	VerdictFailed      Verdict = "FAILED"
 	VerdictPassed      Verdict = "PASSED"
+	// VerdictRecorded is a chaos session's: what happened, with nothing
+	// to judge it by.
+	VerdictRecorded Verdict = "RECORDED"
 )
 
 // Verdict decides the run's outcome.
@@ -26,6 +29,8 @@ func (r *Report) Verdict() Verdict {
 		return VerdictAborted
 	case !r.Passed:
 		return VerdictFailed
+	case r.Session && len(r.SLAs) == 0:
+		return VerdictRecorded
 	}
 	return VerdictPassed
 }

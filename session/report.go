@@ -39,6 +39,7 @@ func (s *Session) BuildReport() (*report.Report, error) {
 	span := window[1] - w0
 	r := runner.RecordingReport(rec, span)
 	r.Scenario = "chaos session"
+	r.Session = true
 	r.Target = s.opts.Target
 	if r.Target == "" {
 		for _, p := range s.Proxies() {

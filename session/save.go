@@ -299,6 +299,12 @@ func (s *Session) proposeSLAs(b *strings.Builder, cuts []cut, sentLoad bool) {
 		sum = s.rec.Window(base.From, base.To)
 	}
 	healthy := "success_rate >= 99%"
+	if sum.Requests > 0 && sum.SuccessRate() < 0.9 {
+		// A baseline that was not healthy is no yardstick.
+		w("  # no SLAs proposed: in %s, before the first fault, only %.1f%% of the session's requests succeeded;\n", base.Name, sum.SuccessRate()*100)
+		w("  # check the load's path (load RATE DURATION PATH) and the target, then write the SLAs by hand\n  []\n")
+		return
+	}
 	if sum.Requests > 0 {
 		// One decimal, rounded down, and never 100%: one lost request in
 		// a replay is not a failed baseline.

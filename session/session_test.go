@@ -186,9 +186,15 @@ func TestSession_Report(t *testing.T) {
 	if len(r.Faults) != 1 || r.Faults[0].Injected == 0 || !r.Faults[0].Fired {
 		t.Errorf("faults %+v: want the abort, fired", r.Faults)
 	}
+	if v := r.Verdict(); v != report.VerdictRecorded {
+		t.Errorf("the session's verdict is %s: it judged nothing, want RECORDED", v)
+	}
 	var sb strings.Builder
 	if err := report.WriteHTML(&sb, r); err != nil {
 		t.Fatal(err)
+	}
+	if !strings.Contains(sb.String(), "chaos session · RECORDED") {
+		t.Error("the HTML report's title does not say RECORDED")
 	}
 	raw, _ := json.Marshal(r)
 	if !strings.Contains(string(raw), "added abort on web") {
