@@ -180,6 +180,7 @@ func (s *Session) Scenario() ([]byte, error) {
 	}
 	protocol := front.Protocol
 	w("proxy:\n  protocol: %s\n", protocol)
+	w("%s", indent(s.opts.ProxyYAML[front.Name], "  "))
 	var others []harness.ProxyInfo
 	for _, p := range proxies {
 		used := false
@@ -194,6 +195,7 @@ func (s *Session) Scenario() ([]byte, error) {
 		w("# The session's other proxies, each in front of what it fronted then.\nproxies:\n")
 		for _, p := range others {
 			w("  %s:\n    protocol: %s\n    upstream: %s\n", yamlScalar(p.Name), p.Protocol, yamlScalar(upstreamURL(p)))
+			w("%s", indent(s.opts.ProxyYAML[p.Name], "    "))
 		}
 	}
 
@@ -252,6 +254,18 @@ func (s *Session) Scenario() ([]byte, error) {
 	s.proposeSLAs(&b, cuts, sentLoad)
 	w("output:\n  dir: resctl-out\n")
 	return []byte(b.String()), nil
+}
+
+// indent puts prefix before every line of a YAML block.
+func indent(block, prefix string) string {
+	if strings.TrimSpace(block) == "" {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(block, "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = prefix + l
+	}
+	return strings.Join(lines, "\n") + "\n"
 }
 
 func upstreamURL(p harness.ProxyInfo) string {

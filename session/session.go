@@ -53,6 +53,11 @@ type Options struct {
 	// Target describes what the proxies front, for the saved scenario:
 	// "builtin:demo" or a URL; empty is the front proxy's upstream.
 	Target string
+	// ProxyYAML is, by proxy name, the YAML of the guard, routes and
+	// balance of proxies the session started from a file (a scenario or
+	// a --config), as written there: a saved scenario carries them, so
+	// its replay has the same guard.
+	ProxyYAML map[string]string
 	// GRPCCall is the method gRPC load calls, package.Service/Method.
 	GRPCCall string
 	// LoadTimeout bounds each request of the session's load.

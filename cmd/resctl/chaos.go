@@ -12,6 +12,7 @@ import (
 
 	"github.com/charmbracelet/x/term"
 	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/resctl/resctl/console"
 	"github.com/resctl/resctl/harness"
@@ -269,6 +270,7 @@ func chaosProxies(ctx context.Context, opts *chaosOptions, sopts *session.Option
 		case err != nil:
 			return nil, nil, withCode(exitUsage, fmt.Errorf("read proxy config: %w", err), "")
 		}
+		sopts.ProxyYAML = guardYAML(opts.Config, false)
 		return ps, func() {}, nil
 	case opts.Demo:
 		url, desc, stop, err := runner.StartDemo(ctx, runner.Options{DemoCommand: selfCommand("demo-target"), Supervisor: selfCommand(superviseArg)}, opts.Seed)
@@ -324,6 +326,7 @@ func scenarioProxies(ctx context.Context, opts *chaosOptions, sopts *session.Opt
 	if opts.Seed == 0 {
 		sopts.Seed = s.Seed
 	}
+	sopts.ProxyYAML = guardYAML(opts.Scenario, true)
 	var ps []harness.ProxyConfig
 	for _, np := range s.AllProxies() {
 		up := np.Proxy.Upstream
@@ -348,4 +351,61 @@ func scenarioProxies(ctx context.Context, opts *chaosOptions, sopts *session.Opt
 		return nil, nil, withCode(exitUsage, fmt.Errorf("%s has no proxy: resctl chaos drives faults through proxies", opts.Scenario), "add a proxy: section, or use --upstream")
 	}
 	return ps, stop, nil
+}
+
+// guardYAML is, by proxy name, the guard, routes and balance keys of the
+// proxies a file defines — a scenario's proxy and proxies, or a --config
+// list — as written there, for the scenario a session saves. The file has
+// been read and validated already; one that cannot be read again gives
+// nothing.
+func guardYAML(path string, isScenario bool) map[string]string {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var doc yaml.Node
+	if yaml.Unmarshal(raw, &doc) != nil || len(doc.Content) == 0 {
+		return nil
+	}
+	root := doc.Content[0]
+	out := map[string]string{}
+	keep := func(name string, proxy *yaml.Node) {
+		if proxy.Kind != yaml.MappingNode {
+			return
+		}
+		sub := &yaml.Node{Kind: yaml.MappingNode}
+		for i := 0; i+1 < len(proxy.Content); i += 2 {
+			switch proxy.Content[i].Value {
+			case "guard", "routes", "balance":
+				sub.Content = append(sub.Content, proxy.Content[i], proxy.Content[i+1])
+			}
+		}
+		if len(sub.Content) > 0 {
+			if b, err := yaml.Marshal(sub); err == nil {
+				out[name] = string(b)
+			}
+		}
+	}
+	if !isScenario {
+		for _, p := range root.Content {
+			for i := 0; i+1 < len(p.Content); i += 2 {
+				if p.Content[i].Value == "name" {
+					keep(p.Content[i+1].Value, p)
+				}
+			}
+		}
+		return out
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		switch root.Content[i].Value {
+		case "proxy":
+			keep(scenario.MainProxy, root.Content[i+1])
+		case "proxies":
+			ps := root.Content[i+1]
+			for j := 0; j+1 < len(ps.Content); j += 2 {
+				keep(ps.Content[j].Value, ps.Content[j+1])
+			}
+		}
+	}
+	return out
 }
