@@ -227,6 +227,26 @@ func (m *Model) mineActive() int {
 	return n
 }
 
+// listed are the faults the view lists: the active ones, then the last
+// few the session added and that are off now, which F2 switches back on.
+func (m *Model) listed() []session.FaultSpan {
+	all := m.s.Faults()
+	out := m.activeFaults()
+	seen := map[[2]string]bool{}
+	for _, f := range out {
+		seen[[2]string{f.Proxy, f.ID}] = true
+	}
+	var off []session.FaultSpan
+	for i := len(all) - 1; i >= 0 && len(off) < 3; i-- {
+		f := all[i]
+		if k := [2]string{f.Proxy, f.ID}; f.Mine && !f.Active() && !seen[k] {
+			seen[k] = true
+			off = append(off, f)
+		}
+	}
+	return append(out, off...)
+}
+
 func (m *Model) activeFaults() []session.FaultSpan {
 	var out []session.FaultSpan
 	for _, f := range m.s.Faults() {
@@ -297,17 +317,23 @@ func (m *Model) key(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		m.selected = max(m.selected-1, 0)
 		return m, nil
 	case "pgdown":
-		m.selected = min(m.selected+1, max(len(m.activeFaults())-1, 0))
+		m.selected = min(m.selected+1, max(len(m.listed())-1, 0))
 		return m, nil
 	case "f2":
-		fs := m.activeFaults()
+		fs := m.listed()
 		if len(fs) == 0 {
-			m.message, m.messageErr = "no active fault to switch off", true
+			m.message, m.messageErr = "no fault to switch", true
 			return m, nil
 		}
 		f := fs[min(m.selected, len(fs)-1)]
 		m.busy = true
-		return m, m.exec("clear " + f.ID)
+		if f.Active() {
+			return m, m.exec("clear " + f.ID)
+		}
+		return m, func() tea.Msg {
+			out, err := m.s.Readd(m.ctx, f.Proxy, f.ID)
+			return ResultMsg{Line: "F2", Out: out, Err: err}
+		}
 	case "f3":
 		m.busy = true
 		return m, m.exec("clear all")
@@ -498,8 +524,8 @@ func (m *Model) render() string {
 			top = append(top, fit(" guard: "+g, w))
 		}
 	}
-	faults := m.activeFaults()
-	top = append(top, st.title.Render(rule(fmt.Sprintf("─ faults (%d) · PgUp/PgDn select · F2 switch off · F3 clear all ", len(faults)), w)))
+	faults := m.listed()
+	top = append(top, st.title.Render(rule(fmt.Sprintf("─ faults (%d) · PgUp/PgDn select · F2 switch off/on · F3 clear all ", len(m.activeFaults())), w)))
 	if len(faults) == 0 {
 		top = append(top, st.dim.Render(" none: e.g. latency "+m.s.Front()+" 200ms 30%"))
 	}
@@ -510,8 +536,14 @@ func (m *Model) render() string {
 			left = max(f.ExpiresAt.Sub(m.now()), 0).Round(time.Second).String() + " left"
 		}
 		line := fit(fmt.Sprintf(" %s on %s  %s  matched %d injected %d  %s", f.ID, f.Proxy, session.Describe(f.Kind, f.Params), f.Matched, f.Injected, left), w)
-		if i == sel {
+		if !f.Active() {
+			line = fit(fmt.Sprintf(" %s on %s  %s  off", f.ID, f.Proxy, session.Describe(f.Kind, f.Params)), w)
+		}
+		switch {
+		case i == sel:
 			line = st.sel.Render(line)
+		case !f.Active():
+			line = st.dim.Render(line)
 		}
 		top = append(top, line)
 	}

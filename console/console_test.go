@@ -109,8 +109,18 @@ func TestModel_FaultCommandShowsAndActs(t *testing.T) {
 	if ps, _ := admin.Proxies(context.Background()); len(ps[0].Faults) != 0 {
 		t.Errorf("after F2 the proxy still has %+v", ps[0].Faults)
 	}
-	if v := screen(m); !strings.Contains(v, "faults (0)") {
+	if v := screen(m); !strings.Contains(v, "faults (0)") || !strings.Contains(v, "delay=200ms percent=30  off") {
 		t.Errorf("after F2:\n%s", v)
+	}
+	// F2 again switches it back on, as it was.
+	_, cmd = m.Update(tea.KeyPressMsg{Code: tea.KeyF2})
+	m.Update(cmd())
+	ps, _ = admin.Proxies(context.Background())
+	if len(ps[0].Faults) != 1 || ps[0].Faults[0].Kind != "latency" {
+		t.Errorf("after F2 twice the proxy has %+v, want the latency again", ps[0].Faults)
+	}
+	if v := screen(m); !strings.Contains(v, "faults (1)") {
+		t.Errorf("after F2 twice:\n%s", v)
 	}
 }
 

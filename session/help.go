@@ -32,7 +32,7 @@ func Help(args []string) string {
 		b.WriteString(v.Usage + "\n")
 	}
 	b.WriteString("Keys: Tab completes, ↑/↓ history, Esc clears the line, Ctrl-C quits\n")
-	b.WriteString("  PgUp/PgDn select a fault, F2 switches it off, F3 clears all, F4 pauses the view")
+	b.WriteString("  PgUp/PgDn select a fault, F2 switches it off (or back on), F3 clears all, F4 pauses the view")
 	return b.String()
 }
 

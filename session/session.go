@@ -403,6 +403,34 @@ func (s *Session) addRuntime(ctx context.Context, c Command) (string, error) {
 	return fmt.Sprintf("started %s in the target (ends in %v unless cleared)", info.ID, ttl), nil
 }
 
+// Readd switches a fault of the session's back on, as it was last added:
+// the console's toggle of a fault it switched off. Its TTL is the
+// session's default.
+func (s *Session) Readd(ctx context.Context, proxy, id string) (string, error) {
+	s.mu.Lock()
+	var last *FaultSpan
+	for _, f := range s.faults {
+		if f.Proxy == proxy && f.ID == id {
+			last = f
+		}
+	}
+	s.mu.Unlock()
+	switch {
+	case last == nil:
+		return "", parseErr("faults lists them", "no fault %q on %s", id, proxy)
+	case last.Active():
+		return "", parseErr("", "%s on %s is on already", id, proxy)
+	}
+	c := Command{Verb: last.Kind, Proxy: proxy, ID: id, Params: maps.Clone(last.Params)}
+	if c.Params == nil {
+		c.Params = map[string]any{}
+	}
+	if last.Runtime {
+		return s.addRuntime(ctx, c)
+	}
+	return s.addFault(ctx, c)
+}
+
 // apiErr words an admin API or agent error for one line of the console.
 func apiErr(err error) error {
 	var ae *harness.APIError
