@@ -315,6 +315,15 @@ func (t *callTracker) end(c *call, ctx context.Context) {
 	if err != nil {
 		msg = err.Error()
 	}
+	// A call that ended at its own deadline timed out, whichever side's
+	// DeadlineExceeded arrived first: the server, which was told the
+	// deadline, may answer with the status a moment before the client's
+	// timer fires. One that ended well before it (in the last tenth of
+	// its time or earlier) carries the server's own status.
+	ownDeadline := false
+	if dl, ok := ctx.Deadline(); ok && code == codes.DeadlineExceeded {
+		ownDeadline = !at.Before(dl.Add(-dl.Sub(c.sent) / 10))
+	}
 	finish := func(r *response) {
 		defer t.pending.Done()
 		in := check.Response{Status: res.Code, GRPCCode: res.GRPCCode}
@@ -323,6 +332,9 @@ func (t *callTracker) end(c *call, ctx context.Context) {
 			in.Body, size = r.json, r.size
 		}
 		res.Reason = grpcReason(code, msg, t.checks, in)
+		if ownDeadline && res.Reason == ReasonStatus+": "+code.String() {
+			res.Reason = transportReason("deadline exceeded")
+		}
 		res.Failed = res.Reason != ""
 		res.Fallback = fallback && !res.Failed
 		if strings.HasPrefix(res.Reason, ReasonCheck+": ") {
