@@ -257,8 +257,12 @@ func TestTCPProxy_SlowClose(t *testing.T) {
 	b := inject.NewBoard(1, nil)
 	tcpFault(t, b, "slow_close", "delay: 100ms")
 	p := startTCP(t, tcpServer(t, sendAll([]byte("bye"))), b)
-	c := dialTCP(t, p.Addr())
+	// From before the dial: the proxy cannot see the upstream's close
+	// before the client's connection made it dial the upstream, so the
+	// delay runs after this instant, however late the client's goroutine
+	// gets back to it on a busy machine.
 	start := time.Now()
+	c := dialTCP(t, p.Addr())
 	got, err := io.ReadAll(c)
 	if err != nil || string(got) != "bye" {
 		t.Fatalf("read %q, %v", got, err)
