@@ -6,7 +6,7 @@ LDFLAGS  := -s -w -X github.com/resctl/resctl/internal/version.Version=$(VERSION
             -X github.com/resctl/resctl/internal/version.Commit=$(COMMIT)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build services test test-stress check-modules fuzz fuzz-short test-browser lint bench bench-load demo screenshot generate release-check clean
+.PHONY: build services test test-stress check-modules fuzz fuzz-short test-browser lint bench bench-load soak demo screenshot generate release-check clean
 
 ## build: the resctl binary in bin/, version stamped
 build:
@@ -68,6 +68,14 @@ bench:
 ## bench-load: only the end-to-end load benchmark (1,000 req/s for 60 s)
 bench-load:
 	./bench/load.sh
+
+## soak: one hour at 1,000 requests/s through the proxy to the demo target,
+## a fault switched on or off every minute; every phase's verdict must be
+## right and resctl's own RSS and goroutines flat after warm-up
+## (bench/soak.sh, bench/soakcheck). DURATION=3m PHASE=30s for a short try;
+## OUT=DIR keeps the report. Not part of make test
+soak:
+	./bench/soak.sh
 
 ## demo: run the quickstart scenario against the built-in demo target;
 ## writes resctl-out/report.json and the recovery report resctl-out/report.html
