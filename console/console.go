@@ -471,7 +471,7 @@ func (m *Model) render() string {
 	}
 	var top []string
 	elapsed := m.now().Sub(m.s.Start()).Truncate(time.Second)
-	head := fmt.Sprintf("resctl chaos · %s · %s", m.opts.AdminURL, clock(elapsed))
+	head := fmt.Sprintf("resctl chaos · %s · %s", m.opts.AdminURL, session.Clock(elapsed))
 	if l := m.s.LoadRunning(); l != "" {
 		head += " · load " + l
 	}
@@ -624,11 +624,6 @@ func sumRejected(m map[string]uint64) uint64 {
 		n += v
 	}
 	return n
-}
-
-func clock(d time.Duration) string {
-	s := int(d / time.Second)
-	return fmt.Sprintf("%02d:%02d:%02d", s/3600, s/60%60, s%60)
 }
 
 func ms(v float64) string {

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -226,9 +227,9 @@ func (s *Session) Scenario() ([]byte, error) {
 	}
 
 	w("phases:\n")
-	for i, c := range cuts {
+	for _, c := range cuts {
 		for _, m := range c.Marks {
-			w("  # mark at %s: %s\n", clockOf(m.At), strings.ReplaceAll(m.Text, "\n", " "))
+			w("  # mark at %s: %s\n", Clock(m.At), strings.ReplaceAll(m.Text, "\n", " "))
 		}
 		w("  - name: %s\n    duration: %v\n", yamlScalar(c.Name), c.To-c.From)
 		switch {
@@ -247,7 +248,6 @@ func (s *Session) Scenario() ([]byte, error) {
 				w("      - %s: %s\n", f.Kind, flowMap(params))
 			}
 		}
-		_ = i
 	}
 
 	w("slas:\n")
@@ -410,37 +410,12 @@ func niceBound(d time.Duration) time.Duration {
 func cleanParams(p map[string]any) map[string]any {
 	out := map[string]any{}
 	for k, v := range p {
-		switch x := v.(type) {
-		case nil:
+		if v == nil || v == "0s" {
 			continue
-		case string:
-			if x == "" || x == "0s" {
-				continue
-			}
-		case float64:
-			if x == 0 {
-				continue
-			}
-		case int:
-			if x == 0 {
-				continue
-			}
-		case int64:
-			if x == 0 {
-				continue
-			}
-		case bool:
-			if !x {
-				continue
-			}
-		case map[string]any:
-			if len(x) == 0 {
-				continue
-			}
-		case []any:
-			if len(x) == 0 {
-				continue
-			}
+		}
+		rv := reflect.ValueOf(v)
+		if rv.IsZero() || ((rv.Kind() == reflect.Map || rv.Kind() == reflect.Slice) && rv.Len() == 0) {
+			continue
 		}
 		out[k] = v
 	}

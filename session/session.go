@@ -78,10 +78,11 @@ type Line struct {
 }
 
 func (l Line) String() string {
-	return fmt.Sprintf("%s %-6s %s", clockOf(l.At), l.Source, l.Text)
+	return fmt.Sprintf("%s %-6s %s", Clock(l.At), l.Source, l.Text)
 }
 
-func clockOf(d time.Duration) string {
+// Clock writes a time since the session's start as hh:mm:ss.
+func Clock(d time.Duration) string {
 	s := int(d / time.Second)
 	return fmt.Sprintf("%02d:%02d:%02d", s/3600, s/60%60, s%60)
 }
@@ -615,6 +616,9 @@ func (s *Session) Poll(ctx context.Context) []Line {
 		s.syncRuntime(ctx, &out)
 	}
 	for _, p := range ps {
+		if p.Protocol == harness.ProtocolTCP {
+			continue // a tcp proxy counts no requests
+		}
 		s.pollTraffic(ctx, p.Name)
 	}
 	return out
