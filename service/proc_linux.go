@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 )
 
 func setDeathSignal(attr *syscall.SysProcAttr, sig syscall.Signal) { attr.Pdeathsig = sig }
@@ -63,6 +64,8 @@ type procInfo struct {
 	// the pid it names one process, whatever pids are reused later.
 	start  uint64
 	zombie bool
+	// stopped: frozen by SIGSTOP (state T).
+	stopped bool
 }
 
 func readProc(pid int) (procInfo, error) {
@@ -80,7 +83,7 @@ func readProc(pid int) (procInfo, error) {
 	if len(f) < 20 {
 		return procInfo{}, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f)+2)
 	}
-	p := procInfo{pid: pid, zombie: f[0] == "Z" || f[0] == "X"}
+	p := procInfo{pid: pid, zombie: f[0] == "Z" || f[0] == "X", stopped: f[0] == "T"}
 	p.ppid, err = strconv.Atoi(f[1])
 	if err == nil {
 		p.pgrp, err = strconv.Atoi(f[2])
@@ -112,4 +115,28 @@ func listProcs() ([]procInfo, error) {
 		}
 	}
 	return out, nil
+}
+
+// waitStopped waits until every process of group but skip is stopped or
+// gone: SIGSTOP is delivered when each is next scheduled, and a pause is
+// meant to have begun when Pause returns. It gives up after a bounded
+// number of looks, a frozen process being the kernel's business.
+func waitStopped(group, skip int) {
+	for range 500 {
+		procs, err := listProcs()
+		if err != nil {
+			return
+		}
+		running := false
+		for _, p := range procs {
+			if p.pgrp == group && p.pid != skip && !p.zombie && !p.stopped {
+				running = true
+				break
+			}
+		}
+		if !running {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }

@@ -16,9 +16,13 @@ func setSubreaper() error { return nil }
 type procInfo struct {
 	pid, ppid, pgrp int
 	start           uint64
-	zombie          bool
+	zombie, stopped bool
 }
 
 func readProc(int) (procInfo, error) { return procInfo{}, errNoProcRecords }
 
 func listProcs() ([]procInfo, error) { return nil, errNoProcRecords }
+
+// waitStopped cannot look without /proc: SIGSTOP takes effect when the
+// processes are next scheduled.
+func waitStopped(int, int) {}

@@ -3,6 +3,7 @@
 package service
 
 import (
+	"errors"
 	"os/exec"
 	"syscall"
 )
@@ -20,3 +21,9 @@ func signalGroup(cmd *exec.Cmd, _ syscall.Signal) error {
 }
 
 func killGroup(int) error { return errNoProcRecords }
+
+func pauseGroup(*exec.Cmd, bool) error { return errNoPause }
+
+func continueGroup(*exec.Cmd) error { return nil }
+
+var errNoPause = errors.New("pausing a process needs SIGSTOP, which this system does not have")

@@ -52,3 +52,39 @@ func checkPrivate(path string) error {
 	}
 	return nil
 }
+
+// pauseGroup freezes the process group with SIGSTOP, all but its leader
+// when that is a supervisor: a frozen supervisor could not act on
+// resctl's death, and the group would stay frozen for good.
+func pauseGroup(cmd *exec.Cmd, supervised bool) error {
+	if cmd.Process == nil {
+		return nil
+	}
+	group := cmd.Process.Pid
+	if !supervised {
+		if err := syscall.Kill(-group, syscall.SIGSTOP); err != nil {
+			return err
+		}
+		waitStopped(group, 0)
+		return nil
+	}
+	procs, err := listProcs()
+	if err != nil {
+		return fmt.Errorf("pause a supervised process: %w", err)
+	}
+	for _, p := range procs {
+		if p.pgrp == group && p.pid != group && !p.zombie {
+			_ = syscall.Kill(p.pid, syscall.SIGSTOP)
+		}
+	}
+	waitStopped(group, group)
+	return nil
+}
+
+// continueGroup continues every process of the group.
+func continueGroup(cmd *exec.Cmd) error {
+	if cmd.Process == nil {
+		return nil
+	}
+	return syscall.Kill(-cmd.Process.Pid, syscall.SIGCONT)
+}

@@ -67,6 +67,9 @@ type Spec struct {
 	// CleanupStale(StateDir) in a later run stops it if resctl and its
 	// supervisor both died without stopping it.
 	StateDir string
+	// AppendLogs adds to the log files in LogDir instead of starting
+	// them afresh: a process started again keeps its earlier output.
+	AppendLogs bool
 }
 
 // Process is a started process.
@@ -126,8 +129,12 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 		if err := os.MkdirAll(spec.LogDir, 0o755); err != nil {
 			return nil, fmt.Errorf("service %s: %w", spec.Name, err)
 		}
-		fo, err1 := os.Create(filepath.Join(spec.LogDir, spec.Name+".stdout.log"))
-		fe, err2 := os.Create(filepath.Join(spec.LogDir, spec.Name+".stderr.log"))
+		flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+		if spec.AppendLogs {
+			flags = os.O_WRONLY | os.O_CREATE | os.O_APPEND
+		}
+		fo, err1 := os.OpenFile(filepath.Join(spec.LogDir, spec.Name+".stdout.log"), flags, 0o644)
+		fe, err2 := os.OpenFile(filepath.Join(spec.LogDir, spec.Name+".stderr.log"), flags, 0o644)
 		if err := errors.Join(err1, err2); err != nil {
 			return nil, fmt.Errorf("service %s: %w", spec.Name, err)
 		}
@@ -283,6 +290,8 @@ func (p *Process) Stop() error {
 		default:
 		}
 		_ = signalGroup(p.cmd, p.spec.StopSignal)
+		// A paused process would hold the signal until continued.
+		_ = continueGroup(p.cmd)
 		t := time.NewTimer(p.spec.StopGrace)
 		defer t.Stop()
 		select {

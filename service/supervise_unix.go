@@ -75,6 +75,9 @@ func Supervise(args []string, stderr io.Writer) int {
 			// it to every process but itself.
 			if stopSig != syscall.SIGKILL {
 				_ = syscall.Kill(-syscall.Getpgrp(), stopSig)
+				// A command resctl paused would hold the signal
+				// until continued.
+				_ = syscall.Kill(-syscall.Getpgrp(), syscall.SIGCONT)
 				t := time.NewTimer(grace)
 				select {
 				case <-exited:
