@@ -38,11 +38,11 @@ func helper(mode string) {
 		if err != nil {
 			os.Exit(3)
 		}
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM)
 		fmt.Println("starting up")
 		fmt.Printf("listening on http://%s\n", ln.Addr())
 		go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") }))
-		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, syscall.SIGTERM)
 		<-sig
 		os.Exit(0)
 	case "listen-fixed": // serve on $ADDR
