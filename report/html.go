@@ -54,6 +54,7 @@ type htmlView struct {
 	Strip        svgLanes
 	Charts       []svgChart
 	Guards       *svgLanes
+	Processes    *svgLanes
 	Panels       []svgChart
 	ScrapeErrors []scrapeErrorRow
 	TipJSON      template.JS
@@ -178,7 +179,8 @@ func newHTMLView(r *Report) (*htmlView, error) {
 	tips := &tipData{W: chartW, X0: plotX0, PW: plotW, End: tl.ax.end, Charts: map[string]*tipChart{}}
 	v.Strip = tl.stripLanes(r)
 	v.Charts = []svgChart{tl.throughputChart(r, tips), tl.latencyChart(r, tips)}
-	v.Guards = tl.guardLanes(r)
+	v.Guards = tl.stateLanes(r, "guard")
+	v.Processes = tl.stateLanes(r, "process")
 	panels := r.Panels
 	if len(panels) == 0 {
 		panels = DefaultPanels(r.Metrics)

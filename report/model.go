@@ -64,6 +64,9 @@ type Report struct {
 	Panels []Panel `json:"panels,omitempty"`
 	// ScrapeErrors are failed scrapes: gaps in Metrics, with the reason.
 	ScrapeErrors []ScrapeError `json:"scrape_errors,omitempty"`
+	// Processes are the processes resctl started that process faults
+	// may act on, with their restarts and readiness.
+	Processes []Process `json:"processes,omitempty"`
 }
 
 // ErrorReason is one reason requests failed, with how many failed for it
@@ -214,7 +217,9 @@ type Fault struct {
 	// Layer is where the fault acted: "http" on requests, "grpc" on
 	// calls, "tcp" on connections, "runtime" inside the service through
 	// the target's agent (goroutines, memory, cpu, gc), "network" on the
-	// packets of a proxy's link to its upstream.
+	// packets of a proxy's link to its upstream, "process" on a process
+	// resctl started (Matched counts its planned actions, Injected those
+	// it took).
 	Layer string `json:"layer,omitempty"`
 	// Error says why a runtime or network fault did not start, or what
 	// went wrong while it was on.
@@ -301,3 +306,19 @@ const GeneratorLagLimit = 50 * time.Millisecond
 
 // Ms converts a duration to milliseconds for the report.
 func Ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// Process is a process resctl started for the run (the target, a
+// service) that process faults may act on.
+type Process struct {
+	Name string `json:"name"`
+	// Restarts counts the starts after the first.
+	Restarts int `json:"restarts"`
+	// ReadyS is how long each start took to pass its readiness check,
+	// in seconds, the first start's first.
+	ReadyS []float64 `json:"ready_s,omitempty"`
+	// NotReadyS is how long, during the run, it was not ready: down,
+	// paused or starting.
+	NotReadyS float64 `json:"not_ready_s"`
+	// State is its state as the run ended.
+	State string `json:"state"`
+}

@@ -55,6 +55,11 @@ var (
 		"open":      colError,
 		"half-open": colFallback,
 		"half_open": colFallback,
+		// processes
+		"ready":    colServed,
+		"down":     colError,
+		"paused":   colFallback,
+		"starting": "#9ecae9",
 	}
 	otherStateColours = []string{"#bab0ac", "#4c78a8", "#72b7b2", "#b279a2", "#9d755d", "#ff9da6", "#eeca3b"}
 )

@@ -150,6 +150,17 @@ func WriteTerminal(w io.Writer, r *Report, o TerminalOptions) error {
 				b.WriteString(networkFaultLine(f, idW, kindW, style))
 				continue
 			}
+			if f.Layer == "process" {
+				fmt.Fprintf(&b, "  %-*s  %-*s  acted %d of %d times", idW, f.ID, kindW, f.Kind, f.Injected, f.Matched)
+				if f.Fired {
+					fmt.Fprintf(&b, "; the process was back %.2fs after the first", f.EndS-f.StartS)
+				}
+				if f.Error != "" {
+					b.WriteString("  " + style(failStyle, f.Error))
+				}
+				b.WriteString("\n")
+				continue
+			}
 			unit := "requests"
 			if f.Layer == "tcp" {
 				unit = "connections"
@@ -160,6 +171,25 @@ func WriteTerminal(w io.Writer, r *Report, o TerminalOptions) error {
 				strconv.FormatFloat(f.ConfiguredRate*100, 'f', -1, 64)+"%")
 			if !f.Fired && f.Injected == 0 {
 				b.WriteString("  " + style(failStyle, "never fired"))
+			}
+			b.WriteString("\n")
+		}
+	}
+
+	if len(r.Processes) > 0 {
+		b.WriteString("\n" + style(headStyle, "Processes") + "\n")
+		nameW := 0
+		for _, p := range r.Processes {
+			nameW = max(nameW, len(p.Name))
+		}
+		for _, p := range r.Processes {
+			fmt.Fprintf(&b, "  %-*s  %s, restarts %d, not ready %.2fs", nameW, p.Name, p.State, p.Restarts, p.NotReadyS)
+			if len(p.ReadyS) > 1 {
+				var times []string
+				for _, t := range p.ReadyS[1:] {
+					times = append(times, strconv.FormatFloat(t, 'f', 2, 64)+"s")
+				}
+				b.WriteString(", ready again in " + strings.Join(times, ", "))
 			}
 			b.WriteString("\n")
 		}

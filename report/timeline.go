@@ -430,10 +430,10 @@ func (tl timeline) stripLanes(r *Report) svgLanes {
 	return tl.layoutLanes(lanes)
 }
 
-// guardLanes draws each guard policy's state over time, from the guard
-// transition events; before its first transition a policy is in that
-// transition's From state.
-func (tl timeline) guardLanes(r *Report) *svgLanes {
+// stateLanes draws the state over time of each thing whose transitions
+// the events of source ("guard" policies, "process"es) record; before its
+// first transition a thing is in that transition's From state.
+func (tl timeline) stateLanes(r *Report, source string) *svgLanes {
 	type policy struct {
 		name   string
 		events []Event
@@ -441,7 +441,7 @@ func (tl timeline) guardLanes(r *Report) *svgLanes {
 	var order []*policy
 	byName := map[string]*policy{}
 	for _, e := range r.Events {
-		if e.Source != "guard" || e.Kind != "transition" {
+		if e.Source != source || e.Kind != "transition" {
 			continue
 		}
 		p := byName[e.Name]

@@ -37,6 +37,13 @@ type phaseClock struct {
 	agent   *agent.Client
 	runtime map[string]runtimeFault // by fault id
 	network map[string]networkFault // by fault id
+	// procs are the processes process faults act on; their actions run
+	// beside the clock, in procWG, until procCtx ends (procStop).
+	procs    *processSet
+	process  map[string]*processFault // by fault id
+	procWG   sync.WaitGroup
+	procCtx  context.Context
+	procStop context.CancelFunc
 
 	mu  sync.Mutex
 	evs []record.Event
@@ -102,6 +109,10 @@ func (c *phaseClock) run(ctx context.Context) {
 	for i, span := range c.plan.spans {
 		faults := c.plan.faults[i]
 		for _, f := range faults {
+			if f.process != nil {
+				acts = append(acts, c.processActions(f, span)...)
+				continue
+			}
 			if f.network != nil {
 				acts = append(acts, c.networkWindows(f, span)...)
 			}
@@ -181,6 +192,9 @@ func (c *phaseClock) endPhase(i int) {
 	for _, f := range c.plan.faults[i] {
 		if f.runtime != nil {
 			c.stopRuntime(f)
+		}
+		if f.process != nil {
+			c.endProcessFault(f)
 		}
 		if f.network != nil && !c.stopNetwork(f) {
 			continue // a flapping fault already off, or one never on

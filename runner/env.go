@@ -22,6 +22,9 @@ type runEnv struct {
 	runEnd time.Duration // where the run ended (or "now", while it runs)
 	series []scrape.Series
 	states map[stateKey][]stateChange
+	// windows are windows named like phases that are not phases: a
+	// process fault's, from its first action to the end of its effect.
+	windows map[string]verify.Window
 	// initial is what a stateful thing is in before its first change,
 	// where it differs from initialStates (a policy that starts open).
 	initial map[stateKey]string
@@ -62,7 +65,8 @@ func (e *runEnv) Phase(name string) (verify.Window, bool) {
 			return verify.Window{From: s.Start, To: min(s.End, e.runEnd)}, true
 		}
 	}
-	return verify.Window{}, false
+	w, ok := e.windows[name]
+	return w, ok
 }
 
 func (e *runEnv) Step() time.Duration { return time.Second }

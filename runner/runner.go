@@ -25,6 +25,7 @@ import (
 	"github.com/resctl/resctl/inject"
 	"github.com/resctl/resctl/inject/agent"
 	"github.com/resctl/resctl/inject/netem"
+	"github.com/resctl/resctl/inject/process"
 	"github.com/resctl/resctl/internal/demo"
 	"github.com/resctl/resctl/internal/sysinfo"
 	"github.com/resctl/resctl/internal/version"
@@ -154,13 +155,18 @@ func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*r
 	// started with their addresses, and the load goes straight to it.
 	// Things start in the order they need each other: services, proxies
 	// in front of them, the target, the proxy in front of it.
+	procs := newProcessSet()
+	// Whatever ends the run, a paused process is continued first, so
+	// that it can stop.
+	defer procs.rollback()
 	for _, svc := range s.Services {
 		at.name = "starting service " + svc.Name
-		stop, err := startService(ctx, svc, opts)
+		in, err := startService(ctx, svc, opts)
 		if err != nil {
 			return nil, err
 		}
-		defer stop()
+		defer in.Stop()
+		procs.add(svc.Name, in)
 		fmt.Fprintf(progress, "resctl: started service %s\n", svc.Name)
 	}
 
@@ -190,11 +196,17 @@ func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*r
 		return nil, err
 	}
 	at.name = "starting the target"
-	upstream, targetDesc, stopTarget, err := startTarget(ctx, s, opts, proxies.templateData())
+	tg, err := startTarget(ctx, s, opts, proxies.templateData())
 	if err != nil {
 		return nil, err
 	}
-	defer stopTarget()
+	defer tg.stop()
+	if tg.instance != nil {
+		procs.add(scenario.TargetProcess, tg.instance)
+	} else if needsProcess(s, scenario.TargetProcess) {
+		return nil, fmt.Errorf("run %q: process faults act on the target, but it runs inside resctl (the demo in resctl's own process)", s.Name)
+	}
+	upstream, targetDesc := tg.upstream, tg.desc
 	// The links go before the target stops, whatever ends the run: a
 	// target stopping gracefully would wait on the relays' connections.
 	defer proxies.closeLinks()
@@ -222,7 +234,11 @@ func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*r
 		lv = newLive(opts.Live, plan.spans, rec, start)
 		progress = lv
 	}
-	clock := &phaseClock{plan: plan, proxies: proxies, start: start, progress: progress, runtime: map[string]runtimeFault{}, network: map[string]networkFault{}}
+	procs.begin(start)
+	clock := &phaseClock{plan: plan, proxies: proxies, start: start, progress: progress, runtime: map[string]runtimeFault{}, network: map[string]networkFault{},
+		procs: procs, process: map[string]*processFault{}}
+	clock.procCtx, clock.procStop = context.WithCancel(ctx)
+	defer clock.settleProcesses()
 	if u := agentURL(s, upstream); u != "" {
 		clock.agent = &agent.Client{BaseURL: u}
 		// Runtime faults end with the run, whatever ends it; their TTLs
@@ -256,6 +272,7 @@ func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*r
 	stats, loadErr := sendLoad(loadCtx, s, loadURL, load.NewPacer(plan.steps), start, rec, results, guardRail.hold)
 	stopClock()
 	wg.Wait()
+	clock.settleProcesses()
 	if refusedLoad(loadErr) {
 		return nil, fmt.Errorf("run %q: %w", s.Name, loadErr)
 	}
@@ -286,9 +303,14 @@ func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*r
 	}
 	guardEvents, states, initial := gd.snapshot()
 	maps.Copy(states, faultStates(plan, runEnd))
+	procEvents, procStates, procInitial := procs.snapshot()
+	maps.Copy(states, procStates)
+	maps.Copy(initial, procInitial)
 	env := newRunEnv(rec, snap, plan.spans, runEnd, scraper.Series(), states)
 	env.initial = initial
+	env.windows = processWindows(clock.processFaults())
 	events := append(clock.events(), guardEvents...)
+	events = append(events, procEvents...)
 	slices.SortStableFunc(events, func(a, b record.Event) int { return cmp.Compare(a.At, b.At) })
 	r := buildReport(s, targetDesc, snap, env, proxies, events, runEnd)
 	if n := len(plan.spans); n > 0 && runEnd < plan.spans[n-1].End {
@@ -296,6 +318,8 @@ func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*r
 	}
 	addRuntimeFaults(r, s, clock.runtimeFaults())
 	addNetworkFaults(r, s, clock.networkFaults())
+	addProcessFaults(r, s, clock.processFaults())
+	r.Processes = procs.report()
 	r.DurationS = elapsed.Seconds()
 	r.Run = report.RunResources{
 		Sent:         stats.Sent,
@@ -368,15 +392,24 @@ func addRuntimeFaults(r *report.Report, s *scenario.Scenario, rts map[string]run
 // demoReady matches the line `resctl demo-target` prints once it listens.
 var demoReady = regexp.MustCompile(`listening on (http://\S+)`)
 
-// startTarget returns the upstream URL, a description for reports, and a
-// function that stops what was started.
-func startTarget(ctx context.Context, s *scenario.Scenario, opts Options, data scenario.TemplateData) (string, string, func(), error) {
+// startedTarget is the target as the run reaches it: its URL, a
+// description for reports, what stops it, and the process resctl started,
+// if it started one as a process of its own.
+type startedTarget struct {
+	upstream, desc string
+	stop           func()
+	instance       *service.Instance
+}
+
+// startTarget starts the target, if resctl starts it, or checks that it
+// accepts connections.
+func startTarget(ctx context.Context, s *scenario.Scenario, opts Options, data scenario.TemplateData) (startedTarget, error) {
 	if len(s.Target.Command) > 0 {
 		return startCommand(ctx, s, opts, data)
 	}
 	if s.Target.Builtin == "demo" && len(opts.DemoCommand) > 0 {
 		args := append(slices.Clone(opts.DemoCommand), "--listen", "127.0.0.1:0", "--seed", strconv.FormatUint(s.Seed, 10))
-		p, err := service.Start(ctx, service.Spec{
+		in := service.NewInstance(service.Spec{
 			Name:       "demo-target",
 			Command:    args,
 			ReadyLine:  demoReady,
@@ -384,21 +417,25 @@ func startTarget(ctx context.Context, s *scenario.Scenario, opts Options, data s
 			Supervisor: opts.Supervisor,
 			StateDir:   service.DefaultStateDir(),
 		})
-		if err != nil {
-			return "", "", nil, fmt.Errorf("start built-in demo target: %w", err)
+		if err := in.Start(ctx); err != nil {
+			return startedTarget{}, fmt.Errorf("start built-in demo target: %w", err)
 		}
-		return p.Match(), "builtin demo (" + p.Match() + ", pid " + strconv.Itoa(p.Pid()) + ")", func() { _ = p.Stop() }, nil
+		p := in.Process()
+		// Started again, it listens where it did the first time.
+		args[len(args)-3] = strings.TrimPrefix(p.Match(), "http://")
+		in.SetCommand(args)
+		return startedTarget{p.Match(), "builtin demo (" + p.Match() + ", pid " + strconv.Itoa(p.Pid()) + ")", func() { _ = in.Stop() }, in}, nil
 	}
 	if s.Target.Builtin == "demo" {
 		srv, err := demo.Start("127.0.0.1:0", demo.Options{Seed: int64(s.Seed)})
 		if err != nil {
-			return "", "", nil, fmt.Errorf("start built-in demo target: %w", err)
+			return startedTarget{}, fmt.Errorf("start built-in demo target: %w", err)
 		}
-		return srv.URL(), "builtin demo (" + srv.URL() + ")", func() { _ = srv.Close() }, nil
+		return startedTarget{srv.URL(), "builtin demo (" + srv.URL() + ")", func() { _ = srv.Close() }, nil}, nil
 	}
 	u, err := url.Parse(s.Target.URL)
 	if err != nil {
-		return "", "", nil, fmt.Errorf("target %q: %w", s.Target.URL, err)
+		return startedTarget{}, fmt.Errorf("target %q: %w", s.Target.URL, err)
 	}
 	host := u.Host
 	if u.Port() == "" {
@@ -412,28 +449,28 @@ func startTarget(ctx context.Context, s *scenario.Scenario, opts Options, data s
 	defer cancel()
 	conn, err := (&net.Dialer{}).DialContext(dctx, "tcp", host)
 	if err != nil {
-		return "", "", nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, s.Target.URL, err)
+		return startedTarget{}, fmt.Errorf("%w: %s: %v", ErrUnreachable, s.Target.URL, err)
 	}
 	conn.Close()
-	return s.Target.URL, s.Target.URL, func() {}, nil
+	return startedTarget{s.Target.URL, s.Target.URL, func() {}, nil}, nil
 }
 
 // startCommand starts the service under test and waits until it is ready.
-func startCommand(ctx context.Context, s *scenario.Scenario, opts Options, data scenario.TemplateData) (string, string, func(), error) {
+func startCommand(ctx context.Context, s *scenario.Scenario, opts Options, data scenario.TemplateData) (startedTarget, error) {
 	t := s.Target
 	spec := service.Spec{Name: "target", Dir: t.Dir, Env: map[string]string{}, ReadyTimeout: t.ReadyTimeout, StopGrace: t.Stop.Grace,
 		LogDir: opts.LogDir, Supervisor: opts.Supervisor, StateDir: service.DefaultStateDir()}
 	for _, a := range t.Command {
 		x, err := scenario.Expand(a, data)
 		if err != nil {
-			return "", "", nil, err
+			return startedTarget{}, err
 		}
 		spec.Command = append(spec.Command, x)
 	}
 	for k, v := range t.Env {
 		x, err := scenario.Expand(v, data)
 		if err != nil {
-			return "", "", nil, err
+			return startedTarget{}, err
 		}
 		spec.Env[k] = x
 	}
@@ -442,7 +479,7 @@ func startCommand(ctx context.Context, s *scenario.Scenario, opts Options, data 
 	}
 	u, err := url.Parse(t.URL)
 	if err != nil {
-		return "", "", nil, fmt.Errorf("target %q: %w", t.URL, err)
+		return startedTarget{}, fmt.Errorf("target %q: %w", t.URL, err)
 	}
 	switch {
 	case strings.HasPrefix(t.Ready, "http://"), strings.HasPrefix(t.Ready, "https://"):
@@ -452,17 +489,17 @@ func startCommand(ctx context.Context, s *scenario.Scenario, opts Options, data 
 	default:
 		spec.ReadyTCP = hostPort(u)
 	}
-	p, err := service.Start(ctx, spec)
-	if err != nil {
-		return "", "", nil, fmt.Errorf("start target: %w", err)
+	in := service.NewInstance(spec)
+	if err := in.Start(ctx); err != nil {
+		return startedTarget{}, fmt.Errorf("start target: %w", err)
 	}
-	desc := fmt.Sprintf("%s (pid %d, %s)", t.URL, p.Pid(), filepath.Base(spec.Command[0]))
-	return t.URL, desc, func() { _ = p.Stop() }, nil
+	desc := fmt.Sprintf("%s (pid %d, %s)", t.URL, in.Process().Pid(), filepath.Base(spec.Command[0]))
+	return startedTarget{t.URL, desc, func() { _ = in.Stop() }, in}, nil
 }
 
 // startService starts one of the scenario's services and waits until it is
-// ready; the returned function stops its process group.
-func startService(ctx context.Context, svc scenario.Service, opts Options) (func(), error) {
+// ready.
+func startService(ctx context.Context, svc scenario.Service, opts Options) (*service.Instance, error) {
 	spec := service.Spec{Name: svc.Name, Command: svc.Command, Env: svc.Env, Dir: svc.Dir,
 		ReadyTimeout: svc.ReadyTimeout, StopGrace: svc.Stop.Grace, LogDir: opts.LogDir,
 		Supervisor: opts.Supervisor, StateDir: service.DefaultStateDir()}
@@ -474,16 +511,16 @@ func startService(ctx context.Context, svc scenario.Service, opts Options) (func
 	} else {
 		spec.ReadyTCP = svc.Ready
 	}
-	p, err := service.Start(ctx, spec)
-	if err != nil {
+	in := service.NewInstance(spec)
+	if err := in.Start(ctx); err != nil {
 		return nil, fmt.Errorf("start service: %w", err)
 	}
-	return func() { _ = p.Stop() }, nil
+	return in, nil
 }
 
 var signals = map[string]syscall.Signal{
 	"SIGTERM": syscall.SIGTERM, "SIGINT": syscall.SIGINT, "SIGQUIT": syscall.SIGQUIT,
-	"SIGHUP": syscall.SIGHUP, "SIGKILL": syscall.SIGKILL,
+	"SIGHUP": syscall.SIGHUP, "SIGKILL": syscall.SIGKILL, "SIGUSR1": syscall.SIGUSR1, "SIGUSR2": syscall.SIGUSR2,
 }
 
 func hostPort(u *url.URL) string {
@@ -527,6 +564,8 @@ type plannedFault struct {
 	runtime agent.Spec
 	// network faults act on the proxy's link to its upstream.
 	network *netem.Spec
+	// process faults kill, pause or restart a process resctl started.
+	process process.Spec
 	params  map[string]any
 }
 
@@ -538,7 +577,7 @@ func newPlan(s *scenario.Scenario) plan {
 		p.steps = append(p.steps, stepOf(ph, s.Load.Rate.PerSecond()))
 		var fs []plannedFault
 		for _, f := range ph.Faults {
-			fs = append(fs, plannedFault{id: f.ID, proxy: f.Proxy, spec: f.Spec, runtime: f.Runtime, network: f.Network, params: f.Params})
+			fs = append(fs, plannedFault{id: f.ID, proxy: f.Proxy, spec: f.Spec, runtime: f.Runtime, network: f.Network, process: f.Process, params: f.Params})
 		}
 		p.faults = append(p.faults, fs)
 		at += ph.Duration
@@ -640,5 +679,6 @@ func refusedLoad(err error) bool {
 func StartDemo(ctx context.Context, opts Options, seed uint64) (string, string, func(), error) {
 	s := &scenario.Scenario{Seed: seed}
 	s.Target.Builtin = "demo"
-	return startTarget(ctx, s, opts, scenario.TemplateData{})
+	tg, err := startTarget(ctx, s, opts, scenario.TemplateData{})
+	return tg.upstream, tg.desc, tg.stop, err
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/resctl/resctl/inject"
 	"github.com/resctl/resctl/inject/agent"
 	"github.com/resctl/resctl/inject/netem"
+	"github.com/resctl/resctl/inject/process"
 	"github.com/resctl/resctl/internal/strictyaml"
 	"github.com/resctl/resctl/internal/suggest"
 )
@@ -30,6 +31,16 @@ func (f *Fault) DecodeNode(d *strictyaml.Decoder, n *yaml.Node, path string) {
 			_ = v.Decode(&f.Params) // plain data for the agent's JSON API
 		}
 		f.Runtime = rt
+		return
+	}
+	if ps, ok := process.NewSpec(k.Value); ok {
+		kp := strictyaml.Join(path, k.Value)
+		d.At[kp] = v
+		if !(v.Kind == yaml.ScalarNode && v.Tag == "!!null") {
+			d.DecodeStruct(v, reflect.ValueOf(ps).Elem(), kp)
+			_ = v.Decode(&f.Params) // as the scenario gave them, for reports
+		}
+		f.Process = ps
 		return
 	}
 	// A proxy fault's kinds depend on its proxy's protocol (HTTP or TCP),
@@ -96,6 +107,7 @@ func (f *Fault) resolve(d *strictyaml.Decoder, path string, layer inject.Layer) 
 	spec, ok := inject.NewSpecFor(layer, f.kind)
 	if !ok {
 		known := append(inject.KindsFor(layer), agent.Kinds()...)
+		known = append(known, process.Kinds()...)
 		known = append(known, networkKind)
 		pos := strictyaml.NodePos(f.kindNode)
 		for _, other := range layers {

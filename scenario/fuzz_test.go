@@ -153,7 +153,7 @@ func checkValid(t *testing.T, s *scenario.Scenario, name string) {
 			t.Errorf("phases[%d]: accepted duration %v", i, ph.Duration)
 		}
 		for j, f := range ph.Faults {
-			if f.Spec == nil && f.Runtime == nil && f.Network == nil {
+			if f.Spec == nil && f.Runtime == nil && f.Network == nil && f.Process == nil {
 				t.Errorf("phases[%d].faults[%d]: accepted without a kind", i, j)
 			}
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/resctl/resctl/check"
 	"github.com/resctl/resctl/guard"
 	"github.com/resctl/resctl/inject/agent"
+	"github.com/resctl/resctl/inject/process"
 	"github.com/resctl/resctl/internal/strictyaml"
 	"github.com/resctl/resctl/internal/suggest"
 	"github.com/resctl/resctl/verify"
@@ -238,6 +239,54 @@ func (v *validator) validateServices() {
 	}
 }
 
+// TargetProcess is the name process faults give the target.
+const TargetProcess = "target"
+
+// ProcessStateKind is the kind of the processes' states in SLAs:
+// process("orders") == ready, or state("process", "orders").
+const ProcessStateKind = "process"
+
+// Processes lists the names of the processes resctl starts for the
+// scenario, which process faults may name: target (when resctl starts it)
+// and the services.
+func (s *Scenario) Processes() []string {
+	var out []string
+	if len(s.Target.Command) > 0 || s.Target.Builtin != "" {
+		out = append(out, TargetProcess)
+	}
+	for _, svc := range s.Services {
+		out = append(out, svc.Name)
+	}
+	return out
+}
+
+// validateProcessFault checks a kill, pause or restart: its parameters,
+// that resctl starts the process it names, and that it fits its phase.
+func (v *validator) validateProcessFault(fp string, ph Phase, ps process.Spec) {
+	ps.Check(func(field, msg string) { v.report(fp+"."+field, "%s", msg) })
+	name, known := ps.Target(), v.s.Processes()
+	switch {
+	case name == "":
+	case name == TargetProcess && !slices.Contains(known, name):
+		v.report(fp+".process", "resctl cannot %s a target it did not start: give target.command (with url: where it listens), or use builtin: demo", ps.Kind())
+	case !slices.Contains(known, name):
+		if near, ok := suggest.Closest(name, known); ok {
+			v.report(fp+".process", "no process named %q (did you mean %q?)", name, near)
+		} else if len(known) == 0 {
+			v.report(fp+".process", "no process named %q: resctl starts none in this scenario (target.command, builtin: demo, or services:)", name)
+		} else {
+			v.report(fp+".process", "no process named %q; resctl starts %s", name, strings.Join(known, ", "))
+		}
+	}
+	w := ps.When()
+	if ph.Duration > 0 && w.At >= ph.Duration {
+		v.report(fp+".at", "%v is not within its phase of %v", w.At, ph.Duration)
+	}
+	if p, ok := ps.(*process.Pause); ok && ph.Duration > 0 && w.At < ph.Duration && w.At+p.Duration > ph.Duration {
+		v.report(fp+".duration", "a pause of %v from %v outlasts its phase of %v: shorten it or lengthen the phase", p.Duration, w.At, ph.Duration)
+	}
+}
+
 // StopSignals are the signals target.stop.signal may name.
 var StopSignals = []string{"SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGKILL"}
 
@@ -426,6 +475,10 @@ func (v *validator) validatePhases() {
 				}
 				continue
 			}
+			if f.Process != nil {
+				v.validateProcessFault(fp, ph, f.Process)
+				continue
+			}
 			if f.Network != nil {
 				if f.undecoded {
 					continue
@@ -565,18 +618,27 @@ func (v *validator) known() verify.Known {
 			k.States[pol.Kind()] = append(k.States[pol.Kind()], pol.Name)
 		}
 	}
+	k.States[ProcessStateKind] = append([]string{}, v.s.Processes()...)
 	k.States[UpstreamStateKind] = nil
 	for _, p := range v.s.AllProxies() {
 		k.States[UpstreamStateKind] = append(k.States[UpstreamStateKind], p.UpstreamStates()...)
 	}
+	var windows []string
 	for _, ph := range v.s.Phases {
 		k.Phases = append(k.Phases, ph.Name)
 		for _, f := range ph.Faults {
 			if f.ID != "" {
 				k.States["fault"] = append(k.States["fault"], f.ID)
 			}
+			if f.Process != nil && f.ID != "" {
+				windows = append(windows, f.ID)
+			}
 		}
 	}
+	// A process fault's id names its window, from its first action to
+	// the process ready again: time_to(process("target") == ready,
+	// from: "crash/kill") is its downtime.
+	k.Phases = append(k.Phases, windows...)
 	return k
 }
 

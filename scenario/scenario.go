@@ -12,6 +12,7 @@ import (
 	"github.com/resctl/resctl/inject"
 	"github.com/resctl/resctl/inject/agent"
 	"github.com/resctl/resctl/inject/netem"
+	"github.com/resctl/resctl/inject/process"
 	"github.com/resctl/resctl/quantity"
 	"github.com/resctl/resctl/verify"
 )
@@ -253,6 +254,9 @@ type Fault struct {
 	// link that resctl lays between the proxy and its upstream; nil for
 	// the others.
 	Network *netem.Spec
+	// Process kills, pauses or restarts a process resctl started (the
+	// target or a service); nil for the others.
+	Process process.Spec
 	// Optional (the fault's optional: key) lets a run go on without a
 	// fault this machine cannot inject (a network fault without root),
 	// reporting it as not started; without it the run refuses to start.
@@ -278,12 +282,16 @@ func (f Fault) Kind() string {
 		return f.Spec.Kind()
 	case f.Network != nil:
 		return f.Network.Kind()
+	case f.Process != nil:
+		return f.Process.Kind()
 	}
 	return f.kind
 }
 
 // resolved reports whether the fault decoded into a kind.
-func (f Fault) resolved() bool { return f.Spec != nil || f.Runtime != nil || f.Network != nil }
+func (f Fault) resolved() bool {
+	return f.Spec != nil || f.Runtime != nil || f.Network != nil || f.Process != nil
+}
 
 // SLA is an expectation the run must meet.
 type SLA struct {

@@ -13,6 +13,7 @@ import (
 	"github.com/resctl/resctl/inject"
 	"github.com/resctl/resctl/inject/agent"
 	"github.com/resctl/resctl/inject/netem"
+	"github.com/resctl/resctl/inject/process"
 	"github.com/resctl/resctl/quantity"
 )
 
@@ -191,6 +192,13 @@ func (g *schemaGen) faults() map[string]any {
 	for _, k := range agent.Kinds() {
 		spec, _ := agent.NewSpec(k)
 		def := "fault_runtime_" + k
+		g.defs[def] = g.object(reflect.TypeOf(spec).Elem())
+		kinds = append(kinds, k)
+		forms[k] = append(forms[k], map[string]any{"$ref": "#/$defs/" + def})
+	}
+	for _, k := range process.Kinds() {
+		spec, _ := process.NewSpec(k)
+		def := "fault_process_" + k
 		g.defs[def] = g.object(reflect.TypeOf(spec).Elem())
 		kinds = append(kinds, k)
 		forms[k] = append(forms[k], map[string]any{"$ref": "#/$defs/" + def})

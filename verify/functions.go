@@ -61,6 +61,7 @@ var functions = func() map[string]*function {
 		{name: "recovery_time", class: fnTiming, arity: 1, named: []string{"hold", "from"}, usage: "recovery_time(error_rate < 1%, hold: 5s, from: fault)"},
 		{name: "breaker", class: fnState, arity: 1, stateKind: "breaker", states: []string{"open", "half_open", "closed"}, usage: `breaker("payments")`},
 		{name: "fault", class: fnState, arity: 1, stateKind: "fault", states: []string{"on", "off"}, usage: `fault("latency-1")`},
+		{name: "process", class: fnState, arity: 1, stateKind: "process", states: []string{"ready", "down", "paused", "starting"}, usage: `process("target")`},
 		{name: "state", class: fnState, arity: 2, usage: `state("pool", "db")`},
 	}
 	m := make(map[string]*function, len(list))

@@ -1,0 +1,374 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/resctl/resctl/inject/process"
+	"github.com/resctl/resctl/record"
+	"github.com/resctl/resctl/report"
+	"github.com/resctl/resctl/scenario"
+	"github.com/resctl/resctl/service"
+	"github.com/resctl/resctl/verify"
+)
+
+// processSet is every process the run started that process faults may
+// act on, by name, with the history of their states.
+type processSet struct {
+	mu    sync.Mutex
+	names []string // in the order they were started
+	inst  map[string]*service.Instance
+	// start is the run's time zero, once the load begins; states before
+	// it make a process's initial state.
+	start   time.Time
+	state   map[string]service.State
+	initial map[string]string
+	changes map[string][]stateChange
+	events  []record.Event
+}
+
+func newProcessSet() *processSet {
+	return &processSet{inst: map[string]*service.Instance{}, state: map[string]service.State{},
+		initial: map[string]string{}, changes: map[string][]stateChange{}}
+}
+
+// add makes a started process one that faults may name, and follows its
+// states.
+func (ps *processSet) add(name string, in *service.Instance) {
+	ps.mu.Lock()
+	ps.names = append(ps.names, name)
+	ps.inst[name] = in
+	ps.state[name] = in.State()
+	ps.mu.Unlock()
+	in.OnState = func(s service.State) { ps.changed(name, s) }
+}
+
+func (ps *processSet) changed(name string, s service.State) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	from := ps.state[name]
+	ps.state[name] = s
+	if ps.start.IsZero() {
+		return
+	}
+	at := time.Since(ps.start)
+	ps.changes[name] = append(ps.changes[name], stateChange{at, string(s)})
+	ps.events = append(ps.events, record.Event{At: at, Source: "process", Kind: "transition", Name: name, From: string(from), To: string(s)})
+}
+
+// begin marks the run's time zero: each process's state then is its
+// initial one.
+func (ps *processSet) begin(start time.Time) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.start = start
+	for name, s := range ps.state {
+		ps.initial[name] = string(s)
+	}
+}
+
+func (ps *processSet) get(name string) *service.Instance {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return ps.inst[name]
+}
+
+// rollback continues every paused process: run when the run ends,
+// however it ends, before the processes are stopped.
+func (ps *processSet) rollback() {
+	ps.mu.Lock()
+	all := slices.Collect(maps.Values(ps.inst))
+	ps.mu.Unlock()
+	for _, in := range all {
+		_ = in.Continue()
+	}
+}
+
+// snapshot returns the processes' transitions as events and states.
+func (ps *processSet) snapshot() ([]record.Event, map[stateKey][]stateChange, map[stateKey]string) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	states := map[stateKey][]stateChange{}
+	initial := map[stateKey]string{}
+	for _, name := range ps.names {
+		k := stateKey{scenario.ProcessStateKind, name}
+		states[k] = slices.Clone(ps.changes[name])
+		initial[k] = ps.initial[name]
+	}
+	return slices.Clone(ps.events), states, initial
+}
+
+// report describes each process for the report: its restarts, how long
+// each start took to be ready, how long it was not ready during the run.
+func (ps *processSet) report() []report.Process {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	var out []report.Process
+	for _, name := range ps.names {
+		in := ps.inst[name]
+		p := report.Process{Name: name, Restarts: in.Restarts(), State: string(ps.state[name])}
+		for _, d := range in.ReadyTimes() {
+			p.ReadyS = append(p.ReadyS, d.Seconds())
+		}
+		// Time not ready, from the run's transitions.
+		state, since := ps.initial[name], time.Duration(0)
+		for _, c := range ps.changes[name] {
+			if state != string(service.StateReady) {
+				p.NotReadyS += (c.at - since).Seconds()
+			}
+			state, since = c.state, c.at
+		}
+		if state != string(service.StateReady) && !ps.start.IsZero() {
+			p.NotReadyS += (time.Since(ps.start) - since).Seconds()
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// needsProcess says whether a process fault of the scenario names name.
+func needsProcess(s *scenario.Scenario, name string) bool {
+	for _, ph := range s.Phases {
+		for _, f := range ph.Faults {
+			if f.Process != nil && f.Process.Target() == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// processFault is a process fault the clock carried out, for the report.
+type processFault struct {
+	phase    string
+	kind     string
+	params   map[string]any
+	actions  uint64 // signals sent: kills, pauses, restarts
+	planned  uint64
+	errs     []string
+	from, to time.Duration
+	// down are the instances it killed and left down, to start again at
+	// its phase's end.
+	down []*service.Instance
+}
+
+// processActions lays out a process fault's actions on the clock's
+// timeline. Each runs beside the clock, since a kill waits for the
+// process to exit and a restart for it to be ready.
+func (c *phaseClock) processActions(f plannedFault, span record.PhaseSpan) []action {
+	pf := &processFault{phase: span.Name, kind: f.process.Kind(), params: f.params}
+	c.mu.Lock()
+	c.process[f.id] = pf
+	c.mu.Unlock()
+	var acts []action
+	for _, off := range f.process.When().Offsets(span.End - span.Start) {
+		pf.planned++
+		acts = append(acts, action{span.Start + off, func() {
+			c.procWG.Go(func() { c.processAct(f, pf, span) })
+		}})
+	}
+	return acts
+}
+
+// processAct carries out one action of a process fault.
+func (c *phaseClock) processAct(f plannedFault, pf *processFault, span record.PhaseSpan) {
+	name := f.process.Target()
+	in := c.procs.get(name)
+	fail := func(err error) {
+		c.mu.Lock()
+		pf.errs = append(pf.errs, err.Error())
+		c.mu.Unlock()
+		c.event("fault", "error", fmt.Sprintf("%s: %v", f.id, err))
+		fmt.Fprintf(c.progress, "resctl: warning: %s: %v\n", f.id, err)
+	}
+	if in == nil {
+		fail(fmt.Errorf("no process named %q was started", name))
+		return
+	}
+	// done marks an action taken: the process is down or paused from now.
+	done := func(what string) {
+		c.mu.Lock()
+		pf.actions++
+		if pf.actions == 1 {
+			pf.from = time.Since(c.start)
+		}
+		pf.to = time.Since(c.start)
+		c.mu.Unlock()
+		c.event("process", f.process.Kind(), name+": "+what)
+		fmt.Fprintf(c.progress, "resctl: %s: %s\n", f.id, what)
+	}
+	// over marks the end of the action's effect: the process continued,
+	// or ready again.
+	over := func(what string) {
+		c.mu.Lock()
+		pf.to = time.Since(c.start)
+		c.mu.Unlock()
+		c.event("process", "start", name+": "+what)
+	}
+	ctx := c.procCtx
+	switch spec := f.process.(type) {
+	case *process.Kill:
+		pid := pidOf(in)
+		if err := in.Kill(signals[spec.SignalName()], spec.GraceOrDefault()); err != nil {
+			fail(err)
+			return
+		}
+		done(fmt.Sprintf("sent %s to %s (pid %s)", spec.SignalName(), name, pid))
+		if !spec.Restart {
+			if !spec.StayDown {
+				c.mu.Lock()
+				pf.down = append(pf.down, in)
+				c.mu.Unlock()
+			}
+			return
+		}
+		if !sleepCtx(ctx, spec.RestartAfter) {
+			return
+		}
+		if err := in.Start(ctx); err != nil {
+			fail(fmt.Errorf("start %s again: %w", name, err))
+			return
+		}
+		over("started again (pid " + pidOf(in) + ")")
+	case *process.Pause:
+		if err := in.Pause(); err != nil {
+			fail(err)
+			return
+		}
+		done(fmt.Sprintf("paused %s (pid %s) for %s", name, pidOf(in), spec.Duration))
+		sleepCtx(ctx, spec.Duration)
+		if err := in.Continue(); err != nil {
+			fail(err)
+			return
+		}
+		over("continued")
+	case *process.Restart:
+		if err := in.Kill(signals[spec.SignalName()], spec.GraceOrDefault()); err != nil {
+			fail(err)
+			return
+		}
+		done(fmt.Sprintf("restarting %s: sent %s", name, spec.SignalName()))
+		if err := in.Start(ctx); err != nil {
+			fail(fmt.Errorf("start %s again: %w", name, err))
+			return
+		}
+		over("started again (pid " + pidOf(in) + ")")
+	}
+}
+
+// endProcessFault rolls a process fault back at its phase's end: what it
+// killed and left down is started again (unless stay_down), beside the
+// clock. A pause ends by itself within its phase.
+func (c *phaseClock) endProcessFault(f plannedFault) {
+	c.mu.Lock()
+	pf := c.process[f.id]
+	var down []*service.Instance
+	if pf != nil {
+		down, pf.down = pf.down, nil
+	}
+	c.mu.Unlock()
+	for _, in := range down {
+		c.procWG.Go(func() {
+			if err := in.Start(c.procCtx); err != nil && !errors.Is(err, context.Canceled) {
+				c.event("fault", "error", fmt.Sprintf("%s: start %s again: %v", f.id, f.process.Target(), err))
+				return
+			}
+			c.event("process", "start", f.process.Target()+": started again as its phase ended")
+		})
+	}
+}
+
+// settleProcesses ends the process faults' actions: it cuts their waits
+// short and waits for them, so none acts after the run.
+func (c *phaseClock) settleProcesses() {
+	if c.procStop != nil {
+		c.procStop()
+	}
+	c.procWG.Wait()
+}
+
+// processWindows are the windows SLAs may name by a process fault's id:
+// from its first action to the end of its effect (the process ready
+// again, or continued), for faults that acted.
+func processWindows(pfs map[string]processFault) map[string]verify.Window {
+	out := map[string]verify.Window{}
+	for id, pf := range pfs {
+		if pf.actions > 0 {
+			out[id] = verify.Window{From: pf.from, To: max(pf.to, pf.from)}
+		}
+	}
+	return out
+}
+
+// processFaults returns the process faults laid out, by id.
+func (c *phaseClock) processFaults() map[string]processFault {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]processFault, len(c.process))
+	for id, pf := range c.process {
+		out[id] = *pf
+	}
+	return out
+}
+
+// addProcessFaults puts the process faults of phases the run reached in
+// the report; require_faults_fired counts one that never acted.
+func addProcessFaults(r *report.Report, s *scenario.Scenario, pfs map[string]processFault) {
+	for _, ph := range s.Phases {
+		for _, f := range ph.Faults {
+			pf, ok := pfs[f.ID]
+			if f.Process == nil || !ok || !reached(r, ph.Name) {
+				continue
+			}
+			out := report.Fault{ID: f.ID, Kind: pf.kind, Phase: pf.phase, Layer: "process", Config: pf.params,
+				Matched: pf.planned, Injected: pf.actions, Fired: pf.actions > 0, ConfiguredRate: 1,
+				StartS: pf.from.Seconds(), EndS: pf.to.Seconds(), Error: strings.Join(pf.errs, "; ")}
+			if pf.planned > 0 {
+				out.EffectiveRate = float64(pf.actions) / float64(pf.planned)
+			}
+			r.Faults = append(r.Faults, out)
+			if s.RequireFaultsFired && pf.actions == 0 {
+				failNotFired(r, f.ID, "never acted", out.Error)
+			}
+		}
+	}
+}
+
+// reached says whether the run got into the named phase.
+func reached(r *report.Report, phase string) bool {
+	for _, p := range r.Phases {
+		if p.Name == phase {
+			return !p.NotRun
+		}
+	}
+	return false
+}
+
+func pidOf(in *service.Instance) string {
+	if p := in.Process(); p != nil {
+		return strconv.Itoa(p.Pid())
+	}
+	return "-"
+}
+
+// sleepCtx waits d; false if ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
