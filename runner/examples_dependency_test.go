@@ -97,6 +97,22 @@ func freeAddr(t *testing.T) string {
 // itself starts as a service: a partition of the Redis proxy degrades the
 // cache service (testdata/services/cache) and it recovers after.
 func TestExample_DependencyRedisPartition(t *testing.T) {
+	runCacheExample(t, "dependency-redis-partition.yaml")
+}
+
+// A process fault on a dependency: redis-server frozen by SIGSTOP under
+// the cache service, whose timeouts must answer meanwhile, and continued.
+func TestExample_DependencyRedisPause(t *testing.T) {
+	r := runCacheExample(t, "dependency-redis-pause.yaml")
+	if len(r.Processes) != 2 || r.Processes[0].Name != "redis" || r.Processes[0].Restarts != 0 || r.Processes[0].NotReadyS <= 0 {
+		t.Errorf("processes = %+v, want redis paused for a while and never restarted, then the target", r.Processes)
+	}
+}
+
+// runCacheExample builds the cache service and runs one of its example
+// scenarios with a real redis-server, failing the test on any failed SLA.
+func runCacheExample(t *testing.T, file string) *report.Report {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs a service")
 	}
@@ -117,7 +133,7 @@ func TestExample_DependencyRedisPartition(t *testing.T) {
 	t.Setenv("CACHE_BIN", bin)
 	t.Setenv("CACHE_ADDR", freeAddr(t))
 	t.Setenv("REDIS_PORT", port)
-	s, err := scenario.ReadFile("../testdata/scenarios/dependency-redis-partition.yaml")
+	s, err := scenario.ReadFile("../testdata/scenarios/" + file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,4 +151,5 @@ func TestExample_DependencyRedisPartition(t *testing.T) {
 		c.Close()
 		t.Errorf("redis-server still listens on %s after the run", redisAddr)
 	}
+	return r
 }

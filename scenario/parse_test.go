@@ -37,6 +37,25 @@ var badCases = []struct {
 		want: []string{"2:1: : YAML syntax error: did not find expected key"},
 	},
 	{
+		name: "process faults",
+		src: "name: t\ntarget: {url: http://127.0.0.1:9}\nservices:\n  - {name: redis, command: [redis-server], ready: 127.0.0.1:6379}\n" +
+			"load: {rate: 5/s, requests: [{path: /}]}\nphases:\n  - name: p\n    duration: 5s\n    faults:\n" +
+			"      - kill: {process: target}\n" +
+			"      - pause: {process: rediss, duration: 6s}\n" +
+			"      - kill: {process: redis, signal: SIGFOO, restart_after: 1s, at: 5s}\n" +
+			"      - restart: {process: postgres, every: 10ms}\n",
+		want: []string{
+			"10:25: phases[0].faults[0].kill.process: resctl cannot kill a target it did not start: give target.command (with url: where it listens), or use builtin: demo",
+			`11:26: phases[0].faults[1].pause.process: no process named "rediss" (did you mean "redis"?)`,
+			"11:44: phases[0].faults[1].pause.duration: a pause of 6s from 0s outlasts its phase of 5s: shorten it or lengthen the phase",
+			`12:40: phases[0].faults[2].kill.signal: unknown signal "SIGFOO"; use one of SIGKILL, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2`,
+			"12:63: phases[0].faults[2].kill.restart_after: needs restart: true",
+			"12:71: phases[0].faults[2].kill.at: 5s is not within its phase of 5s",
+			`13:28: phases[0].faults[3].restart.process: no process named "postgres"; resctl starts redis`,
+			"13:45: phases[0].faults[3].restart.every: is at least 500ms, or leave it out to act once",
+		},
+	},
+	{
 		name: "malformed response checks",
 		src: "name: t\ntarget: {builtin: demo}\nload:\n  rate: 5/s\n  requests:\n    - path: /\n      expect:\n" +
 			"        status: [200, 999]\n        body_matches: '(unclosed'\n        headers: {Content-Type: {}}\n" +
