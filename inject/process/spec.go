@@ -5,8 +5,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/resctl/resctl/quantity"
 )
 
 // Defaults for parameters left out.
@@ -76,17 +74,13 @@ func Kinds() []string {
 	return out
 }
 
-// Schedule says when within its phase a fault acts and on how many of a
-// service's instances.
+// Schedule says when within its phase a fault acts.
 type Schedule struct {
 	// At is the offset into the phase of the first action; default 0,
 	// the phase's start.
 	At time.Duration `yaml:"at"`
 	// Every repeats the action for the rest of the phase; 0 acts once.
 	Every time.Duration `yaml:"every"`
-	// Percent is the share of a service's instances each action takes,
-	// at least one; default one instance (the first that is up).
-	Percent quantity.Percent `yaml:"percent"`
 }
 
 // Offsets are the offsets into a phase of length d at which the fault
@@ -104,15 +98,6 @@ func (s Schedule) Offsets(d time.Duration) []time.Duration {
 	return out
 }
 
-// Instances is how many of n instances one action takes.
-func (s Schedule) Instances(n int) int {
-	if s.Percent <= 0 || n <= 1 {
-		return min(n, 1)
-	}
-	k := int(float64(n)*float64(s.Percent)/100 + 0.999999)
-	return max(1, min(k, n))
-}
-
 func (s Schedule) check(problem func(field, msg string)) {
 	if s.At < 0 {
 		problem("at", "must not be negative")
@@ -120,16 +105,12 @@ func (s Schedule) check(problem func(field, msg string)) {
 	if s.Every != 0 && s.Every < MinEvery {
 		problem("every", fmt.Sprintf("is at least %v, or leave it out to act once", MinEvery))
 	}
-	if s.Percent < 0 || s.Percent > 100 {
-		problem("percent", "must be between 0% and 100%")
-	}
 }
 
 // Kill sends a process a signal (SIGKILL by default) and, with Restart,
 // starts it again with the same command, environment and readiness check.
 type Kill struct {
-	// Process names the process: target, a service's name, or one
-	// instance of a service with replicas (orders-2).
+	// Process names the process: target, or a service's name.
 	Process string `yaml:"process"`
 	// Signal is sent to the process's group; default SIGKILL.
 	Signal string `yaml:"signal"`
@@ -209,8 +190,7 @@ func (p *Pause) Check(problem func(field, msg string)) {
 }
 
 // Restart stops a process gracefully and starts it again, as a deploy
-// does; a service's instances are restarted one at a time, each ready
-// before the next stops.
+// does.
 type Restart struct {
 	Process string `yaml:"process"`
 	// Signal is the graceful stop; default SIGTERM.
