@@ -63,14 +63,7 @@ func (c *phaseClock) events() []record.Event {
 
 // sleepUntil waits until offset from the start; false if ctx ended first.
 func (c *phaseClock) sleepUntil(ctx context.Context, offset time.Duration) bool {
-	t := time.NewTimer(time.Until(c.start.Add(offset)))
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return sleepCtx(ctx, time.Until(c.start.Add(offset)))
 }
 
 // arm puts every phase's request faults on their proxies' boards before

@@ -1,13 +1,11 @@
 package service
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
@@ -263,25 +261,7 @@ func ownerPauseHelper() {
 func TestInstance_OwnerKilledDuringPause(t *testing.T) {
 	for _, supervised := range []bool{false, true} {
 		t.Run(fmt.Sprintf("supervised=%v", supervised), func(t *testing.T) {
-			owner := exec.Command(self(t))
-			owner.Env = append(os.Environ(), "SERVICE_HELPER=owner-pause")
-			if supervised {
-				owner.Env = append(owner.Env, "SUPERVISED=1")
-			}
-			owner.Stderr = os.Stderr
-			out, err := owner.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := owner.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer owner.Process.Kill()
-			line, err := bufio.NewReader(out).ReadString('\n')
-			if err != nil {
-				_ = owner.Wait()
-				t.Fatalf("owner: %v (%v)", err, owner.ProcessState)
-			}
+			owner, line := startOwner(t, supervised, "SERVICE_HELPER=owner-pause")
 			var started int
 			if _, err := fmt.Sscanf(strings.TrimSpace(line), "paused %d", &started); err != nil {
 				t.Fatalf("owner said %q: %v", line, err)

@@ -119,25 +119,7 @@ func TestStart_NoOrphansWhenOwnerKilled(t *testing.T) {
 	for _, supervised := range []bool{false, true} {
 		t.Run(fmt.Sprintf("supervised=%v", supervised), func(t *testing.T) {
 			dir := t.TempDir()
-			owner := exec.Command(self(t))
-			owner.Env = append(os.Environ(), "SERVICE_HELPER=owner", "PIDFILE="+filepath.Join(dir, "grandchild"))
-			if supervised {
-				owner.Env = append(owner.Env, "SUPERVISED=1")
-			}
-			owner.Stderr = os.Stderr
-			out, err := owner.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := owner.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer owner.Process.Kill()
-			line, err := bufio.NewReader(out).ReadString('\n')
-			if err != nil {
-				_ = owner.Wait()
-				t.Fatalf("owner: %v (%v)", err, owner.ProcessState)
-			}
+			owner, line := startOwner(t, supervised, "SERVICE_HELPER=owner", "PIDFILE="+filepath.Join(dir, "grandchild"))
 			var started int
 			var url string
 			if _, err := fmt.Sscanf(line, "ready %d %s", &started, &url); err != nil {
@@ -170,6 +152,33 @@ func TestStart_NoOrphansWhenOwnerKilled(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startOwner starts this test binary as "resctl" with env added (and
+// SUPERVISED=1 if supervised), and returns it with the first line it
+// prints; it is killed when the test ends.
+func startOwner(t *testing.T, supervised bool, env ...string) (*exec.Cmd, string) {
+	t.Helper()
+	owner := exec.Command(self(t))
+	owner.Env = append(os.Environ(), env...)
+	if supervised {
+		owner.Env = append(owner.Env, "SUPERVISED=1")
+	}
+	owner.Stderr = os.Stderr
+	out, err := owner.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := owner.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = owner.Process.Kill() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		_ = owner.Wait()
+		t.Fatalf("owner: %v (%v)", err, owner.ProcessState)
+	}
+	return owner, line
 }
 
 func listProcsOrFail(t *testing.T) []procInfo {
