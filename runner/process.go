@@ -32,11 +32,15 @@ type processSet struct {
 	initial map[string]string
 	changes map[string][]stateChange
 	events  []record.Event
+	// groups are the services with replicas, each with its instances'
+	// names; cursor is where the next pick among them starts.
+	groups map[string][]string
+	cursor map[string]int
 }
 
 func newProcessSet() *processSet {
 	return &processSet{inst: map[string]*service.Instance{}, state: map[string]service.State{},
-		initial: map[string]string{}, changes: map[string][]stateChange{}}
+		initial: map[string]string{}, changes: map[string][]stateChange{}, groups: map[string][]string{}, cursor: map[string]int{}}
 }
 
 // add makes a started process one that faults may name, and follows its
@@ -74,10 +78,55 @@ func (ps *processSet) begin(start time.Time) {
 	}
 }
 
-func (ps *processSet) get(name string) *service.Instance {
+// group makes name stand for several instances: a service's replicas.
+func (ps *processSet) group(name string, instances []string) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	return ps.inst[name]
+	ps.groups[name] = instances
+}
+
+// namedInstance is a process with its name.
+type namedInstance struct {
+	name string
+	in   *service.Instance
+}
+
+// pick chooses the processes one action of a fault on name takes: the
+// one it names, or the share of a service's instances its schedule says.
+// Kill and pause take instances that are ready, the next ones each time;
+// a rolling restart (all) takes every instance in order.
+func (ps *processSet) pick(name string, w process.Schedule, all bool) []namedInstance {
+	// An instance's state is read without ps.mu: an instance tells its
+	// changes to ps with its own lock held.
+	ps.mu.Lock()
+	members, ok := ps.groups[name]
+	if !ok {
+		members = []string{name}
+	}
+	from := ps.cursor[name]
+	var candidates []namedInstance
+	for i := range members {
+		m := members[(from+i)%len(members)]
+		if in := ps.inst[m]; in != nil {
+			candidates = append(candidates, namedInstance{m, in})
+		}
+	}
+	k := w.Instances(len(members), all)
+	ps.cursor[name] += k
+	ps.mu.Unlock()
+	if !ok {
+		return candidates
+	}
+	var out []namedInstance
+	for _, c := range candidates {
+		if len(out) == k {
+			break
+		}
+		if all || c.in.State() == service.StateReady {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // rollback continues every paused process: run when the run ends,
@@ -156,7 +205,7 @@ type processFault struct {
 	from, to time.Duration
 	// down are the instances it killed and left down, to start again at
 	// its phase's end.
-	down []*service.Instance
+	down []namedInstance
 }
 
 // processActions lays out a process fault's actions on the clock's
@@ -177,10 +226,11 @@ func (c *phaseClock) processActions(f plannedFault, span record.PhaseSpan) []act
 	return acts
 }
 
-// processAct carries out one action of a process fault.
+// processAct carries out one action of a process fault: on the process
+// it names, or on some of a service's instances (percent) — killed or
+// paused side by side, restarted one at a time, each ready before the
+// next stops.
 func (c *phaseClock) processAct(f plannedFault, pf *processFault, span record.PhaseSpan) {
-	name := f.process.Target()
-	in := c.procs.get(name)
 	fail := func(err error) {
 		c.mu.Lock()
 		pf.errs = append(pf.errs, err.Error())
@@ -188,79 +238,101 @@ func (c *phaseClock) processAct(f plannedFault, pf *processFault, span record.Ph
 		c.event("fault", "error", fmt.Sprintf("%s: %v", f.id, err))
 		fmt.Fprintf(c.progress, "resctl: warning: %s: %v\n", f.id, err)
 	}
-	if in == nil {
-		fail(fmt.Errorf("no process named %q was started", name))
+	_, rolling := f.process.(*process.Restart)
+	targets := c.procs.pick(f.process.Target(), f.process.When(), rolling)
+	if len(targets) == 0 {
+		fail(fmt.Errorf("no instance of %q to act on (all down?)", f.process.Target()))
 		return
 	}
-	// done marks an action taken: the process is down or paused from now.
-	done := func(what string) {
-		c.mu.Lock()
-		pf.actions++
-		if pf.actions == 1 {
-			pf.from = time.Since(c.start)
-		}
-		pf.to = time.Since(c.start)
-		c.mu.Unlock()
-		c.event("process", f.process.Kind(), name+": "+what)
+	// took marks the action taken, once, as its first process is down or
+	// paused.
+	var once sync.Once
+	took := func() {
+		once.Do(func() {
+			c.mu.Lock()
+			pf.actions++
+			if pf.actions == 1 {
+				pf.from = time.Since(c.start)
+			}
+			pf.to = time.Since(c.start)
+			c.mu.Unlock()
+		})
+	}
+	say := func(kind, what string) {
+		c.event("process", kind, what)
 		fmt.Fprintf(c.progress, "resctl: %s: %s\n", f.id, what)
 	}
-	// over marks the end of the action's effect: the process continued,
-	// or ready again.
+	// over marks the end of an effect: a process continued, or ready
+	// again.
 	over := func(what string) {
 		c.mu.Lock()
 		pf.to = time.Since(c.start)
 		c.mu.Unlock()
-		c.event("process", "start", name+": "+what)
+		c.event("process", "start", what)
 	}
 	ctx := c.procCtx
-	switch spec := f.process.(type) {
-	case *process.Kill:
-		pid := pidOf(in)
-		if err := in.Kill(signals[spec.SignalName()], spec.GraceOrDefault()); err != nil {
-			fail(err)
-			return
-		}
-		done(fmt.Sprintf("sent %s to %s (pid %s)", spec.SignalName(), name, pid))
-		if !spec.Restart {
-			if !spec.StayDown {
-				c.mu.Lock()
-				pf.down = append(pf.down, in)
-				c.mu.Unlock()
+	if rolling {
+		spec := f.process.(*process.Restart)
+		for _, t := range targets {
+			if err := t.in.Kill(signals[spec.SignalName()], spec.GraceOrDefault()); err != nil {
+				fail(err)
+				return
 			}
-			return
+			took()
+			say("restart", fmt.Sprintf("restarting %s: sent %s", t.name, spec.SignalName()))
+			if err := t.in.Start(ctx); err != nil {
+				fail(fmt.Errorf("start %s again: %w", t.name, err))
+				return // the next stays up: a deploy stops on a failed instance
+			}
+			over(t.name + ": started again (pid " + pidOf(t.in) + ")")
 		}
-		if !sleepCtx(ctx, spec.RestartAfter) {
-			return
-		}
-		if err := in.Start(ctx); err != nil {
-			fail(fmt.Errorf("start %s again: %w", name, err))
-			return
-		}
-		over("started again (pid " + pidOf(in) + ")")
-	case *process.Pause:
-		if err := in.Pause(); err != nil {
-			fail(err)
-			return
-		}
-		done(fmt.Sprintf("paused %s (pid %s) for %s", name, pidOf(in), spec.Duration))
-		sleepCtx(ctx, spec.Duration)
-		if err := in.Continue(); err != nil {
-			fail(err)
-			return
-		}
-		over("continued")
-	case *process.Restart:
-		if err := in.Kill(signals[spec.SignalName()], spec.GraceOrDefault()); err != nil {
-			fail(err)
-			return
-		}
-		done(fmt.Sprintf("restarting %s: sent %s", name, spec.SignalName()))
-		if err := in.Start(ctx); err != nil {
-			fail(fmt.Errorf("start %s again: %w", name, err))
-			return
-		}
-		over("started again (pid " + pidOf(in) + ")")
+		return
 	}
+	var wg sync.WaitGroup
+	for _, t := range targets {
+		wg.Go(func() {
+			switch spec := f.process.(type) {
+			case *process.Kill:
+				pid := pidOf(t.in)
+				if err := t.in.Kill(signals[spec.SignalName()], spec.GraceOrDefault()); err != nil {
+					fail(err)
+					return
+				}
+				took()
+				say("kill", fmt.Sprintf("sent %s to %s (pid %s)", spec.SignalName(), t.name, pid))
+				if !spec.Restart {
+					if !spec.StayDown {
+						c.mu.Lock()
+						pf.down = append(pf.down, t)
+						c.mu.Unlock()
+					}
+					return
+				}
+				if !sleepCtx(ctx, spec.RestartAfter) {
+					return
+				}
+				if err := t.in.Start(ctx); err != nil {
+					fail(fmt.Errorf("start %s again: %w", t.name, err))
+					return
+				}
+				over(t.name + ": started again (pid " + pidOf(t.in) + ")")
+			case *process.Pause:
+				if err := t.in.Pause(); err != nil {
+					fail(err)
+					return
+				}
+				took()
+				say("pause", fmt.Sprintf("paused %s (pid %s) for %s", t.name, pidOf(t.in), spec.Duration))
+				sleepCtx(ctx, spec.Duration)
+				if err := t.in.Continue(); err != nil {
+					fail(err)
+					return
+				}
+				over(t.name + ": continued")
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // endProcessFault rolls a process fault back at its phase's end: what it
@@ -269,18 +341,21 @@ func (c *phaseClock) processAct(f plannedFault, pf *processFault, span record.Ph
 func (c *phaseClock) endProcessFault(f plannedFault) {
 	c.mu.Lock()
 	pf := c.process[f.id]
-	var down []*service.Instance
+	var down []namedInstance
 	if pf != nil {
 		down, pf.down = pf.down, nil
 	}
 	c.mu.Unlock()
-	for _, in := range down {
+	for _, t := range down {
 		c.procWG.Go(func() {
-			if err := in.Start(c.procCtx); err != nil && !errors.Is(err, context.Canceled) {
-				c.event("fault", "error", fmt.Sprintf("%s: start %s again: %v", f.id, f.process.Target(), err))
+			if err := t.in.Start(c.procCtx); err != nil && !errors.Is(err, context.Canceled) {
+				c.event("fault", "error", fmt.Sprintf("%s: start %s again: %v", f.id, t.name, err))
 				return
 			}
-			c.event("process", "start", f.process.Target()+": started again as its phase ended")
+			c.mu.Lock()
+			pf.to = time.Since(c.start)
+			c.mu.Unlock()
+			c.event("process", "start", t.name+": started again as its phase ended")
 		})
 	}
 }

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/resctl/resctl/internal/demo"
 	"github.com/resctl/resctl/scenario"
 	"github.com/resctl/resctl/service"
 )
@@ -125,5 +127,92 @@ phases:
 	}
 	if len(states) < 2 || states[0] != string(service.StatePaused) || states[1] != string(service.StateReady) {
 		t.Errorf("target's transitions %v: want paused, then ready (continued) before it was stopped", states)
+	}
+}
+
+// The replicas example: two instances of the orders service behind a
+// balanced proxy, one killed; then a rolling restart of both, which never
+// has both down at once.
+func TestExample_ProcessReplicas(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs a service")
+	}
+	bin := filepath.Join(t.TempDir(), "orders")
+	build := exec.Command("go", "build", "-o", bin, "./testdata/services/orders")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the orders service: %v\n%s", err, out)
+	}
+	payments, err := demo.Start("127.0.0.1:0", demo.Options{Seed: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer payments.Close()
+	port := func() string { _, p, _ := strings.Cut(freeAddr(t), ":"); return p }
+	t.Setenv("ORDERS_BIN", bin)
+	t.Setenv("ORDERS_PORT_1", port())
+	t.Setenv("ORDERS_PORT_2", port())
+	t.Setenv("FRONT_PORT", port())
+	t.Setenv("PAYMENTS_URL", payments.URL())
+
+	s, err := scenario.ReadFile("../testdata/scenarios/process-replicas.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Run(context.Background(), s, Options{LogDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sla := range r.SLAs {
+		if !sla.Passed {
+			t.Errorf("SLA %q failed: observed %s %s", sla.Name, sla.Observed, sla.Error)
+		}
+	}
+	restarts := map[string]int{}
+	for _, p := range r.Processes {
+		restarts[p.Name] = p.Restarts
+	}
+	if restarts["orders.1"] != 1 || restarts["orders.2"] != 0 {
+		t.Errorf("restarts %v, want orders.1 killed and started again once, orders.2 untouched", restarts)
+	}
+
+	// A rolling restart of both replicas, one at a time.
+	rolling := mustParse(t, `
+name: rolling
+target: {url: http://127.0.0.1:9}
+services:
+  - {name: orders, replicas: 2, ports: [1, 2], command: [x], ready: "127.0.0.1:{{ .Port }}"}
+load: {rate: 5/s, requests: [{path: /}]}
+phases:
+  - name: kill
+    duration: 4s
+    faults:
+      - restart: {process: orders}
+`)
+	s.Phases[1].Faults = rolling.Phases[0].Faults
+	r, err = Run(context.Background(), s, Options{LogDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := map[string]bool{"orders.1": true, "orders.2": true}
+	var order []string
+	for _, e := range r.Events {
+		if e.Source != "process" || e.Kind != "transition" {
+			continue
+		}
+		ready[e.Name] = e.To == "ready"
+		order = append(order, e.Name+":"+e.To)
+		if !ready["orders.1"] && !ready["orders.2"] {
+			t.Fatalf("both replicas not ready at %vs: %v", e.AtS, order)
+		}
+	}
+	want := "orders.1:down orders.1:starting orders.1:ready orders.2:down orders.2:starting orders.2:ready"
+	if got := strings.Join(order, " "); got != want {
+		t.Errorf("transitions %q, want %q", got, want)
+	}
+	for _, sla := range r.SLAs {
+		if sla.During == "kill" && !sla.Passed {
+			t.Errorf("during the rolling restart: SLA %q failed: observed %s", sla.Name, sla.Observed)
+		}
 	}
 }

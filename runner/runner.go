@@ -161,12 +161,19 @@ func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*r
 	defer procs.rollback()
 	for _, svc := range s.Services {
 		at.name = "starting service " + svc.Name
-		in, err := startService(ctx, svc, opts)
+		started, err := startService(ctx, svc, opts)
+		for _, t := range started {
+			defer t.in.Stop()
+			procs.add(t.name, t.in)
+		}
 		if err != nil {
 			return nil, err
 		}
-		defer in.Stop()
-		procs.add(svc.Name, in)
+		if svc.Replicas > 1 {
+			procs.group(svc.Name, svc.Instances())
+			fmt.Fprintf(progress, "resctl: started service %s (%d replicas)\n", svc.Name, svc.Replicas)
+			continue
+		}
 		fmt.Fprintf(progress, "resctl: started service %s\n", svc.Name)
 	}
 
@@ -497,25 +504,51 @@ func startCommand(ctx context.Context, s *scenario.Scenario, opts Options, data 
 	return startedTarget{t.URL, desc, func() { _ = in.Stop() }, in}, nil
 }
 
-// startService starts one of the scenario's services and waits until it is
-// ready.
-func startService(ctx context.Context, svc scenario.Service, opts Options) (*service.Instance, error) {
-	spec := service.Spec{Name: svc.Name, Command: svc.Command, Env: svc.Env, Dir: svc.Dir,
-		ReadyTimeout: svc.ReadyTimeout, StopGrace: svc.Stop.Grace, LogDir: opts.LogDir,
-		Supervisor: opts.Supervisor, StateDir: service.DefaultStateDir()}
-	if sig, ok := signals[svc.Stop.Signal]; ok {
-		spec.StopSignal = sig
+// startService starts one of the scenario's services, each of its
+// replicas, and waits until they are ready. It returns what it started,
+// also on an error.
+func startService(ctx context.Context, svc scenario.Service, opts Options) ([]namedInstance, error) {
+	var out []namedInstance
+	names := svc.Instances()
+	for i, name := range names {
+		d := scenario.InstanceData{Replica: i + 1}
+		if i < len(svc.Ports) {
+			d.Port = svc.Ports[i]
+		}
+		spec := service.Spec{Name: name, Env: map[string]string{}, ReadyTimeout: svc.ReadyTimeout, StopGrace: svc.Stop.Grace,
+			LogDir: opts.LogDir, Supervisor: opts.Supervisor, StateDir: service.DefaultStateDir()}
+		var err error
+		expand := func(text string) string {
+			x, e := scenario.ExpandInstance(text, d)
+			err = cmp.Or(err, e)
+			return x
+		}
+		for _, a := range svc.Command {
+			spec.Command = append(spec.Command, expand(a))
+		}
+		for k, v := range svc.Env {
+			spec.Env[k] = expand(v)
+		}
+		spec.Dir = expand(svc.Dir)
+		ready := expand(svc.Ready)
+		if err != nil {
+			return out, fmt.Errorf("service %s: %w", name, err)
+		}
+		if sig, ok := signals[svc.Stop.Signal]; ok {
+			spec.StopSignal = sig
+		}
+		if strings.HasPrefix(ready, "http://") || strings.HasPrefix(ready, "https://") {
+			spec.ReadyURL = ready
+		} else {
+			spec.ReadyTCP = ready
+		}
+		in := service.NewInstance(spec)
+		if err := in.Start(ctx); err != nil {
+			return out, fmt.Errorf("start service: %w", err)
+		}
+		out = append(out, namedInstance{name, in})
 	}
-	if strings.HasPrefix(svc.Ready, "http://") || strings.HasPrefix(svc.Ready, "https://") {
-		spec.ReadyURL = svc.Ready
-	} else {
-		spec.ReadyTCP = svc.Ready
-	}
-	in := service.NewInstance(spec)
-	if err := in.Start(ctx); err != nil {
-		return nil, fmt.Errorf("start service: %w", err)
-	}
-	return in, nil
+	return out, nil
 }
 
 var signals = map[string]syscall.Signal{

@@ -236,6 +236,50 @@ func (v *validator) validateServices() {
 		if svc.Stop.Signal != "" && !slices.Contains(StopSignals, svc.Stop.Signal) {
 			v.report(p+".stop.signal", "unknown signal %q; use one of %s", svc.Stop.Signal, strings.Join(StopSignals, ", "))
 		}
+		v.validateReplicas(p, svc)
+	}
+}
+
+// validateReplicas checks a service's replicas and ports, and its
+// templates with each instance's data.
+func (v *validator) validateReplicas(p string, svc Service) {
+	switch {
+	case svc.Replicas < 0 || svc.Replicas > MaxReplicas:
+		v.report(p+".replicas", "must be between 1 and %d", MaxReplicas)
+		return
+	case svc.Replicas > 1 && len(svc.Ports) != svc.Replicas:
+		v.report(p+".ports", "give one port per replica: %d ports for replicas: %d, e.g. ports: [18091, 18092]", len(svc.Ports), svc.Replicas)
+		return
+	case svc.Replicas <= 1 && len(svc.Ports) > 1:
+		v.report(p+".ports", "%d ports for one instance: set replicas: %d", len(svc.Ports), len(svc.Ports))
+		return
+	}
+	seen := map[int]bool{}
+	for i, port := range svc.Ports {
+		switch {
+		case port < 1 || port > 65535:
+			v.report(fmt.Sprintf("%s.ports[%d]", p, i), "%d is not a port: 1 to 65535", port)
+		case seen[port]:
+			v.report(fmt.Sprintf("%s.ports[%d]", p, i), "port %d is given twice", port)
+		}
+		seen[port] = true
+	}
+	texts := map[string]string{p + ".ready": svc.Ready}
+	for i, a := range svc.Command {
+		texts[fmt.Sprintf("%s.command[%d]", p, i)] = a
+	}
+	for k, val := range svc.Env {
+		texts[p+".env."+k] = val
+	}
+	usesPort := false
+	for _, path := range slices.Sorted(maps.Keys(texts)) {
+		usesPort = usesPort || strings.Contains(texts[path], ".Port")
+		if _, err := ExpandInstance(texts[path], InstanceData{Port: 1, Replica: 1}); err != nil {
+			v.report(path, "%v", err)
+		}
+	}
+	if svc.Replicas > 1 && !usesPort {
+		v.report(p+".replicas", "each replica needs a port of its own: say where it listens with {{ .Port }} in command, env or ready")
 	}
 }
 
@@ -246,9 +290,9 @@ const TargetProcess = "target"
 // process("orders") == ready, or state("process", "orders").
 const ProcessStateKind = "process"
 
-// Processes lists the names of the processes resctl starts for the
-// scenario, which process faults may name: target (when resctl starts it)
-// and the services.
+// Processes lists the names process faults may give: target (when
+// resctl starts it), the services, and each instance of a service with
+// replicas.
 func (s *Scenario) Processes() []string {
 	var out []string
 	if len(s.Target.Command) > 0 || s.Target.Builtin != "" {
@@ -256,6 +300,22 @@ func (s *Scenario) Processes() []string {
 	}
 	for _, svc := range s.Services {
 		out = append(out, svc.Name)
+		if svc.Replicas > 1 {
+			out = append(out, svc.Instances()...)
+		}
+	}
+	return out
+}
+
+// ProcessStates lists the processes that have a state SLAs read: target
+// (when resctl starts it) and every instance of every service.
+func (s *Scenario) ProcessStates() []string {
+	var out []string
+	if len(s.Target.Command) > 0 || s.Target.Builtin != "" {
+		out = append(out, TargetProcess)
+	}
+	for _, svc := range s.Services {
+		out = append(out, svc.Instances()...)
 	}
 	return out
 }
@@ -618,7 +678,7 @@ func (v *validator) known() verify.Known {
 			k.States[pol.Kind()] = append(k.States[pol.Kind()], pol.Name)
 		}
 	}
-	k.States[ProcessStateKind] = append([]string{}, v.s.Processes()...)
+	k.States[ProcessStateKind] = v.s.ProcessStates()
 	k.States[UpstreamStateKind] = nil
 	for _, p := range v.s.AllProxies() {
 		k.States[UpstreamStateKind] = append(k.States[UpstreamStateKind], p.UpstreamStates()...)

@@ -56,6 +56,23 @@ var badCases = []struct {
 		},
 	},
 	{
+		name: "replicas",
+		src: "name: t\ntarget: {builtin: demo}\nservices:\n" +
+			"  - {name: a, replicas: 2, ports: [18091, 18092], command: [a], ready: 127.0.0.1:18091}\n" +
+			"  - {name: b, replicas: 3, ports: [1], command: [b], ready: \"127.0.0.1:{{ .Port }}\"}\n" +
+			"  - {name: c, replicas: 2, ports: [0, 0], command: [c, \"{{ .Prot }}\"], ready: \"127.0.0.1:{{ .Port }}\"}\n" +
+			"load: {rate: 5/s, requests: [{path: /}]}\nphases:\n  - name: p\n    duration: 5s\n    faults:\n" +
+			"      - kill: {process: a.3}\n",
+		want: []string{
+			"4:25: services[0].replicas: each replica needs a port of its own: say where it listens with {{ .Port }} in command, env or ready",
+			"5:35: services[1].ports: give one port per replica: 1 ports for replicas: 3, e.g. ports: [18091, 18092]",
+			"6:36: services[2].ports[0]: 0 is not a port: 1 to 65535",
+			"6:39: services[2].ports[1]: 0 is not a port: 1 to 65535",
+			`6:56: services[2].command[1]: template "{{ .Prot }}": template: :1:3: executing "" at <.Prot>: can't evaluate field Prot in type scenario.InstanceData (it can use .Port and .Replica)`,
+			`12:25: phases[0].faults[0].kill.process: no process named "a.3" (did you mean "a.1"?)`,
+		},
+	},
+	{
 		name: "malformed response checks",
 		src: "name: t\ntarget: {builtin: demo}\nload:\n  rate: 5/s\n  requests:\n    - path: /\n      expect:\n" +
 			"        status: [200, 999]\n        body_matches: '(unclosed'\n        headers: {Content-Type: {}}\n" +

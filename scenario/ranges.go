@@ -29,7 +29,10 @@ func (v *validator) validateRanges() {
 	v.checkPort("target.agent", s.Target.Agent, false)
 	v.checkPort("target.ready", s.Target.Ready, false)
 	for i, svc := range s.Services {
-		v.checkPort(fmt.Sprintf("services[%d].ready", i), svc.Ready, false)
+		// A template's port is one of ports, checked with them.
+		if !strings.Contains(svc.Ready, "{{") {
+			v.checkPort(fmt.Sprintf("services[%d].ready", i), svc.Ready, false)
+		}
 	}
 	for _, np := range s.AllProxies() {
 		path := proxyPath(np.Name)

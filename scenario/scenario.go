@@ -1,8 +1,12 @@
 package scenario
 
 import (
+	"fmt"
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
+	"text/template"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -103,6 +107,60 @@ type Service struct {
 	Ready        string        `yaml:"ready"`
 	ReadyTimeout time.Duration `yaml:"ready_timeout"`
 	Stop         StopSpec      `yaml:"stop"`
+	// Replicas runs several instances of the service (default 1), each on
+	// its own port of Ports: its command, env and ready say where with
+	// {{ .Port }} (and may use {{ .Replica }}: 1, 2, …). Process faults
+	// and SLAs name the instances NAME.1, NAME.2, …; a process fault that
+	// names the service acts on some of them (percent).
+	Replicas int `yaml:"replicas"`
+	// Ports are the instances' ports, one per replica; {{ .Port }} in
+	// command, env and ready is the instance's.
+	Ports []int `yaml:"ports"`
+}
+
+// MaxReplicas bounds a service's replicas.
+const MaxReplicas = 32
+
+// Instances are the names of the service's processes: its name, or with
+// replicas NAME.1, NAME.2, ….
+func (s Service) Instances() []string {
+	if s.Replicas <= 1 {
+		return []string{s.Name}
+	}
+	out := make([]string, s.Replicas)
+	for i := range out {
+		out[i] = InstanceName(s.Name, i+1)
+	}
+	return out
+}
+
+// InstanceName names the replica-th (from 1) instance of a service.
+func InstanceName(service string, replica int) string {
+	return service + "." + strconv.Itoa(replica)
+}
+
+// InstanceData is what a service's command, env and ready templates see.
+type InstanceData struct {
+	// Port is the instance's port, from ports; 0 without ports.
+	Port int
+	// Replica numbers the instance from 1.
+	Replica int
+}
+
+// ExpandInstance fills in a service's template for one instance.
+func ExpandInstance(text string, d InstanceData) (string, error) {
+	if !strings.Contains(text, "{{") {
+		return text, nil
+	}
+	t, err := template.New("").Option("missingkey=error").Parse(text)
+	if err != nil {
+		return "", fmt.Errorf("template %q: %w", text, err)
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, d); err != nil {
+		return "", fmt.Errorf("template %q: %v (it can use .Port and .Replica)", text, err)
+	}
+	return b.String(), nil
 }
 
 // StopSpec says how a started process is stopped: Signal to its process

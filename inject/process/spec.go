@@ -2,9 +2,12 @@ package process
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/resctl/resctl/quantity"
 )
 
 // Defaults for parameters left out.
@@ -81,6 +84,26 @@ type Schedule struct {
 	At time.Duration `yaml:"at"`
 	// Every repeats the action for the rest of the phase; 0 acts once.
 	Every time.Duration `yaml:"every"`
+	// Percent is the share of a service's instances each action takes
+	// when the fault names a service with replicas, at least one:
+	// default one instance for kill and pause, and every instance, one
+	// at a time, for restart.
+	Percent quantity.Percent `yaml:"percent"`
+}
+
+// Instances is how many of n instances one action takes; all is the
+// default when Percent is unset.
+func (s Schedule) Instances(n int, all bool) int {
+	switch {
+	case n <= 0:
+		return 0
+	case s.Percent <= 0 && all:
+		return n
+	case s.Percent <= 0:
+		return 1
+	}
+	k := int(math.Ceil(float64(n) * float64(s.Percent) / 100))
+	return max(1, min(k, n))
 }
 
 // Offsets are the offsets into a phase of length d at which the fault
@@ -102,6 +125,9 @@ func (s Schedule) check(problem func(field, msg string)) {
 	if s.At < 0 {
 		problem("at", "must not be negative")
 	}
+	if s.Percent < 0 || s.Percent > 100 {
+		problem("percent", "must be between 0% and 100%")
+	}
 	if s.Every != 0 && s.Every < MinEvery {
 		problem("every", fmt.Sprintf("is at least %v, or leave it out to act once", MinEvery))
 	}
@@ -110,7 +136,8 @@ func (s Schedule) check(problem func(field, msg string)) {
 // Kill sends a process a signal (SIGKILL by default) and, with Restart,
 // starts it again with the same command, environment and readiness check.
 type Kill struct {
-	// Process names the process: target, or a service's name.
+	// Process names the process: target, a service's name, or one
+	// instance of a service with replicas (orders.2).
 	Process string `yaml:"process"`
 	// Signal is sent to the process's group; default SIGKILL.
 	Signal string `yaml:"signal"`
@@ -190,7 +217,8 @@ func (p *Pause) Check(problem func(field, msg string)) {
 }
 
 // Restart stops a process gracefully and starts it again, as a deploy
-// does.
+// does; a service's instances are restarted one at a time, each ready
+// before the next stops.
 type Restart struct {
 	Process string `yaml:"process"`
 	// Signal is the graceful stop; default SIGTERM.

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/resctl/resctl/quantity"
 )
 
 func TestSchedule_Offsets(t *testing.T) {
@@ -75,5 +77,30 @@ func TestNewSpec(t *testing.T) {
 	}
 	if g := (&Restart{}).GraceOrDefault(); g != DefaultGrace {
 		t.Errorf("restart's default grace %v", g)
+	}
+}
+
+func TestSchedule_Instances(t *testing.T) {
+	tests := []struct {
+		name    string
+		percent float64
+		n       int
+		all     bool
+		want    int
+	}{
+		{"one by default", 0, 3, false, 1},
+		{"every one by default for restart", 0, 3, true, 3},
+		{"a share, rounded up", 50, 3, false, 2},
+		{"at least one", 1, 3, false, 1},
+		{"all", 100, 4, false, 4},
+		{"none to take", 50, 0, false, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := Schedule{Percent: quantity.Percent(tt.percent)}
+			if got := s.Instances(tt.n, tt.all); got != tt.want {
+				t.Errorf("Instances(%d, %v) with %v%% = %d, want %d", tt.n, tt.all, tt.percent, got, tt.want)
+			}
+		})
 	}
 }
