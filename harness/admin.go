@@ -132,6 +132,8 @@ type Admin struct {
 
 	mu      sync.Mutex
 	proxies map[string]*managed
+	// procs are the host's processes, for process faults; nil if none.
+	procs Processes
 
 	events eventLog
 	// The sweeper starts with the first proxy and ends with Close.
@@ -194,6 +196,8 @@ func NewAdmin(opts AdminOptions) *Admin {
 		{"POST /api/v1/reset", a.reset},
 		{"GET /api/v1/events", a.listEvents},
 		{"POST /api/v1/marks", a.addMark},
+		{"GET /api/v1/processes", a.listProcesses},
+		{"POST /api/v1/processes/{name}/{kind}", a.actOnProcess},
 		{"/api/", a.notFound},
 	}
 	for _, r := range routes {

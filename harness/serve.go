@@ -354,6 +354,9 @@ type ServeOptions struct {
 	// faults added, replaced, changed, removed, expired and cleared,
 	// guard transitions, upstreams ejected and back, marks.
 	OnEvent func(Event)
+	// Processes, if set, are processes the host started (the demo target
+	// of `resctl chaos --demo`), open to process faults through the API.
+	Processes Processes
 }
 
 // Started describes a running standalone harness.
@@ -374,6 +377,9 @@ func Serve(ctx context.Context, opts ServeOptions, ready func(Started)) (err err
 		return err
 	}
 	admin := NewAdmin(AdminOptions{Token: opts.Token, Version: opts.Version, Seed: opts.Seed, Logger: logger, AllowedHosts: opts.AdminAllowedHosts, OnEvent: opts.OnEvent})
+	if opts.Processes != nil {
+		admin.SetProcesses(opts.Processes)
+	}
 	// The admin /metrics serves the process's Go and process metrics once,
 	// the tcp proxies' fault boards, and every other proxy's own registry,
 	// each series labelled with its proxy's name.

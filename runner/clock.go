@@ -37,13 +37,8 @@ type phaseClock struct {
 	agent   *agent.Client
 	runtime map[string]runtimeFault // by fault id
 	network map[string]networkFault // by fault id
-	// procs are the processes process faults act on; their actions run
-	// beside the clock, in procWG, until procCtx ends (procStop).
-	procs    *processSet
-	process  map[string]*processFault // by fault id
-	procWG   sync.WaitGroup
-	procCtx  context.Context
-	procStop context.CancelFunc
+	// procs carries out the process faults.
+	procs *processActor
 
 	mu  sync.Mutex
 	evs []record.Event
@@ -103,7 +98,7 @@ func (c *phaseClock) run(ctx context.Context) {
 		faults := c.plan.faults[i]
 		for _, f := range faults {
 			if f.process != nil {
-				acts = append(acts, c.processActions(f, span)...)
+				acts = append(acts, c.procs.schedule(f, span)...)
 				continue
 			}
 			if f.network != nil {
@@ -187,7 +182,7 @@ func (c *phaseClock) endPhase(i int) {
 			c.stopRuntime(f)
 		}
 		if f.process != nil {
-			c.endProcessFault(f)
+			c.procs.end(f)
 		}
 		if f.network != nil && !c.stopNetwork(f) {
 			continue // a flapping fault already off, or one never on

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/resctl/resctl/harness"
 	"github.com/resctl/resctl/inject/process"
 	"github.com/resctl/resctl/record"
 	"github.com/resctl/resctl/report"
@@ -129,6 +131,50 @@ func (ps *processSet) pick(name string, w process.Schedule, all bool) []namedIns
 	return out
 }
 
+// has says whether name is a process or a service with replicas, and
+// whether it (or one of its instances) is ready.
+func (ps *processSet) has(name string) (known, ready bool) {
+	ps.mu.Lock()
+	members, ok := ps.groups[name]
+	if !ok {
+		members = []string{name}
+	}
+	var ins []*service.Instance
+	for _, m := range members {
+		if in := ps.inst[m]; in != nil {
+			ins = append(ins, in)
+		}
+	}
+	ps.mu.Unlock()
+	for _, in := range ins {
+		ready = ready || in.State() == service.StateReady
+	}
+	return len(ins) > 0, ready
+}
+
+// all names every process, in the order they started.
+func (ps *processSet) all() []string {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return slices.Clone(ps.names)
+}
+
+// list describes every process for the admin API.
+func (ps *processSet) list() []harness.ProcessInfo {
+	ps.mu.Lock()
+	names, inst := slices.Clone(ps.names), maps.Clone(ps.inst)
+	ps.mu.Unlock()
+	out := make([]harness.ProcessInfo, len(names))
+	for i, name := range names {
+		in := inst[name]
+		out[i] = harness.ProcessInfo{Name: name, State: string(in.State()), Restarts: in.Restarts()}
+		if p := in.Process(); p != nil {
+			out[i].Pid = p.Pid()
+		}
+	}
+	return out
+}
+
 // rollback continues every paused process: run when the run ends,
 // however it ends, before the processes are stopped.
 func (ps *processSet) rollback() {
@@ -206,32 +252,128 @@ type processFault struct {
 	// down are the instances it killed and left down, to start again at
 	// its phase's end.
 	down []namedInstance
+	// manual: sent through the admin API, not the scenario's.
+	manual bool
+	// first, if set, hears how the first action went: nil once it took
+	// effect. Its one buffered slot keeps the first word; later ones
+	// find it full and are dropped.
+	first chan error
 }
 
-// processActions lays out a process fault's actions on the clock's
-// timeline. Each runs beside the clock, since a kill waits for the
-// process to exit and a restart for it to be ready.
-func (c *phaseClock) processActions(f plannedFault, span record.PhaseSpan) []action {
+// tell reports how an action went to pf.first, if it is listening.
+func (pf *processFault) tell(err error) {
+	select {
+	case pf.first <- err:
+	default:
+	}
+}
+
+// processActor carries out process faults, the scenario's on the
+// clock's timeline and those sent through the admin API, each beside
+// whatever sent it, since a kill waits for the process to exit and a
+// restart for it to be ready. It implements harness.Processes.
+type processActor struct {
+	set      *processSet
+	start    time.Time
+	progress io.Writer
+	event    func(source, kind, detail string)
+	// ctx ends the actions' waits (stop, at the run's end); wg holds
+	// them.
+	ctx  context.Context
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+
+	mu     sync.Mutex
+	faults map[string]*processFault // by fault id
+	manual int                      // actions sent through the API
+}
+
+func newProcessActor(ctx context.Context, set *processSet, start time.Time, progress io.Writer, event func(source, kind, detail string)) *processActor {
+	a := &processActor{set: set, start: start, progress: progress, event: event, faults: map[string]*processFault{}}
+	a.ctx, a.stop = context.WithCancel(ctx)
+	return a
+}
+
+// schedule lays out a scenario's process fault's actions on the clock's
+// timeline.
+func (c *processActor) schedule(f plannedFault, span record.PhaseSpan) []action {
 	pf := &processFault{phase: span.Name, kind: f.process.Kind(), params: f.params}
 	c.mu.Lock()
-	c.process[f.id] = pf
+	c.faults[f.id] = pf
 	c.mu.Unlock()
 	var acts []action
 	for _, off := range f.process.When().Offsets(span.End - span.Start) {
 		pf.planned++
 		acts = append(acts, action{span.Start + off, func() {
-			c.procWG.Go(func() { c.processAct(f, pf, span) })
+			c.wg.Go(func() { c.act(f, pf) })
 		}})
 	}
 	return acts
+}
+
+var _ harness.Processes = (*processActor)(nil)
+
+// ProcessList implements harness.Processes.
+func (c *processActor) ProcessList() []harness.ProcessInfo { return c.set.list() }
+
+// Act implements harness.Processes: a process fault sent through the
+// admin API, carried out as a scenario's is. A kill without restart
+// leaves the process down until a restart through the API, or the end.
+func (c *processActor) Act(spec process.Spec) error {
+	_, rolling := spec.(*process.Restart)
+	known, ready := c.set.has(spec.Target())
+	switch {
+	case !known:
+		return fmt.Errorf("%w: %q; this run started %s", harness.ErrNoProcess, spec.Target(), strings.Join(c.set.all(), ", "))
+	case !rolling && !ready:
+		return fmt.Errorf("process %s is not ready: a %s needs it running", spec.Target(), spec.Kind())
+	}
+	c.mu.Lock()
+	c.manual++
+	id := fmt.Sprintf("api/%s#%d", spec.Kind(), c.manual)
+	// The answer waits for the action to take effect (the process down
+	// or paused) or fail; what follows goes on beside.
+	pf := &processFault{kind: spec.Kind(), planned: 1, manual: true, first: make(chan error, 1)}
+	c.faults[id] = pf
+	c.mu.Unlock()
+	if k, ok := spec.(*process.Kill); ok && !k.Restart {
+		k.StayDown = true
+	}
+	done := make(chan struct{})
+	c.wg.Go(func() {
+		defer close(done)
+		c.act(plannedFault{id: id, process: spec}, pf)
+	})
+	if rolling {
+		// A restart answers once the process is back, as a deploy's
+		// tool does.
+		select {
+		case <-done:
+		case <-c.ctx.Done():
+			return c.ctx.Err()
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if len(pf.errs) > 0 {
+			return errors.New(pf.errs[0])
+		}
+		return nil
+	}
+	select {
+	case err := <-pf.first:
+		return err
+	case <-c.ctx.Done():
+		return c.ctx.Err()
+	}
 }
 
 // processAct carries out one action of a process fault: on the process
 // it names, or on some of a service's instances (percent) — killed or
 // paused side by side, restarted one at a time, each ready before the
 // next stops.
-func (c *phaseClock) processAct(f plannedFault, pf *processFault, span record.PhaseSpan) {
+func (c *processActor) act(f plannedFault, pf *processFault) {
 	fail := func(err error) {
+		pf.tell(err)
 		c.mu.Lock()
 		pf.errs = append(pf.errs, err.Error())
 		c.mu.Unlock()
@@ -239,7 +381,7 @@ func (c *phaseClock) processAct(f plannedFault, pf *processFault, span record.Ph
 		fmt.Fprintf(c.progress, "resctl: warning: %s: %v\n", f.id, err)
 	}
 	_, rolling := f.process.(*process.Restart)
-	targets := c.procs.pick(f.process.Target(), f.process.When(), rolling)
+	targets := c.set.pick(f.process.Target(), f.process.When(), rolling)
 	if len(targets) == 0 {
 		fail(fmt.Errorf("no instance of %q to act on (all down?)", f.process.Target()))
 		return
@@ -248,6 +390,7 @@ func (c *phaseClock) processAct(f plannedFault, pf *processFault, span record.Ph
 	// paused.
 	var once sync.Once
 	took := func() {
+		pf.tell(nil)
 		once.Do(func() {
 			c.mu.Lock()
 			pf.actions++
@@ -270,16 +413,27 @@ func (c *phaseClock) processAct(f plannedFault, pf *processFault, span record.Ph
 		c.mu.Unlock()
 		c.event("process", "start", what)
 	}
-	ctx := c.procCtx
+	ctx := c.ctx
 	if rolling {
 		spec := f.process.(*process.Restart)
 		for _, t := range targets {
-			if err := t.in.Kill(signals[spec.SignalName()], spec.GraceOrDefault()); err != nil {
-				fail(err)
+			// A process that is down (killed earlier) is only started;
+			// one starting already is left to it.
+			what := fmt.Sprintf("restarting %s: sent %s", t.name, spec.SignalName())
+			switch t.in.State() {
+			case service.StateStarting:
+				fail(fmt.Errorf("%s is starting already: restart it once it is ready", t.name))
 				return
+			case service.StateDown:
+				what = "starting " + t.name + ", which was down"
+			default:
+				if err := t.in.Kill(signals[spec.SignalName()], spec.GraceOrDefault()); err != nil {
+					fail(err)
+					return
+				}
 			}
 			took()
-			say("restart", fmt.Sprintf("restarting %s: sent %s", t.name, spec.SignalName()))
+			say("restart", what)
 			if err := t.in.Start(ctx); err != nil {
 				fail(fmt.Errorf("start %s again: %w", t.name, err))
 				return // the next stays up: a deploy stops on a failed instance
@@ -338,17 +492,17 @@ func (c *phaseClock) processAct(f plannedFault, pf *processFault, span record.Ph
 // endProcessFault rolls a process fault back at its phase's end: what it
 // killed and left down is started again (unless stay_down), beside the
 // clock. A pause ends by itself within its phase.
-func (c *phaseClock) endProcessFault(f plannedFault) {
+func (c *processActor) end(f plannedFault) {
 	c.mu.Lock()
-	pf := c.process[f.id]
+	pf := c.faults[f.id]
 	var down []namedInstance
 	if pf != nil {
 		down, pf.down = pf.down, nil
 	}
 	c.mu.Unlock()
 	for _, t := range down {
-		c.procWG.Go(func() {
-			if err := t.in.Start(c.procCtx); err != nil && !errors.Is(err, context.Canceled) {
+		c.wg.Go(func() {
+			if err := t.in.Start(c.ctx); err != nil && !errors.Is(err, context.Canceled) {
 				c.event("fault", "error", fmt.Sprintf("%s: start %s again: %v", f.id, t.name, err))
 				return
 			}
@@ -360,13 +514,11 @@ func (c *phaseClock) endProcessFault(f plannedFault) {
 	}
 }
 
-// settleProcesses ends the process faults' actions: it cuts their waits
-// short and waits for them, so none acts after the run.
-func (c *phaseClock) settleProcesses() {
-	if c.procStop != nil {
-		c.procStop()
-	}
-	c.procWG.Wait()
+// settle ends the process faults' actions: it cuts their waits short
+// and waits for them, so none acts after the run.
+func (c *processActor) settle() {
+	c.stop()
+	c.wg.Wait()
 }
 
 // processWindows are the windows SLAs may name by a process fault's id:
@@ -375,7 +527,7 @@ func (c *phaseClock) settleProcesses() {
 func processWindows(pfs map[string]processFault) map[string]verify.Window {
 	out := map[string]verify.Window{}
 	for id, pf := range pfs {
-		if pf.actions > 0 {
+		if pf.actions > 0 && !pf.manual {
 			out[id] = verify.Window{From: pf.from, To: max(pf.to, pf.from)}
 		}
 	}
@@ -383,11 +535,11 @@ func processWindows(pfs map[string]processFault) map[string]verify.Window {
 }
 
 // processFaults returns the process faults laid out, by id.
-func (c *phaseClock) processFaults() map[string]processFault {
+func (c *processActor) processFaults() map[string]processFault {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make(map[string]processFault, len(c.process))
-	for id, pf := range c.process {
+	out := make(map[string]processFault, len(c.faults))
+	for id, pf := range c.faults {
 		out[id] = *pf
 	}
 	return out

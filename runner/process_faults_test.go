@@ -3,6 +3,7 @@ package runner
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,7 +11,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/resctl/resctl/harness"
 	"github.com/resctl/resctl/internal/demo"
 	"github.com/resctl/resctl/scenario"
 	"github.com/resctl/resctl/service"
@@ -86,12 +89,15 @@ phases:
 	pr, pw := io.Pipe()
 	defer pr.Close()
 	paused := make(chan int, 1)
+	frozen := make(chan bool, 1) // what /proc said of it before the interrupt
 	go func() {
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			var pid int
 			if i := strings.Index(sc.Text(), "paused target (pid "); i >= 0 {
 				if _, err := fmt.Sscanf(sc.Text()[i:], "paused target (pid %d)", &pid); err == nil {
+					b, _ := os.ReadFile(filepath.Join("/proc", fmt.Sprint(pid), "stat"))
+					frozen <- strings.Contains(string(b), ") T ")
 					paused <- pid
 					cancel()
 				}
@@ -113,6 +119,9 @@ phases:
 	}
 	if r == nil || !r.Interrupted {
 		t.Fatalf("report %+v, want an interrupted one", r)
+	}
+	if _, err := os.Stat("/proc/self/stat"); err == nil && !<-frozen {
+		t.Errorf("the kernel did not show the target (pid %d) stopped during its pause", pid)
 	}
 	// Run stops what it started before it returns: the process is gone,
 	// not a frozen one left behind.
@@ -214,5 +223,85 @@ phases:
 		if sla.During == "kill" && !sla.Passed {
 			t.Errorf("during the rolling restart: SLA %q failed: observed %s", sla.Name, sla.Observed)
 		}
+	}
+}
+
+// Process faults through the admin API while a run goes on, as `resctl
+// inject kill --process` sends them: a kill with restart acts on the
+// run's target; a name the run did not start and a bad signal are
+// refused, saying why.
+func TestRun_ProcessFaultThroughAdminAPI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a scenario")
+	}
+	adminAddr := freeAddr(t)
+	s := mustParse(t, fmt.Sprintf(`
+name: api-kill
+target: {builtin: demo}
+proxy: {admin: %q}
+load: {rate: 20/s, requests: [{path: /api/orders}]}
+phases:
+  - {name: watch, duration: 1h}
+`, adminAddr))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ac := &harness.AdminClient{BaseURL: "http://" + adminAddr}
+	checks := make(chan error, 1)
+	go func() {
+		defer cancel()
+		checks <- func() error {
+			// The admin API answers once the run has its processes.
+			for {
+				ps, err := ac.Processes(ctx)
+				if err == nil && len(ps) == 1 && ps[0].State == "ready" {
+					break
+				}
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			var ae *harness.APIError
+			if _, err := ac.ActOnProcess(ctx, "payments", "kill", nil); !errors.As(err, &ae) || ae.Status != 404 {
+				return fmt.Errorf("kill of a process the run did not start: %v, want 404", err)
+			}
+			if _, err := ac.ActOnProcess(ctx, "target", "kill", map[string]any{"signal": "SIGNOPE"}); !errors.As(err, &ae) || ae.Status != 400 || len(ae.Problems) != 1 || ae.Problems[0].Field != "signal" {
+				return fmt.Errorf("kill with a bad signal: %v, want 400 naming the signal", err)
+			}
+			info, err := ac.ActOnProcess(ctx, "target", "kill", map[string]any{"restart": true})
+			if err != nil {
+				return err
+			}
+			if info.State != "down" && info.State != "starting" && info.State != "ready" {
+				return fmt.Errorf("after the kill the target is %q", info.State)
+			}
+			// Until it is back.
+			for {
+				ps, err := ac.Processes(ctx)
+				if err != nil {
+					return err
+				}
+				if ps[0].Restarts == 1 && ps[0].State == "ready" {
+					return nil
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}()
+	}()
+	r, _ := Run(ctx, s, demoOptions(t))
+	if err := <-checks; err != nil {
+		t.Fatal(err)
+	}
+	if r == nil || len(r.Processes) != 1 || r.Processes[0].Restarts != 1 {
+		t.Fatalf("report's processes: %+v, want the target restarted once", r)
+	}
+	var kinds []string
+	for _, e := range r.Events {
+		if e.Source == "process" && e.Kind != "transition" {
+			kinds = append(kinds, e.Kind)
+		}
+	}
+	if got := strings.Join(kinds, " "); got != "kill start" {
+		t.Errorf("process events %q, want the kill and the start", got)
 	}
 }

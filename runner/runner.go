@@ -242,10 +242,13 @@ func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*r
 		progress = lv
 	}
 	procs.begin(start)
-	clock := &phaseClock{plan: plan, proxies: proxies, start: start, progress: progress, runtime: map[string]runtimeFault{}, network: map[string]networkFault{},
-		procs: procs, process: map[string]*processFault{}}
-	clock.procCtx, clock.procStop = context.WithCancel(ctx)
-	defer clock.settleProcesses()
+	clock := &phaseClock{plan: plan, proxies: proxies, start: start, progress: progress, runtime: map[string]runtimeFault{}, network: map[string]networkFault{}}
+	clock.procs = newProcessActor(ctx, procs, start, progress, clock.event)
+	defer clock.procs.settle()
+	// Process faults may come through the admin API too, while the run
+	// goes on.
+	admin.SetProcesses(clock.procs)
+	defer admin.SetProcesses(nil)
 	if u := agentURL(s, upstream); u != "" {
 		clock.agent = &agent.Client{BaseURL: u}
 		// Runtime faults end with the run, whatever ends it; their TTLs
@@ -279,7 +282,7 @@ func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*r
 	stats, loadErr := sendLoad(loadCtx, s, loadURL, load.NewPacer(plan.steps), start, rec, results, guardRail.hold)
 	stopClock()
 	wg.Wait()
-	clock.settleProcesses()
+	clock.procs.settle()
 	if refusedLoad(loadErr) {
 		return nil, fmt.Errorf("run %q: %w", s.Name, loadErr)
 	}
@@ -315,7 +318,7 @@ func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*r
 	maps.Copy(initial, procInitial)
 	env := newRunEnv(rec, snap, plan.spans, runEnd, scraper.Series(), states)
 	env.initial = initial
-	env.windows = processWindows(clock.processFaults())
+	env.windows = processWindows(clock.procs.processFaults())
 	events := append(clock.events(), guardEvents...)
 	events = append(events, procEvents...)
 	slices.SortStableFunc(events, func(a, b record.Event) int { return cmp.Compare(a.At, b.At) })
@@ -325,7 +328,7 @@ func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*r
 	}
 	addRuntimeFaults(r, s, clock.runtimeFaults())
 	addNetworkFaults(r, s, clock.networkFaults())
-	addProcessFaults(r, s, clock.processFaults())
+	addProcessFaults(r, s, clock.procs.processFaults())
 	r.Processes = procs.report()
 	r.DurationS = elapsed.Seconds()
 	r.Run = report.RunResources{
@@ -708,10 +711,25 @@ func refusedLoad(err error) bool {
 // StartDemo starts the built-in demo target as a run does — as a process
 // of its own when opts.DemoCommand is set — for drivers that have no
 // scenario (resctl chaos --demo). It returns the target's URL, a
-// description and the function that stops it.
-func StartDemo(ctx context.Context, opts Options, seed uint64) (string, string, func(), error) {
+// description, the processes the admin API may act on with process faults
+// (the demo as "target"; nil when it runs inside resctl) and the function
+// that stops it all.
+func StartDemo(ctx context.Context, opts Options, seed uint64) (string, string, harness.Processes, func(), error) {
 	s := &scenario.Scenario{Seed: seed}
 	s.Target.Builtin = "demo"
 	tg, err := startTarget(ctx, s, opts, scenario.TemplateData{})
-	return tg.upstream, tg.desc, tg.stop, err
+	if err != nil || tg.instance == nil {
+		return tg.upstream, tg.desc, nil, tg.stop, err
+	}
+	set := newProcessSet()
+	set.add(scenario.TargetProcess, tg.instance)
+	set.begin(time.Now())
+	progress := cmp.Or(opts.Progress, io.Discard)
+	actor := newProcessActor(context.WithoutCancel(ctx), set, time.Now(), progress, func(source, kind, detail string) {})
+	stop := func() {
+		actor.settle()
+		set.rollback()
+		tg.stop()
+	}
+	return tg.upstream, tg.desc, actor, stop, nil
 }

@@ -142,7 +142,8 @@ func runChaos(ctx context.Context, opts *chaosOptions) error {
 	if opts.Attach != "" {
 		sopts.Admin = adminClient(opts.Attach, opts.Token)
 	} else {
-		proxies, stop, err := chaosProxies(ctx, opts, &sopts)
+		var procs harness.Processes
+		proxies, stop, err := chaosProxies(ctx, opts, &sopts, &procs)
 		if err != nil {
 			hostDone <- nil
 			return err
@@ -152,7 +153,7 @@ func runChaos(ctx context.Context, opts *chaosOptions) error {
 		go func() {
 			hostDone <- harness.Serve(hostCtx, harness.ServeOptions{
 				Proxies: proxies, AdminListen: "127.0.0.1:0", Seed: opts.Seed, Version: version.String(),
-				ConfigPath: opts.Config,
+				ConfigPath: opts.Config, Processes: procs,
 			}, func(s harness.Started) { ready <- s })
 		}()
 		select {
@@ -255,10 +256,10 @@ func proxyNames(s *session.Session) []string {
 
 // chaosProxies are the proxies a session starts itself: one in front of
 // --upstream or the demo target, or those of --config.
-func chaosProxies(ctx context.Context, opts *chaosOptions, sopts *session.Options) ([]harness.ProxyConfig, func(), error) {
+func chaosProxies(ctx context.Context, opts *chaosOptions, sopts *session.Options, hostProcs *harness.Processes) ([]harness.ProxyConfig, func(), error) {
 	switch {
 	case opts.Scenario != "":
-		return scenarioProxies(ctx, opts, sopts)
+		return scenarioProxies(ctx, opts, sopts, hostProcs)
 	case opts.Config != "":
 		ps, err := harness.ReadProxyConfig(opts.Config)
 		var ce *harness.ConfigError
@@ -273,12 +274,13 @@ func chaosProxies(ctx context.Context, opts *chaosOptions, sopts *session.Option
 		sopts.ProxyYAML = guardYAML(opts.Config, false)
 		return ps, func() {}, nil
 	case opts.Demo:
-		url, desc, stop, err := runner.StartDemo(ctx, runner.Options{DemoCommand: selfCommand("demo-target"), Supervisor: selfCommand(superviseArg)}, opts.Seed)
+		url, desc, procs, stop, err := runner.StartDemo(ctx, runner.Options{DemoCommand: selfCommand("demo-target"), Supervisor: selfCommand(superviseArg)}, opts.Seed)
 		if err != nil {
 			return nil, nil, withCode(exitRunFailed, err, "")
 		}
 		fmt.Fprintf(opts.Stderr, "resctl: started the %s\n", desc)
 		sopts.Target = "builtin:demo"
+		*hostProcs = procs
 		if sopts.Agent == nil {
 			sopts.Agent = &agent.Client{BaseURL: url + agent.MountPath}
 		}
@@ -296,7 +298,7 @@ func chaosProxies(ctx context.Context, opts *chaosOptions, sopts *session.Option
 // routes, in front of its target (the built-in demo target is started) or
 // its dependencies. Its phases, load and SLAs are not used: the session
 // is driven by hand. A target.command or services are not started.
-func scenarioProxies(ctx context.Context, opts *chaosOptions, sopts *session.Options) ([]harness.ProxyConfig, func(), error) {
+func scenarioProxies(ctx context.Context, opts *chaosOptions, sopts *session.Options, hostProcs *harness.Processes) ([]harness.ProxyConfig, func(), error) {
 	s, err := loadScenario(ctx, opts.Scenario, scenario.Limits{})
 	if err != nil {
 		return nil, nil, err
@@ -308,11 +310,12 @@ func scenarioProxies(ctx context.Context, opts *chaosOptions, sopts *session.Opt
 	target := s.Target.URL
 	sopts.Target = target
 	if s.Target.Builtin == "demo" {
-		url, desc, stopDemo, err := runner.StartDemo(ctx, runner.Options{DemoCommand: selfCommand("demo-target"), Supervisor: selfCommand(superviseArg)}, s.Seed)
+		url, desc, procs, stopDemo, err := runner.StartDemo(ctx, runner.Options{DemoCommand: selfCommand("demo-target"), Supervisor: selfCommand(superviseArg)}, s.Seed)
 		if err != nil {
 			return nil, nil, withCode(exitRunFailed, err, "")
 		}
 		fmt.Fprintf(opts.Stderr, "resctl: started the %s\n", desc)
+		*hostProcs = procs
 		target, stop, sopts.Target = url, stopDemo, "builtin:demo"
 		if sopts.Agent == nil {
 			sopts.Agent = &agent.Client{BaseURL: url + agent.MountPath}

@@ -20,6 +20,7 @@ import (
 	"github.com/resctl/resctl/inject"
 	"github.com/resctl/resctl/inject/agent"
 	"github.com/resctl/resctl/inject/netem"
+	"github.com/resctl/resctl/inject/process"
 	"github.com/resctl/resctl/report"
 	"github.com/resctl/resctl/service"
 )
@@ -29,16 +30,17 @@ import (
 const DefaultInjectFor = 5 * time.Minute
 
 type injectOptions struct {
-	Kind   string
-	Proxy  string
-	Agent  string // a service's runtime-fault agent, for runtime kinds
-	Admin  string
-	Token  string
-	For    time.Duration
-	ID     string
-	Params []string // key=value, YAML values
-	Stdout io.Writer
-	Stderr io.Writer
+	Kind    string
+	Proxy   string
+	Process string // a process the run or session started, for process kinds
+	Agent   string // a service's runtime-fault agent, for runtime kinds
+	Admin   string
+	Token   string
+	For     time.Duration
+	ID      string
+	Params  []string // key=value, YAML values
+	Stdout  io.Writer
+	Stderr  io.Writer
 }
 
 // paramFlags are the fault parameters with flags of their own; anything
@@ -57,6 +59,7 @@ var paramFlags = []struct{ name, usage string }{
 	{"method", "HTTP method to match"},
 	{"direction", "tcp faults: upstream, downstream or both"},
 	{"timeout", "blackhole, reset_peer: after how long, e.g. 1s"},
+	{"signal", "kill, restart: the signal, e.g. SIGTERM"},
 }
 
 func adminClient(admin, token string) *harness.AdminClient {
@@ -88,12 +91,16 @@ HTTP kinds:    ` + strings.Join(inject.KindsFor(inject.LayerHTTP), ", ") + `
 gRPC kinds:    ` + strings.Join(inject.KindsFor(inject.LayerGRPC), ", ") + `
 TCP kinds:     ` + strings.Join(inject.KindsFor(inject.LayerTCP), ", ") + `
 Runtime kinds: ` + strings.Join(agent.Kinds(), ", ") + ` (with --agent, into a Go service)
+Process kinds: ` + strings.Join(process.Kinds(), ", ") + ` (with --process, on a process the resctl run or
+               chaos session behind --admin started: --for is a pause's duration)
 Parameters are the scenario's (docs/faults.md): common ones have flags, any
 other goes as --param key=value, with YAML values (--param 'headers={X-A: b}').`,
 		Example: `  resctl inject latency --proxy default --delay 200ms --jitter 50ms --percent 30 --for 30s
   resctl inject abort --proxy web --status 503 --path /api --for 1m
   resctl inject blackhole --proxy db --for 10s
   resctl inject goroutines --agent http://127.0.0.1:8080/debug/resctl --param count=10000 --for 30s
+  resctl inject kill --process target --param restart=true
+  resctl inject pause --process redis --for 3s
   resctl inject list
   resctl inject clear --all`,
 		Args: exactArgs(1, "a fault kind (or list, clear)"),
@@ -104,6 +111,9 @@ other goes as --param key=value, with YAML values (--param 'headers={X-A: b}').`
 				if c.Flags().Changed(pf.name) {
 					opts.Params = append(opts.Params, pf.name+"="+*set[pf.name])
 				}
+			}
+			if opts.Process != "" || slices.Contains(process.Kinds(), opts.Kind) {
+				return checkProcessInject(c, opts, runF)
 			}
 			runtimeKind := slices.Contains(agent.Kinds(), opts.Kind)
 			switch {
@@ -127,6 +137,7 @@ other goes as --param key=value, with YAML values (--param 'headers={X-A: b}').`
 	f := cmd.Flags()
 	f.StringVar(&opts.Proxy, "proxy", "", "the proxy's name")
 	f.StringVar(&opts.Agent, "agent", "", "for runtime faults: the service's agent URL, e.g. http://127.0.0.1:8080"+agent.MountPath)
+	f.StringVar(&opts.Process, "process", "", "for process faults: the process's name, e.g. target or a service's")
 	f.DurationVar(&opts.For, "for", DefaultInjectFor, "how long the fault lasts (its TTL)")
 	f.StringVar(&opts.ID, "id", "", "the fault's id (default: its kind)")
 	f.StringArrayVar(&opts.Params, "param", nil, "a parameter as key=value (repeatable)")
@@ -176,6 +187,50 @@ func runInject(ctx context.Context, opts *injectOptions) error {
 		verb = "replaced"
 	}
 	fmt.Fprintf(opts.Stdout, "%s fault %s (%s) on proxy %s for %s: %s\n", verb, f.ID, f.Kind, opts.Proxy, f.TTL, formatParams(f.Params))
+	return nil
+}
+
+// checkProcessInject checks a process fault's flags and runs it.
+func checkProcessInject(c *cobra.Command, opts *injectOptions, runF func(context.Context, *injectOptions) error) error {
+	switch {
+	case !slices.Contains(process.Kinds(), opts.Kind):
+		return withCode(exitUsage, fmt.Errorf("--process takes process faults (%s), not %s", strings.Join(process.Kinds(), ", "), opts.Kind), "")
+	case opts.Process == "":
+		return withCode(exitUsage, fmt.Errorf("%s is a process fault: name the process with --process NAME", opts.Kind), "list the processes with 'resctl inject list'")
+	case opts.Proxy != "" || opts.Agent != "":
+		return withCode(exitUsage, errors.New("--process goes without --proxy and --agent"), "")
+	}
+	if c.Flags().Changed("for") {
+		if opts.Kind != "pause" {
+			return withCode(exitUsage, fmt.Errorf("--for is how long a pause lasts; a %s has no duration", opts.Kind), "")
+		}
+		opts.Params = append(opts.Params, "duration="+opts.For.String())
+	} else if opts.Kind == "pause" {
+		return withCode(exitUsage, errors.New("a pause needs --for: how long the process stays frozen"), "e.g. --for 3s")
+	}
+	if runF != nil {
+		return runF(c.Context(), opts)
+	}
+	return runProcessInject(c.Context(), opts)
+}
+
+// runProcessInject sends a kill, pause or restart to a process of the
+// run or session behind the admin API.
+func runProcessInject(ctx context.Context, opts *injectOptions) error {
+	params, err := paramsJSON(opts.Params)
+	if err != nil {
+		return withCode(exitUsage, err, "")
+	}
+	c := adminClient(opts.Admin, opts.Token)
+	info, err := c.ActOnProcess(ctx, opts.Process, opts.Kind, params)
+	if err != nil {
+		return adminErr(opts.Stderr, c, err)
+	}
+	if opts.Kind == "restart" {
+		fmt.Fprintf(opts.Stdout, "restarted process %s (now %s, pid %d)\n", info.Name, info.State, info.Pid)
+		return nil
+	}
+	fmt.Fprintf(opts.Stdout, "%s of process %s under way (now %s)\n", opts.Kind, info.Name, info.State)
 	return nil
 }
 
@@ -272,12 +327,34 @@ tries again.`,
 			if err != nil {
 				return adminErr(parent.Stderr, ac, err)
 			}
-			return writeFaults(parent.Stdout, ps, time.Now())
+			if err := writeFaults(parent.Stdout, ps, time.Now()); err != nil {
+				return err
+			}
+			procs, err := ac.Processes(c.Context())
+			if err != nil || len(procs) == 0 {
+				return nil // an older resctl, or none started
+			}
+			fmt.Fprintln(parent.Stdout)
+			return writeProcesses(parent.Stdout, procs)
 		},
 	}
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "draw the list again every --interval until Ctrl-C")
 	cmd.Flags().DurationVar(&every, "interval", DefaultWatchInterval, "how often --watch draws the list")
 	return cmd
+}
+
+// writeProcesses writes the processes the run or session started.
+func writeProcesses(w io.Writer, procs []harness.ProcessInfo) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROCESS\tSTATE\tPID\tRESTARTS")
+	for _, p := range procs {
+		pid := "-"
+		if p.Pid > 0 {
+			pid = fmt.Sprint(p.Pid)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", p.Name, p.State, pid, p.Restarts)
+	}
+	return tw.Flush()
 }
 
 // writeFaults writes the proxies and their faults as a table; now times
