@@ -286,6 +286,7 @@ type processActor struct {
 	mu     sync.Mutex
 	faults map[string]*processFault // by fault id
 	manual int                      // actions sent through the API
+	closed bool                     // settled: the API's actions are refused
 }
 
 func newProcessActor(ctx context.Context, set *processSet, start time.Time, progress io.Writer, event func(source, kind, detail string)) *processActor {
@@ -329,13 +330,16 @@ func (c *processActor) Act(spec process.Spec) error {
 		return fmt.Errorf("process %s is not ready: a %s needs it running", spec.Target(), spec.Kind())
 	}
 	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return errors.New("the run is ending: its processes take no more faults")
+	}
 	c.manual++
 	id := fmt.Sprintf("api/%s#%d", spec.Kind(), c.manual)
 	// The answer waits for the action to take effect (the process down
 	// or paused) or fail; what follows goes on beside.
 	pf := &processFault{kind: spec.Kind(), planned: 1, manual: true, first: make(chan error, 1)}
 	c.faults[id] = pf
-	c.mu.Unlock()
 	if k, ok := spec.(*process.Kill); ok && !k.Restart {
 		k.StayDown = true
 	}
@@ -344,6 +348,7 @@ func (c *processActor) Act(spec process.Spec) error {
 		defer close(done)
 		c.act(plannedFault{id: id, process: spec}, pf)
 	})
+	c.mu.Unlock()
 	if rolling {
 		// A restart answers once the process is back, as a deploy's
 		// tool does.
@@ -517,6 +522,9 @@ func (c *processActor) end(f plannedFault) {
 // settle ends the process faults' actions: it cuts their waits short
 // and waits for them, so none acts after the run.
 func (c *processActor) settle() {
+	c.mu.Lock()
+	c.closed = true // no action is added while wg is waited on
+	c.mu.Unlock()
 	c.stop()
 	c.wg.Wait()
 }
