@@ -1,0 +1,16 @@
+package runner
+
+import "testing"
+
+// The examples of guard as a library (examples/), as CI runs them: each is
+// built, started by resctl in front of its dependency's proxy, and its
+// scenario checks, from the service's own /metrics, that its guard acted.
+
+// A guard.Transport in the service's HTTP client: its breaker opens within
+// 2 s of payments slowing down, and its fallback serves users meanwhile.
+func TestExample_GuardHTTPClient(t *testing.T) {
+	r := runServiceExample(t, "./examples/http-client", "EXAMPLE_BIN", "EXAMPLE_ADDR", "example-http-client.yaml")
+	if r.Aborted != "" {
+		t.Errorf("aborted: %s", r.Aborted)
+	}
+}
