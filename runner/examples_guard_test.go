@@ -1,6 +1,9 @@
 package runner
 
-import "testing"
+import (
+	"path/filepath"
+	"testing"
+)
 
 // The examples of guard as a library (examples/), as CI runs them: each is
 // built, started by resctl in front of its dependency's proxy, and its
@@ -10,6 +13,21 @@ import "testing"
 // 2 s of payments slowing down, and its fallback serves users meanwhile.
 func TestExample_GuardHTTPClient(t *testing.T) {
 	r := runServiceExample(t, "./examples/http-client", "EXAMPLE_BIN", "EXAMPLE_ADDR", "example-http-client.yaml")
+	if r.Aborted != "" {
+		t.Errorf("aborted: %s", r.Aborted)
+	}
+}
+
+// A guard read from YAML with guard.OpenFile: the service's breaker opens
+// within 2 s of payments failing, its retries stay within their budget.
+// (Its reload is tested in examples/yaml-reload.)
+func TestExample_GuardYAMLReload(t *testing.T) {
+	file, err := filepath.Abs("../examples/yaml-reload/guard.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GUARD_FILE", file)
+	r := runServiceExample(t, "./examples/yaml-reload", "EXAMPLE_BIN", "EXAMPLE_ADDR", "example-yaml-reload.yaml")
 	if r.Aborted != "" {
 		t.Errorf("aborted: %s", r.Aborted)
 	}
