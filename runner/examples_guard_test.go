@@ -32,3 +32,14 @@ func TestExample_GuardYAMLReload(t *testing.T) {
 		t.Errorf("aborted: %s", r.Aborted)
 	}
 }
+
+// guard's gRPC client interceptors: the service's breaker opens within 2 s
+// of its gRPC dependency slowing down. The scenario starts the dependency
+// itself (the same binary, as payments).
+func TestExample_GuardGRPCClient(t *testing.T) {
+	t.Setenv("PAYMENTS_ADDR", freeAddr(t))
+	r := runServiceExample(t, "./examples/grpc-client", "EXAMPLE_BIN", "EXAMPLE_ADDR", "example-grpc-client.yaml")
+	if r.Aborted != "" {
+		t.Errorf("aborted: %s", r.Aborted)
+	}
+}
