@@ -3,6 +3,7 @@ package guard
 import (
 	"context"
 	"errors"
+	"time"
 
 	"google.golang.org/grpc/status"
 )
@@ -81,6 +82,10 @@ func (f funcExchange) send(ctx context.Context, _ *outCall) (any, Outcome, error
 func (funcExchange) repeatable(map[string]bool, int64) bool { return true }
 func (funcExchange) retryAfter(any) string                  { return "" }
 func (funcExchange) drop(any)                               {}
-func (funcExchange) hold(_ any, end func())                 { end() }
+func (funcExchange) hold(_ any, end ender)                  { end.end() }
 func (funcExchange) fallback(*Fallback) (any, bool)         { return nil, false }
 func (funcExchange) concurrent() bool                       { return true }
+
+func (funcExchange) deadline(ctx context.Context, at time.Time) (context.Context, ender) {
+	return withDeadline(ctx, at)
+}

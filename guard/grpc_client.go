@@ -137,7 +137,11 @@ func (u *grpcUnary) retryAfter(any) string {
 }
 
 func (u *grpcUnary) drop(any)               {}
-func (u *grpcUnary) hold(_ any, end func()) { end() }
+func (u *grpcUnary) hold(_ any, end ender) { end.end() }
+
+func (u *grpcUnary) deadline(ctx context.Context, at time.Time) (context.Context, ender) {
+	return withDeadline(ctx, at)
+}
 
 func (u *grpcUnary) concurrent() bool {
 	_, ok := u.reply.(proto.Message)

@@ -25,13 +25,30 @@ type exchange interface {
 	retryAfter(ans any) string
 	// drop discards an answer the caller will not see.
 	drop(ans any)
-	// hold calls end once the caller is done with an answer (an HTTP
-	// body read and closed): a timeout's deadline bounds that too.
-	hold(ans any, end func())
+	// deadline returns a context under ctx that ends at the deadline, and
+	// what ends it sooner.
+	deadline(ctx context.Context, at time.Time) (context.Context, ender)
+	// hold ends end once the caller is done with an answer (an HTTP body
+	// read and closed): a timeout's deadline bounds that too.
+	hold(ans any, end ender)
 	// fallback answers in place of a failed call, if the protocol can.
 	fallback(f *Fallback) (ans any, ok bool)
 	// concurrent reports whether two attempts may run at once (a hedge).
 	concurrent() bool
+}
+
+// ender ends an attempt's context.
+type ender interface{ end() }
+
+// cancelEnd is a context.CancelFunc as an ender.
+type cancelEnd context.CancelFunc
+
+func (c cancelEnd) end() { c() }
+
+// withDeadline is exchange.deadline for exchanges with nothing to save.
+func withDeadline(ctx context.Context, at time.Time) (context.Context, ender) {
+	c, cancel := context.WithDeadline(ctx, at)
+	return c, cancelEnd(cancel)
 }
 
 // outCall is the state of one outgoing call across its attempts.
@@ -239,7 +256,7 @@ func (s *timeoutStage) run(ctx context.Context, x *outCall) result {
 		t.expired.Add(1)
 		return result{err: &TimeoutError{Policy: t.name, Expired: true}, o: Outcome{Timeout: true}}
 	}
-	actx, cancel := context.WithDeadline(ctx, deadline)
+	actx, end := x.ex.deadline(ctx, deadline)
 	outer := x.stamp
 	if t.header != "" {
 		x.stamp = t
@@ -247,15 +264,15 @@ func (s *timeoutStage) run(ctx context.Context, x *outCall) result {
 	res := s.next.run(actx, x)
 	x.stamp = outer
 	if res.ans == nil && res.err != nil && !res.rejected && ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
-		cancel()
+		end.end()
 		t.timedOut.Add(1)
 		return result{err: &TimeoutError{Policy: t.name}, o: Outcome{Timeout: true}}
 	}
 	if res.ans == nil {
-		cancel()
+		end.end()
 		return res
 	}
-	x.ex.hold(res.ans, cancel)
+	x.ex.hold(res.ans, end)
 	return res
 }
 
@@ -347,7 +364,7 @@ func (s *hedgeStage) run(ctx context.Context, x *outCall) result {
 		cancels[winner]()
 		return won
 	}
-	x.ex.hold(won.ans, cancels[winner])
+	x.ex.hold(won.ans, cancelEnd(cancels[winner]))
 	return won
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -54,11 +55,14 @@ func NewTransport(base http.RoundTripper, chain ChainSource) *Transport {
 
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	e := &httpExchange{base: t.base, req: req}
+	e := httpExchanges.Get().(*httpExchange)
+	e.base, e.req = t.base, req
 	res := t.src.Chain().runOutgoing(req.Context(), Request{Route: req.URL.Path, Method: req.Method, Header: req.Header}, e)
 	if !e.sentBody && req.Body != nil {
 		req.Body.Close() // a RoundTripper closes the body, sent or not
 	}
+	e.reset()
+	httpExchanges.Put(e)
 	if res.err != nil {
 		return nil, res.err
 	}
@@ -81,6 +85,15 @@ type httpExchange struct {
 	sends    atomic.Int32
 }
 
+// httpExchanges pools the Transport's per-request state.
+var httpExchanges = sync.Pool{New: func() any { return new(httpExchange) }}
+
+func (e *httpExchange) reset() {
+	e.base, e.req, e.body, e.once = nil, nil, nil, nil
+	e.bodyChecked, e.bodyOK, e.sentBody = false, false, false
+	e.sends.Store(0)
+}
+
 var _ exchange = (*httpExchange)(nil)
 
 func (e *httpExchange) send(ctx context.Context, x *outCall) (any, Outcome, error) {
@@ -88,7 +101,12 @@ func (e *httpExchange) send(ctx context.Context, x *outCall) (any, Outcome, erro
 	r := e.req
 	n := x.attempts.Load()
 	stamp := x.stamp != nil && x.stamp.header != ""
-	if ctx != r.Context() || x.attemptHeader != "" || x.idHeader != "" || stamp || !first || e.once != nil {
+	switch a, ok := ctx.(*attemptCtx); {
+	case ok && a.src == e.req:
+		// A timeout's attempt, whose copy of the request is made: the
+		// first send under it takes that copy.
+		r, a.src = &a.req, nil
+	case ctx != r.Context() || x.attemptHeader != "" || x.idHeader != "" || stamp || !first || e.once != nil:
 		r = e.req.WithContext(ctx)
 	}
 	if x.attemptHeader != "" || x.idHeader != "" || stamp {
@@ -189,8 +207,31 @@ func (e *httpExchange) drop(ans any) {
 	}
 }
 
-func (e *httpExchange) hold(ans any, end func()) {
+// timedAttempt is a timeout's attempt of a request and the body it holds
+// open, in one allocation.
+type timedAttempt struct {
+	a    attemptCtx
+	body heldBody
+}
+
+func (t *timedAttempt) end() { t.a.cancel(context.Canceled) }
+
+// deadline implements exchange with the proxy's lazy attempt context,
+// which carries its copy of the request, and the held body to come.
+func (e *httpExchange) deadline(ctx context.Context, at time.Time) (context.Context, ender) {
+	t := &timedAttempt{}
+	t.a.parent, t.a.deadline, t.a.src = ctx, at, e.req
+	t.a.req = *e.req.WithContext(&t.a)
+	return &t.a, t
+}
+
+func (e *httpExchange) hold(ans any, end ender) {
 	resp := ans.(*http.Response)
+	if t, ok := end.(*timedAttempt); ok {
+		t.body.ReadCloser, t.body.end = resp.Body, t
+		resp.Body = &t.body
+		return
+	}
 	resp.Body = &heldBody{ReadCloser: resp.Body, end: end}
 }
 
@@ -221,14 +262,14 @@ func (e *httpExchange) fallback(f *Fallback) (any, bool) {
 // caller has read it to the end or closed it.
 type heldBody struct {
 	io.ReadCloser
-	end   func()
+	end   ender
 	ended atomic.Bool
 }
 
 func (b *heldBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if err == io.EOF && b.ended.CompareAndSwap(false, true) {
-		b.end()
+		b.end.end()
 	}
 	return n, err
 }
@@ -236,7 +277,7 @@ func (b *heldBody) Read(p []byte) (int, error) {
 func (b *heldBody) Close() error {
 	err := b.ReadCloser.Close()
 	if b.ended.CompareAndSwap(false, true) {
-		b.end()
+		b.end.end()
 	}
 	return err
 }
