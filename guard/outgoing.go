@@ -248,11 +248,12 @@ type timeoutStage struct {
 func (s *timeoutStage) run(ctx context.Context, x *outCall) result {
 	t := s.t
 	t.calls.Add(1)
-	deadline := time.Now().Add(t.cfg.After)
+	now := time.Now()
+	deadline := now.Add(t.cfg.After)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
-	if time.Until(deadline) <= 0 || ctx.Err() != nil {
+	if !deadline.After(now) || ctx.Err() != nil {
 		t.expired.Add(1)
 		return result{err: &TimeoutError{Policy: t.name, Expired: true}, o: Outcome{Timeout: true}}
 	}
