@@ -29,6 +29,9 @@
 // judgement, the same budgets, counters and events). Parse and Load read
 // a chain from the YAML a scenario's guard: key takes; File keeps one in
 // a file and reloads it, keeping the state of unchanged policies.
+// Balancer spreads calls over several instances of a dependency (power of
+// two choices on latency, passive ejection): the harness proxy's upstreams
+// and, through PoolTransport, a client's.
 //
 // Policies start no goroutines: windows evict lazily, and the memory and
 // shed policies read runtime/metrics and the process's CPU time on the first

@@ -136,7 +136,7 @@ func (u *grpcUnary) retryAfter(any) string {
 	return v
 }
 
-func (u *grpcUnary) drop(any)               {}
+func (u *grpcUnary) drop(any)              {}
 func (u *grpcUnary) hold(_ any, end ender) { end.end() }
 
 func (u *grpcUnary) deadline(ctx context.Context, at time.Time) (context.Context, ender) {
