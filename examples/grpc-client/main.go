@@ -1,8 +1,8 @@
 // Command grpc-client is an orders service that calls a payments service
 // over gRPC, its client guarded by resctl's guard package: the unary and
 // stream client interceptors run a fallback, a breaker, a retry with a
-// budget and a per-call timeout (sent to payments as grpc-timeout) around
-// every call. Its /metrics shows the policies, so a scenario
+// budget and a per-call timeout (sent to payments as grpc-timeout), read
+// from YAML, around every call. Its /metrics shows the policies, so a scenario
 // (testdata/scenarios/example-grpc-client.yaml) can check that the
 // service's own breaker opens when payments slow down.
 //
@@ -32,7 +32,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/resctl/resctl/guard"
 )
@@ -79,40 +78,25 @@ func servePayments(ctx context.Context, ln net.Listener) error {
 	return gs.Serve(ln)
 }
 
-// paymentsChain guards the calls to payments, outermost first: a fallback
-// answers a failed or refused Check with UNKNOWN; a breaker opens for a
-// second when half of the last 20 calls failed or took over 200 ms; a
-// retry sends an UNAVAILABLE call once more within a budget of 20% of the
-// calls; a timeout gives each attempt 300 ms.
+// paymentsGuard guards the calls to payments, outermost first, written as
+// a scenario's guard: key writes a chain: a fallback answers a failed or
+// refused Check with its body, an empty message, whose status is UNKNOWN;
+// a breaker opens for a second when half of the last 20 calls failed or
+// took over 200 ms; a retry sends an UNAVAILABLE call once more within a
+// budget of 20% of the calls; a timeout gives each attempt 300 ms.
+const paymentsGuard = `
+- fallback: {}
+- breaker: {window: 20, min_calls: 10, slow_call: {over: 200ms, rate: 50%}, open_for: 1s, backoff: {max: 2s}}
+- retry: {attempts: 2, backoff: {base: 10ms, max: 50ms}, budget: 20%}
+- timeout: 300ms
+`
+
 func paymentsChain() (*guard.Chain, error) {
-	stub, err := proto.Marshal(&healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_UNKNOWN})
+	specs, err := guard.Parse([]byte(paymentsGuard), "payments")
 	if err != nil {
 		return nil, err
 	}
-	fb := guard.DefaultFallbackConfig()
-	fb.Body = string(stub)
-	br := guard.DefaultBreakerConfig()
-	br.Window = guard.Window{Calls: 20}
-	br.MinCalls = 10
-	br.SlowCall = guard.SlowCallConfig{Over: 200 * time.Millisecond, Rate: 50}
-	br.OpenFor = time.Second
-	br.Backoff.Max = 2 * time.Second
-	rt := guard.DefaultRetryConfig()
-	rt.Attempts = 2
-	rt.Backoff = guard.RetryBackoff{Base: 10 * time.Millisecond, Max: 50 * time.Millisecond, Multiplier: 2, Jitter: guard.JitterFull}
-	rt.Budget.Ratio = 20
-	to := guard.DefaultTimeoutConfig()
-	to.After = 300 * time.Millisecond
-
-	var ps []guard.Policy
-	for _, c := range []guard.Config{&fb, &br, &rt, &to} {
-		p, err := c.Build("payments", guard.Options{})
-		if err != nil {
-			return nil, err
-		}
-		ps = append(ps, p)
-	}
-	return guard.NewChain(ps...), nil
+	return guard.NewBuilder(guard.Options{}).Build(specs)
 }
 
 // serve answers /api/orders from ln until ctx ends, with payments' health
