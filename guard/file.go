@@ -155,8 +155,8 @@ func OpenFile(path, owner string, o Options) (*File, error) {
 func (f *File) Chain() *Chain { return f.cur.Load() }
 
 // Reload reads the file again and swaps in its chain. Policies dropped
-// from the file are closed once swapped out; calls under way finish with
-// them.
+// from the file are closed as they are swapped out (a rate limiter's
+// Redis connection): a call still under way with one may see it closed.
 func (f *File) Reload() error {
 	specs, err := Load(f.path, f.owner)
 	if err != nil {

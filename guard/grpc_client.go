@@ -69,9 +69,12 @@ type grpcUnary struct {
 var _ exchange = (*grpcUnary)(nil)
 
 func (u *grpcUnary) send(ctx context.Context, x *outCall) (any, Outcome, error) {
+	// Every attempt after the first gets a reply of its own: a hedge's
+	// may run beside the first, even as the first is judged the winner.
+	// The winner's is merged into the caller's at the end.
 	reply := u.reply
-	if x.inFlight.Load() > 1 {
-		reply = reply.(proto.Message).ProtoReflect().New().Interface()
+	if m, ok := reply.(proto.Message); ok && x.attempts.Load() > 1 {
+		reply = m.ProtoReflect().New().Interface()
 	}
 	ctx = attemptMetadata(ctx, x)
 	var hdr metadata.MD
