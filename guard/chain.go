@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -41,6 +42,9 @@ var errPanicked = errors.New("handler panicked")
 type Chain struct {
 	policies []Policy
 	clk      clock
+	// out is the chain composed for outgoing calls, made once.
+	outOnce sync.Once
+	out     stage
 }
 
 // NewChain returns a chain of the policies, applied in the order given.
@@ -79,17 +83,9 @@ const maxInline = 8
 // away) and the panic goes on; so it does for runtime.Goexit.
 func (c *Chain) Do(ctx context.Context, r *Request, call func(context.Context) Outcome) error {
 	var buf [maxInline]Permit
-	permits := buf[:0]
-	if len(c.policies) > maxInline {
-		permits = make([]Permit, 0, len(c.policies))
-	}
-	for _, p := range c.policies {
-		pm, err := p.Acquire(ctx, r)
-		if err != nil {
-			c.release(permits, Outcome{Skipped: true})
-			return err
-		}
-		permits = append(permits, pm)
+	permits, err := c.acquire(ctx, r, buf[:0])
+	if err != nil {
+		return err
 	}
 	start := c.clk.nanos()
 	done := false
@@ -114,6 +110,24 @@ func (c *Chain) Do(ctx context.Context, r *Request, call func(context.Context) O
 	}
 	c.release(permits, o)
 	return nil
+}
+
+// acquire takes a permit of every policy in turn, into permits (which
+// grows when the chain is longer than its capacity); on a rejection it
+// frees those taken and returns the rejection.
+func (c *Chain) acquire(ctx context.Context, r *Request, permits []Permit) ([]Permit, error) {
+	if len(c.policies) > cap(permits) {
+		permits = make([]Permit, 0, len(c.policies))
+	}
+	for _, p := range c.policies {
+		pm, err := p.Acquire(ctx, r)
+		if err != nil {
+			c.release(permits, Outcome{Skipped: true})
+			return nil, err
+		}
+		permits = append(permits, pm)
+	}
+	return permits, nil
 }
 
 func (c *Chain) release(permits []Permit, o Outcome) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,14 +15,19 @@ import (
 
 // ConcurrencyBreakerConfig configures the gateway strategy of breaking on
 // load rather than on errors: the breaker trips when calls in flight pass
-// a ceiling, or when the recent P99 latency stays above a multiple of its
-// own learned baseline for M of the last N samples. Both triggers drive
-// one state machine: closed, overloaded (tripped by in-flight), degraded
-// (tripped by latency), recovering (admitting a few probes).
+// a ceiling, when the process's goroutines pass theirs, or when the recent
+// P99 latency (or the goroutine count, or both together) stays above a
+// multiple of its own learned baseline for M of the last N samples. The
+// triggers drive one state machine: closed, overloaded (tripped by a
+// ceiling), degraded (tripped by samples), recovering (admitting a few
+// probes).
 type ConcurrencyBreakerConfig struct {
 	// MaxInFlight is the ceiling; 0 turns the in-flight trigger off.
 	MaxInFlight int        `yaml:"max_in_flight"`
 	P99         P99Trigger `yaml:"p99"`
+	// Goroutines watches the process's goroutine count, read once per
+	// p99.interval.
+	Goroutines GoroutineTrigger `yaml:"goroutines"`
 	// OpenFor is how long the breaker rejects once tripped.
 	OpenFor time.Duration `yaml:"open_for"`
 	// Probes is the most calls in flight while recovering.
@@ -43,6 +49,32 @@ type P99Trigger struct {
 	MinCalls int              `yaml:"min_calls"`
 	Warmup   int              `yaml:"warmup"`
 	Learning quantity.Percent `yaml:"learning"`
+}
+
+// GoroutineTrigger trips the breaker on the process's goroutine count
+// (runtime/metrics /sched/goroutines:goroutines): calls that pile up
+// waiting on a slow dependency show there before their latency does. Its
+// baseline is the mean of the first p99.warmup samples, then follows
+// healthy samples with weight p99.learning; its breaches count in the same
+// M-of-N window as the P99's.
+type GoroutineTrigger struct {
+	// Max is a ceiling: a count above it trips the breaker at once, as
+	// max_in_flight does. 0 turns it off.
+	Max int `yaml:"max"`
+	// Multiple of the learned baseline above which a sample is a breach;
+	// 0 turns it off.
+	Multiple float64 `yaml:"multiple"`
+	// WithP99 makes a P99 sample a breach only while the goroutine count
+	// is above its multiple too: degrading on goroutines and latency
+	// together, rather than on either.
+	WithP99 bool `yaml:"with_p99"`
+}
+
+// GoroutineSignal is implemented by Signals that can count the process's
+// goroutines; the concurrency breaker's goroutine trigger reads it, and
+// falls back to the Go runtime's count when Options.Signals has none.
+type GoroutineSignal interface {
+	Goroutines() int
 }
 
 // DefaultConcurrencyBreakerConfig trips at 1000 calls in flight, or when
@@ -73,8 +105,18 @@ func (c *ConcurrencyBreakerConfig) Check(problem func(field, msg string)) {
 	if math.IsNaN(p.Multiple) || p.Multiple < 0 || (p.Multiple > 0 && p.Multiple <= 1) {
 		problem("p99.multiple", "must be above 1 (or 0 to turn the latency trigger off)")
 	}
-	if c.MaxInFlight == 0 && p.Multiple == 0 {
-		problem("max_in_flight", "and p99.multiple are both off: the breaker could never trip")
+	g := c.Goroutines
+	if c.MaxInFlight == 0 && p.Multiple == 0 && g.Max == 0 && g.Multiple == 0 {
+		problem("max_in_flight", "p99.multiple and goroutines are all off: the breaker could never trip")
+	}
+	if g.Max < 0 {
+		problem("goroutines.max", "must not be negative (0 turns the ceiling off)")
+	}
+	if math.IsNaN(g.Multiple) || g.Multiple < 0 || (g.Multiple > 0 && g.Multiple <= 1) {
+		problem("goroutines.multiple", "must be above 1 (or 0 to turn it off)")
+	}
+	if g.WithP99 && (g.Multiple == 0 || p.Multiple == 0) {
+		problem("goroutines.with_p99", "needs both goroutines.multiple and p99.multiple")
 	}
 	if p.Samples < 1 {
 		problem("p99.samples", "must be at least 1")
@@ -120,6 +162,7 @@ const (
 	reasonInFlight = iota
 	reasonP99
 	reasonRecovering
+	reasonGoroutines
 )
 
 // ConcurrencyBreaker trips on load: in-flight calls or P99 latency.
@@ -129,6 +172,7 @@ type ConcurrencyBreaker struct {
 
 	inFlight atomic.Int64
 	until    atomic.Int64 // end of the open wait
+	reason   atomic.Int32 // why it tripped: a rejection reason
 	hist     latencyHist
 	due      atomic.Int64 // end of the current sample interval
 
@@ -141,6 +185,14 @@ type ConcurrencyBreaker struct {
 	warm     int
 	ring     []bool
 	rpos     int
+
+	// The goroutine trigger: its reader, when its next sample is due,
+	// its baseline and whether the last sample was above its multiple.
+	goroutines func() int
+	gdue       atomic.Int64
+	gbase      float64
+	gwarm      int
+	gabove     bool
 }
 
 var _ Policy = (*ConcurrencyBreaker)(nil)
@@ -152,8 +204,15 @@ func NewConcurrencyBreaker(name string, c ConcurrencyBreakerConfig, o Options) (
 	}
 	b := &ConcurrencyBreaker{cfg: c, ring: make([]bool, c.P99.Samples)}
 	b.init("concurrency_breaker", name, o, []string{"closed", "overloaded", "degraded", "recovering"},
-		[]string{"in_flight", "p99", "recovering"}, unavailable(ErrOpen))
+		[]string{"in_flight", "p99", "recovering", "goroutines"}, unavailable(ErrOpen))
 	b.due.Store(b.clk.nanos() + int64(c.P99.Interval))
+	if c.Goroutines.Max > 0 || c.Goroutines.Multiple > 0 {
+		b.goroutines = runtime.NumGoroutine
+		if g, ok := signalsOf(o).(GoroutineSignal); ok {
+			b.goroutines = g.Goroutines
+		}
+		b.gdue.Store(b.clk.nanos())
+	}
 	return b, nil
 }
 
@@ -183,11 +242,17 @@ func (b *ConcurrencyBreaker) Acquire(_ context.Context, _ *Request) (Permit, err
 	for {
 		switch st := b.state.Load(); st {
 		case cbClosed:
+			if b.goroutines != nil {
+				if now := b.clk.nanos(); now >= b.gdue.Load() {
+					b.sampleGoroutines(now)
+					continue
+				}
+			}
 			n := b.inFlight.Add(1)
 			if max := b.cfg.MaxInFlight; max > 0 && n > int64(max) {
 				b.inFlight.Add(-1)
 				now := b.clk.nanos()
-				b.trip(cbClosed, cbOverloaded, now)
+				b.trip(cbClosed, cbOverloaded, now, reasonInFlight)
 				return Permit{}, b.reject(reasonInFlight, b.cfg.OpenFor)
 			}
 			b.admitted.Add(1)
@@ -195,11 +260,7 @@ func (b *ConcurrencyBreaker) Acquire(_ context.Context, _ *Request) (Permit, err
 		case cbOverloaded, cbDegraded:
 			now := b.clk.nanos()
 			if u := b.until.Load(); now < u {
-				reason := reasonInFlight
-				if st == cbDegraded {
-					reason = reasonP99
-				}
-				return Permit{}, b.reject(reason, time.Duration(u-now))
+				return Permit{}, b.reject(int(b.reason.Load()), time.Duration(u-now))
 			}
 			b.mu.Lock()
 			if b.state.Load() == st {
@@ -225,13 +286,15 @@ func (b *ConcurrencyBreaker) move(from, to int32, now int64) {
 	b.transition(from, to, now)
 }
 
-// trip opens the breaker from state from, if it is still there.
-func (b *ConcurrencyBreaker) trip(from, to int32, now int64) {
+// trip opens the breaker from state from, if it is still there, for
+// reason.
+func (b *ConcurrencyBreaker) trip(from, to int32, now int64, reason int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.state.Load() != from {
 		return
 	}
+	b.reason.Store(int32(reason))
 	b.until.Store(now + int64(b.cfg.OpenFor))
 	b.move(from, to, now)
 }
@@ -267,6 +330,9 @@ func (b *ConcurrencyBreaker) sample(now int64) {
 	b.pending = histSnapshot{}
 	p := b.cfg.P99
 	healthy := p.Multiple == 0 || b.warm < p.Warmup || p99 <= p.Multiple*b.baseline
+	if b.cfg.Goroutines.WithP99 && !b.gabove {
+		healthy = true // latency alone does not degrade
+	}
 
 	switch b.state.Load() {
 	case cbRecovering:
@@ -276,6 +342,7 @@ func (b *ConcurrencyBreaker) sample(now int64) {
 				clear(b.ring)
 				b.move(cbRecovering, cbClosed, now)
 			} else {
+				b.reason.Store(reasonP99)
 				b.until.Store(now + int64(b.cfg.OpenFor))
 				b.move(cbRecovering, cbDegraded, now)
 			}
@@ -294,19 +361,60 @@ func (b *ConcurrencyBreaker) sample(now int64) {
 		b.baseline += (p99 - b.baseline) / float64(b.warm) // the warm-up's mean
 		return
 	}
-	b.ring[b.rpos] = !healthy
-	b.rpos = (b.rpos + 1) % len(b.ring)
 	if healthy {
 		b.baseline += p.Learning.Fraction() * (p99 - b.baseline)
 	}
+	b.judge(!healthy, now, reasonP99)
+}
+
+// judge adds a sample to the M-of-N window and trips the breaker, for
+// reason, when the window holds enough breaches. Call with smu held.
+func (b *ConcurrencyBreaker) judge(breach bool, now int64, reason int) {
+	b.ring[b.rpos] = breach
+	b.rpos = (b.rpos + 1) % len(b.ring)
 	breaches := 0
 	for _, br := range b.ring {
 		if br {
 			breaches++
 		}
 	}
-	if breaches >= p.Breaches {
+	if breaches >= b.cfg.P99.Breaches {
 		clear(b.ring)
-		b.trip(cbClosed, cbDegraded, now)
+		b.trip(cbClosed, cbDegraded, now, reason)
+	}
+}
+
+// sampleGoroutines reads the goroutine count once an interval, while the
+// breaker is closed: above the ceiling it trips the breaker; against its
+// learned baseline it is a sample of the M-of-N window of its own, or,
+// with WithP99, the condition the P99's samples need to breach.
+func (b *ConcurrencyBreaker) sampleGoroutines(now int64) {
+	due := b.gdue.Load()
+	if now < due || !b.gdue.CompareAndSwap(due, now+int64(b.cfg.P99.Interval)) {
+		return
+	}
+	n := b.goroutines()
+	g, p := b.cfg.Goroutines, b.cfg.P99
+	if g.Max > 0 && n > g.Max {
+		b.trip(cbClosed, cbOverloaded, now, reasonGoroutines)
+		return
+	}
+	if g.Multiple == 0 {
+		return
+	}
+	b.smu.Lock()
+	defer b.smu.Unlock()
+	x := float64(n)
+	if b.gwarm < p.Warmup {
+		b.gwarm++
+		b.gbase += (x - b.gbase) / float64(b.gwarm)
+		return
+	}
+	b.gabove = x > g.Multiple*b.gbase
+	if !b.gabove {
+		b.gbase += p.Learning.Fraction() * (x - b.gbase)
+	}
+	if !g.WithP99 && b.gabove {
+		b.judge(true, now, reasonGoroutines)
 	}
 }

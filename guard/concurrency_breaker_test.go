@@ -144,3 +144,82 @@ func TestConcurrencyBreaker_FewCallsCarryOver(t *testing.T) {
 		t.Error("no baseline after two full samples")
 	}
 }
+
+// TestConcurrencyBreaker_Goroutines drives the goroutine trigger with an
+// injected count, one sample a second: alone against its ceiling or its
+// baseline, and with the P99, where only the two together degrade.
+func TestConcurrencyBreaker_Goroutines(t *testing.T) {
+	type second struct {
+		goroutines int
+		latency    time.Duration
+	}
+	calm := func(n int) []second {
+		s := make([]second, n)
+		for i := range s {
+			s[i] = second{100, 10 * time.Millisecond}
+		}
+		return s
+	}
+	tests := []struct {
+		name    string
+		trigger guard.GoroutineTrigger
+		p99     float64 // the P99's multiple; 0 turns it off
+		seconds []second
+		want    string // the reason of the rejection after the last second, "" for none
+	}{
+		{"ceiling", guard.GoroutineTrigger{Max: 1000}, 0,
+			append(calm(3), second{1500, 10 * time.Millisecond}), "goroutines"},
+		{"under the ceiling", guard.GoroutineTrigger{Max: 1000}, 0,
+			append(calm(3), second{900, 10 * time.Millisecond}), ""},
+		{"a multiple of the baseline, M of N", guard.GoroutineTrigger{Multiple: 3}, 0,
+			append(calm(3), second{400, 10 * time.Millisecond}, second{400, 10 * time.Millisecond}), "goroutines"},
+		{"one breach is not enough", guard.GoroutineTrigger{Multiple: 3}, 0,
+			append(calm(3), second{400, 10 * time.Millisecond}, second{100, 10 * time.Millisecond}), ""},
+		{"with p99: goroutines alone do not degrade", guard.GoroutineTrigger{Multiple: 3, WithP99: true}, 2,
+			append(calm(3), second{400, 10 * time.Millisecond}, second{400, 10 * time.Millisecond}, second{400, 10 * time.Millisecond}), ""},
+		{"with p99: latency alone does not degrade", guard.GoroutineTrigger{Multiple: 3, WithP99: true}, 2,
+			append(calm(3), second{100, 100 * time.Millisecond}, second{100, 100 * time.Millisecond}, second{100, 100 * time.Millisecond}), ""},
+		{"with p99: both together degrade", guard.GoroutineTrigger{Multiple: 3, WithP99: true}, 2,
+			append(calm(3), second{400, 100 * time.Millisecond}, second{400, 100 * time.Millisecond}, second{400, 100 * time.Millisecond}), "p99"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := newFakeClock()
+			sig := &fakeSignals{}
+			c := guard.DefaultConcurrencyBreakerConfig()
+			c.MaxInFlight = 0
+			c.P99 = guard.P99Trigger{Multiple: tt.p99, Breaches: 2, Samples: 3, Interval: time.Second, MinCalls: 5, Warmup: 2, Learning: 10}
+			c.Goroutines = tt.trigger
+			mustCheck(t, &c)
+			b, err := guard.NewConcurrencyBreaker("cb", c, guard.Options{Clock: clk, Signals: sig})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The calls of a second end the sample of the one before: a
+			// trip shows in the last second's calls or in one more.
+			err = nil
+			for i, s := range tt.seconds {
+				sig.setGoroutines(s.goroutines)
+				for range 10 {
+					if err = call(t, b, guard.Outcome{Duration: s.latency, Status: 200}); err != nil {
+						break
+					}
+				}
+				if err != nil && i < len(tt.seconds)-1 {
+					t.Fatalf("second %d: rejected early: %v", i, err)
+				}
+				clk.Advance(time.Second)
+			}
+			if err == nil {
+				err = call(t, b, ok200)
+			}
+			if tt.want == "" {
+				if err != nil {
+					t.Errorf("rejected: %v (state %s)", err, b.State())
+				}
+				return
+			}
+			rejected(t, err, guard.ErrOpen, tt.want)
+		})
+	}
+}

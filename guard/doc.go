@@ -19,10 +19,25 @@
 // policy's state, transitions, admissions, rejections and limit for the
 // caller's Prometheus registry.
 //
+// The same chains guard a service's outgoing calls: NewTransport is an
+// http.RoundTripper for an http.Client, UnaryClientInterceptor and
+// StreamClientInterceptor guard a gRPC client, and Caller (or Chain.Call)
+// wraps any other call with a Classifier of its errors. Outgoing calls
+// compose the chain as the middleware does — admission policies admit,
+// retry, timeout and hedge wrap what follows them, a fallback answers for
+// the whole chain — and each decision is the policy's own (Retry's one
+// judgement, the same budgets, counters and events). Parse and Load read
+// a chain from the YAML a scenario's guard: key takes; File keeps one in
+// a file and reloads it, keeping the state of unchanged policies.
+// Balancer spreads calls over several instances of a dependency (power of
+// two choices on latency, passive ejection): the harness proxy's upstreams
+// and, through PoolTransport, a client's.
+//
 // Policies start no goroutines: windows evict lazily, and the memory and
 // shed policies read runtime/metrics and the process's CPU time on the first
 // call after each interval. Only the bulkhead's wait queue blocks, and never
-// past its caller's context.
+// past its caller's context. An outgoing hedge runs its attempts in
+// goroutines it waits for; File.Watch polls its file until its context ends.
 //
 // guard must stay importable on its own: it imports nothing of resctl's
 // except the quantity value types, and never the runner, the harness or the

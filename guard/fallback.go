@@ -287,11 +287,7 @@ func (f *Fallback) answer(w http.ResponseWriter, r *http.Request, grpcCall bool)
 			return
 		}
 	}
-	if f.stub == FallbackFile {
-		f.file.Add(1)
-	} else {
-		f.static.Add(1)
-	}
+	f.stubServed()
 	for k, v := range f.cfg.Headers {
 		h.Set(k, v)
 	}
@@ -308,6 +304,15 @@ func (f *Fallback) answer(w http.ResponseWriter, r *http.Request, grpcCall bool)
 	w.WriteHeader(f.cfg.Status)
 	if !strings.EqualFold(r.Method, http.MethodHead) {
 		_, _ = w.Write(f.body)
+	}
+}
+
+// stubServed counts an answer with the stub.
+func (f *Fallback) stubServed() {
+	if f.stub == FallbackFile {
+		f.file.Add(1)
+	} else {
+		f.static.Add(1)
 	}
 }
 

@@ -156,7 +156,14 @@ type fakeSignals struct {
 	limit uint64
 	cpu   time.Duration
 	cpus  int
+	// goroutines is the count the goroutine trigger reads.
+	goroutines int
 }
+
+// Goroutines implements guard.GoroutineSignal.
+func (s *fakeSignals) Goroutines() int { s.mu.Lock(); defer s.mu.Unlock(); return s.goroutines }
+
+func (s *fakeSignals) setGoroutines(n int) { s.mu.Lock(); s.goroutines = n; s.mu.Unlock() }
 
 func (s *fakeSignals) Memory(guard.MemorySignal) uint64 {
 	s.mu.Lock()

@@ -98,9 +98,9 @@ type Rejection struct {
 	Policy string
 	Kind   string
 	// Reason is a short machine-readable cause: "open", "half_open_full",
-	// "rate", "in_flight", "p99", "queue_full", "queue_timeout", "shed",
-	// "cpu", "memory_yellow", "memory_red", "noncritical", "throttled",
-	// "limit".
+	// "rate", "in_flight", "p99", "goroutines", "queue_full",
+	// "queue_timeout", "shed", "cpu", "memory_yellow", "memory_red",
+	// "noncritical", "throttled", "limit".
 	Reason string
 	// RetryAfter is when the caller may try again, when the policy knows.
 	RetryAfter time.Duration

@@ -230,10 +230,7 @@ type retryState struct {
 }
 
 func (r *Retry) serve(w http.ResponseWriter, req *http.Request, next http.Handler) {
-	r.calls.Add(1)
-	r.onAdmit(&r.core) // back to passing after a quiet second
-	now := r.clk.nanos()
-	r.budget.request(now)
+	now := r.begin()
 	if !r.methods[req.Method] {
 		r.unretryable.Add(1)
 		next.ServeHTTP(w, req)
@@ -280,43 +277,65 @@ func (r *Retry) serve(w http.ResponseWriter, req *http.Request, next http.Handle
 	r.pool.Put(st)
 }
 
+// begin counts a call handed to the retry, as one its budget is a share
+// of, and returns the time it began.
+func (r *Retry) begin() int64 {
+	r.calls.Add(1)
+	r.onAdmit(&r.core) // back to passing after a quiet second
+	now := r.clk.nanos()
+	r.budget.request(now)
+	return now
+}
+
 // decide implements judge: an attempt is retried when its answer is one
 // RetryOn lists and attempts, time and budget allow another.
 func (st *retryState) decide(a *attemptWriter, status int) int {
-	r := st.r
 	res := classifyAttempt(status, a.own)
-	o := res.outcome()
-	if res.rejected || r.retryOn.classify(&o) != failure {
+	wait, again := st.r.again(st.ctx, res.outcome(), res.rejected, headerGet(a.own, "Retry-After"), st.n, st.start, st.wait)
+	if !again {
+		return status
+	}
+	st.again, st.wait = true, wait
+	return 0
+}
+
+// again decides whether attempt n of a call, which ended with o, is
+// retried, and after how long: the one judgement behind the proxy's
+// retries and the outgoing calls' (Transport, client interceptors, Call).
+// start is when the first attempt left, prev the previous wait, retryAfter
+// the answer's Retry-After value, if any; rejected marks an answer a guard
+// policy gave, which is never retried.
+func (r *Retry) again(ctx context.Context, o Outcome, rejected bool, retryAfterValue string, n int, start int64, prev time.Duration) (time.Duration, bool) {
+	if rejected || r.retryOn.classify(&o) != failure {
 		r.success.Add(1)
-		return status
+		return 0, false
 	}
-	if st.n >= r.cfg.Attempts || st.ctx.Err() != nil {
+	if n >= r.cfg.Attempts || ctx.Err() != nil {
 		r.gaveUp.Add(1)
-		return status
+		return 0, false
 	}
-	wait := r.cfg.Backoff.delay(st.n, st.wait, r.rand.float64())
+	wait := r.cfg.Backoff.delay(n, prev, r.rand.float64())
 	if r.cfg.RetryAfter {
-		wait = max(wait, retryAfter(headerGet(a.own, "Retry-After"), r.clk.c))
+		wait = max(wait, retryAfter(retryAfterValue, r.clk.c))
 	}
 	now := r.clk.nanos()
-	if time.Duration(now-st.start)+wait > r.cfg.MaxElapsed {
+	if time.Duration(now-start)+wait > r.cfg.MaxElapsed {
 		r.gaveUp.Add(1)
-		return status
+		return 0, false
 	}
-	if dl, ok := st.ctx.Deadline(); ok && time.Until(dl) <= wait {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= wait {
 		r.gaveUp.Add(1)
-		return status
+		return 0, false
 	}
 	if !r.budget.withdraw() {
 		r.gaveUp.Add(1)
 		r.exhausted.Add(1)
 		r.onReject(&r.core, now)
-		return status
+		return 0, false
 	}
 	r.onAdmit(&r.core)
 	r.retried.Add(1)
-	st.again, st.wait = true, wait
-	return 0
+	return wait, true
 }
 
 // retryAfter reads a Retry-After value: seconds, or an HTTP date.

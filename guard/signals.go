@@ -46,15 +46,16 @@ type runtimeSignals struct {
 }
 
 const (
-	metricTotal    = "/memory/classes/total:bytes"
-	metricReleased = "/memory/classes/heap/released:bytes"
-	metricHeap     = "/memory/classes/heap/objects:bytes"
-	metricLive     = "/gc/heap/live:bytes"
-	metricLimit    = "/gc/gomemlimit:bytes"
+	metricTotal      = "/memory/classes/total:bytes"
+	metricReleased   = "/memory/classes/heap/released:bytes"
+	metricHeap       = "/memory/classes/heap/objects:bytes"
+	metricLive       = "/gc/heap/live:bytes"
+	metricLimit      = "/gc/gomemlimit:bytes"
+	metricGoroutines = "/sched/goroutines:goroutines"
 )
 
 func newRuntimeSignals() *runtimeSignals {
-	names := []string{metricTotal, metricReleased, metricHeap, metricLive, metricLimit}
+	names := []string{metricTotal, metricReleased, metricHeap, metricLive, metricLimit, metricGoroutines}
 	s := &runtimeSignals{samples: make([]metrics.Sample, len(names))}
 	for i, n := range names {
 		s.samples[i].Name = n
@@ -62,11 +63,11 @@ func newRuntimeSignals() *runtimeSignals {
 	return s
 }
 
-func (s *runtimeSignals) read() [5]uint64 {
+func (s *runtimeSignals) read() [6]uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	metrics.Read(s.samples)
-	var v [5]uint64
+	var v [6]uint64
 	for i, sm := range s.samples {
 		if sm.Value.Kind() == metrics.KindUint64 {
 			v[i] = sm.Value.Uint64()
@@ -93,6 +94,9 @@ func (s *runtimeSignals) MemoryLimit() uint64 {
 	}
 	return math.MaxInt64
 }
+
+// Goroutines implements GoroutineSignal.
+func (s *runtimeSignals) Goroutines() int { return int(s.read()[5]) }
 
 func (s *runtimeSignals) CPUTime() time.Duration { return processCPUTime() }
 

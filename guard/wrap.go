@@ -372,8 +372,11 @@ func (g *requestIDs) ensure(h http.Header) {
 	if g.header == "" || headerGet(h, g.header) != "" {
 		return
 	}
-	h[g.header] = []string{"resctl-" + strconv.FormatUint(g.rng.uint64(), 36)}
+	h[g.header] = []string{g.make()}
 }
+
+// make returns a new request id.
+func (g *requestIDs) make() string { return "resctl-" + strconv.FormatUint(g.rng.uint64(), 36) }
 
 // headerGet is http.Header.Get for a key already in canonical form: it
 // skips canonicalizing the key again, which the wrappers' few lookups per

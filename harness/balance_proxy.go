@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"net"
 	"net/http"
@@ -12,7 +11,6 @@ import (
 	"net/http/httputil"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,7 +55,7 @@ func applyPool(tr *http.Transport, pool PoolConfig, b *Balancer) {
 			if err != nil {
 				return nil, err
 			}
-			return &agedConn{Conn: c, born: b.clk.nanos()}, nil
+			return &agedConn{Conn: c, born: b.Elapsed()}, nil
 		}
 	}
 }
@@ -75,10 +73,10 @@ type picked struct {
 // rewrite points a request at the upstream Pick chooses. With the proxy's
 // only upstream the transport knows which, and the request carries
 // nothing; a route's balancer (route) always says.
-func (b *Balancer) rewrite(r *httputil.ProxyRequest, route bool) {
+func rewrite(b *Balancer, r *httputil.ProxyRequest, route bool) {
 	u := b.Pick()
-	r.SetURL(u.url)
-	if route || len(b.all) > 1 {
+	r.SetURL(u.URL())
+	if route || len(b.Upstreams()) > 1 {
 		r.Out = r.Out.WithContext(context.WithValue(r.Out.Context(), upstreamKey{}, picked{b, u}))
 	}
 }
@@ -95,8 +93,8 @@ type balancerOptions struct {
 // and its ejection state are one upstream's.
 func newRouteBalancers(routes []Route, proxy *Balancer, keep map[string]*Balancer, was map[string][]string, bo balancerOptions) (map[string]*Balancer, map[string][]string, error) {
 	owner := map[string]string{}
-	for _, u := range proxy.all {
-		owner[u.addr] = "the proxy"
+	for _, u := range proxy.Upstreams() {
+		owner[u.Addr()] = "the proxy"
 	}
 	out, ups := map[string]*Balancer{}, map[string][]string{}
 	for _, rt := range routes {
@@ -110,11 +108,11 @@ func newRouteBalancers(routes []Route, proxy *Balancer, keep map[string]*Balance
 				return nil, nil, fmt.Errorf("route %s: %w", rt.Name, err)
 			}
 		}
-		for _, u := range b.all {
-			if o, dup := owner[u.addr]; dup {
-				return nil, nil, fmt.Errorf("route %s: upstream %s is already %s's", rt.Name, u.addr, o)
+		for _, u := range b.Upstreams() {
+			if o, dup := owner[u.Addr()]; dup {
+				return nil, nil, fmt.Errorf("route %s: upstream %s is already %s's", rt.Name, u.Addr(), o)
 			}
-			owner[u.addr] = "route " + rt.Name
+			owner[u.Addr()] = "route " + rt.Name
 		}
 		out[rt.Name], ups[rt.Name] = b, slices.Clone(rt.Upstreams)
 	}
@@ -146,83 +144,12 @@ func (t *balancedTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	pk, _ := req.Context().Value(upstreamKey{}).(picked)
 	b, u := pk.b, pk.u
 	if u == nil {
-		b, u = t.b, t.b.all[0]
+		b, u = t.b, t.b.Upstreams()[0]
 	}
 	if t.lifetime > 0 {
 		req = t.retireAged(req)
 	}
-	b.Begin(u)
-	start := time.Now()
-	resp, err := t.next.RoundTrip(req)
-	latency := time.Since(start)
-	if err != nil {
-		b.Observe(u, errorOutcome(req.Context(), err), latency)
-		b.End(u)
-		return nil, err
-	}
-	o := OutcomeSuccess
-	if resp.StatusCode >= 500 {
-		o = Outcome5xx
-	}
-	body := &inFlightBody{ReadCloser: resp.Body, b: b, u: u}
-	switch {
-	case resp.StatusCode == http.StatusOK && isGRPC(req):
-		// A gRPC call's outcome is its status: in the headers of a
-		// trailers-only answer, or in the trailers once the body ends.
-		if st := resp.Header.Get("Grpc-Status"); st != "" {
-			b.Observe(u, grpcOutcome(st), latency)
-		} else {
-			body.judge = func() {
-				o := grpcOutcome(resp.Trailer.Get("Grpc-Status"))
-				if req.Context().Err() != nil {
-					o = errorOutcome(req.Context(), req.Context().Err())
-				}
-				b.Observe(u, o, latency)
-			}
-		}
-	default:
-		b.Observe(u, o, latency)
-	}
-	if resp.StatusCode == http.StatusSwitchingProtocols {
-		// The body is the upgraded connection, which the reverse proxy
-		// needs as an io.ReadWriteCloser; it is no request in flight.
-		b.End(u)
-		return resp, nil
-	}
-	resp.Body = body
-	return resp, nil
-}
-
-// grpcOutcome judges a gRPC status as the balancer judges HTTP statuses:
-// the codes of a server in trouble (UNAVAILABLE, INTERNAL, UNKNOWN,
-// DATA_LOSS) are failures like a 5xx, DEADLINE_EXCEEDED a timeout, the
-// rest answers; a call that ended without a status is an error.
-func grpcOutcome(status string) Outcome {
-	switch status {
-	case "":
-		return OutcomeError
-	case "14", "13", "2", "15":
-		return Outcome5xx
-	case "4":
-		return OutcomeTimeout
-	}
-	return OutcomeSuccess
-}
-
-// errorOutcome tells a timeout and a request its client gave up on from
-// a transport error.
-func errorOutcome(ctx context.Context, err error) Outcome {
-	switch {
-	case errors.Is(ctx.Err(), context.Canceled):
-		return OutcomeCanceled
-	case errors.Is(ctx.Err(), context.DeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
-		return OutcomeTimeout
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return OutcomeTimeout
-	}
-	return OutcomeError
+	return b.Send(t.next, req, u)
 }
 
 // retireAged makes a connection past its lifetime carry this request
@@ -234,7 +161,7 @@ func (t *balancedTransport) retireAged(req *http.Request) *http.Request {
 	var out *http.Request
 	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
 		if c := agedOf(info.Conn); c != nil {
-			out.Close = t.b.clk.nanos()-c.born >= int64(t.lifetime)
+			out.Close = t.b.Elapsed()-c.born >= t.lifetime
 		}
 	}}
 	out = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
@@ -244,7 +171,7 @@ func (t *balancedTransport) retireAged(req *http.Request) *http.Request {
 // agedConn is an upstream connection that knows when it was dialled.
 type agedConn struct {
 	net.Conn
-	born int64 // balancer nanos
+	born time.Duration // on the balancer's clock
 }
 
 // CloseWrite half-closes the connection when the one beneath can, as
@@ -271,70 +198,12 @@ func agedOf(c net.Conn) *agedConn {
 	return nil
 }
 
-// inFlightBody ends the request's time in flight when the reverse proxy
-// is done with the response.
-type inFlightBody struct {
-	io.ReadCloser
-	b    *Balancer
-	u    *Upstream
-	done atomic.Bool
-	// judge, if set, observes the outcome once the body ended: a gRPC
-	// call's status comes in its trailers.
-	judge func()
-}
-
-func (r *inFlightBody) Close() error {
-	err := r.ReadCloser.Close()
-	if r.done.CompareAndSwap(false, true) {
-		if r.judge != nil {
-			r.judge()
-		}
-		r.b.End(r.u)
-	}
-	return err
-}
-
-// Upstream metrics. Downstream, resctl_proxy_requests_total counts what
-// clients sent; upstream, resctl_proxy_upstream_requests_total counts each
-// attempt sent on, so their ratio is the retry and hedge amplification.
-var (
-	descUpstreamRequests  = prometheus.NewDesc("resctl_proxy_upstream_requests_total", "Requests the proxy sent upstream — every attempt, retries and hedges included — by upstream and outcome: success, 5xx, error, timeout, canceled.", []string{"upstream", "outcome"}, nil)
-	descUpstreamInFlight  = prometheus.NewDesc("resctl_proxy_upstream_in_flight", "Requests to an upstream whose response has not ended.", []string{"upstream"}, nil)
-	descUpstreamLatency   = prometheus.NewDesc("resctl_proxy_upstream_latency_ewma_seconds", "An upstream's latency average, as the balancer weighs it.", []string{"upstream"}, nil)
-	descUpstreamEjections = prometheus.NewDesc("resctl_proxy_upstream_ejections_total", "Times an upstream was ejected after consecutive failures.", []string{"upstream"}, nil)
-	descUpstreamEjected   = prometheus.NewDesc("resctl_proxy_upstream_ejected", "Whether an upstream is ejected now (1) or in use (0).", []string{"upstream"}, nil)
-)
-
-// Describe implements prometheus.Collector.
-func (b *Balancer) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descUpstreamRequests, descUpstreamInFlight, descUpstreamLatency, descUpstreamEjections, descUpstreamEjected} {
-		ch <- d
-	}
-}
-
-// Collect implements prometheus.Collector; it also ends the ejections
-// whose time is up, so a scrape sees an upstream back when it is due.
-func (b *Balancer) Collect(ch chan<- prometheus.Metric) {
-	for _, s := range b.Stats() {
-		for o, n := range s.Requests {
-			ch <- prometheus.MustNewConstMetric(descUpstreamRequests, prometheus.CounterValue, float64(n), s.Addr, Outcome(o).String())
-		}
-		ejected := 0.0
-		if s.Ejected {
-			ejected = 1
-		}
-		ch <- prometheus.MustNewConstMetric(descUpstreamInFlight, prometheus.GaugeValue, float64(s.InFlight), s.Addr)
-		ch <- prometheus.MustNewConstMetric(descUpstreamLatency, prometheus.GaugeValue, s.Latency.Seconds(), s.Addr)
-		ch <- prometheus.MustNewConstMetric(descUpstreamEjections, prometheus.CounterValue, float64(s.Ejections), s.Addr)
-		ch <- prometheus.MustNewConstMetric(descUpstreamEjected, prometheus.GaugeValue, ejected, s.Addr)
-	}
-}
-
 // upstreamList is the upstreams as Proxy.Upstream reports them.
 func upstreamList(b *Balancer) string {
-	addrs := make([]string, len(b.all))
-	for i, u := range b.all {
-		addrs[i] = u.addr
+	ups := b.Upstreams()
+	addrs := make([]string, len(ups))
+	for i, u := range ups {
+		addrs[i] = u.Addr()
 	}
 	return strings.Join(addrs, ",")
 }

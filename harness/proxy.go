@@ -169,7 +169,7 @@ func Start(opts Options) (*Proxy, error) {
 			if rb, ok := r.In.Context().Value(routeBalancerKey{}).(*Balancer); ok {
 				b = rb
 			}
-			b.rewrite(r, b != bal)
+			rewrite(b, r, b != bal)
 			r.SetXForwarded()
 			rewriteGRPC(r)
 		},

@@ -155,8 +155,8 @@ func TestProxy_SetGuardKeepsUnchangedRouteBalancer(t *testing.T) {
 	if p.routeBal["orders"] != orders {
 		t.Error("the unchanged route got a new balancer")
 	}
-	if p.routeBal["users"] == users || p.routeBal["users"].all[0].addr != "http://127.0.0.1:4" {
-		t.Errorf("the changed route's balancer is %v, want a new one for http://127.0.0.1:4", p.routeBal["users"].all[0].addr)
+	if p.routeBal["users"] == users || p.routeBal["users"].Upstreams()[0].Addr() != "http://127.0.0.1:4" {
+		t.Errorf("the changed route's balancer is %v, want a new one for http://127.0.0.1:4", p.routeBal["users"].Upstreams()[0].Addr())
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -462,7 +461,7 @@ func Serve(ctx context.Context, opts ServeOptions, ready func(Started)) (err err
 	var wg sync.WaitGroup
 	if opts.ConfigPath != "" {
 		wg.Go(func() {
-			watch(ctx, opts.ConfigPath, opts.WatchEvery, func() {
+			guard.Watch(ctx, opts.ConfigPath, opts.WatchEvery, func() {
 				err := reloadGuards(opts.ConfigPath, guarded)
 				if opts.OnReload != nil {
 					opts.OnReload(err)
@@ -575,41 +574,4 @@ func reloadGuards(path string, guarded map[string]guardedProxy) error {
 		return fmt.Errorf("guard chains reloaded; %s", strings.Join(restart, "; "))
 	}
 	return nil
-}
-
-// watch calls changed whenever the file's modification time or size
-// changes, and returns when ctx ends. Polling keeps it portable and needs
-// no signal handling outside main. A change counts once the file has held
-// still for one poll, so a file an editor writes in place is read whole,
-// not in the instant between truncating and writing it.
-func watch(ctx context.Context, path string, every time.Duration, changed func()) {
-	if every <= 0 {
-		every = time.Second
-	}
-	stamp := func() string {
-		fi, err := os.Stat(path)
-		if err != nil {
-			return ""
-		}
-		return fmt.Sprint(fi.ModTime().UnixNano(), fi.Size())
-	}
-	last, pending := stamp(), ""
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		switch s := stamp(); {
-		case s == last || s == "":
-			pending = ""
-		case s != pending:
-			pending = s
-		default:
-			last, pending = s, ""
-			changed()
-		}
-	}
 }

@@ -48,22 +48,32 @@ func TestExample_DependencyTwoProxies(t *testing.T) {
 // test on any failed SLA.
 func runOrdersExample(t *testing.T, file string) *report.Report {
 	t.Helper()
+	return runServiceExample(t, "./testdata/services/orders", "ORDERS_BIN", "ORDERS_ADDR", file)
+}
+
+// runServiceExample builds the service in pkg (a path from the module's
+// root), passes its binary and a free address in binEnv and addrEnv, and
+// runs the example scenario file with the demo target as every
+// dependency (PAYMENTS_URL, STOCK_URL), failing the test on any failed
+// SLA.
+func runServiceExample(t *testing.T, pkg, binEnv, addrEnv, file string) *report.Report {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs a service")
 	}
-	bin := filepath.Join(t.TempDir(), "orders")
-	build := exec.Command("go", "build", "-o", bin, "./testdata/services/orders")
+	bin := filepath.Join(t.TempDir(), filepath.Base(pkg))
+	build := exec.Command("go", "build", "-o", bin, pkg)
 	build.Dir = ".."
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build the orders service: %v\n%s", err, out)
+		t.Fatalf("build %s: %v\n%s", pkg, err, out)
 	}
 	deps, err := demo.Start("127.0.0.1:0", demo.Options{Seed: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer deps.Close()
-	t.Setenv("ORDERS_BIN", bin)
-	t.Setenv("ORDERS_ADDR", freeAddr(t))
+	t.Setenv(binEnv, bin)
+	t.Setenv(addrEnv, freeAddr(t))
 	t.Setenv("PAYMENTS_URL", deps.URL())
 	t.Setenv("STOCK_URL", deps.URL())
 	s, err := scenario.ReadFile("../testdata/scenarios/" + file)
