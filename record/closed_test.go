@@ -3,7 +3,9 @@ package record
 import (
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 )
@@ -67,4 +69,99 @@ func BenchmarkRecorder_ClosedSecond(b *testing.B) {
 	runtime.ReadMemStats(&after)
 	b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(b.N), "B/closed-s")
 	runtime.KeepAlive(rec)
+}
+
+func TestClosedSecond_RoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	tests := []struct {
+		name    string
+		results []Result
+	}{
+		{"soak baseline", soakSecond(rng, 0)},
+		{"soak latency fault", soakSecond(rng, 60)},
+		{"soak abort, with reasons", soakSecond(rng, 180)},
+		{"one result", []Result{{Sent: t0, Latency: 3 * time.Millisecond, Code: 200}}},
+		{"many in one histogram bucket", func() []Result {
+			out := make([]Result, 300)
+			for i := range out {
+				out[i] = Result{Sent: t0, Latency: time.Duration(i%3) * time.Microsecond, Code: 200}
+			}
+			return out
+		}()},
+		{"the histogram's ends", []Result{
+			{Sent: t0, Latency: 0, Code: 200},
+			{Sent: t0, Latency: time.Hour, Code: 0, Failed: true, Reason: "transport: timeout"},
+		}},
+		{"gRPC codes, fallbacks, drops", []Result{
+			{Sent: t0, Latency: time.Millisecond, Code: 200, GRPCCode: "OK"},
+			{Sent: t0, Latency: 2 * time.Millisecond, Code: 200, GRPCCode: "OK", Fallback: true},
+			{Sent: t0, Latency: 9 * time.Millisecond, Code: 503, GRPCCode: "Unavailable", Failed: true, Reason: "status: Unavailable"},
+			{Sent: t0, Code: 0, Dropped: true, Reason: "dropped: in-flight cap"},
+		}},
+		{"only drops", []Result{
+			{Sent: t0, Dropped: true, Reason: "dropped: in-flight cap"},
+			{Sent: t0, Dropped: true, Reason: "dropped: in-flight cap"},
+		}},
+		{"code zero", []Result{
+			{Sent: t0, Latency: time.Second, Code: 0, Failed: true},
+			{Sent: t0, Latency: time.Second, Code: 599, Failed: true},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := &bucket{live: newHistogram()}
+			for _, r := range tt.results {
+				b.add(r)
+			}
+			sum := summarizeHist(b.Counts, b.live, b.minUs, b.maxUs)
+			c := decodeClosed(appendClosed(nil, b, sum))
+			if got := c.summary(); !reflect.DeepEqual(got, sum) {
+				t.Errorf("summary = %+v, want %+v", got, sum)
+			}
+			m := newMerger()
+			c.addTo(m)
+			if got, want := m.snap.Counts, b.live.Export().Counts; !slices.Equal(got, want) {
+				t.Errorf("histogram counts differ from the original's")
+			}
+			reopened := c.reopen(newHistogram())
+			if !reflect.DeepEqual(reopened.Counts, b.Counts) || reopened.timed != b.timed || reopened.minUs != b.minUs || reopened.maxUs != b.maxUs {
+				t.Errorf("reopened = %+v timed %d min %d max %d, want %+v timed %d min %d max %d",
+					reopened.Counts, reopened.timed, reopened.minUs, reopened.maxUs, b.Counts, b.timed, b.minUs, b.maxUs)
+			}
+			if !slices.Equal(reopened.live.Export().Counts, b.live.Export().Counts) {
+				t.Errorf("reopened histogram differs from the original")
+			}
+		})
+	}
+}
+
+func TestArena_PutGet(t *testing.T) {
+	tests := []struct {
+		name  string
+		sizes []int
+	}{
+		{"small records fill a chunk and start the next", slices.Repeat([]int{1000}, 3*arenaChunk/1000)},
+		{"a record larger than a chunk gets its own", []int{10, arenaChunk + 5, 10, 2 * arenaChunk, 1}},
+		{"a record exactly a chunk", []int{arenaChunk, arenaChunk, 3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var a arena
+			var spans []span
+			var want [][]byte
+			for i, n := range tt.sizes {
+				rec := make([]byte, n)
+				for j := range rec {
+					rec[j] = byte(i + j)
+				}
+				spans = append(spans, a.put(rec))
+				want = append(want, rec)
+			}
+			for i, s := range spans {
+				if got := a.get(s); !slices.Equal(got, want[i]) {
+					t.Errorf("record %d (%d bytes) read back differs", i, len(want[i]))
+				}
+			}
+		})
+	}
 }
