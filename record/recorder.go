@@ -1,7 +1,6 @@
 package record
 
 import (
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -156,9 +155,7 @@ type bucket struct {
 	// timed counts the results with a time: all but the dropped.
 	timed        uint64
 	minUs, maxUs int64
-	live         *hdrhistogram.Histogram // while results may still arrive
-	closed       sparse
-	summary      *Summary // of a closed bucket, computed once when it closed
+	live         *hdrhistogram.Histogram
 	// A phase also keeps the service times and the generator's lag;
 	// seconds do not, to keep the recording small.
 	service, lag *extra
@@ -235,7 +232,11 @@ type Recorder struct {
 	horizon int // seconds a bucket stays open for late results
 
 	mu      sync.Mutex
-	seconds []*bucket
+	seconds []second
+	// closed holds the records of closed seconds (see closed.go); scratch
+	// is where the next one is written before it is put there.
+	closed  arena
+	scratch []byte
 	perPh   []*bucket
 	outside bucket // results sent after the last phase ended
 	newest  int
@@ -243,6 +244,14 @@ type Recorder struct {
 	// compacted is the number of leading seconds known to be closed, so
 	// compaction does not rescan the whole run every second.
 	compacted int
+}
+
+// second is one second of the run: open while results may still arrive
+// for it, then closed, a record in the Recorder's arena. A second no result
+// was sent in is neither.
+type second struct {
+	open   *bucket
+	closed span
 }
 
 // NewRecorder starts a recording of a run that begins at start and runs
@@ -276,21 +285,19 @@ func (r *Recorder) Add(res Result) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for len(r.seconds) <= sec {
-		r.seconds = append(r.seconds, &bucket{})
+		r.seconds = append(r.seconds, second{})
 	}
-	b := r.seconds[sec]
-	if b.live == nil {
-		b.live = r.histogram()
-		if len(b.closed.index) > 0 { // a very late result reopens its second
-			m := newMerger()
-			m.add(b.closed)
-			b.live.Merge(m.histogram())
-			b.closed = sparse{}
-			b.summary = nil
-			r.compacted = min(r.compacted, sec)
-		}
+	s := &r.seconds[sec]
+	switch {
+	case s.open != nil:
+	case s.closed.n > 0: // a very late result reopens its second
+		s.open = decodeClosed(r.closed.get(s.closed)).reopen(r.histogram())
+		s.closed = span{} // its old record stays in the arena, unused
+		r.compacted = min(r.compacted, sec)
+	default:
+		s.open = &bucket{live: r.histogram()}
 	}
-	b.add(res)
+	s.open.add(res)
 	if res.Phase > 0 && res.Phase <= len(r.perPh) {
 		r.perPh[res.Phase-1].add(res)
 	} else {
@@ -326,13 +333,13 @@ func (r *Recorder) histogram() *hdrhistogram.Histogram {
 func (r *Recorder) compactBefore(limit int) {
 	limit = min(limit, len(r.seconds))
 	for i := r.compacted; i < limit; i++ {
-		if b := r.seconds[i]; b.live != nil {
-			sum := summarizeHist(b.Counts, b.live, b.minUs, b.maxUs)
-			b.summary = &sum
-			b.closed = compact(b.live)
+		s := &r.seconds[i]
+		if b := s.open; b != nil {
+			r.scratch = appendClosed(r.scratch[:0], b, summarizeHist(b.Counts, b.live, b.minUs, b.maxUs))
+			s.closed = r.closed.put(r.scratch)
 			b.live.Reset()
 			r.spare = append(r.spare, b.live)
-			b.live = nil
+			s.open = nil
 		}
 	}
 	r.compacted = max(r.compacted, limit)
@@ -344,8 +351,16 @@ func (r *Recorder) Snapshot() *Recording {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rec := &Recording{Start: r.start, Phases: slices.Clone(r.phases)}
-	for _, b := range r.seconds {
-		rec.Seconds = append(rec.Seconds, summarize(b))
+	rec.Seconds = make([]Summary, 0, len(r.seconds))
+	for _, s := range r.seconds {
+		switch {
+		case s.open != nil:
+			rec.Seconds = append(rec.Seconds, summarize(s.open))
+		case s.closed.n > 0:
+			rec.Seconds = append(rec.Seconds, decodeClosed(r.closed.get(s.closed)).summary())
+		default:
+			rec.Seconds = append(rec.Seconds, Summary{})
+		}
 	}
 	for _, b := range r.perPh {
 		rec.PhaseStats = append(rec.PhaseStats, summarize(b))
@@ -372,21 +387,9 @@ func (r *Recorder) Snapshot() *Recording {
 }
 
 func summarize(b *bucket) Summary {
-	if b.live != nil {
-		s := summarizeHist(b.Counts, b.live, b.minUs, b.maxUs)
-		s.Service, s.Lag = b.service.latency(), b.lag.latency()
-		return s
-	}
-	if b.summary != nil {
-		s := *b.summary
-		s.Codes = maps.Clone(s.Codes)
-		s.GRPCCodes = maps.Clone(s.GRPCCodes)
-		s.Reasons = maps.Clone(s.Reasons)
-		return s
-	}
-	m := newMerger()
-	m.add(b.closed)
-	return summarizeHist(b.Counts, m.histogram(), b.minUs, b.maxUs)
+	s := summarizeHist(b.Counts, b.live, b.minUs, b.maxUs)
+	s.Service, s.Lag = b.service.latency(), b.lag.latency()
+	return s
 }
 
 // Window summarises the results sent in [from, to) at the resolution of
@@ -403,21 +406,24 @@ func (r *Recorder) Window(from, to time.Duration) Summary {
 	var minUs, maxUs int64
 	var timed uint64
 	m := newMerger()
+	add := func(sc Counts, sTimed uint64, sMin, sMax int64) {
+		if sTimed > 0 && (timed == 0 || sMin < minUs) {
+			minUs = sMin
+		}
+		timed += sTimed
+		maxUs = max(maxUs, sMax)
+		c.merge(sc)
+	}
 	for i := first; i < min(last, len(r.seconds)); i++ {
-		b := r.seconds[i]
-		if b.Requests == 0 {
-			continue
-		}
-		if b.timed > 0 && (timed == 0 || b.minUs < minUs) {
-			minUs = b.minUs
-		}
-		timed += b.timed
-		maxUs = max(maxUs, b.maxUs)
-		c.merge(b.Counts)
-		if b.live != nil {
+		switch s := r.seconds[i]; {
+		case s.open != nil:
+			b := s.open
+			add(b.Counts, b.timed, b.minUs, b.maxUs)
 			m.addHistogram(b.live)
-		} else {
-			m.add(b.closed)
+		case s.closed.n > 0:
+			cs := decodeClosed(r.closed.get(s.closed))
+			add(cs.Counts, cs.timed, cs.minUs, cs.maxUs)
+			cs.addTo(m)
 		}
 	}
 	return summarizeHist(c, m.histogram(), minUs, maxUs)

@@ -321,7 +321,7 @@ func TestRecorder_LateResults(t *testing.T) {
 			rec := NewRecorder(t0, phases, time.Second)
 			ref := NewRecorder(t0, phases, time.Hour) // never compacts
 			for i, batch := range tt.results {
-				if i > 0 && batch[0].Sent.Sub(t0)/time.Second == 2 && rec.seconds[2].live != nil {
+				if i > 0 && batch[0].Sent.Sub(t0)/time.Second == 2 && rec.seconds[2].open != nil {
 					t.Fatalf("second 2 not compacted before batch %d: the test does not reach the reopen path", i)
 				}
 				for _, r := range batch {
@@ -424,8 +424,8 @@ func TestRecorder_BoundedLiveHistograms(t *testing.T) {
 					rec.Add(Result{Sent: t0.Add(off), Latency: time.Duration(sec+i+1) * time.Millisecond, Code: 200})
 				}
 				live := 0
-				for _, b := range rec.seconds {
-					if b.live != nil {
+				for _, s := range rec.seconds {
+					if s.open != nil {
 						live++
 					}
 				}

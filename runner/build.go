@@ -172,12 +172,7 @@ func unmatched(sla scenario.SLA, env *runEnv) string {
 		if len(env.Series(sel)) > 0 {
 			continue
 		}
-		var names []string
-		for _, s := range env.series {
-			if s.Source == sel.Source && !slices.Contains(names, s.Name) {
-				names = append(names, s.Name)
-			}
-		}
+		names := env.servedNames(sel.Source)
 		fmt.Fprintf(&b, "; %s matched no scraped series", sel)
 		switch {
 		case len(names) == 0:

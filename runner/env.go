@@ -32,6 +32,10 @@ type runEnv struct {
 	// here (a report of load results alone): SLAs that read them are not
 	// evaluated, rather than failed for want of data.
 	missing string
+	// served, when set, names every series a source served, kept or not
+	// (scrape.Scraper.Names); without it, the names of series are those
+	// kept.
+	served func(source string) []string
 
 	mu    sync.Mutex
 	cache map[verify.Window]record.Summary
@@ -157,6 +161,20 @@ func loadValue(s record.Summary, seconds float64, name string) (float64, bool) {
 		return 0, false
 	}
 	return d.Seconds(), has
+}
+
+// servedNames are the names of the series source served.
+func (e *runEnv) servedNames(source string) []string {
+	if e.served != nil {
+		return e.served(source)
+	}
+	var names []string
+	for _, s := range e.series {
+		if s.Source == source && !slices.Contains(names, s.Name) {
+			names = append(names, s.Name)
+		}
+	}
+	return names
 }
 
 // Series implements verify.RunEnv.

@@ -83,6 +83,30 @@ func kept(name string) bool {
 // defaultPanels chart the target's goroutines and heap.
 var defaultPanels = []string{"target:go_goroutines", "target:go_memstats_heap_inuse_bytes"}
 
+// panelsOf are the panels a scenario's report charts.
+func panelsOf(s *scenario.Scenario) []string {
+	if len(s.Scrape.Panels) == 0 {
+		return defaultPanels
+	}
+	return s.Scrape.Panels
+}
+
+// keepSeries is scrape.Options.Keep for a run: the series its report keeps
+// (kept, readBySLA) and those its panels chart. The scraper drops the
+// rest as it parses them, so a long run does not hold, second by second,
+// series nothing will read.
+func keepSeries(s *scenario.Scenario) func(source, name string) bool {
+	read := readBySLA(s)
+	charted := map[[2]string]bool{}
+	for _, p := range panelsOf(s) {
+		source, metric, _ := strings.Cut(p, ":")
+		charted[[2]string{source, metric}] = true
+	}
+	return func(source, name string) bool {
+		return kept(name) || charted[[2]string{source, name}] || read(scrape.Series{Source: source, Name: name})
+	}
+}
+
 func toReportSeries(s scrape.Series) report.MetricSeries {
 	ms := report.MetricSeries{Source: s.Source, Name: s.Name, Labels: s.Labels, Type: s.Type, Points: make([][2]float64, len(s.Points))}
 	for i, p := range s.Points {
@@ -99,9 +123,6 @@ func metricsReport(r *report.Report, sc *scrape.Scraper, panels []string, keep f
 		if kept(s.Name) || keep(s) {
 			r.Metrics = append(r.Metrics, toReportSeries(s))
 		}
-	}
-	if len(panels) == 0 {
-		panels = defaultPanels
 	}
 	for _, p := range panels {
 		source, metric, _ := strings.Cut(p, ":")

@@ -49,3 +49,38 @@ slas:
 		}
 	}
 }
+
+// The scraper keeps what the report keeps, what an SLA reads and what a
+// panel charts; nothing else.
+func TestKeepSeries(t *testing.T) {
+	const sla = `
+slas:
+  - expect: increase(target:demo_http_requests_total{code="200"}) > 0
+`
+	tests := []struct {
+		name, scenario string
+		source, metric string
+		want           bool
+	}{
+		{"kept by every report", "", "proxy", "go_goroutines", true},
+		{"a guard's series", "", "db", "resctl_guard_state", true},
+		{"read by an SLA", sla, "target", "demo_http_requests_total", true},
+		{"read by an SLA, but of another source", sla, "proxy", "demo_http_requests_total", false},
+		{"a panel of the scenario", "scrape: {panels: [proxy:go_memstats_heap_sys_bytes]}\n", "proxy", "go_memstats_heap_sys_bytes", true},
+		{"a panel's metric from another source", "scrape: {panels: [proxy:go_memstats_heap_sys_bytes]}\n", "target", "go_memstats_heap_sys_bytes", false},
+		{"read by nothing", "", "target", "go_gc_duration_seconds", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := mustParse(t, `
+name: keep
+target: {builtin: demo}
+load: {rate: 5/s, requests: [{path: /}]}
+phases: [{name: only, duration: 1s}]
+`+tt.scenario)
+			if got := keepSeries(s)(tt.source, tt.metric); got != tt.want {
+				t.Errorf("keepSeries(%s:%s) = %v, want %v", tt.source, tt.metric, got, tt.want)
+			}
+		})
+	}
+}

@@ -261,7 +261,7 @@ func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*r
 	}
 
 	eps := scrapeEndpoints(s, proxies, upstream, agentURL(s, upstream))
-	scraper := scrape.New(scrape.Options{Endpoints: eps, Interval: s.Scrape.Interval, Start: start})
+	scraper := scrape.New(scrape.Options{Endpoints: eps, Interval: s.Scrape.Interval, Start: start, Keep: keepSeries(s)})
 
 	// The load stops when ctx is cancelled (an interrupt) or when a
 	// safeguard SLA aborts the run, with an *AbortError as the cause.
@@ -319,6 +319,7 @@ func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*r
 	env := newRunEnv(rec, snap, plan.spans, runEnd, scraper.Series(), states)
 	env.initial = initial
 	env.windows = processWindows(clock.procs.processFaults())
+	env.served = scraper.Names
 	events := append(clock.events(), guardEvents...)
 	events = append(events, procEvents...)
 	slices.SortStableFunc(events, func(a, b record.Event) int { return cmp.Compare(a.At, b.At) })
@@ -340,7 +341,7 @@ func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*r
 	r.Run.BehindReason = behindReason(stats, snap.Total)
 	r.Run.GeneratorBehind = r.Run.BehindReason != ""
 	r.Version = version.String()
-	metricsReport(r, scraper, s.Scrape.Panels, readBySLA(s), progress)
+	metricsReport(r, scraper, panelsOf(s), readBySLA(s), progress)
 	var aborted *AbortError
 	switch {
 	case errors.As(context.Cause(loadCtx), &aborted) && ctx.Err() == nil:

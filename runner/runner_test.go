@@ -105,6 +105,7 @@ slas:
   - {name: fault was on, during: fault, expect: 'fault("fault/abort") == on'}
   - {name: target scraped, expect: 'last(target:go_goroutines) > 0 and increase(proxy:resctl_proxy_requests_total{code="503"}) >= 40'}
   - {name: a typo in a metric name, expect: 'last(target:go_goroutinez) > 0'}
+  - {name: a typo in the name of a series not kept, expect: 'last(target:go_memstats_heap_sys_bytez) > 0'}
 `
 
 func TestRun_PhasesFaultsAndVerdicts(t *testing.T) {
@@ -132,7 +133,8 @@ func TestRun_PhasesFaultsAndVerdicts(t *testing.T) {
 	}
 
 	wantSLA := map[string]bool{"clean baseline": true, "all aborted": true, "impossible": false,
-		"detected": true, "recovered": true, "fault was on": true, "target scraped": true, "a typo in a metric name": false}
+		"detected": true, "recovered": true, "fault was on": true, "target scraped": true, "a typo in a metric name": false,
+		"a typo in the name of a series not kept": false}
 	for _, sla := range r.SLAs {
 		if sla.Passed != wantSLA[sla.Name] {
 			t.Errorf("SLA %q passed = %v, want %v (observed %s)", sla.Name, sla.Passed, wantSLA[sla.Name], sla.Observed)
@@ -148,6 +150,12 @@ func TestRun_PhasesFaultsAndVerdicts(t *testing.T) {
 		switch sla.Name {
 		case "a typo in a metric name":
 			if !strings.Contains(sla.Error, "did you mean target:go_goroutines?") {
+				t.Errorf("typo SLA error %q lacks the suggestion", sla.Error)
+			}
+		case "a typo in the name of a series not kept":
+			// The scraper drops the series nothing reads, but remembers
+			// their names for this.
+			if !strings.Contains(sla.Error, "did you mean target:go_memstats_heap_sys_bytes?") {
 				t.Errorf("typo SLA error %q lacks the suggestion", sla.Error)
 			}
 		case "detected":

@@ -75,6 +75,7 @@ func (g *safeguards) liveEnv(now time.Duration) *runEnv {
 	maps.Copy(states, faultStates(g.plan, now))
 	env := newRunEnv(g.rec, nil, g.plan.spans, now, g.scraper.Series(), states)
 	env.initial = initial
+	env.served = g.scraper.Names
 	return env
 }
 

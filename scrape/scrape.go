@@ -55,6 +55,12 @@ type Options struct {
 	Client *http.Client
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Keep, if set, says which series to keep, by endpoint and series name
+	// (a histogram's are name_bucket, name_sum and name_count): the rest
+	// are dropped as they are parsed, only their names remembered (Names),
+	// so a run keeps what it will read and not all an endpoint serves for
+	// every second it lasts. Nil keeps every series.
+	Keep func(source, name string) bool
 }
 
 // Point is one sample: an offset from the start and a value.
@@ -87,10 +93,18 @@ type Scraper struct {
 	opts Options
 
 	mu       sync.Mutex
-	series   map[string]*Series // by source, name and sorted labels
+	series   map[string]*kept // by source, name and sorted labels
 	failures []Failure
 	ok       map[string]int             // successful scrapes per endpoint
 	scrapes  map[string][]time.Duration // instants of each endpoint's successful scrapes
+	served   map[string]map[string]bool // every series name each endpoint served, kept or not
+}
+
+// kept is a series as the Scraper keeps it: its points encoded.
+type kept struct {
+	source, name, typ string
+	labels            map[string]string
+	points            points
 }
 
 // New returns a Scraper; Run starts it.
@@ -110,7 +124,7 @@ func New(opts Options) *Scraper {
 			Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 2, IdleConnTimeout: 30 * time.Second},
 		}
 	}
-	return &Scraper{opts: opts, series: map[string]*Series{}, ok: map[string]int{}, scrapes: map[string][]time.Duration{}}
+	return &Scraper{opts: opts, series: map[string]*kept{}, ok: map[string]int{}, scrapes: map[string][]time.Duration{}, served: map[string]map[string]bool{}}
 }
 
 // Run scrapes every endpoint at once and then every interval until ctx is
@@ -260,16 +274,33 @@ func (s *Scraper) add(source string, at time.Duration, fams []*dto.MetricFamily)
 	defer s.mu.Unlock()
 	s.ok[source]++
 	s.scrapes[source] = append(s.scrapes[source], at)
+	scrape := len(s.scrapes[source]) - 1
+	served := s.served[source]
+	if served == nil {
+		served = map[string]bool{}
+		s.served[source] = served
+	}
 	for _, mf := range fams {
 		typ := strings.ToLower(mf.GetType().String())
 		name := mf.GetName()
+		names := seriesNames(mf)
+		keep := map[string]bool{}
+		for _, n := range names {
+			served[n] = true
+			keep[n] = s.opts.Keep == nil || s.opts.Keep(source, n)
+		}
+		if !slices.ContainsFunc(names, func(n string) bool { return keep[n] }) {
+			continue
+		}
 		for _, m := range mf.GetMetric() {
 			labels := map[string]string{}
 			for _, lp := range m.GetLabel() {
 				labels[lp.GetName()] = lp.GetValue()
 			}
 			put := func(n string, extra map[string]string, v float64) {
-				s.point(source, n, typ, labels, extra, at, v)
+				if keep[n] {
+					s.point(source, n, typ, labels, extra, scrape, v)
+				}
 			}
 			switch mf.GetType() {
 			case dto.MetricType_COUNTER:
@@ -303,6 +334,18 @@ func (s *Scraper) add(source string, at time.Duration, fams []*dto.MetricFamily)
 	}
 }
 
+// seriesNames are the names of the series a family's samples make.
+func seriesNames(mf *dto.MetricFamily) []string {
+	name := mf.GetName()
+	switch mf.GetType() {
+	case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
+		return []string{name + "_bucket", name + "_sum", name + "_count"}
+	case dto.MetricType_SUMMARY:
+		return []string{name, name + "_sum", name + "_count"}
+	}
+	return []string{name}
+}
+
 func formatLe(v float64) string {
 	if math.IsInf(v, 1) {
 		return "+Inf"
@@ -310,7 +353,8 @@ func formatLe(v float64) string {
 	return strconv.FormatFloat(v, 'g', -1, 64)
 }
 
-func (s *Scraper) point(source, name, typ string, labels, extra map[string]string, at time.Duration, v float64) {
+// point adds a sample of the endpoint's scrape'th successful scrape.
+func (s *Scraper) point(source, name, typ string, labels, extra map[string]string, scrape int, v float64) {
 	all := labels
 	if len(extra) > 0 {
 		all = maps.Clone(labels)
@@ -319,10 +363,10 @@ func (s *Scraper) point(source, name, typ string, labels, extra map[string]strin
 	key := seriesKey(source, name, all)
 	ser, ok := s.series[key]
 	if !ok {
-		ser = &Series{Source: source, Name: name, Labels: maps.Clone(all), Type: typ}
+		ser = &kept{source: source, name: name, labels: maps.Clone(all), typ: typ}
 		s.series[key] = ser
 	}
-	ser.Points = append(ser.Points, Point{T: at, V: v})
+	ser.points.add(scrape, v)
 }
 
 func seriesKey(source, name string, labels map[string]string) string {
@@ -352,11 +396,10 @@ func (s *Scraper) Series() []Series {
 	keys := slices.Sorted(maps.Keys(s.series))
 	out := make([]Series, 0, len(keys))
 	for _, k := range keys {
-		ser := *s.series[k]
-		ser.Points = slices.Clone(ser.Points)
-		ser.Labels = maps.Clone(ser.Labels)
+		kp := s.series[k]
+		times := s.scrapes[kp.source]
+		ser := Series{Source: kp.source, Name: kp.name, Labels: maps.Clone(kp.labels), Type: kp.typ, Points: kp.points.decode(times)}
 		if ser.Type != "gauge" && ser.Type != "untyped" && len(ser.Points) > 0 {
-			times := s.scrapes[ser.Source]
 			if i, _ := slices.BinarySearch(times, ser.Points[0].T); i > 0 {
 				ser.Points = append([]Point{{T: times[i-1], V: 0}}, ser.Points...)
 			}
@@ -364,6 +407,15 @@ func (s *Scraper) Series() []Series {
 		out = append(out, ser)
 	}
 	return out
+}
+
+// Names returns the names of every series the endpoint served, kept or
+// dropped (Options.Keep), sorted: what an SLA that matched nothing might
+// have meant.
+func (s *Scraper) Names(source string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Sorted(maps.Keys(s.served[source]))
 }
 
 // Failures returns the failed scrapes so far, in order.
