@@ -119,7 +119,8 @@ type Kill struct {
 	Grace time.Duration `yaml:"grace"`
 	// Restart starts the process again once it has exited, after
 	// RestartAfter.
-	Restart      bool          `yaml:"restart"`
+	Restart bool `yaml:"restart"`
+	// RestartAfter is how long after the exit the process is started again.
 	RestartAfter time.Duration `yaml:"restart_after"`
 	// StayDown keeps a process killed without restart down after its
 	// phase; by default it is started again as the phase ends.
@@ -162,6 +163,7 @@ func (k *Kill) Check(problem func(field, msg string)) {
 // Pause freezes a process with SIGSTOP for Duration, then continues it
 // with SIGCONT: to its clients it is a long GC or VM pause.
 type Pause struct {
+	// Process names the process: target, or a service's name.
 	Process string `yaml:"process"`
 	// Duration is how long the process stays frozen.
 	Duration time.Duration `yaml:"duration"`
@@ -192,6 +194,7 @@ func (p *Pause) Check(problem func(field, msg string)) {
 // Restart stops a process gracefully and starts it again, as a deploy
 // does.
 type Restart struct {
+	// Process names the process: target, or a service's name.
 	Process string `yaml:"process"`
 	// Signal is the graceful stop; default SIGTERM.
 	Signal string `yaml:"signal"`
