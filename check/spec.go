@@ -42,7 +42,8 @@ type Spec struct {
 	// BodyContains is text the body must contain; BodyMatches a regular
 	// expression it must match (HTTP only).
 	BodyContains string `yaml:"body_contains"`
-	BodyMatches  string `yaml:"body_matches"`
+	// BodyMatches is a regular expression the body must match (HTTP only).
+	BodyMatches string `yaml:"body_matches"`
 	// JSON maps a field of the JSON body (for gRPC: of the response
 	// message, in its JSON mapping) to the value it must have. A field is a
 	// dotted path (orders.0.id) or a JSON pointer (/orders/0/id).
@@ -59,14 +60,17 @@ type Header struct {
 	Present *bool `yaml:"present"`
 	// Equals is the exact value it must have; Matches a regular
 	// expression its value must match.
-	Equals  *string `yaml:"equals"`
-	Matches string  `yaml:"matches"`
+	Equals *string `yaml:"equals"`
+	// Matches is a regular expression the header's value must match.
+	Matches string `yaml:"matches"`
 }
 
 // Size bounds a body's length: Exact, or Min and Max (either may be left
 // out).
 type Size struct {
-	Min   *quantity.Bytes `yaml:"min"`
+	// Min is the shortest the body may be.
+	Min *quantity.Bytes `yaml:"min"`
+	// Max is the longest the body may be.
 	Max   *quantity.Bytes `yaml:"max"`
 	Exact *quantity.Bytes `yaml:"-"`
 }

@@ -27,14 +27,22 @@ const (
 // it learns the upstream's no-load latency and lowers the limit as
 // latency grows with queueing, raising it again when latency falls.
 type AdaptiveLimitConfig struct {
-	Algorithm    string `yaml:"algorithm"`
-	InitialLimit int    `yaml:"initial_limit"`
-	MinLimit     int    `yaml:"min_limit"`
-	MaxLimit     int    `yaml:"max_limit"`
+	// Algorithm is gradient (the default), which scales the limit by how
+	// much slower than no-load the upstream answers, or vegas, which
+	// estimates the calls queued upstream.
+	Algorithm string `yaml:"algorithm"`
+	// InitialLimit is the limit before the first update.
+	InitialLimit int `yaml:"initial_limit"`
+	// MinLimit is the least the limit falls to.
+	MinLimit int `yaml:"min_limit"`
+	// MaxLimit is the most the limit grows to.
+	MaxLimit int `yaml:"max_limit"`
 	// Window is the shortest time between two updates of the limit;
 	// WindowSamples the fewest completed calls an update needs.
-	Window        time.Duration `yaml:"window"`
-	WindowSamples int           `yaml:"window_samples"`
+	Window time.Duration `yaml:"window"`
+	// WindowSamples is the fewest completed calls an update of the limit
+	// needs.
+	WindowSamples int `yaml:"window_samples"`
 	// Smoothing is the weight of each new limit against the old one.
 	Smoothing quantity.Percent `yaml:"smoothing"`
 	// Tolerance (gradient) is how much slower than no-load the upstream
@@ -42,7 +50,9 @@ type AdaptiveLimitConfig struct {
 	Tolerance float64 `yaml:"tolerance"`
 	// Alpha and Beta (vegas) bound the estimated queue, in calls.
 	Alpha int `yaml:"alpha"`
-	Beta  int `yaml:"beta"`
+	// Beta (vegas) is the estimated queue, in calls, above which the limit
+	// shrinks.
+	Beta int `yaml:"beta"`
 	// Backoff multiplies the limit in a window where the upstream refused
 	// calls or timed out (see Failure).
 	Backoff quantity.Percent `yaml:"backoff"`
@@ -50,6 +60,8 @@ type AdaptiveLimitConfig struct {
 	// an upstream that became slower for good is not held to its old best;
 	// 0 never forgets.
 	Relearn time.Duration `yaml:"relearn"`
+	// Failure is what counts as the upstream refusing a call, which Backoff
+	// answers.
 	Failure FailureConfig `yaml:"failure"`
 }
 

@@ -39,7 +39,8 @@ type BreakerConfig struct {
 // than Over are slow, and Rate of them in the window trips the breaker.
 type SlowCallConfig struct {
 	// Over is the slow-call threshold; 0 turns the check off.
-	Over time.Duration    `yaml:"over"`
+	Over time.Duration `yaml:"over"`
+	// Rate is the share of slow calls in the window that trips the breaker.
 	Rate quantity.Percent `yaml:"rate"`
 }
 
@@ -48,9 +49,14 @@ type SlowCallConfig struct {
 // ±Jitter drawn from the seeded generator so breakers of a fleet do not
 // probe in step.
 type BackoffConfig struct {
-	Multiplier float64          `yaml:"multiplier"`
-	Max        time.Duration    `yaml:"max"`
-	Jitter     quantity.Percent `yaml:"jitter"`
+	// Multiplier lengthens the open wait after each failed probe: OpenFor ×
+	// Multiplier^n.
+	Multiplier float64 `yaml:"multiplier"`
+	// Max is the longest open wait.
+	Max time.Duration `yaml:"max"`
+	// Jitter varies each wait by up to ± this share, so breakers of a fleet
+	// do not probe in step.
+	Jitter quantity.Percent `yaml:"jitter"`
 }
 
 // HalfOpenConfig says how the breaker tests the upstream after waiting.

@@ -19,9 +19,14 @@ import (
 // Attempts times: the budget keeps the amplification at 1 + Ratio.
 // A scenario may write it as a bare ratio, `budget: 20%`.
 type BudgetConfig struct {
-	Ratio        quantity.Percent `yaml:"ratio"`
-	MinPerSecond float64          `yaml:"min_per_second"`
-	Window       time.Duration    `yaml:"window"`
+	// Ratio is the most extra calls, as a share of the requests of the
+	// window.
+	Ratio quantity.Percent `yaml:"ratio"`
+	// MinPerSecond is extra calls allowed per second of the window whatever
+	// the ratio, so a quiet route can still retry.
+	MinPerSecond float64 `yaml:"min_per_second"`
+	// Window is the span the budget counts requests and extra calls over.
+	Window time.Duration `yaml:"window"`
 }
 
 // DefaultBudgetConfig is Finagle's: 20% of requests, at least 10 a

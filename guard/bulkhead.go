@@ -12,6 +12,7 @@ import (
 // over the cap wait in a bounded FIFO queue, or are rejected at once when
 // there is none.
 type BulkheadConfig struct {
+	// MaxInFlight is the most calls in flight at once.
 	MaxInFlight int `yaml:"max_in_flight"`
 	// Queue is how many calls may wait for a slot; 0 rejects at once.
 	Queue int `yaml:"queue"`

@@ -43,11 +43,17 @@ type P99Trigger struct {
 	// the latency trigger off.
 	Multiple float64 `yaml:"multiple"`
 	// Breaches of the last Samples samples trip the breaker.
-	Breaches int              `yaml:"breaches"`
-	Samples  int              `yaml:"samples"`
-	Interval time.Duration    `yaml:"interval"`
-	MinCalls int              `yaml:"min_calls"`
-	Warmup   int              `yaml:"warmup"`
+	Breaches int `yaml:"breaches"`
+	// Samples is how many of the latest samples Breaches counts in.
+	Samples int `yaml:"samples"`
+	// Interval is the span of calls one sample's P99 is taken over.
+	Interval time.Duration `yaml:"interval"`
+	// MinCalls is the fewest calls that make an interval a sample.
+	MinCalls int `yaml:"min_calls"`
+	// Warmup is how many samples the baseline is first learned from.
+	Warmup int `yaml:"warmup"`
+	// Learning is the weight of each healthy sample in the baseline after
+	// warm-up.
 	Learning quantity.Percent `yaml:"learning"`
 }
 

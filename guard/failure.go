@@ -14,8 +14,12 @@ import (
 // written as codes ("503") or classes ("5xx"); gRPC codes by name
 // ("UNAVAILABLE", any case) or number.
 type FailureConfig struct {
+	// Status lists the HTTP statuses that are failures: codes ("503") or
+	// classes ("5xx").
 	Status []string `yaml:"status"`
-	GRPC   []string `yaml:"grpc"`
+	// GRPC lists the gRPC codes that are failures, by name ("UNAVAILABLE")
+	// or number.
+	GRPC []string `yaml:"grpc"`
 	// Errors counts transport errors (the upstream could not be reached).
 	Errors bool `yaml:"errors"`
 	// Timeouts counts calls that ran out of time.

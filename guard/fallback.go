@@ -30,12 +30,20 @@ import (
 // Status and ContentType are left out (the answer is a 200 in the call's
 // own content type).
 type FallbackConfig struct {
-	Status      int               `yaml:"status"`
-	Body        string            `yaml:"body"`
-	File        string            `yaml:"file"`
-	ContentType string            `yaml:"content_type"`
-	Headers     map[string]string `yaml:"headers"`
-	LastGood    LastGoodConfig    `yaml:"last_good"`
+	// Status is the static answer's HTTP status.
+	Status int `yaml:"status"`
+	// Body is the static answer's body.
+	Body string `yaml:"body"`
+	// File is a stub to answer with instead of Body, read beside the
+	// scenario.
+	File string `yaml:"file"`
+	// ContentType is the answer's Content-Type.
+	ContentType string `yaml:"content_type"`
+	// Headers are more headers of the answer.
+	Headers map[string]string `yaml:"headers"`
+	// LastGood keeps the last good response of each path and query, to
+	// answer with while it is fresh.
+	LastGood LastGoodConfig `yaml:"last_good"`
 	// On is what counts as failure; a guard policy's rejection always
 	// does, a client that went away never.
 	On FailureConfig `yaml:"on"`

@@ -26,19 +26,28 @@ import (
 // (Delay then only stands in until MinSamples calls are seen). Hedges draw
 // on the budget of a retry in the same chain, or on their own Budget.
 type HedgeConfig struct {
-	Delay    time.Duration    `yaml:"delay"`
+	// Delay is how long after the first attempt the second leaves (until
+	// Quantile has its samples, with Quantile set).
+	Delay time.Duration `yaml:"delay"`
+	// Quantile of the observed latencies after which the second attempt
+	// leaves.
 	Quantile quantity.Percent `yaml:"quantile"`
 	// MinSamples is the calls a quantile needs before it is trusted;
 	// Interval how often it is read afresh from the latest calls.
 	MinSamples int           `yaml:"min_samples"`
 	Interval   time.Duration `yaml:"interval"`
-	Budget     BudgetConfig  `yaml:"budget"`
+	// Budget bounds the extra attempts, unless a retry in the chain has a
+	// budget they share.
+	Budget BudgetConfig `yaml:"budget"`
 	// Methods are the methods hedged: the idempotent ones by default.
 	Methods []string `yaml:"methods"`
 	// MaxBody is the largest request body buffered to send twice.
-	MaxBody         quantity.Bytes `yaml:"max_body"`
-	AttemptHeader   string         `yaml:"attempt_header"`
-	RequestIDHeader string         `yaml:"request_id_header"`
+	MaxBody quantity.Bytes `yaml:"max_body"`
+	// AttemptHeader carries the attempt's number to the upstream.
+	AttemptHeader string `yaml:"attempt_header"`
+	// RequestIDHeader carries one id for every attempt of a request, so the
+	// upstream can tell duplicates.
+	RequestIDHeader string `yaml:"request_id_header"`
 }
 
 // DefaultHedgeConfig hedges after the observed p95, within a budget of 10%

@@ -39,9 +39,11 @@ type MemoryLevel struct {
 	// Bytes is an absolute level.
 	Bytes quantity.Bytes `yaml:"bytes"`
 	// Limit is a share of the runtime's memory limit (GOMEMLIMIT).
-	Limit  quantity.Percent `yaml:"limit"`
-	Growth GrowthLevel      `yaml:"growth"`
-	Action MemoryAction     `yaml:"action"`
+	Limit quantity.Percent `yaml:"limit"`
+	// Growth is a level of memory growing unusually fast.
+	Growth GrowthLevel `yaml:"growth"`
+	// Action is what the policy does at the level.
+	Action MemoryAction `yaml:"action"`
 }
 
 // GrowthLevel is reached when memory grows Times faster than the
@@ -49,10 +51,16 @@ type MemoryLevel struct {
 // the policy was green (and at least Floor per second), for a leak or a
 // burst the absolute levels would catch too late.
 type GrowthLevel struct {
-	Times      float64          `yaml:"times"`
+	// Times is how many times faster than usual memory must grow to reach
+	// the level.
+	Times float64 `yaml:"times"`
+	// Percentile of the growth rates seen while green that is "usual".
 	Percentile quantity.Percent `yaml:"percentile"`
-	Baseline   int              `yaml:"baseline"`
-	Floor      quantity.Bytes   `yaml:"floor"`
+	// Baseline is how many of the last green readings the usual growth is
+	// drawn from.
+	Baseline int `yaml:"baseline"`
+	// Floor is the least growth per second that can reach the level.
+	Floor quantity.Bytes `yaml:"floor"`
 }
 
 // MemoryAction is what a level does to the calls it sees.

@@ -36,19 +36,26 @@ const (
 // route, or one per value of a header (a tenant, a user). With Redis set,
 // the counts live in Redis and every proxy pointing at it shares them.
 type RateLimitConfig struct {
-	Algorithm string        `yaml:"algorithm"`
-	Rate      quantity.Rate `yaml:"rate"`
+	// Algorithm is token_bucket (the default) or sliding_window.
+	Algorithm string `yaml:"algorithm"`
+	// Rate is the calls admitted, per second or other unit.
+	Rate quantity.Rate `yaml:"rate"`
 	// Burst (token bucket) is how many calls may come at once; 0 means
 	// one second's worth of Rate (at least 1).
 	Burst int `yaml:"burst"`
 	// Window (sliding window) is the span Rate is judged over.
 	Window time.Duration `yaml:"window"`
-	Per    string        `yaml:"per"`
-	Header string        `yaml:"header"`
+	// Per says what is limited separately: global (one limit), route, or
+	// header (one limit per value of Header).
+	Per string `yaml:"per"`
+	// Header names the header whose values are limited separately, with per:
+	// header.
+	Header string `yaml:"header"`
 	// MaxKeys bounds the keys tracked at once (per route or header); idle
 	// keys are forgotten first.
-	MaxKeys int         `yaml:"max_keys"`
-	Redis   RedisConfig `yaml:"redis"`
+	MaxKeys int `yaml:"max_keys"`
+	// Redis keeps the counts in a Redis server that several proxies share.
+	Redis RedisConfig `yaml:"redis"`
 }
 
 // DefaultRateLimitConfig is a global token bucket; Rate has no default.

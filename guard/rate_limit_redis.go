@@ -14,10 +14,15 @@ import (
 // RedisConfig points a rate limiter at a Redis server shared by several
 // proxies. With Addr empty, counts stay in the process.
 type RedisConfig struct {
-	Addr     string `yaml:"addr"`
+	// Addr is the Redis server's host:port; empty keeps the counts in the
+	// process.
+	Addr string `yaml:"addr"`
+	// Username is the Redis ACL user, if any.
 	Username string `yaml:"username"`
+	// Password is the Redis password, if any.
 	Password string `yaml:"password"`
-	DB       int    `yaml:"db"`
+	// DB is the Redis database number.
+	DB int `yaml:"db"`
 	// Prefix starts every key the limiter writes.
 	Prefix string `yaml:"prefix"`
 	// Key names the limit in Redis; empty means the policy's name. Rate

@@ -48,16 +48,21 @@ type RetryConfig struct {
 	// AttemptHeader numbers each attempt and RequestIDHeader carries the
 	// request's id on each (one is made when the client sent none), so
 	// an upstream can deduplicate; empty leaves them out.
-	AttemptHeader   string `yaml:"attempt_header"`
+	AttemptHeader string `yaml:"attempt_header"`
+	// RequestIDHeader carries one id for every attempt of a request, so the
+	// upstream can tell retries.
 	RequestIDHeader string `yaml:"request_id_header"`
 }
 
 // RetryBackoff is exponential backoff: retry n waits
 // min(Max, Base × Multiplier^(n-1)), jittered.
 type RetryBackoff struct {
-	Base       time.Duration `yaml:"base"`
-	Max        time.Duration `yaml:"max"`
-	Multiplier float64       `yaml:"multiplier"`
+	// Base is the wait before the first retry.
+	Base time.Duration `yaml:"base"`
+	// Max is the longest wait.
+	Max time.Duration `yaml:"max"`
+	// Multiplier lengthens each wait: Base × Multiplier^(n-1).
+	Multiplier float64 `yaml:"multiplier"`
 	// Jitter spreads the waits so that clients failed together do not
 	// retry together: "none"; "full", uniform in [0, wait]; "equal",
 	// uniform in [wait/2, wait]; "decorrelated", uniform in

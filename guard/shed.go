@@ -21,15 +21,17 @@ type ShedConfig struct {
 	CPUThreshold quantity.Percent `yaml:"cpu_threshold"`
 	// Window and Buckets say over how long, and how finely, completed
 	// calls and their latencies are counted.
-	Window  time.Duration `yaml:"window"`
-	Buckets int           `yaml:"buckets"`
+	Window time.Duration `yaml:"window"`
+	// Buckets is how many parts Window is counted in.
+	Buckets int `yaml:"buckets"`
 	// CoolOff keeps shedding judged for this long after the last shed
 	// call even when the CPU has calmed, so that a burst is not let
 	// through the moment usage dips.
 	CoolOff time.Duration `yaml:"cool_off"`
 	// CPUInterval is how often CPU usage is read; CPUSmoothing the weight
 	// of each reading in the EWMA.
-	CPUInterval  time.Duration    `yaml:"cpu_interval"`
+	CPUInterval time.Duration `yaml:"cpu_interval"`
+	// CPUSmoothing is the weight of each CPU reading in the moving average.
 	CPUSmoothing quantity.Percent `yaml:"cpu_smoothing"`
 }
 

@@ -50,7 +50,10 @@ type RouteSpec struct {
 // RouteMatch selects a route's requests: a path prefix and, optionally, a
 // method. The longest matching prefix wins.
 type RouteMatch struct {
-	Path   string `yaml:"path"`
+	// Path is the prefix of the paths the route takes; the longest matching
+	// prefix wins.
+	Path string `yaml:"path"`
+	// Method, when set, is the one method the route takes.
 	Method string `yaml:"method"`
 }
 

@@ -13,9 +13,11 @@ const DefaultAbortStatus = http.StatusServiceUnavailable
 // AbortSpec answers matching requests with an HTTP error instead of
 // forwarding them, as a failing upstream would.
 type AbortSpec struct {
-	Match  `yaml:",inline"`
-	Status int    `yaml:"status"`
-	Body   string `yaml:"body"`
+	Match `yaml:",inline"`
+	// Status is the HTTP status to answer with; default 503.
+	Status int `yaml:"status"`
+	// Body is the answer's body.
+	Body string `yaml:"body"`
 }
 
 var _ HTTPSpec = (*AbortSpec)(nil)

@@ -19,7 +19,8 @@ const DefaultCorruptRate = quantity.Percent(1)
 // checks what it parses notices.
 type CorruptSpec struct {
 	Match `yaml:",inline"`
-	Rate  quantity.Percent `yaml:"rate"`
+	// Rate is the chance of each body byte being flipped; default 1%.
+	Rate quantity.Percent `yaml:"rate"`
 }
 
 var _ HTTPSpec = (*CorruptSpec)(nil)

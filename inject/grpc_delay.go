@@ -11,8 +11,12 @@ import "time"
 // server.
 type GRPCDelaySpec struct {
 	GRPCMatch `yaml:",inline"`
-	Delay     time.Duration `yaml:"delay"`
-	Jitter    time.Duration `yaml:"jitter"`
+	// Delay is how long each call is held (the mean, or the minimum for
+	// pareto).
+	Delay time.Duration `yaml:"delay"`
+	// Jitter varies the delay: ± uniformly, or the standard deviation for
+	// normal.
+	Jitter time.Duration `yaml:"jitter"`
 	// Distribution is uniform (the default), normal or pareto.
 	Distribution string `yaml:"distribution"`
 	// Shape is the Pareto index; zero means DefaultParetoShape.

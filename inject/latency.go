@@ -27,8 +27,12 @@ const DefaultParetoShape = 2.0
 // LatencySpec delays matching requests before they are forwarded: by Delay,
 // plus or minus a uniformly drawn Jitter, or drawn from a distribution.
 type LatencySpec struct {
-	Match  `yaml:",inline"`
-	Delay  time.Duration `yaml:"delay"`
+	Match `yaml:",inline"`
+	// Delay is how long each request is held (the mean, or the minimum for
+	// pareto).
+	Delay time.Duration `yaml:"delay"`
+	// Jitter varies the delay: ± uniformly, or the standard deviation for
+	// normal.
 	Jitter time.Duration `yaml:"jitter"`
 	// Distribution is uniform (the default), normal or pareto.
 	Distribution string `yaml:"distribution"`

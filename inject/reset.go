@@ -12,6 +12,7 @@ import (
 // peer (HTTP/1) or a reset stream (HTTP/2) instead of a complete answer.
 type ResetSpec struct {
 	Match `yaml:",inline"`
+	// After is how many body bytes pass before the reset.
 	After quantity.Bytes `yaml:"after"`
 }
 

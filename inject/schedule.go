@@ -20,7 +20,8 @@ type Schedule struct {
 	Every uint64 `yaml:"every"`
 	// On and Off make the fault act in windows: On long, then quiet for
 	// Off, repeating. Both are set or neither.
-	On  time.Duration `yaml:"on"`
+	On time.Duration `yaml:"on"`
+	// Off is how long the fault is quiet between windows.
 	Off time.Duration `yaml:"off"`
 	// Ramp moves the probability linearly over time; it replaces percent.
 	Ramp Ramp `yaml:"ramp"`
@@ -30,9 +31,12 @@ type Schedule struct {
 // then holds To: a fault that worsens gradually, as a saturating dependency
 // does.
 type Ramp struct {
+	// From is the probability at the fault's start.
 	From quantity.Percent `yaml:"from"`
-	To   quantity.Percent `yaml:"to"`
-	Over time.Duration    `yaml:"over"`
+	// To is the probability reached after Over, and held.
+	To quantity.Percent `yaml:"to"`
+	// Over is how long the ramp takes.
+	Over time.Duration `yaml:"over"`
 }
 
 // IsZero reports whether no ramp is configured.

@@ -10,12 +10,20 @@ import (
 // connections it is drawn for, by Delay ± Jitter or a distribution, as a
 // slow network path would.
 type TCPLatencySpec struct {
-	ConnMatch    `yaml:",inline"`
-	Delay        time.Duration `yaml:"delay"`
-	Jitter       time.Duration `yaml:"jitter"`
-	Distribution string        `yaml:"distribution"`
-	Shape        float64       `yaml:"shape"`
-	Max          time.Duration `yaml:"max"`
+	ConnMatch `yaml:",inline"`
+	// Delay is how long each chunk of bytes is held (the mean, or the
+	// minimum for pareto).
+	Delay time.Duration `yaml:"delay"`
+	// Jitter varies the delay: ± uniformly, or the standard deviation for
+	// normal.
+	Jitter time.Duration `yaml:"jitter"`
+	// Distribution is uniform (the default), normal or pareto.
+	Distribution string `yaml:"distribution"`
+	// Shape is the Pareto index; zero means DefaultParetoShape.
+	Shape float64 `yaml:"shape"`
+	// Max caps every draw; zero means ten times the delay for pareto and no
+	// cap otherwise.
+	Max time.Duration `yaml:"max"`
 }
 
 var _ ConnSpec = (*TCPLatencySpec)(nil)

@@ -10,7 +10,8 @@ import (
 // have moved in its direction: a peer that hangs up mid-transfer.
 type LimitDataSpec struct {
 	ConnMatch `yaml:",inline"`
-	Bytes     quantity.Bytes `yaml:"bytes"`
+	// Bytes is how much moves before the connection is closed.
+	Bytes quantity.Bytes `yaml:"bytes"`
 }
 
 var _ ConnSpec = (*LimitDataSpec)(nil)

@@ -10,7 +10,9 @@ import (
 // fault first meets each connection.
 type ResetPeerSpec struct {
 	ConnMatch `yaml:",inline"`
-	Timeout   time.Duration `yaml:"timeout"`
+	// Timeout is how long after the fault meets a connection it is reset; 0
+	// resets it at once.
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 var _ ConnSpec = (*ResetPeerSpec)(nil)

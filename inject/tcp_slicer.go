@@ -20,10 +20,13 @@ const (
 // AverageSize ± SizeVariation bytes with Delay between them, so a reader
 // that assumes one read returns one message breaks.
 type SlicerSpec struct {
-	ConnMatch     `yaml:",inline"`
-	AverageSize   quantity.Bytes `yaml:"average_size"`
+	ConnMatch `yaml:",inline"`
+	// AverageSize is the mean size of a slice.
+	AverageSize quantity.Bytes `yaml:"average_size"`
+	// SizeVariation varies each slice's size by up to ± this much.
 	SizeVariation quantity.Bytes `yaml:"size_variation"`
-	Delay         time.Duration  `yaml:"delay"`
+	// Delay is the pause between two slices.
+	Delay time.Duration `yaml:"delay"`
 }
 
 var _ ConnSpec = (*SlicerSpec)(nil)

@@ -7,7 +7,8 @@ import "time"
 // the other side sees a half-dead connection linger.
 type SlowCloseSpec struct {
 	ConnMatch `yaml:",inline"`
-	Delay     time.Duration `yaml:"delay"`
+	// Delay is how long a close waits before it is passed on.
+	Delay time.Duration `yaml:"delay"`
 }
 
 var _ ConnSpec = (*SlowCloseSpec)(nil)

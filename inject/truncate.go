@@ -12,6 +12,7 @@ import (
 // buggy or overloaded upstream sends half a JSON document.
 type TruncateSpec struct {
 	Match `yaml:",inline"`
+	// Bytes is how much of the body is sent before it ends.
 	Bytes quantity.Bytes `yaml:"bytes"`
 }
 

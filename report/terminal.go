@@ -93,7 +93,7 @@ func WriteTerminal(w io.Writer, r *Report, o TerminalOptions) error {
 			t.Row(append([]string{name, "not run"}, make([]string, len(heads)-2)...)...)
 			continue
 		}
-		row := []string{name, fmt.Sprintf("%.0f–%.0fs", p.StartS, p.EndS), strconv.FormatUint(p.Requests, 10),
+		row := []string{name, fmtOffsetRange(p.StartS, p.EndS), strconv.FormatUint(p.Requests, 10),
 			fmt.Sprintf("%.1f", p.RPS), pct(p.SuccessRate, p.Requests)}
 		if fallbacks {
 			row = append(row, strconv.FormatUint(p.Fallbacks, 10))

@@ -1,8 +1,10 @@
 package runner
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -130,6 +132,25 @@ func (g *guards) snapshot() ([]record.Event, map[stateKey][]stateChange, map[sta
 		ch[k] = slices.Clone(v)
 	}
 	return slices.Clone(g.events), ch, g.initial
+}
+
+// current is every stateful policy's state now, "breaker orders: open",
+// in kind and name order, for the live status.
+func (g *guards) current() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	keys := slices.SortedFunc(maps.Keys(g.initial), func(a, b stateKey) int {
+		return cmp.Or(cmp.Compare(a.kind, b.kind), cmp.Compare(a.name, b.name))
+	})
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		state := g.initial[k]
+		if ch := g.changes[k]; len(ch) > 0 {
+			state = ch[len(ch)-1].state
+		}
+		out = append(out, k.kind+" "+k.name+": "+state)
+	}
+	return out
 }
 
 func (g *guards) close() {

@@ -157,14 +157,19 @@ func TestExample_ProcessReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer payments.Close()
-	port := func() string { _, p, _ := strings.Cut(freeAddr(t), ":"); return p }
 	t.Setenv("ORDERS_BIN", bin)
-	t.Setenv("ORDERS_PORT_1", port())
-	t.Setenv("ORDERS_PORT_2", port())
-	t.Setenv("FRONT_PORT", port())
 	t.Setenv("PAYMENTS_URL", payments.URL())
-
-	s, err := scenario.ReadFile("../testdata/scenarios/process-replicas.yaml")
+	// The example's fixed ports, moved to free ones.
+	file := "../testdata/scenarios/process-replicas.yaml"
+	src, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, port := range []string{"18090", "18091", "18092"} {
+		_, free, _ := strings.Cut(freeAddr(t), ":")
+		src = []byte(strings.ReplaceAll(string(src), port, free))
+	}
+	s, err := scenario.Parse(file, src)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,9 +60,16 @@ type Options struct {
 	// Progress receives one line per phase as the run goes; nil is quiet.
 	Progress io.Writer
 	// Live, when set, is a terminal that shows a status line redrawn
-	// every LiveInterval — phase, time left, rate, p99, errors — with the
+	// every LiveInterval — phase, elapsed time, the faults on, the last
+	// second's rate, p99 and errors, each guard policy's state — with the
 	// progress lines scrolling above it. Usually the same as Progress.
+	// Without it, Progress gets the same status as a line of its own
+	// every ProgressInterval.
 	Live io.Writer
+	// LiveWidth, when set, is the width of Live's terminal in columns,
+	// read at every redraw so that the line follows a resize; without
+	// it the line fits DefaultLiveWidth.
+	LiveWidth func() int
 	// Results, when set, is a file every result is streamed to in
 	// vegeta's encoding (resctl run --save-results).
 	Results string
@@ -236,9 +243,20 @@ func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*r
 	gd.setStart(start)
 	rec := record.NewRecorder(start, plan.spans, s.Load.Timeout)
 	var lv *live
-	if opts.Live != nil {
+	var ticks *time.Ticker
+	switch {
+	case opts.Live != nil:
 		// Progress lines scroll above the live status line.
-		lv = newLive(opts.Live, plan.spans, rec, start)
+		lv = newLive(opts.Live, true, plan, rec, start)
+		lv.width = opts.LiveWidth
+		ticks = time.NewTicker(LiveInterval)
+	case opts.Progress != nil:
+		lv = newLive(opts.Progress, false, plan, rec, start)
+		ticks = time.NewTicker(ProgressInterval)
+	}
+	if lv != nil {
+		defer ticks.Stop()
+		lv.guards = gd.current
 		progress = lv
 	}
 	procs.begin(start)
@@ -277,7 +295,7 @@ func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*r
 	wg.Go(func() { scraper.Run(runCtx) })
 	wg.Go(func() { guardRail.watch(runCtx) })
 	if lv != nil {
-		wg.Go(func() { lv.run(runCtx) })
+		wg.Go(func() { lv.run(runCtx, ticks.C) })
 	}
 	stats, loadErr := sendLoad(loadCtx, s, loadURL, load.NewPacer(plan.steps), start, rec, results, guardRail.hold)
 	stopClock()

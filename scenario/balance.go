@@ -22,8 +22,10 @@ const (
 // Balance configures a proxy's upstream connections and, with upstreams,
 // how it sets failing upstreams aside.
 type Balance struct {
+	// Ejection takes failing upstreams out of the rotation for a while.
 	Ejection Ejection `yaml:"ejection"`
-	Pool     Pool     `yaml:"pool"`
+	// Pool bounds the connections to each upstream.
+	Pool Pool `yaml:"pool"`
 }
 
 // Ejection is passive outlier ejection: an upstream that fails
@@ -33,10 +35,14 @@ type Balance struct {
 type Ejection struct {
 	// ConsecutiveFailures ejects after this many failures in a row; 0
 	// never ejects.
-	ConsecutiveFailures int              `yaml:"consecutive_failures"`
-	BaseTime            time.Duration    `yaml:"base_time"`
-	MaxTime             time.Duration    `yaml:"max_time"`
-	MaxPercent          quantity.Percent `yaml:"max_percent"`
+	ConsecutiveFailures int `yaml:"consecutive_failures"`
+	// BaseTime is how long a first ejection lasts; each one in a row lasts
+	// once more as long.
+	BaseTime time.Duration `yaml:"base_time"`
+	// MaxTime is the longest an ejection lasts.
+	MaxTime time.Duration `yaml:"max_time"`
+	// MaxPercent is the most of the upstreams out at once.
+	MaxPercent quantity.Percent `yaml:"max_percent"`
 }
 
 // Pool bounds the proxy's connections to each upstream.

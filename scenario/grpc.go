@@ -25,9 +25,12 @@ type GRPCLoad struct {
 	// Proto is a .proto file defining the service (with ImportPaths), or
 	// Protoset a compiled FileDescriptorSet; with neither, the method is
 	// found by server reflection.
-	Proto       string   `yaml:"proto"`
+	Proto string `yaml:"proto"`
+	// ImportPaths are where the imports of Proto are found.
 	ImportPaths []string `yaml:"import_paths"`
-	Protoset    string   `yaml:"protoset"`
+	// Protoset is a compiled FileDescriptorSet defining the service, instead
+	// of Proto.
+	Protoset string `yaml:"protoset"`
 	// Expect checks every call: its status and fields of the response
 	// message.
 	Expect *check.Spec `yaml:"expect"`

@@ -36,10 +36,13 @@ const (
 // proxy in front of it, load driven through the proxy in phases, faults
 // switched on per phase, and the SLAs the run must meet.
 type Scenario struct {
-	Name        string `yaml:"name"`
+	// Name is the experiment's short name, at the head of its reports.
+	Name string `yaml:"name"`
+	// Description says what the experiment checks, in reports.
 	Description string `yaml:"description"`
 	// Seed makes every probabilistic choice of the run reproducible.
-	Seed   uint64 `yaml:"seed"`
+	Seed uint64 `yaml:"seed"`
+	// Target is the service under test.
 	Target Target `yaml:"target"`
 	// Services are processes resctl starts before the target and the
 	// proxy and stops after them: the dependencies of the service under
@@ -56,14 +59,20 @@ type Scenario struct {
 	// ({{ .Proxies.db.Addr }}); its metrics are the scrape source of its
 	// name.
 	Proxies map[string]Proxy `yaml:"proxies"`
-	Load    Load             `yaml:"load"`
-	Phases  []Phase          `yaml:"phases"`
-	SLAs    []SLA            `yaml:"slas"`
+	// Load is the traffic resctl sends to the target.
+	Load Load `yaml:"load"`
+	// Phases are the run's timed stretches, in order, each with the faults
+	// on during it.
+	Phases []Phase `yaml:"phases"`
+	// SLAs are what the run must meet; one that fails makes the exit code 3.
+	SLAs []SLA `yaml:"slas"`
 	// RequireFaultsFired fails the run (exit 3) when a fault never acted
 	// on a request: an experiment whose fault missed proves nothing.
-	RequireFaultsFired bool   `yaml:"require_faults_fired"`
-	Scrape             Scrape `yaml:"scrape"`
-	Output             Output `yaml:"output"`
+	RequireFaultsFired bool `yaml:"require_faults_fired"`
+	// Scrape says which Prometheus endpoints the run reads, and how often.
+	Scrape Scrape `yaml:"scrape"`
+	// Output says where the reports go and in which formats.
+	Output Output `yaml:"output"`
 
 	// File is the path the scenario was read from, for messages.
 	File string `yaml:"-"`
@@ -86,27 +95,40 @@ type Target struct {
 	// the run ends; URL says where it will listen. Its arguments and Env
 	// values are templates that can name the proxy: {{ .Proxy.Addr }},
 	// {{ .Proxy.URL }}.
-	Command []string          `yaml:"command"`
-	Env     map[string]string `yaml:"env"`
-	Dir     string            `yaml:"dir"`
+	Command []string `yaml:"command"`
+	// Env are variables set for Command's service besides resctl's own
+	// environment; values are templates.
+	Env map[string]string `yaml:"env"`
+	// Dir is the working directory of Command's service.
+	Dir string `yaml:"dir"`
 	// Ready is a health URL (answering under 500) or a host:port accepting
 	// connections; default: the URL's host:port.
-	Ready        string        `yaml:"ready"`
+	Ready string `yaml:"ready"`
+	// ReadyTimeout bounds the wait for Ready.
 	ReadyTimeout time.Duration `yaml:"ready_timeout"`
-	Stop         StopSpec      `yaml:"stop"`
+	// Stop says how Command's service is stopped at the end.
+	Stop StopSpec `yaml:"stop"`
 }
 
 // Service is a process resctl starts for the run, such as a dependency.
 type Service struct {
-	Name    string            `yaml:"name"`
-	Command []string          `yaml:"command"`
-	Env     map[string]string `yaml:"env"`
-	Dir     string            `yaml:"dir"`
+	// Name names the service in process faults, SLAs and logs: letters,
+	// digits and _.
+	Name string `yaml:"name"`
+	// Command starts the service: the program and its arguments.
+	Command []string `yaml:"command"`
+	// Env are variables set for the service besides resctl's own
+	// environment.
+	Env map[string]string `yaml:"env"`
+	// Dir is the service's working directory.
+	Dir string `yaml:"dir"`
 	// Ready is a health URL or a host:port; required, since a dependency
 	// that is not up yet would fail the baseline.
-	Ready        string        `yaml:"ready"`
+	Ready string `yaml:"ready"`
+	// ReadyTimeout bounds the wait for Ready.
 	ReadyTimeout time.Duration `yaml:"ready_timeout"`
-	Stop         StopSpec      `yaml:"stop"`
+	// Stop says how the service is stopped at the end.
+	Stop StopSpec `yaml:"stop"`
 	// Replicas runs several instances of the service (default 1), each on
 	// its own port of Ports: its command, env and ready say where with
 	// {{ .Port }} (and may use {{ .Replica }}: 1, 2, …). Process faults
@@ -166,8 +188,10 @@ func ExpandInstance(text string, d InstanceData) (string, error) {
 // StopSpec says how a started process is stopped: Signal to its process
 // group, then SIGKILL after Grace.
 type StopSpec struct {
-	Signal string        `yaml:"signal"`
-	Grace  time.Duration `yaml:"grace"`
+	// Signal is sent to the process group first; default SIGTERM.
+	Signal string `yaml:"signal"`
+	// Grace is how long the process may take to exit before SIGKILL.
+	Grace time.Duration `yaml:"grace"`
 }
 
 // MainProxy is the name of the main proxy, scenario key proxy, in faults,
@@ -207,8 +231,9 @@ func (s *Scenario) AllProxies() []NamedProxy {
 type Proxy struct {
 	// Protocol the proxy speaks to clients and to the target: http
 	// (HTTP/1.1 and h2c accepted from clients, HTTP/1.1 upstream), h2c
-	// (h2c on both sides) or tcp (bytes, whatever the protocol, with
-	// connection faults).
+	// (h2c on both sides), grpc (gRPC calls of every kind, with the gRPC
+	// faults and guard chains per method) or tcp (bytes, whatever the
+	// protocol, with connection faults).
 	Protocol string `yaml:"protocol"`
 	// Listen is the proxy's address; the default picks a free loopback port.
 	Listen string `yaml:"listen"`
@@ -274,10 +299,14 @@ const (
 
 // Request is one request of the load mix.
 type Request struct {
-	Method  string            `yaml:"method"`
-	Path    string            `yaml:"path"`
+	// Method is the HTTP method; default GET.
+	Method string `yaml:"method"`
+	// Path is the request's path and query, from /.
+	Path string `yaml:"path"`
+	// Headers go with the request.
 	Headers map[string]string `yaml:"headers"`
-	Body    string            `yaml:"body"`
+	// Body is the request's body.
+	Body string `yaml:"body"`
 	// Expect checks every response: statuses, headers, body size and
 	// content, JSON fields. A response that fails a check is a failed
 	// request, counted with the check's reason.
@@ -286,12 +315,17 @@ type Request struct {
 
 // Phase is a timed stretch of the run with the faults active during it.
 type Phase struct {
-	Name     string        `yaml:"name"`
+	// Name is how SLAs (during: NAME) and reports refer to the phase.
+	Name string `yaml:"name"`
+	// Duration is the phase's length.
 	Duration time.Duration `yaml:"duration"`
 	// Rate is the phase's own load, constant or shaped; default load.rate.
 	// The schedule runs on across phases: no pause, no new connections.
-	Rate   PhaseRate `yaml:"rate"`
-	Faults []Fault   `yaml:"faults"`
+	Rate PhaseRate `yaml:"rate"`
+	// Faults are on for the phase: each one kind with its parameters, at a
+	// proxy, in the target through its agent, on the network, or on a
+	// process.
+	Faults []Fault `yaml:"faults"`
 }
 
 // Fault is one fault of a phase, written as a single-key map from its kind
@@ -353,6 +387,7 @@ func (f Fault) resolved() bool {
 
 // SLA is an expectation the run must meet.
 type SLA struct {
+	// Name is how reports give the SLA; default its expect.
 	Name string `yaml:"name"`
 	// During names the phase the SLA is checked over; empty means the whole
 	// run.
@@ -410,7 +445,10 @@ const DefaultScrapeInterval = time.Second
 
 // Output says where and in which formats the run's reports are written.
 type Output struct {
-	Dir     string   `yaml:"dir"`
+	// Dir is where the reports are written; --out replaces it.
+	Dir string `yaml:"dir"`
+	// Formats are the reports written besides report.json: html, junit,
+	// markdown.
 	Formats []string `yaml:"formats"`
 }
 

@@ -37,17 +37,23 @@ type rateShape struct {
 // Ramp is a linear change of rate over a phase: a warm-up, a soak that
 // climbs to find a breaking point.
 type Ramp struct {
+	// From is the rate at the phase's start.
 	From quantity.Rate `yaml:"from"`
-	To   quantity.Rate `yaml:"to"`
+	// To is the rate at its end.
+	To quantity.Rate `yaml:"to"`
 }
 
 // Spike is a burst at Peak rate from At into the phase, for For; the rest
 // of the phase runs at Base (default load.rate).
 type Spike struct {
+	// Base is the rate outside the spike; default load.rate.
 	Base quantity.Rate `yaml:"base"`
+	// Peak is the rate during the spike.
 	Peak quantity.Rate `yaml:"peak"`
-	At   time.Duration `yaml:"at"`
-	For  time.Duration `yaml:"for"`
+	// At is when into the phase the spike starts.
+	At time.Duration `yaml:"at"`
+	// For is how long the spike lasts.
+	For time.Duration `yaml:"for"`
 }
 
 // IsSet says whether the phase gave a rate of its own.

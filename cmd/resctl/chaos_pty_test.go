@@ -94,6 +94,14 @@ func (term *terminal) text() string {
 	return ansi.Strip(term.raw.String())
 }
 
+// rawText is everything written to the terminal so far, escape
+// sequences and all.
+func (term *terminal) rawText() string {
+	term.mu.Lock()
+	defer term.mu.Unlock()
+	return term.raw.String()
+}
+
 // screen is what the terminal shows now.
 func (term *terminal) screen() string {
 	term.mu.Lock()

@@ -65,6 +65,7 @@ leads with is in capitals:
 		newInjectCmd(nil),
 		newVersionCmd(),
 		newSchemaCmd(),
+		newInitCmd(nil),
 	)
 	return root
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/charmbracelet/x/term"
 	"github.com/spf13/cobra"
 
 	"github.com/resctl/resctl/load"
@@ -156,6 +157,7 @@ func runScenario(ctx context.Context, opts *runOptions) error {
 		ropts.Progress = nil
 	case report.IsTerminal(opts.Stderr):
 		ropts.Live = opts.Stderr
+		ropts.LiveWidth = terminalWidth(opts.Stderr)
 	}
 	rep, runErr := runner.Run(ctx, s, ropts)
 	if rep == nil {
@@ -209,6 +211,21 @@ func writeRunOutputs(rep *report.Report, dir string, formats []string, opts *run
 		errs = append(errs, appendStepSummary(p, rep))
 	}
 	return paths, errors.Join(errs...)
+}
+
+// terminalWidth reads the columns of w's terminal, 0 where it cannot.
+func terminalWidth(w io.Writer) func() int {
+	f, ok := w.(interface{ Fd() uintptr })
+	if !ok {
+		return nil
+	}
+	return func() int {
+		cols, _, err := term.GetSize(f.Fd())
+		if err != nil {
+			return 0
+		}
+		return cols
+	}
 }
 
 func hintFor(err error) string {

@@ -34,21 +34,24 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
 		RequireExplicitExec: true,
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"demo-target": cmdDemoTarget,
-			"dead-url":    cmdDeadURL,
-			"exitcode":    cmdExitCode,
-			"port-closed": cmdPortClosed,
-			"free-port":   cmdFreePort,
-			"wait-http":   cmdWaitHTTP,
-			"wait-served": cmdWaitServed,
-			"http-status": cmdHTTPStatus,
-			"results":     cmdResults,
-			"wait-file":   cmdWaitFile,
-			"wait-event":  cmdWaitEvent,
-			"mark":        cmdMark,
-		},
+		Cmds:                scriptCmds,
 	})
+}
+
+// scriptCmds are the commands scripts have beyond testscript's own.
+var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
+	"demo-target": cmdDemoTarget,
+	"dead-url":    cmdDeadURL,
+	"exitcode":    cmdExitCode,
+	"port-closed": cmdPortClosed,
+	"free-port":   cmdFreePort,
+	"wait-http":   cmdWaitHTTP,
+	"wait-served": cmdWaitServed,
+	"http-status": cmdHTTPStatus,
+	"results":     cmdResults,
+	"wait-file":   cmdWaitFile,
+	"wait-event":  cmdWaitEvent,
+	"mark":        cmdMark,
 }
 
 // cmdDemoTarget starts the built-in demo target on a free loopback port for

@@ -14,7 +14,9 @@ const timeSlice = 10 * time.Millisecond
 // the service competes for its own cores, as with a noisy neighbour or a
 // hot loop.
 type CPUSpec struct {
-	Workers int     `yaml:"workers"`
+	// Workers is how many goroutines burn CPU.
+	Workers int `yaml:"workers"`
+	// Percent is the share of the time each worker is busy.
 	Percent float64 `yaml:"percent"`
 }
 

@@ -17,8 +17,11 @@ const (
 // GoroutinesSpec floods the service with Count goroutines, the signature
 // of a leak: go_goroutines climbs, stacks grow, the scheduler works.
 type GoroutinesSpec struct {
-	Count int    `yaml:"count"`
-	Mode  string `yaml:"mode"`
+	// Count is how many goroutines are started.
+	Count int `yaml:"count"`
+	// Mode is park (they block: a leak) or spin (they stay runnable:
+	// scheduler contention).
+	Mode string `yaml:"mode"`
 }
 
 // Kind implements Spec.

@@ -26,7 +26,9 @@ const churnChunk = 64 << 10
 type MemorySpec struct {
 	// Bytes is the ballast's size, or the churn per second.
 	Bytes quantity.Bytes `yaml:"bytes"`
-	Mode  string         `yaml:"mode"`
+	// Mode is ballast (Bytes held live) or churn (Bytes of garbage a second:
+	// GC pressure).
+	Mode string `yaml:"mode"`
 }
 
 // Kind implements Spec.

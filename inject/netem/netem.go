@@ -31,12 +31,16 @@ const Prefix = "resctl-"
 // Faults configure the traffic leaving one side of a pair. Zero values
 // are off.
 type Faults struct {
-	Delay  time.Duration `yaml:"delay"`
+	// Delay is added to every packet.
+	Delay time.Duration `yaml:"delay"`
+	// Jitter varies the delay by up to ± this much.
 	Jitter time.Duration `yaml:"jitter"`
 	// Loss, Duplicate and Corrupt are shares of packets.
-	Loss      quantity.Percent `yaml:"loss"`
+	Loss quantity.Percent `yaml:"loss"`
+	// Duplicate is the share of packets sent twice.
 	Duplicate quantity.Percent `yaml:"duplicate"`
-	Corrupt   quantity.Percent `yaml:"corrupt"`
+	// Corrupt is the share of packets with a flipped bit.
+	Corrupt quantity.Percent `yaml:"corrupt"`
 	// Rate limits the bytes per second leaving the side.
 	Rate quantity.Bytes `yaml:"rate"`
 }

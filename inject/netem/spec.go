@@ -32,7 +32,9 @@ type Spec struct {
 // Off, repeating from the start of its phase — a flapping link. Both are
 // set or neither, and at least MinWindow.
 type Schedule struct {
-	On  time.Duration `yaml:"on"`
+	// On is how long the fault is on in each cycle.
+	On time.Duration `yaml:"on"`
+	// Off is how long it is off in each cycle.
 	Off time.Duration `yaml:"off"`
 }
 

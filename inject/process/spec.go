@@ -146,7 +146,8 @@ type Kill struct {
 	Grace time.Duration `yaml:"grace"`
 	// Restart starts the process again once it has exited, after
 	// RestartAfter.
-	Restart      bool          `yaml:"restart"`
+	Restart bool `yaml:"restart"`
+	// RestartAfter is how long after the exit the process is started again.
 	RestartAfter time.Duration `yaml:"restart_after"`
 	// StayDown keeps a process killed without restart down after its
 	// phase; by default it is started again as the phase ends.
@@ -189,6 +190,7 @@ func (k *Kill) Check(problem func(field, msg string)) {
 // Pause freezes a process with SIGSTOP for Duration, then continues it
 // with SIGCONT: to its clients it is a long GC or VM pause.
 type Pause struct {
+	// Process names the process: target, or a service's name.
 	Process string `yaml:"process"`
 	// Duration is how long the process stays frozen.
 	Duration time.Duration `yaml:"duration"`
@@ -220,6 +222,7 @@ func (p *Pause) Check(problem func(field, msg string)) {
 // does; a service's instances are restarted one at a time, each ready
 // before the next stops.
 type Restart struct {
+	// Process names the process: target, or a service's name.
 	Process string `yaml:"process"`
 	// Signal is the graceful stop; default SIGTERM.
 	Signal string `yaml:"signal"`
