@@ -2,6 +2,7 @@ package report
 
 import (
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,6 +32,7 @@ func newTimeline(r *Report) timeline {
 			svgVLine{X: tl.ax.x(start), Class: "fault on", Title: f.ID + " on at " + fmtSeconds(start)},
 			svgVLine{X: tl.ax.x(end), Class: "fault off", Title: f.ID + " off at " + fmtSeconds(end)})
 	}
+	tl.vlines = append(tl.vlines, deadlines(r, tl.ax)...)
 	for i, s := range r.SLAs {
 		if s.AtS == nil {
 			continue
@@ -142,7 +144,10 @@ func (tl timeline) throughputChart(r *Report, tips *tipData) svgChart {
 		}
 		hi = math.Max(hi, served[i]+fallbacks[i]+errs[i])
 	}
+	ovs := overlaysFor(r, func(c SLACheck) bool { return c.Load == "rps" })
+	_, hi = extentWith(0, hi, ovs)
 	c, ys := tl.chartFrame("throughput", "Throughput", 200, 0, hi, "/s")
+	tl.draw(&c, ys, ovs)
 	c.Note = "requests per second by outcome, stacked"
 	type layer struct {
 		name, color string
@@ -193,10 +198,21 @@ func (tl timeline) latencyChart(r *Report, tips *tipData) svgChart {
 		dashed      bool
 		get         func(Second) float64
 	}
-	lines := []line{
-		{"p50", colP50, false, func(s Second) float64 { return s.P50Ms }},
-		{"p95", colP95, false, func(s Second) float64 { return s.P95Ms }},
-		{"p99", colP99, false, func(s Second) float64 { return s.P99Ms }},
+	ovs := overlaysFor(r, func(c SLACheck) bool { return latencyLoads[c.Load] })
+	used := map[string]bool{}
+	for i := range ovs {
+		ovs[i].scale = 1000
+		used[ovs[i].check.Load] = true
+	}
+	lines := []line{{"p50", colP50, false, func(s Second) float64 { return s.P50Ms }}}
+	if used["p90"] {
+		lines = append(lines, line{"p90", colP90, false, func(s Second) float64 { return s.P90Ms }})
+	}
+	lines = append(lines,
+		line{"p95", colP95, false, func(s Second) float64 { return s.P95Ms }},
+		line{"p99", colP99, false, func(s Second) float64 { return s.P99Ms }})
+	if used["max"] {
+		lines = append(lines, line{"max", colMax, false, func(s Second) float64 { return s.MaxMs }})
 	}
 	hasService := false
 	for _, s := range r.Series {
@@ -227,7 +243,9 @@ func (tl timeline) latencyChart(r *Report, tips *tipData) svgChart {
 		}
 		stats[k] = b
 	}
+	_, hi = extentWith(0, hi, ovs)
 	c, ys := tl.chartFrame("latency", "Latency", 200, 0, hi, "ms")
+	tl.draw(&c, ys, ovs)
 	c.Note = "response-time percentiles per second"
 	if hasService {
 		c.Note = "percentiles per second; solid: response time, dashed: service time"
@@ -257,10 +275,89 @@ func (tl timeline) latencyChart(r *Report, tips *tipData) svgChart {
 	return c
 }
 
+// latencyLoads are the load series the latency chart draws per second.
+var latencyLoads = map[string]bool{"p50": true, "p90": true, "p95": true, "p99": true, "max": true}
+
+// ratioLoads are the load series that are shares of the requests, read
+// per second from the series' counts.
+var ratioLoads = map[string]func(Second) float64{
+	"success_rate": func(s Second) float64 { return float64(s.Successes) / float64(s.Requests) },
+	"error_rate":   func(s Second) float64 { return float64(s.Errors) / float64(s.Requests) },
+	"fallback_rate": func(s Second) float64 {
+		return float64(min(s.Fallbacks, s.Successes)) / float64(s.Requests)
+	},
+	"upstream_success_rate": func(s Second) float64 {
+		return float64(s.Successes-min(s.Fallbacks, s.Successes)) / float64(s.Requests)
+	},
+}
+
+// ratioChart draws, per second, the shares of requests the SLAs hold to a
+// limit (success_rate, error_rate, …) with their limits; nil when no SLA
+// reads one.
+func (tl timeline) ratioChart(r *Report, tips *tipData) *svgChart {
+	ovs := overlaysFor(r, func(c SLACheck) bool { return ratioLoads[c.Load] != nil })
+	if len(ovs) == 0 {
+		return nil
+	}
+	var names []string
+	for _, o := range ovs {
+		if !slices.Contains(names, o.check.Load) {
+			names = append(names, o.check.Load)
+		}
+	}
+	stats := make([]*bucketStats, len(names))
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for k, name := range names {
+		b := newBucketStats(tl.ax.n)
+		for _, s := range r.Series {
+			if s.Requests > 0 {
+				b.add(tl.bucketOf(s.T), ratioLoads[name](s))
+			}
+		}
+		l, h := b.extent()
+		lo, hi = math.Min(lo, l), math.Max(hi, h)
+		stats[k] = b
+	}
+	if math.IsInf(lo, 0) {
+		lo, hi = 0, 1
+	}
+	lo, hi = extentWith(lo, hi, ovs)
+	c, ys := tl.chartFrame("shares", "Success and error rates", 170, lo, hi, "ratio")
+	tl.draw(&c, ys, ovs)
+	c.Note = "share of each second's requests, as the SLAs read them"
+	tip := &tipChart{Step: tl.ax.step}
+	if tl.ax.step > 1 {
+		tip.Note = "worst and best second"
+	}
+	for k, name := range names {
+		color := palette[k%len(palette)]
+		c.Lines = append(c.Lines, svgShape{D: linePath(tl.ax, stats[k], ys, tl.centre), Color: color, Name: name})
+		c.Legend = append(c.Legend, svgLegend{Color: color, Name: name})
+		tip.Names = append(tip.Names, name)
+		tip.Colors = append(tip.Colors, color)
+	}
+	tip.Rows = make([][]string, tl.ax.n)
+	for i := range tl.ax.n {
+		row := make([]string, len(names))
+		for k := range names {
+			row[k] = fmtValue(stats[k].min[i], "ratio")
+			if stats[k].max[i] != stats[k].min[i] {
+				row[k] += " – " + fmtValue(stats[k].max[i], "ratio")
+			}
+		}
+		tip.Rows[i] = row
+	}
+	if len(r.Series) == 0 {
+		c.Empty = "no requests were recorded"
+	}
+	tips.Charts[c.ID] = tip
+	return &c
+}
+
 // panelChart draws a panel of scraped series. Counters are drawn as their
 // per-second rate: a counter's raw value only ever climbs, its rate is what
 // changes when a fault hits.
-func (tl timeline) panelChart(p Panel, id string, tips *tipData) svgChart {
+func (tl timeline) panelChart(r *Report, p Panel, id string, tips *tipData) svgChart {
 	unit := p.Unit
 	stats := make([]*bucketStats, len(p.Series))
 	points := make([][][2]float64, len(p.Series))
@@ -284,10 +381,20 @@ func (tl timeline) panelChart(p Panel, id string, tips *tipData) svgChart {
 	if math.IsInf(lo, 0) {
 		lo, hi = 0, 1
 	}
-	if rated && len(p.Series) > 0 && allCounters(p.Series) {
+	counters := rated && len(p.Series) > 0 && allCounters(p.Series)
+	if counters {
 		unit = rateUnit(unit)
 	}
+	var ovs []overlay
+	if p.Selector != "" {
+		ovs = overlaysFor(r, func(c SLACheck) bool { return c.Selector == p.Selector && drawnAs(c.Func, counters) })
+		lo, hi = extentWith(lo, hi, ovs)
+	}
 	c, ys := tl.chartFrame(id, p.Title, 150, lo, hi, unit)
+	tl.draw(&c, ys, ovs)
+	if p.Selector != "" {
+		c.Note = "read by an SLA"
+	}
 	tip := &tipChart{Step: tl.ax.step}
 	if tl.ax.step > 1 {
 		tip.Note = "mean"
@@ -325,6 +432,21 @@ func (tl timeline) panelChart(p Panel, id string, tips *tipData) svgChart {
 	}
 	tips.Charts[id] = tip
 	return c
+}
+
+// drawnAs says whether a limit on fn of a selector can be drawn on its
+// panel: the panel draws a gauge's values and a counter's rate, so a
+// limit on a gauge's value (bare, last, first, avg, min, max) or on a
+// counter's rate can; one on an increase or a quantile cannot.
+func drawnAs(fn string, counters bool) bool {
+	if counters {
+		return fn == "rate"
+	}
+	switch fn {
+	case "", "last", "first", "avg", "min", "max":
+		return true
+	}
+	return false
 }
 
 func allCounters(ss []MetricSeries) bool {

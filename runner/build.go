@@ -147,7 +147,8 @@ func phaseOf(name string, start, end time.Duration, sum record.Summary) report.P
 
 // checkSLA decides one SLA over the run (or the part of it recorded so far).
 func checkSLA(s *scenario.Scenario, sla scenario.SLA, env *runEnv) report.SLA {
-	res, err := sla.Expr.Check(env, scopeOf(s, sla, env))
+	sc := scopeOf(s, sla, env)
+	res, err := sla.Expr.Check(env, sc)
 	out := report.SLA{
 		Name: sla.Name, Expect: sla.Expect, During: sla.During,
 		Passed: res.Passed && err == nil, Observed: res.Observed, Values: res.Values, Kind: res.Kind,
@@ -158,6 +159,39 @@ func checkSLA(s *scenario.Scenario, sla scenario.SLA, env *runEnv) report.SLA {
 	}
 	if err != nil {
 		out.Error = err.Error() + unmatched(sla, env)
+	}
+	if cmps, err := sla.Expr.Explain(env, sc); err == nil {
+		out.Checks = slaChecks(cmps)
+	}
+	return out
+}
+
+// slaChecks are an SLA's comparisons in the report's terms.
+func slaChecks(cmps []verify.Comparison) []report.SLACheck {
+	var out []report.SLACheck
+	for _, c := range cmps {
+		rc := report.SLACheck{Subject: c.Subject, Op: c.Op, ValueState: c.ValueState, LimitState: c.LimitState,
+			Held: c.Held, Load: c.Load, Func: c.Func, Within: c.Within}
+		if c.State == nil {
+			rc.Unit = c.Kind.String()
+		}
+		if c.ValueOK {
+			rc.Value = &c.Value
+		}
+		if c.LimitOK {
+			rc.Limit = &c.Limit
+		}
+		if c.Selector != nil {
+			rc.Selector = c.Selector.String()
+		}
+		if c.IsTimed {
+			since := c.Since.Seconds()
+			rc.SinceS = &since
+		}
+		for _, b := range c.Breaches {
+			rc.Breaches = append(rc.Breaches, [2]float64{b.From.Seconds(), b.To.Seconds()})
+		}
+		out = append(out, rc)
 	}
 	return out
 }
