@@ -162,6 +162,67 @@ type bucket struct {
 	// A phase also keeps the service times and the generator's lag;
 	// seconds do not, to keep the recording small.
 	service, lag *extra
+	// A second keeps its failures' response times apart too, from its
+	// first failure on (errs; its histogram in errClosed once
+	// compacted), and its
+	// successes' extremes, to split its latency (Summary.ErrorLatency).
+	errs             *extra
+	errClosed        sparse
+	okN              uint64
+	okMinUs, okMaxUs int64
+}
+
+// addSplit notes a result of a second on its side of the split; errs
+// come from the recorder's spare histograms.
+func (b *bucket) addSplit(r Result, newHist func() *hdrhistogram.Histogram) {
+	if r.Dropped {
+		return
+	}
+	us := micros(r.ResponseTime())
+	if !r.Failed {
+		if b.okN == 0 || us < b.okMinUs {
+			b.okMinUs = us
+		}
+		b.okN++
+		b.okMaxUs = max(b.okMaxUs, us)
+		return
+	}
+	if b.errs == nil {
+		b.errs = &extra{}
+	}
+	if b.errs.h == nil {
+		b.errs.h = newHist()
+		if len(b.errClosed.index) > 0 { // reopened: its failures so far
+			m := newMerger()
+			m.add(b.errClosed)
+			b.errs.h.Merge(m.histogram())
+			b.errClosed = sparse{}
+		}
+	}
+	b.errs.add(r.ResponseTime())
+}
+
+// split is a second's latency split between successes and failures, from
+// all its response times; zero without failures.
+func (b *bucket) split(all *hdrhistogram.Histogram) (ok, failed Latency) {
+	if b.errs == nil || b.errs.n == 0 {
+		return Latency{}, Latency{}
+	}
+	errs := *b.errs
+	if errs.h == nil { // compacted
+		m := newMerger()
+		m.add(b.errClosed)
+		errs.h = m.histogram()
+	}
+	failed = errs.latency()
+	snap := all.Export()
+	for i, c := range errs.h.Export().Counts {
+		snap.Counts[i] = max(snap.Counts[i]-c, 0)
+	}
+	if h := hdrhistogram.Import(snap); b.okN > 0 && h.TotalCount() > 0 {
+		ok = percentiles(h, b.okMinUs, b.okMaxUs)
+	}
+	return ok, failed
 }
 
 // extra is a histogram of something besides response times.
@@ -291,6 +352,7 @@ func (r *Recorder) Add(res Result) {
 		}
 	}
 	b.add(res)
+	b.addSplit(res, r.histogram)
 	if res.Phase > 0 && res.Phase <= len(r.perPh) {
 		r.perPh[res.Phase-1].add(res)
 	} else {
@@ -328,6 +390,13 @@ func (r *Recorder) compactBefore(limit int) {
 	for i := r.compacted; i < limit; i++ {
 		if b := r.seconds[i]; b.live != nil {
 			sum := summarizeHist(b.Counts, b.live, b.minUs, b.maxUs)
+			sum.SuccessLatency, sum.ErrorLatency = b.split(b.live)
+			if b.errs != nil && b.errs.h != nil {
+				b.errClosed = compact(b.errs.h)
+				b.errs.h.Reset()
+				r.spare = append(r.spare, b.errs.h)
+				b.errs.h = nil
+			}
 			b.summary = &sum
 			b.closed = compact(b.live)
 			b.live.Reset()
@@ -345,7 +414,11 @@ func (r *Recorder) Snapshot() *Recording {
 	defer r.mu.Unlock()
 	rec := &Recording{Start: r.start, Phases: slices.Clone(r.phases)}
 	for _, b := range r.seconds {
-		rec.Seconds = append(rec.Seconds, summarize(b))
+		s := summarize(b)
+		if b.live != nil {
+			s.SuccessLatency, s.ErrorLatency = b.split(b.live)
+		}
+		rec.Seconds = append(rec.Seconds, s)
 	}
 	for _, b := range r.perPh {
 		rec.PhaseStats = append(rec.PhaseStats, summarize(b))

@@ -327,7 +327,24 @@ type Second struct {
 	ServiceP50Ms float64 `json:"service_p50_ms,omitempty"`
 	ServiceP95Ms float64 `json:"service_p95_ms,omitempty"`
 	ServiceP99Ms float64 `json:"service_p99_ms,omitempty"`
+	// In a second where some requests failed, SuccessP50Ms … SuccessMaxMs
+	// are the response-time percentiles of its successes alone, and
+	// ErrorP50Ms … ErrorMaxMs those of its failures, so a failure that
+	// comes back fast does not pass for a speed-up; absent in a second
+	// without failures (its successes' are P50Ms …).
+	SuccessP50Ms float64 `json:"success_p50_ms,omitempty"`
+	SuccessP90Ms float64 `json:"success_p90_ms,omitempty"`
+	SuccessP95Ms float64 `json:"success_p95_ms,omitempty"`
+	SuccessP99Ms float64 `json:"success_p99_ms,omitempty"`
+	SuccessMaxMs float64 `json:"success_max_ms,omitempty"`
+	ErrorP50Ms   float64 `json:"error_p50_ms,omitempty"`
+	ErrorP99Ms   float64 `json:"error_p99_ms,omitempty"`
+	ErrorMaxMs   float64 `json:"error_max_ms,omitempty"`
 }
+
+// split says whether the second's latency is split between successes and
+// failures.
+func (s Second) split() bool { return s.ErrorMaxMs > 0 }
 
 // RunResources is what the run cost the machine resctl ran on.
 type RunResources struct {

@@ -35,15 +35,16 @@ const (
 // Colours of the series, chosen to stay apart for colour-blind readers and
 // to mean the same in every chart: green served, amber fallback, red error.
 const (
-	colServed   = "#2f9e5b"
-	colFallback = "#e0a12b"
-	colError    = "#d64545"
-	colP50      = "#4c78a8"
-	colP95      = "#9c6ad4"
-	colP99      = "#d6604d"
-	colP90      = "#2a9d8f"
-	colMax      = "#7a4a2a"
-	colFault    = "#f58518"
+	colServed    = "#2f9e5b"
+	colFallback  = "#e0a12b"
+	colError     = "#d64545"
+	colP50       = "#4c78a8"
+	colP95       = "#9c6ad4"
+	colP99       = "#d6604d"
+	colP90       = "#2a9d8f"
+	colMax       = "#7a4a2a"
+	colFailedP99 = "#8c1c13"
+	colFault     = "#f58518"
 )
 
 var palette = []string{"#4c78a8", "#f58518", "#54a24b", "#b279a2", "#e45756", "#72b7b2", "#9d755d", "#eeca3b", "#bab0ac", "#ff9da6"}

@@ -75,8 +75,9 @@ func fmtSeconds(s float64) string {
 // stretched to cover every recorded second and scraped point.
 func timelineEnd(r *Report) float64 {
 	end := r.DurationS
-	if n := len(r.Series); n > 0 {
-		end = math.Max(end, float64(r.Series[n-1].T+1))
+	// A last second the run ended inside is drawn up to the run's end.
+	if n := len(r.Series); n > 0 && float64(r.Series[n-1].T) >= end {
+		end = float64(r.Series[n-1].T + 1)
 	}
 	for _, p := range r.Phases {
 		end = math.Max(end, p.EndS)
@@ -85,6 +86,21 @@ func timelineEnd(r *Report) float64 {
 		if n := len(m.Points); n > 0 {
 			end = math.Max(end, m.Points[n-1][0])
 		}
+	}
+	return end
+}
+
+// loadEnd is when the load ended: the last phase's end (a run that
+// stopped early has its phases cut there), or the run's duration.
+func loadEnd(r *Report) float64 {
+	end := 0.0
+	for _, p := range r.Phases {
+		if !p.NotRun {
+			end = p.EndS
+		}
+	}
+	if end <= 0 {
+		return r.DurationS
 	}
 	return end
 }
@@ -122,7 +138,12 @@ func (tl timeline) centre(i int) float64 {
 func (tl timeline) throughputChart(r *Report, tips *tipData) svgChart {
 	n := tl.ax.n
 	served, fallbacks, errs := make([]float64, n), make([]float64, n), make([]float64, n)
-	secs := make([]int, n)
+	// secs is how many seconds of load each bucket holds: a last second
+	// the load ended inside is only part of one, and its requests are a
+	// rate over that part, not a drop.
+	secs := make([]float64, n)
+	partial := make([]float64, n)
+	end := loadEnd(r)
 	hasFallbacks := false
 	for _, s := range r.Series {
 		i := tl.bucketOf(s.T)
@@ -133,13 +154,18 @@ func (tl timeline) throughputChart(r *Report, tips *tipData) svgChart {
 		served[i] += float64(s.Successes - fb)
 		fallbacks[i] += float64(fb)
 		errs[i] += float64(s.Errors)
-		secs[i]++
+		covered := 1.0
+		if t := float64(s.T); t < end && end < t+1 {
+			covered = math.Max(end-t, 0.01)
+			partial[i] = covered
+		}
+		secs[i] += covered
 		hasFallbacks = hasFallbacks || fb > 0
 	}
 	hi := 0.0
 	for i := range n {
 		if secs[i] > 0 {
-			d := float64(secs[i])
+			d := secs[i]
 			served[i], fallbacks[i], errs[i] = served[i]/d, fallbacks[i]/d, errs[i]/d
 		}
 		hi = math.Max(hi, served[i]+fallbacks[i]+errs[i])
@@ -180,6 +206,9 @@ func (tl timeline) throughputChart(r *Report, tips *tipData) svgChart {
 			if secs[i] > 0 {
 				row[k] = fmtValue(l.vals[i], "/s")
 			}
+			if partial[i] > 0 {
+				row[k] += " (over the last " + fmtSeconds(partial[i]) + " of load)"
+			}
 		}
 		tip.Rows[i] = row
 	}
@@ -204,15 +233,46 @@ func (tl timeline) latencyChart(r *Report, tips *tipData) svgChart {
 		ovs[i].scale = 1000
 		used[ovs[i].check.Load] = true
 	}
-	lines := []line{{"p50", colP50, false, func(s Second) float64 { return s.P50Ms }}}
+	// Where a second's latency is split, the solid lines are its
+	// successes' alone: failures that come back fast must not look like
+	// a speed-up. They are drawn apart, in red.
+	split := false
+	for _, s := range r.Series {
+		split = split || s.split()
+	}
+	ok := func(all, success func(Second) float64) func(Second) float64 {
+		return func(s Second) float64 {
+			switch {
+			case !s.split():
+				return all(s)
+			case s.Successes == 0:
+				return math.NaN()
+			}
+			return success(s)
+		}
+	}
+	lines := []line{{"p50", colP50, false, ok(func(s Second) float64 { return s.P50Ms }, func(s Second) float64 { return s.SuccessP50Ms })}}
 	if used["p90"] {
-		lines = append(lines, line{"p90", colP90, false, func(s Second) float64 { return s.P90Ms }})
+		lines = append(lines, line{"p90", colP90, false, ok(func(s Second) float64 { return s.P90Ms }, func(s Second) float64 { return s.SuccessP90Ms })})
 	}
 	lines = append(lines,
-		line{"p95", colP95, false, func(s Second) float64 { return s.P95Ms }},
-		line{"p99", colP99, false, func(s Second) float64 { return s.P99Ms }})
+		line{"p95", colP95, false, ok(func(s Second) float64 { return s.P95Ms }, func(s Second) float64 { return s.SuccessP95Ms })},
+		line{"p99", colP99, false, ok(func(s Second) float64 { return s.P99Ms }, func(s Second) float64 { return s.SuccessP99Ms })})
 	if used["max"] {
-		lines = append(lines, line{"max", colMax, false, func(s Second) float64 { return s.MaxMs }})
+		lines = append(lines, line{"max", colMax, false, ok(func(s Second) float64 { return s.MaxMs }, func(s Second) float64 { return s.SuccessMaxMs })})
+	}
+	if split {
+		failed := func(get func(Second) float64) func(Second) float64 {
+			return func(s Second) float64 {
+				if !s.split() {
+					return math.NaN()
+				}
+				return get(s)
+			}
+		}
+		lines = append(lines,
+			line{"failed p50", colError, true, failed(func(s Second) float64 { return s.ErrorP50Ms })},
+			line{"failed p99", colFailedP99, true, failed(func(s Second) float64 { return s.ErrorP99Ms })})
 	}
 	hasService := false
 	for _, s := range r.Series {
@@ -249,6 +309,9 @@ func (tl timeline) latencyChart(r *Report, tips *tipData) svgChart {
 	c.Note = "response-time percentiles per second"
 	if hasService {
 		c.Note = "percentiles per second; solid: response time, dashed: service time"
+	}
+	if split {
+		c.Note += "; where requests failed, solid lines are the successes', red the failures' (SLAs read all requests)"
 	}
 	tip := &tipChart{Step: tl.ax.step}
 	if tl.ax.step > 1 {

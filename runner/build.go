@@ -85,10 +85,14 @@ func fillRecording(r *report.Report, rec *record.Recording, runEnd time.Duration
 	r.Total = phaseOf("", 0, runEnd, rec.Total)
 	r.ErrorReasons = errorReasons(rec)
 	for i, sec := range rec.Seconds {
+		ok, failed := sec.SuccessLatency, sec.ErrorLatency
 		r.Series = append(r.Series, report.Second{
 			T: i, Requests: sec.Requests, Successes: sec.Successes, Errors: sec.Errors, Fallbacks: sec.Fallbacks,
 			P50Ms: report.Ms(sec.Latency.P50), P90Ms: report.Ms(sec.Latency.P90), P95Ms: report.Ms(sec.Latency.P95),
 			P99Ms: report.Ms(sec.Latency.P99), MaxMs: report.Ms(sec.Latency.Max),
+			SuccessP50Ms: report.Ms(ok.P50), SuccessP90Ms: report.Ms(ok.P90), SuccessP95Ms: report.Ms(ok.P95),
+			SuccessP99Ms: report.Ms(ok.P99), SuccessMaxMs: report.Ms(ok.Max),
+			ErrorP50Ms: report.Ms(failed.P50), ErrorP99Ms: report.Ms(failed.P99), ErrorMaxMs: report.Ms(failed.Max),
 		})
 	}
 }
