@@ -605,9 +605,13 @@ func (tl timeline) stripLanes(r *Report) svgLanes {
 	for _, f := range r.Faults {
 		start, end := faultWindow(r, f)
 		label := f.Kind + " " + trimZeros(strconv.FormatFloat(f.ConfiguredRate*100, 'f', 1, 64)) + "%"
-		lane := svgLane{Label: f.ID}
+		name := f.ID
+		if f.Proxy != "" {
+			name += " · on proxy " + f.Proxy
+		}
+		lane := svgLane{Label: name}
 		lane.Segs = append(lane.Segs, tl.seg(tl.ax.x(start), tl.ax.x(end), colFault, label,
-			f.ID+" on "+fmtSeconds(start)+" – "+fmtSeconds(end)+": injected "+strconv.FormatUint(f.Injected, 10)+
+			name+" on "+fmtSeconds(start)+" – "+fmtSeconds(end)+": injected "+strconv.FormatUint(f.Injected, 10)+
 				" of "+strconv.FormatUint(f.Matched, 10)+" matched"))
 		lane.Ticks = []svgTickMark{{X: tl.ax.x(start), Title: f.ID + " on"}, {X: tl.ax.x(end), Title: f.ID + " off"}}
 		lanes = append(lanes, lane)
