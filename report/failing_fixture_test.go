@@ -60,6 +60,7 @@ func failingRunFixture() *Report {
 			s.P50Ms, s.P90Ms, s.P95Ms, s.P99Ms, s.MaxMs = 3, 25, 38, 58, 66
 			s.SuccessP50Ms, s.SuccessP90Ms, s.SuccessP95Ms, s.SuccessP99Ms, s.SuccessMaxMs = 14, 30, 41, 60, 66
 			s.ErrorP50Ms, s.ErrorP99Ms, s.ErrorMaxMs = 0.8, 2.1, 2.4
+			s.ErrorReasons = map[string]uint64{"status: 503": 18, "transport: connection reset": 2}
 		}
 		return s
 	})

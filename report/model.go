@@ -340,7 +340,13 @@ type Second struct {
 	ErrorP50Ms   float64 `json:"error_p50_ms,omitempty"`
 	ErrorP99Ms   float64 `json:"error_p99_ms,omitempty"`
 	ErrorMaxMs   float64 `json:"error_max_ms,omitempty"`
+	// ErrorReasons counts the second's failures by reason ("kind:
+	// detail", as ErrorReason), its most frequent few only.
+	ErrorReasons map[string]uint64 `json:"error_reasons,omitempty"`
 }
+
+// SecondReasons is how many reasons a Second keeps.
+const SecondReasons = 3
 
 // split says whether the second's latency is split between successes and
 // failures.

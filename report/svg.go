@@ -216,6 +216,9 @@ type tipChart struct {
 	Names  []string   `json:"n"`
 	Colors []string   `json:"c"`
 	Rows   [][]string `json:"r"`
+	// Extra is a line under a bucket's values, or empty: the top error
+	// reasons on the throughput chart.
+	Extra []string `json:"x,omitempty"`
 }
 
 // path builds SVG path data compactly; a NaN value breaks the line.

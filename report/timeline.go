@@ -331,11 +331,56 @@ func (tl timeline) latencyChart(r *Report, tips *tipData) svgChart {
 		}
 		tip.Rows[i] = row
 	}
+	tip.Extra = topReasonsText(r, tl)
 	if len(r.Series) == 0 {
 		c.Empty = "no requests were recorded"
 	}
 	tips.Charts[c.ID] = tip
 	return c
+}
+
+// topReasonsText says, per bucket, why most of its failed requests failed.
+func topReasonsText(r *Report, tl timeline) []string {
+	out := make([]string, tl.ax.n)
+	sums := make([]map[string]uint64, tl.ax.n)
+	any := false
+	for _, s := range r.Series {
+		i := tl.bucketOf(s.T)
+		if i < 0 || i >= tl.ax.n || len(s.ErrorReasons) == 0 {
+			continue
+		}
+		if sums[i] == nil {
+			sums[i] = map[string]uint64{}
+		}
+		for k, n := range s.ErrorReasons {
+			sums[i][k] += n
+		}
+		any = true
+	}
+	if !any {
+		return nil
+	}
+	for i, m := range sums {
+		if len(m) == 0 {
+			continue
+		}
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(a, b int) bool {
+			if m[keys[a]] != m[keys[b]] {
+				return m[keys[a]] > m[keys[b]]
+			}
+			return keys[a] < keys[b]
+		})
+		var parts []string
+		for _, k := range keys[:min(SecondReasons, len(keys))] {
+			parts = append(parts, k+" ×"+strconv.FormatUint(m[k], 10))
+		}
+		out[i] = "top errors: " + strings.Join(parts, ", ")
+	}
+	return out
 }
 
 // latencyLoads are the load series the latency chart draws per second.
@@ -606,8 +651,12 @@ func (tl timeline) stripLanes(r *Report) svgLanes {
 		start, end := faultWindow(r, f)
 		label := f.Kind + " " + trimZeros(strconv.FormatFloat(f.ConfiguredRate*100, 'f', 1, 64)) + "%"
 		name := f.ID
-		if f.Proxy != "" {
-			name += " · on proxy " + f.Proxy
+		switch f.Proxy {
+		case "":
+		case "proxy":
+			name += " · main proxy"
+		default:
+			name += " · proxy " + f.Proxy
 		}
 		lane := svgLane{Label: name}
 		lane.Segs = append(lane.Segs, tl.seg(tl.ax.x(start), tl.ax.x(end), colFault, label,

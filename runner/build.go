@@ -3,6 +3,7 @@ package runner
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -93,8 +94,23 @@ func fillRecording(r *report.Report, rec *record.Recording, runEnd time.Duration
 			SuccessP50Ms: report.Ms(ok.P50), SuccessP90Ms: report.Ms(ok.P90), SuccessP95Ms: report.Ms(ok.P95),
 			SuccessP99Ms: report.Ms(ok.P99), SuccessMaxMs: report.Ms(ok.Max),
 			ErrorP50Ms: report.Ms(failed.P50), ErrorP99Ms: report.Ms(failed.P99), ErrorMaxMs: report.Ms(failed.Max),
+			ErrorReasons: topReasons(sec.Reasons, report.SecondReasons),
 		})
 	}
+}
+
+// topReasons keeps the n most frequent reasons, for a second's hover.
+func topReasons(reasons map[string]uint64, n int) map[string]uint64 {
+	if len(reasons) == 0 {
+		return nil
+	}
+	keys := slices.Collect(maps.Keys(reasons))
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Or(cmp.Compare(reasons[b], reasons[a]), strings.Compare(a, b)) })
+	out := map[string]uint64{}
+	for _, k := range keys[:min(n, len(keys))] {
+		out[k] = reasons[k]
+	}
+	return out
 }
 
 // errorReasons tabulates the recording's failure reasons per phase.
