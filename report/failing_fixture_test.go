@@ -162,3 +162,39 @@ func scrapedFixture() *Report {
 	}
 	return r
 }
+
+// oneHourFailingFixture is the one-hour run with ten SLAs, three of them
+// failing with their checks and hundreds of breaches, and failures timed
+// apart with their reasons every second of the fault: the size the
+// rendering benchmark and the HTML budget are set for when a run fails.
+func oneHourFailingFixture() *Report {
+	r := oneHourFixture(20)
+	r.Passed = false
+	for i := range r.Series {
+		s := &r.Series[i]
+		if s.T >= 1500 && s.T < 2700 {
+			s.SuccessP50Ms, s.SuccessP90Ms, s.SuccessP95Ms, s.SuccessP99Ms, s.SuccessMaxMs = s.P50Ms+2, s.P90Ms+2, s.P95Ms+2, s.P99Ms, s.MaxMs
+			s.ErrorP50Ms, s.ErrorP99Ms, s.ErrorMaxMs = 0.9, 3, 4
+			s.ErrorReasons = map[string]uint64{"status: 503": s.Errors - 1, "transport: connection reset": 1}
+		}
+	}
+	var breaches [][2]float64
+	for t := 1500.0; t < 2700; t += 4 {
+		breaches = append(breaches, [2]float64{t, t + 2})
+	}
+	r.SLAs = r.SLAs[:5]
+	r.SLAs = append(r.SLAs,
+		SLA{Name: "p99 held during the fault", Expect: "p99 < 45ms", During: "fault", Kind: "check", Observed: "p99=900ms",
+			Checks: []SLACheck{{Subject: "p99", Op: "<", Unit: "duration", Value: ptr(0.9), Limit: ptr(0.045), Load: "p99", Breaches: breaches}}},
+		SLA{Name: "users served", Expect: "success_rate >= 99%", During: "fault", Kind: "check", Observed: "success_rate=98.9%",
+			Checks: []SLACheck{{Subject: "success_rate", Op: ">=", Unit: "ratio", Value: ptr(0.989), Limit: ptr(0.99), Load: "success_rate", Breaches: breaches}}},
+		SLA{Name: "series stayed low", Expect: "last(target:series_00) < 120", Kind: "check", Observed: "last(target:series_00)=130",
+			Checks: []SLACheck{{Subject: "last(target:series_00)", Op: "<", Unit: "plain", Value: ptr(130), Limit: ptr(120), Selector: "target:series_00", Func: "last", Breaches: breaches}}},
+		SLA{Name: "healthy before", Expect: "success_rate >= 98%", During: "baseline", Kind: "check", Passed: true, Observed: "success_rate=99%",
+			Checks: []SLACheck{{Subject: "success_rate", Op: ">=", Unit: "ratio", Value: ptr(0.99), Limit: ptr(0.98), Held: true, Load: "success_rate"}}},
+		SLA{Name: "recovered in time", Expect: "recovery_time(success_rate >= 98%, hold=5s) < 30s", Kind: "recovery_time", Passed: true, AtS: ptr(2710), Observed: "recovery_time=10s",
+			Checks: []SLACheck{{Subject: "recovery_time", Op: "<", Unit: "duration", Value: ptr(10), Limit: ptr(30), Held: true, SinceS: ptr(2700)}}},
+	)
+	r.Panels = append([]Panel{{Title: "target:series_00", Selector: "target:series_00", Series: r.Metrics[:1]}}, r.Panels...)
+	return r
+}

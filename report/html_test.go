@@ -340,6 +340,9 @@ func TestWriteHTML_NoServiceTimeWhenAbsent(t *testing.T) {
 // on the chart's width, not the run's length.
 func TestWriteHTML_OneHourSize(t *testing.T) {
 	const budget = 2 << 20
+	if out := renderHTML(t, oneHourFailingFixture()); len(out) > budget {
+		t.Errorf("one-hour HTML report of a failing run is %d bytes, over the %d budget", len(out), budget)
+	}
 	out := renderHTML(t, oneHourFixture(20))
 	t.Logf("one-hour HTML report: %d bytes", len(out))
 	if len(out) > budget {
