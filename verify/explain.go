@@ -71,10 +71,7 @@ func (e *Expr) Explain(env RunEnv, sc Scope) ([]Comparison, error) {
 	if err != nil {
 		return nil, err
 	}
-	stateAt := sc.Window.To
-	if stateAt > sc.Window.From {
-		stateAt--
-	}
+	stateAt := sc.Window.stateInstant()
 	for i, l := range e.leaves {
 		if l.scope == 0 {
 			ev.leaf(i, sc.Window, stateAt)
