@@ -21,9 +21,12 @@ import (
 //
 // Layout: requests, successes, errors, fallbacks, dropped, timed, min and
 // max µs; the summary's Min, Mean, P50, P90, P95, P99, P999 and Max in
-// ns; codes (count, then code and n each), gRPC codes and reasons (count,
-// then text and n each), in sorted order; then the histogram's buckets to
-// the end of the record.
+// ns; the successes' count, min and max µs; the failures' count and, if
+// any, their min and max µs, the summary's success and error latencies
+// (eight durations each) and the failures' histogram (its count of
+// non-zero buckets, then the buckets); codes (count, then code and n
+// each), gRPC codes and reasons (count, then text and n each), in sorted
+// order; then the histogram's buckets to the end of the record.
 
 // arenaChunk is the size of the arena's chunks: big enough that an hour of
 // seconds takes tens of allocations, small enough that the unused end of
@@ -64,9 +67,27 @@ func appendClosed(dst []byte, b *bucket, sum Summary) []byte {
 	for _, v := range []uint64{b.Requests, b.Successes, b.Errors, b.Fallbacks, b.Dropped, b.timed, uint64(b.minUs), uint64(b.maxUs)} {
 		dst = binary.AppendUvarint(dst, v)
 	}
-	l := sum.Latency
-	for _, d := range []time.Duration{l.Min, l.Mean, l.P50, l.P90, l.P95, l.P99, l.P999, l.Max} {
-		dst = binary.AppendUvarint(dst, uint64(d))
+	dst = appendLatency(dst, sum.Latency)
+	for _, v := range []uint64{b.okN, uint64(b.okMinUs), uint64(b.okMaxUs)} {
+		dst = binary.AppendUvarint(dst, v)
+	}
+	if b.errs == nil || b.errs.n == 0 {
+		dst = binary.AppendUvarint(dst, 0)
+	} else {
+		for _, v := range []uint64{b.errs.n, uint64(b.errs.minUs), uint64(b.errs.maxUs)} {
+			dst = binary.AppendUvarint(dst, v)
+		}
+		dst = appendLatency(dst, sum.SuccessLatency)
+		dst = appendLatency(dst, sum.ErrorLatency)
+		counts := b.errs.h.Export().Counts
+		n := 0
+		for _, c := range counts {
+			if c != 0 {
+				n++
+			}
+		}
+		dst = binary.AppendUvarint(dst, uint64(n))
+		dst = appendBuckets(dst, counts)
 	}
 	dst = binary.AppendUvarint(dst, uint64(len(b.Codes)))
 	for _, code := range slices.Sorted(maps.Keys(b.Codes)) {
@@ -75,8 +96,22 @@ func appendClosed(dst []byte, b *bucket, sum Summary) []byte {
 	}
 	dst = appendTexts(dst, b.GRPCCodes)
 	dst = appendTexts(dst, b.Reasons)
+	return appendBuckets(dst, b.live.Export().Counts)
+}
+
+func appendLatency(dst []byte, l Latency) []byte {
+	for _, d := range []time.Duration{l.Min, l.Mean, l.P50, l.P90, l.P95, l.P99, l.P999, l.Max} {
+		dst = binary.AppendUvarint(dst, uint64(d))
+	}
+	return dst
+}
+
+// appendBuckets appends a histogram's non-zero buckets: each index as the
+// gap from the one before, its lowest bit set when the count is 1, the
+// count following otherwise.
+func appendBuckets(dst []byte, counts []int64) []byte {
 	prev := -1
-	for i, c := range b.live.Export().Counts {
+	for i, c := range counts {
 		if c == 0 {
 			continue
 		}
@@ -108,6 +143,16 @@ type closedSecond struct {
 	timed        uint64
 	minUs, maxUs int64
 	latency      Latency
+	// The split of its latency: the successes' extremes, the failures'
+	// count, extremes and histogram (errHist, errBuckets of them), the
+	// summary's two latencies.
+	okN                   uint64
+	okMinUs, okMaxUs      int64
+	errN                  uint64
+	errMinUs, errMaxUs    int64
+	okLatency, errLatency Latency
+	errHist               []byte
+	errBuckets            int
 	// hist is the rest of the record: the histogram's buckets.
 	hist []byte
 }
@@ -121,9 +166,15 @@ func decodeClosed(rec []byte) closedSecond {
 		*p = r.uvarint()
 	}
 	c.minUs, c.maxUs = int64(r.uvarint()), int64(r.uvarint())
-	l := &c.latency
-	for _, p := range []*time.Duration{&l.Min, &l.Mean, &l.P50, &l.P90, &l.P95, &l.P99, &l.P999, &l.Max} {
-		*p = time.Duration(r.uvarint())
+	c.latency = r.latency()
+	c.okN, c.okMinUs, c.okMaxUs = r.uvarint(), int64(r.uvarint()), int64(r.uvarint())
+	if c.errN = r.uvarint(); c.errN > 0 {
+		c.errMinUs, c.errMaxUs = int64(r.uvarint()), int64(r.uvarint())
+		c.okLatency, c.errLatency = r.latency(), r.latency()
+		c.errBuckets = int(r.uvarint())
+		rest := r.b
+		r.skipBuckets(c.errBuckets)
+		c.errHist = rest[:len(rest)-len(r.b)]
 	}
 	if n := r.uvarint(); n > 0 {
 		c.Codes = make(map[int]uint64, n)
@@ -140,31 +191,45 @@ func decodeClosed(rec []byte) closedSecond {
 
 // summary is the second's summary as it was computed when it closed.
 func (c closedSecond) summary() Summary {
-	return Summary{Counts: c.Counts, Latency: c.latency}
+	return Summary{Counts: c.Counts, Latency: c.latency, SuccessLatency: c.okLatency, ErrorLatency: c.errLatency}
 }
 
 // addTo adds the second's histogram counts to m.
 func (c closedSecond) addTo(m *merger) {
-	r := reader{b: c.hist}
+	addBuckets(m, c.hist, -1)
+}
+
+// addBuckets adds n encoded buckets (all of b when n < 0) to m.
+func addBuckets(m *merger, b []byte, n int) {
+	r := reader{b: b}
 	idx := -1
-	for len(r.b) > 0 {
+	for i := 0; len(r.b) > 0 && (n < 0 || i < n); i++ {
 		v := r.uvarint()
 		idx += int(v>>1) + 1
-		n := int64(1)
+		k := int64(1)
 		if v&1 == 0 {
-			n = int64(r.uvarint())
+			k = int64(r.uvarint())
 		}
-		m.snap.Counts[idx] += n
+		m.snap.Counts[idx] += k
 	}
 }
 
 // reopen turns the second back into an open bucket, for a result that
-// arrived after it closed.
-func (c closedSecond) reopen(live *hdrhistogram.Histogram) *bucket {
+// arrived after it closed; newHist gives its histograms.
+func (c closedSecond) reopen(newHist func() *hdrhistogram.Histogram) *bucket {
 	m := newMerger()
 	c.addTo(m)
+	live := newHist()
 	live.Merge(m.histogram())
-	return &bucket{Counts: c.Counts, timed: c.timed, minUs: c.minUs, maxUs: c.maxUs, live: live}
+	b := &bucket{Counts: c.Counts, timed: c.timed, minUs: c.minUs, maxUs: c.maxUs, live: live,
+		okN: c.okN, okMinUs: c.okMinUs, okMaxUs: c.okMaxUs}
+	if c.errN > 0 {
+		em := newMerger()
+		addBuckets(em, c.errHist, c.errBuckets)
+		b.errs = &extra{h: newHist(), n: c.errN, minUs: c.errMinUs, maxUs: c.errMaxUs}
+		b.errs.h.Merge(em.histogram())
+	}
+	return b
 }
 
 type reader struct{ b []byte }
@@ -173,6 +238,23 @@ func (r *reader) uvarint() uint64 {
 	v, n := binary.Uvarint(r.b)
 	r.b = r.b[n:]
 	return v
+}
+
+func (r *reader) latency() Latency {
+	var l Latency
+	for _, p := range []*time.Duration{&l.Min, &l.Mean, &l.P50, &l.P90, &l.P95, &l.P99, &l.P999, &l.Max} {
+		*p = time.Duration(r.uvarint())
+	}
+	return l
+}
+
+// skipBuckets reads past n encoded buckets.
+func (r *reader) skipBuckets(n int) {
+	for range n {
+		if r.uvarint()&1 == 0 {
+			r.uvarint()
+		}
+	}
 }
 
 func (r *reader) varint() int64 {

@@ -112,8 +112,10 @@ func TestClosedSecond_RoundTrip(t *testing.T) {
 			b := &bucket{live: newHistogram()}
 			for _, r := range tt.results {
 				b.add(r)
+				b.addSplit(r, newHistogram)
 			}
 			sum := summarizeHist(b.Counts, b.live, b.minUs, b.maxUs)
+			sum.SuccessLatency, sum.ErrorLatency = b.split(b.live)
 			c := decodeClosed(appendClosed(nil, b, sum))
 			if got := c.summary(); !reflect.DeepEqual(got, sum) {
 				t.Errorf("summary = %+v, want %+v", got, sum)
@@ -123,7 +125,10 @@ func TestClosedSecond_RoundTrip(t *testing.T) {
 			if got, want := m.snap.Counts, b.live.Export().Counts; !slices.Equal(got, want) {
 				t.Errorf("histogram counts differ from the original's")
 			}
-			reopened := c.reopen(newHistogram())
+			reopened := c.reopen(newHistogram)
+			if ok, failed := reopened.split(reopened.live); ok != sum.SuccessLatency || failed != sum.ErrorLatency {
+				t.Errorf("reopened split %+v / %+v, want %+v / %+v", ok, failed, sum.SuccessLatency, sum.ErrorLatency)
+			}
 			if !reflect.DeepEqual(reopened.Counts, b.Counts) || reopened.timed != b.timed || reopened.minUs != b.minUs || reopened.maxUs != b.maxUs {
 				t.Errorf("reopened = %+v timed %d min %d max %d, want %+v timed %d min %d max %d",
 					reopened.Counts, reopened.timed, reopened.minUs, reopened.maxUs, b.Counts, b.timed, b.minUs, b.maxUs)

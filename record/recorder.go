@@ -159,6 +159,54 @@ type bucket struct {
 	// A phase also keeps the service times and the generator's lag;
 	// seconds do not, to keep the recording small.
 	service, lag *extra
+	// A second keeps its failures' response times apart too, from its
+	// first failure on (errs), and its successes' extremes, to split its
+	// latency (Summary.ErrorLatency).
+	errs             *extra
+	okN              uint64
+	okMinUs, okMaxUs int64
+}
+
+// addSplit notes a result of a second on its side of the split; errs
+// come from the recorder's spare histograms.
+func (b *bucket) addSplit(r Result, newHist func() *hdrhistogram.Histogram) {
+	if r.Dropped {
+		return
+	}
+	us := micros(r.ResponseTime())
+	if !r.Failed {
+		if b.okN == 0 || us < b.okMinUs {
+			b.okMinUs = us
+		}
+		b.okN++
+		b.okMaxUs = max(b.okMaxUs, us)
+		return
+	}
+	if b.errs == nil {
+		b.errs = &extra{}
+	}
+	if b.errs.h == nil {
+		b.errs.h = newHist()
+	}
+	b.errs.add(r.ResponseTime())
+}
+
+// split is a second's latency split between successes and failures, from
+// all its response times; zero without failures.
+func (b *bucket) split(all *hdrhistogram.Histogram) (ok, failed Latency) {
+	if b.errs == nil || b.errs.n == 0 {
+		return Latency{}, Latency{}
+	}
+	errs := *b.errs
+	failed = errs.latency()
+	snap := all.Export()
+	for i, c := range errs.h.Export().Counts {
+		snap.Counts[i] = max(snap.Counts[i]-c, 0)
+	}
+	if h := hdrhistogram.Import(snap); b.okN > 0 && h.TotalCount() > 0 {
+		ok = percentiles(h, b.okMinUs, b.okMaxUs)
+	}
+	return ok, failed
 }
 
 // extra is a histogram of something besides response times.
@@ -291,13 +339,14 @@ func (r *Recorder) Add(res Result) {
 	switch {
 	case s.open != nil:
 	case s.closed.n > 0: // a very late result reopens its second
-		s.open = decodeClosed(r.closed.get(s.closed)).reopen(r.histogram())
+		s.open = decodeClosed(r.closed.get(s.closed)).reopen(r.histogram)
 		s.closed = span{} // its old record stays in the arena, unused
 		r.compacted = min(r.compacted, sec)
 	default:
 		s.open = &bucket{live: r.histogram()}
 	}
 	s.open.add(res)
+	s.open.addSplit(res, r.histogram)
 	if res.Phase > 0 && res.Phase <= len(r.perPh) {
 		r.perPh[res.Phase-1].add(res)
 	} else {
@@ -335,8 +384,15 @@ func (r *Recorder) compactBefore(limit int) {
 	for i := r.compacted; i < limit; i++ {
 		s := &r.seconds[i]
 		if b := s.open; b != nil {
-			r.scratch = appendClosed(r.scratch[:0], b, summarizeHist(b.Counts, b.live, b.minUs, b.maxUs))
+			sum := summarizeHist(b.Counts, b.live, b.minUs, b.maxUs)
+			sum.SuccessLatency, sum.ErrorLatency = b.split(b.live)
+			r.scratch = appendClosed(r.scratch[:0], b, sum)
 			s.closed = r.closed.put(r.scratch)
+			if b.errs != nil && b.errs.h != nil {
+				b.errs.h.Reset()
+				r.spare = append(r.spare, b.errs.h)
+				b.errs.h = nil
+			}
 			b.live.Reset()
 			r.spare = append(r.spare, b.live)
 			s.open = nil
@@ -355,7 +411,9 @@ func (r *Recorder) Snapshot() *Recording {
 	for _, s := range r.seconds {
 		switch {
 		case s.open != nil:
-			rec.Seconds = append(rec.Seconds, summarize(s.open))
+			sum := summarize(s.open)
+			sum.SuccessLatency, sum.ErrorLatency = s.open.split(s.open.live)
+			rec.Seconds = append(rec.Seconds, sum)
 		case s.closed.n > 0:
 			rec.Seconds = append(rec.Seconds, decodeClosed(r.closed.get(s.closed)).summary())
 		default:

@@ -589,3 +589,30 @@ func TestRecorder_CoordinatedOmission(t *testing.T) {
 		t.Errorf("second 0 holds %d results, want the 100 scheduled in it", got)
 	}
 }
+
+func TestRecorder_SuccessErrorSplit(t *testing.T) {
+	phases := []PhaseSpan{{Name: "only", Start: 0, End: 10 * time.Second}}
+	for _, lateness := range []time.Duration{time.Second, time.Hour} {
+		rec := NewRecorder(t0, phases, lateness)
+		// Second 0: slow successes and fast failures (a refused
+		// connection); second 1: successes only.
+		for i := range 10 {
+			rec.Add(Result{Sent: t0.Add(time.Duration(i) * time.Millisecond), Latency: 200 * time.Millisecond, Code: 200})
+			rec.Add(Result{Sent: t0.Add(time.Duration(i) * time.Millisecond), Latency: time.Millisecond, Failed: true, Reason: "transport: connection refused"})
+			rec.Add(Result{Sent: t0.Add(time.Second + time.Duration(i)*time.Millisecond), Latency: 50 * time.Millisecond, Code: 200})
+		}
+		// Later results close the first seconds with a short lateness.
+		rec.Add(Result{Sent: t0.Add(8 * time.Second), Latency: time.Millisecond, Code: 200})
+		snap := rec.Snapshot()
+		s0, s1 := snap.Seconds[0], snap.Seconds[1]
+		if s0.SuccessLatency.P50 != 200*time.Millisecond || s0.ErrorLatency.P50 != time.Millisecond {
+			t.Errorf("lateness %v: second 0 split %v / %v, want successes at 200ms, failures at 1ms", lateness, s0.SuccessLatency.P50, s0.ErrorLatency.P50)
+		}
+		if s0.Latency.P50 != time.Millisecond {
+			t.Errorf("lateness %v: second 0 p50 of all = %v, want 1ms", lateness, s0.Latency.P50)
+		}
+		if s1.SuccessLatency != (Latency{}) || s1.ErrorLatency != (Latency{}) {
+			t.Errorf("lateness %v: second 1 has no failures but a split: %+v", lateness, s1)
+		}
+	}
+}

@@ -49,6 +49,14 @@ type Summary struct {
 	// and the total have them; a second's does not (zero).
 	Service Latency `json:"-"`
 	Lag     Latency `json:"-"`
+	// SuccessLatency and ErrorLatency split a second's response times
+	// between the requests that succeeded and those that failed, so a
+	// report can draw the two apart: failures that come back fast (a
+	// refused connection) must not look like a speed-up. Only a second
+	// with failed requests that were sent has them; in any other second
+	// Latency is the successes'.
+	SuccessLatency Latency `json:"-"`
+	ErrorLatency   Latency `json:"-"`
 }
 
 // SuccessRate is the share of requests that succeeded, 0..1; 0 for none.

@@ -15,8 +15,13 @@ func (w *countingWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); re
 // BenchmarkRender_OneHour renders a one-hour run with 20 scraped series in
 // every format: the budget is under a second for all of them, and under
 // 2 MB for the HTML file.
-func BenchmarkRender_OneHour(b *testing.B) {
-	r := oneHourFixture(20)
+func BenchmarkRender_OneHour(b *testing.B) { benchmarkRender(b, oneHourFixture(20)) }
+
+// BenchmarkRender_OneHourFailing renders the one-hour run with ten SLAs,
+// three of them failing with their breaches drawn: the same budget.
+func BenchmarkRender_OneHourFailing(b *testing.B) { benchmarkRender(b, oneHourFailingFixture()) }
+
+func benchmarkRender(b *testing.B, r *Report) {
 	formats := []struct {
 		name  string
 		write func(io.Writer, *Report) error

@@ -55,10 +55,16 @@ func TestHTML_Browser(t *testing.T) {
 		name   string
 		report *Report
 		charts int // timeline charts and panels expected
+		// explained: its failed SLAs carry checks (limits, breaches,
+		// deadlines) to draw, as a run's report does.
+		explained bool
 	}{
-		{"simple", fixture(), 2},
-		{"rich", richFixture(), 4},
-		{"one hour", oneHourFixture(20), 6},
+		{"simple", fixture(), 2, false},
+		{"rich", richFixture(), 4, false},
+		{"one hour", oneHourFixture(20), 6, false},
+		{"failing", failingRunFixture(), 3, true},
+		{"timing", timingFixture(), 3, true},
+		{"scraped", scrapedFixture(), 4, true},
 	}
 	b := startBrowser(t, bin, dir)
 	for _, p := range pages {
@@ -67,7 +73,7 @@ func TestHTML_Browser(t *testing.T) {
 			if err := os.WriteFile(path, renderHTML(t, p.report), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			res := b.load(t, "file://"+path)
+			res := b.load(t, "file://"+path, 0)
 			for _, e := range res.problems {
 				t.Errorf("browser: %s", e)
 			}
@@ -91,8 +97,56 @@ func TestHTML_Browser(t *testing.T) {
 			if res.page.Verdict != string(p.report.Verdict()) {
 				t.Errorf("verdict shown %q, want %q", res.page.Verdict, p.report.Verdict())
 			}
+			if !res.page.Zoomed {
+				t.Error("dragging across the throughput chart did not zoom the timeline")
+			}
+			if len(failures(p.report)) > 0 && res.page.Banner == "" {
+				t.Error("no failure banner shown")
+			}
+			if !p.explained {
+				return
+			}
+			// A failure must show at once: the limit it broke and the
+			// seconds that broke it.
+			if res.page.Limits == 0 {
+				t.Error("no SLA limit line drawn")
+			}
+			if res.page.Breaches == 0 && p.name != "timing" {
+				t.Error("no breach shaded")
+			}
+			if res.page.Deadlines == 0 && p.name == "timing" {
+				t.Error("no timing deadline drawn")
+			}
 		})
 	}
+	// At 700 px the SLA table keeps every column readable, and fits.
+	t.Run("narrow", func(t *testing.T) {
+		path := filepath.Join(dir, "narrow.html")
+		r := scrapedFixture()
+		r.SLAs[0].Name = "the service's own breaker opened within two seconds of the payments API slowing down"
+		if err := os.WriteFile(path, renderHTML(t, r), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		res := b.load(t, "file://"+path, 700)
+		for _, e := range res.problems {
+			t.Errorf("browser: %s", e)
+		}
+		const minCol = 30
+		if len(res.page.SLACols) != 6 {
+			t.Fatalf("SLA table has %d columns, want 6", len(res.page.SLACols))
+		}
+		for i, w := range res.page.SLACols {
+			if w < minCol {
+				t.Errorf("SLA column %d is %.0f px wide at 700 px, under %d", i+1, w, minCol)
+			}
+		}
+		if res.page.SLAOverflow > 1 {
+			t.Errorf("SLA table overflows its section by %.0f px at 700 px", res.page.SLAOverflow)
+		}
+		if res.page.NameLines > 3 {
+			t.Errorf("a short SLA name takes %d lines: squeezed", res.page.NameLines)
+		}
+	})
 }
 
 // pageCheck is what the in-page probe measures.
@@ -104,8 +158,18 @@ type pageCheck struct {
 		H      float64 `json:"h"`
 		Shapes int     `json:"shapes"`
 	} `json:"charts"`
-	Lanes int    `json:"lanes"`
-	Tip   string `json:"tip"`
+	Lanes     int       `json:"lanes"`
+	Tip       string    `json:"tip"`
+	Banner    string    `json:"banner"`
+	Limits    int       `json:"limits"`
+	Breaches  int       `json:"breaches"`
+	Deadlines int       `json:"deadlines"`
+	Zoomed    bool      `json:"zoomed"`
+	SLACols   []float64 `json:"slaCols"`
+	// SLAOverflow is how far the SLA table reaches past its section.
+	SLAOverflow float64 `json:"slaOverflow"`
+	// NameLines is how many lines the SLA name "no goroutine pile-up" takes.
+	NameLines int `json:"nameLines"`
 }
 
 // probe runs in the page after load: it measures every chart's laid-out
@@ -123,6 +187,21 @@ const probe = `(() => {
   svg.dispatchEvent(new MouseEvent("mousemove", {clientX: r.left + r.width * 66 / 960, clientY: r.top + r.height / 2, bubbles: true}));
   const tip = document.getElementById("tip");
   out.tip = tip.hidden ? "" : tip.textContent;
+  const visible = el => { const b = el.getBoundingClientRect(); return b.width > 0 && b.height > 0; };
+  const banner = document.getElementById("failures");
+  out.banner = banner && visible(banner) ? banner.textContent : "";
+  out.limits = Array.from(document.querySelectorAll("g.limit line")).filter(l => l.getBBox().width > 0).length;
+  out.breaches = Array.from(document.querySelectorAll("rect.breach")).filter(r => r.getBBox().width > 0).length;
+  out.deadlines = Array.from(document.querySelectorAll("line.deadline")).filter(l => l.getBBox().height > 0).length;
+  out.slaCols = Array.from(document.querySelectorAll("#slas thead th")).map(th => th.getBoundingClientRect().width);
+  const table = document.querySelector("#slas table");
+  out.slaOverflow = table ? table.scrollWidth - document.getElementById("slas").clientWidth : 0;
+  const name = Array.from(document.querySelectorAll("#slas tbody td:nth-child(2)")).find(td => td.textContent === "no goroutine pile-up");
+  if (name) { out.nameLines = Math.round(name.getBoundingClientRect().height / parseFloat(getComputedStyle(name).lineHeight)); }
+  svg.dispatchEvent(new MouseEvent("mousedown", {clientX: r.left + r.width * 0.3, clientY: r.top + r.height / 2, bubbles: true}));
+  svg.dispatchEvent(new MouseEvent("mousemove", {clientX: r.left + r.width * 0.5, clientY: r.top + r.height / 2, bubbles: true}));
+  svg.dispatchEvent(new MouseEvent("mouseup", {clientX: r.left + r.width * 0.5, clientY: r.top + r.height / 2, bubbles: true}));
+  out.zoomed = document.body.classList.contains("zoomed");
   return JSON.stringify(out);
 })()`
 
@@ -320,9 +399,10 @@ func (b *browser) waitEvent(ctx context.Context, session, method string, from in
 	}
 }
 
-// load opens url in a fresh tab, waits for it to load, runs the probe and
-// collects console errors, exceptions and network requests.
-func (b *browser) load(t *testing.T, url string) loadResult {
+// load opens url in a fresh tab, width CSS pixels wide (0: the window's
+// width), waits for it to load, runs the probe and collects console
+// errors, exceptions and network requests.
+func (b *browser) load(t *testing.T, url string, width int) loadResult {
 	t.Helper()
 	// Only a hang guard: Chromium's first page waits for its start-up,
 	// which takes minutes on a machine busy with other work.
@@ -343,6 +423,11 @@ func (b *browser) load(t *testing.T, url string) loadResult {
 	s := attached.SessionID
 	for _, domain := range []string{"Runtime.enable", "Log.enable", "Page.enable", "Network.enable"} {
 		if err := b.call(ctx, s, domain, map[string]any{}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if width > 0 {
+		if err := b.call(ctx, s, "Emulation.setDeviceMetricsOverride", map[string]any{"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": false}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -45,6 +45,7 @@ type htmlView struct {
 	Meta         []metaItem
 	Error        string
 	Warnings     []string
+	Failures     []failure
 	SLAs         []slaRow
 	Phases       []phaseRow
 	HasFallbacks bool
@@ -123,6 +124,7 @@ func newHTMLView(r *Report) (*htmlView, error) {
 	if r.Reached != "" {
 		v.Warnings = append(v.Warnings, "It stopped while "+r.Reached+".")
 	}
+	v.Warnings = append(v.Warnings, r.Warnings...)
 	if r.Run.GeneratorBehind {
 		v.Warnings = append(v.Warnings, "The load generator fell behind ("+r.Run.behind()+"), so the target saw a gentler load than the scenario asks for; latencies are response times, measured from when each request was due.")
 	}
@@ -130,6 +132,7 @@ func newHTMLView(r *Report) (*htmlView, error) {
 		v.Warnings = append(v.Warnings, fmt.Sprintf("%d scrape(s) failed; the scraped panels have gaps (listed at the end).", len(r.ScrapeErrors)))
 	}
 
+	v.Failures = failures(r)
 	for i, s := range r.SLAs {
 		row := slaRow{N: i + 1, Name: s.Name, Expect: s.Expect, Scope: "whole run", Observed: s.Observed, Error: s.Error, Outcome: s.Outcome(), Class: "pass"}
 		switch {
@@ -178,7 +181,11 @@ func newHTMLView(r *Report) (*htmlView, error) {
 	tl := newTimeline(r)
 	tips := &tipData{W: chartW, X0: plotX0, PW: plotW, End: tl.ax.end, Charts: map[string]*tipChart{}}
 	v.Strip = tl.stripLanes(r)
-	v.Charts = []svgChart{tl.throughputChart(r, tips), tl.latencyChart(r, tips)}
+	v.Charts = []svgChart{tl.throughputChart(r, tips)}
+	if c := tl.ratioChart(r, tips); c != nil {
+		v.Charts = append(v.Charts, *c)
+	}
+	v.Charts = append(v.Charts, tl.latencyChart(r, tips))
 	v.Guards = tl.stateLanes(r, "guard")
 	v.Processes = tl.stateLanes(r, "process")
 	panels := r.Panels
@@ -186,7 +193,7 @@ func newHTMLView(r *Report) (*htmlView, error) {
 		panels = DefaultPanels(r.Metrics)
 	}
 	for i, p := range panels {
-		v.Panels = append(v.Panels, tl.panelChart(p, "panel"+strconv.Itoa(i), tips))
+		v.Panels = append(v.Panels, tl.panelChart(r, p, "panel"+strconv.Itoa(i), tips))
 	}
 	for _, e := range r.ScrapeErrors {
 		v.ScrapeErrors = append(v.ScrapeErrors, scrapeErrorRow{Source: e.Source, At: fmtSeconds(e.AtS), Error: e.Error})

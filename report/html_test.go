@@ -340,6 +340,9 @@ func TestWriteHTML_NoServiceTimeWhenAbsent(t *testing.T) {
 // on the chart's width, not the run's length.
 func TestWriteHTML_OneHourSize(t *testing.T) {
 	const budget = 2 << 20
+	if out := renderHTML(t, oneHourFailingFixture()); len(out) > budget {
+		t.Errorf("one-hour HTML report of a failing run is %d bytes, over the %d budget", len(out), budget)
+	}
 	out := renderHTML(t, oneHourFixture(20))
 	t.Logf("one-hour HTML report: %d bytes", len(out))
 	if len(out) > budget {
@@ -349,5 +352,81 @@ func TestWriteHTML_OneHourSize(t *testing.T) {
 	doc := parseHTML(t, out)
 	if !strings.Contains(text(byID(doc, "chart-latency")), "900ms") && !strings.Contains(string(out), `"900ms"`) {
 		t.Error("one-second latency spikes were lost by downsampling")
+	}
+}
+
+// TestWriteHTML_Golden pins the HTML of failing runs: a failed check with
+// breaches, a timing SLA past its deadline, SLAs on scraped metrics and a
+// guard's state.
+func TestWriteHTML_Golden(t *testing.T) {
+	for name, r := range map[string]*Report{
+		"failing.golden.html": failingRunFixture(),
+		"timing.golden.html":  timingFixture(),
+		"scraped.golden.html": scrapedFixture(),
+	} {
+		t.Run(name, func(t *testing.T) { golden(t, name, renderHTML(t, r)) })
+	}
+}
+
+func TestWriteHTML_Failures(t *testing.T) {
+	tests := []struct {
+		name   string
+		report *Report
+		banner []string
+		charts map[string]int // chart → limit lines drawn on it
+		shaded map[string]int // chart → shaded breaches
+	}{
+		{
+			name: "failed checks", report: failingRunFixture(),
+			banner: []string{"fast before the fault", "p99 during baseline was 127ms, limit < 100ms; broken in seconds 0–1",
+				"success_rate during fault was 60%, limit >= 99%; broken in seconds 10–19"},
+			charts: map[string]int{"chart-latency": 2, "chart-shares": 2}, shaded: map[string]int{"chart-latency": 1, "chart-shares": 1},
+		},
+		{
+			name: "timing", report: timingFixture(),
+			banner: []string{"time_to: never detected after 10s; deadline 12s (< 2s after 10s)",
+				"recovery_time was 4s: recovered at 24s, deadline 22s (< 2s after 20s)"},
+			charts: map[string]int{"chart-shares": 2},
+		},
+		{
+			name: "scraped", report: scrapedFixture(),
+			banner: []string{"last(target:go_goroutines) during fault was 41, limit <= 30; broken in seconds 15–19",
+				"time_to was 3.5s: detected at 13.5s, deadline 12s"},
+			charts: map[string]int{"chart-panel0": 1, "chart-panel1": 1}, shaded: map[string]int{"chart-panel1": 1},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc := parseHTML(t, renderHTML(t, tt.report))
+			banner := byID(doc, "failures")
+			if banner == nil {
+				t.Fatal("no failure banner")
+			}
+			for _, w := range tt.banner {
+				if !strings.Contains(text(banner), w) {
+					t.Errorf("banner lacks %q:\n%s", w, text(banner))
+				}
+			}
+			for id, n := range tt.charts {
+				if got := len(findAll(byID(doc, id), func(n *html.Node) bool { return strings.HasPrefix(attr(n, "class"), "limit ") })); got != n {
+					t.Errorf("%s draws %d limit lines, want %d", id, got, n)
+				}
+			}
+			for id, n := range tt.shaded {
+				if got := len(findAll(byID(doc, id), func(n *html.Node) bool { return attr(n, "class") == "breach" })); got != n {
+					t.Errorf("%s shades %d breaches, want %d", id, got, n)
+				}
+			}
+			deadlines := findAll(byID(doc, "chart-throughput"), func(n *html.Node) bool { return strings.HasPrefix(attr(n, "class"), "deadline ") && n.Data == "line" })
+			timed := 0
+			for _, s := range tt.report.SLAs {
+				if s.Kind == "time_to" || s.Kind == "recovery_time" {
+					timed++
+				}
+			}
+			if len(deadlines) != timed {
+				t.Errorf("%d deadlines drawn, want %d", len(deadlines), timed)
+			}
+		})
 	}
 }

@@ -45,6 +45,11 @@ type Report struct {
 	// (resctl load --shard), which covers that shard's requests only.
 	Shard string `json:"shard,omitempty"`
 
+	// Warnings are what the run warned about as it went, as printed
+	// (a target without /metrics, a fault that did not start, …);
+	// run.generator_behind and scrape_errors have fields of their own.
+	Warnings []string `json:"warnings,omitempty"`
+
 	Phases []Phase      `json:"phases"`
 	Total  Phase        `json:"total"`
 	SLAs   []SLA        `json:"slas"`
@@ -102,6 +107,9 @@ type MetricSeries struct {
 // Panel is a chart of scraped series in the HTML report.
 type Panel struct {
 	Title string `json:"title"`
+	// Selector is the SLA selector the panel charts, when the panel is
+	// there because an SLA reads it; its title is then the selector too.
+	Selector string `json:"selector,omitempty"`
 	// Unit tells how to label the axis: "bytes", "seconds", "" (plain).
 	Unit   string         `json:"unit,omitempty"`
 	Series []MetricSeries `json:"series"`
@@ -191,6 +199,55 @@ type SLA struct {
 	// run's start) at which detection or recovery happened, so reports can
 	// mark it on the timeline; absent when it never happened.
 	AtS *float64 `json:"at_s,omitempty"`
+	// Checks explain the comparisons the expression makes, in the order
+	// written: what each read, its limit, whether it held and when not,
+	// so reports can say why an SLA failed and draw each limit on the
+	// chart of what it reads.
+	Checks []SLACheck `json:"checks,omitempty"`
+}
+
+// SLACheck is one comparison of an SLA's expression.
+type SLACheck struct {
+	// Subject is what is compared, labelled as in Observed: "p99",
+	// "last(target:go_goroutines)", "time_to", `breaker("orders")`.
+	Subject string `json:"subject"`
+	// Op is "<", "<=", ">", ">=", "==" or "!=", read from the subject's
+	// side (a limit written first is turned round).
+	Op string `json:"op"`
+	// Unit is the kind of Value and Limit: ratio, duration (seconds),
+	// count, rate (per second), bytes or plain.
+	Unit string `json:"unit,omitempty"`
+	// Value is the subject over the SLA's window, in canonical units;
+	// absent when it had no data, never happened (a timing function) or
+	// is read at each instant (Within). ValueState is a state subject's
+	// state at the window's end.
+	Value      *float64 `json:"value,omitempty"`
+	ValueState string   `json:"value_state,omitempty"`
+	// Limit is what the subject is held to, in canonical units; absent
+	// when it varies over the window. LimitState is the state compared
+	// with.
+	Limit      *float64 `json:"limit,omitempty"`
+	LimitState string   `json:"limit_state,omitempty"`
+	Held       bool     `json:"held"`
+	// Load names the load series the subject is (p99, success_rate, …),
+	// read second by second in the report's series; Selector the scraped
+	// selector it reads, and Func the function applied to it (rate, avg,
+	// last, …; empty for the bare selector).
+	Load     string `json:"load,omitempty"`
+	Selector string `json:"selector,omitempty"`
+	Func     string `json:"func,omitempty"`
+	// Within names the timing function (time_to, recovery_time) whose
+	// condition this comparison is part of; it is then read at each
+	// instant, and has no Value of its own.
+	Within string `json:"within,omitempty"`
+	// SinceS is, for a timing subject, the instant it counted from: the
+	// deadline is SinceS + Limit.
+	SinceS *float64 `json:"since_s,omitempty"`
+	// Breaches are the stretches of the SLA's window, [from_s, to_s],
+	// in which a comparison that did not hold broke its limit second by
+	// second; given where the subject means the same over a second as
+	// over the window (a percentile, a ratio, a gauge's value, a rate).
+	Breaches [][2]float64 `json:"breaches,omitempty"`
 }
 
 // Fault is what one fault of the scenario did.
@@ -270,7 +327,30 @@ type Second struct {
 	ServiceP50Ms float64 `json:"service_p50_ms,omitempty"`
 	ServiceP95Ms float64 `json:"service_p95_ms,omitempty"`
 	ServiceP99Ms float64 `json:"service_p99_ms,omitempty"`
+	// In a second where some requests failed, SuccessP50Ms … SuccessMaxMs
+	// are the response-time percentiles of its successes alone, and
+	// ErrorP50Ms … ErrorMaxMs those of its failures, so a failure that
+	// comes back fast does not pass for a speed-up; absent in a second
+	// without failures (its successes' are P50Ms …).
+	SuccessP50Ms float64 `json:"success_p50_ms,omitempty"`
+	SuccessP90Ms float64 `json:"success_p90_ms,omitempty"`
+	SuccessP95Ms float64 `json:"success_p95_ms,omitempty"`
+	SuccessP99Ms float64 `json:"success_p99_ms,omitempty"`
+	SuccessMaxMs float64 `json:"success_max_ms,omitempty"`
+	ErrorP50Ms   float64 `json:"error_p50_ms,omitempty"`
+	ErrorP99Ms   float64 `json:"error_p99_ms,omitempty"`
+	ErrorMaxMs   float64 `json:"error_max_ms,omitempty"`
+	// ErrorReasons counts the second's failures by reason ("kind:
+	// detail", as ErrorReason), its most frequent few only.
+	ErrorReasons map[string]uint64 `json:"error_reasons,omitempty"`
 }
+
+// SecondReasons is how many reasons a Second keeps.
+const SecondReasons = 3
+
+// split says whether the second's latency is split between successes and
+// failures.
+func (s Second) split() bool { return s.ErrorMaxMs > 0 }
 
 // RunResources is what the run cost the machine resctl ran on.
 type RunResources struct {

@@ -35,13 +35,16 @@ const (
 // Colours of the series, chosen to stay apart for colour-blind readers and
 // to mean the same in every chart: green served, amber fallback, red error.
 const (
-	colServed   = "#2f9e5b"
-	colFallback = "#e0a12b"
-	colError    = "#d64545"
-	colP50      = "#4c78a8"
-	colP95      = "#9c6ad4"
-	colP99      = "#d6604d"
-	colFault    = "#f58518"
+	colServed    = "#2f9e5b"
+	colFallback  = "#e0a12b"
+	colError     = "#d64545"
+	colP50       = "#4c78a8"
+	colP95       = "#9c6ad4"
+	colP99       = "#d6604d"
+	colP90       = "#2a9d8f"
+	colMax       = "#7a4a2a"
+	colFailedP99 = "#8c1c13"
+	colFault     = "#f58518"
 )
 
 var palette = []string{"#4c78a8", "#f58518", "#54a24b", "#b279a2", "#e45756", "#72b7b2", "#9d755d", "#eeca3b", "#bab0ac", "#ff9da6"}
@@ -108,7 +111,24 @@ type svgChart struct {
 	VLines []svgVLine
 	Marks  []svgMark
 	Legend []svgLegend
+	// Limits are SLA limits on what the chart draws, and Shades the
+	// seconds that broke them.
+	Limits []svgLimit
+	Shades []svgShade
 	Empty  string // shown instead of data
+}
+
+// svgLimit is an SLA's limit, drawn across the stretch it applies to,
+// numbered like the SLA table's rows.
+type svgLimit struct {
+	X1, X2, Y           float64
+	Class, Label, Title string
+}
+
+// svgShade is a stretch of time shaded behind a chart's data.
+type svgShade struct {
+	X, W         float64
+	Class, Title string
 }
 
 // PlotH is the plot area's height.
@@ -130,10 +150,11 @@ type svgShape struct {
 	Dashed         bool
 }
 
-// svgVLine marks an instant: a fault switching on or off.
+// svgVLine marks an instant: a fault switching on or off, a timing SLA's
+// deadline (labelled at the foot of the chart).
 type svgVLine struct {
-	X            float64
-	Class, Title string
+	X                   float64
+	Class, Title, Label string
 }
 
 // svgMark is a numbered flag at the instant a timing SLA detected or
@@ -195,6 +216,9 @@ type tipChart struct {
 	Names  []string   `json:"n"`
 	Colors []string   `json:"c"`
 	Rows   [][]string `json:"r"`
+	// Extra is a line under a bucket's values, or empty: the top error
+	// reasons on the throughput chart.
+	Extra []string `json:"x,omitempty"`
 }
 
 // path builds SVG path data compactly; a NaN value breaks the line.
@@ -232,13 +256,25 @@ type yScale struct {
 }
 
 func newYScale(lo, hi, top, bottom float64, unit string) yScale {
-	lo = math.Min(lo, 0)
+	if unit != "ratio" {
+		lo = math.Min(lo, 0)
+	}
 	if hi <= lo || math.IsNaN(hi) || math.IsInf(hi, 0) {
 		hi = lo + 1
 	}
 	// Headroom, so the highest value does not run along the top edge,
-	// under the SLA flags.
-	hi += (hi - lo) * 0.04
+	// under the SLA flags. A share starts from just below its lowest
+	// value instead of 0, so a dip from 100% to 99% shows, and stops
+	// at 100%.
+	if unit == "ratio" {
+		lo = math.Max(0, lo-(hi-lo)*0.1)
+		hi = math.Min(1, hi+(hi-lo)*0.04)
+		if hi <= lo {
+			lo = math.Max(0, hi-0.01)
+		}
+	} else {
+		hi += (hi - lo) * 0.04
+	}
 	step := niceStep((hi-lo)/5, unit)
 	s := yScale{lo: math.Floor(lo/step) * step, hi: math.Ceil(hi/step) * step, top: top, bottom: bottom}
 	for v := s.lo; v <= s.hi+step/2; v += step {
@@ -322,6 +358,8 @@ func fmtValue(v float64, unit string) string {
 		return fmtMs(v * 1000)
 	case "bytes":
 		return fmtBytes(v)
+	case "ratio":
+		return trimZeros(strconv.FormatFloat(v*100, 'f', 2, 64)) + "%"
 	case "/s":
 		return fmtNum(v) + "/s"
 	case "", "plain":

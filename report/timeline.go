@@ -2,6 +2,7 @@ package report
 
 import (
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,6 +32,7 @@ func newTimeline(r *Report) timeline {
 			svgVLine{X: tl.ax.x(start), Class: "fault on", Title: f.ID + " on at " + fmtSeconds(start)},
 			svgVLine{X: tl.ax.x(end), Class: "fault off", Title: f.ID + " off at " + fmtSeconds(end)})
 	}
+	tl.vlines = append(tl.vlines, deadlines(r, tl.ax)...)
 	for i, s := range r.SLAs {
 		if s.AtS == nil {
 			continue
@@ -73,8 +75,9 @@ func fmtSeconds(s float64) string {
 // stretched to cover every recorded second and scraped point.
 func timelineEnd(r *Report) float64 {
 	end := r.DurationS
-	if n := len(r.Series); n > 0 {
-		end = math.Max(end, float64(r.Series[n-1].T+1))
+	// A last second the run ended inside is drawn up to the run's end.
+	if n := len(r.Series); n > 0 && float64(r.Series[n-1].T) >= end {
+		end = float64(r.Series[n-1].T + 1)
 	}
 	for _, p := range r.Phases {
 		end = math.Max(end, p.EndS)
@@ -83,6 +86,21 @@ func timelineEnd(r *Report) float64 {
 		if n := len(m.Points); n > 0 {
 			end = math.Max(end, m.Points[n-1][0])
 		}
+	}
+	return end
+}
+
+// loadEnd is when the load ended: the last phase's end (a run that
+// stopped early has its phases cut there), or the run's duration.
+func loadEnd(r *Report) float64 {
+	end := 0.0
+	for _, p := range r.Phases {
+		if !p.NotRun {
+			end = p.EndS
+		}
+	}
+	if end <= 0 {
+		return r.DurationS
 	}
 	return end
 }
@@ -120,7 +138,12 @@ func (tl timeline) centre(i int) float64 {
 func (tl timeline) throughputChart(r *Report, tips *tipData) svgChart {
 	n := tl.ax.n
 	served, fallbacks, errs := make([]float64, n), make([]float64, n), make([]float64, n)
-	secs := make([]int, n)
+	// secs is how many seconds of load each bucket holds: a last second
+	// the load ended inside is only part of one, and its requests are a
+	// rate over that part, not a drop.
+	secs := make([]float64, n)
+	partial := make([]float64, n)
+	end := loadEnd(r)
 	hasFallbacks := false
 	for _, s := range r.Series {
 		i := tl.bucketOf(s.T)
@@ -131,18 +154,26 @@ func (tl timeline) throughputChart(r *Report, tips *tipData) svgChart {
 		served[i] += float64(s.Successes - fb)
 		fallbacks[i] += float64(fb)
 		errs[i] += float64(s.Errors)
-		secs[i]++
+		covered := 1.0
+		if t := float64(s.T); t < end && end < t+1 {
+			covered = math.Max(end-t, 0.01)
+			partial[i] = covered
+		}
+		secs[i] += covered
 		hasFallbacks = hasFallbacks || fb > 0
 	}
 	hi := 0.0
 	for i := range n {
 		if secs[i] > 0 {
-			d := float64(secs[i])
+			d := secs[i]
 			served[i], fallbacks[i], errs[i] = served[i]/d, fallbacks[i]/d, errs[i]/d
 		}
 		hi = math.Max(hi, served[i]+fallbacks[i]+errs[i])
 	}
+	ovs := overlaysFor(r, func(c SLACheck) bool { return c.Load == "rps" })
+	_, hi = extentWith(0, hi, ovs)
 	c, ys := tl.chartFrame("throughput", "Throughput", 200, 0, hi, "/s")
+	tl.draw(&c, ys, ovs)
 	c.Note = "requests per second by outcome, stacked"
 	type layer struct {
 		name, color string
@@ -175,6 +206,9 @@ func (tl timeline) throughputChart(r *Report, tips *tipData) svgChart {
 			if secs[i] > 0 {
 				row[k] = fmtValue(l.vals[i], "/s")
 			}
+			if partial[i] > 0 {
+				row[k] += " (over the last " + fmtSeconds(partial[i]) + " of load)"
+			}
 		}
 		tip.Rows[i] = row
 	}
@@ -193,10 +227,52 @@ func (tl timeline) latencyChart(r *Report, tips *tipData) svgChart {
 		dashed      bool
 		get         func(Second) float64
 	}
-	lines := []line{
-		{"p50", colP50, false, func(s Second) float64 { return s.P50Ms }},
-		{"p95", colP95, false, func(s Second) float64 { return s.P95Ms }},
-		{"p99", colP99, false, func(s Second) float64 { return s.P99Ms }},
+	ovs := overlaysFor(r, func(c SLACheck) bool { return latencyLoads[c.Load] })
+	used := map[string]bool{}
+	for i := range ovs {
+		ovs[i].scale = 1000
+		used[ovs[i].check.Load] = true
+	}
+	// Where a second's latency is split, the solid lines are its
+	// successes' alone: failures that come back fast must not look like
+	// a speed-up. They are drawn apart, in red.
+	split := false
+	for _, s := range r.Series {
+		split = split || s.split()
+	}
+	ok := func(all, success func(Second) float64) func(Second) float64 {
+		return func(s Second) float64 {
+			switch {
+			case !s.split():
+				return all(s)
+			case s.Successes == 0:
+				return math.NaN()
+			}
+			return success(s)
+		}
+	}
+	lines := []line{{"p50", colP50, false, ok(func(s Second) float64 { return s.P50Ms }, func(s Second) float64 { return s.SuccessP50Ms })}}
+	if used["p90"] {
+		lines = append(lines, line{"p90", colP90, false, ok(func(s Second) float64 { return s.P90Ms }, func(s Second) float64 { return s.SuccessP90Ms })})
+	}
+	lines = append(lines,
+		line{"p95", colP95, false, ok(func(s Second) float64 { return s.P95Ms }, func(s Second) float64 { return s.SuccessP95Ms })},
+		line{"p99", colP99, false, ok(func(s Second) float64 { return s.P99Ms }, func(s Second) float64 { return s.SuccessP99Ms })})
+	if used["max"] {
+		lines = append(lines, line{"max", colMax, false, ok(func(s Second) float64 { return s.MaxMs }, func(s Second) float64 { return s.SuccessMaxMs })})
+	}
+	if split {
+		failed := func(get func(Second) float64) func(Second) float64 {
+			return func(s Second) float64 {
+				if !s.split() {
+					return math.NaN()
+				}
+				return get(s)
+			}
+		}
+		lines = append(lines,
+			line{"failed p50", colError, true, failed(func(s Second) float64 { return s.ErrorP50Ms })},
+			line{"failed p99", colFailedP99, true, failed(func(s Second) float64 { return s.ErrorP99Ms })})
 	}
 	hasService := false
 	for _, s := range r.Series {
@@ -227,10 +303,15 @@ func (tl timeline) latencyChart(r *Report, tips *tipData) svgChart {
 		}
 		stats[k] = b
 	}
+	_, hi = extentWith(0, hi, ovs)
 	c, ys := tl.chartFrame("latency", "Latency", 200, 0, hi, "ms")
+	tl.draw(&c, ys, ovs)
 	c.Note = "response-time percentiles per second"
 	if hasService {
 		c.Note = "percentiles per second; solid: response time, dashed: service time"
+	}
+	if split {
+		c.Note += "; where requests failed, solid lines are the successes', red the failures' (SLAs read all requests)"
 	}
 	tip := &tipChart{Step: tl.ax.step}
 	if tl.ax.step > 1 {
@@ -250,6 +331,7 @@ func (tl timeline) latencyChart(r *Report, tips *tipData) svgChart {
 		}
 		tip.Rows[i] = row
 	}
+	tip.Extra = topReasonsText(r, tl)
 	if len(r.Series) == 0 {
 		c.Empty = "no requests were recorded"
 	}
@@ -257,10 +339,133 @@ func (tl timeline) latencyChart(r *Report, tips *tipData) svgChart {
 	return c
 }
 
+// topReasonsText says, per bucket, why most of its failed requests failed.
+func topReasonsText(r *Report, tl timeline) []string {
+	out := make([]string, tl.ax.n)
+	sums := make([]map[string]uint64, tl.ax.n)
+	any := false
+	for _, s := range r.Series {
+		i := tl.bucketOf(s.T)
+		if i < 0 || i >= tl.ax.n || len(s.ErrorReasons) == 0 {
+			continue
+		}
+		if sums[i] == nil {
+			sums[i] = map[string]uint64{}
+		}
+		for k, n := range s.ErrorReasons {
+			sums[i][k] += n
+		}
+		any = true
+	}
+	if !any {
+		return nil
+	}
+	for i, m := range sums {
+		if len(m) == 0 {
+			continue
+		}
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(a, b int) bool {
+			if m[keys[a]] != m[keys[b]] {
+				return m[keys[a]] > m[keys[b]]
+			}
+			return keys[a] < keys[b]
+		})
+		var parts []string
+		for _, k := range keys[:min(SecondReasons, len(keys))] {
+			parts = append(parts, k+" ×"+strconv.FormatUint(m[k], 10))
+		}
+		out[i] = "top errors: " + strings.Join(parts, ", ")
+	}
+	return out
+}
+
+// latencyLoads are the load series the latency chart draws per second.
+var latencyLoads = map[string]bool{"p50": true, "p90": true, "p95": true, "p99": true, "max": true}
+
+// ratioLoads are the load series that are shares of the requests, read
+// per second from the series' counts.
+var ratioLoads = map[string]func(Second) float64{
+	"success_rate": func(s Second) float64 { return float64(s.Successes) / float64(s.Requests) },
+	"error_rate":   func(s Second) float64 { return float64(s.Errors) / float64(s.Requests) },
+	"fallback_rate": func(s Second) float64 {
+		return float64(min(s.Fallbacks, s.Successes)) / float64(s.Requests)
+	},
+	"upstream_success_rate": func(s Second) float64 {
+		return float64(s.Successes-min(s.Fallbacks, s.Successes)) / float64(s.Requests)
+	},
+}
+
+// ratioChart draws, per second, the shares of requests the SLAs hold to a
+// limit (success_rate, error_rate, …) with their limits; nil when no SLA
+// reads one.
+func (tl timeline) ratioChart(r *Report, tips *tipData) *svgChart {
+	ovs := overlaysFor(r, func(c SLACheck) bool { return ratioLoads[c.Load] != nil })
+	if len(ovs) == 0 {
+		return nil
+	}
+	var names []string
+	for _, o := range ovs {
+		if !slices.Contains(names, o.check.Load) {
+			names = append(names, o.check.Load)
+		}
+	}
+	stats := make([]*bucketStats, len(names))
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for k, name := range names {
+		b := newBucketStats(tl.ax.n)
+		for _, s := range r.Series {
+			if s.Requests > 0 {
+				b.add(tl.bucketOf(s.T), ratioLoads[name](s))
+			}
+		}
+		l, h := b.extent()
+		lo, hi = math.Min(lo, l), math.Max(hi, h)
+		stats[k] = b
+	}
+	if math.IsInf(lo, 0) {
+		lo, hi = 0, 1
+	}
+	lo, hi = extentWith(lo, hi, ovs)
+	c, ys := tl.chartFrame("shares", "Success and error rates", 170, lo, hi, "ratio")
+	tl.draw(&c, ys, ovs)
+	c.Note = "share of each second's requests, as the SLAs read them"
+	tip := &tipChart{Step: tl.ax.step}
+	if tl.ax.step > 1 {
+		tip.Note = "worst and best second"
+	}
+	for k, name := range names {
+		color := palette[k%len(palette)]
+		c.Lines = append(c.Lines, svgShape{D: linePath(tl.ax, stats[k], ys, tl.centre), Color: color, Name: name})
+		c.Legend = append(c.Legend, svgLegend{Color: color, Name: name})
+		tip.Names = append(tip.Names, name)
+		tip.Colors = append(tip.Colors, color)
+	}
+	tip.Rows = make([][]string, tl.ax.n)
+	for i := range tl.ax.n {
+		row := make([]string, len(names))
+		for k := range names {
+			row[k] = fmtValue(stats[k].min[i], "ratio")
+			if stats[k].max[i] != stats[k].min[i] {
+				row[k] += " – " + fmtValue(stats[k].max[i], "ratio")
+			}
+		}
+		tip.Rows[i] = row
+	}
+	if len(r.Series) == 0 {
+		c.Empty = "no requests were recorded"
+	}
+	tips.Charts[c.ID] = tip
+	return &c
+}
+
 // panelChart draws a panel of scraped series. Counters are drawn as their
 // per-second rate: a counter's raw value only ever climbs, its rate is what
 // changes when a fault hits.
-func (tl timeline) panelChart(p Panel, id string, tips *tipData) svgChart {
+func (tl timeline) panelChart(r *Report, p Panel, id string, tips *tipData) svgChart {
 	unit := p.Unit
 	stats := make([]*bucketStats, len(p.Series))
 	points := make([][][2]float64, len(p.Series))
@@ -284,10 +489,20 @@ func (tl timeline) panelChart(p Panel, id string, tips *tipData) svgChart {
 	if math.IsInf(lo, 0) {
 		lo, hi = 0, 1
 	}
-	if rated && len(p.Series) > 0 && allCounters(p.Series) {
+	counters := rated && len(p.Series) > 0 && allCounters(p.Series)
+	if counters {
 		unit = rateUnit(unit)
 	}
+	var ovs []overlay
+	if p.Selector != "" {
+		ovs = overlaysFor(r, func(c SLACheck) bool { return c.Selector == p.Selector && drawnAs(c.Func, counters) })
+		lo, hi = extentWith(lo, hi, ovs)
+	}
 	c, ys := tl.chartFrame(id, p.Title, 150, lo, hi, unit)
+	tl.draw(&c, ys, ovs)
+	if p.Selector != "" {
+		c.Note = "read by an SLA"
+	}
 	tip := &tipChart{Step: tl.ax.step}
 	if tl.ax.step > 1 {
 		tip.Note = "mean"
@@ -325,6 +540,21 @@ func (tl timeline) panelChart(p Panel, id string, tips *tipData) svgChart {
 	}
 	tips.Charts[id] = tip
 	return c
+}
+
+// drawnAs says whether a limit on fn of a selector can be drawn on its
+// panel: the panel draws a gauge's values and a counter's rate, so a
+// limit on a gauge's value (bare, last, first, avg, min, max) or on a
+// counter's rate can; one on an increase or a quantile cannot.
+func drawnAs(fn string, counters bool) bool {
+	if counters {
+		return fn == "rate"
+	}
+	switch fn {
+	case "", "last", "first", "avg", "min", "max":
+		return true
+	}
+	return false
 }
 
 func allCounters(ss []MetricSeries) bool {
@@ -420,9 +650,17 @@ func (tl timeline) stripLanes(r *Report) svgLanes {
 	for _, f := range r.Faults {
 		start, end := faultWindow(r, f)
 		label := f.Kind + " " + trimZeros(strconv.FormatFloat(f.ConfiguredRate*100, 'f', 1, 64)) + "%"
-		lane := svgLane{Label: f.ID}
+		name := f.ID
+		switch f.Proxy {
+		case "":
+		case "proxy":
+			name += " · main proxy"
+		default:
+			name += " · proxy " + f.Proxy
+		}
+		lane := svgLane{Label: name}
 		lane.Segs = append(lane.Segs, tl.seg(tl.ax.x(start), tl.ax.x(end), colFault, label,
-			f.ID+" on "+fmtSeconds(start)+" – "+fmtSeconds(end)+": injected "+strconv.FormatUint(f.Injected, 10)+
+			name+" on "+fmtSeconds(start)+" – "+fmtSeconds(end)+": injected "+strconv.FormatUint(f.Injected, 10)+
 				" of "+strconv.FormatUint(f.Matched, 10)+" matched"))
 		lane.Ticks = []svgTickMark{{X: tl.ax.x(start), Title: f.ID + " on"}, {X: tl.ax.x(end), Title: f.ID + " off"}}
 		lanes = append(lanes, lane)

@@ -3,6 +3,7 @@ package runner
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -85,12 +86,31 @@ func fillRecording(r *report.Report, rec *record.Recording, runEnd time.Duration
 	r.Total = phaseOf("", 0, runEnd, rec.Total)
 	r.ErrorReasons = errorReasons(rec)
 	for i, sec := range rec.Seconds {
+		ok, failed := sec.SuccessLatency, sec.ErrorLatency
 		r.Series = append(r.Series, report.Second{
 			T: i, Requests: sec.Requests, Successes: sec.Successes, Errors: sec.Errors, Fallbacks: sec.Fallbacks,
 			P50Ms: report.Ms(sec.Latency.P50), P90Ms: report.Ms(sec.Latency.P90), P95Ms: report.Ms(sec.Latency.P95),
 			P99Ms: report.Ms(sec.Latency.P99), MaxMs: report.Ms(sec.Latency.Max),
+			SuccessP50Ms: report.Ms(ok.P50), SuccessP90Ms: report.Ms(ok.P90), SuccessP95Ms: report.Ms(ok.P95),
+			SuccessP99Ms: report.Ms(ok.P99), SuccessMaxMs: report.Ms(ok.Max),
+			ErrorP50Ms: report.Ms(failed.P50), ErrorP99Ms: report.Ms(failed.P99), ErrorMaxMs: report.Ms(failed.Max),
+			ErrorReasons: topReasons(sec.Reasons, report.SecondReasons),
 		})
 	}
+}
+
+// topReasons keeps the n most frequent reasons, for a second's hover.
+func topReasons(reasons map[string]uint64, n int) map[string]uint64 {
+	if len(reasons) == 0 {
+		return nil
+	}
+	keys := slices.Collect(maps.Keys(reasons))
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Or(cmp.Compare(reasons[b], reasons[a]), strings.Compare(a, b)) })
+	out := map[string]uint64{}
+	for _, k := range keys[:min(n, len(keys))] {
+		out[k] = reasons[k]
+	}
+	return out
 }
 
 // errorReasons tabulates the recording's failure reasons per phase.
@@ -147,7 +167,8 @@ func phaseOf(name string, start, end time.Duration, sum record.Summary) report.P
 
 // checkSLA decides one SLA over the run (or the part of it recorded so far).
 func checkSLA(s *scenario.Scenario, sla scenario.SLA, env *runEnv) report.SLA {
-	res, err := sla.Expr.Check(env, scopeOf(s, sla, env))
+	sc := scopeOf(s, sla, env)
+	res, err := sla.Expr.Check(env, sc)
 	out := report.SLA{
 		Name: sla.Name, Expect: sla.Expect, During: sla.During,
 		Passed: res.Passed && err == nil, Observed: res.Observed, Values: res.Values, Kind: res.Kind,
@@ -158,6 +179,39 @@ func checkSLA(s *scenario.Scenario, sla scenario.SLA, env *runEnv) report.SLA {
 	}
 	if err != nil {
 		out.Error = err.Error() + unmatched(sla, env)
+	}
+	if cmps, err := sla.Expr.Explain(env, sc); err == nil {
+		out.Checks = slaChecks(cmps)
+	}
+	return out
+}
+
+// slaChecks are an SLA's comparisons in the report's terms.
+func slaChecks(cmps []verify.Comparison) []report.SLACheck {
+	var out []report.SLACheck
+	for _, c := range cmps {
+		rc := report.SLACheck{Subject: c.Subject, Op: c.Op, ValueState: c.ValueState, LimitState: c.LimitState,
+			Held: c.Held, Load: c.Load, Func: c.Func, Within: c.Within}
+		if c.State == nil {
+			rc.Unit = c.Kind.String()
+		}
+		if c.ValueOK {
+			rc.Value = &c.Value
+		}
+		if c.LimitOK {
+			rc.Limit = &c.Limit
+		}
+		if c.Selector != nil {
+			rc.Selector = c.Selector.String()
+		}
+		if c.IsTimed {
+			since := c.Since.Seconds()
+			rc.SinceS = &since
+		}
+		for _, b := range c.Breaches {
+			rc.Breaches = append(rc.Breaches, [2]float64{b.From.Seconds(), b.To.Seconds()})
+		}
+		out = append(out, rc)
 	}
 	return out
 }

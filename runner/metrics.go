@@ -10,6 +10,7 @@ import (
 	"github.com/resctl/resctl/report"
 	"github.com/resctl/resctl/scenario"
 	"github.com/resctl/resctl/scrape"
+	"github.com/resctl/resctl/verify"
 )
 
 // scrapeEndpoints resolves the scenario's endpoints to URLs. Without any,
@@ -115,24 +116,36 @@ func toReportSeries(s scrape.Series) report.MetricSeries {
 	return ms
 }
 
-// metricsReport fills the report's scraped series, panels and scrape
-// errors, and warns once about optional endpoints that never answered.
-func metricsReport(r *report.Report, sc *scrape.Scraper, panels []string, keep func(scrape.Series) bool, progress io.Writer) {
+// metricsReport fills the report's scraped series and panels — one for
+// every selector an SLA reads, then the scenario's chosen panels (or the
+// default ones) — and the scrape errors, and warns once about optional
+// endpoints that never answered.
+func metricsReport(r *report.Report, sc *scrape.Scraper, s *scenario.Scenario, progress io.Writer) {
 	all := sc.Series()
-	for _, s := range all {
-		if kept(s.Name) || keep(s) {
-			r.Metrics = append(r.Metrics, toReportSeries(s))
+	keep := readBySLA(s)
+	for _, sr := range all {
+		if kept(sr.Name) || keep(sr) {
+			r.Metrics = append(r.Metrics, toReportSeries(sr))
 		}
 	}
-	for _, p := range panels {
-		source, metric, _ := strings.Cut(p, ":")
-		panel := report.Panel{Title: p, Unit: unitOf(metric)}
-		for _, s := range all {
-			if s.Source == source && s.Name == metric {
-				panel.Series = append(panel.Series, toReportSeries(s))
+	for _, sel := range slaSelectors(s) {
+		panel := report.Panel{Title: sel.String(), Selector: sel.String(), Unit: unitOf(sel.Metric)}
+		for _, sr := range all {
+			if sel.Matches(sr.Source, sr.Name, sr.Labels) {
+				panel.Series = append(panel.Series, toReportSeries(sr))
 			}
 		}
-		if len(panel.Series) > 0 {
+		r.Panels = append(r.Panels, panel)
+	}
+	for _, p := range panelsOf(s) {
+		source, metric, _ := strings.Cut(p, ":")
+		panel := report.Panel{Title: p, Unit: unitOf(metric)}
+		for _, sr := range all {
+			if sr.Source == source && sr.Name == metric {
+				panel.Series = append(panel.Series, toReportSeries(sr))
+			}
+		}
+		if len(panel.Series) > 0 && !charted(r.Panels, panel) {
 			r.Panels = append(r.Panels, panel)
 		}
 	}
@@ -147,6 +160,47 @@ func metricsReport(r *report.Report, sc *scrape.Scraper, panels []string, keep f
 		}
 		r.ScrapeErrors = append(r.ScrapeErrors, report.ScrapeError{Source: f.Source, AtS: f.At.Seconds(), Error: f.Err})
 	}
+}
+
+// slaSelectors are the selectors the SLAs read, each once, in the order
+// the SLAs name them; a histogram's buckets are left out, as a chart of
+// them says nothing a reader could use.
+func slaSelectors(s *scenario.Scenario) []verify.Selector {
+	var out []verify.Selector
+	seen := map[string]bool{}
+	for _, sla := range s.SLAs {
+		if sla.Expr == nil {
+			continue
+		}
+		for _, sel := range sla.Expr.Selectors() {
+			if k := sel.String(); !seen[k] && !strings.HasSuffix(sel.Metric, "_bucket") {
+				seen[k] = true
+				out = append(out, sel)
+			}
+		}
+	}
+	return out
+}
+
+// charted says whether a panel of the same series is already there.
+func charted(panels []report.Panel, p report.Panel) bool {
+	for _, q := range panels {
+		if len(q.Series) != len(p.Series) {
+			continue
+		}
+		same := true
+		for i := range q.Series {
+			a, b := q.Series[i], p.Series[i]
+			if a.Source != b.Source || a.Name != b.Name || !maps.Equal(a.Labels, b.Labels) {
+				same = false
+				break
+			}
+		}
+		if same {
+			return true
+		}
+	}
+	return false
 }
 
 func unitOf(metric string) string {

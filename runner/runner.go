@@ -138,6 +138,8 @@ func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*r
 	if progress == nil {
 		progress = io.Discard
 	}
+	warnings := &warningLog{}
+	progress = warnings.to(progress)
 
 	// The results file is created first: a path that cannot be written
 	// fails the run before anything starts.
@@ -257,7 +259,7 @@ func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*r
 	if lv != nil {
 		defer ticks.Stop()
 		lv.guards = gd.current
-		progress = lv
+		progress = warnings.to(lv)
 	}
 	procs.begin(start)
 	clock := &phaseClock{plan: plan, proxies: proxies, start: start, progress: progress, runtime: map[string]runtimeFault{}, network: map[string]networkFault{}}
@@ -359,7 +361,8 @@ func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*r
 	r.Run.BehindReason = behindReason(stats, snap.Total)
 	r.Run.GeneratorBehind = r.Run.BehindReason != ""
 	r.Version = version.String()
-	metricsReport(r, scraper, panelsOf(s), readBySLA(s), progress)
+	metricsReport(r, scraper, s, progress)
+	r.Warnings = warnings.list()
 	var aborted *AbortError
 	switch {
 	case errors.As(context.Cause(loadCtx), &aborted) && ctx.Err() == nil:

@@ -444,6 +444,9 @@ const (
 const DefaultScrapeInterval = time.Second
 
 // Output says where and in which formats the run's reports are written.
+// Without formats, a run writes report.json and report.html
+// (DefaultFormats); formats given replace them (report.json is written
+// whatever they say).
 type Output struct {
 	// Dir is where the reports are written; --out replaces it.
 	Dir string `yaml:"dir"`
@@ -451,6 +454,10 @@ type Output struct {
 	// markdown.
 	Formats []string `yaml:"formats"`
 }
+
+// DefaultFormats are the formats a run writes when the scenario names
+// none: the machine contract and the recovery report people open.
+var DefaultFormats = []string{"json", "html"}
 
 // Formats the run can write today.
 var knownFormats = []string{"json", "html", "junit", "markdown"}
@@ -469,6 +476,6 @@ func defaults() Scenario {
 		Proxy:  Proxy{Protocol: DefaultProtocol, Listen: DefaultProxyListen, Admin: DefaultAdminListen},
 		Load:   Load{Timeout: DefaultLoadTimeout},
 		Scrape: Scrape{Interval: DefaultScrapeInterval},
-		Output: Output{Dir: DefaultOutputDir, Formats: []string{"json"}},
+		Output: Output{Dir: DefaultOutputDir, Formats: slices.Clone(DefaultFormats)},
 	}
 }

@@ -103,7 +103,7 @@ func TestReadFile(t *testing.T) {
 					{Name: "the proxy counted every injected delay", Expect: "increase(proxy:resctl_fault_injected_total) > 100"},
 				},
 				Scrape: scenario.Scrape{Interval: time.Second},
-				Output: scenario.Output{Dir: "resctl-out", Formats: []string{"json"}},
+				Output: scenario.Output{Dir: "resctl-out", Formats: []string{"json", "html"}},
 				File:   "../testdata/scenarios/quickstart.yaml",
 			},
 		},

@@ -26,7 +26,9 @@
 // [Expr.Selectors] tells a runner what to scrape. [Expr.Check] evaluates
 // the expression against a [RunEnv], which supplies the run's load, scrapes
 // and state history, in a [Scope], and reports what was observed in a form
-// fit for a human.
+// fit for a human. [Expr.Explain] returns each comparison of the
+// expression with what it read, its limit and the steps at which it broke
+// it, so a report can say why an SLA failed and draw its limit.
 //
 // Internally the checker compiles the tree into a compact form over a table
 // of leaves (the values an expression reads), so that scanning an hour of

@@ -11,6 +11,16 @@ import (
 // Window is a stretch of a run, as offsets from its start.
 type Window struct{ From, To time.Duration }
 
+// stateInstant is when states are read for the window: as they stand at
+// its end, which, like every window, excludes its end — a fault switched
+// off as its phase ends was still on during it.
+func (w Window) stateInstant() time.Duration {
+	if w.To > w.From {
+		return w.To - 1
+	}
+	return w.To
+}
+
 // Point is one scraped sample, at offset T from the run's start.
 type Point struct {
 	T time.Duration
@@ -133,13 +143,7 @@ func (e *Expr) Check(env RunEnv, sc Scope) (Result, error) {
 		return res, err
 	}
 
-	// States are read as they stand at the end of the window, which, like
-	// every window, excludes its end: a fault switched off as its phase
-	// ends was still on during it.
-	stateAt := sc.Window.To
-	if stateAt > sc.Window.From {
-		stateAt--
-	}
+	stateAt := sc.Window.stateInstant()
 	var observed, missing []string
 	never := false
 	for i, l := range e.leaves {

@@ -36,6 +36,11 @@ type evaluator struct {
 	now    uint32
 	at     []time.Duration // timing leaves: the instant of the event
 	found  []bool          // timing leaves: whether the event happened
+	since  []time.Duration // timing leaves: the instant counted from
+	// stepping reads the SLA's own leaves over whatever window it is
+	// given rather than once for good: Explain walks the SLA's window
+	// step by step with it.
+	stepping bool
 }
 
 type leafVal struct {
@@ -55,6 +60,7 @@ func newEvaluator(e *Expr, env RunEnv, sc Scope) (*evaluator, error) {
 		now:    1,
 		at:     make([]time.Duration, n),
 		found:  make([]bool, n),
+		since:  make([]time.Duration, n),
 	}
 	for i, name := range e.phases {
 		if name == PhaseRun {
@@ -92,7 +98,7 @@ func (ev *evaluator) leaf(i int, cur Window, at time.Duration) leafVal {
 	}
 	ev.vals[i] = v
 	ev.done[i] = ev.now
-	if l.scope == 0 || l.win.kind == winDuring {
+	if (l.scope == 0 && !ev.stepping) || l.win.kind == winDuring {
 		ev.done[i] = forever
 	}
 	return v

@@ -27,6 +27,7 @@ func (ev *evaluator) scan(i int, l *leaf) leafVal {
 	default:
 		start = ev.sc.DetectFrom.From
 	}
+	ev.since[i] = start
 	found := func(t time.Duration) leafVal {
 		ev.at[i], ev.found[i] = t, true
 		return leafVal{v: (t - start).Seconds(), ok: true}

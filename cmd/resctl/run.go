@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/charmbracelet/x/term"
@@ -30,6 +32,9 @@ type runOptions struct {
 	HTML     string
 	JUnit    string
 	Markdown string
+	// NoHTML leaves report.html out of OutDir, whatever the scenario's
+	// output.formats say; --html FILE still writes one.
+	NoHTML bool
 	// SaveResults streams every result to this file in vegeta's encoding.
 	SaveResults string
 	// AdminAllowedHosts are further names the proxies' admin API answers to.
@@ -55,9 +60,10 @@ report.json is written to --out (default: the scenario's output.dir, or
 ` + scenario.DefaultOutputDir + `) even when the run is interrupted (Ctrl-C, SIGTERM, SIGHUP) or
 fails, at any moment, start-up included — it then says how far the run got,
 and phases and SLAs it never reached are "not run" — beside the
-formats the scenario's output.formats lists: report.html (the recovery
-report), junit.xml, summary.md. --html, --junit and --markdown write those
-formats to further files. When $GITHUB_STEP_SUMMARY is set, the Markdown
+formats the scenario's output.formats lists (by default report.html, the
+recovery report; also junit.xml, summary.md). --no-html leaves report.html
+out; --html, --junit and --markdown write those formats to further files.
+The last line printed names the HTML report to open. When $GITHUB_STEP_SUMMARY is set, the Markdown
 summary is appended to it. A file that cannot be written does not stop the
 others; the exit code is then 1.`,
 		Example: "  resctl run testdata/scenarios/quickstart.yaml --out /tmp/resctl-out",
@@ -74,6 +80,7 @@ others; the exit code is then 1.`,
 	cmd.Flags().StringVarP(&opts.OutDir, "out", "o", "", "directory for report.json (default: output.dir of the scenario, or "+scenario.DefaultOutputDir+")")
 	cmd.Flags().BoolVarP(&opts.Quiet, "quiet", "q", false, "print only the verdict summary, not phase progress")
 	cmd.Flags().StringVar(&opts.HTML, "html", "", "also write the HTML recovery report to `FILE`")
+	cmd.Flags().BoolVar(&opts.NoHTML, "no-html", false, "do not write report.html into the output directory (written by default)")
 	cmd.Flags().StringVar(&opts.JUnit, "junit", "", "also write JUnit XML (one test case per SLA) to `FILE`")
 	cmd.Flags().StringVar(&opts.Markdown, "markdown", "", "also write the Markdown summary to `FILE`")
 	cmd.Flags().StringSliceVar(&opts.AdminAllowedHosts, "admin-allowed-host", nil, "a `NAME` the proxies' admin API answers to besides loopback and its own address (repeatable)")
@@ -181,9 +188,24 @@ func runScenario(ctx context.Context, opts *runOptions) error {
 	case runErr != nil:
 		return withCode(exitRunFailed, runErr, hintFor(runErr))
 	case !rep.Passed:
-		return &exitError{code: exitSLAFailed, err: errors.New("one or more SLAs failed"), hint: "see the SLA section above or " + jsonPath}
+		see := jsonPath
+		if p := htmlPath(paths); p != "" {
+			see = p
+		}
+		return &exitError{code: exitSLAFailed, err: errors.New("one or more SLAs failed"), hint: "see the SLA section above or " + see}
 	}
 	return nil
+}
+
+// htmlPath is the HTML report among the files written, if any: the one
+// the run's last line names.
+func htmlPath(paths []string) string {
+	for i := len(paths) - 1; i >= 0; i-- {
+		if strings.HasSuffix(paths[i], ".html") {
+			return paths[i]
+		}
+	}
+	return ""
 }
 
 // writeRunOutputs writes the run's reports: report.json always (it is the
@@ -200,11 +222,18 @@ func writeRunOutputs(rep *report.Report, dir string, formats []string, opts *run
 			errs = append(errs, fmt.Errorf("output.formats: %w", err))
 			continue
 		}
+		if f == report.FormatHTML && opts.NoHTML {
+			continue
+		}
 		outs = append(outs, output{f, filepath.Join(dir, f.FileName())})
 	}
 	outs = append(outs, flagOutputs(map[report.Format]string{
 		report.FormatHTML: opts.HTML, report.FormatJUnit: opts.JUnit, report.FormatMarkdown: opts.Markdown,
 	})...)
+	// The HTML reports last, so the run's last line names one to open.
+	slices.SortStableFunc(outs, func(a, b output) int {
+		return cmp.Compare(boolRank(a.format == report.FormatHTML), boolRank(b.format == report.FormatHTML))
+	})
 	paths, err := writeOutputs(rep, outs, opts.Stdout)
 	errs = append(errs, err)
 	if p := os.Getenv("GITHUB_STEP_SUMMARY"); p != "" {
@@ -226,6 +255,13 @@ func terminalWidth(w io.Writer) func() int {
 		}
 		return cols
 	}
+}
+
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func hintFor(err error) string {
