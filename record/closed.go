@@ -22,9 +22,10 @@ import (
 // Layout: requests, successes, errors, fallbacks, dropped, timed, min and
 // max µs; the summary's Min, Mean, P50, P90, P95, P99, P999 and Max in
 // ns; the successes' count, min and max µs; the failures' count and, if
-// any, their min and max µs, the summary's success and error latencies
-// (eight durations each) and the failures' histogram (its count of
-// non-zero buckets, then the buckets); codes (count, then code and n
+// any, their min and max µs and either 0, when every timed result failed
+// (the failures' histogram and latency are then the second's), or their
+// histogram's count of non-zero buckets plus one, the summary's success
+// and error latencies (eight durations each) and those buckets; codes (count, then code and n
 // each), gRPC codes and reasons (count, then text and n each), in sorted
 // order; then the histogram's buckets to the end of the record.
 
@@ -77,17 +78,23 @@ func appendClosed(dst []byte, b *bucket, sum Summary) []byte {
 		for _, v := range []uint64{b.errs.n, uint64(b.errs.minUs), uint64(b.errs.maxUs)} {
 			dst = binary.AppendUvarint(dst, v)
 		}
-		dst = appendLatency(dst, sum.SuccessLatency)
-		dst = appendLatency(dst, sum.ErrorLatency)
-		counts := b.errs.h.Export().Counts
-		n := 0
-		for _, c := range counts {
-			if c != 0 {
-				n++
+		if b.okN == 0 {
+			// Every timed result failed: the failures' histogram and
+			// latency are the second's own (an abort's seconds).
+			dst = binary.AppendUvarint(dst, 0)
+		} else {
+			counts := b.errs.h.Export().Counts
+			n := 0
+			for _, c := range counts {
+				if c != 0 {
+					n++
+				}
 			}
+			dst = binary.AppendUvarint(dst, uint64(n)+1)
+			dst = appendLatency(dst, sum.SuccessLatency)
+			dst = appendLatency(dst, sum.ErrorLatency)
+			dst = appendBuckets(dst, counts)
 		}
-		dst = binary.AppendUvarint(dst, uint64(n))
-		dst = appendBuckets(dst, counts)
 	}
 	dst = binary.AppendUvarint(dst, uint64(len(b.Codes)))
 	for _, code := range slices.Sorted(maps.Keys(b.Codes)) {
@@ -152,7 +159,7 @@ type closedSecond struct {
 	errMinUs, errMaxUs    int64
 	okLatency, errLatency Latency
 	errHist               []byte
-	errBuckets            int
+	errBuckets            int // -1: the failures' histogram is hist
 	// hist is the rest of the record: the histogram's buckets.
 	hist []byte
 }
@@ -170,11 +177,15 @@ func decodeClosed(rec []byte) closedSecond {
 	c.okN, c.okMinUs, c.okMaxUs = r.uvarint(), int64(r.uvarint()), int64(r.uvarint())
 	if c.errN = r.uvarint(); c.errN > 0 {
 		c.errMinUs, c.errMaxUs = int64(r.uvarint()), int64(r.uvarint())
-		c.okLatency, c.errLatency = r.latency(), r.latency()
-		c.errBuckets = int(r.uvarint())
-		rest := r.b
-		r.skipBuckets(c.errBuckets)
-		c.errHist = rest[:len(rest)-len(r.b)]
+		if k := int(r.uvarint()); k == 0 {
+			c.errLatency, c.errBuckets = c.latency, -1 // the second's own
+		} else {
+			c.okLatency, c.errLatency = r.latency(), r.latency()
+			c.errBuckets = k - 1
+			rest := r.b
+			r.skipBuckets(c.errBuckets)
+			c.errHist = rest[:len(rest)-len(r.b)]
+		}
 	}
 	if n := r.uvarint(); n > 0 {
 		c.Codes = make(map[int]uint64, n)
@@ -225,7 +236,11 @@ func (c closedSecond) reopen(newHist func() *hdrhistogram.Histogram) *bucket {
 		okN: c.okN, okMinUs: c.okMinUs, okMaxUs: c.okMaxUs}
 	if c.errN > 0 {
 		em := newMerger()
-		addBuckets(em, c.errHist, c.errBuckets)
+		if c.errBuckets < 0 {
+			c.addTo(em)
+		} else {
+			addBuckets(em, c.errHist, c.errBuckets)
+		}
 		b.errs = &extra{h: newHist(), n: c.errN, minUs: c.errMinUs, maxUs: c.errMaxUs}
 		b.errs.h.Merge(em.histogram())
 	}
