@@ -70,7 +70,7 @@ type funcExchange struct {
 	classify Classifier
 }
 
-func (f funcExchange) send(ctx context.Context, _ *outCall) (any, Outcome, error) {
+func (f funcExchange) send(ctx context.Context, _ *outCall, _ int) (any, Outcome, error) {
 	err := f.fn(ctx)
 	o := f.classify(err)
 	if err != nil && ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {

@@ -68,15 +68,15 @@ type grpcUnary struct {
 
 var _ exchange = (*grpcUnary)(nil)
 
-func (u *grpcUnary) send(ctx context.Context, x *outCall) (any, Outcome, error) {
+func (u *grpcUnary) send(ctx context.Context, x *outCall, n int) (any, Outcome, error) {
 	// Every attempt after the first gets a reply of its own: a hedge's
 	// may run beside the first, even as the first is judged the winner.
 	// The winner's is merged into the caller's at the end.
 	reply := u.reply
-	if m, ok := reply.(proto.Message); ok && x.attempts.Load() > 1 {
+	if m, ok := reply.(proto.Message); ok && n > 1 {
 		reply = m.ProtoReflect().New().Interface()
 	}
-	ctx = attemptMetadata(ctx, x)
+	ctx = attemptMetadata(ctx, x, n)
 	var hdr metadata.MD
 	opts := u.opts
 	if x.attemptHeader != "" || x.idHeader != "" {
@@ -97,10 +97,10 @@ func (u *grpcUnary) send(ctx context.Context, x *outCall) (any, Outcome, error) 
 
 // attemptMetadata adds the attempt's number and the call's id to the
 // outgoing metadata, as the HTTP paths add their headers.
-func attemptMetadata(ctx context.Context, x *outCall) context.Context {
+func attemptMetadata(ctx context.Context, x *outCall, n int) context.Context {
 	var kv []string
 	if x.attemptHeader != "" {
-		kv = append(kv, x.attemptHeader, strconv.Itoa(int(x.attempts.Load())))
+		kv = append(kv, x.attemptHeader, strconv.Itoa(n))
 	}
 	if x.idHeader != "" {
 		if md, _ := metadata.FromOutgoingContext(ctx); len(md.Get(x.idHeader)) == 0 {

@@ -12,11 +12,11 @@ import (
 // protocol: an HTTP request of the Transport, a gRPC client call, a Call.
 // The wrappers decide; the exchange sends, reads and discards answers.
 type exchange interface {
-	// send makes one attempt under ctx. It returns the attempt's answer
+	// send makes attempt n (from 1) under ctx. It returns the attempt's answer
 	// (nil when there is none: a transport error, a Call), its Outcome for
 	// the policies, and the error the caller gets when that answer is
 	// final and is not one.
-	send(ctx context.Context, x *outCall) (ans any, o Outcome, err error)
+	send(ctx context.Context, x *outCall, n int) (ans any, o Outcome, err error)
 	// repeatable reports whether the call may be sent more than once: its
 	// method is in methods (HTTP only) and its body, up to maxBody, can
 	// be replayed byte for byte.
@@ -55,7 +55,7 @@ func withDeadline(ctx context.Context, at time.Time) (context.Context, ender) {
 type outCall struct {
 	req Request
 	ex  exchange
-	// attempts numbers the attempts sent; inFlight counts those running.
+	// attempts counts the attempts sent; inFlight those running.
 	attempts, inFlight atomic.Int32
 	// attemptHeader and idHeader are the headers a retry or a hedge
 	// numbers attempts and identifies the call in; id is the call's id.
@@ -134,10 +134,10 @@ func (c *Chain) outgoing() stage {
 type sendStage struct{}
 
 func (sendStage) run(ctx context.Context, x *outCall) result {
-	x.attempts.Add(1)
+	n := x.attempts.Add(1)
 	x.inFlight.Add(1)
 	defer x.inFlight.Add(-1)
-	ans, o, err := x.ex.send(ctx, x)
+	ans, o, err := x.ex.send(ctx, x, int(n))
 	return result{ans: ans, o: o, err: err}
 }
 

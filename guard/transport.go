@@ -96,10 +96,9 @@ func (e *httpExchange) reset() {
 
 var _ exchange = (*httpExchange)(nil)
 
-func (e *httpExchange) send(ctx context.Context, x *outCall) (any, Outcome, error) {
+func (e *httpExchange) send(ctx context.Context, x *outCall, n int) (any, Outcome, error) {
 	first := e.sends.Add(1) == 1
 	r := e.req
-	n := x.attempts.Load()
 	stamp := x.stamp != nil && x.stamp.header != ""
 	switch a, ok := ctx.(*attemptCtx); {
 	case ok && a.src == e.req:
@@ -115,7 +114,7 @@ func (e *httpExchange) send(ctx context.Context, x *outCall) (any, Outcome, erro
 			r.Header = make(http.Header, 3)
 		}
 		if x.attemptHeader != "" {
-			setAttempt(r.Header, http.CanonicalHeaderKey(x.attemptHeader), int(n))
+			setAttempt(r.Header, http.CanonicalHeaderKey(x.attemptHeader), n)
 		}
 		if x.idHeader != "" && headerGet(r.Header, x.idHeader) == "" {
 			r.Header[x.idHeader] = []string{x.id}
