@@ -55,5 +55,5 @@ func notRunText(s SLA) string {
 	if s.During != "" {
 		return "the run stopped before phase " + s.During
 	}
-	return "the run stopped before any phase"
+	return "the run stopped before a phase it reads"
 }

@@ -328,28 +328,82 @@ func msOf(l record.Latency) *report.Latency {
 
 // markNotRun marks what a run that stopped at runEnd never reached: the
 // phases that had not begun, the SLAs over them (over any phase, when
-// none had begun), which are then neither passed nor failed; and says
-// which phase the run stopped in.
-func markNotRun(r *report.Report, spans []record.PhaseSpan, runEnd time.Duration) {
+// none had begun) or that read them, which are then neither passed nor
+// failed; and says which phase the run stopped in.
+func markNotRun(r *report.Report, s *scenario.Scenario, spans []record.PhaseSpan, runEnd time.Duration) {
 	notRun := map[string]bool{}
+	ended := map[string]bool{}
+	none := true
 	r.Reached = "starting the load"
 	for i, span := range spans {
+		ended[span.Name] = span.End <= runEnd
+		notRun[span.Name] = span.Start >= runEnd
 		if span.Start < runEnd {
 			r.Reached = "phase " + span.Name
+			none = false
 			continue
 		}
-		notRun[span.Name] = true
 		r.Phases[i] = report.Phase{Name: span.Name, StartS: span.Start.Seconds(), EndS: span.End.Seconds(), NotRun: true}
 	}
-	none := len(notRun) == len(spans)
 	r.Passed = true
 	for i, sla := range r.SLAs {
-		if none || notRun[sla.During] {
+		reads := i < len(s.SLAs) && s.SLAs[i].Name == sla.Name && readsUnreached(s, s.SLAs[i], sla.Kind, notRun, ended)
+		if none || notRun[sla.During] || reads {
 			r.SLAs[i] = report.SLA{Name: sla.Name, Expect: sla.Expect, During: sla.During, Kind: sla.Kind, NotRun: true}
 			continue
 		}
 		r.Passed = r.Passed && sla.Passed
 	}
+}
+
+// readsUnreached says whether an SLA reads a phase the run did not reach:
+// one it names (during X, from: X) that never began, the phase a time_to
+// counts from that never began, or the phase a recovery_time counts from
+// the end of that never ended — a recovery the run never came to.
+func readsUnreached(s *scenario.Scenario, sla scenario.SLA, kind string, notRun, ended map[string]bool) bool {
+	var named []string
+	for _, p := range sla.Expr.Phases() {
+		if _, isPhase := notRun[p]; isPhase { // not a process fault's window
+			named = append(named, p)
+		}
+	}
+	for _, p := range named {
+		if notRun[p] {
+			return true
+		}
+	}
+	from := sla.During
+	switch kind {
+	case verify.ResultTimeTo:
+		if from == "" && len(named) == 0 {
+			from = faultPhase(s, true)
+		}
+		return from != "" && notRun[from]
+	case verify.ResultRecoveryTime:
+		if from == "" && len(named) == 0 {
+			from = faultPhase(s, false)
+		}
+		for _, p := range append(named, from) {
+			if p != "" && !ended[p] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// faultPhase is the first (or last) phase with faults, "" for none.
+func faultPhase(s *scenario.Scenario, first bool) string {
+	name := ""
+	for _, ph := range s.Phases {
+		if len(ph.Faults) > 0 {
+			if first {
+				return ph.Name
+			}
+			name = ph.Name
+		}
+	}
+	return name
 }
 
 // notStartedReport is the report of a run that stopped (interrupted,

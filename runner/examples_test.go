@@ -15,9 +15,10 @@ import (
 )
 
 // exampleGlobs are the example scenarios CI runs end to end: the guard
-// examples, one per policy kind and call wrapper. Each runs for under ten
-// seconds and is tuned to pass on a loaded two-core machine; the quickstart
-// is left out, as it runs for half a minute.
+// examples, one per policy kind and call wrapper. Each runs for about ten
+// seconds, a one-second warm-up that no SLA reads included, and is tuned
+// to pass on a loaded two-core machine; the quickstart is left out, as it
+// runs for half a minute.
 //
 // -examples replaces the list, to try scenarios by hand:
 //

@@ -122,7 +122,7 @@ func noNamespacesLeft(t *testing.T) {
 // the link between the proxy and the demo target.
 func TestExample_NetworkPartition(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs an example scenario: 8 s of real load")
+		t.Skip("runs an example scenario: 9 s of real load")
 	}
 	if err := netem.Supported(); err != nil {
 		t.Skipf("skipping real network faults: %v", err)

@@ -34,7 +34,7 @@ func demoOptions(t *testing.T) Options {
 // and started again; its SLAs time its return from the run's own record.
 func TestExample_ProcessKill(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs an example scenario: 12 s of real load")
+		t.Skip("runs an example scenario: 13 s of real load")
 	}
 	s, err := scenario.ReadFile("../testdata/scenarios/process-kill.yaml")
 	if err != nil {

@@ -345,7 +345,7 @@ func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*r
 	slices.SortStableFunc(events, func(a, b record.Event) int { return cmp.Compare(a.At, b.At) })
 	r := buildReport(s, targetDesc, snap, env, proxies, events, runEnd)
 	if n := len(plan.spans); n > 0 && runEnd < plan.spans[n-1].End {
-		markNotRun(r, plan.spans, runEnd)
+		markNotRun(r, s, plan.spans, runEnd)
 	}
 	addRuntimeFaults(r, s, clock.runtimeFaults())
 	addNetworkFaults(r, s, clock.networkFaults())

@@ -275,6 +275,8 @@ phases:
 slas:
   - {name: healthy, during: baseline, expect: success_rate >= 0%}
   - {name: survives, during: fault, expect: success_rate >= 99%}
+  - {name: detects, expect: "time_to(success_rate < 50%, from=fault) < 1s"}
+  - {name: recovers, expect: "recovery_time(success_rate >= 99%, from=baseline) < 1s"}
 `
 	tests := []struct {
 		name string
@@ -303,14 +305,14 @@ services:
     env: {RUNNER_ANNOUNCE: "` + ln.Addr().String() + `"}
     ready: 127.0.0.1:1
 target: {builtin: demo}` + phases, nil
-		}, "starting service slow", []string{"healthy", "survives"}},
+		}, "starting service slow", []string{"healthy", "survives", "detects", "recovers"}},
 		{"as the first phase begins", func(t *testing.T, cancel func()) (string, io.Writer) {
 			return "name: first phase\ntarget: {builtin: demo}" + phases, &onLine{prefix: "resctl: phase baseline", do: cancel}
-		}, "phase baseline", []string{"survives"}},
+		}, "phase baseline", []string{"survives", "detects", "recovers"}},
 		{"at 0.2s", func(t *testing.T, cancel func()) (string, io.Writer) {
 			time.AfterFunc(200*time.Millisecond, cancel)
 			return "name: early\ntarget: {builtin: demo}" + phases, nil
-		}, "", []string{"survives"}},
+		}, "", []string{"survives", "detects", "recovers"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

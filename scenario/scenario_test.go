@@ -83,7 +83,8 @@ func TestReadFile(t *testing.T) {
 					Timeout: 5 * time.Second,
 				},
 				Phases: []scenario.Phase{
-					{Name: "baseline", Duration: 10 * time.Second},
+					{Name: "warmup", Duration: 2 * time.Second},
+					{Name: "baseline", Duration: 8 * time.Second},
 					{Name: "fault", Duration: 10 * time.Second, Faults: []scenario.Fault{
 						{Proxy: "proxy", ID: "fault/latency", Spec: &inject.LatencySpec{
 							Match:  inject.Match{Percent: 50},
