@@ -203,7 +203,11 @@ phases:
     faults:
       - restart: {process: orders}
 `)
-	s.Phases[1].Faults = rolling.Phases[0].Faults
+	for i := range s.Phases {
+		if s.Phases[i].Name == "kill" {
+			s.Phases[i].Faults = rolling.Phases[0].Faults
+		}
+	}
 	r, err = Run(context.Background(), s, Options{LogDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
