@@ -173,13 +173,12 @@ func slaWindow(r *Report, s SLA) (from, to float64) {
 
 // overlay is what an SLA check draws on a chart, in the chart's values.
 type overlay struct {
-	n       int
-	sla     SLA
-	check   SLACheck
-	from    float64 // the stretch the limit applies to
-	to      float64
-	scale   float64 // canonical value → the chart's unit
-	display string  // the chart's unit, for labels
+	n     int
+	sla   SLA
+	check SLACheck
+	from  float64 // the stretch the limit applies to
+	to    float64
+	scale float64 // canonical value → the chart's unit
 }
 
 // overlaysFor are the checks of every SLA that read what match accepts.

@@ -284,7 +284,6 @@ func lineEnds(data []byte) []int {
 // once and its size added at every alias of it.
 type counter struct {
 	max   int
-	total int
 	size  map[*yaml.Node]int // anchored nodes' expanded sizes
 	open  map[*yaml.Node]bool
 	over  *yaml.Node // where the count first passed max
