@@ -61,12 +61,7 @@ func runServiceExample(t *testing.T, pkg, binEnv, addrEnv, file string) *report.
 	if testing.Short() {
 		t.Skip("builds and runs a service")
 	}
-	bin := filepath.Join(t.TempDir(), filepath.Base(pkg))
-	build := exec.Command("go", "build", "-o", bin, pkg)
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build %s: %v\n%s", pkg, err, out)
-	}
+	bin := buildService(t, pkg)
 	deps, err := demo.Start("127.0.0.1:0", demo.Options{Seed: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -84,12 +79,31 @@ func runServiceExample(t *testing.T, pkg, binEnv, addrEnv, file string) *report.
 	if err != nil {
 		t.Fatal(err)
 	}
+	requirePassed(t, r)
+	return r
+}
+
+// buildService builds the program in pkg (a path from the module's root)
+// and returns its binary's path.
+func buildService(t *testing.T, pkg string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), filepath.Base(pkg))
+	build := exec.Command("go", "build", "-o", bin, pkg)
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", pkg, err, out)
+	}
+	return bin
+}
+
+// requirePassed fails the test for every SLA of r that failed.
+func requirePassed(t *testing.T, r *report.Report) {
+	t.Helper()
 	for _, sla := range r.SLAs {
 		if !sla.Passed {
 			t.Errorf("SLA %q failed: observed %s %s", sla.Name, sla.Observed, sla.Error)
 		}
 	}
-	return r
 }
 
 func freeAddr(t *testing.T) string {
@@ -132,12 +146,7 @@ func runCacheExample(t *testing.T, file string) *report.Report {
 		}
 		t.Skip("redis-server is not installed; apt-get install redis-server, or set RESCTL_REDIS_TEST=1 to require it")
 	}
-	bin := filepath.Join(t.TempDir(), "cache")
-	build := exec.Command("go", "build", "-o", bin, "./testdata/services/cache")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build the cache service: %v\n%s", err, out)
-	}
+	bin := buildService(t, "./testdata/services/cache")
 	redisAddr := freeAddr(t)
 	_, port, _ := strings.Cut(redisAddr, ":")
 	t.Setenv("CACHE_BIN", bin)
@@ -151,11 +160,7 @@ func runCacheExample(t *testing.T, file string) *report.Report {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, sla := range r.SLAs {
-		if !sla.Passed {
-			t.Errorf("SLA %q failed: observed %s %s", sla.Name, sla.Observed, sla.Error)
-		}
-	}
+	requirePassed(t, r)
 	// redis-server was stopped with the run: its port is free again.
 	if c, err := net.DialTimeout("tcp", redisAddr, time.Second); err == nil {
 		c.Close()

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -44,11 +43,7 @@ func TestExample_ProcessKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, sla := range r.SLAs {
-		if !sla.Passed {
-			t.Errorf("SLA %q failed: observed %s %s", sla.Name, sla.Observed, sla.Error)
-		}
-	}
+	requirePassed(t, r)
 	if len(r.Processes) != 1 {
 		t.Fatalf("processes = %+v, want the target", r.Processes)
 	}
@@ -146,12 +141,7 @@ func TestExample_ProcessReplicas(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs a service")
 	}
-	bin := filepath.Join(t.TempDir(), "orders")
-	build := exec.Command("go", "build", "-o", bin, "./testdata/services/orders")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build the orders service: %v\n%s", err, out)
-	}
+	bin := buildService(t, "./testdata/services/orders")
 	payments, err := demo.Start("127.0.0.1:0", demo.Options{Seed: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -177,11 +167,7 @@ func TestExample_ProcessReplicas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, sla := range r.SLAs {
-		if !sla.Passed {
-			t.Errorf("SLA %q failed: observed %s %s", sla.Name, sla.Observed, sla.Error)
-		}
-	}
+	requirePassed(t, r)
 	restarts := map[string]int{}
 	for _, p := range r.Processes {
 		restarts[p.Name] = p.Restarts
