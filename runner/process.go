@@ -53,7 +53,7 @@ func (ps *processSet) add(name string, in *service.Instance) {
 	ps.inst[name] = in
 	ps.state[name] = in.State()
 	ps.mu.Unlock()
-	in.OnState = func(s service.State) { ps.changed(name, s) }
+	in.OnState(func(s service.State) { ps.changed(name, s) })
 }
 
 func (ps *processSet) changed(name string, s service.State) {

@@ -34,13 +34,11 @@ var ErrDown = errors.New("process is down")
 
 // Instance is a process resctl can kill, pause, continue and start again
 // while a run goes on, with the same command, environment and readiness
-// check each time. It tells every change of its state to OnState.
+// check each time. It tells every change of its state to the function
+// given to OnState.
 type Instance struct {
-	// OnState, if set, is called with each new state, in order, with the
-	// instance's lock held: it must not call the instance.
-	OnState func(State)
-
 	mu       sync.Mutex
+	onState  func(State)
 	spec     Spec
 	p        *Process
 	state    State
@@ -53,6 +51,14 @@ type Instance struct {
 
 // NewInstance returns an instance of spec, not started.
 func NewInstance(spec Spec) *Instance { return &Instance{spec: spec, state: StateDown} }
+
+// OnState has f called with each new state from now on, in order, with
+// the instance's lock held: f must not call the instance.
+func (in *Instance) OnState(f func(State)) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.onState = f
+}
 
 // SetCommand changes the command later starts use, e.g. to pin the port a
 // first start picked.
@@ -99,8 +105,8 @@ func (in *Instance) set(s State) {
 		return
 	}
 	in.state = s
-	if in.OnState != nil {
-		in.OnState(s)
+	if in.onState != nil {
+		in.onState(s)
 	}
 }
 

@@ -62,7 +62,7 @@ func TestInstance_KillAndStartAgain(t *testing.T) {
 	in := NewInstance(Spec{Name: "svc", Command: []string{self(t)}, Env: map[string]string{"SERVICE_HELPER": "listen-fixed", "ADDR": addr},
 		ReadyTCP: addr, LogDir: t.TempDir()})
 	var log stateLog
-	in.OnState = log.add
+	in.OnState(log.add)
 	if err := in.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -113,11 +113,11 @@ func TestInstance_ExitByItself(t *testing.T) {
 	addr := freeAddr(t)
 	in := NewInstance(Spec{Name: "svc", Command: []string{self(t)}, Env: map[string]string{"SERVICE_HELPER": "listen-fixed", "ADDR": addr}, ReadyTCP: addr})
 	down := make(chan struct{})
-	in.OnState = func(s State) {
+	in.OnState(func(s State) {
 		if s == StateDown {
 			close(down)
 		}
-	}
+	})
 	if err := in.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
