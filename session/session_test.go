@@ -42,14 +42,20 @@ func startHostFor(t *testing.T, target, token string) host {
 
 func startHostAt(t *testing.T, adminListen, target, token string) host {
 	t.Helper()
+	return serveHost(t, target, harness.ServeOptions{
+		Proxies:     []harness.ProxyConfig{{Name: "web", Listen: "127.0.0.1:0", Upstream: target, Protocol: harness.ProtocolHTTP}},
+		AdminListen: adminListen, Token: token,
+	})
+}
+
+// serveHost runs a standalone harness with opts until the test ends.
+func serveHost(t *testing.T, target string, opts harness.ServeOptions) host {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan harness.Started, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- harness.Serve(ctx, harness.ServeOptions{
-			Proxies:     []harness.ProxyConfig{{Name: "web", Listen: "127.0.0.1:0", Upstream: target, Protocol: harness.ProtocolHTTP}},
-			AdminListen: adminListen, Token: token,
-		}, func(s harness.Started) { ready <- s })
+		done <- harness.Serve(ctx, opts, func(s harness.Started) { ready <- s })
 	}()
 	var st harness.Started
 	select {
@@ -66,7 +72,16 @@ func startHostAt(t *testing.T, adminListen, target, token string) host {
 		}
 	}
 	t.Cleanup(stop)
-	return host{admin: &harness.AdminClient{BaseURL: st.AdminURL, Token: token}, target: target, stop: stop}
+	return host{admin: &harness.AdminClient{BaseURL: st.AdminURL, Token: opts.Token}, target: target, stop: stop}
+}
+
+// addTheirs adds a fault to the host's web proxy as someone other than
+// the session would.
+func addTheirs(t *testing.T, h host) {
+	t.Helper()
+	if _, err := h.admin.AddFault(context.Background(), "web", harness.FaultRequest{ID: "theirs", Kind: "latency", TTL: "1m", Params: json.RawMessage(`{"delay":"1ms"}`)}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func newSession(t *testing.T, h host, owned bool) *session.Session {
@@ -208,9 +223,7 @@ func TestSession_AttachedSeesOthersAndClearsItsOwn(t *testing.T) {
 	h := startHost(t, "")
 	s := newSession(t, h, false)
 	ctx := context.Background()
-	if _, err := h.admin.AddFault(ctx, "web", harness.FaultRequest{ID: "theirs", Kind: "latency", TTL: "1m", Params: json.RawMessage(`{"delay":"1ms"}`)}); err != nil {
-		t.Fatal(err)
-	}
+	addTheirs(t, h)
 	exec(t, s, "abort web 500 1% id=mine")
 	s.Poll(ctx)
 	var mine, theirs bool
@@ -247,27 +260,16 @@ func TestSession_SaveOtherProxy(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Close() })
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan harness.Started, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- harness.Serve(ctx, harness.ServeOptions{
-			Proxies: []harness.ProxyConfig{
-				{Name: "web", Listen: "127.0.0.1:0", Upstream: srv.URL(), Protocol: harness.ProtocolHTTP},
-				{Name: "db", Listen: "127.0.0.1:0", Upstream: strings.TrimPrefix(srv.URL(), "http://"), Protocol: harness.ProtocolTCP},
-			},
-			AdminListen: "127.0.0.1:0",
-		}, func(s harness.Started) { ready <- s })
-	}()
-	var st harness.Started
-	select {
-	case st = <-ready:
-	case err := <-done:
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); <-done })
+	h := serveHost(t, srv.URL(), harness.ServeOptions{
+		Proxies: []harness.ProxyConfig{
+			{Name: "web", Listen: "127.0.0.1:0", Upstream: srv.URL(), Protocol: harness.ProtocolHTTP},
+			{Name: "db", Listen: "127.0.0.1:0", Upstream: strings.TrimPrefix(srv.URL(), "http://"), Protocol: harness.ProtocolTCP},
+		},
+		AdminListen: "127.0.0.1:0",
+	})
+	ctx := context.Background()
 	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
-	s, err := session.New(ctx, session.Options{Admin: &harness.AdminClient{BaseURL: st.AdminURL}, Owned: true, Front: "web", Target: srv.URL(), Now: func() time.Time { return now }})
+	s, err := session.New(ctx, session.Options{Admin: h.admin, Owned: true, Front: "web", Target: srv.URL(), Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,9 +311,7 @@ func TestSession_CloseKeepTouchesNothing(t *testing.T) {
 	h := startHost(t, "")
 	s := newSession(t, h, false)
 	ctx := context.Background()
-	if _, err := h.admin.AddFault(ctx, "web", harness.FaultRequest{ID: "theirs", Kind: "latency", TTL: "1m", Params: json.RawMessage(`{"delay":"1ms"}`)}); err != nil {
-		t.Fatal(err)
-	}
+	addTheirs(t, h)
 	exec(t, s, "abort web 500 1% id=mine")
 	if n, err := s.Close(ctx, true); err != nil || n != 0 {
 		t.Fatalf("Close keeping the faults cleared %d (%v): want 0", n, err)
