@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -41,9 +42,20 @@ func TestMain(m *testing.M) {
 	if childMain() {
 		return
 	}
+	flag.Parse()
+	resctlBin = startResctlBuild()
+	code := m.Run()
+	if err := resctlBin.close(); err != nil && code == 0 {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
 	// service starts processes from one goroutine that lives as long as
 	// the process (see service.startCmd).
-	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/resctl/resctl/service.spawnLoop"))
+	if err := goleak.Find(goleak.IgnoreAnyFunction("github.com/resctl/resctl/service.spawnLoop")); err != nil && code == 0 {
+		fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)
+		code = 1
+	}
+	os.Exit(code)
 }
 
 // serviceUnderTest is a service that calls a downstream API for every
