@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -428,5 +429,41 @@ func TestWriteHTML_Failures(t *testing.T) {
 				t.Errorf("%d deadlines drawn, want %d", len(deadlines), timed)
 			}
 		})
+	}
+}
+
+// A guard state an SLA reads gets a lane even when it never changed (the
+// breaker that never opened is what a failed time_to has to show); one no
+// SLA reads and that never changed does not.
+func TestWriteHTML_UnchangedGuardLane(t *testing.T) {
+	r := timingFixture()
+	r.Guards = []GuardState{{Kind: "breaker", Name: "payments", Initial: "closed"}, {Kind: "breaker", Name: "unread", Initial: "closed"}}
+	r.SLAs = append(r.SLAs, SLA{Name: "breaker opens", Expect: `time_to(breaker("payments") == open) < 2s`, Kind: "time_to",
+		Observed: "time_to=never", Values: map[string]float64{},
+		Checks: []SLACheck{
+			{Subject: `breaker("payments")`, Op: "==", LimitState: "open", StateKind: "breaker", StateName: "payments", Within: "time_to"},
+			{Subject: "time_to", Op: "<", Unit: "duration", Limit: ptr(2), SinceS: ptr(10)},
+		}})
+	doc := parseHTML(t, renderHTML(t, r))
+	g := byID(doc, "guards")
+	if g == nil {
+		t.Fatal("no guard section for a breaker an SLA reads")
+	}
+	lanes := g.NextSibling.NextSibling
+	segs := findAll(lanes, func(n *html.Node) bool { return n.Data == "title" })
+	var titles []string
+	for _, s := range segs {
+		titles = append(titles, text(s))
+	}
+	if !slices.Contains(titles, "breaker payments: closed the whole run (it never changed)") {
+		t.Errorf("no whole-run lane for the breaker; titles %q", titles)
+	}
+	if strings.Contains(text(lanes), "unread") {
+		t.Error("a lane for a breaker no SLA reads and that never changed")
+	}
+
+	r.SLAs = r.SLAs[:len(r.SLAs)-1]
+	if byID(parseHTML(t, renderHTML(t, r)), "guards") != nil {
+		t.Error("a guard section though no SLA reads a guard and none changed")
 	}
 }

@@ -72,6 +72,19 @@ type Report struct {
 	// Processes are the processes resctl started that process faults
 	// may act on, with their restarts and readiness.
 	Processes []Process `json:"processes,omitempty"`
+	// Guards are the run's guard policies with the state each started
+	// in: with the transition events, the state of every one at any
+	// instant, including one that never changed.
+	Guards []GuardState `json:"guards,omitempty"`
+}
+
+// GuardState is a guard policy of the run: its kind as SLAs name
+// it (breaker("orders") reads kind breaker, name orders) and the state it
+// started in.
+type GuardState struct {
+	Kind    string `json:"kind"`
+	Name    string `json:"name"`
+	Initial string `json:"initial"`
 }
 
 // ErrorReason is one reason requests failed, with how many failed for it
@@ -240,6 +253,10 @@ type SLACheck struct {
 	// condition this comparison is part of; it is then read at each
 	// instant, and has no Value of its own.
 	Within string `json:"within,omitempty"`
+	// StateKind and StateName name the stateful thing a state subject
+	// reads: breaker("orders") is kind breaker, name orders.
+	StateKind string `json:"state_kind,omitempty"`
+	StateName string `json:"state_name,omitempty"`
 	// SinceS is, for a timing subject, the instant it counted from: the
 	// deadline is SinceS + Limit.
 	SinceS *float64 `json:"since_s,omitempty"`

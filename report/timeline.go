@@ -690,7 +690,18 @@ func (tl timeline) stateLanes(r *Report, source string) *svgLanes {
 		}
 		p.events = append(p.events, e)
 	}
-	if len(order) == 0 {
+	// A guard state an SLA reads gets its lane even if it never changed:
+	// "the breaker never opened" is often the failure to explain.
+	var quiet []GuardState
+	if source == "guard" {
+		for _, g := range readGuards(r) {
+			if byName[g.Name] == nil {
+				byName[g.Name] = &policy{name: g.Name}
+				quiet = append(quiet, g)
+			}
+		}
+	}
+	if len(order) == 0 && len(quiet) == 0 {
 		return nil
 	}
 	colours := map[string]string{}
@@ -729,9 +740,29 @@ func (tl timeline) stateLanes(r *Report, source string) *svgLanes {
 		}
 		lanes = append(lanes, lane)
 	}
+	for _, g := range quiet {
+		lanes = append(lanes, svgLane{Label: g.Name, Segs: []svgSeg{tl.seg(tl.ax.x(0), tl.ax.x(tl.ax.end), colour(g.Initial), g.Initial,
+			g.Kind+" "+g.Name+": "+g.Initial+" the whole run (it never changed)")}})
+	}
 	l := tl.layoutLanes(lanes)
 	l.Legend = legend
 	return &l
+}
+
+// readGuards are the run's stateful guard policies that an SLA reads, in
+// the order the SLAs read them.
+func readGuards(r *Report) []GuardState {
+	var out []GuardState
+	for _, sla := range r.SLAs {
+		for _, c := range sla.Checks {
+			for _, g := range r.Guards {
+				if g.Kind == c.StateKind && g.Name == c.StateName && !slices.Contains(out, g) {
+					out = append(out, g)
+				}
+			}
+		}
+	}
+	return out
 }
 
 func detailSuffix(d string) string {

@@ -194,6 +194,8 @@ func slaChecks(cmps []verify.Comparison) []report.SLACheck {
 			Held: c.Held, Load: c.Load, Func: c.Func, Within: c.Within}
 		if c.State == nil {
 			rc.Unit = c.Kind.String()
+		} else {
+			rc.StateKind, rc.StateName = c.State.Kind, c.State.Name
 		}
 		if c.ValueOK {
 			rc.Value = &c.Value

@@ -12,6 +12,7 @@ import (
 	"github.com/resctl/resctl/guard"
 	"github.com/resctl/resctl/harness"
 	"github.com/resctl/resctl/record"
+	"github.com/resctl/resctl/report"
 	"github.com/resctl/resctl/scenario"
 )
 
@@ -131,7 +132,23 @@ func (g *guards) snapshot() ([]record.Event, map[stateKey][]stateChange, map[sta
 	for k, v := range g.changes {
 		ch[k] = slices.Clone(v)
 	}
-	return slices.Clone(g.events), ch, g.initial
+	return slices.Clone(g.events), ch, maps.Clone(g.initial)
+}
+
+// report is every policy and the state it started in, in kind and name
+// order.
+func (g *guards) report() []report.GuardState {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []report.GuardState
+	for _, k := range slices.SortedFunc(maps.Keys(g.initial), compareStateKeys) {
+		out = append(out, report.GuardState{Kind: k.kind, Name: k.name, Initial: g.initial[k]})
+	}
+	return out
+}
+
+func compareStateKeys(a, b stateKey) int {
+	return cmp.Or(cmp.Compare(a.kind, b.kind), cmp.Compare(a.name, b.name))
 }
 
 // current is every stateful policy's state now, "breaker orders: open",
@@ -139,9 +156,7 @@ func (g *guards) snapshot() ([]record.Event, map[stateKey][]stateChange, map[sta
 func (g *guards) current() []string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	keys := slices.SortedFunc(maps.Keys(g.initial), func(a, b stateKey) int {
-		return cmp.Or(cmp.Compare(a.kind, b.kind), cmp.Compare(a.name, b.name))
-	})
+	keys := slices.SortedFunc(maps.Keys(g.initial), compareStateKeys)
 	out := make([]string, 0, len(keys))
 	for _, k := range keys {
 		state := g.initial[k]

@@ -2,11 +2,13 @@ package runner
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/resctl/resctl/guard"
 	"github.com/resctl/resctl/harness"
+	"github.com/resctl/resctl/report"
 )
 
 // TestGuards_TransitionKeepsPolicyKind: the policies of a route share the
@@ -81,5 +83,35 @@ phases: [{name: a, duration: 1s}]
 	}
 	if e := got[0]; e.Proxy != "proxy" || e.Source != harness.SourceGuard || e.Kind != harness.KindTransition || e.From != "closed" || e.To != "open" || e.At.IsZero() {
 		t.Errorf("event %+v, want proxy's breaker closed → open", e)
+	}
+}
+
+// TestGuards_Report: the report lists every policy with the state it
+// started in, in kind and name order, so a breaker that never changed
+// still has a state to draw.
+func TestGuards_Report(t *testing.T) {
+	s := mustParse(t, `
+name: states
+target: {builtin: demo}
+proxy:
+  routes:
+    - name: users
+      match: {path: /api/users}
+      guard:
+        - retry: {attempts: 2}
+        - breaker: {window: 4, min_calls: 4, failure_rate: 50%, open_for: 1m}
+        - timeout: 200ms
+load: {rate: 5/s, requests: [{path: /api/users/1}]}
+phases: [{name: a, duration: 1s}]
+`)
+	g, err := buildGuards(s, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.close()
+	want := []report.GuardState{{Kind: "breaker", Name: "users", Initial: "closed"},
+		{Kind: "retry", Name: "users", Initial: "passing"}, {Kind: "timeout", Name: "users", Initial: "passing"}}
+	if got := g.report(); !slices.Equal(got, want) {
+		t.Errorf("report() = %v, want %v", got, want)
 	}
 }

@@ -351,6 +351,7 @@ func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*r
 	addNetworkFaults(r, s, clock.networkFaults())
 	addProcessFaults(r, s, clock.procs.processFaults())
 	r.Processes = procs.report()
+	r.Guards = gd.report()
 	r.DurationS = elapsed.Seconds()
 	r.Run = report.RunResources{
 		Sent:         stats.Sent,

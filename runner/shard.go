@@ -250,7 +250,8 @@ func coordinatorEvidence(s *scenario.Scenario, c *report.Report, start time.Time
 		}
 	}
 	// Every guard policy is a state; the coordinator's events say how it
-	// changed, and its first change what it was before.
+	// changed, and its guards (or, from an older resctl, its first
+	// change) what it was before.
 	for _, np := range s.AllProxies() {
 		chain := slices.Clone(np.Guard)
 		for _, rt := range np.Routes {
@@ -259,6 +260,9 @@ func coordinatorEvidence(s *scenario.Scenario, c *report.Report, start time.Time
 		for _, p := range chain {
 			ev.states[stateKey{p.Kind(), p.Name}] = nil
 		}
+	}
+	for _, g := range c.Guards {
+		ev.initial[stateKey{g.Kind, g.Name}] = g.Initial
 	}
 	for _, e := range c.Events {
 		if e.Source != "guard" || e.Kind != "transition" {
