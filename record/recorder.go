@@ -300,6 +300,27 @@ type Recorder struct {
 type second struct {
 	open   *bucket
 	closed span
+	// slices count the second's results by the tenth of it they were due
+	// in, so a condition on rates and ratios can be timed to a tenth of a
+	// second (Recorder.Slice).
+	slices [SlicesPerSecond]slice
+}
+
+// SlicesPerSecond is how many slices a second is cut into: a Slice's
+// window is aligned to SliceStep.
+const (
+	SlicesPerSecond = 10
+	SliceStep       = time.Second / SlicesPerSecond
+)
+
+// slice is one tenth of a second: what Slice sums.
+type slice struct {
+	requests, errors, fallbacks uint32
+}
+
+// SliceCounts are the counts of the results due in a window of slices.
+type SliceCounts struct {
+	Requests, Errors, Fallbacks uint64
 }
 
 // NewRecorder starts a recording of a run that begins at start and runs
@@ -347,6 +368,14 @@ func (r *Recorder) Add(res Result) {
 	}
 	s.open.add(res)
 	s.open.addSplit(res, r.histogram)
+	sl := &s.slices[max(off%time.Second, 0)/SliceStep]
+	sl.requests++
+	switch {
+	case res.Failed || res.Dropped:
+		sl.errors++
+	case res.Fallback:
+		sl.fallbacks++
+	}
 	if res.Phase > 0 && res.Phase <= len(r.perPh) {
 		r.perPh[res.Phase-1].add(res)
 	} else {
@@ -448,6 +477,23 @@ func summarize(b *bucket) Summary {
 	s := summarizeHist(b.Counts, b.live, b.minUs, b.maxUs)
 	s.Service, s.Lag = b.service.latency(), b.lag.latency()
 	return s
+}
+
+// Slice returns the counts of the results due in [from, to), a window
+// both of whose ends are multiples of SliceStep (others are rounded down
+// to one): finer than the seconds Window reads, for counts only.
+func (r *Recorder) Slice(from, to time.Duration) SliceCounts {
+	first, last := max(int(from/SliceStep), 0), int(to/SliceStep)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var c SliceCounts
+	for i := first; i < last && i/SlicesPerSecond < len(r.seconds); i++ {
+		sl := r.seconds[i/SlicesPerSecond].slices[i%SlicesPerSecond]
+		c.Requests += uint64(sl.requests)
+		c.Errors += uint64(sl.errors)
+		c.Fallbacks += uint64(sl.fallbacks)
+	}
+	return c
 }
 
 // Window summarises the results sent in [from, to) at the resolution of

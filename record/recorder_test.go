@@ -554,6 +554,48 @@ func TestRecorder_Window(t *testing.T) {
 	}
 }
 
+// Slice counts results by the tenth of a second they were due in, not
+// sent in, and keeps them once the second is compacted and reopened.
+func TestRecorder_Slice(t *testing.T) {
+	start := time.Unix(0, 0)
+	r := NewRecorder(start, []PhaseSpan{{Name: "all", Start: 0, End: time.Minute}}, time.Second)
+	at := func(d time.Duration) time.Time { return start.Add(d) }
+	// Second 2: one success at .05, a fallback at .35, failures at .35
+	// and .99 — the last sent a second late, counted where it was due.
+	r.Add(Result{Sent: at(2050 * time.Millisecond), Latency: time.Millisecond, Code: 200})
+	r.Add(Result{Sent: at(2350 * time.Millisecond), Latency: time.Millisecond, Code: 200, Fallback: true})
+	r.Add(Result{Sent: at(2360 * time.Millisecond), Latency: time.Millisecond, Code: 503, Failed: true})
+	r.Add(Result{Sent: at(3990 * time.Millisecond), Intended: at(2990 * time.Millisecond), Latency: time.Millisecond, Failed: true, Dropped: true})
+
+	tests := []struct {
+		name     string
+		from, to time.Duration
+		want     SliceCounts
+	}{
+		{"first tenth", 2 * time.Second, 2100 * time.Millisecond, SliceCounts{Requests: 1}},
+		{"an empty tenth", 2100 * time.Millisecond, 2300 * time.Millisecond, SliceCounts{}},
+		{"fourth tenth", 2300 * time.Millisecond, 2400 * time.Millisecond, SliceCounts{Requests: 2, Errors: 1, Fallbacks: 1}},
+		{"last tenth, by when it was due", 2900 * time.Millisecond, 3 * time.Second, SliceCounts{Requests: 1, Errors: 1}},
+		{"the whole second", 2 * time.Second, 3 * time.Second, SliceCounts{Requests: 4, Errors: 2, Fallbacks: 1}},
+		{"unaligned ends round down", 2050 * time.Millisecond, 2390 * time.Millisecond, SliceCounts{Requests: 1}},
+		{"past the end", 50 * time.Second, time.Hour, SliceCounts{}},
+	}
+	check := func(when string) {
+		for _, tt := range tests {
+			if got := r.Slice(tt.from, tt.to); got != tt.want {
+				t.Errorf("%s: %s: Slice(%v, %v) = %+v, want %+v", when, tt.name, tt.from, tt.to, got, tt.want)
+			}
+		}
+	}
+	check("open")
+	r.Add(Result{Sent: at(30 * time.Second), Latency: time.Millisecond, Code: 200}) // compacts second 2
+	tests[len(tests)-1].want = SliceCounts{}
+	check("compacted")
+	r.Add(Result{Sent: at(2050 * time.Millisecond), Latency: time.Millisecond, Code: 200}) // reopens it
+	tests[0].want.Requests, tests[4].want.Requests, tests[5].want.Requests = 2, 5, 2
+	check("reopened")
+}
+
 // A generator that falls behind sends late; the response time counts the
 // wait from the intended send, the service time does not, and a dropped
 // request is a failure with no time at all.

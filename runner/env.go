@@ -52,7 +52,7 @@ type stateChange struct {
 // initialStates are what stateful things are in before their first change.
 var initialStates = map[string]string{"fault": "off", "breaker": "closed"}
 
-var _ verify.RunEnv = (*runEnv)(nil)
+var _ verify.FineEnv = (*runEnv)(nil)
 
 func newRunEnv(rec *record.Recorder, snap *record.Recording, spans []record.PhaseSpan, runEnd time.Duration, series []scrape.Series, states map[stateKey][]stateChange) *runEnv {
 	for _, ch := range states {
@@ -74,6 +74,17 @@ func (e *runEnv) Phase(name string) (verify.Window, bool) {
 }
 
 func (e *runEnv) Step() time.Duration { return time.Second }
+
+// FineStep implements verify.FineEnv: the recording counts requests by
+// the tenth of a second.
+func (e *runEnv) FineStep() time.Duration { return record.SliceStep }
+
+// FineLoad implements verify.FineEnv.
+func (e *runEnv) FineLoad(name string, w verify.Window) (float64, bool) {
+	c := e.rec.Slice(w.From, w.To)
+	s := record.Summary{Counts: record.Counts{Requests: c.Requests, Successes: c.Requests - c.Errors, Errors: c.Errors, Fallbacks: c.Fallbacks}}
+	return loadValue(s, (w.To - w.From).Seconds(), name)
+}
 
 // summary returns the load summary of w: a phase's exact aggregate (results
 // attributed to it by the schedule) or the run's total when w is exactly

@@ -14,7 +14,7 @@ import (
 type checkCase struct {
 	name     string
 	src      string
-	env      *tableEnv
+	env      verify.RunEnv
 	scope    verify.Scope
 	passed   bool
 	observed string             // checked if not empty

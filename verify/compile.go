@@ -95,6 +95,12 @@ type timingSpec struct {
 	// states lists the state leaves of cond: the instants at which they
 	// change are scanned too, so state conditions are timed exactly.
 	states []int
+	// scope is the scope of cond's leaves.
+	scope int
+	// fine is set for a time_to whose condition reads only rates and
+	// ratios of the load over the current window, states and values
+	// during a phase: a FineEnv times it to its FineStep.
+	fine bool
 }
 
 // stateRef is a state an expression reads, with where its name is written.

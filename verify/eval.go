@@ -61,6 +61,30 @@ type RunEnv interface {
 	StateChanges(kind, name string) []time.Duration
 }
 
+// FineEnv is a RunEnv that also keeps the request counts of the load at a
+// step finer than Step (resctl: a tenth of a second). time_to then times a
+// condition that reads only rates and ratios of the load (rps,
+// success_rate, error_rate, fallback_rate, upstream_success_rate) over the
+// current window, states and values during a phase at FineStep: at each
+// instant its condition sees the shortest window of whole fine steps that
+// holds MinFineRequests requests, and never more than Step, so a detection
+// is placed as finely as the traffic allows and is never judged on fewer
+// requests than a step-long window would hold at that rate. Conditions
+// that read latencies, counts or scraped series are timed to Step, as are
+// recovery_time's.
+type FineEnv interface {
+	RunEnv
+	// FineStep divides Step.
+	FineStep() time.Duration
+	// FineLoad is Load over w, whose ends are multiples of FineStep, for
+	// the series above and "requests".
+	FineLoad(name string, w Window) (v float64, ok bool)
+}
+
+// MinFineRequests is how many requests a window shorter than Step must
+// hold for time_to to judge its condition over it; see FineEnv.
+const MinFineRequests = 20
+
 // Scope is where an SLA is checked.
 type Scope struct {
 	// Window is the SLA's window: its during phase, or the run. Values

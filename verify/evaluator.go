@@ -41,6 +41,9 @@ type evaluator struct {
 	// given rather than once for good: Explain walks the SLA's window
 	// step by step with it.
 	stepping bool
+	// fine is the scope of the time_to condition a FineEnv is timing to
+	// its FineStep, whose load leaves read FineLoad; 0 when none is.
+	fine int
 }
 
 type leafVal struct {
@@ -115,6 +118,10 @@ func (ev *evaluator) compute(i int, l *leaf, cur Window, at time.Duration) leafV
 		s, ok := ev.env.State(l.state.kind, l.state.name, at)
 		return leafVal{s: s, ok: ok}
 	case leafLoad:
+		if ev.fine != 0 && l.scope == ev.fine && l.win.kind == winNone {
+			v, ok = ev.env.(FineEnv).FineLoad(l.name, w)
+			break
+		}
 		v, ok = ev.env.Load(l.name, w)
 	case leafSelector:
 		pts := ev.scraped(l.sel).total()

@@ -189,6 +189,7 @@ func (c *checker) timingCall(n *callExpr) (typ, *enode, error) {
 	tm := &timingSpec{from: -1}
 	outerScope := c.scope
 	c.scopes++
+	tm.scope = c.scopes
 	c.scope, c.timing, c.tm = c.scopes, n, tm
 	t, cond, err := c.check(n.args[0])
 	c.scope, c.timing, c.tm = outerScope, nil, nil
@@ -199,6 +200,7 @@ func (c *checker) timingCall(n *callExpr) (typ, *enode, error) {
 		return tyInvalid, nil, errAt(start(n.args[0]), "%s needs a condition: %s", n.name, n.fn.usage)
 	}
 	tm.cond = cond
+	tm.fine = n.name == ResultTimeTo && c.fineScope(tm.scope)
 	for _, a := range n.named {
 		switch a.name {
 		case "from":
@@ -217,6 +219,31 @@ func (c *checker) timingCall(n *callExpr) (typ, *enode, error) {
 		c.e.first = en.leaf
 	}
 	return tyDuration, en, nil
+}
+
+// fineSeries are the load series a FineEnv keeps at its finer step:
+// rates and ratios, which mean the same over a tenth of a second as over a
+// second (counts and latencies do not, or are not kept that finely).
+var fineSeries = map[string]bool{"rps": true, "success_rate": true, "error_rate": true, "fallback_rate": true, "upstream_success_rate": true}
+
+// fineScope says whether the leaves of a timing condition's scope let it
+// be timed finer than Step: it reads at least one fine series over the
+// current window, and otherwise only fine series, states and values
+// during a phase.
+func (c *checker) fineScope(scope int) bool {
+	fine := false
+	for _, l := range c.e.leaves {
+		switch {
+		case l.scope != scope:
+		case l.op == leafState:
+		case l.op == leafLoad && l.win.kind == winDuring:
+		case l.op == leafLoad && l.win.kind == winNone && fineSeries[l.name]:
+			fine = true
+		default:
+			return false
+		}
+	}
+	return fine
 }
 
 // stateCall checks breaker("name"), fault("id") and state("kind", "name").

@@ -36,6 +36,12 @@ func (ev *evaluator) scan(i int, l *leaf) leafVal {
 	changes := ev.changes(tm, start)
 	holding, since := false, time.Duration(0)
 	next, ci := start, 0
+	step, fe := ev.step, FineEnv(nil)
+	if f, ok := ev.env.(FineEnv); ok && tm.fine && f.FineStep() > 0 && f.FineStep() < ev.step && ev.step%f.FineStep() == 0 {
+		step, fe = f.FineStep(), f
+		ev.fine = tm.scope
+		defer func() { ev.fine = 0 }()
+	}
 	for {
 		// The next instant is the next step or the next state change,
 		// whichever comes first.
@@ -45,7 +51,7 @@ func (ev *evaluator) scan(i int, l *leaf) leafVal {
 			ci++
 		}
 		if t == next {
-			next += ev.step
+			next += step
 		}
 		if t >= ev.run.To {
 			break
@@ -54,7 +60,11 @@ func (ev *evaluator) scan(i int, l *leaf) leafVal {
 			return found(since)
 		}
 		ev.now++
-		if ev.cond(tm.cond, Window{From: t, To: t + ev.step}, t) != triTrue {
+		w := Window{From: t, To: t + ev.step}
+		if fe != nil {
+			w = fineWindow(fe, t, step, ev.step)
+		}
+		if ev.cond(tm.cond, w, t) != triTrue {
 			holding = false
 			continue
 		}
@@ -72,6 +82,19 @@ func (ev *evaluator) scan(i int, l *leaf) leafVal {
 		return found(since)
 	}
 	return leafVal{v: math.Inf(1), ok: true}
+}
+
+// fineWindow is the window a fine scan judges at instant t: the fewest
+// fine steps from t that hold MinFineRequests requests, and at most limit.
+func fineWindow(fe FineEnv, t, fine, limit time.Duration) Window {
+	w := Window{From: t, To: t + fine}
+	for w.To-w.From < limit {
+		if n, _ := fe.FineLoad("requests", w); n >= MinFineRequests {
+			break
+		}
+		w.To += fine
+	}
+	return w
 }
 
 // changes returns the instants in [start, end of run) at which a state the
