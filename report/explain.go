@@ -34,6 +34,9 @@ func failures(r *Report) []failure {
 				f.Reasons = append(f.Reasons, why)
 			}
 		}
+		if s.AtS == nil {
+			f.Reasons = append(f.Reasons, unchangedStates(r, s)...)
+		}
 		if s.Error != "" {
 			f.Reasons = append(f.Reasons, "could not be decided: "+s.Error)
 		}
@@ -86,7 +89,7 @@ func timingSentence(s SLA, c SLACheck) string {
 		deadline = "deadline " + fmtSeconds(since+*c.Limit) + " (" + c.Op + " " + fmtUnit(*c.Limit, "duration") + " after " + fmtSeconds(since) + ")"
 	}
 	if c.Value == nil {
-		out := c.Subject + ": never " + word + " after " + fmtSeconds(since)
+		out := c.Subject + ": never " + word + ", counting from " + fmtSeconds(since)
 		if deadline != "" {
 			out += "; " + deadline
 		}
@@ -97,6 +100,44 @@ func timingSentence(s SLA, c SLACheck) string {
 		out += ", " + deadline
 	}
 	return out
+}
+
+// unchangedStates says, for a timing SLA whose event never came, which
+// guard states its condition waited on never changed at all: "breaker
+// orders stayed closed the whole run".
+func unchangedStates(r *Report, s SLA) []string {
+	var out []string
+	for _, c := range s.Checks {
+		if c.Within == "" || c.StateKind == "" {
+			continue
+		}
+		for _, g := range r.Guards {
+			if g.Kind == c.StateKind && g.Name == c.StateName && !changed(r, g) {
+				out = append(out, g.Kind+" "+g.Name+" stayed "+g.Initial+" the whole run")
+			}
+		}
+	}
+	return out
+}
+
+// changed says whether a guard policy has any transition on record.
+func changed(r *Report, g GuardState) bool {
+	for _, e := range r.Events {
+		if e.Source == "guard" && e.Kind == "transition" && e.Name == g.Name && guardKind(e) == g.Kind {
+			return true
+		}
+	}
+	return false
+}
+
+// guardKind is the kind of policy a guard transition is of, when its
+// detail says ("breaker orders: closed → open"); "" otherwise.
+func guardKind(e Event) string {
+	kind, rest, ok := strings.Cut(e.Detail, " ")
+	if !ok || !strings.HasPrefix(rest, e.Name+":") {
+		return ""
+	}
+	return kind
 }
 
 // scopePhrase is where an SLA's values were read: "during baseline",

@@ -385,7 +385,7 @@ func TestWriteHTML_Failures(t *testing.T) {
 		},
 		{
 			name: "timing", report: timingFixture(),
-			banner: []string{"time_to: never detected after 10s; deadline 12s (< 2s after 10s)",
+			banner: []string{"time_to: never detected, counting from 10s; deadline 12s (< 2s after 10s)",
 				"recovery_time was 4s: recovered at 24s, deadline 22s (< 2s after 20s)"},
 			charts: map[string]int{"chart-shares": 2},
 		},
@@ -460,6 +460,9 @@ func TestWriteHTML_UnchangedGuardLane(t *testing.T) {
 	}
 	if strings.Contains(text(lanes), "unread") {
 		t.Error("a lane for a breaker no SLA reads and that never changed")
+	}
+	if b := text(byID(doc, "failures")); !strings.Contains(b, "breaker payments stayed closed the whole run") {
+		t.Errorf("the banner does not say the breaker never changed:\n%s", b)
 	}
 
 	r.SLAs = r.SLAs[:len(r.SLAs)-1]

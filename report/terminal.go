@@ -168,7 +168,7 @@ func WriteTerminal(w io.Writer, r *Report, o TerminalOptions) error {
 			fmt.Fprintf(&b, "  %-*s  %-*s  injected %d of %d matched %s (%s; configured %s)",
 				idW, f.ID, kindW, f.Kind+onProxy(f), f.Injected, f.Matched, unit,
 				strconv.FormatFloat(f.EffectiveRate*100, 'f', 1, 64)+"%",
-				strconv.FormatFloat(f.ConfiguredRate*100, 'f', -1, 64)+"%")
+				pctText(f.ConfiguredRate))
 			if !f.Fired && f.Injected == 0 {
 				b.WriteString("  " + style(failStyle, "never fired"))
 			}

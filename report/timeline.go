@@ -673,8 +673,16 @@ func (tl timeline) stripLanes(r *Report) svgLanes {
 // first transition a thing is in that transition's From state.
 func (tl timeline) stateLanes(r *Report, source string) *svgLanes {
 	type policy struct {
-		name   string
+		name   string // the lane's label: "breaker orders", or the name alone
 		events []Event
+	}
+	// A guard policy's lane is its kind and name, where its events say
+	// its kind: the policies of a route share the route's name.
+	label := func(kind, name string) string {
+		if kind == "" {
+			return name
+		}
+		return kind + " " + name
 	}
 	var order []*policy
 	byName := map[string]*policy{}
@@ -682,10 +690,15 @@ func (tl timeline) stateLanes(r *Report, source string) *svgLanes {
 		if e.Source != source || e.Kind != "transition" {
 			continue
 		}
-		p := byName[e.Name]
+		kind := ""
+		if source == "guard" {
+			kind = guardKind(e)
+		}
+		name := label(kind, e.Name)
+		p := byName[name]
 		if p == nil {
-			p = &policy{name: e.Name}
-			byName[e.Name] = p
+			p = &policy{name: name}
+			byName[name] = p
 			order = append(order, p)
 		}
 		p.events = append(p.events, e)
@@ -695,8 +708,8 @@ func (tl timeline) stateLanes(r *Report, source string) *svgLanes {
 	var quiet []GuardState
 	if source == "guard" {
 		for _, g := range readGuards(r) {
-			if byName[g.Name] == nil {
-				byName[g.Name] = &policy{name: g.Name}
+			if name := label(g.Kind, g.Name); byName[name] == nil {
+				byName[name] = &policy{name: name}
 				quiet = append(quiet, g)
 			}
 		}
@@ -741,8 +754,9 @@ func (tl timeline) stateLanes(r *Report, source string) *svgLanes {
 		lanes = append(lanes, lane)
 	}
 	for _, g := range quiet {
-		lanes = append(lanes, svgLane{Label: g.Name, Segs: []svgSeg{tl.seg(tl.ax.x(0), tl.ax.x(tl.ax.end), colour(g.Initial), g.Initial,
-			g.Kind+" "+g.Name+": "+g.Initial+" the whole run (it never changed)")}})
+		name := label(g.Kind, g.Name)
+		lanes = append(lanes, svgLane{Label: name, Segs: []svgSeg{tl.seg(tl.ax.x(0), tl.ax.x(tl.ax.end), colour(g.Initial), g.Initial,
+			name+": "+g.Initial+" the whole run (it never changed)")}})
 	}
 	l := tl.layoutLanes(lanes)
 	l.Legend = legend
