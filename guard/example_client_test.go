@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -51,6 +52,65 @@ func ExampleNewTransport() {
 	body, _ := io.ReadAll(resp.Body)
 	fmt.Println(resp.StatusCode, resp.Header.Get(guard.FallbackHeader), string(body))
 	// Output: 200 static {"stale":true}
+}
+
+// A client spread over two instances of a service, with the proxy's pool
+// limits: one of them is down, so its first failure ejects it (the
+// balancer tries an instance that has not answered yet before any other)
+// and the chain's retry sends that call again, to the instance that
+// answers.
+func ExampleNewPoolTransport() {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "paid")
+	}))
+	defer up.Close()
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	defer down.Close()
+
+	eject := guard.DefaultEjectionConfig()
+	eject.ConsecutiveFailures = 1
+	pool, err := guard.NewBalancer([]string{up.URL, down.URL}, eject, guard.Options{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	limits := guard.PoolConfig{MaxConns: 16, IdleTimeout: 30 * time.Second, MaxLifetime: time.Minute}
+	specs, err := guard.Parse([]byte(`- retry: {attempts: 3, backoff: {base: 1ms, max: 5ms}}`), "payments")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	chain, err := guard.NewBuilder(guard.Options{}).Build(specs)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	client := &http.Client{Transport: guard.NewTransport(guard.NewPoolTransport(limits.Transport(nil, guard.Options{}), pool), chain)}
+	defer client.CloseIdleConnections()
+
+	paid := 0
+	for range 20 {
+		resp, err := client.Get("http://payments/api/pay") // the pool picks the host
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		if resp.StatusCode == http.StatusOK {
+			paid++
+		}
+		resp.Body.Close()
+	}
+	for _, s := range pool.Stats() {
+		if s.Ejected {
+			fmt.Println("ejected:", s.Addr == down.URL)
+		}
+	}
+	fmt.Println("paid:", paid)
+	// Output:
+	// ejected: true
+	// paid: 20
 }
 
 // Any call — here a database query — guarded by a chain, with a

@@ -1,8 +1,13 @@
 package guard
 
 import (
+	"context"
+	"errors"
+	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
+	"time"
 )
 
 // PoolTransport spreads a client's requests over a Balancer's upstreams,
@@ -12,11 +17,13 @@ import (
 // scheme and host of that upstream (and its path prefixed), and teaches
 // the balancer how it went, so that a failing instance is ejected and a
 // slow one drawn from less. Connection limits are the base transport's
-// own (MaxConnsPerHost, IdleConnTimeout); the balancer's metrics are its
+// own: PoolConfig.Transport sets those the proxy has (connections per
+// upstream, idle timeout, lifetime). The balancer's metrics are its
 // Collect.
 //
 //	pool, _ := guard.NewBalancer([]string{"http://10.0.0.1:8080", "http://10.0.0.2:8080"}, guard.DefaultEjectionConfig(), guard.Options{})
-//	client := &http.Client{Transport: guard.NewTransport(guard.NewPoolTransport(nil, pool), chain)}
+//	limits := guard.PoolConfig{MaxConns: 64, MaxLifetime: time.Minute}
+//	client := &http.Client{Transport: guard.NewTransport(guard.NewPoolTransport(limits.Transport(nil, guard.Options{}), pool), chain)}
 //	client.Get("http://payments/api/pay") // the host is the pool's choice
 type PoolTransport struct {
 	next http.RoundTripper
@@ -47,4 +54,133 @@ func (p *PoolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	out.URL, out.Host = &target, ""
 	return p.b.Send(p.next, out, u)
+}
+
+// DefaultPoolIdleTimeout closes upstream connections idle this long, as
+// the harness proxy always has and http.DefaultTransport does.
+const DefaultPoolIdleTimeout = 90 * time.Second
+
+// PoolConfig bounds the connections to each upstream host: the harness
+// proxy's `balance: pool:` and, through Transport, a client's.
+type PoolConfig struct {
+	// MaxConns caps the connections to one upstream, in use or idle
+	// (http.Transport's MaxConnsPerHost); a request beyond it waits for
+	// one to free up. 0 sets no cap.
+	MaxConns int `yaml:"max_conns"`
+	// IdleTimeout closes a connection idle this long; 0 means
+	// DefaultPoolIdleTimeout.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxLifetime retires connections older than this, so that traffic
+	// follows an upstream that is scaled or moved behind one address. A
+	// connection past its lifetime is never reused: the request that
+	// would reuse it goes out on it with Connection: close (HTTP/1.1), or
+	// marks it not to be reused (HTTP/2), so it closes once that request
+	// is done. An idle one past its lifetime closes at IdleTimeout at the
+	// latest. 0 sets no lifetime.
+	MaxLifetime time.Duration `yaml:"max_lifetime"`
+}
+
+// Check reports each impossible value by its YAML key, as policy configs
+// do.
+func (c PoolConfig) Check(problem func(field, msg string)) {
+	for _, f := range []struct {
+		key string
+		v   int64
+	}{
+		{"max_conns", int64(c.MaxConns)},
+		{"idle_timeout", int64(c.IdleTimeout)},
+		{"max_lifetime", int64(c.MaxLifetime)},
+	} {
+		if f.v < 0 {
+			problem(f.key, "must not be negative (0 means no limit, or the default)")
+		}
+	}
+}
+
+// Transport sets base's limits to c's and returns the round tripper to
+// send with: base itself, or, with a MaxLifetime, base behind a wrapper
+// that retires connections past it, their ages read on o.Clock. A nil base
+// is a clone of http.DefaultTransport. base is changed in place, and must
+// not be in use yet.
+func (c PoolConfig) Transport(base *http.Transport, o Options) http.RoundTripper {
+	if base == nil {
+		base = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	base.MaxConnsPerHost = c.MaxConns
+	base.IdleConnTimeout = DefaultPoolIdleTimeout
+	if c.IdleTimeout > 0 {
+		base.IdleConnTimeout = c.IdleTimeout
+	}
+	if c.MaxLifetime <= 0 {
+		return base
+	}
+	l := &lifetimeTransport{next: base, clk: newClock(o.Clock), lifetime: c.MaxLifetime}
+	dial := base.DialContext
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	base.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &agedConn{Conn: conn, born: l.clk.nanos()}, nil
+	}
+	return l
+}
+
+// lifetimeTransport retires connections past their lifetime: when the
+// transport hands a request such a connection, the request is marked
+// Connection: close, which HTTP/1.1 and HTTP/2 alike honour by not reusing
+// the connection. GotConn runs on the caller's goroutine before the
+// request is written, so the mark is in time.
+type lifetimeTransport struct {
+	next     *http.Transport
+	clk      clock
+	lifetime time.Duration
+}
+
+func (t *lifetimeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	var out *http.Request
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		if c := agedOf(info.Conn); c != nil {
+			out.Close = time.Duration(t.clk.nanos()-c.born) >= t.lifetime
+		}
+	}}
+	out = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
+	return t.next.RoundTrip(out)
+}
+
+// CloseIdleConnections closes the idle connections of the transport
+// beneath, as http.Client.CloseIdleConnections expects of a transport.
+func (t *lifetimeTransport) CloseIdleConnections() { t.next.CloseIdleConnections() }
+
+// agedConn is an upstream connection that knows when it was dialled.
+type agedConn struct {
+	net.Conn
+	born int64 // on the lifetimeTransport's clock
+}
+
+// CloseWrite half-closes the connection when the one beneath can, as
+// the reverse proxy's protocol switches expect of a TCP connection.
+func (c *agedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.New("close write: not supported")
+}
+
+// agedOf finds the agedConn beneath a connection, through TLS.
+func agedOf(c net.Conn) *agedConn {
+	for c != nil {
+		if a, ok := c.(*agedConn); ok {
+			return a
+		}
+		w, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			return nil
+		}
+		c = w.NetConn()
+	}
+	return nil
 }

@@ -4,8 +4,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/resctl/resctl/guard"
 )
@@ -62,5 +65,90 @@ func TestPoolTransport(t *testing.T) {
 		if st.InFlight != 0 {
 			t.Errorf("%s: %d in flight after every body was closed", st.Addr, st.InFlight)
 		}
+	}
+}
+
+// TestPoolConfig_Transport: a client's pool retires connections past
+// their lifetime as the proxy's does — the first request a connection
+// carries once it is a minute old (on the injected clock) asks for
+// Connection: close, and no connection carries two such requests — and
+// it sets the per-host cap and idle timeout on the transport.
+func TestPoolConfig_Transport(t *testing.T) {
+	type use struct {
+		conn  string
+		close bool
+	}
+	var mu sync.Mutex
+	var uses []use
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		uses = append(uses, use{r.RemoteAddr, r.Close})
+		mu.Unlock()
+		io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	taken := func() []use {
+		mu.Lock()
+		defer mu.Unlock()
+		out := uses
+		uses = nil
+		return out
+	}
+	pool, err := guard.NewBalancer([]string{srv.URL}, guard.DefaultEjectionConfig(), guard.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := newFakeClock()
+	base := &http.Transport{}
+	limits := guard.PoolConfig{MaxConns: 3, MaxLifetime: time.Minute}
+	client := &http.Client{Transport: guard.NewPoolTransport(limits.Transport(base, guard.Options{Clock: clk}), pool)}
+	defer client.CloseIdleConnections()
+	if base.MaxConnsPerHost != 3 || base.IdleConnTimeout != guard.DefaultPoolIdleTimeout {
+		t.Errorf("transport limits: %d conns, idle %v; want 3, %v", base.MaxConnsPerHost, base.IdleConnTimeout, guard.DefaultPoolIdleTimeout)
+	}
+	get := func() {
+		t.Helper()
+		resp, err := client.Get("http://payments/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	for range 5 {
+		get()
+	}
+	old := map[string]bool{}
+	for _, u := range taken() {
+		if u.close {
+			t.Errorf("a young connection %s was asked to close", u.conn)
+		}
+		old[u.conn] = true
+	}
+	clk.Advance(time.Minute)
+	for range 5 {
+		get()
+	}
+	retired := map[string]bool{}
+	for _, u := range taken() {
+		switch {
+		case old[u.conn] && retired[u.conn]:
+			t.Errorf("connection %s carried a second request past its lifetime", u.conn)
+		case old[u.conn] && !u.close:
+			t.Errorf("connection %s carried a request past its lifetime without Connection: close", u.conn)
+		case old[u.conn]:
+			retired[u.conn] = true
+		case u.close:
+			t.Errorf("a young connection %s was asked to close", u.conn)
+		}
+	}
+	if len(retired) == 0 {
+		t.Error("no old connection was retired")
+	}
+
+	var problems []string
+	guard.PoolConfig{MaxConns: -1, MaxLifetime: -time.Second}.Check(func(field, msg string) { problems = append(problems, field) })
+	if !slices.Equal(problems, []string{"max_conns", "max_lifetime"}) {
+		t.Errorf("Check found %v, want max_conns and max_lifetime", problems)
 	}
 }

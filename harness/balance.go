@@ -1,8 +1,6 @@
 package harness
 
 import (
-	"time"
-
 	"github.com/resctl/resctl/guard"
 )
 
@@ -15,7 +13,7 @@ const (
 	DefaultMaxEjectionPercent  = guard.DefaultMaxEjectionPercent
 	// DefaultIdleTimeout closes upstream connections idle this long, as
 	// the proxy always has.
-	DefaultIdleTimeout = 90 * time.Second
+	DefaultIdleTimeout = guard.DefaultPoolIdleTimeout
 )
 
 // The balancer is guard's, so that a service's own clients balance as
@@ -60,24 +58,9 @@ type BalanceConfig struct {
 	Pool     PoolConfig     `yaml:"pool"`
 }
 
-// PoolConfig bounds the proxy's connections to each upstream host.
-type PoolConfig struct {
-	// MaxConns caps the connections to one upstream, in use or idle
-	// (http.Transport's MaxConnsPerHost); a request beyond it waits for
-	// one to free up. 0 sets no cap.
-	MaxConns int `yaml:"max_conns"`
-	// IdleTimeout closes a connection idle this long; 0 means
-	// DefaultIdleTimeout.
-	IdleTimeout time.Duration `yaml:"idle_timeout"`
-	// MaxLifetime retires connections older than this, so that traffic
-	// follows an upstream that is scaled or moved behind one address. A
-	// connection past its lifetime is never reused: the request that
-	// would reuse it goes out on it with Connection: close (HTTP/1.1), or
-	// marks it not to be reused (HTTP/2), so it closes once that request
-	// is done. An idle one past its lifetime closes at IdleTimeout at the
-	// latest. 0 sets no lifetime.
-	MaxLifetime time.Duration `yaml:"max_lifetime"`
-}
+// PoolConfig bounds the proxy's connections to each upstream host: the
+// pool limits a service's own client has too (guard.PoolConfig).
+type PoolConfig = guard.PoolConfig
 
 // DefaultBalanceConfig ejects after 5 failures in a row for 30s, growing to
 // 5m, at most half of the upstreams at once; closes idle connections after
@@ -92,16 +75,5 @@ func DefaultBalanceConfig() BalanceConfig {
 // Check reports each impossible value by its YAML key, as guard configs do.
 func (c *BalanceConfig) Check(problem func(field, msg string)) {
 	c.Ejection.Check(func(field, msg string) { problem("ejection."+field, msg) })
-	for _, f := range []struct {
-		key string
-		v   int64
-	}{
-		{"pool.max_conns", int64(c.Pool.MaxConns)},
-		{"pool.idle_timeout", int64(c.Pool.IdleTimeout)},
-		{"pool.max_lifetime", int64(c.Pool.MaxLifetime)},
-	} {
-		if f.v < 0 {
-			problem(f.key, "must not be negative (0 means no limit, or the default)")
-		}
-	}
+	c.Pool.Check(func(field, msg string) { problem("pool."+field, msg) })
 }

@@ -5,13 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"net/http"
-	"net/http/httptrace"
 	"net/http/httputil"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -38,26 +35,6 @@ func newProxyBalancer(opts Options) (*Balancer, error) {
 		return nil, err
 	}
 	return NewBalancer(ups, opts.Balance.Ejection, guard.Options{Clock: opts.Clock, Seed: opts.Seed, Observer: opts.Observer})
-}
-
-// applyPool sets the transport's per-upstream limits. A MaxLifetime wraps
-// the dialer's connections so that balancedTransport can tell their age.
-func applyPool(tr *http.Transport, pool PoolConfig, b *Balancer) {
-	tr.MaxConnsPerHost = pool.MaxConns
-	tr.IdleConnTimeout = DefaultIdleTimeout
-	if pool.IdleTimeout > 0 {
-		tr.IdleConnTimeout = pool.IdleTimeout
-	}
-	if pool.MaxLifetime > 0 {
-		dial := tr.DialContext
-		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := dial(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			return &agedConn{Conn: c, born: b.Elapsed()}, nil
-		}
-	}
 }
 
 // upstreamKey carries the upstream Rewrite picked, and its balancer, to
@@ -135,9 +112,8 @@ func balancerCollectors(proxy *Balancer, routes map[string]*Balancer) []promethe
 // and hedges included, since guard wrappers re-enter the reverse proxy —
 // passes here once.
 type balancedTransport struct {
-	next     http.RoundTripper
-	b        *Balancer
-	lifetime time.Duration // PoolConfig.MaxLifetime
+	next http.RoundTripper // the pool's transport (PoolConfig.Transport)
+	b    *Balancer
 }
 
 func (t *balancedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -146,56 +122,7 @@ func (t *balancedTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	if u == nil {
 		b, u = t.b, t.b.Upstreams()[0]
 	}
-	if t.lifetime > 0 {
-		req = t.retireAged(req)
-	}
 	return b.Send(t.next, req, u)
-}
-
-// retireAged makes a connection past its lifetime carry this request
-// only: when the transport hands the request such a connection, the
-// request is marked Connection: close, which HTTP/1.1 and HTTP/2 alike
-// honour by not reusing the connection. GotConn runs on the caller's
-// goroutine before the request is written, so the mark is in time.
-func (t *balancedTransport) retireAged(req *http.Request) *http.Request {
-	var out *http.Request
-	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
-		if c := agedOf(info.Conn); c != nil {
-			out.Close = t.b.Elapsed()-c.born >= t.lifetime
-		}
-	}}
-	out = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
-	return out
-}
-
-// agedConn is an upstream connection that knows when it was dialled.
-type agedConn struct {
-	net.Conn
-	born time.Duration // on the balancer's clock
-}
-
-// CloseWrite half-closes the connection when the one beneath can, as
-// the reverse proxy's protocol switches expect of a TCP connection.
-func (c *agedConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return errors.New("close write: not supported")
-}
-
-// agedOf finds the agedConn beneath a connection, through TLS.
-func agedOf(c net.Conn) *agedConn {
-	for c != nil {
-		if a, ok := c.(*agedConn); ok {
-			return a
-		}
-		w, ok := c.(interface{ NetConn() net.Conn })
-		if !ok {
-			return nil
-		}
-		c = w.NetConn()
-	}
-	return nil
 }
 
 // upstreamList is the upstreams as Proxy.Upstream reports them.

@@ -155,7 +155,7 @@ func Start(opts Options) (*Proxy, error) {
 			return dial(ctx, network, addr)
 		}
 	}
-	applyPool(p.transport, opts.Balance.Pool, bal)
+	pool := opts.Balance.Pool.Transport(p.transport, guard.Options{Clock: opts.Clock})
 	p.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -173,7 +173,7 @@ func Start(opts Options) (*Proxy, error) {
 			r.SetXForwarded()
 			rewriteGRPC(r)
 		},
-		Transport:     &balancedTransport{next: p.transport, b: bal, lifetime: opts.Balance.Pool.MaxLifetime},
+		Transport:     &balancedTransport{next: pool, b: bal},
 		FlushInterval: -1, // stream responses as they come; faults may slow them
 		ErrorLog:      slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
