@@ -31,7 +31,8 @@
 // a file and reloads it, keeping the state of unchanged policies.
 // Balancer spreads calls over several instances of a dependency (power of
 // two choices on latency, passive ejection): the harness proxy's upstreams
-// and, through PoolTransport, a client's.
+// and, through PoolTransport (with PoolConfig's connection limits) and
+// GRPCPool, an HTTP or gRPC client's.
 //
 // Policies start no goroutines: windows evict lazily, and the memory and
 // shed policies read runtime/metrics and the process's CPU time on the first
