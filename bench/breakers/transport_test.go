@@ -55,6 +55,16 @@ func BenchmarkTransport_Bare(b *testing.B) {
 	runClient(b, &http.Client{Transport: tr}, url)
 }
 
+// BenchmarkTransport_BareTimeout is the baseline with a deadline:
+// http.Transport alone under http.Client's own one-second Timeout. A
+// request whose context can end costs http.Transport registrations that
+// one under context.Background does not, so this is the floor for any
+// guard that times calls out.
+func BenchmarkTransport_BareTimeout(b *testing.B) {
+	url, tr := loopback(b)
+	runClient(b, &http.Client{Transport: tr, Timeout: time.Second}, url)
+}
+
 // resctlChain is a breaker (defaults), a retry (three attempts, default
 // budget) and a timeout of a second. headers keeps the retry's attempt
 // and request-id headers and the timeout's deadline header, as the proxy
