@@ -1,7 +1,6 @@
 package runner
 
 import (
-	"context"
 	"net"
 	"os"
 	"os/exec"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/resctl/resctl/internal/demo"
 	"github.com/resctl/resctl/report"
-	"github.com/resctl/resctl/scenario"
 )
 
 // The dependency topology's example, as CI runs it: the orders service
@@ -53,32 +51,23 @@ func runOrdersExample(t *testing.T, file string) *report.Report {
 
 // runServiceExample builds the service in pkg (a path from the module's
 // root), passes its binary and a free address in binEnv and addrEnv, and
-// runs the example scenario file with the demo target as every
-// dependency (PAYMENTS_URL, STOCK_URL), failing the test on any failed
-// SLA.
-func runServiceExample(t *testing.T, pkg, binEnv, addrEnv, file string) *report.Report {
+// runs the example scenario file with `resctl run`, the demo target as
+// every dependency (PAYMENTS_URL, STOCK_URL) and env besides, failing
+// the test on any failed SLA. The test runs in parallel with others.
+func runServiceExample(t *testing.T, pkg, binEnv, addrEnv, file string, env ...string) *report.Report {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs a service")
 	}
+	t.Parallel()
 	bin := buildService(t, pkg)
 	deps, err := demo.Start("127.0.0.1:0", demo.Options{Seed: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer deps.Close()
-	t.Setenv(binEnv, bin)
-	t.Setenv(addrEnv, freeAddr(t))
-	t.Setenv("PAYMENTS_URL", deps.URL())
-	t.Setenv("STOCK_URL", deps.URL())
-	s, err := scenario.ReadFile("../testdata/scenarios/" + file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := Run(context.Background(), s, Options{LogDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	env = append(env, binEnv+"="+bin, addrEnv+"="+freeAddr(t), "PAYMENTS_URL="+deps.URL(), "STOCK_URL="+deps.URL())
+	r := runExample(t, resctlBin.wait(t), "../testdata/scenarios/"+file, env...)
 	requirePassed(t, r)
 	return r
 }
@@ -134,7 +123,8 @@ func TestExample_DependencyRedisPause(t *testing.T) {
 }
 
 // runCacheExample builds the cache service and runs one of its example
-// scenarios with a real redis-server, failing the test on any failed SLA.
+// scenarios with `resctl run` and a real redis-server, failing the test
+// on any failed SLA. The test runs in parallel with others.
 func runCacheExample(t *testing.T, file string) *report.Report {
 	t.Helper()
 	if testing.Short() {
@@ -146,20 +136,12 @@ func runCacheExample(t *testing.T, file string) *report.Report {
 		}
 		t.Skip("redis-server is not installed; apt-get install redis-server, or set RESCTL_REDIS_TEST=1 to require it")
 	}
+	t.Parallel()
 	bin := buildService(t, "./testdata/services/cache")
 	redisAddr := freeAddr(t)
 	_, port, _ := strings.Cut(redisAddr, ":")
-	t.Setenv("CACHE_BIN", bin)
-	t.Setenv("CACHE_ADDR", freeAddr(t))
-	t.Setenv("REDIS_PORT", port)
-	s, err := scenario.ReadFile("../testdata/scenarios/" + file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := Run(context.Background(), s, Options{LogDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := runExample(t, resctlBin.wait(t), "../testdata/scenarios/"+file,
+		"CACHE_BIN="+bin, "CACHE_ADDR="+freeAddr(t), "REDIS_PORT="+port)
 	requirePassed(t, r)
 	// redis-server was stopped with the run: its port is free again.
 	if c, err := net.DialTimeout("tcp", redisAddr, time.Second); err == nil {

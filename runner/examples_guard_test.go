@@ -26,8 +26,7 @@ func TestExample_GuardYAMLReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("GUARD_FILE", file)
-	r := runServiceExample(t, "./examples/yaml-reload", "EXAMPLE_BIN", "EXAMPLE_ADDR", "example-yaml-reload.yaml")
+	r := runServiceExample(t, "./examples/yaml-reload", "EXAMPLE_BIN", "EXAMPLE_ADDR", "example-yaml-reload.yaml", "GUARD_FILE="+file)
 	if r.Aborted != "" {
 		t.Errorf("aborted: %s", r.Aborted)
 	}
@@ -37,8 +36,7 @@ func TestExample_GuardYAMLReload(t *testing.T) {
 // of its gRPC dependency slowing down. The scenario starts the dependency
 // itself (the same binary, as payments).
 func TestExample_GuardGRPCClient(t *testing.T) {
-	t.Setenv("PAYMENTS_ADDR", freeAddr(t))
-	r := runServiceExample(t, "./examples/grpc-client", "EXAMPLE_BIN", "EXAMPLE_ADDR", "example-grpc-client.yaml")
+	r := runServiceExample(t, "./examples/grpc-client", "EXAMPLE_BIN", "EXAMPLE_ADDR", "example-grpc-client.yaml", "PAYMENTS_ADDR="+freeAddr(t))
 	if r.Aborted != "" {
 		t.Errorf("aborted: %s", r.Aborted)
 	}

@@ -8,8 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -111,15 +111,17 @@ func TestExamples(t *testing.T) {
 	}
 }
 
-// runExample runs `resctl run FILE` with the resctl binary bin and returns
-// the report it wrote. Exit code 1 (an SLA failed) still has a report.
-func runExample(t *testing.T, bin, file string) *report.Report {
+// runExample runs `resctl run FILE` with the resctl binary bin and env
+// ("NAME=value") added to this process's environment, and returns the
+// report it wrote. Exit code 1 (an SLA failed) still has a report.
+func runExample(t *testing.T, bin, file string, env ...string) *report.Report {
 	t.Helper()
 	out := t.TempDir()
 	// Only a hang guard: an example runs for seconds.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "run", file, "--out", out, "--no-html", "--quiet")
+	cmd.Env = append(os.Environ(), env...)
 	b, err := cmd.CombinedOutput()
 	if ee := (*exec.ExitError)(nil); err != nil && (!errors.As(err, &ee) || ee.ExitCode() != 1) {
 		t.Fatalf("resctl run %s: %v\n%s", file, err, b)
@@ -196,58 +198,59 @@ func describeRun(r *report.Report) string {
 	return b.String()
 }
 
-// resctlBin is the resctl that TestExamples runs, built while the other
-// tests run.
-var resctlBin *resctlBuild
+// resctlBin is the resctl that the example tests run.
+var resctlBin resctlBuild
 
-// resctlBuild is `go build ./cmd/resctl` running in the background.
+// resctlBuild is `go build ./cmd/resctl`, started once, in the background.
 type resctlBuild struct {
-	dir  string
+	once sync.Once
 	done chan struct{}
+	dir  string
 	path string
 	err  error
 }
 
-// startResctlBuild starts building resctl into a directory of its own,
-// unless this test binary will not run TestExamples (-short, or a -run
-// pattern that leaves it out); nil then.
-func startResctlBuild() *resctlBuild {
+// startEarly starts the build while other tests run, unless this test
+// binary runs no example (-short, or a -run pattern that names none).
+func (b *resctlBuild) startEarly() {
 	if testing.Short() {
-		return nil
+		return
 	}
-	if f := flag.Lookup("test.run"); f != nil && f.Value.String() != "" {
-		if ok, err := regexp.MatchString(strings.Split(f.Value.String(), "/")[0], "TestExamples"); err == nil && !ok {
-			return nil
-		}
+	if f := flag.Lookup("test.run"); f != nil && f.Value.String() != "" && !strings.Contains(f.Value.String(), "Example") {
+		return
 	}
-	b := &resctlBuild{done: make(chan struct{})}
-	dir, err := os.MkdirTemp("", "resctl-examples-")
-	if err != nil {
-		b.err = err
-		close(b.done)
-		return b
-	}
-	b.dir = dir
-	go func() {
-		defer close(b.done)
-		path := filepath.Join(dir, "resctl")
-		cmd := exec.Command("go", "build", "-o", path, "./cmd/resctl")
-		cmd.Dir = ".."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			b.err = fmt.Errorf("go build ./cmd/resctl: %v\n%s", err, out)
+	b.start()
+}
+
+// start starts the build into a directory of its own, once.
+func (b *resctlBuild) start() {
+	b.once.Do(func() {
+		b.done = make(chan struct{})
+		dir, err := os.MkdirTemp("", "resctl-examples-")
+		if err != nil {
+			b.err = err
+			close(b.done)
 			return
 		}
-		b.path = path
-	}()
-	return b
+		b.dir = dir
+		go func() {
+			defer close(b.done)
+			path := filepath.Join(dir, "resctl")
+			cmd := exec.Command("go", "build", "-o", path, "./cmd/resctl")
+			cmd.Dir = ".."
+			if out, err := cmd.CombinedOutput(); err != nil {
+				b.err = fmt.Errorf("go build ./cmd/resctl: %v\n%s", err, out)
+				return
+			}
+			b.path = path
+		}()
+	})
 }
 
 // wait returns the binary's path once it is built.
 func (b *resctlBuild) wait(t *testing.T) string {
 	t.Helper()
-	if b == nil {
-		t.Fatal("resctl was not built: TestMain left it out")
-	}
+	b.start()
 	<-b.done
 	if b.err != nil {
 		t.Fatal(b.err)
@@ -255,9 +258,9 @@ func (b *resctlBuild) wait(t *testing.T) string {
 	return b.path
 }
 
-// close waits for the build and removes what it wrote.
+// close waits for a build that was started and removes what it wrote.
 func (b *resctlBuild) close() error {
-	if b == nil {
+	if b.done == nil {
 		return nil
 	}
 	<-b.done

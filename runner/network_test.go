@@ -119,7 +119,8 @@ func noNamespacesLeft(t *testing.T) {
 }
 
 // TestExample_NetworkPartition runs the example scenario that partitions
-// the link between the proxy and the demo target.
+// the link between the proxy and the demo target, as users run it. The
+// other tests that create namespaces do not run in parallel.
 func TestExample_NetworkPartition(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs an example scenario: 9 s of real load")
@@ -127,16 +128,9 @@ func TestExample_NetworkPartition(t *testing.T) {
 	if err := netem.Supported(); err != nil {
 		t.Skipf("skipping real network faults: %v", err)
 	}
+	t.Parallel()
 	const file = "../testdata/scenarios/network-partition.yaml"
-	s, err := scenario.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := Run(context.Background(), s, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkExample(t, file, r)
+	checkExample(t, file, runExample(t, resctlBin.wait(t), file))
 	noNamespacesLeft(t)
 }
 

@@ -29,20 +29,15 @@ func demoOptions(t *testing.T) Options {
 	return Options{DemoCommand: []string{self, demoTargetArg}, LogDir: t.TempDir()}
 }
 
-// The process-kill example: the demo target killed with SIGKILL mid-phase
-// and started again; its SLAs time its return from the run's own record.
+// The process-kill example, run as users run it: the demo target killed
+// with SIGKILL mid-phase and started again; its SLAs time its return from
+// the run's own record.
 func TestExample_ProcessKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs an example scenario: 13 s of real load")
 	}
-	s, err := scenario.ReadFile("../testdata/scenarios/process-kill.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := Run(context.Background(), s, demoOptions(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Parallel()
+	r := runExample(t, resctlBin.wait(t), "../testdata/scenarios/process-kill.yaml")
 	requirePassed(t, r)
 	if len(r.Processes) != 1 {
 		t.Fatalf("processes = %+v, want the target", r.Processes)

@@ -43,7 +43,7 @@ func TestMain(m *testing.M) {
 		return
 	}
 	flag.Parse()
-	resctlBin = startResctlBuild()
+	resctlBin.startEarly()
 	code := m.Run()
 	if err := resctlBin.close(); err != nil && code == 0 {
 		fmt.Fprintln(os.Stderr, err)
