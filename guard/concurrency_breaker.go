@@ -308,8 +308,12 @@ func (b *ConcurrencyBreaker) trip(from, to int32, now int64, reason int) {
 // Release implements Policy.
 func (b *ConcurrencyBreaker) Release(_ Permit, o Outcome) {
 	b.inFlight.Add(-1)
-	if o.Skipped || (o.Err != nil && errors.Is(o.Err, context.Canceled)) {
-		return // only calls that reached the upstream say anything of its latency
+	if o.Skipped || (o.Err != nil && (errors.Is(o.Err, context.Canceled) || !o.Timeout)) {
+		// Only calls that reached the upstream say anything of its
+		// latency: a refused connection's instant failure would teach
+		// the baseline a speed the upstream never had, and hold it to
+		// that once it answers again. A timeout did take its time.
+		return
 	}
 	// A call that ends after the interval belongs to the next sample:
 	// close the interval first.

@@ -1,6 +1,8 @@
 package guard_test
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -221,5 +223,45 @@ func TestConcurrencyBreaker_Goroutines(t *testing.T) {
 			}
 			rejected(t, err, guard.ErrOpen, tt.want)
 		})
+	}
+}
+
+// A dependency that refuses connections answers nothing: those calls'
+// instant failures must not teach the breaker a baseline it will hold the
+// dependency to once it is back — which left it degraded for good.
+func TestConcurrencyBreaker_RefusedCallsAreNoLatency(t *testing.T) {
+	clk := newFakeClock()
+	b := newConcurrencyBreaker(t, clk, nil)
+	second(t, clk, b, 10, 20*time.Millisecond)
+	second(t, clk, b, 10, 20*time.Millisecond)
+	call(t, b, guard.Outcome{Duration: 20 * time.Millisecond, Status: 200})
+	learnt := b.Baseline()
+	refused := errors.New("connection refused")
+	for range 20 { // twenty seconds of refused connections
+		for range 10 {
+			if err := call(t, b, guard.Outcome{Duration: time.Millisecond, Err: refused}); err != nil {
+				t.Fatalf("call rejected: %v", err)
+			}
+		}
+		clk.Advance(time.Second)
+	}
+	if got := b.Baseline(); got != learnt {
+		t.Errorf("baseline %v after refused connections, want the %v learnt from answers", got, learnt)
+	}
+	for range 5 { // the dependency is back, as fast as before
+		second(t, clk, b, 10, 20*time.Millisecond)
+	}
+	if b.State() != "closed" {
+		t.Errorf("state %s once the dependency answers as before, want closed", b.State())
+	}
+	// A timeout is a call that took long, not one that never reached.
+	for range 3 {
+		for range 10 {
+			_ = call(t, b, guard.Outcome{Duration: time.Second, Timeout: true, Err: context.DeadlineExceeded})
+		}
+		clk.Advance(time.Second)
+	}
+	if b.State() == "closed" {
+		t.Error("timeouts did not trip the latency trigger")
 	}
 }
