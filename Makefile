@@ -6,7 +6,7 @@ LDFLAGS  := -s -w -X github.com/resctl/resctl/internal/version.Version=$(VERSION
             -X github.com/resctl/resctl/internal/version.Commit=$(COMMIT)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build services test test-stress check-modules fuzz fuzz-short test-browser lint bench bench-load soak demo screenshot generate release-check clean
+.PHONY: build services test test-stress check-modules fuzz fuzz-short test-browser lint bench bench-detect bench-load soak demo screenshot generate release-check clean
 
 ## build: the resctl binary in bin/, version stamped
 build:
@@ -64,6 +64,11 @@ lint:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./...
 	./bench/load.sh
+
+## bench-detect: the guard-policy detection table of docs/guard.md (virtual
+## time: the same on every machine), medians of five seeds
+bench-detect:
+	$(GO) run ./bench/detect -seeds 5
 
 ## bench-load: only the end-to-end load benchmark (1,000 req/s for 60 s)
 bench-load:
