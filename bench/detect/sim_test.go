@@ -26,7 +26,9 @@ func TestSimulate(t *testing.T) {
 		want   string
 	}{
 		{"no fault, nothing detected", none, "- breaker: {}",
-			func(r Result) bool { return r.Detect < 0 && r.FalseTrips == 0 && r.Refused == 0 && r.Recover == NotTripped },
+			func(r Result) bool {
+				return r.Detect < 0 && r.FalseTrips == 0 && r.Refused == 0 && r.Recover == NotTripped
+			},
 			"never detects, never trips, refuses nothing"},
 		{"a run of refused connections trips a consecutive-failures breaker at once", flapping, "- breaker: {consecutive_failures: 5, failure_rate: 0}",
 			func(r Result) bool { return r.Detect >= 0 && r.Detect < 100*time.Millisecond && r.HurtBefore <= 5+2 },
@@ -35,7 +37,9 @@ func TestSimulate(t *testing.T) {
 			func(r Result) bool { return r.Detect < 0 && r.HurtBefore > 1000 },
 			"never detects; the slow calls all hurt"},
 		{"a slow-call breaker sees latency and closes after", Faults[0], "- breaker: {window: 5s, min_calls: 20, failure_rate: 20%, slow_call: {over: 100ms, rate: 50%}, open_for: 5s}",
-			func(r Result) bool { return r.Detect >= 0 && r.Detect < 5*time.Second && r.Recover >= 0 && r.Recover != NotTripped },
+			func(r Result) bool {
+				return r.Detect >= 0 && r.Detect < 5*time.Second && r.Recover >= 0 && r.Recover != NotTripped
+			},
 			"detects within its 5 s window, recovers before the run ends"},
 	}
 	for _, tt := range tests {
