@@ -404,6 +404,10 @@ const GeneratorLagLimit = 50 * time.Millisecond
 // Ms converts a duration to milliseconds for the report.
 func Ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
+// Secs is d in seconds to the microsecond, as report.json gives instants
+// and spans: 4.640939, not 4.6409398060000004.
+func Secs(d time.Duration) float64 { return float64(d.Microseconds()) / 1e6 }
+
 // Process is a process resctl started for the run (the target, a
 // service) that process faults may act on.
 type Process struct {

@@ -63,7 +63,7 @@ func buildReport(s *scenario.Scenario, target string, rec *record.Recording, env
 	// In the order the faults came on, whichever proxy they act on.
 	slices.SortStableFunc(r.Faults, func(a, b report.Fault) int { return cmp.Compare(a.StartS, b.StartS) })
 	for _, e := range events {
-		r.Events = append(r.Events, report.Event{AtS: e.At.Seconds(), Source: e.Source, Kind: e.Kind, Detail: e.Detail, Name: e.Name, From: e.From, To: e.To})
+		r.Events = append(r.Events, report.Event{AtS: report.Secs(e.At), Source: e.Source, Kind: e.Kind, Detail: e.Detail, Name: e.Name, From: e.From, To: e.To})
 	}
 	return r
 }
@@ -144,7 +144,7 @@ func kindRank(kind string) int {
 func phaseOf(name string, start, end time.Duration, sum record.Summary) report.Phase {
 	l := sum.Latency
 	p := report.Phase{
-		Name: name, StartS: start.Seconds(), EndS: end.Seconds(),
+		Name: name, StartS: report.Secs(start), EndS: report.Secs(end),
 		Requests: sum.Requests, Successes: sum.Successes, Errors: sum.Errors, Fallbacks: sum.Fallbacks,
 		SuccessRate: sum.SuccessRate(),
 		LatencyMs:   *msOf(l),
@@ -174,7 +174,7 @@ func checkSLA(s *scenario.Scenario, sla scenario.SLA, env *runEnv) report.SLA {
 		Passed: res.Passed && err == nil, Observed: res.Observed, Values: res.Values, Kind: res.Kind,
 	}
 	if res.At != nil {
-		at := res.At.Seconds()
+		at := report.Secs(*res.At)
 		out.AtS = &at
 	}
 	if err != nil {
@@ -207,11 +207,11 @@ func slaChecks(cmps []verify.Comparison) []report.SLACheck {
 			rc.Selector = c.Selector.String()
 		}
 		if c.IsTimed {
-			since := c.Since.Seconds()
+			since := report.Secs(c.Since)
 			rc.SinceS = &since
 		}
 		for _, b := range c.Breaches {
-			rc.Breaches = append(rc.Breaches, [2]float64{b.From.Seconds(), b.To.Seconds()})
+			rc.Breaches = append(rc.Breaches, [2]float64{report.Secs(b.From), report.Secs(b.To)})
 		}
 		out = append(out, rc)
 	}
@@ -307,16 +307,16 @@ func faultOf(a *inject.Activation, proxy string, spans map[string]record.PhaseSp
 		ConfiguredRate: st.ConfiguredRate,
 		EffectiveRate:  st.EffectiveRate,
 		Fired:          st.Fired(),
-		StartS:         st.Since.Sub(start).Seconds(),
+		StartS:         report.Secs(st.Since.Sub(start)),
 	}
 	if !st.Until.IsZero() {
-		f.EndS = st.Until.Sub(start).Seconds()
+		f.EndS = report.Secs(st.Until.Sub(start))
 	}
 	// A scoped fault acts on exactly its phase's requests, so its window
 	// is the phase, whatever lead the clock switched it on with.
 	if span, scoped := spans[a.Scope]; scoped {
-		f.StartS = span.Start.Seconds()
-		f.EndS = min(span.End, runEnd).Seconds()
+		f.StartS = report.Secs(span.Start)
+		f.EndS = report.Secs(min(span.End, runEnd))
 	}
 	return f
 }
@@ -345,7 +345,7 @@ func markNotRun(r *report.Report, s *scenario.Scenario, spans []record.PhaseSpan
 			none = false
 			continue
 		}
-		r.Phases[i] = report.Phase{Name: span.Name, StartS: span.Start.Seconds(), EndS: span.End.Seconds(), NotRun: true}
+		r.Phases[i] = report.Phase{Name: span.Name, StartS: report.Secs(span.Start), EndS: report.Secs(span.End), NotRun: true}
 	}
 	r.Passed = true
 	for i, sla := range r.SLAs {
@@ -423,7 +423,7 @@ func notStartedReport(s *scenario.Scenario, began time.Time, reached string) *re
 	}
 	p := newPlan(s)
 	for _, span := range p.spans {
-		r.Phases = append(r.Phases, report.Phase{Name: span.Name, StartS: span.Start.Seconds(), EndS: span.End.Seconds(), NotRun: true})
+		r.Phases = append(r.Phases, report.Phase{Name: span.Name, StartS: report.Secs(span.Start), EndS: report.Secs(span.End), NotRun: true})
 	}
 	for _, sla := range s.SLAs {
 		r.SLAs = append(r.SLAs, report.SLA{Name: sla.Name, Expect: sla.Expect, During: sla.During, NotRun: true})

@@ -158,7 +158,7 @@ func metricsReport(r *report.Report, sc *scrape.Scraper, s *scenario.Scenario, p
 			}
 			continue
 		}
-		r.ScrapeErrors = append(r.ScrapeErrors, report.ScrapeError{Source: f.Source, AtS: f.At.Seconds(), Error: f.Err})
+		r.ScrapeErrors = append(r.ScrapeErrors, report.ScrapeError{Source: f.Source, AtS: report.Secs(f.At), Error: f.Err})
 	}
 }
 

@@ -237,7 +237,7 @@ func addNetworkFaults(r *report.Report, s *scenario.Scenario, nfs map[string]net
 			}
 			out := report.Fault{ID: f.ID, Kind: f.Kind(), Proxy: nf.proxy, Phase: nf.phase, Layer: "network", Config: nf.params,
 				Matched: nf.stats.Packets, Injected: nf.stats.Packets, ConfiguredRate: 1,
-				StartS: nf.from.Seconds(), EndS: nf.to.Seconds(), Error: nf.err}
+				StartS: report.Secs(nf.from), EndS: report.Secs(nf.to), Error: nf.err}
 			if f.Network.Schedule.On > 0 {
 				out.OnS = nf.onFor.Seconds()
 			}

@@ -210,19 +210,21 @@ func (ps *processSet) report() []report.Process {
 		in := ps.inst[name]
 		p := report.Process{Name: name, Restarts: in.Restarts(), State: string(ps.state[name])}
 		for _, d := range in.ReadyTimes() {
-			p.ReadyS = append(p.ReadyS, d.Seconds())
+			p.ReadyS = append(p.ReadyS, report.Secs(d))
 		}
 		// Time not ready, from the run's transitions.
 		state, since := ps.initial[name], time.Duration(0)
+		var notReady time.Duration
 		for _, c := range ps.changes[name] {
 			if state != string(service.StateReady) {
-				p.NotReadyS += (c.at - since).Seconds()
+				notReady += c.at - since
 			}
 			state, since = c.state, c.at
 		}
 		if state != string(service.StateReady) && !ps.start.IsZero() {
-			p.NotReadyS += (time.Since(ps.start) - since).Seconds()
+			notReady += time.Since(ps.start) - since
 		}
+		p.NotReadyS = report.Secs(notReady)
 		out = append(out, p)
 	}
 	return out
@@ -564,7 +566,7 @@ func addProcessFaults(r *report.Report, s *scenario.Scenario, pfs map[string]pro
 			}
 			out := report.Fault{ID: f.ID, Kind: pf.kind, Phase: pf.phase, Layer: "process", Config: pf.params,
 				Matched: pf.planned, Injected: pf.actions, Fired: pf.actions > 0, ConfiguredRate: 1,
-				StartS: pf.from.Seconds(), EndS: pf.to.Seconds(), Error: strings.Join(pf.errs, "; ")}
+				StartS: report.Secs(pf.from), EndS: report.Secs(pf.to), Error: strings.Join(pf.errs, "; ")}
 			if pf.planned > 0 {
 				out.EffectiveRate = float64(pf.actions) / float64(pf.planned)
 			}

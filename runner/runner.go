@@ -352,7 +352,7 @@ func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*r
 	addProcessFaults(r, s, clock.procs.processFaults())
 	r.Processes = procs.report()
 	r.Guards = gd.report()
-	r.DurationS = elapsed.Seconds()
+	r.DurationS = report.Secs(elapsed)
 	r.Run = report.RunResources{
 		Sent:         stats.Sent,
 		Dropped:      stats.Dropped,
@@ -410,7 +410,7 @@ func addRuntimeFaults(r *report.Report, s *scenario.Scenario, rts map[string]run
 				continue // its phase was never reached
 			}
 			out := report.Fault{ID: f.ID, Kind: rf.kind, Phase: rf.phase, Layer: "runtime", Config: rf.params, Fired: rf.started,
-				ConfiguredRate: 1, StartS: rf.from.Seconds(), EndS: rf.to.Seconds(), Error: rf.err}
+				ConfiguredRate: 1, StartS: report.Secs(rf.from), EndS: report.Secs(rf.to), Error: rf.err}
 			if rf.started {
 				out.EffectiveRate = 1
 			}

@@ -239,7 +239,7 @@ func (s *Session) elapsed() time.Duration { return max(s.now().Sub(s.start), 0) 
 
 func (s *Session) logf(source, format string, a ...any) Line {
 	l := Line{At: s.elapsed(), Source: source, Text: fmt.Sprintf(format, a...)}
-	s.events = append(s.events, report.Event{AtS: l.At.Seconds(), Source: source, Kind: source, Detail: l.Text})
+	s.events = append(s.events, report.Event{AtS: report.Secs(l.At), Source: source, Kind: source, Detail: l.Text})
 	s.lines = append(s.lines, l)
 	if len(s.lines) > HistoryLines {
 		s.lines = slices.Delete(s.lines, 0, len(s.lines)-HistoryLines)
@@ -708,7 +708,7 @@ func (s *Session) eventLine(e harness.Event) (Line, bool) {
 		text = strings.TrimSpace(e.Kind + " " + e.ID + " " + e.Detail)
 	}
 	l := Line{At: at, Source: e.Source, Text: text}
-	ev := report.Event{AtS: at.Seconds(), Source: e.Source, Kind: e.Kind, Detail: text}
+	ev := report.Event{AtS: report.Secs(at), Source: e.Source, Kind: e.Kind, Detail: text}
 	if e.Source == "guard" {
 		ev.Kind, ev.Name, ev.From, ev.To = "transition", e.ID, e.From, e.To
 	}
