@@ -72,7 +72,7 @@ func (s *Session) BuildReport() (*report.Report, error) {
 		r.Faults = append(r.Faults, report.Fault{
 			ID: f.ID, Kind: f.Kind, Proxy: f.Proxy, Phase: phase, Config: cleanParams(f.Params),
 			Matched: f.Matched, Injected: f.Injected, Fired: f.Injected > 0 || f.Runtime, Layer: layer,
-			StartS: report.Secs(max(f.On-w0, 0)), EndS: report.Secs(min(off, window[1])-w0),
+			StartS: report.Secs(max(f.On-w0, 0)), EndS: report.Secs(min(off, window[1]) - w0),
 		})
 	}
 	s.mu.Lock()
