@@ -2,6 +2,7 @@ package report
 
 import (
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -285,9 +286,20 @@ func deadlines(r *Report, ax axis) []svgVLine {
 				class = "deadline fail"
 			}
 			at := *c.SinceS + *c.Limit
-			out = append(out, svgVLine{X: ax.x(at), Class: class, Label: "deadline " + strconv.Itoa(i+1),
-				Title: "SLA " + strconv.Itoa(i+1) + " “" + s.Name + "”: deadline " + fmtSeconds(at) + " (" + c.Subject + " " + c.Op + " " +
-					fmtUnit(*c.Limit, "duration") + " from " + fmtSeconds(*c.SinceS) + ")"})
+			title := "SLA " + strconv.Itoa(i+1) + " “" + s.Name + "”: deadline " + fmtSeconds(at) + " (" + c.Subject + " " + c.Op + " " +
+				fmtUnit(*c.Limit, "duration") + " from " + fmtSeconds(*c.SinceS) + ")"
+			// SLAs with the same deadline share one line, labelled with
+			// each number, failed if any of them failed.
+			x := ax.x(at)
+			if j := slices.IndexFunc(out, func(v svgVLine) bool { return math.Abs(v.X-x) < 1 }); j >= 0 {
+				out[j].Label += ", " + strconv.Itoa(i+1)
+				out[j].Title += "; " + title
+				if !c.Held {
+					out[j].Class = class
+				}
+				continue
+			}
+			out = append(out, svgVLine{X: x, Class: class, Label: "deadline " + strconv.Itoa(i+1), Title: title})
 		}
 	}
 	return out

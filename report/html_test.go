@@ -470,3 +470,20 @@ func TestWriteHTML_UnchangedGuardLane(t *testing.T) {
 		t.Error("a guard section though no SLA reads a guard and none changed")
 	}
 }
+
+// SLAs with the same deadline share one line, so their labels do not
+// print over each other.
+func TestWriteHTML_SharedDeadline(t *testing.T) {
+	r := timingFixture()
+	second := r.SLAs[0]
+	second.Name = "also within 2 s"
+	r.SLAs = append(r.SLAs, second)
+	doc := parseHTML(t, renderHTML(t, r))
+	lines := findAll(byID(doc, "chart-throughput"), func(n *html.Node) bool { return strings.HasPrefix(attr(n, "class"), "deadline ") && n.Data == "line" })
+	if len(lines) != 2 {
+		t.Errorf("%d deadline lines, want 2: SLAs 1 and 3 share theirs", len(lines))
+	}
+	if txt := text(byID(doc, "chart-throughput")); !strings.Contains(txt, "deadline 1, 3") {
+		t.Errorf("no shared label %q in %q", "deadline 1, 3", txt)
+	}
+}
