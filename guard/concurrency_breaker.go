@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -308,11 +309,13 @@ func (b *ConcurrencyBreaker) trip(from, to int32, now int64, reason int) {
 // Release implements Policy.
 func (b *ConcurrencyBreaker) Release(_ Permit, o Outcome) {
 	b.inFlight.Add(-1)
-	if o.Skipped || (o.Err != nil && (errors.Is(o.Err, context.Canceled) || !o.Timeout)) {
+	if o.Skipped || (o.Err != nil && (errors.Is(o.Err, context.Canceled) || !(o.Timeout || isNetTimeout(o.Err)))) {
 		// Only calls that reached the upstream say anything of its
-		// latency: a refused connection's instant failure would teach
-		// the baseline a speed the upstream never had, and hold it to
-		// that once it answers again. A timeout did take its time.
+		// latency (Outcome.Err is one that did not): a refused
+		// connection's instant failure would teach the baseline a speed
+		// the upstream never had, and hold it to that once it answers
+		// again. A timeout, the outcome's or the network's, did take
+		// its time.
 		return
 	}
 	// A call that ends after the interval belongs to the next sample:
@@ -427,4 +430,11 @@ func (b *ConcurrencyBreaker) sampleGoroutines(now int64) {
 	if !g.WithP99 && b.gabove {
 		b.judge(true, now, reasonGoroutines)
 	}
+}
+
+// isNetTimeout says whether err is a network timeout (an i/o deadline,
+// "timeout awaiting response headers").
+func isNetTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -3,6 +3,7 @@ package guard_test
 import (
 	"context"
 	"errors"
+	"os"
 	"testing"
 	"time"
 
@@ -254,14 +255,28 @@ func TestConcurrencyBreaker_RefusedCallsAreNoLatency(t *testing.T) {
 	if b.State() != "closed" {
 		t.Errorf("state %s once the dependency answers as before, want closed", b.State())
 	}
-	// A timeout is a call that took long, not one that never reached.
-	for range 3 {
-		for range 10 {
-			_ = call(t, b, guard.Outcome{Duration: time.Second, Timeout: true, Err: context.DeadlineExceeded})
+	// A timeout is a call that took long, not one that never reached:
+	// the outcome's, or the network's ("timeout awaiting response
+	// headers", an i/o deadline).
+	// In each sample one call in ten times out and the rest answer as
+	// before: the P99 is the timeout's, if it counts.
+	for _, slow := range []guard.Outcome{
+		{Duration: time.Second, Timeout: true, Err: context.DeadlineExceeded},
+		{Duration: time.Second, Err: os.ErrDeadlineExceeded},
+	} {
+		b := newConcurrencyBreaker(t, clk, nil)
+		second(t, clk, b, 10, 20*time.Millisecond)
+		second(t, clk, b, 10, 20*time.Millisecond)
+		for range 3 {
+			for range 9 {
+				_ = call(t, b, guard.Outcome{Duration: 20 * time.Millisecond, Status: 200})
+			}
+			_ = call(t, b, slow)
+			clk.Advance(time.Second)
 		}
-		clk.Advance(time.Second)
-	}
-	if b.State() == "closed" {
-		t.Error("timeouts did not trip the latency trigger")
+		_ = call(t, b, guard.Outcome{Duration: 20 * time.Millisecond, Status: 200})
+		if b.State() == "closed" {
+			t.Errorf("calls ending in %v did not trip the latency trigger", slow.Err)
+		}
 	}
 }

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,7 +29,9 @@ const GRPCPoolPolicy = "resctl_pool"
 // with a ready connection — and teaches b how it went, so an instance
 // that fails UNAVAILABLE, INTERNAL, UNKNOWN or DATA_LOSS in a row is
 // ejected and a slow one drawn from less. b's upstreams are base URLs, as
-// for HTTP; the client connects to their host and port.
+// for HTTP; the client connects to their host and port (80, or 443 for
+// https, when none is given), and TLS credentials check each instance's
+// certificate against its host name.
 //
 // It returns the target to dial and the option that resolves it: a
 // resolver of b's upstreams whose service config selects GRPCPoolPolicy.
@@ -40,17 +42,19 @@ const GRPCPoolPolicy = "resctl_pool"
 //		grpc.WithTransportCredentials(insecure.NewCredentials()),
 //		grpc.WithUnaryInterceptor(guard.UnaryClientInterceptor(chain)))
 func GRPCPool(b *Balancer) (target string, opt grpc.DialOption) {
-	registerPoolPolicy.Do(func() {
-		balancer.Register(base.NewBalancerBuilder(GRPCPoolPolicy, poolPickerBuilder{}, base.Config{}))
-	})
 	r := &poolResolver{b: b, scheme: "resctl-pool-" + strconv.FormatUint(poolSchemes.Add(1), 10)}
 	return r.scheme + ":///pool", grpc.WithResolvers(r)
 }
 
-var (
-	registerPoolPolicy sync.Once
-	poolSchemes        atomic.Uint64 // each pool resolves under a scheme of its own
-)
+// poolSchemes numbers the pools: each resolves under a scheme of its own.
+var poolSchemes atomic.Uint64
+
+// gRPC's registry of load-balancing policies is global and may only be
+// written during initialization; the policy does nothing until a client's
+// service config names it.
+func init() {
+	balancer.Register(base.NewBalancerBuilder(GRPCPoolPolicy, poolPickerBuilder{}, base.Config{}))
+}
 
 // poolServiceConfig selects the pool's policy for the connection.
 const poolServiceConfig = `{"loadBalancingConfig": [{"` + GRPCPoolPolicy + `": {}}]}`
@@ -76,7 +80,17 @@ func (r *poolResolver) Scheme() string { return r.scheme }
 func (r *poolResolver) Build(_ resolver.Target, cc resolver.ClientConn, _ resolver.BuildOptions) (resolver.Resolver, error) {
 	addrs := make([]resolver.Address, 0, len(r.b.all))
 	for _, u := range r.b.all {
-		addrs = append(addrs, resolver.Address{Addr: u.url.Host, Attributes: attributes.New(poolRefKey{}, poolRef{r.b, u})})
+		host := u.url.Host
+		if u.url.Port() == "" {
+			port := "80"
+			if u.url.Scheme == "https" {
+				port = "443"
+			}
+			host = net.JoinHostPort(u.url.Hostname(), port)
+		}
+		// ServerName is what TLS credentials check the instance's
+		// certificate against, rather than the target's "pool".
+		addrs = append(addrs, resolver.Address{Addr: host, ServerName: u.url.Hostname(), Attributes: attributes.New(poolRefKey{}, poolRef{r.b, u})})
 	}
 	sc := cc.ParseServiceConfig(poolServiceConfig)
 	if sc.Err != nil {
@@ -142,7 +156,11 @@ func (p *poolPicker) Pick(balancer.PickInfo) (balancer.PickResult, error) {
 	p.b.Begin(u)
 	start := time.Now()
 	return balancer.PickResult{SubConn: sc, Done: func(d balancer.DoneInfo) {
-		p.b.Observe(u, grpcCallOutcome(d.Err), time.Since(start))
+		// A pick gRPC gave up before sending anything (the connection
+		// was gone, and it picks again) says nothing of the instance.
+		if d.Err != nil || d.BytesSent || d.BytesReceived {
+			p.b.Observe(u, grpcCallOutcome(d.Err), time.Since(start))
+		}
 		p.b.End(u)
 	}}, nil
 }

@@ -100,11 +100,18 @@ func (c PoolConfig) Check(problem func(field, msg string)) {
 // Transport sets base's limits to c's and returns the round tripper to
 // send with: base itself, or, with a MaxLifetime, base behind a wrapper
 // that retires connections past it, their ages read on o.Clock. A nil base
-// is a clone of http.DefaultTransport. base is changed in place, and must
-// not be in use yet.
+// is a clone of http.DefaultTransport (or a new http.Transport, where that
+// was replaced). base is changed in place and must not be in use yet: its
+// MaxConnsPerHost and IdleConnTimeout become c's (0: no cap, and
+// DefaultPoolIdleTimeout), and its dialers are wrapped to date each
+// connection. A connection made outside them (DialTLS, or a transport's
+// own dialing for a proxy CONNECT) has no date and is never retired.
 func (c PoolConfig) Transport(base *http.Transport, o Options) http.RoundTripper {
 	if base == nil {
-		base = http.DefaultTransport.(*http.Transport).Clone()
+		base = &http.Transport{}
+		if dt, ok := http.DefaultTransport.(*http.Transport); ok {
+			base = dt.Clone()
+		}
 	}
 	base.MaxConnsPerHost = c.MaxConns
 	base.IdleConnTimeout = DefaultPoolIdleTimeout
@@ -115,25 +122,34 @@ func (c PoolConfig) Transport(base *http.Transport, o Options) http.RoundTripper
 		return base
 	}
 	l := &lifetimeTransport{next: base, clk: newClock(o.Clock), lifetime: c.MaxLifetime}
+	date := func(dial func(context.Context, string, string) (net.Conn, error)) func(context.Context, string, string) (net.Conn, error) {
+		return func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := dial(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &agedConn{Conn: conn, born: l.clk.nanos()}, nil
+		}
+	}
 	dial := base.DialContext
 	if dial == nil {
 		dial = (&net.Dialer{}).DialContext
 	}
-	base.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		conn, err := dial(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		return &agedConn{Conn: conn, born: l.clk.nanos()}, nil
+	base.DialContext = date(dial)
+	if base.DialTLSContext != nil {
+		base.DialTLSContext = date(base.DialTLSContext)
 	}
 	return l
 }
 
 // lifetimeTransport retires connections past their lifetime: when the
-// transport hands a request such a connection, the request is marked
+// transport hands a request such a connection, the request asks for
 // Connection: close, which HTTP/1.1 and HTTP/2 alike honour by not reusing
-// the connection. GotConn runs on the caller's goroutine before the
-// request is written, so the mark is in time.
+// the connection. The mark is a header, not Request.Close: http.Transport
+// sends a copy of a request with a body, made before it picks the
+// connection, and the copy shares the header but not the field. GotConn
+// runs on the caller's goroutine before the request is written, so the
+// mark is in time; the header is the attempt's own copy.
 type lifetimeTransport struct {
 	next     *http.Transport
 	clk      clock
@@ -143,11 +159,15 @@ type lifetimeTransport struct {
 func (t *lifetimeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	var out *http.Request
 	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
-		if c := agedOf(info.Conn); c != nil {
-			out.Close = time.Duration(t.clk.nanos()-c.born) >= t.lifetime
+		if c := agedOf(info.Conn); c != nil && time.Duration(t.clk.nanos()-c.born) >= t.lifetime {
+			out.Header.Set("Connection", "close")
 		}
 	}}
 	out = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
+	out.Header = req.Header.Clone()
+	if out.Header == nil {
+		out.Header = http.Header{}
+	}
 	return t.next.RoundTrip(out)
 }
 

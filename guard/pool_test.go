@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -126,8 +127,19 @@ func TestPoolConfig_Transport(t *testing.T) {
 		old[u.conn] = true
 	}
 	clk.Advance(time.Minute)
-	for range 5 {
-		get()
+	for i := range 5 {
+		if i%2 == 1 {
+			get()
+			continue
+		}
+		// A request with a body is sent as a copy http.Transport makes
+		// before it picks the connection: it must be retired all the same.
+		resp, err := client.Post("http://payments/", "text/plain", strings.NewReader("order"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
 	}
 	retired := map[string]bool{}
 	for _, u := range taken() {

@@ -113,8 +113,9 @@ func unchangedStates(r *Report, s SLA) []string {
 			continue
 		}
 		for _, g := range r.Guards {
-			if g.Kind == c.StateKind && g.Name == c.StateName && !changed(r, g) {
-				out = append(out, g.Kind+" "+g.Name+" stayed "+g.Initial+" the whole run")
+			line := g.Kind + " " + g.Name + " stayed " + g.Initial + " the whole run"
+			if g.Kind == c.StateKind && g.Name == c.StateName && !changed(r, g) && !slices.Contains(out, line) {
+				out = append(out, line)
 			}
 		}
 	}

@@ -116,12 +116,21 @@ func TestExamples(t *testing.T) {
 // report it wrote. Exit code 1 (an SLA failed) still has a report.
 func runExample(t *testing.T, bin, file string, env ...string) *report.Report {
 	t.Helper()
+	r, _ := runExamplePid(t, bin, file, env...)
+	return r
+}
+
+// runExamplePid is runExample that also returns the pid resctl ran as,
+// which names what it creates (network namespaces).
+func runExamplePid(t *testing.T, bin, file string, env ...string) (*report.Report, int) {
+	t.Helper()
 	out := t.TempDir()
 	// Only a hang guard: an example runs for seconds.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "run", file, "--out", out, "--no-html", "--quiet")
 	cmd.Env = append(os.Environ(), env...)
+	cmd.WaitDelay = 10 * time.Second // a child left holding the output cannot hang the test
 	b, err := cmd.CombinedOutput()
 	if ee := (*exec.ExitError)(nil); err != nil && (!errors.As(err, &ee) || ee.ExitCode() != 1) {
 		t.Fatalf("resctl run %s: %v\n%s", file, err, b)
@@ -135,7 +144,7 @@ func runExample(t *testing.T, bin, file string, env ...string) *report.Report {
 	if err != nil {
 		t.Fatalf("read the report of %s: %v", file, err)
 	}
-	return r
+	return r, cmd.Process.Pid
 }
 
 // checkExample fails unless every SLA of the run passed, listing every

@@ -84,7 +84,7 @@ func runNetwork(t *testing.T, src string) *report.Report {
 			t.Errorf("SLA %q failed: observed %s %s", sla.Name, sla.Observed, sla.Error)
 		}
 	}
-	noNamespacesLeft(t)
+	noNamespacesLeft(t, os.Getpid())
 	return r
 }
 
@@ -102,15 +102,16 @@ func networkFaultIn(t *testing.T, r *report.Report, id string) report.Fault {
 	return report.Fault{}
 }
 
-// noNamespacesLeft checks that the run removed the namespaces it made
-// (named after this process: other processes' runs may go on beside).
-func noNamespacesLeft(t *testing.T) {
+// noNamespacesLeft checks that the run removed the namespaces it made,
+// named after the pid of the process that ran it (a test's own, or a
+// resctl it started): other processes' runs may go on beside.
+func noNamespacesLeft(t *testing.T, pid int) {
 	t.Helper()
 	out, err := exec.Command("ip", "netns", "list").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
-	mine := fmt.Sprintf("%s%d-", netem.Prefix, os.Getpid())
+	mine := fmt.Sprintf("%s%d-", netem.Prefix, pid)
 	for _, line := range strings.Split(string(out), "\n") {
 		if strings.HasPrefix(line, mine) {
 			t.Errorf("namespace left behind: %s", line)
@@ -130,8 +131,9 @@ func TestExample_NetworkPartition(t *testing.T) {
 	}
 	t.Parallel()
 	const file = "../testdata/scenarios/network-partition.yaml"
-	checkExample(t, file, runExample(t, resctlBin.wait(t), file))
-	noNamespacesLeft(t)
+	r, pid := runExamplePid(t, resctlBin.wait(t), file)
+	checkExample(t, file, r)
+	noNamespacesLeft(t, pid)
 }
 
 // TestRun_NetworkDelay delays the answers on the link by 100 ms (netem, or

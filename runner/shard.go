@@ -208,6 +208,9 @@ func Merge(s *scenario.Scenario, files []string, start time.Time, coord *report.
 	}
 	snap := rec.Snapshot()
 	r := loadReport(s, "merged from "+strconv.Itoa(len(files))+" results files", rec, snap, plan.spans, min(s.Duration(), end+time.Second), ev)
+	if coord != nil {
+		r.Guards = coord.Guards
+	}
 	r.Run = report.RunResources{Sent: uint64(len(all))}
 	// From the start to the end of the last response.
 	r.DurationS = last.Seconds()

@@ -68,8 +68,10 @@ type RunEnv interface {
 // current window, states and values during a phase at FineStep: at each
 // instant its condition sees the shortest window of whole fine steps that
 // holds MinFineRequests requests, and never more than Step, so a detection
-// is placed as finely as the traffic allows and is never judged on fewer
-// requests than a step-long window would hold at that rate. Conditions
+// is placed as finely as the traffic allows and, below a rate of
+// MinFineRequests a step, is judged over a whole step as before. Near the
+// run's end, where fewer than MinFineRequests requests remain, instants
+// are not judged at all. Conditions
 // that read latencies, counts or scraped series are timed to Step, as are
 // recovery_time's.
 type FineEnv interface {

@@ -62,7 +62,11 @@ func (ev *evaluator) scan(i int, l *leaf) leafVal {
 		ev.now++
 		w := Window{From: t, To: t + ev.step}
 		if fe != nil {
-			w = fineWindow(fe, t, step, ev.step)
+			var enough bool
+			if w, enough = fineWindow(fe, t, step, ev.step, ev.run.To); !enough {
+				holding = false
+				continue // too few requests left before the run's end
+			}
 		}
 		if ev.cond(tm.cond, w, t) != triTrue {
 			holding = false
@@ -84,17 +88,29 @@ func (ev *evaluator) scan(i int, l *leaf) leafVal {
 	return leafVal{v: math.Inf(1), ok: true}
 }
 
-// fineWindow is the window a fine scan judges at instant t: the fewest
-// fine steps from t that hold MinFineRequests requests, and at most limit.
-func fineWindow(fe FineEnv, t, fine, limit time.Duration) Window {
-	w := Window{From: t, To: t + fine}
-	for w.To-w.From < limit {
-		if n, _ := fe.FineLoad("requests", w); n >= MinFineRequests {
-			break
+// fineWindow is the window a fine scan judges at instant t: from t
+// (rounded up to the fine grid, which a state change or a phase start
+// need not be on) the fewest fine steps that hold MinFineRequests
+// requests, and at most limit, but not past the run's end. enough is
+// false for a window the run's end cut short of MinFineRequests: so near
+// the end the evidence is too thin to judge.
+func fineWindow(fe FineEnv, t, fine, limit, end time.Duration) (w Window, enough bool) {
+	from := (t + fine - 1) / fine * fine
+	w = Window{From: from, To: from + fine}
+	for {
+		if w.To > end {
+			w.To = end / fine * fine
+			if w.To <= w.From {
+				return w, false
+			}
+			n, _ := fe.FineLoad("requests", w)
+			return w, n >= MinFineRequests
+		}
+		if n, _ := fe.FineLoad("requests", w); n >= MinFineRequests || w.To-w.From >= limit {
+			return w, true
 		}
 		w.To += fine
 	}
-	return w
 }
 
 // changes returns the instants in [start, end of run) at which a state the
