@@ -11,12 +11,9 @@ import (
 	"github.com/resctl/resctl/report"
 )
 
-// TestGuards_TransitionKeepsPolicyKind: the policies of a route share the
-// route's name, so a breaker's transitions must be recorded under the
-// breaker's kind, never under the timeout's or the retry's beside it —
-// breaker("users") reads them.
-func TestGuards_TransitionKeepsPolicyKind(t *testing.T) {
-	s := mustParse(t, `
+// usersRoute is a scenario whose one route has a retry, a breaker and a
+// timeout: three policies sharing the route's name.
+const usersRoute = `
 name: kinds
 target: {builtin: demo}
 proxy:
@@ -29,7 +26,14 @@ proxy:
         - timeout: 200ms
 load: {rate: 5/s, requests: [{path: /api/users/1}]}
 phases: [{name: a, duration: 1s}]
-`)
+`
+
+// TestGuards_TransitionKeepsPolicyKind: the policies of a route share the
+// route's name, so a breaker's transitions must be recorded under the
+// breaker's kind, never under the timeout's or the retry's beside it —
+// breaker("users") reads them.
+func TestGuards_TransitionKeepsPolicyKind(t *testing.T) {
+	s := mustParse(t, usersRoute)
 	for range 20 { // map order made the old lookup wrong at random
 		g, err := buildGuards(s, time.Now())
 		if err != nil {
@@ -90,20 +94,7 @@ phases: [{name: a, duration: 1s}]
 // started in, in kind and name order, so a breaker that never changed
 // still has a state to draw.
 func TestGuards_Report(t *testing.T) {
-	s := mustParse(t, `
-name: states
-target: {builtin: demo}
-proxy:
-  routes:
-    - name: users
-      match: {path: /api/users}
-      guard:
-        - retry: {attempts: 2}
-        - breaker: {window: 4, min_calls: 4, failure_rate: 50%, open_for: 1m}
-        - timeout: 200ms
-load: {rate: 5/s, requests: [{path: /api/users/1}]}
-phases: [{name: a, duration: 1s}]
-`)
+	s := mustParse(t, usersRoute)
 	g, err := buildGuards(s, time.Now())
 	if err != nil {
 		t.Fatal(err)
