@@ -42,8 +42,12 @@ var Policies = []Policy{
 }
 
 func main() {
-	seeds := flag.Int("seeds", 1, "run each cell with this many seeds and print the medians")
+	seeds := flag.Int("seeds", 1, "run each cell with this many seeds (1 to 100) and print the medians")
 	flag.Parse()
+	if *seeds < 1 || *seeds > 100 || flag.NArg() > 0 {
+		fmt.Fprintln(os.Stderr, "detect: -seeds takes 1 to 100, and there are no arguments")
+		os.Exit(2)
+	}
 	if err := write(os.Stdout, DefaultModel(), *seeds); err != nil {
 		fmt.Fprintln(os.Stderr, "detect:", err)
 		os.Exit(1)
