@@ -41,9 +41,11 @@ type evaluator struct {
 	// given rather than once for good: Explain walks the SLA's window
 	// step by step with it.
 	stepping bool
-	// fine is the scope of the time_to condition a FineEnv is timing to
-	// its FineStep, whose load leaves read FineLoad; 0 when none is.
+	// fine is the scope of the time_to condition a FineEnv (fe) is
+	// timing to its FineStep, whose load leaves read FineLoad; 0 when
+	// none is.
 	fine int
+	fe   FineEnv
 }
 
 type leafVal struct {
@@ -119,7 +121,7 @@ func (ev *evaluator) compute(i int, l *leaf, cur Window, at time.Duration) leafV
 		return leafVal{s: s, ok: ok}
 	case leafLoad:
 		if ev.fine != 0 && l.scope == ev.fine && l.win.kind == winNone {
-			v, ok = ev.env.(FineEnv).FineLoad(l.name, w)
+			v, ok = ev.fe.FineLoad(l.name, w)
 			break
 		}
 		v, ok = ev.env.Load(l.name, w)

@@ -39,8 +39,8 @@ func (ev *evaluator) scan(i int, l *leaf) leafVal {
 	step, fe := ev.step, FineEnv(nil)
 	if f, ok := ev.env.(FineEnv); ok && tm.fine && f.FineStep() > 0 && f.FineStep() < ev.step && ev.step%f.FineStep() == 0 {
 		step, fe = f.FineStep(), f
-		ev.fine = tm.scope
-		defer func() { ev.fine = 0 }()
+		ev.fine, ev.fe = tm.scope, f
+		defer func() { ev.fine, ev.fe = 0, nil }()
 	}
 	for {
 		// The next instant is the next step or the next state change,
