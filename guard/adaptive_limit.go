@@ -193,21 +193,36 @@ func (a *AdaptiveLimit) setLimit(l float64) {
 
 // Acquire implements Policy.
 func (a *AdaptiveLimit) Acquire(_ context.Context, _ *Request) (Permit, error) {
+	return a.acquire(-1)
+}
+
+func (*AdaptiveLimit) instant() {}
+
+func (a *AdaptiveLimit) acquireAt(_ context.Context, _ *Request, now int64) (Permit, int64, error) {
+	p, err := a.acquire(now)
+	return p, now, err
+}
+
+// acquire admits a call at now; a negative now reads the clock if needed.
+func (a *AdaptiveLimit) acquire(now int64) (Permit, error) {
 	n := a.inFlight.Add(1)
 	if n > a.limitN.Load() {
 		a.inFlight.Add(-1)
-		a.onReject(&a.core, a.clk.nanos())
+		a.onReject(&a.core, a.clk.or(now))
 		return Permit{}, a.reject(0, 0)
 	}
 	for p := a.peak.Load(); n > p && !a.peak.CompareAndSwap(p, n); p = a.peak.Load() {
 	}
 	a.admitted.Add(1)
-	a.onAdmit(&a.core)
+	a.onAdmit(&a.core, now)
 	return Permit{}, nil
 }
 
 // Release implements Policy.
-func (a *AdaptiveLimit) Release(_ Permit, o Outcome) {
+func (a *AdaptiveLimit) Release(p Permit, o Outcome) { a.releaseAt(p, o, -1) }
+
+// releaseAt is Release at now; a negative now reads the clock.
+func (a *AdaptiveLimit) releaseAt(_ Permit, o Outcome, now int64) {
 	a.inFlight.Add(-1)
 	switch a.failures.classify(&o) {
 	case ignored:
@@ -218,7 +233,7 @@ func (a *AdaptiveLimit) Release(_ Permit, o Outcome) {
 		a.sum.Add(int64(o.Duration))
 		a.samples.Add(1)
 	}
-	now := a.clk.nanos()
+	now = a.clk.or(now)
 	if now-a.start.Load() < int64(a.cfg.Window) {
 		return
 	}

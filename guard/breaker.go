@@ -230,17 +230,31 @@ func (b *Breaker) Acquire(_ context.Context, _ *Request) (Permit, error) {
 		b.closedAdmits.add()
 		return Permit{gen: e.gen}, nil
 	}
-	return b.acquireSlow(e)
+	return b.acquireSlow(e, -1)
 }
 
-func (b *Breaker) acquireSlow(e *epoch) (Permit, error) {
+func (*Breaker) instant() {}
+
+func (b *Breaker) acquireAt(_ context.Context, _ *Request, now int64) (Permit, int64, error) {
+	e := b.cur.Load()
+	if e.state == breakerClosed {
+		b.closedAdmits.add()
+		return Permit{gen: e.gen}, now, nil
+	}
+	p, err := b.acquireSlow(e, now)
+	return p, now, err
+}
+
+// acquireSlow admits a call to a breaker that is not closed, at now; a
+// negative now reads the clock if needed.
+func (b *Breaker) acquireSlow(e *epoch, now int64) (Permit, error) {
 	for {
 		switch e.state {
 		case breakerClosed:
 			b.closedAdmits.add()
 			return Permit{gen: e.gen}, nil
 		case breakerOpen:
-			now := b.clk.nanos()
+			now = b.clk.or(now)
 			if now < e.until {
 				return Permit{}, b.reject(reasonOpen, time.Duration(e.until-now))
 			}
@@ -271,7 +285,10 @@ func (b *Breaker) halfOpen(e *epoch, now int64) *epoch {
 }
 
 // Release implements Policy.
-func (b *Breaker) Release(p Permit, o Outcome) {
+func (b *Breaker) Release(p Permit, o Outcome) { b.releaseAt(p, o, -1) }
+
+// releaseAt is Release at now; a negative now reads the clock if needed.
+func (b *Breaker) releaseAt(p Permit, o Outcome, now int64) {
 	e := b.cur.Load()
 	if e.gen != p.gen {
 		return // admitted in an earlier state: what it says is stale
@@ -286,7 +303,7 @@ func (b *Breaker) Release(p Permit, o Outcome) {
 	slow := b.cfg.SlowCall.Over > 0 && o.Duration > b.cfg.SlowCall.Over
 	if e.state == breakerHalfOpen {
 		if v == failure || slow {
-			b.open(e, b.clk.nanos(), true)
+			b.open(e, b.clk.or(now), true)
 		} else if e.successes.Add(1) >= int64(b.cfg.HalfOpen.Successes) {
 			b.close(e)
 		}
@@ -303,9 +320,8 @@ func (b *Breaker) Release(p Permit, o Outcome) {
 		m |= markSlow
 	}
 	var calls, fails, slows int64
-	var now int64
 	if e.time != nil {
-		now = b.clk.nanos()
+		now = b.clk.or(now)
 		calls, fails, slows = e.time.record(now, m)
 	} else {
 		calls, fails, slows = e.count.record(m)
@@ -317,10 +333,7 @@ func (b *Breaker) Release(p Permit, o Outcome) {
 		e.consecutive.Store(0)
 	}
 	if b.trips(calls, fails, slows, run) {
-		if now == 0 {
-			now = b.clk.nanos()
-		}
-		b.open(e, now, false)
+		b.open(e, b.clk.or(now), false)
 	}
 }
 

@@ -131,7 +131,7 @@ func (b *Bulkhead) Acquire(ctx context.Context, _ *Request) (Permit, error) {
 
 func (b *Bulkhead) admit() Permit {
 	b.admitted.Add(1)
-	b.onAdmit(&b.core)
+	b.onAdmit(&b.core, -1)
 	return Permit{}
 }
 

@@ -42,6 +42,11 @@ var errPanicked = errors.New("handler panicked")
 type Chain struct {
 	policies []Policy
 	clk      clock
+	// steps are the policies as the chain calls them: with the clock
+	// readings it hands to those that read the time on every call, when
+	// they and the chain share the system clock (timed).
+	steps []step
+	timed bool
 	// out is the chain composed for outgoing calls, made once.
 	outOnce sync.Once
 	out     stage
@@ -49,12 +54,69 @@ type Chain struct {
 
 // NewChain returns a chain of the policies, applied in the order given.
 func NewChain(policies ...Policy) *Chain {
-	return &Chain{policies: policies, clk: newClock(nil)}
+	return newChain(policies, newClock(nil))
+}
+
+func newChain(policies []Policy, clk clock) *Chain {
+	c := &Chain{policies: policies}
+	c.setClock(clk)
+	return c
 }
 
 // SetClock sets the clock that times calls whose Outcome has no Duration;
 // call it before the chain serves.
-func (c *Chain) SetClock(k Clock) { c.clk = newClock(k) }
+func (c *Chain) SetClock(k Clock) { c.setClock(newClock(k)) }
+
+func (c *Chain) setClock(k clock) {
+	c.clk = k
+	c.timed = k.c == nil
+	c.steps = make([]step, len(c.policies))
+	for i, p := range c.policies {
+		c.steps[i] = newStep(p, c.timed)
+	}
+}
+
+// timedAcquirer is implemented by policies that read the clock when they
+// admit a call, timedReleaser by those that read it when they hear how a
+// call ended. A chain on the system clock reads it once before admitting a
+// call and once after it, and hands them the readings, so that a call
+// costs two clock reads however many of its policies need the time.
+type timedAcquirer interface {
+	// acquireAt is Acquire at now. It returns the time after: now, or a
+	// fresh reading if the policy waited.
+	acquireAt(ctx context.Context, r *Request, now int64) (Permit, int64, error)
+}
+
+type timedReleaser interface {
+	releaseAt(p Permit, o Outcome, now int64)
+}
+
+// instant is implemented by policies whose Acquire never waits, so that a
+// reading taken before it is still the time after it.
+type instant interface{ instant() }
+
+// step is one policy of a chain and how the chain calls it.
+type step struct {
+	p       Policy
+	acq     timedAcquirer // nil: call Acquire
+	rel     timedReleaser // nil: call Release
+	instant bool          // Acquire leaves a clock reading current
+}
+
+func newStep(p Policy, timed bool) step {
+	s := step{p: p}
+	if !timed {
+		return s
+	}
+	if sc, ok := p.(interface{ self() *core }); !ok || sc.self().clk.c != nil {
+		_, s.instant = p.(instant)
+		return s
+	}
+	s.acq, _ = p.(timedAcquirer)
+	s.rel, _ = p.(timedReleaser)
+	_, s.instant = p.(instant)
+	return s
+}
 
 // Policies returns the chain's policies, in order.
 func (c *Chain) Policies() []Policy { return c.policies }
@@ -83,56 +145,93 @@ const maxInline = 8
 // away) and the panic goes on; so it does for runtime.Goexit.
 func (c *Chain) Do(ctx context.Context, r *Request, call func(context.Context) Outcome) error {
 	var buf [maxInline]Permit
-	permits, err := c.acquire(ctx, r, buf[:0])
+	permits, start, err := c.acquire(ctx, r, buf[:0])
 	if err != nil {
 		return err
 	}
-	start := c.clk.nanos()
 	done := false
 	defer func() {
 		if done {
 			return
 		}
 		v := recover()
-		o := Outcome{Duration: time.Duration(c.clk.nanos() - start), Err: errPanicked}
+		end := c.clk.nanos()
+		o := Outcome{Duration: time.Duration(end - start), Err: errPanicked}
 		if v == http.ErrAbortHandler {
 			o.Err = context.Canceled
 		}
-		c.release(permits, o)
+		c.releaseAt(permits, o, end)
 		if v != nil {
 			panic(v)
 		}
 	}()
 	o := call(ctx)
 	done = true
+	end := c.clk.nanos()
 	if o.Duration == 0 {
-		o.Duration = time.Duration(c.clk.nanos() - start)
+		o.Duration = time.Duration(end - start)
 	}
-	c.release(permits, o)
+	c.releaseAt(permits, o, end)
 	return nil
 }
 
 // acquire takes a permit of every policy in turn, into permits (which
-// grows when the chain is longer than its capacity); on a rejection it
-// frees those taken and returns the rejection.
-func (c *Chain) acquire(ctx context.Context, r *Request, permits []Permit) ([]Permit, error) {
-	if len(c.policies) > cap(permits) {
-		permits = make([]Permit, 0, len(c.policies))
+// grows when the chain is longer than its capacity), and returns the time
+// after the last, when the call starts; on a rejection it frees those
+// taken and returns the rejection.
+func (c *Chain) acquire(ctx context.Context, r *Request, permits []Permit) ([]Permit, int64, error) {
+	if len(c.steps) > cap(permits) {
+		permits = make([]Permit, 0, len(c.steps))
 	}
-	for _, p := range c.policies {
-		pm, err := p.Acquire(ctx, r)
+	var now int64
+	fresh := c.timed // now is a reading of the clock that is still current
+	if fresh {
+		now = c.clk.nanos()
+	}
+	for i := range c.steps {
+		s := &c.steps[i]
+		var pm Permit
+		var err error
+		if s.acq != nil {
+			if !fresh {
+				now, fresh = c.clk.nanos(), true
+			}
+			pm, now, err = s.acq.acquireAt(ctx, r, now)
+		} else {
+			pm, err = s.p.Acquire(ctx, r)
+			fresh = fresh && s.instant
+		}
 		if err != nil {
 			c.release(permits, Outcome{Skipped: true})
-			return nil, err
+			return nil, 0, err
 		}
 		permits = append(permits, pm)
 	}
-	return permits, nil
+	if !fresh {
+		now = c.clk.nanos()
+	}
+	return permits, now, nil
 }
 
+// release hands the permits back with o, reading the clock for the
+// policies that need the time.
 func (c *Chain) release(permits []Permit, o Outcome) {
+	var now int64
+	if c.timed {
+		now = c.clk.nanos()
+	}
+	c.releaseAt(permits, o, now)
+}
+
+// releaseAt is release with a reading of the clock taken as the call
+// ended, which only a timed chain's steps read.
+func (c *Chain) releaseAt(permits []Permit, o Outcome, now int64) {
 	for i := len(permits) - 1; i >= 0; i-- {
-		c.policies[i].Release(permits[i], o)
+		if s := &c.steps[i]; s.rel != nil {
+			s.rel.releaseAt(permits[i], o, now)
+		} else {
+			s.p.Release(permits[i], o)
+		}
 	}
 }
 

@@ -75,6 +75,55 @@ func TestChain_MeasuresDuration(t *testing.T) {
 	}
 }
 
+// waiting admits every call after a wait of its own, and notes when it let
+// the call go.
+type waiting struct {
+	wait  time.Duration
+	after time.Time
+}
+
+func (*waiting) Name() string { return "waiting" }
+func (w *waiting) Acquire(context.Context, *guard.Request) (guard.Permit, error) {
+	time.Sleep(w.wait)
+	w.after = time.Now()
+	return guard.Permit{}, nil
+}
+func (*waiting) Release(guard.Permit, guard.Outcome) {}
+
+// heard notes the outcome it is told.
+type heard struct{ o guard.Outcome }
+
+func (*heard) Name() string { return "heard" }
+func (*heard) Acquire(context.Context, *guard.Request) (guard.Permit, error) {
+	return guard.Permit{}, nil
+}
+func (h *heard) Release(_ guard.Permit, o guard.Outcome) { h.o = o }
+
+// On the system clock a chain reads the time once before admitting a call
+// and hands that reading on; a policy that may wait makes it stale, and
+// the call must then be timed from after the wait. The duration the
+// chain measures can be no longer than from the end of the wait to the
+// return of Do; timed from before the wait, it would be longer by the
+// whole wait.
+func TestChain_TimesCallAfterAWaitingPolicy(t *testing.T) {
+	rc := guard.DefaultRateLimitConfig()
+	rc.Rate = 1e9
+	rl, err := guard.NewRateLimit("r", rc, guard.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &waiting{wait: 20 * time.Millisecond}
+	h := &heard{}
+	c := guard.NewChain(rl, w, h)
+	if err := c.Do(t.Context(), &guard.Request{}, func(context.Context) guard.Outcome { return guard.Outcome{Status: 200} }); err != nil {
+		t.Fatal(err)
+	}
+	bound := time.Since(w.after)
+	if h.o.Duration <= 0 || h.o.Duration > bound {
+		t.Errorf("call timed %v; want more than 0 and at most %v, from the end of the wait to Do's return", h.o.Duration, bound)
+	}
+}
+
 func TestMiddleware_Rejections(t *testing.T) {
 	clk := newFakeClock()
 	tests := []struct {

@@ -7,17 +7,23 @@ import (
 	"time"
 )
 
-// clock gives policies monotonic nanoseconds since their construction.
-// With no Clock configured it reads the runtime's monotonic clock through
-// time.Since, which skips the wall-clock read time.Now also makes.
+// clock gives policies monotonic nanoseconds: since their construction on
+// a configured Clock, and since the package was loaded on the system's
+// time, which it reads through time.Since (the runtime's monotonic clock,
+// without the wall-clock read time.Now also makes).
 type clock struct {
 	c    Clock
 	base time.Time
 }
 
+// sysBase is the base of every clock on the system's time, so that
+// readings of one are readings of all: a chain reads the clock once for
+// its policies.
+var sysBase = time.Now()
+
 func newClock(c Clock) clock {
 	if c == nil {
-		return clock{base: time.Now()}
+		return clock{base: sysBase}
 	}
 	return clock{c: c, base: c.Now()}
 }
@@ -27,6 +33,15 @@ func (k *clock) nanos() int64 {
 		return int64(time.Since(k.base))
 	}
 	return int64(k.c.Now().Sub(k.base))
+}
+
+// or is now, or a reading of the clock when now is negative (the caller
+// has none).
+func (k *clock) or(now int64) int64 {
+	if now < 0 {
+		return k.nanos()
+	}
+	return now
 }
 
 // at turns nanos back into a time for events.

@@ -285,6 +285,8 @@ func (b *ConcurrencyBreaker) Acquire(_ context.Context, _ *Request) (Permit, err
 	}
 }
 
+func (*ConcurrencyBreaker) instant() {}
+
 // move is transition for this breaker: latencies seen in one state say
 // nothing of the next, so the histogram starts afresh.
 func (b *ConcurrencyBreaker) move(from, to int32, now int64) {

@@ -156,12 +156,13 @@ func (p *pressure) onReject(c *core, now int64) {
 	}
 }
 
-// onAdmit reads the clock only while limiting.
-func (p *pressure) onAdmit(c *core) {
+// onAdmit reads the clock, unless given a reading (a now that is not
+// negative), only while limiting.
+func (p *pressure) onAdmit(c *core, now int64) {
 	if c.state.Load() != limiting {
 		return
 	}
-	now := c.clk.nanos()
+	now = c.clk.or(now)
 	if now-p.lastReject.Load() < p.quietFor() {
 		return
 	}

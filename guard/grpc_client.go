@@ -170,11 +170,11 @@ func StreamClientInterceptor(chain ChainSource) grpc.StreamClientInterceptor {
 	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 		c := chain.Chain()
 		r := Request{Route: method, Header: outgoingHeader(ctx)}
-		permits, err := c.acquire(ctx, &r, nil)
+		permits, start, err := c.acquire(ctx, &r, nil)
 		if err != nil {
 			return nil, err
 		}
-		g := &guardedStream{c: c, permits: permits, start: c.clk.nanos(), desc: desc, cancel: func() {}}
+		g := &guardedStream{c: c, permits: permits, start: start, desc: desc, cancel: func() {}}
 		var retry *Retry
 		for _, p := range c.policies {
 			switch p := p.(type) {
@@ -269,7 +269,8 @@ func (g *guardedStream) finish(ctx context.Context, err error) {
 		g.timeout.timedOut.Add(1)
 		o.Timeout = true
 	}
-	o.Duration = time.Duration(g.c.clk.nanos() - g.start)
-	g.c.release(g.permits, o)
+	end := g.c.clk.nanos()
+	o.Duration = time.Duration(end - g.start)
+	g.c.releaseAt(g.permits, o, end)
 	g.cancel()
 }

@@ -222,7 +222,7 @@ func (h *Hedge) newState() any {
 
 func (h *Hedge) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	h.calls.Add(1)
-	h.onAdmit(&h.core) // back to passing after a quiet second
+	h.onAdmit(&h.core, -1) // back to passing after a quiet second
 	// The clock is read only for what needs it, the hedge's own budget
 	// and the latencies of a quantile: it is a good share of the cost.
 	var start int64
@@ -333,7 +333,7 @@ func (s *hedgeState) launch() {
 		h.onReject(&h.core, h.clk.nanos())
 		return
 	}
-	h.onAdmit(&h.core)
+	h.onAdmit(&h.core, -1)
 	s.hedged, s.running = true, s.running+1
 	s.start[1] = h.clk.nanos()
 	s.hdone = make(chan struct{})

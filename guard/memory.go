@@ -308,6 +308,8 @@ func (m *Memory) Acquire(_ context.Context, r *Request) (Permit, error) {
 	return Permit{}, nil
 }
 
+func (*Memory) instant() {}
+
 func (m *Memory) critical(r *Request) bool {
 	if r == nil {
 		return false

@@ -96,7 +96,7 @@ func (c *Chain) outgoing() stage {
 		var run []Policy
 		flush := func() {
 			if len(run) > 0 {
-				s = &admitStage{chain: &Chain{policies: run, clk: c.clk}, next: s}
+				s = &admitStage{chain: newChain(run, c.clk), next: s}
 				run = nil
 			}
 		}
@@ -292,7 +292,7 @@ type raced struct {
 func (s *hedgeStage) run(ctx context.Context, x *outCall) result {
 	h := s.h
 	h.calls.Add(1)
-	h.onAdmit(&h.core)
+	h.onAdmit(&h.core, -1)
 	start := h.clk.nanos()
 	if b, own := h.budget(); own {
 		b.request(start)
@@ -352,7 +352,7 @@ func (s *hedgeStage) run(ctx context.Context, x *outCall) result {
 				h.onReject(&h.core, h.clk.nanos())
 				continue
 			}
-			h.onAdmit(&h.core)
+			h.onAdmit(&h.core, -1)
 			h.sent.Add(1)
 			running++
 			launch(1)

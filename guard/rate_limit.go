@@ -227,7 +227,19 @@ func (l *RateLimit) Acquire(ctx context.Context, r *Request) (Permit, error) {
 	if l.redis != nil {
 		return l.acquireRedis(ctx, r)
 	}
-	now := l.clk.nanos()
+	return l.acquireLocal(r, l.clk.nanos())
+}
+
+func (l *RateLimit) acquireAt(ctx context.Context, r *Request, now int64) (Permit, int64, error) {
+	if l.redis != nil {
+		p, err := l.acquireRedis(ctx, r)
+		return p, l.clk.nanos(), err // the round trip took time
+	}
+	p, err := l.acquireLocal(r, now)
+	return p, now, err
+}
+
+func (l *RateLimit) acquireLocal(r *Request, now int64) (Permit, error) {
 	k := l.global
 	if l.cfg.Per != PerGlobal {
 		k = l.lookup(l.key(r), now)
@@ -243,7 +255,7 @@ func (l *RateLimit) Acquire(ctx context.Context, r *Request) (Permit, error) {
 		return Permit{}, l.reject(0, time.Duration(wait))
 	}
 	l.admitted.Add(1)
-	l.onAdmit(&l.core)
+	l.onAdmit(&l.core, now)
 	return Permit{}, nil
 }
 
@@ -264,7 +276,7 @@ func (l *RateLimit) acquireRedis(ctx context.Context, r *Request) (Permit, error
 		return Permit{}, l.reject(0, wait)
 	}
 	l.admitted.Add(1)
-	l.onAdmit(&l.core)
+	l.onAdmit(&l.core, -1)
 	return Permit{}, nil
 }
 

@@ -286,7 +286,7 @@ func (r *Retry) serve(w http.ResponseWriter, req *http.Request, next http.Handle
 // of, and returns the time it began.
 func (r *Retry) begin() int64 {
 	r.calls.Add(1)
-	r.onAdmit(&r.core) // back to passing after a quiet second
+	r.onAdmit(&r.core, -1) // back to passing after a quiet second
 	now := r.clk.nanos()
 	r.budget.request(now)
 	return now
@@ -338,7 +338,7 @@ func (r *Retry) again(ctx context.Context, o Outcome, rejected bool, retryAfterV
 		r.onReject(&r.core, now)
 		return 0, false
 	}
-	r.onAdmit(&r.core)
+	r.onAdmit(&r.core, -1)
 	r.retried.Add(1)
 	return wait, true
 }

@@ -159,9 +159,11 @@ func (s *Shed) Acquire(_ context.Context, _ *Request) (Permit, error) {
 	}
 	s.inFlight.Add(1)
 	s.admitted.Add(1)
-	s.onAdmit(&s.core)
+	s.onAdmit(&s.core, -1)
 	return Permit{}, nil
 }
+
+func (*Shed) instant() {}
 
 func (s *Shed) shouldDrop(now int64) bool {
 	busy := s.cfg.CPUThreshold == 0 || s.CPU() >= s.cfg.CPUThreshold.Fraction()

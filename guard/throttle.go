@@ -110,9 +110,11 @@ func (t *Throttle) Acquire(_ context.Context, _ *Request) (Permit, error) {
 		return Permit{}, t.reject(0, 0)
 	}
 	t.admitted.Add(1)
-	t.onAdmit(&t.core)
+	t.onAdmit(&t.core, -1)
 	return Permit{}, nil
 }
+
+func (*Throttle) instant() {}
 
 // Release implements Policy: every call that reached the upstream is a
 // request, and one the upstream did not refuse is also an accept.

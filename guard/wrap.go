@@ -55,6 +55,8 @@ type passive struct{ core }
 // Acquire implements Policy: a wrapper admits every call.
 func (*passive) Acquire(context.Context, *Request) (Permit, error) { return Permit{}, nil }
 
+func (*passive) instant() {}
+
 // Release implements Policy: a wrapper learns from its own attempts, not
 // from the chain.
 func (*passive) Release(Permit, Outcome) {}
@@ -85,7 +87,7 @@ func (c *Chain) compose(next http.Handler) http.Handler {
 	var run []Policy
 	flush := func() {
 		if len(run) > 0 {
-			sub := &Chain{policies: run, clk: c.clk}
+			sub := newChain(run, c.clk)
 			h = sub.admit(h)
 			run = nil
 		}
