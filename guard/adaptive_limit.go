@@ -221,6 +221,8 @@ func (a *AdaptiveLimit) acquire(now int64) (Permit, error) {
 // Release implements Policy.
 func (a *AdaptiveLimit) Release(p Permit, o Outcome) { a.releaseAt(p, o, -1) }
 
+func (*AdaptiveLimit) needsTime() bool { return true }
+
 // releaseAt is Release at now; a negative now reads the clock.
 func (a *AdaptiveLimit) releaseAt(_ Permit, o Outcome, now int64) {
 	a.inFlight.Add(-1)

@@ -230,7 +230,8 @@ func (b *Breaker) Acquire(_ context.Context, _ *Request) (Permit, error) {
 		b.closedAdmits.add()
 		return Permit{gen: e.gen}, nil
 	}
-	return b.acquireSlow(e, -1)
+	p, _, err := b.acquireSlow(e, -1)
+	return p, err
 }
 
 func (*Breaker) instant() {}
@@ -241,31 +242,30 @@ func (b *Breaker) acquireAt(_ context.Context, _ *Request, now int64) (Permit, i
 		b.closedAdmits.add()
 		return Permit{gen: e.gen}, now, nil
 	}
-	p, err := b.acquireSlow(e, now)
-	return p, now, err
+	return b.acquireSlow(e, now)
 }
 
 // acquireSlow admits a call to a breaker that is not closed, at now; a
-// negative now reads the clock if needed.
-func (b *Breaker) acquireSlow(e *epoch, now int64) (Permit, error) {
+// negative now reads the clock if needed. It returns the time it used.
+func (b *Breaker) acquireSlow(e *epoch, now int64) (Permit, int64, error) {
 	for {
 		switch e.state {
 		case breakerClosed:
 			b.closedAdmits.add()
-			return Permit{gen: e.gen}, nil
+			return Permit{gen: e.gen}, now, nil
 		case breakerOpen:
 			now = b.clk.or(now)
 			if now < e.until {
-				return Permit{}, b.reject(reasonOpen, time.Duration(e.until-now))
+				return Permit{}, now, b.reject(reasonOpen, time.Duration(e.until-now))
 			}
 			e = b.halfOpen(e, now)
 		default:
 			if e.probes.Add(1) > int64(b.cfg.HalfOpen.Probes) {
 				e.probes.Add(-1)
-				return Permit{}, b.reject(reasonHalfOpenFull, 0)
+				return Permit{}, now, b.reject(reasonHalfOpenFull, 0)
 			}
 			b.admitted.Add(1)
-			return Permit{gen: e.gen, flag: probeFlag}, nil
+			return Permit{gen: e.gen, flag: probeFlag}, now, nil
 		}
 	}
 }
@@ -286,6 +286,10 @@ func (b *Breaker) halfOpen(e *epoch, now int64) *epoch {
 
 // Release implements Policy.
 func (b *Breaker) Release(p Permit, o Outcome) { b.releaseAt(p, o, -1) }
+
+// needsTime reports whether Release reads the time: a window of seconds,
+// or a slow-call threshold.
+func (b *Breaker) needsTime() bool { return b.cfg.Window.Duration > 0 || b.cfg.SlowCall.Over > 0 }
 
 // releaseAt is Release at now; a negative now reads the clock if needed.
 func (b *Breaker) releaseAt(p Permit, o Outcome, now int64) {

@@ -210,6 +210,8 @@ func (b *Bulkhead) leave(w *waiter) bool {
 // Release implements Policy.
 func (b *Bulkhead) Release(Permit, Outcome) { b.free() }
 
+func (*Bulkhead) timeless() {}
+
 func (b *Bulkhead) free() {
 	b.inFlight.Add(-1)
 	if b.waiting.Load() == 0 {

@@ -44,9 +44,11 @@ type Chain struct {
 	clk      clock
 	// steps are the policies as the chain calls them: with the clock
 	// readings it hands to those that read the time on every call, when
-	// they and the chain share the system clock (timed).
-	steps []step
-	timed bool
+	// they and the chain share the system clock (timed). timeCalls: some
+	// policy learns from a call's duration, so the chain times it.
+	steps     []step
+	timed     bool
+	timeCalls bool
 	// out is the chain composed for outgoing calls, made once.
 	outOnce sync.Once
 	out     stage
@@ -71,50 +73,70 @@ func (c *Chain) setClock(k clock) {
 	c.clk = k
 	c.timed = k.c == nil
 	c.steps = make([]step, len(c.policies))
+	c.timeCalls = !c.timed
 	for i, p := range c.policies {
 		c.steps[i] = newStep(p, c.timed)
+		c.timeCalls = c.timeCalls || c.steps[i].needsTime
 	}
 }
 
-// timedAcquirer is implemented by policies that read the clock when they
-// admit a call, timedReleaser by those that read it when they hear how a
-// call ended. A chain on the system clock reads it once before admitting a
-// call and once after it, and hands them the readings, so that a call
-// costs two clock reads however many of its policies need the time.
-type timedAcquirer interface {
-	// acquireAt is Acquire at now. It returns the time after: now, or a
-	// fresh reading if the policy waited.
-	acquireAt(ctx context.Context, r *Request, now int64) (Permit, int64, error)
-}
-
-type timedReleaser interface {
-	releaseAt(p Permit, o Outcome, now int64)
-}
-
-// instant is implemented by policies whose Acquire never waits, so that a
-// reading taken before it is still the time after it.
-type instant interface{ instant() }
+// The chain and its policies share the clock's readings through these
+// optional interfaces; a negative reading stands for none.
+//
+// A chain on the system clock hands a reading from one policy to the next
+// while none of them waits, and reads the clock itself only to time the
+// call, when a policy learns from its duration: a call through a breaker
+// reads no clock at all, and one through a breaker, an adaptive limit and
+// a rate limit reads it twice.
+type (
+	// timedAcquirer is implemented by policies that may need the time
+	// when they admit a call. acquireAt is Acquire at now (read when
+	// negative and needed); it returns the time after: now, the reading
+	// it took, or a fresh one if it waited.
+	timedAcquirer interface {
+		acquireAt(ctx context.Context, r *Request, now int64) (Permit, int64, error)
+	}
+	// timedReleaser is implemented by policies that may need the time
+	// when they hear how a call ended: releaseAt is Release at now (read
+	// when negative and needed), and needsTime reports whether it reads
+	// the time or the Outcome's Duration at all.
+	timedReleaser interface {
+		releaseAt(p Permit, o Outcome, now int64)
+		needsTime() bool
+	}
+	// instant is implemented by policies whose Acquire never waits, so
+	// that a reading taken before it is still the time after it.
+	instant interface{ instant() }
+	// timeless is implemented by policies whose Release reads neither
+	// the time nor the Outcome's Duration.
+	timeless interface{ timeless() }
+)
 
 // step is one policy of a chain and how the chain calls it.
 type step struct {
-	p       Policy
-	acq     timedAcquirer // nil: call Acquire
-	rel     timedReleaser // nil: call Release
-	instant bool          // Acquire leaves a clock reading current
+	p         Policy
+	acq       timedAcquirer // nil: call Acquire
+	rel       timedReleaser // nil: call Release
+	instant   bool          // Acquire leaves a reading of the clock current
+	needsTime bool          // the call must be timed for Release
 }
 
 func newStep(p Policy, timed bool) step {
-	s := step{p: p}
+	s := step{p: p, needsTime: true}
+	_, s.instant = p.(instant)
+	if _, ok := p.(timeless); ok {
+		s.needsTime = false
+	}
 	if !timed {
 		return s
 	}
 	if sc, ok := p.(interface{ self() *core }); !ok || sc.self().clk.c != nil {
-		_, s.instant = p.(instant)
-		return s
+		return s // readings of the chain's clock are not the policy's
 	}
 	s.acq, _ = p.(timedAcquirer)
-	s.rel, _ = p.(timedReleaser)
-	_, s.instant = p.(instant)
+	if s.rel, _ = p.(timedReleaser); s.rel != nil {
+		s.needsTime = s.rel.needsTime()
+	}
 	return s
 }
 
@@ -155,51 +177,55 @@ func (c *Chain) Do(ctx context.Context, r *Request, call func(context.Context) O
 			return
 		}
 		v := recover()
-		end := c.clk.nanos()
-		o := Outcome{Duration: time.Duration(end - start), Err: errPanicked}
+		o := Outcome{Err: errPanicked}
 		if v == http.ErrAbortHandler {
 			o.Err = context.Canceled
 		}
-		c.releaseAt(permits, o, end)
+		c.releaseAt(permits, c.timeCall(&o, start), o)
 		if v != nil {
 			panic(v)
 		}
 	}()
 	o := call(ctx)
 	done = true
+	c.releaseAt(permits, c.timeCall(&o, start), o)
+	return nil
+}
+
+// timeCall reads the clock as a call that started at start ends, and
+// fills in o's Duration when it is left zero, if a policy needs either;
+// it returns the reading, or -1.
+func (c *Chain) timeCall(o *Outcome, start int64) int64 {
+	if !c.timeCalls {
+		return -1
+	}
 	end := c.clk.nanos()
 	if o.Duration == 0 {
 		o.Duration = time.Duration(end - start)
 	}
-	c.releaseAt(permits, o, end)
-	return nil
+	return end
 }
 
 // acquire takes a permit of every policy in turn, into permits (which
 // grows when the chain is longer than its capacity), and returns the time
-// after the last, when the call starts; on a rejection it frees those
-// taken and returns the rejection.
+// after the last, when the call starts (-1 when no policy needs it); on a
+// rejection it frees those taken and returns the rejection.
 func (c *Chain) acquire(ctx context.Context, r *Request, permits []Permit) ([]Permit, int64, error) {
 	if len(c.steps) > cap(permits) {
 		permits = make([]Permit, 0, len(c.steps))
 	}
-	var now int64
-	fresh := c.timed // now is a reading of the clock that is still current
-	if fresh {
-		now = c.clk.nanos()
-	}
+	now := int64(-1) // a reading of the clock that is still current
 	for i := range c.steps {
 		s := &c.steps[i]
 		var pm Permit
 		var err error
 		if s.acq != nil {
-			if !fresh {
-				now, fresh = c.clk.nanos(), true
-			}
 			pm, now, err = s.acq.acquireAt(ctx, r, now)
 		} else {
 			pm, err = s.p.Acquire(ctx, r)
-			fresh = fresh && s.instant
+			if !s.instant {
+				now = -1
+			}
 		}
 		if err != nil {
 			c.release(permits, Outcome{Skipped: true})
@@ -207,25 +233,18 @@ func (c *Chain) acquire(ctx context.Context, r *Request, permits []Permit) ([]Pe
 		}
 		permits = append(permits, pm)
 	}
-	if !fresh {
+	if now < 0 && c.timeCalls {
 		now = c.clk.nanos()
 	}
 	return permits, now, nil
 }
 
-// release hands the permits back with o, reading the clock for the
-// policies that need the time.
-func (c *Chain) release(permits []Permit, o Outcome) {
-	var now int64
-	if c.timed {
-		now = c.clk.nanos()
-	}
-	c.releaseAt(permits, o, now)
-}
+// release hands the permits back with o.
+func (c *Chain) release(permits []Permit, o Outcome) { c.releaseAt(permits, -1, o) }
 
 // releaseAt is release with a reading of the clock taken as the call
-// ended, which only a timed chain's steps read.
-func (c *Chain) releaseAt(permits []Permit, o Outcome, now int64) {
+// ended, or -1: what a timed chain's steps read, or read for themselves.
+func (c *Chain) releaseAt(permits []Permit, now int64, o Outcome) {
 	for i := len(permits) - 1; i >= 0; i-- {
 		if s := &c.steps[i]; s.rel != nil {
 			s.rel.releaseAt(permits[i], o, now)

@@ -99,9 +99,9 @@ func (*heard) Acquire(context.Context, *guard.Request) (guard.Permit, error) {
 }
 func (h *heard) Release(_ guard.Permit, o guard.Outcome) { h.o = o }
 
-// On the system clock a chain reads the time once before admitting a call
-// and hands that reading on; a policy that may wait makes it stale, and
-// the call must then be timed from after the wait. The duration the
+// On the system clock a chain hands a reading of the time from policy to
+// policy (the rate limit takes one); a policy that may wait makes it
+// stale, and the call must then be timed from after the wait. The duration the
 // chain measures can be no longer than from the end of the wait to the
 // return of Do; timed from before the wait, it would be longer by the
 // whole wait.
@@ -115,12 +115,18 @@ func TestChain_TimesCallAfterAWaitingPolicy(t *testing.T) {
 	w := &waiting{wait: 20 * time.Millisecond}
 	h := &heard{}
 	c := guard.NewChain(rl, w, h)
-	if err := c.Do(t.Context(), &guard.Request{}, func(context.Context) guard.Outcome { return guard.Outcome{Status: 200} }); err != nil {
+	var took time.Duration
+	if err := c.Do(t.Context(), &guard.Request{}, func(context.Context) guard.Outcome {
+		start := time.Now()
+		time.Sleep(2 * time.Millisecond)
+		took = time.Since(start)
+		return guard.Outcome{Status: 200}
+	}); err != nil {
 		t.Fatal(err)
 	}
 	bound := time.Since(w.after)
-	if h.o.Duration <= 0 || h.o.Duration > bound {
-		t.Errorf("call timed %v; want more than 0 and at most %v, from the end of the wait to Do's return", h.o.Duration, bound)
+	if h.o.Duration < took || h.o.Duration > bound {
+		t.Errorf("call timed %v; want at least the %v the call took and at most the %v from the end of the wait to Do's return", h.o.Duration, took, bound)
 	}
 }
 

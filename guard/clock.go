@@ -21,6 +21,13 @@ type clock struct {
 // its policies.
 var sysBase = time.Now()
 
+// sysNanos reads the system clock as a clock without a Clock does.
+func sysNanos() int64 { return int64(time.Since(sysBase)) }
+
+// sysTime turns a reading of sysNanos into a time, with a monotonic
+// reading of its own.
+func sysTime(n int64) time.Time { return sysBase.Add(time.Duration(n)) }
+
 func newClock(c Clock) clock {
 	if c == nil {
 		return clock{base: sysBase}
@@ -30,7 +37,7 @@ func newClock(c Clock) clock {
 
 func (k *clock) nanos() int64 {
 	if k.c == nil {
-		return int64(time.Since(k.base))
+		return sysNanos()
 	}
 	return int64(k.c.Now().Sub(k.base))
 }

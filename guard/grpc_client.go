@@ -269,8 +269,6 @@ func (g *guardedStream) finish(ctx context.Context, err error) {
 		g.timeout.timedOut.Add(1)
 		o.Timeout = true
 	}
-	end := g.c.clk.nanos()
-	o.Duration = time.Duration(end - g.start)
-	g.c.releaseAt(g.permits, o, end)
+	g.c.releaseAt(g.permits, g.c.timeCall(&o, g.start), o)
 	g.cancel()
 }

@@ -328,6 +328,8 @@ func (m *Memory) critical(r *Request) bool {
 // Release implements Policy.
 func (m *Memory) Release(Permit, Outcome) { m.inFlight.Add(-1) }
 
+func (*Memory) timeless() {}
+
 // sample reads the signal, updates the EWMA and the growth rate, and moves
 // between levels.
 func (m *Memory) sample(now int64) {

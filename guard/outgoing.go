@@ -171,15 +171,29 @@ type retryStage struct {
 
 func (s *retryStage) run(ctx context.Context, x *outCall) result {
 	r := s.r
-	start := r.begin()
-	if !x.ex.repeatable(r.methods, int64(r.cfg.MaxBody)) {
+	repeatable := x.ex.repeatable(r.methods, int64(r.cfg.MaxBody))
+	start := r.begin() // once the body is read: the first attempt starts
+	if !repeatable {
 		r.unretryable.Add(1)
 		return s.next.run(ctx, x)
+	}
+	// A timeout right inside the retry bounds the first attempt from the
+	// reading the retry began at, on the system clock.
+	ts, _ := s.next.(*timeoutStage)
+	now := int64(-1)
+	if ts != nil && r.clk.c == nil {
+		now = start
 	}
 	x.identify(&r.ids, r.cfg.AttemptHeader)
 	var wait time.Duration
 	for n := 1; ; n++ {
-		res := s.next.run(ctx, x)
+		var res result
+		if ts != nil {
+			res = ts.runAt(ctx, x, now)
+			now = -1 // the attempt took time
+		} else {
+			res = s.next.run(ctx, x)
+		}
 		w, again := r.again(ctx, res.o, res.rejected, x.ex.retryAfter(res.ans), n, start, wait)
 		if !again {
 			return res
@@ -245,10 +259,19 @@ type timeoutStage struct {
 	next stage
 }
 
-func (s *timeoutStage) run(ctx context.Context, x *outCall) result {
+func (s *timeoutStage) run(ctx context.Context, x *outCall) result { return s.runAt(ctx, x, -1) }
+
+// runAt is run at now, a reading of the system clock (sysNanos), or -1 to
+// take one. The deadline is the process's start plus the monotonic time
+// since, as time.Now's monotonic reading would give, without the wall
+// clock read time.Now also makes.
+func (s *timeoutStage) runAt(ctx context.Context, x *outCall, nanos int64) result {
 	t := s.t
 	t.calls.Add(1)
-	now := time.Now()
+	if nanos < 0 {
+		nanos = sysNanos()
+	}
+	now := sysTime(nanos)
 	deadline := now.Add(t.cfg.After)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl

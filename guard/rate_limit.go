@@ -233,8 +233,9 @@ func (l *RateLimit) Acquire(ctx context.Context, r *Request) (Permit, error) {
 func (l *RateLimit) acquireAt(ctx context.Context, r *Request, now int64) (Permit, int64, error) {
 	if l.redis != nil {
 		p, err := l.acquireRedis(ctx, r)
-		return p, l.clk.nanos(), err // the round trip took time
+		return p, -1, err // the round trip took time
 	}
+	now = l.clk.or(now)
 	p, err := l.acquireLocal(r, now)
 	return p, now, err
 }
@@ -384,3 +385,5 @@ func (k *rlKey) idle(now, w int64) bool {
 
 // Release implements Policy: a rate limit does not learn from outcomes.
 func (l *RateLimit) Release(Permit, Outcome) {}
+
+func (*RateLimit) timeless() {}

@@ -123,7 +123,7 @@ func (s *timeoutState) decide(a *attemptWriter, status int) int {
 func (t *Timeout) serve(w http.ResponseWriter, r *http.Request, next http.Handler, lend bool) {
 	t.calls.Add(1)
 	parent := r.Context()
-	now := time.Now()
+	now := sysTime(sysNanos()) // without time.Now's wall-clock read
 	deadline := now.Add(t.cfg.After)
 	own := deadline // zero when the parent's deadline is as soon
 	isGRPC := strings.HasPrefix(headerGet(r.Header, "Content-Type"), "application/grpc")

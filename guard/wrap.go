@@ -61,6 +61,8 @@ func (*passive) instant() {}
 // from the chain.
 func (*passive) Release(Permit, Outcome) {}
 
+func (*passive) timeless() {}
+
 // hasWrappers reports whether the chain holds a Wrapper.
 func (c *Chain) hasWrappers() bool {
 	for _, p := range c.policies {
