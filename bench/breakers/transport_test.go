@@ -1,6 +1,7 @@
 package breakers
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -63,6 +64,32 @@ func BenchmarkTransport_Bare(b *testing.B) {
 func BenchmarkTransport_BareTimeout(b *testing.B) {
 	url, tr := loopback(b)
 	runClient(b, &http.Client{Transport: tr, Timeout: time.Second}, url)
+}
+
+// BenchmarkTransport_BareContextTimeout is the baseline with the deadline
+// a caller sets by hand: each request under its own
+// context.WithTimeout(ctx, time.Second), cancelled once its body is read.
+func BenchmarkTransport_BareContextTimeout(b *testing.B) {
+	url, tr := loopback(b)
+	client := &http.Client{Transport: tr}
+	for _, m := range modes {
+		b.Run(m.name, func(b *testing.B) {
+			run(b, m.parallel, func() {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				defer cancel()
+				req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				resp, err := client.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			})
+		})
+	}
 }
 
 // resctlChain is a breaker (defaults), a retry (three attempts, default
