@@ -17,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
@@ -426,6 +427,51 @@ func TestTransport_Timeout(t *testing.T) {
 	resp.Body.Close()
 	if err != nil || len(b) != len(big) {
 		t.Errorf("read %d of %d bytes: %v", len(b), len(big), err)
+	}
+}
+
+// rtFunc is a RoundTripper made of a function.
+type rtFunc func(*http.Request) (*http.Response, error)
+
+func (f rtFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// A timeout right inside a retry takes its deadline from the time the
+// retry began; a later attempt, after the retry's wait, from its own
+// start. Each deadline lies between After past the moment before the
+// attempt could begin (for the second: once the first was sent) and
+// After past the moment it was sent.
+func TestTransport_RetryTimeoutDeadlines(t *testing.T) {
+	chain := chainOf(t, "- retry: {attempts: 2, backoff: {base: 5ms, max: 5ms}, budget: {ratio: 100%}}\n- timeout: 300ms\n", guard.Options{})
+	type sent struct{ at, deadline time.Time }
+	var attempts []sent
+	client := &http.Client{Transport: guard.NewTransport(rtFunc(func(r *http.Request) (*http.Response, error) {
+		dl, ok := r.Context().Deadline()
+		if !ok {
+			t.Fatal("an attempt without a deadline")
+		}
+		attempts = append(attempts, sent{time.Now(), dl})
+		status := http.StatusServiceUnavailable
+		if len(attempts) == 2 {
+			status = http.StatusOK
+		}
+		return &http.Response{StatusCode: status, Body: http.NoBody, Request: r}, nil
+	}), chain)}
+	before := time.Now()
+	resp, err := client.Get("http://payments.internal/pay")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if len(attempts) != 2 {
+		t.Fatalf("%d attempts, want 2", len(attempts))
+	}
+	from := before
+	for i, a := range attempts {
+		lo, hi := from.Add(300*time.Millisecond), a.at.Add(300*time.Millisecond)
+		if a.deadline.Before(lo) || a.deadline.After(hi) {
+			t.Errorf("attempt %d: deadline %v after the start, want %v..%v", i+1, a.deadline.Sub(before), lo.Sub(before), hi.Sub(before))
+		}
+		from = a.at // the next attempt begins after this one was sent
 	}
 }
 
