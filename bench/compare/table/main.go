@@ -175,18 +175,19 @@ func write(w io.Writer, res Results) error {
 	}
 
 	fmt.Fprintln(bw)
-	fmt.Fprintln(bw, "| during saturation, cores of 2 | the path's process | the target | wrk | the whole machine |")
-	fmt.Fprintln(bw, "|---|--:|--:|--:|--:|")
+	fmt.Fprintln(bw, "| during saturation, cores of 2 | the path's process | the target | wrk | kernel softirq | stolen by the hypervisor | the whole machine busy |")
+	fmt.Fprintln(bw, "|---|--:|--:|--:|--:|--:|--:|")
 	for _, row := range Rows {
-		p, pOK := res.median(row.Path, "sat_path_cores")
-		t, tOK := res.median(row.Path, "sat_target_cores")
-		g, gOK := res.median(row.Path, "sat_gen_cores")
-		m, mOK := res.median(row.Path, "sat_busy_cores")
-		pc := cell(p, pOK, cores)
-		if row.Path == "direct" {
-			pc = "—"
+		cells := []string{row.Label}
+		for _, metric := range []string{"sat_path_cores", "sat_target_cores", "sat_gen_cores", "sat_softirq_cores", "sat_steal_cores", "sat_busy_cores"} {
+			v, ok := res.median(row.Path, metric)
+			c := cell(v, ok, cores)
+			if row.Path == "direct" && metric == "sat_path_cores" {
+				c = "—"
+			}
+			cells = append(cells, c)
 		}
-		fmt.Fprintf(bw, "| %s | %s | %s | %s | %s |\n", row.Label, pc, cell(t, tOK, cores), cell(g, gOK, cores), cell(m, mOK, cores))
+		fmt.Fprintf(bw, "| %s |\n", strings.Join(cells, " | "))
 	}
 	return bw.Flush()
 }

@@ -83,7 +83,8 @@ func TestWrite(t *testing.T) {
 		"1\tdirect\tsat\t20000\n1\tnginx\tsat\t10000\n1\tresctl-http\tsat\t5000\n" +
 			"1\tdirect\tcpu\t40\n1\tnginx\tcpu\t50\n1\tresctl-http\tcpu\t150\n" +
 			"1\tresctl-http\tcpu_rate\t1900\n" +
-			"1\tdirect\tbulk\t3e9\n1\tresctl-tcp\tbulk\t1.5e9\n"))
+			"1\tdirect\tbulk\t3e9\n1\tresctl-tcp\tbulk\t1.5e9\n" +
+			"1\tdirect\tsat_path_cores\t0.7\n1\tnginx\tsat_path_cores\t0.5\n1\tnginx\tsat_busy_cores\t1.9\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,6 +98,8 @@ func TestWrite(t *testing.T) {
 		"| nginx (1 worker, keep-alive upstream) | 10,000 | 1.00× | 0.50× | 50.0 ms | 1.00× | 1.25× | — | — |",
 		"- Round 1, resctl proxy http: vegeta sent 1900 req/s of the 2,000 asked.\n",
 		"| TCP bulk, bytes/s (iperf3, one stream) | 3.00 GB/s | 1.50 GB/s | — | 0.50× | — |",
+		"| nginx (1 worker, keep-alive upstream) | 0.50 | — | — | — | — | 1.90 |",
+		"| direct (the target alone) | — | — | — | — | — | — |",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
