@@ -35,7 +35,7 @@ for t in wrk:wrk h2load:nghttp2-client iperf3:iperf3 jq:jq ss:iproute2; do
   command -v "${t%%:*}" >/dev/null || missing+=("${t%%:*} (apt-get install ${t##*:})")
 done
 command -v go >/dev/null || missing+=("go (https://go.dev/dl)")
-((${#missing[@]} == 0)) || die "missing: ${missing[*]}"
+((${#missing[@]} == 0)) || die "missing: $(printf '%s; ' "${missing[@]}" | sed 's/; $//')"
 
 # The ports, every one of them free.
 T=$base G=$((base + 1)) IPERF=$((base + 2)) NGINX=$((base + 3))
@@ -43,7 +43,7 @@ TOXI_API=$((base + 4)) TOXI=$((base + 5)) TOXI_BULK=$((base + 6)) REV=$((base + 
 RH=$((base + 8)) RH_ADMIN=$((base + 9)) RG=$((base + 10)) RG_ADMIN=$((base + 11))
 RT=$((base + 12)) RT_BULK=$((base + 13)) RT_ADMIN=$((base + 14))
 RC=$((base + 15)) RC_ADMIN=$((base + 16)) RGR=$((base + 17)) RGR_ADMIN=$((base + 18))
-busy=$(ss -Hltn | awk -v lo="$base" -v hi=$((base + 18)) '{n = split($4, a, ":"); p = a[n] + 0; if (p >= lo && p <= hi) print p}' | sort -nu | tr '\n' ' ')
+busy=$(ss -Hltn | awk -v lo="$base" -v hi=$((base + 18)) '{n = split($4, a, ":"); p = a[n] + 0; if (p >= lo && p <= hi) print p}' | sort -nu | paste -sd' ')
 [ -z "$busy" ] || die "ports in use: ${busy}; set PORT_BASE to the first of 19 free ports"
 
 commit=$(git rev-parse --short HEAD)
