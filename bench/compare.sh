@@ -14,6 +14,8 @@
 #   DURATION=Ns   length of each measurement, whole seconds (default 5s)
 #   APPEND=0      print the table only, leave BENCHMARKS.md alone
 #   PORT_BASE=P   the 19 ports P … P+18 on 127.0.0.1 it listens on (default 18400)
+#   LOGS=DIR      keep every process's log, the configurations and the
+#                 measurements (results.tsv) in DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -79,6 +81,10 @@ cleanup() {
     for p in "${pids[@]}"; do alive "$p" && left+=("$p"); done
     for p in $(pgrep -f "$tmp" || true); do left+=("$p"); done
     ((${#left[@]} == 0)) || { echo "bench-compare: still running after stop: ${left[*]}" >&2; status=1; }
+  fi
+  if [ -n "${LOGS:-}" ]; then
+    mkdir -p "$LOGS" && cp -r "$tmp"/*.log "$tmp"/*.yaml "$tmp"/*.json "$tmp"/nginx "$tmp"/results.tsv "$LOGS"/ 2>/dev/null || true
+    echo "logs, configurations and measurements kept in $LOGS"
   fi
   rm -rf "$tmp"
   exit "$status"
@@ -253,6 +259,12 @@ vegeta() {
     "$bin/vegeta" report -type json
 }
 
+# failures REPORT: for a vegeta report with failures, its status codes
+# (0: no response) and its first errors.
+failures() {
+  jq -r 'select(.success < 1) | "; status codes \(.status_codes | tojson), errors \(.errors[:3] | tojson)"' <<<"$1" 2>/dev/null || true
+}
+
 measure_http() {
   local p=$1 u=${url[$1]} pr t0 t1 p0 p1 tg0 tg1 g0 g1 out rps errs cores tcores gcores rep n sent ok cpu p50 i
   local -a m0 m1 mc
@@ -295,7 +307,7 @@ measure_http() {
     record "$p" cpu "$cpu"
     record "$p" cpu_rate "$sent"
     record "$p" cpu_success "$ok"
-    printf '   %-13s vegeta 2000  %9.1f ms CPU per 1,000 requests (%.1f req/s sent, %.2f%% ok)\n' "$p" "$cpu" "$sent" "$(calc "100 * $ok")"
+    printf '   %-13s vegeta 2000  %9.1f ms CPU per 1,000 requests (%.1f req/s sent, %.2f%% ok)%s\n' "$p" "$cpu" "$sent" "$(calc "100 * $ok")" "$(failures "$rep")"
   else
     echo "   $p: vegeta at 2,000 req/s gave no figure"
   fi
@@ -307,7 +319,7 @@ measure_http() {
     p50=$(jq -r '.latencies["50th"] / 1e6' <<<"$rep") ok=$(jq -r .success <<<"$rep")
     record "$p" p50 "$p50"
     record "$p" p50_success "$ok"
-    printf '   %-13s vegeta 1000  %9.3f ms p50 (%.2f%% ok)\n' "$p" "$p50" "$(calc "100 * $ok")"
+    printf '   %-13s vegeta 1000  %9.3f ms p50 (%.2f%% ok)%s\n' "$p" "$p50" "$(calc "100 * $ok")" "$(failures "$rep")"
   else
     echo "   $p: vegeta at 1,000 req/s gave no figure"
   fi
