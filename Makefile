@@ -6,7 +6,7 @@ LDFLAGS  := -s -w -X github.com/resctl/resctl/internal/version.Version=$(VERSION
             -X github.com/resctl/resctl/internal/version.Commit=$(COMMIT)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build services test test-stress check-modules fuzz fuzz-short test-browser lint bench bench-detect bench-load soak demo screenshot generate release-check clean
+.PHONY: build services test test-stress check-modules fuzz fuzz-short test-browser lint bench bench-detect bench-load bench-compare soak demo screenshot generate release-check clean
 
 ## build: the resctl binary in bin/, version stamped
 build:
@@ -73,6 +73,16 @@ bench-detect:
 ## bench-load: only the end-to-end load benchmark (1,000 req/s for 60 s)
 bench-load:
 	./bench/load.sh
+
+## bench-compare: resctl's proxies (http, http with breaker/retry/timeout,
+## tcp, h2c, grpc) beside nginx, Toxiproxy, a plain httputil.ReverseProxy
+## and the target alone, each a process of its own on loopback, driven by
+## wrk, vegeta, h2load, ghz and iperf3 in ROUNDS interleaved rounds (default
+## 3) of DURATION per measurement (default 5s); prints the medians and
+## appends them to BENCHMARKS.md (APPEND=0 only prints). Needs apt's
+## nginx-light, wrk, nghttp2-client, iperf3 and jq. Not part of make test
+bench-compare:
+	./bench/compare.sh
 
 ## soak: one hour at 1,000 requests/s through the proxy to the demo target,
 ## a fault switched on or off every minute; every phase's verdict must be
