@@ -212,6 +212,9 @@ func Start(opts Options) (*Proxy, error) {
 		return nil, fmt.Errorf("proxy listen %s: %w", opts.Listen, err)
 	}
 	p.ln = &limitListener{Listener: ln, c: conns}
+	if opts.Protocol == ProtocolGRPC && srvTLS == nil {
+		p.ln = bufferedListener{p.ln}
+	}
 	if opts.AdminListen != "" {
 		if p.adminL, err = listenAdmin(opts.AdminListen); err != nil {
 			p.ln.Close()
