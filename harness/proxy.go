@@ -175,6 +175,7 @@ func Start(opts Options) (*Proxy, error) {
 		},
 		Transport:     &balancedTransport{next: pool, b: bal},
 		FlushInterval: -1, // stream responses as they come; faults may slow them
+		BufferPool:    &bufferPool{},
 		ErrorLog:      slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
