@@ -155,6 +155,9 @@ func Start(opts Options) (*Proxy, error) {
 			return dial(ctx, network, addr)
 		}
 	}
+	if opts.Protocol == ProtocolGRPC {
+		p.transport.DialContext = coalescingDials(p.transport.DialContext)
+	}
 	pool := opts.Balance.Pool.Transport(p.transport, guard.Options{Clock: opts.Clock})
 	p.registry.MustRegister(
 		collectors.NewGoCollector(),
