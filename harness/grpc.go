@@ -1,9 +1,11 @@
 package harness
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"strconv"
@@ -278,3 +280,29 @@ func writeGRPCUpstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	w.Header().Set(ErrorHeader, "upstream")
 	inject.WriteGRPCStatus(w, code, msg)
 }
+
+// grpcReadBuffer is the read buffer of a gRPC client's connection: a
+// unary call's frames, and many calls' at once, in one read.
+const grpcReadBuffer = 16 << 10
+
+// bufferedListener hands out connections whose reads are buffered. The
+// HTTP/2 server reads an h2c connection's frames straight from it, a
+// frame header and then its payload, two system calls a frame: at
+// saturation most of a gRPC call's reads. TLS connections buffer their
+// records already.
+type bufferedListener struct{ net.Listener }
+
+func (l bufferedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &bufferedConn{Conn: c, r: bufio.NewReaderSize(c, grpcReadBuffer)}, nil
+}
+
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }

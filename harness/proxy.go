@@ -155,6 +155,9 @@ func Start(opts Options) (*Proxy, error) {
 			return dial(ctx, network, addr)
 		}
 	}
+	if opts.Protocol == ProtocolGRPC {
+		p.transport.DialContext = coalescingDials(p.transport.DialContext)
+	}
 	pool := opts.Balance.Pool.Transport(p.transport, guard.Options{Clock: opts.Clock})
 	p.registry.MustRegister(
 		collectors.NewGoCollector(),
@@ -175,6 +178,7 @@ func Start(opts Options) (*Proxy, error) {
 		},
 		Transport:     &balancedTransport{next: pool, b: bal},
 		FlushInterval: -1, // stream responses as they come; faults may slow them
+		BufferPool:    &bufferPool{},
 		ErrorLog:      slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
@@ -212,6 +216,9 @@ func Start(opts Options) (*Proxy, error) {
 		return nil, fmt.Errorf("proxy listen %s: %w", opts.Listen, err)
 	}
 	p.ln = &limitListener{Listener: ln, c: conns}
+	if opts.Protocol == ProtocolGRPC && srvTLS == nil {
+		p.ln = bufferedListener{p.ln}
+	}
 	if opts.AdminListen != "" {
 		if p.adminL, err = listenAdmin(opts.AdminListen); err != nil {
 			p.ln.Close()
