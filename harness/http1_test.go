@@ -103,20 +103,21 @@ func TestProxy_PipelinedRequests(t *testing.T) {
 }
 
 // TestProxy_ChunkedRequestBody streams a request body of unknown length,
-// larger than any buffer.
+// larger than any buffer, with a trailer.
 func TestProxy_ChunkedRequestBody(t *testing.T) {
 	var got struct {
 		sync.Mutex
 		sum     [32]byte
 		n       int
 		chunked bool
+		trailer string
 	}
 	up := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := sha256.New()
 		n, _ := io.Copy(h, r.Body)
 		got.Lock()
 		copy(got.sum[:], h.Sum(nil))
-		got.n, got.chunked = int(n), len(r.TransferEncoding) > 0
+		got.n, got.chunked, got.trailer = int(n), len(r.TransferEncoding) > 0, r.Trailer.Get("X-Sum")
 		got.Unlock()
 	}), false)
 	p := startProxy(t, harness.Options{Upstream: up.URL})
@@ -134,6 +135,7 @@ func TestProxy_ChunkedRequestBody(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Trailer = http.Header{"X-Sum": {"s"}}
 	r := do(t, newClient(t, false), req)
 	if r.status != http.StatusOK {
 		t.Fatalf("status %d", r.status)
@@ -142,6 +144,9 @@ func TestProxy_ChunkedRequestBody(t *testing.T) {
 	defer got.Unlock()
 	if got.n != len(body) || got.sum != sha256.Sum256(body) || !got.chunked {
 		t.Errorf("upstream got %d bytes (chunked %v), want the %d sent, chunked", got.n, got.chunked, len(body))
+	}
+	if got.trailer != "s" {
+		t.Errorf("upstream trailer X-Sum = %q, want s", got.trailer)
 	}
 }
 
