@@ -354,6 +354,9 @@ func upstreamTransport(protocol string, dial func(ctx context.Context, network, 
 
 type metrics struct {
 	requests *prometheus.CounterVec
+	// byCode are the requests' children by status code, each looked up
+	// once: a lookup by label per request costs more than the count.
+	byCode   [600]atomic.Pointer[prometheus.Counter]
 	attempts prometheus.Counter
 	duration prometheus.Histogram
 	inFlight prometheus.Gauge
@@ -409,12 +412,25 @@ func (m *metrics) middleware(next http.Handler) http.Handler {
 			// Before the metrics: a request counted there is in its second.
 			m.traffic.record(sw.code, gc, !returned || sw.code >= 500 || (gc != "" && gc != "OK"), d)
 			m.inFlight.Dec()
-			m.requests.WithLabelValues(strconv.Itoa(sw.code)).Inc()
+			m.requestsWith(sw.code).Inc()
 			m.duration.Observe(d.Seconds())
 		}()
 		next.ServeHTTP(sw, r)
 		returned = true
 	})
+}
+
+// requestsWith is the requests counter of a status code.
+func (m *metrics) requestsWith(code int) prometheus.Counter {
+	if code < 0 || code >= len(m.byCode) {
+		return m.requests.WithLabelValues(strconv.Itoa(code))
+	}
+	if c := m.byCode[code].Load(); c != nil {
+		return *c
+	}
+	c := m.requests.WithLabelValues(strconv.Itoa(code))
+	m.byCode[code].Store(&c)
+	return c
 }
 
 // statusWriter remembers the status code written through it. Unwrap lets
