@@ -770,3 +770,32 @@ func TestProxy_ConcurrentMixedTraffic(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestProxy_AnswerCutMidBody: an answer that breaks off mid-body — short
+// of its length, or in the middle of its chunks — reaches the client as
+// a broken response, never as a clean short one.
+func TestProxy_AnswerCutMidBody(t *testing.T) {
+	for name, answer := range map[string]string{
+		"short of its length": "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b",
+		"mid-chunk":           "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\na\r\nonly ten b\r\n64\r\nand then",
+		"malformed chunks":    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\na\r\nonly ten bXX",
+	} {
+		t.Run(name, func(t *testing.T) {
+			addr := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+				if _, err := readRequest(br); err != nil {
+					return
+				}
+				io.WriteString(c, answer)
+			})
+			p := startProxy(t, harness.Options{Upstream: "http://" + addr})
+			resp, err := newClient(t, false).Get(p.URL() + "/")
+			if err != nil {
+				return // cut before the headers reached the client: broken too
+			}
+			defer resp.Body.Close()
+			if b, err := io.ReadAll(resp.Body); err == nil {
+				t.Errorf("read %q and a clean end, want an error", b)
+			}
+		})
+	}
+}
