@@ -2,8 +2,11 @@
 // front of the target that carries the fault switchboard (and, as it grows,
 // the guard chain) and serves its own Prometheus metrics on a separate admin
 // listener, so the target's /metrics stays reachable through the proxy.
-// The same reverse proxy speaks gRPC (ProtocolGRPC): calls pass through as
-// HTTP/2 streams, and what the proxy says itself it says as gRPC statuses.
+// An http proxy forwards HTTP/1.1 upstream itself, over a pool of
+// connections each request uses on its own goroutine; the h2c and grpc
+// proxies use httputil.ReverseProxy over an http.Transport. gRPC calls
+// (ProtocolGRPC) pass through as HTTP/2 streams, and what the proxy says
+// itself it says as gRPC statuses.
 // Its Balancer spreads requests over several upstreams by power of two
 // choices, ejects failing ones for a while, and counts every attempt sent
 // upstream.

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -85,7 +86,7 @@ type Options struct {
 type Proxy struct {
 	srv, admin *http.Server
 	ln, adminL net.Listener
-	transport  *http.Transport
+	closeIdle  func() // closes the idle upstream connections
 	registry   *prometheus.Registry
 	board      *inject.Board
 	upstream   string
@@ -142,59 +143,49 @@ func Start(opts Options) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{transport: upstreamTransport(opts.Protocol), registry: prometheus.NewRegistry(), board: board, upstream: upstreamList(bal), balancer: bal,
+	p := &Proxy{registry: prometheus.NewRegistry(), board: board, upstream: upstreamList(bal), balancer: bal,
 		routeBal: routeBal, routeUps: routeUps, balOpts: balOpts, balC: &swapCollector{}, tls: srvTLS != nil}
 	p.balC.set(balancerCollectors(bal, routeBal))
-	p.transport.TLSClientConfig = upTLS
-	if dial := opts.Dial; dial != nil {
-		// Bounded as the default dialer is: a dial is not cancelled
-		// with the request that asked for it.
-		p.transport.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			ctx, cancel := context.WithTimeout(ctx, upstreamDialTimeout)
-			defer cancel()
-			return dial(ctx, network, addr)
-		}
-	}
-	if opts.Protocol == ProtocolGRPC {
-		p.transport.DialContext = coalescingDials(p.transport.DialContext)
-	}
-	pool := opts.Balance.Pool.Transport(p.transport, guard.Options{Clock: opts.Clock})
 	p.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		board,
 		p.balC,
 	)
-
-	rp := &httputil.ReverseProxy{
-		Rewrite: func(r *httputil.ProxyRequest) {
-			b := bal
-			if rb, ok := r.In.Context().Value(routeBalancerKey{}).(*Balancer); ok {
-				b = rb
-			}
-			rewrite(b, r, b != bal)
-			r.SetXForwarded()
-			rewriteGRPC(r)
-		},
-		Transport:     &balancedTransport{next: pool, b: bal},
-		FlushInterval: -1, // stream responses as they come; faults may slow them
-		BufferPool:    &bufferPool{},
-		ErrorLog:      slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
-				w.WriteHeader(499) // the client went away; nobody reads this
-				return
-			}
-			logger.Debug("upstream error", "err", err, "path", r.URL.Path)
-			if isGRPC(r) {
-				writeGRPCUpstreamError(w, r, err)
-				return
-			}
-			w.Header().Set("Content-Type", "application/json")
-			w.Header().Set(ErrorHeader, "upstream")
-			w.WriteHeader(http.StatusBadGateway)
-			fmt.Fprintf(w, `{"error":%q}`, "upstream unreachable: "+err.Error())
-		},
+	onError := func(w http.ResponseWriter, r *http.Request, err error) {
+		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+			w.WriteHeader(499) // the client went away; nobody reads this
+			return
+		}
+		logger.Debug("upstream error", "err", err, "path", r.URL.Path)
+		if isGRPC(r) {
+			writeGRPCUpstreamError(w, r, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set(ErrorHeader, "upstream")
+		w.WriteHeader(http.StatusBadGateway)
+		fmt.Fprintf(w, `{"error":%q}`, "upstream unreachable: "+err.Error())
+	}
+	dial := (&net.Dialer{Timeout: upstreamDialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	if opts.Dial != nil {
+		// Bounded as the default dialer is. (The h2c and grpc proxies'
+		// http.Transport does not cancel a dial with the request that
+		// asked for it; the http proxy's pool does.)
+		dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			ctx, cancel := context.WithTimeout(ctx, upstreamDialTimeout)
+			defer cancel()
+			return opts.Dial(ctx, network, addr)
+		}
+	}
+	var rp http.Handler
+	switch opts.Protocol {
+	case ProtocolH2C, ProtocolGRPC:
+		rp = p.reverseProxy(opts, bal, upTLS, dial, logger, onError)
+	default:
+		pool := newH1Pool(dial, upTLS, opts.Balance.Pool, opts.Clock)
+		p.closeIdle = pool.closeIdle
+		rp = &forwarder{pool: pool, bal: bal, logger: logger, onError: onError}
 	}
 
 	var now func() time.Time
@@ -310,35 +301,59 @@ func (p *Proxy) Close(ctx context.Context) error {
 			p.admin.Close()
 		}
 		p.wg.Wait()
-		p.transport.CloseIdleConnections()
+		p.closeIdle()
 		p.closeErr = errors.Join(err1, err2)
 	})
 	return p.closeErr
 }
 
+// reverseProxy is the reverse proxy of the h2c and grpc proxies, whose
+// upstreams speak HTTP/2: httputil.ReverseProxy over an http.Transport.
+func (p *Proxy) reverseProxy(opts Options, bal *Balancer, upTLS *tls.Config, dial func(ctx context.Context, network, addr string) (net.Conn, error),
+	logger *slog.Logger, onError func(http.ResponseWriter, *http.Request, error)) http.Handler {
+	if opts.Protocol == ProtocolGRPC {
+		dial = coalescingDials(dial)
+	}
+	transport := upstreamTransport(opts.Protocol, dial)
+	transport.TLSClientConfig = upTLS
+	p.closeIdle = transport.CloseIdleConnections
+	return &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			b := bal
+			if rb, ok := r.In.Context().Value(routeBalancerKey{}).(*Balancer); ok {
+				b = rb
+			}
+			rewrite(b, r, b != bal)
+			r.SetXForwarded()
+			rewriteGRPC(r)
+		},
+		Transport:     &balancedTransport{next: opts.Balance.Pool.Transport(transport, guard.Options{Clock: opts.Clock}), b: bal},
+		FlushInterval: -1, // stream responses as they come; faults may slow them
+		BufferPool:    &bufferPool{},
+		ErrorLog:      slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+		ErrorHandler:  onError,
+	}
+}
+
 // upstreamDialTimeout bounds a connect to an upstream.
 const upstreamDialTimeout = 5 * time.Second
 
-func upstreamTransport(protocol string) *http.Transport {
-	dialer := &net.Dialer{Timeout: upstreamDialTimeout, KeepAlive: 30 * time.Second}
+// upstreamTransport is the h2c and grpc proxies' way upstream: HTTP/2,
+// over TLS too for grpc's https:// upstreams.
+func upstreamTransport(protocol string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Transport {
 	tr := &http.Transport{
 		Proxy:                 nil,
-		DialContext:           dialer.DialContext,
-		MaxIdleConns:          4096,
-		MaxIdleConnsPerHost:   4096,
+		DialContext:           dial,
+		MaxIdleConns:          maxIdlePerHost,
+		MaxIdleConnsPerHost:   maxIdlePerHost,
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: 0, // bounded by the client's own timeout
-		TLSHandshakeTimeout:   5 * time.Second,
+		TLSHandshakeTimeout:   tlsHandshakeTimeout,
 	}
 	var protos http.Protocols
-	switch protocol {
-	case ProtocolH2C:
-		protos.SetUnencryptedHTTP2(true)
-	case ProtocolGRPC:
-		protos.SetUnencryptedHTTP2(true) // http:// upstreams
-		protos.SetHTTP2(true)            // https:// upstreams
-	default:
-		protos.SetHTTP1(true)
+	protos.SetUnencryptedHTTP2(true) // http:// upstreams
+	if protocol == ProtocolGRPC {
+		protos.SetHTTP2(true) // https:// upstreams
 	}
 	tr.Protocols = &protos
 	return tr
@@ -346,6 +361,9 @@ func upstreamTransport(protocol string) *http.Transport {
 
 type metrics struct {
 	requests *prometheus.CounterVec
+	// byCode are the requests' children by status code, each looked up
+	// once: a lookup by label per request costs more than the count.
+	byCode   [600]atomic.Pointer[prometheus.Counter]
 	attempts prometheus.Counter
 	duration prometheus.Histogram
 	inFlight prometheus.Gauge
@@ -401,12 +419,25 @@ func (m *metrics) middleware(next http.Handler) http.Handler {
 			// Before the metrics: a request counted there is in its second.
 			m.traffic.record(sw.code, gc, !returned || sw.code >= 500 || (gc != "" && gc != "OK"), d)
 			m.inFlight.Dec()
-			m.requests.WithLabelValues(strconv.Itoa(sw.code)).Inc()
+			m.requestsWith(sw.code).Inc()
 			m.duration.Observe(d.Seconds())
 		}()
 		next.ServeHTTP(sw, r)
 		returned = true
 	})
+}
+
+// requestsWith is the requests counter of a status code.
+func (m *metrics) requestsWith(code int) prometheus.Counter {
+	if code < 0 || code >= len(m.byCode) {
+		return m.requests.WithLabelValues(strconv.Itoa(code))
+	}
+	if c := m.byCode[code].Load(); c != nil {
+		return *c
+	}
+	c := m.requests.WithLabelValues(strconv.Itoa(code))
+	m.byCode[code].Store(&c)
+	return c
 }
 
 // statusWriter remembers the status code written through it. Unwrap lets
