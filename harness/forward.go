@@ -168,8 +168,8 @@ func newExchange(f *forwarder, w http.ResponseWriter, target *url.URL, upType st
 func (x *exchange) release() {
 	x.dropConn()
 	x.putReader()
-	*x = exchange{out: x.out[:0], body: keepSmall(x.body), fields: x.fields[:0], reqTrailer: x.reqTrailer[:0],
-		conn: x.conn[:0], trailerKeys: x.trailerKeys[:0], line: keepSmall(x.line), hbuf: keepSmall(x.hbuf), spans: x.spans[:0]}
+	*x = exchange{out: x.out[:0], body: keepSmall(x.body), fields: keepFew(x.fields), reqTrailer: x.reqTrailer[:0],
+		conn: x.conn[:0], trailerKeys: x.trailerKeys[:0], line: keepSmall(x.line), hbuf: keepSmall(x.hbuf), spans: keepFew(x.spans)}
 	exchanges.Put(x)
 }
 
@@ -180,6 +180,14 @@ func keepSmall(b []byte) []byte {
 		return nil
 	}
 	return b[:0]
+}
+
+// keepFew is keepSmall for the lists of an answer's header fields.
+func keepFew[T any](s []T) []T {
+	if cap(s) > 256 {
+		return nil
+	}
+	return s[:0]
 }
 
 // connSource reads the upstream connection for the exchange's buffer.
@@ -229,7 +237,10 @@ func (x *exchange) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	replayable := x.replayable(r)
 	for {
-		c, err := x.f.pool.get(ctx, x.key, !replayable)
+		// An idle connection is always looked at first: bytes an
+		// upstream sent after its last answer (a body on a HEAD or a
+		// 204) must not become the next request's answer.
+		c, err := x.f.pool.get(ctx, x.key, true)
 		if err != nil {
 			return nil, err
 		}
@@ -628,6 +639,7 @@ func isHex(c byte) bool {
 type streamBody struct {
 	body   io.Reader
 	closed atomic.Bool // the handler is done with it: no more reads
+	failed atomic.Bool // reading the client's body failed
 	done   chan struct{}
 	err    error
 }
@@ -636,7 +648,11 @@ func (s *streamBody) Read(p []byte) (int, error) {
 	if s.closed.Load() {
 		return 0, errors.New("request body read after its request ended")
 	}
-	return s.body.Read(p)
+	n, err := s.body.Read(p)
+	if err != nil && err != io.EOF {
+		s.failed.Store(true)
+	}
+	return n, err
 }
 
 // finished reports whether the whole body went out, waiting a moment
@@ -668,12 +684,18 @@ func (s *streamBody) abandon() { s.closed.Store(true) }
 func (x *exchange) startBody(r *http.Request) {
 	s := &streamBody{body: r.Body, done: make(chan struct{})}
 	x.bodyState = s
-	nc, chunked := x.c.nc, x.chunked
+	nc, chunked, interrupt := x.c.nc, x.chunked, x.c.interrupt
 	trailer := r.Trailer
 	n := r.ContentLength
 	go func() {
 		defer close(s.done)
 		s.err = writeBody(nc, s, n, chunked, trailer)
+		if s.failed.Load() {
+			// The client's body broke off (a bad chunk, say) while its
+			// connection stays open: the upstream waits for the rest,
+			// and nothing would end the wait for its answer.
+			interrupt()
+		}
 	}()
 }
 
@@ -733,6 +755,9 @@ func (x *exchange) switchProtocols(w http.ResponseWriter, r *http.Request) {
 	h := x.header()
 	resUp := upgradeType(h)
 	switch {
+	case x.upType == "" || resUp == "":
+		x.f.onError(w, r, fmt.Errorf("backend switched protocols (to %q) when %q was requested", resUp, x.upType))
+		return
 	case !isPrint(resUp):
 		x.f.onError(w, r, fmt.Errorf("backend tried to switch to invalid protocol %q", resUp))
 		return

@@ -135,6 +135,11 @@ type fieldSpan struct{ k0, k1, v0, v1 int }
 func (x *exchange) readFields(fields []headerField, limit int) ([]headerField, error) {
 	hbuf, spans := x.hbuf[:0], x.spans[:0]
 	defer func() { x.hbuf, x.spans = hbuf, spans[:0] }()
+	// What the head costs is charged as it comes on the wire, and each
+	// field as its bookkeeping too, as net/textproto charges them: a
+	// head of empty or padded fields is bounded as a dense one is.
+	const fieldCost = 64
+	wire := 0
 	for {
 		line, err := x.readLine()
 		if err != nil {
@@ -142,6 +147,9 @@ func (x *exchange) readFields(fields []headerField, limit int) ([]headerField, e
 		}
 		if len(line) == 0 {
 			break
+		}
+		if wire += len(line) + 2 + fieldCost; wire > limit {
+			return fields, errMalformed("headers too large")
 		}
 		if line[0] == ' ' || line[0] == '\t' {
 			if len(spans) == 0 {
@@ -495,7 +503,8 @@ func (x *exchange) nextChunk() error {
 	if len(line) >= maxChunkLine {
 		return errMalformed("a chunk line too long")
 	}
-	line, _, _ = bytes.Cut(bytes.TrimRight(line, " \t"), []byte(";"))
+	line, _, _ = bytes.Cut(line, []byte(";"))
+	line = bytes.TrimRight(line, " \t")
 	n, ok := parseHex(line)
 	if !ok {
 		return errMalformed(fmt.Sprintf("chunk size %.20q", line))

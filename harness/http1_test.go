@@ -799,3 +799,50 @@ func TestProxy_AnswerCutMidBody(t *testing.T) {
 		})
 	}
 }
+
+// TestProxy_UnrequestedSwitch: a 101 to a request that asked for no
+// upgrade is a 502, never a tunnel from the client's connection to the
+// upstream past the proxy's faults and guards.
+func TestProxy_UnrequestedSwitch(t *testing.T) {
+	addr := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		if _, err := readRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\n\r\n")
+	})
+	p := startProxy(t, harness.Options{Upstream: "http://" + addr})
+	r := get(t, newClient(t, false), p.URL()+"/")
+	if r.status != http.StatusBadGateway || r.header.Get(harness.ErrorHeader) != "upstream" {
+		t.Errorf("got %d (%s: %q), want 502 from the proxy", r.status, harness.ErrorHeader, r.header.Get(harness.ErrorHeader))
+	}
+}
+
+// TestProxy_StrayBytesOnIdleConnection: bytes an upstream sends after an
+// answer that carries no body (here a whole response, late) are never
+// read as the answer to the next request on that connection.
+func TestProxy_StrayBytesOnIdleConnection(t *testing.T) {
+	addr := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			req, err := readRequest(br)
+			if err != nil {
+				return
+			}
+			if req.URL.Path == "/first" {
+				io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
+				time.Sleep(20 * time.Millisecond)
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray")
+				continue
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ngood")
+		}
+	})
+	p := startProxy(t, harness.Options{Upstream: "http://" + addr})
+	c := newClient(t, false)
+	if r := get(t, c, p.URL()+"/first"); r.status != http.StatusNoContent {
+		t.Fatalf("first: %d %q", r.status, r.body)
+	}
+	time.Sleep(60 * time.Millisecond) // the stray answer reaches the idle connection
+	if r := get(t, c, p.URL()+"/second"); r.status != http.StatusOK || r.body != "good" {
+		t.Errorf("second: %d %q, want 200 \"good\"", r.status, r.body)
+	}
+}
