@@ -44,10 +44,9 @@ type Chain struct {
 	clk      clock
 	// steps are the policies as the chain calls them: with the clock
 	// readings it hands to those that read the time on every call, when
-	// they and the chain share the system clock (timed). timeCalls: some
-	// policy learns from a call's duration, so the chain times it.
+	// they and the chain share the system clock. timeCalls: some policy
+	// learns from a call's duration, so the chain times it.
 	steps     []step
-	timed     bool
 	timeCalls bool
 	// out is the chain composed for outgoing calls, made once.
 	outOnce sync.Once
@@ -71,11 +70,11 @@ func (c *Chain) SetClock(k Clock) { c.setClock(newClock(k)) }
 
 func (c *Chain) setClock(k clock) {
 	c.clk = k
-	c.timed = k.c == nil
+	timed := k.c == nil
 	c.steps = make([]step, len(c.policies))
-	c.timeCalls = !c.timed
+	c.timeCalls = !timed
 	for i, p := range c.policies {
-		c.steps[i] = newStep(p, c.timed)
+		c.steps[i] = newStep(p, timed)
 		c.timeCalls = c.timeCalls || c.steps[i].needsTime
 	}
 }
@@ -243,7 +242,8 @@ func (c *Chain) acquire(ctx context.Context, r *Request, permits []Permit) ([]Pe
 func (c *Chain) release(permits []Permit, o Outcome) { c.releaseAt(permits, -1, o) }
 
 // releaseAt is release with a reading of the clock taken as the call
-// ended, or -1: what a timed chain's steps read, or read for themselves.
+// ended, or -1: what the steps of a chain on the system clock read, or read for
+// themselves.
 func (c *Chain) releaseAt(permits []Permit, now int64, o Outcome) {
 	for i := len(permits) - 1; i >= 0; i-- {
 		if s := &c.steps[i]; s.rel != nil {
