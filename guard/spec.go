@@ -119,7 +119,18 @@ type Builder struct {
 	running map[string]Policy
 }
 
-// NewBuilder returns a Builder whose policies take opts.
+// KindObserver is an Observer that can be told which kind of policy it
+// hears. A Builder builds policies of every kind under one Options, and
+// the policies of one owner share its name, so a Builder hands each
+// policy the Observer that ForKind returns for its kind: a breaker's
+// transitions and a retry's are then told apart.
+type KindObserver interface {
+	Observer
+	ForKind(kind string) Observer
+}
+
+// NewBuilder returns a Builder whose policies take opts; an opts.Observer
+// that is a KindObserver is asked for one Observer per policy's kind.
 func NewBuilder(opts Options) *Builder {
 	return &Builder{opts: opts, running: map[string]Policy{}}
 }
@@ -135,7 +146,11 @@ func (b *Builder) Build(specs []Spec) (*Chain, error) {
 			ps = append(ps, p)
 			continue
 		}
-		p, err := s.Config.Build(s.Name, b.opts)
+		opts := b.opts
+		if ko, ok := opts.Observer.(KindObserver); ok {
+			opts.Observer = ko.ForKind(s.Kind())
+		}
+		p, err := s.Config.Build(s.Name, opts)
 		if err != nil {
 			return nil, err
 		}

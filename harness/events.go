@@ -68,6 +68,10 @@ type Event struct {
 	Detail string    `json:"detail,omitempty"` // e.g. "latency delay=200ms percent=30% ttl=5m0s", or the mark's text
 	From   string    `json:"from,omitempty"`   // guard transition
 	To     string    `json:"to,omitempty"`
+	// PolicyKind is a guard transition's kind of policy (breaker,
+	// adaptive_limit …), as the policies of a route or proxy share its
+	// name; "" where the host did not say.
+	PolicyKind string `json:"policy_kind,omitempty"`
 }
 
 // eventLog is a ring of the newest events.
@@ -141,12 +145,39 @@ func (a *Admin) record(e Event) Event {
 
 // Observer returns a guard.Observer that records the transitions of a
 // proxy's policies as events: pass it in the guard.Options of the
-// proxy's chains.
+// proxy's chains. It is a guard.KindObserver, so a guard.Builder's
+// policies record their kinds too.
 func (a *Admin) Observer(proxy string) guard.Observer {
-	return guard.ObserverFunc(func(policy, from, to string, at time.Time) {
-		a.Record(Event{At: at, Proxy: proxy, Source: SourceGuard, Kind: KindTransition, ID: policy, From: from, To: to,
-			Detail: policy + ": " + from + " → " + to})
-	})
+	return guardObserver{a: a, proxy: proxy}
+}
+
+// guardObserver records a proxy's guard transitions, with the policies'
+// kind once it is told it.
+type guardObserver struct {
+	a     *Admin
+	proxy string
+	kind  string
+}
+
+func (o guardObserver) Transition(policy, from, to string, at time.Time) {
+	o.a.Record(Event{At: at, Proxy: o.proxy, Source: SourceGuard, Kind: KindTransition, ID: policy, PolicyKind: o.kind,
+		From: from, To: to, Detail: GuardDetail(o.kind, policy, from, to)})
+}
+
+func (o guardObserver) ForKind(kind string) guard.Observer {
+	o.kind = kind
+	return o
+}
+
+// GuardDetail is a guard transition in one line, as events and reports
+// give it: "breaker orders: closed → open", or without the kind when it
+// is not known.
+func GuardDetail(kind, policy, from, to string) string {
+	d := policy + ": " + from + " → " + to
+	if kind != "" {
+		d = kind + " " + d
+	}
+	return d
 }
 
 // upstreamObserver records a proxy's upstreams ejected and back (see

@@ -234,7 +234,8 @@ func TestAdmin_EventLogBounded(t *testing.T) {
 
 // TestServe_GuardEvents: a breaker behind a proxy whose upstream is gone
 // opens, and the transition is an event of the admin API, with the
-// proxy's name; the proxy's guard shows the breaker open.
+// proxy's name and the policy's kind (a proxy's policies share its
+// name); the proxy's guard shows the breaker open.
 func TestServe_GuardEvents(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -257,7 +258,8 @@ func TestServe_GuardEvents(t *testing.T) {
 		return slices.ContainsFunc(evs, func(e harness.Event) bool { return e.Source == "guard" })
 	})
 	e := evs[0]
-	if e.Proxy != "web" || e.Kind != "transition" || e.ID != "web" || e.From != "closed" || e.To != "open" {
+	if e.Proxy != "web" || e.Kind != "transition" || e.ID != "web" || e.PolicyKind != "breaker" || e.From != "closed" || e.To != "open" ||
+		e.Detail != "breaker web: closed → open" {
 		t.Errorf("event %+v, want web's breaker closed → open", e)
 	}
 	p, err := c.Proxy(t.Context(), "web")

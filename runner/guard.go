@@ -99,7 +99,7 @@ func (g *guards) setStart(t time.Time) {
 // transition records a state change of a policy (or an upstream) of
 // that kind and name. Quick: it runs under the policies' transition lock.
 func (g *guards) transition(kind, proxy, policy, from, to string, at time.Time) {
-	detail := kind + " " + policy + ": " + from + " → " + to
+	detail := harness.GuardDetail(kind, policy, from, to)
 	g.mu.Lock()
 	off := at.Sub(g.start)
 	g.events = append(g.events, record.Event{At: off, Source: "guard", Kind: "transition", Detail: detail, Name: policy, From: from, To: to})
@@ -108,11 +108,12 @@ func (g *guards) transition(kind, proxy, policy, from, to string, at time.Time) 
 	rec := g.record
 	g.mu.Unlock()
 	if rec != nil {
-		src := harness.SourceGuard
+		e := harness.Event{At: at, Proxy: proxy, Source: harness.SourceGuard, Kind: harness.KindTransition, ID: policy, PolicyKind: kind,
+			From: from, To: to, Detail: detail}
 		if kind == scenario.UpstreamStateKind {
-			src = harness.SourceProxy
+			e.Source, e.PolicyKind = harness.SourceProxy, ""
 		}
-		rec(harness.Event{At: at, Proxy: proxy, Source: src, Kind: harness.KindTransition, ID: policy, From: from, To: to, Detail: detail})
+		rec(e)
 	}
 }
 

@@ -697,7 +697,7 @@ func (s *Session) eventLine(e harness.Event) (Line, bool) {
 			text += ": " + e.Detail
 		}
 	case "guard":
-		text = fmt.Sprintf("%s on %s: %s → %s", e.ID, e.Proxy, e.From, e.To)
+		text = strings.TrimSpace(e.PolicyKind + " " + e.ID + " on " + e.Proxy + ": " + e.From + " → " + e.To)
 	case "mark":
 		if slices.ContainsFunc(s.marks, func(m Mark) bool { return m.Text == e.Detail }) {
 			return Line{}, false
@@ -710,7 +710,9 @@ func (s *Session) eventLine(e harness.Event) (Line, bool) {
 	l := Line{At: at, Source: e.Source, Text: text}
 	ev := report.Event{AtS: report.Secs(at), Source: e.Source, Kind: e.Kind, Detail: text}
 	if e.Source == "guard" {
+		// The report reads the policy's kind from the detail.
 		ev.Kind, ev.Name, ev.From, ev.To = "transition", e.ID, e.From, e.To
+		ev.Detail = harness.GuardDetail(e.PolicyKind, e.ID, e.From, e.To)
 	}
 	s.events = append(s.events, ev)
 	s.lines = append(s.lines, l)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/resctl/resctl/guard"
 	"github.com/resctl/resctl/harness"
 	"github.com/resctl/resctl/internal/demo"
 	"github.com/resctl/resctl/report"
@@ -439,4 +440,52 @@ func TestSession_AdminRestarted(t *testing.T) {
 	}
 	// The session goes on: a fault on the new proxy.
 	exec(t, s, "abort web 503 1%")
+}
+
+// A proxy's guard transitions are lines of the session and events of its
+// report with the policy's kind, as the policies of a proxy share its
+// name: the report reads "breaker web: closed → open" as the breaker's.
+func TestSession_GuardTransitionsNameTheirKind(t *testing.T) {
+	srv, err := demo.Start("127.0.0.1:0", demo.Options{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	specs, err := guard.Parse([]byte("- breaker: {consecutive_failures: 2, open_for: 10m, backoff: {max: 10m}}\n- retry: {attempts: 1}\n"), "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := serveHost(t, srv.URL(), harness.ServeOptions{
+		Proxies:     []harness.ProxyConfig{{Name: "web", Listen: "127.0.0.1:0", Upstream: srv.URL(), Protocol: harness.ProtocolHTTP, Guard: specs}},
+		AdminListen: "127.0.0.1:0",
+	})
+	s := newSession(t, h, true)
+	exec(t, s, "abort web 503")
+	exec(t, s, "load 20/s 1s /api/orders")
+	exec(t, s, "wait load")
+	// The breaker opened at the second answer of twenty, which came back
+	// before the load ended.
+	s.Poll(context.Background())
+	var lines []string
+	for _, l := range s.Lines() {
+		if l.Source == "guard" {
+			lines = append(lines, l.Text)
+		}
+	}
+	if len(lines) != 1 || lines[0] != "breaker web on web: closed → open" {
+		t.Fatalf("the session's guard lines are %q, want one, the breaker's on web", lines)
+	}
+	r, err := s.BuildReport()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var details []string
+	for _, e := range r.Events {
+		if e.Source == "guard" {
+			details = append(details, e.Detail)
+		}
+	}
+	if len(details) != 1 || details[0] != "breaker web: closed → open" {
+		t.Errorf("the report's guard events are %q, want one, the breaker's", details)
+	}
 }

@@ -127,7 +127,11 @@ func eventLogger(w io.Writer, format string) (*slog.Logger, func(harness.Event))
 			r.AddAttrs(slog.String("proxy", e.Proxy), slog.String("id", e.ID), slog.String("fault", e.Detail))
 		case harness.SourceGuard:
 			r = slog.NewRecord(e.At, slog.LevelInfo, "guard "+e.Kind, 0)
-			r.AddAttrs(slog.String("proxy", e.Proxy), slog.String("policy", e.ID), slog.String("from", e.From), slog.String("to", e.To))
+			r.AddAttrs(slog.String("proxy", e.Proxy), slog.String("policy", e.ID))
+			if e.PolicyKind != "" {
+				r.AddAttrs(slog.String("kind", e.PolicyKind))
+			}
+			r.AddAttrs(slog.String("from", e.From), slog.String("to", e.To))
 		case harness.SourceProxy:
 			if e.Kind != harness.KindTransition {
 				r = slog.NewRecord(e.At, slog.LevelInfo, "proxy "+e.Kind, 0)
