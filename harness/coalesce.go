@@ -13,10 +13,11 @@ const coalesceLimit = 256 << 10
 
 // coalescingConn sends what its callers write in batches: a Write is
 // copied into a queue and returns, and one goroutine at a time sends
-// everything queued since its last send in one system call. The HTTP/2
-// transport flushes every frame of a request on its own — headers, data,
-// the end of the stream: three sends a unary gRPC call — and under load
-// many calls' frames then leave in one. Bytes leave in the order they
+// everything queued since its last send in one system call: the h2c and
+// grpc proxies' connections upstream. The HTTP/2 transport flushes every
+// frame of a request on its own — headers, data, the end of the stream:
+// three sends a unary gRPC call — and under load many calls' frames then
+// leave in one. Bytes leave in the order they
 // were written. A failed send fails every later Write; a Close drops
 // what is still queued.
 type coalescingConn struct {

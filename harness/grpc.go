@@ -281,15 +281,16 @@ func writeGRPCUpstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	inject.WriteGRPCStatus(w, code, msg)
 }
 
-// grpcReadBuffer is the read buffer of a gRPC client's connection: a
-// unary call's frames, and many calls' at once, in one read.
-const grpcReadBuffer = 16 << 10
+// h2ReadBuffer is the read buffer of an h2c or gRPC client's
+// connection: a request's frames, and many requests' at once, in one
+// read.
+const h2ReadBuffer = 16 << 10
 
-// bufferedListener hands out connections whose reads are buffered. The
-// HTTP/2 server reads an h2c connection's frames straight from it, a
-// frame header and then its payload, two system calls a frame: at
-// saturation most of a gRPC call's reads. TLS connections buffer their
-// records already.
+// bufferedListener hands out connections whose reads are buffered, for
+// the h2c and grpc proxies. The HTTP/2 server reads an h2c connection's
+// frames straight from it, a frame header and then its payload, two
+// system calls a frame: at saturation most of a call's reads. TLS
+// connections buffer their records already.
 type bufferedListener struct{ net.Listener }
 
 func (l bufferedListener) Accept() (net.Conn, error) {
@@ -297,7 +298,7 @@ func (l bufferedListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &bufferedConn{Conn: c, r: bufio.NewReaderSize(c, grpcReadBuffer)}, nil
+	return &bufferedConn{Conn: c, r: bufio.NewReaderSize(c, h2ReadBuffer)}, nil
 }
 
 type bufferedConn struct {

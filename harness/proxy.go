@@ -207,7 +207,7 @@ func Start(opts Options) (*Proxy, error) {
 		return nil, fmt.Errorf("proxy listen %s: %w", opts.Listen, err)
 	}
 	p.ln = &limitListener{Listener: ln, c: conns}
-	if opts.Protocol == ProtocolGRPC && srvTLS == nil {
+	if opts.Protocol != ProtocolHTTP && srvTLS == nil {
 		p.ln = bufferedListener{p.ln}
 	}
 	if opts.AdminListen != "" {
@@ -311,9 +311,7 @@ func (p *Proxy) Close(ctx context.Context) error {
 // upstreams speak HTTP/2: httputil.ReverseProxy over an http.Transport.
 func (p *Proxy) reverseProxy(opts Options, bal *Balancer, upTLS *tls.Config, dial func(ctx context.Context, network, addr string) (net.Conn, error),
 	logger *slog.Logger, onError func(http.ResponseWriter, *http.Request, error)) http.Handler {
-	if opts.Protocol == ProtocolGRPC {
-		dial = coalescingDials(dial)
-	}
+	dial = coalescingDials(dial)
 	transport := upstreamTransport(opts.Protocol, dial)
 	transport.TLSClientConfig = upTLS
 	p.closeIdle = transport.CloseIdleConnections
