@@ -110,6 +110,9 @@ type (
 	// timeless is implemented by policies whose Release reads neither
 	// the time nor the Outcome's Duration.
 	timeless interface{ timeless() }
+	// deaf is implemented by policies whose Release does nothing, so
+	// that a chain need not call it.
+	deaf interface{ deaf() }
 	// sampler is implemented by policies that learn from the durations
 	// of some calls only (a busy adaptive limit): a permit of theirs
 	// with timedFlag asks for its call to be timed, and one without
@@ -129,11 +132,13 @@ type step struct {
 	instant   bool          // Acquire leaves a reading of the clock current
 	needsTime bool          // the call must be timed for Release
 	sampler   bool          // the call must be timed if the permit says so
+	deaf      bool          // Release does nothing
 }
 
 func newStep(p Policy, timed bool) step {
 	s := step{p: p, needsTime: true}
 	_, s.instant = p.(instant)
+	_, s.deaf = p.(deaf)
 	if _, ok := p.(timeless); ok {
 		s.needsTime = false
 	}
@@ -264,9 +269,11 @@ func (c *Chain) release(permits []Permit, o Outcome) { c.releaseAt(permits, -1, 
 // themselves.
 func (c *Chain) releaseAt(permits []Permit, now int64, o Outcome) {
 	for i := len(permits) - 1; i >= 0; i-- {
-		if s := &c.steps[i]; s.rel != nil {
+		switch s := &c.steps[i]; {
+		case s.deaf:
+		case s.rel != nil:
 			s.rel.releaseAt(permits[i], o, now)
-		} else {
+		default:
 			s.p.Release(permits[i], o)
 		}
 	}

@@ -63,6 +63,8 @@ func (*passive) Release(Permit, Outcome) {}
 
 func (*passive) timeless() {}
 
+func (*passive) deaf() {}
+
 // hasWrappers reports whether the chain holds a Wrapper.
 func (c *Chain) hasWrappers() bool {
 	for _, p := range c.policies {
