@@ -3,7 +3,6 @@ package guard
 import (
 	"context"
 	"errors"
-	"time"
 
 	"google.golang.org/grpc/status"
 )
@@ -86,6 +85,6 @@ func (funcExchange) hold(_ any, end ender)                  { end.end() }
 func (funcExchange) fallback(*Fallback) (any, bool)         { return nil, false }
 func (funcExchange) concurrent() bool                       { return true }
 
-func (funcExchange) deadline(ctx context.Context, at time.Time) (context.Context, ender) {
+func (funcExchange) deadline(ctx context.Context, at int64) (context.Context, ender) {
 	return withDeadline(ctx, at)
 }

@@ -142,7 +142,7 @@ func (u *grpcUnary) retryAfter(any) string {
 func (u *grpcUnary) drop(any)              {}
 func (u *grpcUnary) hold(_ any, end ender) { end.end() }
 
-func (u *grpcUnary) deadline(ctx context.Context, at time.Time) (context.Context, ender) {
+func (u *grpcUnary) deadline(ctx context.Context, at int64) (context.Context, ender) {
 	return withDeadline(ctx, at)
 }
 

@@ -25,9 +25,9 @@ type exchange interface {
 	retryAfter(ans any) string
 	// drop discards an answer the caller will not see.
 	drop(ans any)
-	// deadline returns a context under ctx that ends at the deadline, and
-	// what ends it sooner.
-	deadline(ctx context.Context, at time.Time) (context.Context, ender)
+	// deadline returns a context under ctx that ends at the deadline, at
+	// on the system clock (sysNanos), and what ends it sooner.
+	deadline(ctx context.Context, at int64) (context.Context, ender)
 	// hold ends end once the caller is done with an answer (an HTTP body
 	// read and closed): a timeout's deadline bounds that too.
 	hold(ans any, end ender)
@@ -46,8 +46,8 @@ type cancelEnd context.CancelFunc
 func (c cancelEnd) end() { c() }
 
 // withDeadline is exchange.deadline for exchanges with nothing to save.
-func withDeadline(ctx context.Context, at time.Time) (context.Context, ender) {
-	c, cancel := context.WithDeadline(ctx, at)
+func withDeadline(ctx context.Context, at int64) (context.Context, ender) {
+	c, cancel := context.WithDeadline(ctx, sysTime(at))
 	return c, cancelEnd(cancel)
 }
 
@@ -262,21 +262,19 @@ type timeoutStage struct {
 func (s *timeoutStage) run(ctx context.Context, x *outCall) result { return s.runAt(ctx, x, -1) }
 
 // runAt is run at now, a reading of the system clock (sysNanos), or -1 to
-// take one. The deadline is the process's start plus the monotonic time
-// since, as time.Now's monotonic reading would give, without the wall
-// clock read time.Now also makes.
-func (s *timeoutStage) runAt(ctx context.Context, x *outCall, nanos int64) result {
+// take one. The deadline is on the same clock, so that it is set and
+// compared in integers, without the wall clock read time.Now makes.
+func (s *timeoutStage) runAt(ctx context.Context, x *outCall, now int64) result {
 	t := s.t
 	t.calls.Add(1)
-	if nanos < 0 {
-		nanos = sysNanos()
+	if now < 0 {
+		now = sysNanos()
 	}
-	now := sysTime(nanos)
-	deadline := now.Add(t.cfg.After)
-	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
-		deadline = dl
+	deadline := now + int64(t.cfg.After)
+	if dl, ok := ctx.Deadline(); ok {
+		deadline = min(deadline, sysDeadline(dl))
 	}
-	if !deadline.After(now) || ctx.Err() != nil {
+	if deadline <= now || ctx.Err() != nil {
 		t.expired.Add(1)
 		return result{err: &TimeoutError{Policy: t.name, Expired: true}, o: Outcome{Timeout: true}}
 	}
