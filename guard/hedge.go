@@ -107,7 +107,7 @@ type Hedge struct {
 	pressure
 	cfg     HedgeConfig
 	bad     classifier
-	methods map[string]bool
+	methods methodSet
 	own     *budget
 	shared  atomic.Pointer[budget]
 	ids     requestIDs
@@ -129,12 +129,9 @@ func NewHedge(name string, c HedgeConfig, o Options) (*Hedge, error) {
 	if err := validate(&c, name); err != nil {
 		return nil, err
 	}
-	h := &Hedge{cfg: c, bad: newClassifier(DefaultRetryOn()), methods: map[string]bool{}}
+	h := &Hedge{cfg: c, bad: newClassifier(DefaultRetryOn()), methods: newMethodSet(c.Methods)}
 	h.init("hedge", name, o, []string{"passing", "exhausted"}, nil, answer{})
 	h.ids = newRequestIDs(c.RequestIDHeader, o.Seed, name)
-	for _, m := range c.Methods {
-		h.methods[m] = true
-	}
 	h.own = newBudget(c.Budget, &h.clk)
 	h.delay.Store(int64(c.Delay))
 	h.refreshed.Store(h.clk.nanos())
@@ -235,7 +232,7 @@ func (h *Hedge) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	}
 	h.refresh(start)
 	delay := time.Duration(h.delay.Load())
-	body, ok := []byte(nil), h.methods[r.Method]
+	body, ok := []byte(nil), h.methods.has(r.Method)
 	if ok {
 		var err error
 		if body, ok, err = replayable(r, int64(h.cfg.MaxBody)); err != nil {

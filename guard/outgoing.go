@@ -20,7 +20,7 @@ type exchange interface {
 	// repeatable reports whether the call may be sent more than once: its
 	// method is in methods (HTTP only) and its body, up to maxBody, can
 	// be replayed byte for byte.
-	repeatable(methods map[string]bool, maxBody int64) bool
+	repeatable(methods *methodSet, maxBody int64) bool
 	// retryAfter is the Retry-After an answer carries, "" for none.
 	retryAfter(ans any) string
 	// drop discards an answer the caller will not see.
@@ -171,7 +171,7 @@ type retryStage struct {
 
 func (s *retryStage) run(ctx context.Context, x *outCall) result {
 	r := s.r
-	repeatable := x.ex.repeatable(r.methods, int64(r.cfg.MaxBody))
+	repeatable := x.ex.repeatable(&r.methods, int64(r.cfg.MaxBody))
 	start := r.begin() // once the body is read: the first attempt starts
 	if !repeatable {
 		r.unretryable.Add(1)
@@ -194,7 +194,8 @@ func (s *retryStage) run(ctx context.Context, x *outCall) result {
 		} else {
 			res = s.next.run(ctx, x)
 		}
-		w, again := r.again(ctx, res.o, res.rejected, x.ex.retryAfter(res.ans), n, start, wait)
+		value := func() string { return x.ex.retryAfter(res.ans) }
+		w, again := r.again(ctx, res.o, res.rejected, value, n, start, wait)
 		if !again {
 			return res
 		}
@@ -320,7 +321,7 @@ func (s *hedgeStage) run(ctx context.Context, x *outCall) result {
 	}
 	h.refresh(start)
 	delay := time.Duration(h.delay.Load())
-	if delay <= 0 || !x.ex.concurrent() || !x.ex.repeatable(h.methods, int64(h.cfg.MaxBody)) {
+	if delay <= 0 || !x.ex.concurrent() || !x.ex.repeatable(&h.methods, int64(h.cfg.MaxBody)) {
 		res := s.next.run(ctx, x)
 		h.record(start)
 		return res

@@ -160,8 +160,8 @@ func (e *httpExchange) send(ctx context.Context, x *outCall, n int) (any, Outcom
 // repeatable implements exchange: the method is one listed, and the body
 // can be replayed — it is empty, GetBody makes it afresh, or it fits
 // maxBody and is read into memory now.
-func (e *httpExchange) repeatable(methods map[string]bool, maxBody int64) bool {
-	if !methods[e.req.Method] {
+func (e *httpExchange) repeatable(methods *methodSet, maxBody int64) bool {
+	if !methods.has(e.req.Method) {
 		return false
 	}
 	if e.bodyChecked {
