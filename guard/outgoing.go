@@ -55,8 +55,8 @@ func withDeadline(ctx context.Context, at int64) (context.Context, ender) {
 type outCall struct {
 	req Request
 	ex  exchange
-	// attempts counts the attempts sent; inFlight those running.
-	attempts, inFlight atomic.Int32
+	// attempts counts the attempts sent.
+	attempts atomic.Int32
 	// attemptHeader and idHeader are the headers a retry or a hedge
 	// numbers attempts and identifies the call in; id is the call's id.
 	attemptHeader, idHeader string
@@ -135,8 +135,6 @@ type sendStage struct{}
 
 func (sendStage) run(ctx context.Context, x *outCall) result {
 	n := x.attempts.Add(1)
-	x.inFlight.Add(1)
-	defer x.inFlight.Add(-1)
 	ans, o, err := x.ex.send(ctx, x, int(n))
 	return result{ans: ans, o: o, err: err}
 }
