@@ -226,6 +226,12 @@ func (a *attemptCtx) cancel(err error) error {
 		a.mu.Unlock()
 		return err
 	}
+	if a.done == nil {
+		// Never watched: no channel to close, nothing to stop or run.
+		a.err = a.endErr(err)
+		a.mu.Unlock()
+		return a.err
+	}
 	end := a.cancelLocked(err)
 	err = a.err
 	a.mu.Unlock()
@@ -236,12 +242,7 @@ func (a *attemptCtx) cancel(err error) error {
 // cancelLocked sets the error and closes done. It returns what is left to
 // do once mu is let go of.
 func (a *attemptCtx) cancelLocked(err error) (end ending) {
-	if a.expired() {
-		err = context.DeadlineExceeded
-	} else if perr := a.parent.Err(); perr != nil {
-		err = perr
-	}
-	a.err = err
+	a.err = a.endErr(err)
 	if a.done != nil {
 		close(a.done)
 	}
@@ -254,6 +255,18 @@ func (a *attemptCtx) cancelLocked(err error) (end ending) {
 		}
 	}
 	return end
+}
+
+// endErr is the error an attempt cancelled with err ends with: what an
+// eager context would have ended with already, if anything.
+func (a *attemptCtx) endErr(err error) error {
+	if a.expired() {
+		return context.DeadlineExceeded
+	}
+	if perr := a.parent.Err(); perr != nil {
+		return perr
+	}
+	return err
 }
 
 // ending is what is left to do once an attempt has ended: stop watching,

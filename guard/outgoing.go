@@ -92,7 +92,7 @@ func (c *Chain) outgoing() stage {
 				retry = r
 			}
 		}
-		var s stage = sendStage{}
+		var s stage = &sendStage{}
 		var run []Policy
 		flush := func() {
 			if len(run) > 0 {
@@ -130,10 +130,11 @@ func (c *Chain) outgoing() stage {
 	return c.out
 }
 
-// sendStage makes one attempt.
+// sendStage makes one attempt. It is used by pointer, so that calling it
+// through stage copies no receiver.
 type sendStage struct{}
 
-func (sendStage) run(ctx context.Context, x *outCall) result {
+func (*sendStage) run(ctx context.Context, x *outCall) result {
 	n := x.attempts.Add(1)
 	ans, o, err := x.ex.send(ctx, x, int(n))
 	return result{ans: ans, o: o, err: err}
