@@ -87,7 +87,8 @@ func (c *Chain) setClock(k clock) {
 // while none of them waits, and reads the clock itself only to time the
 // call, when a policy learns from its duration: a call through a breaker
 // reads no clock at all, and one through a breaker, an adaptive limit and
-// a rate limit reads it twice.
+// a rate limit reads it once (the rate limit's), and twice when the
+// limit samples the call.
 type (
 	// timedAcquirer is implemented by policies that may need the time
 	// when they admit a call. acquireAt is Acquire at now (read when
