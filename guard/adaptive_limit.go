@@ -141,6 +141,15 @@ func (c *AdaptiveLimitConfig) Build(name string, o Options) (Policy, error) {
 // AdaptiveLimit is a concurrency limit learned from latency. Calls add to
 // lock-free window counters; once per window one caller takes the lock
 // and moves the limit. Its states are "passing" and "limiting".
+//
+// A busy limit times one call in every weight (a power of two), as
+// concurrency-limit libraries sample their round trips: a window of
+// thousands of calls averages its latency as well from a few hundred of
+// them, and each call left untimed saves a chain a clock read, as much as
+// a policy's own work. A sampled call counts for weight calls in the
+// window's sums, so the average and window_samples mean what they meant.
+// The weight stays 1, every call timed, until a window has seen
+// 2 × minSampled calls, so that a quiet route learns exactly as before.
 type AdaptiveLimit struct {
 	core
 	pressure
@@ -149,11 +158,14 @@ type AdaptiveLimit struct {
 
 	inFlight atomic.Int64
 	limitN   atomic.Int64
+	// weight is the calls each timed call stands for: 1 in weight
+	// admitted calls is timed.
+	weight atomic.Int64
 
 	// the current window
 	start   atomic.Int64
-	samples atomic.Int64
-	sum     atomic.Int64 // nanoseconds
+	samples atomic.Int64 // calls ended, timed calls counting weight each
+	sum     atomic.Int64 // nanoseconds, each timed call's weighted
 	drops   atomic.Int64
 	peak    atomic.Int64 // most calls in flight
 
@@ -174,9 +186,20 @@ func NewAdaptiveLimit(name string, c AdaptiveLimitConfig, o Options) (*AdaptiveL
 	a := &AdaptiveLimit{cfg: c, failures: newClassifier(c.Failure)}
 	a.init("adaptive_limit", name, o, []string{"passing", "limiting"}, []string{"limit"}, unavailable(ErrLimited))
 	a.setLimit(float64(c.InitialLimit))
+	a.weight.Store(1)
 	a.start.Store(a.clk.nanos())
 	return a, nil
 }
+
+// minSampled is the fewest timed calls a busy window averages: the weight
+// doubles only once the window has timed twice as many, and a window
+// sets the next one's weight to time at least as many of as many calls.
+// maxWeight bounds the weight, and with it how many calls may end between
+// two that read the clock and can close the window.
+const (
+	minSampled = 256
+	maxWeight  = 64
+)
 
 // Limit is the current limit.
 func (a *AdaptiveLimit) Limit() float64 { return math.Float64frombits(a.limitBits.Load()) }
@@ -204,6 +227,8 @@ func (a *AdaptiveLimit) acquireAt(_ context.Context, _ *Request, now int64) (Per
 }
 
 // acquire admits a call at now; a negative now reads the clock if needed.
+// The permit of a call to be timed carries timedFlag and, in gen, the
+// weight it is sampled at.
 func (a *AdaptiveLimit) acquire(now int64) (Permit, error) {
 	n := a.inFlight.Add(1)
 	if n > a.limitN.Load() {
@@ -213,18 +238,25 @@ func (a *AdaptiveLimit) acquire(now int64) (Permit, error) {
 	}
 	for p := a.peak.Load(); n > p && !a.peak.CompareAndSwap(p, n); p = a.peak.Load() {
 	}
-	a.admitted.Add(1)
+	seq := a.admitted.Add(1)
 	a.onAdmit(&a.core, now)
+	if w := a.weight.Load(); seq&uint64(w-1) == 0 {
+		return Permit{gen: uint64(w), flag: timedFlag}, nil
+	}
 	return Permit{}, nil
 }
 
-// Release implements Policy.
+// Release implements Policy. Of the calls that succeeded it learns from
+// the Duration of the timed ones only.
 func (a *AdaptiveLimit) Release(p Permit, o Outcome) { a.releaseAt(p, o, -1) }
 
-func (*AdaptiveLimit) needsTime() bool { return true }
+func (*AdaptiveLimit) needsTime() bool { return false }
 
-// releaseAt is Release at now; a negative now reads the clock.
-func (a *AdaptiveLimit) releaseAt(_ Permit, o Outcome, now int64) {
+func (*AdaptiveLimit) sampling() {}
+
+// releaseAt is Release at now; a negative now reads the clock when the
+// call is one to learn from.
+func (a *AdaptiveLimit) releaseAt(p Permit, o Outcome, now int64) {
 	a.inFlight.Add(-1)
 	switch a.failures.classify(&o) {
 	case ignored:
@@ -232,8 +264,14 @@ func (a *AdaptiveLimit) releaseAt(_ Permit, o Outcome, now int64) {
 	case failure:
 		a.drops.Add(1)
 	default:
-		a.sum.Add(int64(o.Duration))
-		a.samples.Add(1)
+		if p.flag&timedFlag == 0 {
+			return
+		}
+		w := int64(p.gen)
+		a.sum.Add(int64(o.Duration) * w)
+		if n := a.samples.Add(w); w < maxWeight && n >= 2*minSampled*w {
+			a.weight.CompareAndSwap(w, 2*w)
+		}
 	}
 	now = a.clk.or(now)
 	if now-a.start.Load() < int64(a.cfg.Window) {
@@ -254,6 +292,11 @@ func (a *AdaptiveLimit) update(now int64) {
 	n, sum := a.samples.Swap(0), a.sum.Swap(0)
 	drops := a.drops.Swap(0)
 	peak := a.peak.Swap(a.inFlight.Load())
+	w := int64(1)
+	for w < maxWeight && n >= 2*minSampled*2*w {
+		w *= 2
+	}
+	a.weight.Store(w)
 	if drops > 0 {
 		a.setLimit(a.limit * a.cfg.Backoff.Fraction())
 		return

@@ -25,8 +25,10 @@ import (
 // A timeout whose next wrapper is a hedge lends it the attempt (see lend),
 // so that the hedge's first attempt needs no context of its own.
 type attemptCtx struct {
-	parent   context.Context
-	deadline time.Time // zero: the parent's
+	parent context.Context
+	// deadline is on the system clock (sysNanos), read by comparing
+	// integers; 0: the parent's.
+	deadline int64
 	// src is the request req copies, while the attempt may be lent.
 	src *http.Request
 	// stamp is the timeout whose HTTP header carries the deadline, if
@@ -39,28 +41,41 @@ type attemptCtx struct {
 	done   chan struct{}
 	timer  *deadlineTimer // ends the attempt at its deadline
 	unlink func() bool    // stops the parent's AfterFunc
-	// first and more are the AfterFunc registrations (the first, the one
-	// http.Transport makes, kept inline); n counts them.
+	// first is the list of AfterFunc registrations, its head (the one
+	// http.Transport makes) inline; n counts them.
 	first ctxFunc
-	more  []*ctxFunc
 	n     int
 
 	req http.Request
 }
 
 // ctxFunc is an AfterFunc registration; f is nil once run or stopped.
-type ctxFunc struct{ f func() }
+// next is the registration after it.
+type ctxFunc struct {
+	f    func()
+	next *ctxFunc
+}
 
 var _ context.Context = (*attemptCtx)(nil)
 
 // newAttempt returns an attempt of r: a copy of the request whose context
-// is an attemptCtx under parent, ending at deadline (zero: the parent's).
-// r.WithContext is inlined, so its copy stays on the stack and the attempt
-// is the only allocation.
-func newAttempt(r *http.Request, parent context.Context, deadline time.Time) *attemptCtx {
+// is an attemptCtx under parent, ending at deadline on the system clock
+// (0: the parent's). r.WithContext is inlined, so its copy stays on the
+// stack and the attempt is the only allocation.
+func newAttempt(r *http.Request, parent context.Context, deadline int64) *attemptCtx {
 	a := &attemptCtx{parent: parent, deadline: deadline}
 	a.req = *r.WithContext(a)
 	return a
+}
+
+// sysDeadline is a deadline as an attempt keeps it: t on the system clock,
+// or 0 for none. A deadline before the process started is as past as one
+// just after.
+func sysDeadline(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return max(1, int64(t.Sub(sysBase)))
 }
 
 // restampDeadline sets the deadline header of a request sent after the
@@ -99,13 +114,13 @@ func (a *attemptCtx) lend(r *http.Request) (src *http.Request, ok bool) {
 // expired reports whether the attempt's own deadline has passed. It reads
 // the monotonic clock only.
 func (a *attemptCtx) expired() bool {
-	return !a.deadline.IsZero() && time.Until(a.deadline) <= 0
+	return a.deadline != 0 && sysNanos() >= a.deadline
 }
 
 // Deadline implements context.Context.
 func (a *attemptCtx) Deadline() (time.Time, bool) {
-	if !a.deadline.IsZero() {
-		return a.deadline, true
+	if a.deadline != 0 {
+		return sysTime(a.deadline), true
 	}
 	return a.parent.Deadline()
 }
@@ -162,8 +177,10 @@ func (a *attemptCtx) Done() <-chan struct{} {
 		a.cancelLocked(err)
 		return a.done
 	}
-	if pd, ok := a.parent.Deadline(); !a.deadline.IsZero() && (!ok || a.deadline.Before(pd)) {
-		a.timer = armDeadline(a)
+	if a.deadline != 0 {
+		if pd, ok := a.parent.Deadline(); !ok || a.deadline < sysDeadline(pd) {
+			a.timer = armDeadline(a)
+		}
 	}
 	if a.parent.Done() != nil {
 		a.unlink = context.AfterFunc(a.parent, func() { a.cancel(a.parent.Err()) })
@@ -184,8 +201,8 @@ func (a *attemptCtx) AfterFunc(f func()) (stop func() bool) {
 	}
 	e := &a.first
 	if a.n > 0 {
-		e = &ctxFunc{}
-		a.more = append(a.more, e)
+		e = &ctxFunc{next: a.first.next}
+		a.first.next = e
 	}
 	a.n++
 	e.f = f
@@ -209,6 +226,12 @@ func (a *attemptCtx) cancel(err error) error {
 		a.mu.Unlock()
 		return err
 	}
+	if a.done == nil {
+		// Never watched: no channel to close, nothing to stop or run.
+		a.err = a.endErr(err)
+		a.mu.Unlock()
+		return a.err
+	}
 	end := a.cancelLocked(err)
 	err = a.err
 	a.mu.Unlock()
@@ -219,24 +242,31 @@ func (a *attemptCtx) cancel(err error) error {
 // cancelLocked sets the error and closes done. It returns what is left to
 // do once mu is let go of.
 func (a *attemptCtx) cancelLocked(err error) (end ending) {
-	if a.expired() {
-		err = context.DeadlineExceeded
-	} else if perr := a.parent.Err(); perr != nil {
-		err = perr
-	}
-	a.err = err
+	a.err = a.endErr(err)
 	if a.done != nil {
 		close(a.done)
 	}
 	end.timer, end.unlink, end.first = a.timer, a.unlink, a.first.f
 	a.timer, a.unlink, a.first.f = nil, nil, nil
-	for _, e := range a.more {
+	for e := a.first.next; e != nil; e = e.next {
 		if e.f != nil {
 			end.more = append(end.more, e.f)
 			e.f = nil
 		}
 	}
 	return end
+}
+
+// endErr is the error an attempt cancelled with err ends with: what an
+// eager context would have ended with already, if anything.
+func (a *attemptCtx) endErr(err error) error {
+	if a.expired() {
+		return context.DeadlineExceeded
+	}
+	if perr := a.parent.Err(); perr != nil {
+		return perr
+	}
+	return err
 }
 
 // ending is what is left to do once an attempt has ended: stop watching,
@@ -277,10 +307,11 @@ var deadlineTimers = sync.Pool{New: func() any { return new(deadlineTimer) }}
 func armDeadline(a *attemptCtx) *deadlineTimer {
 	dt := deadlineTimers.Get().(*deadlineTimer)
 	dt.a.Store(a)
+	d := time.Duration(a.deadline - sysNanos())
 	if dt.t == nil {
-		dt.t = time.AfterFunc(time.Until(a.deadline), dt.fire)
+		dt.t = time.AfterFunc(d, dt.fire)
 	} else {
-		dt.t.Reset(time.Until(a.deadline))
+		dt.t.Reset(d)
 	}
 	return dt
 }

@@ -11,7 +11,7 @@ import (
 
 // attemptUnder returns an attempt of a request whose context is parent.
 func attemptUnder(parent context.Context, deadline time.Time) *attemptCtx {
-	return newAttempt(httptest.NewRequest("GET", "/", nil).WithContext(parent), parent, deadline)
+	return newAttempt(httptest.NewRequest("GET", "/", nil).WithContext(parent), parent, sysDeadline(deadline))
 }
 
 // closed reports whether ch is closed, without waiting.

@@ -336,7 +336,9 @@ func (b *Breaker) releaseAt(p Permit, o Outcome, now int64) {
 	} else if e.consecutive.Load() != 0 {
 		e.consecutive.Store(0)
 	}
-	if b.trips(calls, fails, slows, run) {
+	// A window without a failure or a slow call, after a success, is
+	// not tripped by any rule: most calls need not ask.
+	if fails|slows|run != 0 && b.trips(calls, fails, slows, run) {
 		b.open(e, b.clk.or(now), false)
 	}
 }

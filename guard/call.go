@@ -3,7 +3,6 @@ package guard
 import (
 	"context"
 	"errors"
-	"time"
 
 	"google.golang.org/grpc/status"
 )
@@ -79,13 +78,13 @@ func (f funcExchange) send(ctx context.Context, _ *outCall, _ int) (any, Outcome
 	return nil, o, err
 }
 
-func (funcExchange) repeatable(map[string]bool, int64) bool { return true }
-func (funcExchange) retryAfter(any) string                  { return "" }
-func (funcExchange) drop(any)                               {}
-func (funcExchange) hold(_ any, end ender)                  { end.end() }
-func (funcExchange) fallback(*Fallback) (any, bool)         { return nil, false }
-func (funcExchange) concurrent() bool                       { return true }
+func (funcExchange) repeatable(*methodSet, int64) bool { return true }
+func (funcExchange) retryAfter(any) string             { return "" }
+func (funcExchange) drop(any)                          {}
+func (funcExchange) hold(_ any, end ender)             { end.end() }
+func (funcExchange) fallback(*Fallback) (any, bool)    { return nil, false }
+func (funcExchange) concurrent() bool                  { return true }
 
-func (funcExchange) deadline(ctx context.Context, at time.Time) (context.Context, ender) {
+func (funcExchange) deadline(ctx context.Context, at int64) (context.Context, ender) {
 	return withDeadline(ctx, at)
 }

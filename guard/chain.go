@@ -45,7 +45,8 @@ type Chain struct {
 	// steps are the policies as the chain calls them: with the clock
 	// readings it hands to those that read the time on every call, when
 	// they and the chain share the system clock. timeCalls: some policy
-	// learns from a call's duration, so the chain times it.
+	// learns from every call's duration, so the chain times each; a
+	// sampler's permit asks for the calls it learns from.
 	steps     []step
 	timeCalls bool
 	// out is the chain composed for outgoing calls, made once.
@@ -86,7 +87,8 @@ func (c *Chain) setClock(k clock) {
 // while none of them waits, and reads the clock itself only to time the
 // call, when a policy learns from its duration: a call through a breaker
 // reads no clock at all, and one through a breaker, an adaptive limit and
-// a rate limit reads it twice.
+// a rate limit reads it once (the rate limit's), and twice when the
+// limit samples the call.
 type (
 	// timedAcquirer is implemented by policies that may need the time
 	// when they admit a call. acquireAt is Acquire at now (read when
@@ -109,7 +111,19 @@ type (
 	// timeless is implemented by policies whose Release reads neither
 	// the time nor the Outcome's Duration.
 	timeless interface{ timeless() }
+	// deaf is implemented by policies whose Release does nothing, so
+	// that a chain need not call it.
+	deaf interface{ deaf() }
+	// sampler is implemented by policies that learn from the durations
+	// of some calls only (a busy adaptive limit): a permit of theirs
+	// with timedFlag asks for its call to be timed, and one without
+	// needs neither the call's Duration nor the time it ended.
+	sampler interface{ sampling() }
 )
+
+// timedFlag is the bit of a Permit's flag with which a sampler asks the
+// chain to time the call; policies keep their own flags below it.
+const timedFlag = 1 << 31
 
 // step is one policy of a chain and how the chain calls it.
 type step struct {
@@ -118,11 +132,14 @@ type step struct {
 	rel       timedReleaser // nil: call Release
 	instant   bool          // Acquire leaves a reading of the clock current
 	needsTime bool          // the call must be timed for Release
+	sampler   bool          // the call must be timed if the permit says so
+	deaf      bool          // Release does nothing
 }
 
 func newStep(p Policy, timed bool) step {
 	s := step{p: p, needsTime: true}
 	_, s.instant = p.(instant)
+	_, s.deaf = p.(deaf)
 	if _, ok := p.(timeless); ok {
 		s.needsTime = false
 	}
@@ -136,6 +153,7 @@ func newStep(p Policy, timed bool) step {
 	if s.rel, _ = p.(timedReleaser); s.rel != nil {
 		s.needsTime = s.rel.needsTime()
 	}
+	_, s.sampler = p.(sampler)
 	return s
 }
 
@@ -161,9 +179,10 @@ const maxInline = 8
 // Do runs call if every policy admits it, and returns the first rejection
 // otherwise (a *Rejection, or ctx's error from a policy that waited). The
 // Outcome call returns is what the policies learn from; its Duration is
-// measured when left zero. If call panics, the policies hear of a failure
-// (or of nothing, for http.ErrAbortHandler, which says the client went
-// away) and the panic goes on; so it does for runtime.Goexit.
+// measured, when left zero, if a policy learns from it. If call panics,
+// the policies hear of a failure (or of nothing, for
+// http.ErrAbortHandler, which says the client went away) and the panic
+// goes on; so it does for runtime.Goexit.
 func (c *Chain) Do(ctx context.Context, r *Request, call func(context.Context) Outcome) error {
 	var buf [maxInline]Permit
 	permits, start, err := c.acquire(ctx, r, buf[:0])
@@ -192,10 +211,10 @@ func (c *Chain) Do(ctx context.Context, r *Request, call func(context.Context) O
 }
 
 // timeCall reads the clock as a call that started at start ends, and
-// fills in o's Duration when it is left zero, if a policy needs either;
-// it returns the reading, or -1.
+// fills in o's Duration when it is left zero, if a policy needs either
+// (start is not negative); it returns the reading, or -1.
 func (c *Chain) timeCall(o *Outcome, start int64) int64 {
-	if !c.timeCalls {
+	if start < 0 {
 		return -1
 	}
 	end := c.clk.nanos()
@@ -207,13 +226,14 @@ func (c *Chain) timeCall(o *Outcome, start int64) int64 {
 
 // acquire takes a permit of every policy in turn, into permits (which
 // grows when the chain is longer than its capacity), and returns the time
-// after the last, when the call starts (-1 when no policy needs it); on a
-// rejection it frees those taken and returns the rejection.
+// after the last, when the call starts (-1 when no policy needs the call
+// timed); on a rejection it frees those taken and returns the rejection.
 func (c *Chain) acquire(ctx context.Context, r *Request, permits []Permit) ([]Permit, int64, error) {
 	if len(c.steps) > cap(permits) {
 		permits = make([]Permit, 0, len(c.steps))
 	}
 	now := int64(-1) // a reading of the clock that is still current
+	timed := c.timeCalls
 	for i := range c.steps {
 		s := &c.steps[i]
 		var pm Permit
@@ -231,8 +251,12 @@ func (c *Chain) acquire(ctx context.Context, r *Request, permits []Permit) ([]Pe
 			return nil, 0, err
 		}
 		permits = append(permits, pm)
+		timed = timed || s.sampler && pm.flag&timedFlag != 0
 	}
-	if now < 0 && c.timeCalls {
+	switch {
+	case !timed:
+		now = -1
+	case now < 0:
 		now = c.clk.nanos()
 	}
 	return permits, now, nil
@@ -246,9 +270,11 @@ func (c *Chain) release(permits []Permit, o Outcome) { c.releaseAt(permits, -1, 
 // themselves.
 func (c *Chain) releaseAt(permits []Permit, now int64, o Outcome) {
 	for i := len(permits) - 1; i >= 0; i-- {
-		if s := &c.steps[i]; s.rel != nil {
+		switch s := &c.steps[i]; {
+		case s.deaf:
+		case s.rel != nil:
 			s.rel.releaseAt(permits[i], o, now)
-		} else {
+		default:
 			s.p.Release(permits[i], o)
 		}
 	}

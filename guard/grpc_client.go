@@ -129,7 +129,7 @@ func clientOutcome(ctx context.Context, err error) Outcome {
 	return o
 }
 
-func (u *grpcUnary) repeatable(map[string]bool, int64) bool { return true }
+func (u *grpcUnary) repeatable(*methodSet, int64) bool { return true }
 
 func (u *grpcUnary) retryAfter(any) string {
 	u.mu.Lock()
@@ -142,7 +142,7 @@ func (u *grpcUnary) retryAfter(any) string {
 func (u *grpcUnary) drop(any)              {}
 func (u *grpcUnary) hold(_ any, end ender) { end.end() }
 
-func (u *grpcUnary) deadline(ctx context.Context, at time.Time) (context.Context, ender) {
+func (u *grpcUnary) deadline(ctx context.Context, at int64) (context.Context, ender) {
 	return withDeadline(ctx, at)
 }
 
@@ -216,7 +216,7 @@ func openStream(ctx context.Context, retry *Retry, open func() (grpc.ClientStrea
 	var wait time.Duration
 	for n := 1; ; n++ {
 		cs, err := open()
-		w, again := retry.again(ctx, clientOutcome(ctx, err), false, "", n, start, wait)
+		w, again := retry.again(ctx, clientOutcome(ctx, err), false, nil, n, start, wait)
 		if !again {
 			return cs, err
 		}

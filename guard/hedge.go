@@ -107,7 +107,7 @@ type Hedge struct {
 	pressure
 	cfg     HedgeConfig
 	bad     classifier
-	methods map[string]bool
+	methods methodSet
 	own     *budget
 	shared  atomic.Pointer[budget]
 	ids     requestIDs
@@ -129,12 +129,9 @@ func NewHedge(name string, c HedgeConfig, o Options) (*Hedge, error) {
 	if err := validate(&c, name); err != nil {
 		return nil, err
 	}
-	h := &Hedge{cfg: c, bad: newClassifier(DefaultRetryOn()), methods: map[string]bool{}}
+	h := &Hedge{cfg: c, bad: newClassifier(DefaultRetryOn()), methods: newMethodSet(c.Methods)}
 	h.init("hedge", name, o, []string{"passing", "exhausted"}, nil, answer{})
 	h.ids = newRequestIDs(c.RequestIDHeader, o.Seed, name)
-	for _, m := range c.Methods {
-		h.methods[m] = true
-	}
 	h.own = newBudget(c.Budget, &h.clk)
 	h.delay.Store(int64(c.Delay))
 	h.refreshed.Store(h.clk.nanos())
@@ -235,7 +232,7 @@ func (h *Hedge) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	}
 	h.refresh(start)
 	delay := time.Duration(h.delay.Load())
-	body, ok := []byte(nil), h.methods[r.Method]
+	body, ok := []byte(nil), h.methods.has(r.Method)
 	if ok {
 		var err error
 		if body, ok, err = replayable(r, int64(h.cfg.MaxBody)); err != nil {
@@ -312,8 +309,8 @@ func (s *hedgeState) first(r *http.Request, body []byte) *attemptCtx {
 			return a
 		}
 	}
-	s.second.take(r, r.Context(), time.Time{}, body)
-	return newAttempt(r, r.Context(), time.Time{})
+	s.second.take(r, r.Context(), 0, body)
+	return newAttempt(r, r.Context(), 0)
 }
 
 // launch is the timer's function: it sends the second attempt, if the first
@@ -431,7 +428,7 @@ type secondRequest struct {
 	body     []byte
 	clone    *http.Request
 	parent   context.Context
-	deadline time.Time
+	deadline int64    // see attemptCtx.deadline
 	stamp    *Timeout // a lending timeout's; see attemptCtx.stamp
 }
 
@@ -445,7 +442,7 @@ type headerKey struct {
 // take reads r before the first attempt starts. The first attempt is sent
 // on a copy of r (its own, or a timeout's), never on r, so r itself stays
 // as it is until the hedge returns.
-func (q *secondRequest) take(r *http.Request, parent context.Context, deadline time.Time, body []byte) {
+func (q *secondRequest) take(r *http.Request, parent context.Context, deadline int64, body []byte) {
 	q.parent, q.deadline, q.body = parent, deadline, body
 	if r.Trailer != nil || r.Form != nil || r.PostForm != nil || r.MultipartForm != nil || r.TransferEncoding != nil || hasPathValues(r) {
 		q.clone = r.Clone(r.Context())
@@ -511,7 +508,7 @@ func (q *secondRequest) stampOn(a *attemptCtx) {
 
 func (q *secondRequest) release() {
 	q.src, q.url, q.body, q.clone, q.stamp = nil, url.URL{}, nil, nil, nil
-	q.parent, q.deadline = nil, time.Time{}
+	q.parent, q.deadline = nil, 0
 	clear(q.keys)
 	clear(q.vals)
 	if cap(q.vals) > maxKeptHeaderValues {

@@ -20,14 +20,14 @@ type exchange interface {
 	// repeatable reports whether the call may be sent more than once: its
 	// method is in methods (HTTP only) and its body, up to maxBody, can
 	// be replayed byte for byte.
-	repeatable(methods map[string]bool, maxBody int64) bool
+	repeatable(methods *methodSet, maxBody int64) bool
 	// retryAfter is the Retry-After an answer carries, "" for none.
 	retryAfter(ans any) string
 	// drop discards an answer the caller will not see.
 	drop(ans any)
-	// deadline returns a context under ctx that ends at the deadline, and
-	// what ends it sooner.
-	deadline(ctx context.Context, at time.Time) (context.Context, ender)
+	// deadline returns a context under ctx that ends at the deadline, at
+	// on the system clock (sysNanos), and what ends it sooner.
+	deadline(ctx context.Context, at int64) (context.Context, ender)
 	// hold ends end once the caller is done with an answer (an HTTP body
 	// read and closed): a timeout's deadline bounds that too.
 	hold(ans any, end ender)
@@ -46,8 +46,8 @@ type cancelEnd context.CancelFunc
 func (c cancelEnd) end() { c() }
 
 // withDeadline is exchange.deadline for exchanges with nothing to save.
-func withDeadline(ctx context.Context, at time.Time) (context.Context, ender) {
-	c, cancel := context.WithDeadline(ctx, at)
+func withDeadline(ctx context.Context, at int64) (context.Context, ender) {
+	c, cancel := context.WithDeadline(ctx, sysTime(at))
 	return c, cancelEnd(cancel)
 }
 
@@ -55,8 +55,8 @@ func withDeadline(ctx context.Context, at time.Time) (context.Context, ender) {
 type outCall struct {
 	req Request
 	ex  exchange
-	// attempts counts the attempts sent; inFlight those running.
-	attempts, inFlight atomic.Int32
+	// attempts counts the attempts sent.
+	attempts atomic.Int32
 	// attemptHeader and idHeader are the headers a retry or a hedge
 	// numbers attempts and identifies the call in; id is the call's id.
 	attemptHeader, idHeader string
@@ -92,7 +92,7 @@ func (c *Chain) outgoing() stage {
 				retry = r
 			}
 		}
-		var s stage = sendStage{}
+		var s stage = &sendStage{}
 		var run []Policy
 		flush := func() {
 			if len(run) > 0 {
@@ -130,13 +130,12 @@ func (c *Chain) outgoing() stage {
 	return c.out
 }
 
-// sendStage makes one attempt.
+// sendStage makes one attempt. It is used by pointer, so that calling it
+// through stage copies no receiver.
 type sendStage struct{}
 
-func (sendStage) run(ctx context.Context, x *outCall) result {
+func (*sendStage) run(ctx context.Context, x *outCall) result {
 	n := x.attempts.Add(1)
-	x.inFlight.Add(1)
-	defer x.inFlight.Add(-1)
 	ans, o, err := x.ex.send(ctx, x, int(n))
 	return result{ans: ans, o: o, err: err}
 }
@@ -171,7 +170,7 @@ type retryStage struct {
 
 func (s *retryStage) run(ctx context.Context, x *outCall) result {
 	r := s.r
-	repeatable := x.ex.repeatable(r.methods, int64(r.cfg.MaxBody))
+	repeatable := x.ex.repeatable(&r.methods, int64(r.cfg.MaxBody))
 	start := r.begin() // once the body is read: the first attempt starts
 	if !repeatable {
 		r.unretryable.Add(1)
@@ -194,7 +193,8 @@ func (s *retryStage) run(ctx context.Context, x *outCall) result {
 		} else {
 			res = s.next.run(ctx, x)
 		}
-		w, again := r.again(ctx, res.o, res.rejected, x.ex.retryAfter(res.ans), n, start, wait)
+		value := func() string { return x.ex.retryAfter(res.ans) }
+		w, again := r.again(ctx, res.o, res.rejected, value, n, start, wait)
 		if !again {
 			return res
 		}
@@ -262,21 +262,19 @@ type timeoutStage struct {
 func (s *timeoutStage) run(ctx context.Context, x *outCall) result { return s.runAt(ctx, x, -1) }
 
 // runAt is run at now, a reading of the system clock (sysNanos), or -1 to
-// take one. The deadline is the process's start plus the monotonic time
-// since, as time.Now's monotonic reading would give, without the wall
-// clock read time.Now also makes.
-func (s *timeoutStage) runAt(ctx context.Context, x *outCall, nanos int64) result {
+// take one. The deadline is on the same clock, so that it is set and
+// compared in integers, without the wall clock read time.Now makes.
+func (s *timeoutStage) runAt(ctx context.Context, x *outCall, now int64) result {
 	t := s.t
 	t.calls.Add(1)
-	if nanos < 0 {
-		nanos = sysNanos()
+	if now < 0 {
+		now = sysNanos()
 	}
-	now := sysTime(nanos)
-	deadline := now.Add(t.cfg.After)
-	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
-		deadline = dl
+	deadline := now + int64(t.cfg.After)
+	if dl, ok := ctx.Deadline(); ok {
+		deadline = min(deadline, sysDeadline(dl))
 	}
-	if !deadline.After(now) || ctx.Err() != nil {
+	if deadline <= now || ctx.Err() != nil {
 		t.expired.Add(1)
 		return result{err: &TimeoutError{Policy: t.name, Expired: true}, o: Outcome{Timeout: true}}
 	}
@@ -322,7 +320,7 @@ func (s *hedgeStage) run(ctx context.Context, x *outCall) result {
 	}
 	h.refresh(start)
 	delay := time.Duration(h.delay.Load())
-	if delay <= 0 || !x.ex.concurrent() || !x.ex.repeatable(h.methods, int64(h.cfg.MaxBody)) {
+	if delay <= 0 || !x.ex.concurrent() || !x.ex.repeatable(&h.methods, int64(h.cfg.MaxBody)) {
 		res := s.next.run(ctx, x)
 		h.record(start)
 		return res

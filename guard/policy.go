@@ -31,8 +31,8 @@ type Policy interface {
 // Permit is what Acquire hands out and Release takes back: a small value
 // whose meaning belongs to the policy that issued it.
 type Permit struct {
-	gen  uint64 // state generation at admission
-	flag uint32
+	gen  uint64 // state generation at admission; a sample's weight
+	flag uint32 // the policy's flags, and the chain's timedFlag
 }
 
 // Request is what policies key on. It is passed by pointer and never kept,
@@ -62,7 +62,7 @@ type Header interface {
 // classify it with their FailureConfig.
 type Outcome struct {
 	// Duration is how long the call took; the Chain fills it in when the
-	// caller leaves it zero.
+	// caller leaves it zero and a policy learns from it.
 	Duration time.Duration
 	// Status is the HTTP status, or 0 for a call that is not HTTP.
 	Status int

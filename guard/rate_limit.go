@@ -387,3 +387,5 @@ func (k *rlKey) idle(now, w int64) bool {
 func (l *RateLimit) Release(Permit, Outcome) {}
 
 func (*RateLimit) timeless() {}
+
+func (*RateLimit) deaf() {}

@@ -191,7 +191,7 @@ type Retry struct {
 	pressure
 	cfg     RetryConfig
 	retryOn classifier
-	methods map[string]bool
+	methods methodSet
 	budget  *budget
 	rand    *rng
 	ids     requestIDs
@@ -207,12 +207,9 @@ func NewRetry(name string, c RetryConfig, o Options) (*Retry, error) {
 	if err := validate(&c, name); err != nil {
 		return nil, err
 	}
-	r := &Retry{cfg: c, retryOn: newClassifier(c.RetryOn), methods: map[string]bool{}, rand: newRNG(o.Seed, name)}
+	r := &Retry{cfg: c, retryOn: newClassifier(c.RetryOn), methods: newMethodSet(c.Methods), rand: newRNG(o.Seed, name)}
 	r.init("retry", name, o, []string{"passing", "exhausted"}, nil, answer{})
 	r.ids = newRequestIDs(c.RequestIDHeader, o.Seed, name)
-	for _, m := range c.Methods {
-		r.methods[m] = true
-	}
 	r.budget = newBudget(c.Budget, &r.clk)
 	r.pool.New = func() any { return &retryState{r: r} }
 	return r, nil
@@ -236,7 +233,7 @@ type retryState struct {
 
 func (r *Retry) serve(w http.ResponseWriter, req *http.Request, next http.Handler) {
 	now := r.begin()
-	if !r.methods[req.Method] {
+	if !r.methods.has(req.Method) {
 		r.unretryable.Add(1)
 		next.ServeHTTP(w, req)
 		return
@@ -296,7 +293,8 @@ func (r *Retry) begin() int64 {
 // RetryOn lists and attempts, time and budget allow another.
 func (st *retryState) decide(a *attemptWriter, status int) int {
 	res := classifyAttempt(status, a.own)
-	wait, again := st.r.again(st.ctx, res.outcome(), res.rejected, headerGet(a.own, "Retry-After"), st.n, st.start, st.wait)
+	value := func() string { return headerGet(a.own, "Retry-After") }
+	wait, again := st.r.again(st.ctx, res.outcome(), res.rejected, value, st.n, st.start, st.wait)
 	if !again {
 		return status
 	}
@@ -307,10 +305,11 @@ func (st *retryState) decide(a *attemptWriter, status int) int {
 // again decides whether attempt n of a call, which ended with o, is
 // retried, and after how long: the one judgement behind the proxy's
 // retries and the outgoing calls' (Transport, client interceptors, Call).
-// start is when the first attempt left, prev the previous wait, retryAfter
-// the answer's Retry-After value, if any; rejected marks an answer a guard
-// policy gave, which is never retried.
-func (r *Retry) again(ctx context.Context, o Outcome, rejected bool, retryAfterValue string, n int, start int64, prev time.Duration) (time.Duration, bool) {
+// start is when the first attempt left, prev the previous wait; value
+// reads the answer's Retry-After value (nil: it has none), only for an
+// answer that is retried, as most are not; rejected marks an answer a
+// guard policy gave, which is never retried.
+func (r *Retry) again(ctx context.Context, o Outcome, rejected bool, value func() string, n int, start int64, prev time.Duration) (time.Duration, bool) {
 	if rejected || r.retryOn.classify(&o) != failure {
 		r.success.Add(1)
 		return 0, false
@@ -320,8 +319,8 @@ func (r *Retry) again(ctx context.Context, o Outcome, rejected bool, retryAfterV
 		return 0, false
 	}
 	wait := r.cfg.Backoff.delay(n, prev, r.rand.float64())
-	if r.cfg.RetryAfter {
-		wait = max(wait, retryAfter(retryAfterValue, r.clk.c))
+	if r.cfg.RetryAfter && value != nil {
+		wait = max(wait, retryAfter(value(), r.clk.c))
 	}
 	now := r.clk.nanos()
 	if time.Duration(now-start)+wait > r.cfg.MaxElapsed {

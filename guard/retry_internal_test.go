@@ -176,3 +176,21 @@ func TestRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+func TestMethodSet_Has(t *testing.T) {
+	s := newMethodSet([]string{"GET", "PUT", "PURGE"})
+	for _, tt := range []struct {
+		method string
+		want   bool
+	}{
+		{"GET", true}, {"PUT", true}, {"PURGE", true},
+		{"POST", false}, {"HEAD", false}, {"get", false}, {"PROPFIND", false}, {"", false},
+	} {
+		if got := s.has(tt.method); got != tt.want {
+			t.Errorf("has(%q) = %v, want %v", tt.method, got, tt.want)
+		}
+	}
+	if empty := newMethodSet(nil); empty.has("GET") || empty.has("PURGE") {
+		t.Error("an empty set has a method")
+	}
+}

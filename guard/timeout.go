@@ -143,7 +143,7 @@ func (t *Timeout) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 		t.answer(w, r)
 		return
 	}
-	ctx := newAttempt(r, parent, own)
+	ctx := newAttempt(r, parent, sysDeadline(own))
 	if lend {
 		ctx.lendable(r)
 	}

@@ -57,7 +57,8 @@ func NewTransport(base http.RoundTripper, chain ChainSource) *Transport {
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	e := httpExchanges.Get().(*httpExchange)
 	e.base, e.req = t.base, req
-	res := t.src.Chain().runOutgoing(req.Context(), Request{Route: req.URL.Path, Method: req.Method, Header: req.Header}, e)
+	e.call.req, e.call.ex = Request{Route: req.URL.Path, Method: req.Method, Header: req.Header}, e
+	res := t.src.Chain().outgoing().run(req.Context(), &e.call)
 	if !e.sentBody && req.Body != nil {
 		req.Body.Close() // a RoundTripper closes the body, sent or not
 	}
@@ -69,8 +70,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return res.ans.(*http.Response), nil
 }
 
-// httpExchange is one request of the Transport.
+// httpExchange is one request of the Transport, with the state of its
+// call through the chain, pooled together.
 type httpExchange struct {
+	call outCall
 	base http.RoundTripper
 	req  *http.Request
 	// body is the request body read into memory to be replayed.
@@ -89,6 +92,7 @@ type httpExchange struct {
 var httpExchanges = sync.Pool{New: func() any { return new(httpExchange) }}
 
 func (e *httpExchange) reset() {
+	e.call = outCall{}
 	e.base, e.req, e.body, e.once = nil, nil, nil, nil
 	e.bodyChecked, e.bodyOK, e.sentBody = false, false, false
 	e.sends.Store(0)
@@ -156,8 +160,8 @@ func (e *httpExchange) send(ctx context.Context, x *outCall, n int) (any, Outcom
 // repeatable implements exchange: the method is one listed, and the body
 // can be replayed — it is empty, GetBody makes it afresh, or it fits
 // maxBody and is read into memory now.
-func (e *httpExchange) repeatable(methods map[string]bool, maxBody int64) bool {
-	if !methods[e.req.Method] {
+func (e *httpExchange) repeatable(methods *methodSet, maxBody int64) bool {
+	if !methods.has(e.req.Method) {
 		return false
 	}
 	if e.bodyChecked {
@@ -206,18 +210,36 @@ func (e *httpExchange) drop(ans any) {
 	}
 }
 
-// timedAttempt is a timeout's attempt of a request and the body it holds
-// open, in one allocation.
+// timedAttempt is a timeout's attempt of a request and the response body
+// it holds open (see heldBody), in one allocation: it is the body the
+// caller reads.
 type timedAttempt struct {
 	a    attemptCtx
-	body heldBody
+	body io.ReadCloser
 }
 
 func (t *timedAttempt) end() { t.a.cancel(context.Canceled) }
 
+// Read ends the attempt at the end of the body; an attempt ends once, so
+// ending it again does nothing.
+func (t *timedAttempt) Read(p []byte) (int, error) {
+	n, err := t.body.Read(p)
+	if err == io.EOF {
+		t.end()
+	}
+	return n, err
+}
+
+// Close ends the attempt.
+func (t *timedAttempt) Close() error {
+	err := t.body.Close()
+	t.end()
+	return err
+}
+
 // deadline implements exchange with the proxy's lazy attempt context,
 // which carries its copy of the request, and the held body to come.
-func (e *httpExchange) deadline(ctx context.Context, at time.Time) (context.Context, ender) {
+func (e *httpExchange) deadline(ctx context.Context, at int64) (context.Context, ender) {
 	t := &timedAttempt{}
 	t.a.parent, t.a.deadline, t.a.src = ctx, at, e.req
 	t.a.req = *e.req.WithContext(&t.a)
@@ -227,8 +249,7 @@ func (e *httpExchange) deadline(ctx context.Context, at time.Time) (context.Cont
 func (e *httpExchange) hold(ans any, end ender) {
 	resp := ans.(*http.Response)
 	if t, ok := end.(*timedAttempt); ok {
-		t.body.ReadCloser, t.body.end = resp.Body, t
-		resp.Body = &t.body
+		t.body, resp.Body = resp.Body, t
 		return
 	}
 	resp.Body = &heldBody{ReadCloser: resp.Body, end: end}

@@ -63,6 +63,8 @@ func (*passive) Release(Permit, Outcome) {}
 
 func (*passive) timeless() {}
 
+func (*passive) deaf() {}
+
 // hasWrappers reports whether the chain holds a Wrapper.
 func (c *Chain) hasWrappers() bool {
 	for _, p := range c.policies {
@@ -296,6 +298,61 @@ func (r attemptResult) outcome() Outcome {
 
 // idempotent methods may be sent twice: RFC 9110 §9.2.2.
 var idempotent = []string{http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete}
+
+// methodSet is the methods a retry or a hedge sends again. It is asked on
+// every request, so the standard methods are bits found by comparing
+// strings, which costs less than hashing one; others are in a map.
+type methodSet struct {
+	std   uint16
+	other map[string]bool
+}
+
+func newMethodSet(ms []string) methodSet {
+	var s methodSet
+	for _, m := range ms {
+		if i := stdMethod(m); i >= 0 {
+			s.std |= 1 << i
+			continue
+		}
+		if s.other == nil {
+			s.other = map[string]bool{}
+		}
+		s.other[m] = true
+	}
+	return s
+}
+
+func (s *methodSet) has(m string) bool {
+	if i := stdMethod(m); i >= 0 {
+		return s.std&(1<<i) != 0
+	}
+	return s.other[m]
+}
+
+// stdMethod numbers the methods of RFC 9110 and PATCH; -1 for any other.
+func stdMethod(m string) int {
+	switch m {
+	case http.MethodGet:
+		return 0
+	case http.MethodHead:
+		return 1
+	case http.MethodPost:
+		return 2
+	case http.MethodPut:
+		return 3
+	case http.MethodPatch:
+		return 4
+	case http.MethodDelete:
+		return 5
+	case http.MethodConnect:
+		return 6
+	case http.MethodOptions:
+		return 7
+	case http.MethodTrace:
+		return 8
+	}
+	return -1
+}
 
 func checkMethods(field string, ms []string, problem func(field, msg string)) {
 	for i, m := range ms {
