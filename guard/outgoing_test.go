@@ -419,6 +419,11 @@ func TestTransport_Timeout(t *testing.T) {
 		t.Errorf("the upstream was told %d ms (%v), want 1..200", ms, err)
 	}
 
+	// A body read after RoundTrip returned is still within the deadline:
+	// a minute, so that a busy machine reads the megabyte in time and
+	// only a deadline cut short when RoundTrip returns fails the read.
+	long := chainOf(t, "- timeout: 1m\n", guard.Options{})
+	client = &http.Client{Transport: guard.NewTransport(srv.Client().Transport, long)}
 	resp, err := client.Get(srv.URL + "/big")
 	if err != nil {
 		t.Fatal(err)
