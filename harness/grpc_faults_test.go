@@ -278,9 +278,10 @@ func TestGRPCFaults_DropDeadline(t *testing.T) {
 	board := inject.NewBoard(1, nil)
 	p := startGRPCProxy(t, startGRPCUpstream(t, svc), board)
 	grpcFault(t, board, "metadata", "{side: request, remove: [grpc-timeout]}")
-	ctx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(t.Context(), hangKey, "1"), 200*time.Millisecond)
+	c := dialGRPC(t, p.Addr())
+	ctx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(t.Context(), hangKey, "1"), warmDeadline(t, c))
 	defer cancel()
-	if r := unary(ctx, dialGRPC(t, p.Addr()), 1, nil); r.code != codes.DeadlineExceeded {
+	if r := unary(ctx, c, 1, nil); r.code != codes.DeadlineExceeded {
 		t.Errorf("status %v %q, want DEADLINE_EXCEEDED", r.code, r.msg)
 	}
 	select {

@@ -22,9 +22,10 @@ import (
 func TestServe_ReloadsGuardKeepingState(t *testing.T) {
 	var failing atomic.Bool
 	failing.Store(true)
-	release := make(chan struct{})
+	release, slow := make(chan struct{}), make(chan struct{})
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
+			close(slow)
 			<-release
 			return
 		}
@@ -102,7 +103,11 @@ func TestServe_ReloadsGuardKeepingState(t *testing.T) {
 		resp.Body.Close()
 		inFlight <- resp.StatusCode
 	}()
-	time.Sleep(50 * time.Millisecond) // let the slow request enter the old chain
+	select {
+	case <-slow: // the slow request went through the old chain
+	case code := <-inFlight:
+		t.Fatalf("the slow request ended with %d before reaching the upstream", code)
+	}
 	failing.Store(false)
 	time.Sleep(20 * time.Millisecond) // a new modification time
 	write("1/h")

@@ -79,7 +79,8 @@ func TestTCPConformance(t *testing.T) {
 
 			t.Run("close ends held connections", func(t *testing.T) {
 				b := inject.NewBoard(1, nil)
-				if _, err := b.Activate(kind, tcpConformingSpec(t, kind, 100)); err != nil {
+				a, err := b.Activate(kind, tcpConformingSpec(t, kind, 100))
+				if err != nil {
 					t.Fatal(err)
 				}
 				p := startTCP(t, tcpServer(t, echo), b)
@@ -89,7 +90,12 @@ func TestTCPConformance(t *testing.T) {
 					_, _ = nc.Write([]byte("hold me"))
 					_ = nc.(*net.TCPConn).CloseWrite()
 				}
-				time.Sleep(20 * time.Millisecond) // let the fault take hold
+				// The fault has taken hold of the connection.
+				for deadline := time.Now().Add(hangGuard); a.Stats().Injected == 0; time.Sleep(time.Millisecond) {
+					if time.Now().After(deadline) {
+						t.Fatalf("stats = %+v: the %s fault never took the connection", a.Stats(), kind)
+					}
+				}
 				ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
 				defer cancel()
 				if err := p.Close(ctx); err != nil {

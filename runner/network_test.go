@@ -124,7 +124,7 @@ func noNamespacesLeft(t *testing.T, pid int) {
 // other tests that create namespaces do not run in parallel.
 func TestExample_NetworkPartition(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs an example scenario: 9 s of real load")
+		t.Skip("runs an example scenario: 10 s of real load")
 	}
 	if err := netem.Supported(); err != nil {
 		t.Skipf("skipping real network faults: %v", err)

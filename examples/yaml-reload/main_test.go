@@ -36,12 +36,20 @@ func TestServe_Reload(t *testing.T) {
 	write := func(s string) {
 		t.Helper()
 		// A later modification time than the file's, whatever the
-		// file system's resolution: the watcher compares stamps.
-		if err := os.WriteFile(file, []byte(s), 0o644); err != nil {
+		// file system's resolution: the watcher compares stamps. The
+		// file is replaced at once, as most editors save: the watcher
+		// sees the old file or the new one, never the instant between
+		// truncating and writing, which a busy machine can stretch over
+		// several polls.
+		next := file + ".new"
+		if err := os.WriteFile(next, []byte(s), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		at := time.Now().Add(time.Duration(len(s)) * time.Second)
-		if err := os.Chtimes(file, at, at); err != nil {
+		if err := os.Chtimes(next, at, at); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(next, file); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -39,33 +40,67 @@ func udpSockets(t *testing.T, p *Pair, port int) (rx, tx net.PacketConn) {
 }
 
 // udpCount sends n datagrams from side A to side B and counts those that
-// arrive, waiting briefly after the last.
+// arrive. Each datagram carries its number, and the sender keeps at most
+// a window of them ahead of the highest the reader has seen, so the
+// receiving socket's buffer never overflows however late a busy machine
+// runs the reader: every datagram missing was dropped by a fault. Once
+// the last is sent, the reader stops after half a second of silence.
 func udpCount(t *testing.T, p *Pair, n int) int {
 	t.Helper()
+	const window = 50 // with dups, 100 small datagrams: well within the buffer
 	rx, tx := udpSockets(t, p, 7200)
 	defer rx.Close()
 	defer tx.Close()
 	to := rx.LocalAddr()
-	got := make(chan int)
+	var highest atomic.Int64 // the highest number seen, plus one
+	var stopped atomic.Bool
+	sent := make(chan struct{})
+	got := make(chan int, 1)
 	go func() {
-		buf, count := make([]byte, 64), 0
+		buf, count, last := make([]byte, 64), 0, time.Now()
 		for {
-			_ = rx.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-			if _, _, err := rx.ReadFrom(buf); err != nil {
+			_ = rx.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+			m, _, err := rx.ReadFrom(buf)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				select {
+				case <-sent:
+					if time.Since(last) < 500*time.Millisecond {
+						continue
+					}
+				default:
+					if time.Since(last) < time.Minute { // only a hang is this quiet
+						continue
+					}
+				}
+			}
+			if err != nil {
+				stopped.Store(true)
 				got <- count
 				return
 			}
 			count++
+			last = time.Now()
+			if m == 8 {
+				if seq := int64(binary.BigEndian.Uint64(buf)) + 1; seq > highest.Load() {
+					highest.Store(seq)
+				}
+			}
 		}
 	}()
 	for i := range n {
-		if _, err := tx.WriteTo([]byte("datagram"), to); err != nil {
+		// With 30% loss, all of a window's datagrams are lost once in
+		// 10^26: the reader always catches up.
+		for int64(i)-highest.Load() >= window {
+			if stopped.Load() {
+				t.Fatalf("the reader heard nothing for a minute after datagram %d", highest.Load()-1)
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+		if _, err := tx.WriteTo(binary.BigEndian.AppendUint64(nil, uint64(i)), to); err != nil {
 			t.Fatal(err)
 		}
-		if i%50 == 49 {
-			time.Sleep(time.Millisecond) // stay within the socket buffers
-		}
 	}
+	close(sent)
 	return <-got
 }
 
