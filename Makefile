@@ -34,7 +34,8 @@ test-stress:
 FUZZTIME      ?= 10m
 FUZZ_PARALLEL ?= 1
 FUZZ_TARGETS  := scenario:FuzzParse scenario:FuzzParseWith verify:FuzzParse report:FuzzReadJSON \
-                 harness:FuzzAdmin_AddFault harness:FuzzAdmin_Bodies harness:FuzzParseGRPCTimeout inject:FuzzParseSpecFor_GRPC
+                 harness:FuzzAdmin_AddFault harness:FuzzAdmin_Bodies harness:FuzzParseGRPCTimeout harness:FuzzParseHead \
+                 inject:FuzzParseSpecFor_GRPC
 fuzz:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
 	  echo "== ./$$pkg $$name for $(FUZZTIME)"; \
