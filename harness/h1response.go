@@ -343,7 +343,7 @@ func (w *h1Response) EnableFullDuplex() error { return nil }
 
 // bodyAllowed reports whether a response of status code may have a body.
 func bodyAllowed(code int) bool {
-	return code >= 200 && code != http.StatusNoContent && code != http.StatusNotModified || code == http.StatusSwitchingProtocols
+	return code >= 200 && code != http.StatusNoContent && code != http.StatusNotModified
 }
 
 func headerGet(h http.Header, k string) string {

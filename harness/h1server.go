@@ -43,13 +43,16 @@ type h1Server struct {
 	ln       net.Listener
 	conns    map[*clientConn]struct{}
 	shutting atomic.Bool
-	closed   chan struct{} // closed by Close: in-flight requests are cancelled
 	wg       sync.WaitGroup
 }
 
 func newH1Server(handler http.Handler, lim ConnLimits, h2 *http.Server) *h1Server {
-	return &h1Server{handler: handler, lim: lim, h2: h2, errLog: h2.ErrorLog,
-		conns: map[*clientConn]struct{}{}, closed: make(chan struct{})}
+	errLog := h2.ErrorLog
+	if errLog == nil {
+		errLog = log.Default()
+	}
+	return &h1Server{handler: handler, lim: lim, h2: h2, errLog: errLog,
+		conns: map[*clientConn]struct{}{}}
 }
 
 // Serve accepts connections until Shutdown or Close, and returns once
@@ -186,11 +189,6 @@ func (s *h1Server) closeIdle() bool {
 func (s *h1Server) Close() error {
 	s.shutting.Store(true)
 	s.mu.Lock()
-	select {
-	case <-s.closed:
-	default:
-		close(s.closed)
-	}
 	var err error
 	if s.ln != nil {
 		err = s.ln.Close()
