@@ -26,6 +26,7 @@ type reqBody struct {
 	inChunk  bool         // a chunk's data is being read
 	cont     atomic.Int32 // Expect: 100-continue, from contNone on
 	broken   atomic.Bool  // err is set: the connection cannot go on
+	complete atomic.Bool  // eof, for the response's writer
 	eof      bool
 	err      error // sticky: the body cannot be read further
 	finished bool  // its request has ended
@@ -70,6 +71,7 @@ func (b *reqBody) Read(p []byte) (int, error) {
 	}
 	if err == io.EOF {
 		b.eof = true
+		b.complete.Store(true)
 		b.c.bodyDone()
 	}
 	return n, err

@@ -164,9 +164,11 @@ var crlf = []byte("\r\n")
 func (w *h1Response) commit(final bool, sniff []byte) {
 	w.committed = true
 	c, h, code := w.c, w.header, w.status
-	if w.body != nil && (w.body.cont.CompareAndSwap(contWaiting, contSkipped) || w.body.broken.Load()) {
-		// The client may be sending the body, or not; or what it sent
-		// cannot be read past.
+	if b := w.body; b != nil && w.req.ContentLength != 0 && !b.complete.Load() &&
+		(b.cont.CompareAndSwap(contWaiting, contSkipped) || b.broken.Load() || w.req.ContentLength < 0 || w.req.ContentLength > maxDrainBytes) {
+		// The client may be sending the body, or not; what it sent
+		// cannot be read past; or what may be left of it is more than
+		// the server reads to drop it.
 		w.closeAfter = true
 	}
 	head := w.req.Method == http.MethodHead

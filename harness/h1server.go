@@ -296,6 +296,7 @@ type clientConn struct {
 	watching  bool // watch is reading
 	reqCancel context.CancelFunc
 	hijacked  bool
+	closed    bool // by lingerClose
 }
 
 func (c *clientConn) serve() {
@@ -361,6 +362,10 @@ func (c *clientConn) refuse(err error) {
 // with unread bytes resets, and the reset can destroy the response
 // before the client has read it.
 func (c *clientConn) lingerClose() {
+	if c.closed {
+		return
+	}
+	c.closed = true
 	defer c.nc.Close()
 	nc := c.nc
 	if lc, ok := nc.(*limitConn); ok {
@@ -371,7 +376,7 @@ func (c *clientConn) lingerClose() {
 		return
 	}
 	_ = c.nc.SetReadDeadline(time.Now().Add(lingerTime))
-	_, _ = io.Copy(io.Discard, io.LimitReader(c.nc, maxDrainBytes))
+	_, _ = io.Copy(io.Discard, c.nc)
 }
 
 // lingerTime bounds how long lingerClose waits for the client to close
