@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/resctl/resctl/harness"
+	"github.com/resctl/resctl/inject"
 )
 
 // The http proxy's own HTTP/1.x server, where a fast path goes wrong:
@@ -353,5 +354,48 @@ func TestProxy_ShutdownFinishesRequests(t *testing.T) {
 	}
 	if err := <-closed; err != nil {
 		t.Errorf("Close: %v", err)
+	}
+}
+
+// TestProxy_AnsweredBeforeTheBody checks what becomes of a request body
+// when a fault answers without reading it: a small one is dropped and
+// the connection kept; one that never came (Expect: 100-continue, no 100
+// sent) or one too large to drop closes the connection, which the
+// response says.
+func TestProxy_AnsweredBeforeTheBody(t *testing.T) {
+	s, err := inject.ParseSpec("abort", []byte("status: 503"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	board := inject.NewBoard(1, nil)
+	if _, err := board.Activate("abort", s); err != nil {
+		t.Fatal(err)
+	}
+	p := startProxy(t, harness.Options{Upstream: serve(t, echoUpstream(), false).URL, Board: board})
+	tests := []struct {
+		name, req string
+		kept      bool
+	}{
+		{"small body", "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", true},
+		{"body never sent", "POST /x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n", false},
+		{"body too large to drop", "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\nstart", false},
+		{"chunked body", "POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := dialRaw(t, p.Addr())
+			c.send(tt.req)
+			resp, _ := c.response(http.MethodPost)
+			if resp.StatusCode != http.StatusServiceUnavailable || resp.Close == tt.kept {
+				t.Fatalf("got %d, close %v; want 503, close %v", resp.StatusCode, resp.Close, !tt.kept)
+			}
+			if !tt.kept {
+				return
+			}
+			c.send("GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+			if resp, _ := c.response(http.MethodGet); resp.StatusCode != http.StatusServiceUnavailable {
+				t.Errorf("next request on the kept connection: %d", resp.StatusCode)
+			}
+		})
 	}
 }
