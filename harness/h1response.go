@@ -284,7 +284,7 @@ func (w *h1Response) finish() bool {
 		c.held = nil
 	}
 	if cap(c.out) > 4*outFlushSize {
-		defer func() { c.out = nil }()
+		defer func() { c.out = make([]byte, 0, connBufSize) }()
 	}
 	return c.writeOut() == nil && !w.closeAfter
 }

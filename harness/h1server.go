@@ -103,7 +103,7 @@ func isTemporary(err error) bool {
 }
 
 func (s *h1Server) newConn(nc net.Conn) *clientConn {
-	c := &clientConn{s: s, nc: nc, remote: nc.RemoteAddr().String(), born: time.Now()}
+	c := &clientConn{s: s, nc: nc, remote: nc.RemoteAddr().String(), born: time.Now(), out: make([]byte, 0, connBufSize)}
 	c.cond.L = &c.mu
 	c.timer = time.AfterFunc(time.Hour, c.watchClient)
 	c.timer.Stop()
@@ -259,8 +259,9 @@ func (c *prefixConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 // cancelled this much later than at once.
 const clientWatchDelay = 100 * time.Millisecond
 
-// Read buffer sizes: what a connection starts with and keeps between
-// requests, and the most any request body read takes through it.
+// connBufSize is what a connection's read buffer starts with and keeps
+// between requests, and its write buffer too: a head and a small body
+// gathered without growing it, as net/http's 4 KiB buffers gather them.
 const connBufSize = 4 << 10
 
 // clientConn is one client connection of an h1Server.
