@@ -36,7 +36,8 @@ FUZZTIME      ?= 10m
 FUZZ_PARALLEL ?= 1
 FUZZMINIMIZE  ?= 60s
 FUZZ_TARGETS  := scenario:FuzzParse scenario:FuzzParseWith verify:FuzzParse report:FuzzReadJSON \
-                 harness:FuzzAdmin_AddFault harness:FuzzAdmin_Bodies harness:FuzzParseGRPCTimeout inject:FuzzParseSpecFor_GRPC
+                 harness:FuzzAdmin_AddFault harness:FuzzAdmin_Bodies harness:FuzzParseGRPCTimeout harness:FuzzParseHead \
+                 inject:FuzzParseSpecFor_GRPC
 fuzz:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
 	  echo "== ./$$pkg $$name for $(FUZZTIME)"; \

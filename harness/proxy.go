@@ -85,6 +85,9 @@ type Options struct {
 // Proxy is a running harness proxy.
 type Proxy struct {
 	srv, admin *http.Server
+	// h1, for a plaintext http proxy, serves its clients' HTTP/1.x
+	// itself and hands h2c to srv.
+	h1         *h1Server
 	ln, adminL net.Listener
 	closeIdle  func() // closes the idle upstream connections
 	registry   *prometheus.Registry
@@ -226,6 +229,10 @@ func Start(opts Options) (*Proxy, error) {
 		IdleTimeout: lim.IdleTimeout, ReadHeaderTimeout: lim.ReadHeaderTimeout, MaxHeaderBytes: lim.MaxHeaderBytes,
 	}
 
+	if opts.Protocol != ProtocolH2C && opts.Protocol != ProtocolGRPC && srvTLS == nil {
+		p.h1 = newH1Server(handler, lim, p.srv)
+	}
+
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(p.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
@@ -243,6 +250,10 @@ func Start(opts Options) (*Proxy, error) {
 }
 
 func (p *Proxy) serve(s *http.Server, ln net.Listener) {
+	if s == p.srv && p.h1 != nil {
+		p.wg.Go(func() { _ = p.h1.Serve(ln) })
+		return
+	}
 	if s == p.srv && p.tls {
 		p.wg.Go(func() { _ = s.ServeTLS(ln, "", "") })
 		return
@@ -292,10 +303,17 @@ func (p *Proxy) guardChains() []*guard.Chain { return *p.chains.Load() }
 // call more than once.
 func (p *Proxy) Close(ctx context.Context) error {
 	p.closeOnce.Do(func() {
-		err1 := p.srv.Shutdown(ctx)
+		var front interface {
+			Shutdown(context.Context) error
+			Close() error
+		} = p.srv
+		if p.h1 != nil {
+			front = p.h1
+		}
+		err1 := front.Shutdown(ctx)
 		err2 := p.admin.Shutdown(ctx)
 		if err1 != nil {
-			p.srv.Close()
+			front.Close()
 		}
 		if err2 != nil {
 			p.admin.Close()
