@@ -210,7 +210,7 @@ func Start(opts Options) (*Proxy, error) {
 		return nil, fmt.Errorf("proxy listen %s: %w", opts.Listen, err)
 	}
 	p.ln = &limitListener{Listener: ln, c: conns}
-	if opts.Protocol != ProtocolHTTP && srvTLS == nil {
+	if (opts.Protocol == ProtocolH2C || opts.Protocol == ProtocolGRPC) && srvTLS == nil {
 		p.ln = bufferedListener{p.ln}
 	}
 	if opts.AdminListen != "" {
