@@ -55,9 +55,15 @@ func (b *reqBody) Read(p []byte) (int, error) {
 	case len(p) == 0:
 		return 0, nil
 	}
-	if b.cont.CompareAndSwap(contWaiting, contSent) {
+	if b.cont.Load() == contWaiting {
+		// Decided under the write lock: a response committed first has
+		// skipped the 100 (commit), and one committed after goes out
+		// after it.
+		var err error
 		b.c.wmu.Lock()
-		_, err := io.WriteString(b.c.nc, "HTTP/1.1 100 Continue\r\n\r\n")
+		if b.cont.CompareAndSwap(contWaiting, contSent) {
+			_, err = io.WriteString(b.c.nc, "HTTP/1.1 100 Continue\r\n\r\n")
+		}
 		b.c.wmu.Unlock()
 		if err != nil {
 			b.err = err
@@ -110,12 +116,8 @@ func (b *reqBody) read(p []byte) (int, error) {
 	}
 	if b.remain == 0 && err == nil {
 		b.inChunk = false
-		line, lerr := b.c.line(2)
-		if lerr != nil {
-			return n, lerr
-		}
-		if len(line) != 0 {
-			return n, errors.New("http: malformed chunked encoding")
+		if cerr := b.c.crlf(); cerr != nil {
+			return n, cerr
 		}
 	}
 	return n, err
@@ -220,6 +222,25 @@ func (c *clientConn) bodyDone() {
 	if start {
 		c.armWatch()
 	}
+}
+
+// crlf reads the CRLF that ends a chunk's data. Only CRLF: a front that
+// took a bare LF there and a back that did not would frame the body
+// differently, and net/http refuses it too.
+func (c *clientConn) crlf() error {
+	for c.w-c.r < 2 {
+		if err := c.fill(len(c.buf)); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+	if c.buf[c.r] != '\r' || c.buf[c.r+1] != '\n' {
+		return errors.New("http: malformed chunked encoding")
+	}
+	c.r += 2
+	return nil
 }
 
 // line reads a line of at most max bytes (CRLF or LF), without its end.

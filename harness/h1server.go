@@ -520,8 +520,9 @@ func (c *clientConn) serveRequest(end int) (keep bool) {
 	expect := r.Header["Expect"]
 	switch {
 	case len(expect) == 0:
-	case r.ProtoMinor == 1 && httpguts.HeaderValuesContainsToken(expect, "100-continue"):
-		if r.ContentLength != 0 {
+	case httpguts.HeaderValuesContainsToken(expect, "100-continue"):
+		// An HTTP/1.0 client cannot be sent a 100; its body comes anyway.
+		if r.ProtoMinor == 1 && r.ContentLength != 0 {
 			body.cont.Store(contWaiting)
 		}
 	default:
@@ -606,7 +607,10 @@ func (c *clientConn) armWatch() { c.timer.Reset(clientWatchDelay) }
 // Bytes that arrive belong to the next request and stay in the buffer.
 func (c *clientConn) watchClient() {
 	c.mu.Lock()
-	if !c.handling || c.r != c.w || c.rerr != nil {
+	// A timer that fired as the last request ended may run this late,
+	// for the next one: one watch at a time, so that stopWatch's wait
+	// covers every read but readHead's.
+	if !c.handling || c.watching || c.r != c.w || c.rerr != nil {
 		c.mu.Unlock()
 		return
 	}
