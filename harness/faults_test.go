@@ -2,9 +2,13 @@ package harness_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -95,5 +99,33 @@ func TestProxy_ResponseFaults(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A reset fault closes the client's connection with RST, through the
+// proxy's own connections as on a bare one: the client reads "connection
+// reset", not an end of file.
+func TestProxy_ResetSendsRST(t *testing.T) {
+	up, _ := bigBody(20_000)
+	board := inject.NewBoard(1, nil)
+	s, err := inject.ParseSpec("reset", []byte("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := board.Activate("reset", s); err != nil {
+		t.Fatal(err)
+	}
+	p := startProxy(t, harness.Options{Upstream: serve(t, up, false).URL, Board: board})
+	c, err := net.Dial("tcp", strings.TrimPrefix(p.URL(), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Minute))
+	if _, err := io.WriteString(c, "GET /api/export HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(c); !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("read error = %v, want connection reset by peer", err)
 	}
 }

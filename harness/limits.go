@@ -213,6 +213,15 @@ type limitConn struct {
 	once sync.Once
 }
 
+// SetLinger is the TCP connection's, so that a fault that resets a
+// connection it took over (inject's reset) closes it with RST.
+func (c *limitConn) SetLinger(sec int) error {
+	if tc, ok := c.Conn.(*net.TCPConn); ok {
+		return tc.SetLinger(sec)
+	}
+	return nil
+}
+
 func (c *limitConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.c.release)

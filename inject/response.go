@@ -2,7 +2,6 @@ package inject
 
 import (
 	"errors"
-	"net"
 	"net/http"
 )
 
@@ -74,8 +73,10 @@ func abortConnection(w http.ResponseWriter, r *http.Request) {
 		panic(http.ErrAbortHandler)
 	}
 	_ = buf.Flush()
-	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.SetLinger(0) // close with RST, not FIN
+	// Close with RST, not FIN: a *net.TCPConn, or a server's wrapper of
+	// one that forwards SetLinger.
+	if lc, ok := conn.(interface{ SetLinger(sec int) error }); ok {
+		_ = lc.SetLinger(0)
 	}
 	_ = conn.Close()
 }
