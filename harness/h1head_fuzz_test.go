@@ -13,7 +13,9 @@ import (
 // http proxy's server: it must not panic; where a head ends must not
 // depend on how its bytes arrived; and a head it takes, net/http must
 // take too, and read alike (the server is stricter than net/http, never
-// laxer).
+// laxer). One reading differs on purpose: a request of a later HTTP/1
+// minor version is served as 1.1, the highest this server speaks (RFC
+// 9110 section 2.5), where net/http keeps the number it read.
 func FuzzParseHead(f *testing.F) {
 	for _, s := range []string{
 		"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -22,6 +24,7 @@ func FuzzParseHead(f *testing.F) {
 		"POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum, X-Other\r\n\r\n",
 		"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
 		"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n",
+		"OPTIONS * HTTP/1.9\r\nHost: x\r\n\r\n",
 		"GET http://example.com/x HTTP/1.1\r\nhost: y\r\nuser-agent: z\r\nPragma: no-cache\r\n\r\n",
 		"GET / HTTP/1.1\nHost: x\nX-A:  b \t\n\n",
 		"GET / HTTP/1.1\r\nHost: x\r\nX-A: b\r\n c\r\n\r\n",
@@ -55,6 +58,7 @@ func FuzzParseHead(f *testing.F) {
 		if err != nil {
 			t.Fatalf("took %q, which net/http refuses: %v", b[:end], err)
 		}
+		want.ProtoMinor = min(want.ProtoMinor, 1)
 		if r.Method != want.Method || r.RequestURI != want.RequestURI || r.URL.String() != want.URL.String() ||
 			r.Host != want.Host || r.ProtoMinor != want.ProtoMinor || r.Close != want.Close ||
 			r.ContentLength != want.ContentLength || !reflect.DeepEqual(r.TransferEncoding, want.TransferEncoding) {
