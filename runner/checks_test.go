@@ -3,8 +3,6 @@ package runner
 import (
 	"context"
 	"testing"
-
-	"github.com/resctl/resctl/report"
 )
 
 // A truncated or corrupted body is a well-formed HTTP 200: only the
@@ -37,23 +35,29 @@ slas:
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
+	// A busy machine may send a phase's last requests too late to count
+	// (the run ends on schedule), so each phase is judged by the
+	// requests it sent: every one of them passed, or failed its checks.
+	sent := make([]uint64, len(r.Phases))
 	for i, want := range []float64{1, 0, 0} {
-		if p := r.Phases[i]; p.SuccessRate != want || p.Requests != 40 {
-			t.Errorf("phase %s: success %v of %d requests, want %v of 40", p.Name, p.SuccessRate, p.Requests, want)
+		p := r.Phases[i]
+		sent[i] = p.Requests
+		if p.SuccessRate != want || p.Requests == 0 || p.Requests > 40 {
+			t.Errorf("phase %s: success %v of %d requests, want %v of up to 40", p.Name, p.SuccessRate, p.Requests, want)
 		}
 	}
-	want := []report.ErrorReason{
-		{Kind: "check", Reason: "body is not JSON", Phases: []uint64{0, 0, 40}, Total: 40},
-		{Kind: "check", Reason: "body size under 20B", Phases: []uint64{0, 40, 0}, Total: 40},
+	want := map[string][]uint64{
+		"body is not JSON":    {0, 0, sent[2]},
+		"body size under 20B": {0, sent[1], 0},
 	}
 	if len(r.ErrorReasons) != len(want) {
-		t.Fatalf("error reasons = %+v, want %+v", r.ErrorReasons, want)
+		t.Fatalf("error reasons = %+v, want %v", r.ErrorReasons, want)
 	}
-	for i, w := range want {
-		g := r.ErrorReasons[i]
-		if g.Kind != w.Kind || g.Reason != w.Reason || g.Total != w.Total || len(g.Phases) != 3 ||
-			g.Phases[0] != w.Phases[0] || g.Phases[1] != w.Phases[1] || g.Phases[2] != w.Phases[2] {
-			t.Errorf("error reason %d = %+v, want %+v", i, g, w)
+	for _, g := range r.ErrorReasons {
+		w, ok := want[g.Reason]
+		if !ok || g.Kind != "check" || len(g.Phases) != 3 || g.Total != w[0]+w[1]+w[2] ||
+			g.Phases[0] != w[0] || g.Phases[1] != w[1] || g.Phases[2] != w[2] {
+			t.Errorf("error reason %+v, want kind check and by phase %v of %v", g, w, want)
 		}
 	}
 }

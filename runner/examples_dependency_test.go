@@ -4,7 +4,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -49,8 +48,8 @@ func runOrdersExample(t *testing.T, file string) *report.Report {
 	return runServiceExample(t, "./testdata/services/orders", "ORDERS_BIN", "ORDERS_ADDR", file)
 }
 
-// runServiceExample builds the service in pkg (a path from the module's
-// root), passes its binary and a free address in binEnv and addrEnv, and
+// runServiceExample takes the service built from pkg (one of programs),
+// passes its binary and a free address in binEnv and addrEnv, and
 // runs the example scenario file with `resctl run`, the demo target as
 // every dependency (PAYMENTS_URL, STOCK_URL) and env besides, failing
 // the test on any failed SLA. The test runs in parallel with others.
@@ -60,29 +59,16 @@ func runServiceExample(t *testing.T, pkg, binEnv, addrEnv, file string, env ...s
 		t.Skip("builds and runs a service")
 	}
 	t.Parallel()
-	bin := buildService(t, pkg)
+	bin := programs.wait(t, pkg)
 	deps, err := demo.Start("127.0.0.1:0", demo.Options{Seed: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer deps.Close()
 	env = append(env, binEnv+"="+bin, addrEnv+"="+freeAddr(t), "PAYMENTS_URL="+deps.URL(), "STOCK_URL="+deps.URL())
-	r := runExample(t, resctlBin.wait(t), "../testdata/scenarios/"+file, env...)
+	r := runExample(t, programs.wait(t, "./cmd/resctl"), "../testdata/scenarios/"+file, env...)
 	requirePassed(t, r)
 	return r
-}
-
-// buildService builds the program in pkg (a path from the module's root)
-// and returns its binary's path.
-func buildService(t *testing.T, pkg string) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), filepath.Base(pkg))
-	build := exec.Command("go", "build", "-o", bin, pkg)
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build %s: %v\n%s", pkg, err, out)
-	}
-	return bin
 }
 
 // requirePassed fails the test for every SLA of r that failed.
@@ -137,10 +123,10 @@ func runCacheExample(t *testing.T, file string) *report.Report {
 		t.Skip("redis-server is not installed; apt-get install redis-server, or set RESCTL_REDIS_TEST=1 to require it")
 	}
 	t.Parallel()
-	bin := buildService(t, "./testdata/services/cache")
+	bin := programs.wait(t, "./testdata/services/cache")
 	redisAddr := freeAddr(t)
 	_, port, _ := strings.Cut(redisAddr, ":")
-	r := runExample(t, resctlBin.wait(t), "../testdata/scenarios/"+file,
+	r := runExample(t, programs.wait(t, "./cmd/resctl"), "../testdata/scenarios/"+file,
 		"CACHE_BIN="+bin, "CACHE_ADDR="+freeAddr(t), "REDIS_PORT="+port)
 	requirePassed(t, r)
 	// redis-server was stopped with the run: its port is free again.

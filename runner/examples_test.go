@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -94,7 +95,7 @@ func TestExamples(t *testing.T) {
 			shared = append(shared, e)
 		}
 	}
-	bin := resctlBin.wait(t)
+	bin := programs.wait(t, "./cmd/resctl")
 	for _, e := range alone {
 		t.Run(e.name, func(t *testing.T) {
 			r := runExample(t, bin, e.file)
@@ -219,21 +220,32 @@ func describeRun(r *report.Report) string {
 	return b.String()
 }
 
-// resctlBin is the resctl that the example tests run.
-var resctlBin resctlBuild
+// programs are the binaries the example tests run: resctl, and the
+// services and library examples their scenarios start.
+var programs = programBuild{pkgs: []string{
+	"./cmd/resctl",
+	"./testdata/services/orders",
+	"./testdata/services/cache",
+	"./examples/http-client",
+	"./examples/yaml-reload",
+	"./examples/grpc-client",
+}}
 
-// resctlBuild is `go build ./cmd/resctl`, started once, in the background.
-type resctlBuild struct {
+// programBuild is one `go build` of every package in pkgs (paths from
+// the module's root, each a main package of a distinct name), started
+// once, in the background: one command links them all while other tests
+// run, where a build per test would link the same service again.
+type programBuild struct {
+	pkgs []string
 	once sync.Once
 	done chan struct{}
 	dir  string
-	path string
 	err  error
 }
 
 // startEarly starts the build while other tests run, unless this test
 // binary runs no example (-short, or a -run pattern that names none).
-func (b *resctlBuild) startEarly() {
+func (b *programBuild) startEarly() {
 	if testing.Short() {
 		return
 	}
@@ -244,7 +256,7 @@ func (b *resctlBuild) startEarly() {
 }
 
 // start starts the build into a directory of its own, once.
-func (b *resctlBuild) start() {
+func (b *programBuild) start() {
 	b.once.Do(func() {
 		b.done = make(chan struct{})
 		dir, err := os.MkdirTemp("", "resctl-examples-")
@@ -256,31 +268,31 @@ func (b *resctlBuild) start() {
 		b.dir = dir
 		go func() {
 			defer close(b.done)
-			path := filepath.Join(dir, "resctl")
-			cmd := exec.Command("go", "build", "-o", path, "./cmd/resctl")
+			cmd := exec.Command("go", append([]string{"build", "-o", dir + string(filepath.Separator)}, b.pkgs...)...)
 			cmd.Dir = ".."
 			if out, err := cmd.CombinedOutput(); err != nil {
-				b.err = fmt.Errorf("go build ./cmd/resctl: %v\n%s", err, out)
-				return
+				b.err = fmt.Errorf("go build %s: %v\n%s", strings.Join(b.pkgs, " "), err, out)
 			}
-			b.path = path
 		}()
 	})
 }
 
-// wait returns the binary's path once it is built.
-func (b *resctlBuild) wait(t *testing.T) string {
+// wait returns the path of pkg's binary (one of pkgs) once it is built.
+func (b *programBuild) wait(t *testing.T, pkg string) string {
 	t.Helper()
+	if !slices.Contains(b.pkgs, pkg) {
+		t.Fatalf("%s is not among the programs the example tests build: %v", pkg, b.pkgs)
+	}
 	b.start()
 	<-b.done
 	if b.err != nil {
 		t.Fatal(b.err)
 	}
-	return b.path
+	return filepath.Join(b.dir, filepath.Base(pkg))
 }
 
 // close waits for a build that was started and removes what it wrote.
-func (b *resctlBuild) close() error {
+func (b *programBuild) close() error {
 	if b.done == nil {
 		return nil
 	}

@@ -131,7 +131,7 @@ func TestExample_NetworkPartition(t *testing.T) {
 	}
 	t.Parallel()
 	const file = "../testdata/scenarios/network-partition.yaml"
-	r, pid := runExamplePid(t, resctlBin.wait(t), file)
+	r, pid := runExamplePid(t, programs.wait(t, "./cmd/resctl"), file)
 	checkExample(t, file, r)
 	noNamespacesLeft(t, pid)
 }

@@ -37,7 +37,7 @@ func TestExample_ProcessKill(t *testing.T) {
 		t.Skip("runs an example scenario: 13 s of real load")
 	}
 	t.Parallel()
-	r := runExample(t, resctlBin.wait(t), "../testdata/scenarios/process-kill.yaml")
+	r := runExample(t, programs.wait(t, "./cmd/resctl"), "../testdata/scenarios/process-kill.yaml")
 	requirePassed(t, r)
 	if len(r.Processes) != 1 {
 		t.Fatalf("processes = %+v, want the target", r.Processes)
@@ -136,7 +136,7 @@ func TestExample_ProcessReplicas(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs a service")
 	}
-	bin := buildService(t, "./testdata/services/orders")
+	bin := programs.wait(t, "./testdata/services/orders")
 	payments, err := demo.Start("127.0.0.1:0", demo.Options{Seed: 2})
 	if err != nil {
 		t.Fatal(err)

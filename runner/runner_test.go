@@ -43,9 +43,9 @@ func TestMain(m *testing.M) {
 		return
 	}
 	flag.Parse()
-	resctlBin.startEarly()
+	programs.startEarly()
 	code := m.Run()
-	if err := resctlBin.close(); err != nil && code == 0 {
+	if err := programs.close(); err != nil && code == 0 {
 		fmt.Fprintln(os.Stderr, err)
 		code = 1
 	}
@@ -129,7 +129,13 @@ func TestRun_PhasesFaultsAndVerdicts(t *testing.T) {
 	if got := len(r.Phases); got != 3 {
 		t.Fatalf("phases = %d, want 3", got)
 	}
-	for i, want := range []uint64{40, 40, 40} {
+	// A busy machine may send the last phase's last requests too late
+	// to count (the run ends on schedule); the run says how many.
+	unsent := r.Run.Scheduled - r.Run.Sent
+	if r.Run.Scheduled != 120 || unsent > 20 {
+		t.Errorf("sent %d of %d scheduled requests, want 120 scheduled and most sent", r.Run.Sent, r.Run.Scheduled)
+	}
+	for i, want := range []uint64{40, 40, 40 - unsent} {
 		if p := r.Phases[i]; p.Requests != want {
 			t.Errorf("phase %s: %d requests, want %d", p.Name, p.Requests, want)
 		}
@@ -140,8 +146,8 @@ func TestRun_PhasesFaultsAndVerdicts(t *testing.T) {
 	if r.Phases[0].SuccessRate != 1 || r.Phases[2].SuccessRate != 1 {
 		t.Errorf("baseline/recovery success = %v/%v, want 1/1", r.Phases[0].SuccessRate, r.Phases[2].SuccessRate)
 	}
-	if r.Total.Requests != 120 {
-		t.Errorf("total requests = %d, want 120", r.Total.Requests)
+	if r.Total.Requests != 120-unsent {
+		t.Errorf("total requests = %d, want the %d sent", r.Total.Requests, 120-unsent)
 	}
 
 	wantSLA := map[string]bool{"clean baseline": true, "all aborted": true, "impossible": false,
