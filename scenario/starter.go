@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,7 +48,9 @@ type StarterOptions struct {
 // Starter writes a commented scenario to start from: a warm-up, a
 // baseline, half of the requests slowed at the proxy, a recovery, SLAs
 // that say the service was healthy before, kept serving during and
-// recovered after, and the HTML report. It parses as it is.
+// recovered after, and the HTML report. It parses as it is: options
+// that would make a scenario resctl refuses are refused here, naming the
+// option.
 func Starter(o StarterOptions) ([]byte, error) {
 	if err := o.fill(); err != nil {
 		return nil, err
@@ -137,7 +140,47 @@ func Starter(o StarterOptions) ([]byte, error) {
 	p("output:")
 	p("  dir: resctl-out")
 	p("  formats: [html]")
-	return []byte(b.String()), nil
+	out := []byte(b.String())
+	// What the options make must be a scenario resctl runs: a URL that
+	// is not one, a path without its slash or a rate over the limits is
+	// told now, by the option's name, not by the file later.
+	if _, err := Parse("starter", out); err != nil {
+		var ve *ValidationError
+		if !errors.As(err, &ve) {
+			return nil, err
+		}
+		var msgs []string
+		for _, pr := range ve.Problems {
+			if m := starterOption(pr.Path) + ": " + pr.Msg; !slices.Contains(msgs, m) {
+				msgs = append(msgs, m)
+			}
+		}
+		return nil, fmt.Errorf("%w: %s", ErrStarterInvalid, strings.Join(msgs, "; "))
+	}
+	return out, nil
+}
+
+// ErrStarterInvalid is returned by Starter for options that make a
+// scenario resctl would refuse; the message names each option and why.
+var ErrStarterInvalid = errors.New("these options make a scenario that does not validate")
+
+// starterOption names the option behind a key of the starter scenario.
+func starterOption(path string) string {
+	for _, o := range []struct{ prefix, name string }{
+		{"target.url", "url"},
+		{"target.command", "command"},
+		{"target", "target"},
+		{"load.rate", "rate"},
+		{"load.requests", "path"},
+		{"phases", "phase"},
+		{"name", "name"},
+		{"proxy", "url"},
+	} {
+		if strings.HasPrefix(path, o.prefix) {
+			return o.name
+		}
+	}
+	return path
 }
 
 func (o *StarterOptions) fill() error {

@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -65,6 +66,31 @@ func TestStarter_BadOptions(t *testing.T) {
 	} {
 		if _, err := Starter(o); err == nil {
 			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+// Options that make a scenario validate would refuse are refused by
+// Starter, each problem named by its option, once.
+func TestStarter_OptionsThatDoNotValidate(t *testing.T) {
+	for name, tc := range map[string]struct {
+		o    StarterOptions
+		want []string
+	}{
+		"not an http URL": {StarterOptions{URL: "ftp://x"}, []string{`url: "ftp://x" is not an http`}},
+		"port, path and phase": {StarterOptions{URL: "http://127.0.0.1:99999", Path: "no-slash", Phase: 200 * time.Hour},
+			[]string{"url: port 99999", "path: must start with /", "phase: duration 200h is over the maximum"}},
+		"rate": {StarterOptions{Demo: true, Rate: 5_000_000}, []string{"rate: 5000000/s is more than resctl can send"}},
+	} {
+		_, err := Starter(tc.o)
+		if !errors.Is(err, ErrStarterInvalid) {
+			t.Errorf("%s: error %v, want ErrStarterInvalid", name, err)
+			continue
+		}
+		for _, w := range tc.want {
+			if n := strings.Count(err.Error(), w); n != 1 {
+				t.Errorf("%s: %q appears %d times in %q, want once", name, w, n, err)
+			}
 		}
 	}
 }

@@ -122,6 +122,9 @@ func initScenario(opts *initOptions) error {
 		}
 	}
 	b, err := scenario.Starter(so)
+	if errors.Is(err, scenario.ErrStarterInvalid) {
+		return withCode(exitUsage, err, "nothing was written; resctl init --help lists the flags")
+	}
 	if err != nil {
 		return withCode(exitUsage, err, "give --demo, --url URL, or --command CMD --url URL")
 	}
