@@ -141,6 +141,10 @@ func RunLoad(ctx context.Context, s *scenario.Scenario, opts LoadOptions) (*repo
 // of another scenario than the one merged.
 var ErrOtherScenario = errors.New("the coordinator's report is of another scenario")
 
+// ErrSameShard is returned (wrapped) by Merge for two files of one
+// shard's results: the same file twice, or a copy of it.
+var ErrSameShard = errors.New("one shard's results given twice")
+
 // Why SLAs over scraped metrics and states are not evaluated in reports of
 // load results alone.
 const (
@@ -165,13 +169,24 @@ func Merge(s *scenario.Scenario, files []string, start time.Time, coord *report.
 	}
 	var all []vegeta.Result
 	var due []time.Time // when each result was due, where its file says
+	// A shard's file given twice, or a copy of it beside it (a stale
+	// shard-*.bin), would count its requests twice. No two shards send
+	// the same hit, so two files whose first results are one hit are one
+	// shard.
+	firsts := map[string]string{}
 	for _, f := range files {
 		rs, err := load.ReadResults(f)
 		if err != nil {
 			return nil, fmt.Errorf("merge: %w", err)
 		}
+		ds := load.DueTimes(rs)
+		first := fmt.Sprintf("%d %s %s", rs[0].Seq, rs[0].Timestamp.UTC().Format(time.RFC3339Nano), ds[0].UTC().Format(time.RFC3339Nano))
+		if other, ok := firsts[first]; ok {
+			return nil, fmt.Errorf("merge: %w: %s and %s hold the same shard's results", ErrSameShard, other, f)
+		}
+		firsts[first] = f
 		all = append(all, rs...)
-		due = append(due, load.DueTimes(rs)...)
+		due = append(due, ds...)
 	}
 	if len(all) == 0 {
 		return nil, errors.New("merge: the results files hold no results")

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"maps"
 	"net/http"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -148,4 +149,43 @@ func writeResults(t *testing.T, n int, fill func(i int, r *vegeta.Result) time.T
 		t.Fatal(err)
 	}
 	return path
+}
+
+// One shard's results given twice, by the same path or as a copy, are
+// refused rather than counted twice; two shards' files merge.
+func TestMerge_SameShardTwice(t *testing.T) {
+	s := mustParse(t, `
+name: merge
+target: {url: "http://127.0.0.1:1"}
+load: {rate: 20/s, requests: [{path: /}]}
+phases: [{name: a, duration: 1s}]
+`)
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	shard := func(k int) string { // every other hit, from hit k
+		return writeResults(t, 10, func(i int, r *vegeta.Result) time.Time {
+			r.Timestamp, r.Latency, r.Code = start.Add(time.Duration(2*i+k)*50*time.Millisecond), time.Millisecond, 200
+			return start
+		})
+	}
+	one, two := shard(0), shard(1)
+	b, err := os.ReadFile(one)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied := filepath.Join(t.TempDir(), "shard-1-copy.bin")
+	if err := os.WriteFile(copied, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, files := range map[string][]string{"the same path": {one, two, one}, "a copy": {one, copied}} {
+		if _, err := Merge(s, files, start, nil); !errors.Is(err, ErrSameShard) {
+			t.Errorf("%s: error %v, want ErrSameShard", name, err)
+		}
+	}
+	r, err := Merge(s, []string{one, two}, start, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Total.Requests != 20 {
+		t.Errorf("two shards merged into %d requests, want 20", r.Total.Requests)
+	}
 }

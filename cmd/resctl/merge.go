@@ -92,6 +92,8 @@ func mergeResults(ctx context.Context, opts *mergeOptions) error {
 	}
 	rep, err := runner.Merge(s, opts.Files, opts.Start, coord)
 	switch {
+	case errors.Is(err, runner.ErrSameShard):
+		return withCode(exitUsage, err, "give each shard's file once; a glob such as shard-*.bin may match a stale copy")
 	case errors.Is(err, runner.ErrOtherScenario):
 		return withCode(exitUsage, err, "give the report.json of the resctl run that coordinated these shards, with the same scenario")
 	case err != nil:
