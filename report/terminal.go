@@ -50,7 +50,14 @@ func WriteTerminal(w io.Writer, r *Report, o TerminalOptions) error {
 	if v == VerdictPassed || v == VerdictRecorded {
 		verdict = style(passStyle, string(v))
 	}
-	fmt.Fprintf(&b, "%s %s: %s\n", style(headStyle, "resctl run"), r.Scenario, verdict)
+	head := "resctl run"
+	switch {
+	case r.Shard == "1/1":
+		head = "resctl load"
+	case r.Shard != "":
+		head = "resctl load, shard " + r.Shard + ","
+	}
+	fmt.Fprintf(&b, "%s %s: %s\n", style(headStyle, head), r.Scenario, verdict)
 	fmt.Fprintf(&b, "%s\n\n", style(dimStyle, fmt.Sprintf("target %s · %.1fs · seed %d · %d requests sent", r.Target, r.DurationS, r.Seed, r.Run.Sent)))
 	if r.Error != "" {
 		fmt.Fprintf(&b, "error: %s\n\n", r.Error)

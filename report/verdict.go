@@ -13,8 +13,9 @@ const (
 	VerdictAborted     Verdict = "ABORTED"
 	VerdictFailed      Verdict = "FAILED"
 	VerdictPassed      Verdict = "PASSED"
-	// VerdictRecorded is a chaos session's: what happened, with nothing
-	// to judge it by.
+	// VerdictRecorded is a chaos session's, or a load shard's (whose
+	// SLAs are judged over every shard's load, when they are merged):
+	// what happened, with nothing to judge it by.
 	VerdictRecorded Verdict = "RECORDED"
 )
 
@@ -29,10 +30,20 @@ func (r *Report) Verdict() Verdict {
 		return VerdictAborted
 	case !r.Passed:
 		return VerdictFailed
-	case r.Session && len(r.SLAs) == 0:
+	case r.Session && len(r.SLAs) == 0, r.Shard != "" && !r.judged():
 		return VerdictRecorded
 	}
 	return VerdictPassed
+}
+
+// judged says whether any SLA of the report was judged.
+func (r *Report) judged() bool {
+	for _, s := range r.SLAs {
+		if !s.NotRun && s.NotEvaluated == "" {
+			return true
+		}
+	}
+	return false
 }
 
 // Outcome is an SLA's result as every format names it: PASS, FAIL, NOT

@@ -119,5 +119,8 @@ func runLoad(ctx context.Context, opts *loadOptions) error {
 	if runErr != nil {
 		return withCode(exitRunFailed, runErr, hintFor(runErr))
 	}
+	if !rep.Passed {
+		return &exitError{code: exitSLAFailed, err: errors.New("one or more SLAs failed"), hint: "see the SLA section above"}
+	}
 	return nil
 }
