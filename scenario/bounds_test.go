@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"unicode"
 	"time"
 
 	"github.com/resctl/resctl/scenario"
@@ -292,5 +293,27 @@ func TestValidationError_DetailedLongLine(t *testing.T) {
 	}
 	if len(caret) > len(shown) || caret[len(caret)-1] != '^' || string(shown[len(caret)-1:len(caret)+2]) != "pdf" {
 		t.Errorf("caret not under the problem:\n%s\n%s", lines[4], lines[5])
+	}
+}
+
+// A file's control characters and text-reordering characters never reach
+// the terminal through an excerpt: each is shown as a visible character
+// of one column, so the caret still lines up.
+func TestValidationError_DetailedControlCharacters(t *testing.T) {
+	src := "name: t\ntarget: {builtin: demo}\nload: {rate: 5/s, requests: [{path: /}]}\nphases: [{name: a, duration: 1s}]\n" +
+		"description: \"\x1b]0;x\x07\x7f\u202e\u0085\"\n"
+	_, err := scenario.Parse("s.yaml", []byte(src))
+	var ve *scenario.ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("err = %v", err)
+	}
+	d := ve.Detailed()
+	for _, r := range d {
+		if r != '\n' && r != '\t' && (unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r)) {
+			t.Fatalf("Detailed() holds %U:\n%q", r, d)
+		}
+	}
+	if !strings.Contains(d, `"␛]0;x␇␡��"`) {
+		t.Errorf("Detailed() =\n%s\nwant the escape, bell and DEL as control pictures, the others as U+FFFD", d)
 	}
 }

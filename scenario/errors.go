@@ -3,6 +3,7 @@ package scenario
 import (
 	"fmt"
 	"strings"
+	"unicode"
 
 	"github.com/resctl/resctl/internal/strictyaml"
 )
@@ -83,7 +84,7 @@ func (e *ValidationError) Detailed() string {
 			if strings.TrimSpace(line) == "" {
 				continue
 			}
-			line, col := excerpt(line, p.Col)
+			line, col := excerpt(printable(line), p.Col)
 			// Tabs keep their width so the caret lines up.
 			var pad strings.Builder
 			for j, r := range []rune(line) {
@@ -101,6 +102,28 @@ func (e *ValidationError) Detailed() string {
 	}
 	e.writeMore(&b)
 	return b.String()
+}
+
+// printable is line with every control character but a tab, and every
+// character that reorders text (bidirectional controls), shown as a
+// visible character of the same width: an excerpt of a file is printed
+// to a terminal, and a file's escape sequences must not reach it. C0
+// controls and DEL become their Unicode control pictures (␛, ␇, ␡); the
+// others the replacement character.
+func printable(line string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\t':
+			return r
+		case r < 0x20:
+			return 0x2400 + r
+		case r == 0x7f:
+			return 0x2421
+		case unicode.IsControl(r), unicode.Is(unicode.Bidi_Control, r):
+			return unicode.ReplacementChar
+		}
+		return r
+	}, line)
 }
 
 // excerptWidth is how much of a long line Detailed shows, in runes.
