@@ -13,8 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"unicode"
 	"time"
+	"unicode"
 
 	"github.com/resctl/resctl/scenario"
 )
