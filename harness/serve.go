@@ -436,7 +436,7 @@ func Serve(ctx context.Context, opts ServeOptions, ready func(Started)) (err err
 			}
 			closers = append(closers, p.Close)
 			t = p
-			guarded[pc.Name] = guardedProxy{p, gs, pc.balance()}
+			guarded[pc.Name] = guardedProxy{p, gs, pc}
 			// The proxy's registry carries its board, its guard chains and
 			// its balancers as SetGuard last swapped them in, so these
 			// metrics follow a reload.
@@ -477,7 +477,18 @@ func Serve(ctx context.Context, opts ServeOptions, ready func(Started)) (err err
 type guardedProxy struct {
 	p       *Proxy
 	gs      *guardSet
-	balance BalanceConfig // as the proxy started with it
+	started ProxyConfig // as the proxy started with it, before its listener was resolved
+}
+
+// RestartNeededError is what a reload reports when it swapped in every
+// guard chain of the file, but the file also changed what a running
+// proxy keeps until a restart: its listener, protocol, upstreams (beside
+// its routes') or balance, or a proxy it adds. Changes says which, one
+// phrase each.
+type RestartNeededError struct{ Changes []string }
+
+func (e *RestartNeededError) Error() string {
+	return "guard chains reloaded; until a restart, the running proxies keep what else changed: " + strings.Join(e.Changes, "; ")
 }
 
 // proxyLabel names the proxy a series of the admin /metrics comes from.
@@ -512,7 +523,8 @@ func (g proxyMetrics) Gather() ([]*dto.MetricFamily, error) {
 
 // reloadGuards re-reads the config and swaps in each http proxy's new
 // chains. A config with problems changes nothing; proxies added, and
-// balance settings changed, need a restart, and say so.
+// listeners, protocols, upstreams and balance settings changed, need a
+// restart, and say so (*RestartNeededError).
 func reloadGuards(path string, guarded map[string]guardedProxy) error {
 	pcs, err := ReadProxyConfig(path)
 	if err != nil {
@@ -539,7 +551,7 @@ func reloadGuards(path string, guarded map[string]guardedProxy) error {
 		routes []Route
 	}
 	var swaps []swap
-	var missing, rebalanced []string
+	var missing, changes []string
 	for _, pc := range pcs {
 		g, ok := guarded[pc.Name]
 		if !ok {
@@ -548,8 +560,19 @@ func reloadGuards(path string, guarded map[string]guardedProxy) error {
 			}
 			continue
 		}
-		if pc.balance() != g.balance {
-			rebalanced = append(rebalanced, pc.Name)
+		was := g.started
+		for _, c := range []struct {
+			changed bool
+			what    string
+		}{
+			{pc.Listen != was.Listen, fmt.Sprintf("its listen address (%s, not %s)", was.Listen, pc.Listen)},
+			{pc.Protocol != was.Protocol, fmt.Sprintf("its protocol (%s, not %s)", was.Protocol, pc.Protocol)},
+			{pc.Upstream != was.Upstream || !slices.Equal(pc.Upstreams, was.Upstreams), "its upstreams"},
+			{pc.balance() != was.balance(), "its balance"},
+		} {
+			if c.changed {
+				changes = append(changes, fmt.Sprintf("proxy %s keeps %s", pc.Name, c.what))
+			}
 		}
 		wide, routes, err := g.gs.build(pc)
 		if err != nil {
@@ -563,15 +586,11 @@ func reloadGuards(path string, guarded map[string]guardedProxy) error {
 		}
 		sw.g.gs.retain(sw.wide, sw.routes)
 	}
-	var restart []string
 	if len(missing) > 0 {
-		restart = append(restart, fmt.Sprintf("new proxies %s need a restart", strings.Join(missing, ", ")))
+		changes = append(changes, fmt.Sprintf("new proxies %s start on a restart", strings.Join(missing, ", ")))
 	}
-	if len(rebalanced) > 0 {
-		restart = append(restart, fmt.Sprintf("the balance of %s changed and takes effect on a restart", strings.Join(rebalanced, ", ")))
-	}
-	if len(restart) > 0 {
-		return fmt.Errorf("guard chains reloaded; %s", strings.Join(restart, "; "))
+	if len(changes) > 0 {
+		return &RestartNeededError{Changes: changes}
 	}
 	return nil
 }

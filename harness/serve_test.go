@@ -3,7 +3,7 @@ package harness_test
 import (
 	"bufio"
 	"context"
-	"fmt"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -503,27 +503,48 @@ func countOf(codes []int, code int) int {
 	return n
 }
 
-// The balance key is read when a proxy starts: a reload that changes it
-// swaps the guard chains in as usual and says that the balance waits for
-// a restart.
-func TestServe_ReloadSaysBalanceNeedsRestart(t *testing.T) {
+// The balance, listen, protocol and upstream keys are read when a proxy
+// starts: a reload that changes them swaps the guard chains in as usual
+// and says, proxy by proxy, what waits for a restart.
+func TestServe_ReloadSaysWhatNeedsRestart(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer up.Close()
 	cfg := filepath.Join(t.TempDir(), "proxies.yaml")
-	config := func(maxConns string) string {
-		return "- name: web\n  upstream: " + up.URL + "\n  balance: {pool: {max_conns: " + maxConns + "}}\n- name: api\n  upstream: " + up.URL + "/api\n"
+	config := func(maxConns, apiPath, listen string) string {
+		return "- name: web\n  upstream: " + up.URL + "\n  balance: {pool: {max_conns: " + maxConns + "}}\n" +
+			"- name: api\n  upstream: " + up.URL + apiPath + "\n" + listen
 	}
-	writeConfig(t, cfg, config("4"))
+	writeConfig(t, cfg, config("4", "/api", ""))
 	_, reloaded := serveConfig(t, cfg)
-	for _, tt := range []struct{ maxConns, want string }{
-		{"4", ""},
-		{"8", "guard chains reloaded; the balance of web changed and takes effect on a restart"},
+	for _, tt := range []struct {
+		maxConns, apiPath, listen string
+		want                      []string
+	}{
+		{"4", "/api", "", nil},
+		{"8", "/api", "", []string{"proxy web keeps its balance"}},
+		{"8", "/v2", "  listen: 127.0.0.1:1\n", []string{
+			"proxy api keeps its listen address (127.0.0.1:0, not 127.0.0.1:1)",
+			"proxy api keeps its upstreams",
+			"proxy web keeps its balance",
+		}},
 	} {
 		time.Sleep(20 * time.Millisecond) // a new modification time
-		writeConfig(t, cfg, config(tt.maxConns)+"# "+tt.maxConns+"\n")
+		writeConfig(t, cfg, config(tt.maxConns, tt.apiPath, tt.listen)+"# "+tt.maxConns+tt.apiPath+"\n")
 		err := harness.AwaitReload(t, reloaded)
-		if got := fmt.Sprint(err); (err == nil) != (tt.want == "") || (err != nil && got != tt.want) {
-			t.Errorf("reload with max_conns %s: %v, want %q", tt.maxConns, err, tt.want)
+		var restart *harness.RestartNeededError
+		if tt.want == nil {
+			if err != nil {
+				t.Errorf("reload with max_conns %s: %v, want none", tt.maxConns, err)
+			}
+			continue
+		}
+		if !errors.As(err, &restart) {
+			t.Errorf("reload with max_conns %s, path %s: %v, want a RestartNeededError", tt.maxConns, tt.apiPath, err)
+			continue
+		}
+		got := slices.Sorted(slices.Values(restart.Changes))
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("reload with max_conns %s, path %s: restart %q, want %q", tt.maxConns, tt.apiPath, got, tt.want)
 		}
 	}
 }

@@ -182,11 +182,15 @@ func runProxy(ctx context.Context, opts *proxyOptions) error {
 		Proxies: proxies, AdminListen: opts.Admin, Token: opts.Token, AdminAllowedHosts: opts.AllowedHosts, Limits: opts.Limits, Seed: opts.Seed, Version: version.String(),
 		ConfigPath: opts.Config, Logger: logger, OnEvent: onEvent,
 		OnReload: func(err error) {
-			if err != nil {
-				fmt.Fprintf(opts.Stdout, "reload %s: %v (the running chains are unchanged)\n", opts.Config, err)
-				return
+			var restart *harness.RestartNeededError
+			switch {
+			case errors.As(err, &restart):
+				logger.Warn("guard chains reloaded", "config", opts.Config, "restart", strings.Join(restart.Changes, "; "))
+			case err != nil:
+				logger.Error("reload refused", "config", opts.Config, "problems", err.Error(), "kept", "the running guard chains")
+			default:
+				logger.Info("guard chains reloaded", "config", opts.Config)
 			}
-			fmt.Fprintf(opts.Stdout, "reloaded guard chains from %s\n", opts.Config)
 		},
 	}, func(s harness.Started) {
 		for _, p := range s.Proxies {
