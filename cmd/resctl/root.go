@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // Exit codes, part of resctl's contract with CI.
@@ -52,7 +54,7 @@ leads with is in capitals:
 		SilenceUsage:  true,
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return withCode(exitUsage, err, "see '"+c.CommandPath()+" --help'")
+		return withCode(exitUsage, flagError(err), "see '"+c.CommandPath()+" --help'")
 	})
 	root.AddCommand(
 		newRunCmd(nil),
@@ -114,4 +116,25 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// flagError says what is wrong with a flag's value in words where the
+// parser's own are Go's: a number flag's value is not a whole number, or
+// too large, rather than "strconv.ParseInt: parsing …".
+func flagError(err error) error {
+	var bad *pflag.InvalidValueError
+	var num *strconv.NumError
+	if !errors.As(err, &bad) || !errors.As(err, &num) {
+		return err
+	}
+	what := "is not a number"
+	switch {
+	case errors.Is(num.Err, strconv.ErrRange):
+		what = "is out of range"
+	case num.Func == "ParseInt" || num.Func == "ParseUint":
+		what = "is not a whole number"
+	case num.Func == "ParseBool":
+		what = "is not true or false"
+	}
+	return fmt.Errorf("--%s: %q %s", bad.GetFlag().Name, num.Num, what)
 }
