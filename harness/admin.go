@@ -28,6 +28,14 @@ const (
 	// say how long it lasts, so a controller that goes away cannot leave
 	// it behind.
 	DefaultFaultTTL = 15 * time.Minute
+	// MaxFaultTTL bounds how long a fault set from outside a run may last:
+	// a TTL through the admin API (resctl's routes; Toxiproxy's toxics
+	// take the default TTL), `resctl inject --for`, the chaos console's
+	// for=. A longer one is refused, never shortened, so a typo such as
+	// 5000h cannot leave a fault on for months after its controller is
+	// gone. A day is the chaos console's whole session; a fault wanted
+	// for longer is set again before it ends.
+	MaxFaultTTL = 24 * time.Hour
 	// DefaultMaxBody bounds admin request bodies.
 	DefaultMaxBody = 1 << 20
 	// DefaultAdminListen is where `resctl proxy` serves its admin API:
@@ -89,8 +97,9 @@ type AdminOptions struct {
 	// Token, when set, is required as "Authorization: Bearer TOKEN" on
 	// every request.
 	Token string
-	// DefaultTTL applies to faults that name none; zero means
-	// DefaultFaultTTL.
+	// DefaultTTL applies to faults that name none, Toxiproxy's toxics
+	// among them; zero means DefaultFaultTTL, and one over MaxFaultTTL
+	// means MaxFaultTTL.
 	DefaultTTL time.Duration
 	// MaxBody bounds request bodies; zero means DefaultMaxBody.
 	MaxBody int64
@@ -165,6 +174,7 @@ func NewAdmin(opts AdminOptions) *Admin {
 	if opts.DefaultTTL <= 0 {
 		opts.DefaultTTL = DefaultFaultTTL
 	}
+	opts.DefaultTTL = min(opts.DefaultTTL, MaxFaultTTL)
 	if opts.MaxBody <= 0 {
 		opts.MaxBody = DefaultMaxBody
 	}
@@ -509,7 +519,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 // ParseFaultRequest decodes and checks a fault request body for a proxy of
 // the given layer: the envelope strictly as JSON, the parameters with the
 // scenario's decoder and checks. The TTL defaults to defaultTTL and must be
-// above zero. Every problem is returned.
+// above zero and at most MaxFaultTTL. Every problem is returned.
 func ParseFaultRequest(body []byte, layer inject.Layer, defaultTTL time.Duration) (FaultRequest, inject.Spec, time.Duration, []inject.FieldProblem) {
 	var req FaultRequest
 	dec := json.NewDecoder(strings.NewReader(string(body)))
@@ -529,6 +539,8 @@ func ParseFaultRequest(body []byte, layer inject.Layer, defaultTTL time.Duration
 			probs = append(probs, inject.FieldProblem{Field: "ttl", Msg: fmt.Sprintf("invalid duration %q: write it like 30s or 15m", req.TTL)})
 		case d <= 0:
 			probs = append(probs, inject.FieldProblem{Field: "ttl", Msg: "must be above zero: every fault ends on its own"})
+		case d > MaxFaultTTL:
+			probs = append(probs, inject.FieldProblem{Field: "ttl", Msg: fmt.Sprintf("%s is over the maximum of %v: every fault ends on its own; set it again before it ends to keep it on", req.TTL, MaxFaultTTL)})
 		}
 		ttl = d
 	}

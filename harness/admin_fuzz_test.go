@@ -48,7 +48,7 @@ func FuzzAdmin_Bodies(f *testing.F) {
 		`{"type": "bandwidth", "attributes": {"rate": 1}}`, `{"type": "timeout", "attributes": {"timeout": -1}}`,
 		`{"enabled": false}`, `{"enabled": true, "upstream": "127.0.0.1:2"}`, `{"listen": "0.0.0.0:0"}`,
 		`{"kind": "latency", "params": "delay: &a [*a]"}`, `{"kind": "latency", "params": {"delay": "9999999h"}}`,
-		`{"kind": "latency", "ttl": "-1s", "params": {"delay": "1ms"}}`,
+		`{"kind": "latency", "ttl": "-1s", "params": {"delay": "1ms"}}`, `{"kind": "abort", "ttl": "2562047h"}`,
 		`[]`, `null`, `{}`, `{"params": "x"}`, `{"kind": "abort"} {}`, `{`, "",
 	}
 	for _, s := range seeds {

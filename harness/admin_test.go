@@ -123,6 +123,9 @@ func TestAdmin_AddFaultErrors(t *testing.T) {
 		{"tcp bytes below zero", "/api/v1/proxies/db/faults", `{"kind": "limit_data", "params": {"bytes": "-5"}}`, 400, []string{"params.bytes"}},
 		{"ttl of zero", "/api/v1/proxies/web/faults", `{"kind": "abort", "ttl": "0s"}`, 400, []string{"ttl"}},
 		{"ttl not a duration", "/api/v1/proxies/web/faults", `{"kind": "abort", "ttl": "soon"}`, 400, []string{"ttl"}},
+		{"negative ttl", "/api/v1/proxies/web/faults", `{"kind": "abort", "ttl": "-1s"}`, 400, []string{"ttl"}},
+		{"ttl over the maximum", "/api/v1/proxies/web/faults", `{"kind": "abort", "ttl": "2562047h"}`, 400, []string{"ttl"}},
+		{"tcp ttl over the maximum", "/api/v1/proxies/db/faults", `{"kind": "blackhole", "ttl": "5000h"}`, 400, []string{"ttl"}},
 		{"no kind", "/api/v1/proxies/web/faults", `{"params": {}}`, 400, []string{"kind"}},
 		{"unknown envelope key", "/api/v1/proxies/web/faults", `{"kind": "abort", "tll": "1s"}`, 400, []string{""}},
 		{"unknown param", "/api/v1/proxies/web/faults", `{"kind": "abort", "params": {"stauts": 500}}`, 400, []string{"params.stauts"}},
@@ -241,6 +244,84 @@ func TestAdmin_TTLExpires(t *testing.T) {
 	}
 }
 
+// TestAdmin_TTLBounds checks a fault's lifetime through the API: up to
+// MaxFaultTTL is taken, beyond it refused with a message naming the field
+// and the maximum (never shortened), none is the default, and a Toxiproxy
+// toxic, which cannot name one, gets the default.
+func TestAdmin_TTLBounds(t *testing.T) {
+	f := newAdminFixture(t, harness.AdminOptions{})
+	start := f.clk.now()
+	tests := []struct {
+		name, method, path, body string
+		code                     int
+		ttl                      time.Duration // of the fault afterwards; 0: refused
+	}{
+		{"the maximum", http.MethodPost, "/api/v1/proxies/web/faults", `{"id": "day", "kind": "abort", "ttl": "24h"}`, 201, harness.MaxFaultTTL},
+		{"a second over", http.MethodPost, "/api/v1/proxies/web/faults", `{"id": "over", "kind": "abort", "ttl": "24h0m1s"}`, 400, 0},
+		{"the issue's figure", http.MethodPost, "/api/v1/proxies/web/faults", `{"id": "over", "kind": "latency", "ttl": "2562047h", "params": {"delay": "1s"}}`, 400, 0},
+		{"none", http.MethodPost, "/api/v1/proxies/db/faults", `{"id": "plain", "kind": "blackhole"}`, 201, harness.DefaultFaultTTL},
+		{"replaced beyond the maximum", http.MethodPost, "/api/v1/proxies/web/faults", `{"id": "day", "kind": "abort", "ttl": "1000h"}`, 400, 0},
+		{"updated beyond the maximum", http.MethodPut, "/api/v1/proxies/web/faults/day", `{"kind": "abort", "ttl": "1000h"}`, 400, 0},
+		{"a toxic", http.MethodPost, "/proxies/db/toxics", `{"name": "slow", "type": "latency", "attributes": {"latency": 10}}`, 200, harness.DefaultFaultTTL},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := f.call(t, tt.method, tt.path, tt.body)
+			if code != tt.code {
+				t.Fatalf("status %d (%v), want %d", code, body, tt.code)
+			}
+			if tt.ttl == 0 {
+				ps, _ := body["problems"].([]any)
+				if len(ps) != 1 {
+					t.Fatalf("problems %v, want one about the ttl", body["problems"])
+				}
+				p := ps[0].(map[string]any)
+				if msg, _ := p["message"].(string); p["field"] != "ttl" || !strings.Contains(msg, "over the maximum of 24h0m0s") {
+					t.Errorf("problem %v, want the ttl over the maximum of 24h0m0s", p)
+				}
+			}
+		})
+	}
+	// What was refused changed nothing: "day" keeps its day, "over" is
+	// not there, the default and the toxic last DefaultFaultTTL.
+	want := map[string]time.Duration{"web/day": harness.MaxFaultTTL, "db/plain": harness.DefaultFaultTTL, "db/slow": harness.DefaultFaultTTL}
+	for _, proxy := range []string{"web", "db"} {
+		_, body := f.call(t, http.MethodGet, "/api/v1/proxies/"+proxy+"/faults", "")
+		for _, x := range body["faults"].([]any) {
+			fi := x.(map[string]any)
+			key := proxy + "/" + fi["id"].(string)
+			ttl, ok := want[key]
+			if !ok {
+				t.Errorf("fault %s is on, want it refused", key)
+				continue
+			}
+			delete(want, key)
+			if fi["ttl"] != ttl.String() || fi["expires_at"] != start.Add(ttl).Format(time.RFC3339) {
+				t.Errorf("fault %s: ttl %v, expires at %v; want %v, %v", key, fi["ttl"], fi["expires_at"], ttl, start.Add(ttl).Format(time.RFC3339))
+			}
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("faults missing: %v", want)
+	}
+}
+
+// TestAdmin_DefaultTTLOverMaximum checks that a default TTL set in code
+// beyond MaxFaultTTL still ends faults within it, the Toxiproxy API's
+// toxics included.
+func TestAdmin_DefaultTTLOverMaximum(t *testing.T) {
+	f := newAdminFixture(t, harness.AdminOptions{DefaultTTL: 1000 * time.Hour})
+	if code, body := f.call(t, http.MethodPost, "/api/v1/proxies/web/faults", `{"kind": "abort"}`); code != 201 || body["ttl"] != harness.MaxFaultTTL.String() {
+		t.Errorf("fault without a ttl: %d %v, want 201 and ttl %v", code, body, harness.MaxFaultTTL)
+	}
+	if code, body := f.call(t, http.MethodPost, "/proxies/db/toxics", `{"name": "slow", "type": "latency", "attributes": {"latency": 10}}`); code != 200 {
+		t.Fatalf("toxic: %d %v", code, body)
+	}
+	if _, body := f.call(t, http.MethodGet, "/api/v1/proxies/db/faults/slow", ""); body["ttl"] != harness.MaxFaultTTL.String() {
+		t.Errorf("toxic: %v, want ttl %v", body, harness.MaxFaultTTL)
+	}
+}
+
 func TestAdmin_Token(t *testing.T) {
 	f := newAdminFixture(t, harness.AdminOptions{Token: "s3cret"})
 	tests := []struct {
@@ -309,7 +390,7 @@ func TestAdmin_NotFound(t *testing.T) {
 
 // FuzzAdmin_AddFault throws arbitrary bodies at the add-fault endpoint of an
 // http and a tcp proxy: every answer is 201 or a 4xx with a JSON error,
-// never a 5xx or a panic.
+// never a 5xx or a panic, and every fault taken ends within MaxFaultTTL.
 func FuzzAdmin_AddFault(f *testing.F) {
 	seeds := []string{
 		`{"kind": "latency", "ttl": "30s", "params": {"delay": "200ms", "jitter": "50ms", "percent": 30}}`,
@@ -319,6 +400,7 @@ func FuzzAdmin_AddFault(f *testing.F) {
 		`{"kind": "slicer", "params": {"average_size": "1KiB"}}`,
 		`{"kind": "latency", "params": {"delay": -1}}`,
 		`{"kind": "", "ttl": "0s"}`, `[]`, `null`, `{"params": "x"}`, `{"kind": "abort"} {}`,
+		`{"kind": "abort", "ttl": "24h"}`, `{"kind": "abort", "ttl": "2562047h"}`,
 	}
 	for _, s := range seeds {
 		f.Add(s, false)
@@ -342,6 +424,9 @@ func FuzzAdmin_AddFault(f *testing.F) {
 			var fi harness.FaultInfo
 			if err := json.Unmarshal(w.body.Bytes(), &fi); err != nil || fi.ID == "" {
 				t.Fatalf("201 with body %q", w.body.String())
+			}
+			if ttl, err := time.ParseDuration(fi.TTL); err != nil || ttl <= 0 || ttl > harness.MaxFaultTTL {
+				t.Fatalf("body %q taken with ttl %q, want one above zero and at most %v", body, fi.TTL, harness.MaxFaultTTL)
 			}
 			admin.Reset()
 		case w.code >= 400 && w.code < 500:

@@ -25,7 +25,8 @@ import (
 const DefaultTTL = 5 * time.Minute
 
 // MaxDuration bounds a session: its recording's phase, and the longest
-// load or TTL a command may ask for.
+// load or wait a command may ask for. A fault's for= is bounded by
+// harness.MaxFaultTTL, as through the admin API and `resctl inject`.
 const MaxDuration = 24 * time.Hour
 
 // History is how many seconds of traffic, and how many lines of the event
@@ -321,8 +322,8 @@ func (s *Session) ttl(c Command) (time.Duration, error) {
 	if ttl == 0 {
 		ttl = s.opts.DefaultTTL
 	}
-	if ttl > MaxDuration {
-		return 0, parseErr("", "for=%v: at most %v", ttl, MaxDuration)
+	if ttl > harness.MaxFaultTTL {
+		return 0, parseErr("", "for=%v: at most %v", ttl, harness.MaxFaultTTL)
 	}
 	return ttl, nil
 }

@@ -352,7 +352,8 @@ func TestSession_LoadDoneSaysHowItFared(t *testing.T) {
 }
 
 // Bad input changes nothing: a misspelt command, an unknown proxy, a
-// parameter the fault refuses, each one line with a hint.
+// parameter the fault refuses, a for= over harness.MaxFaultTTL, each one
+// line with a hint.
 func TestSession_BadInputTouchesNothing(t *testing.T) {
 	h := startHost(t, "")
 	s := newSession(t, h, true)
@@ -361,6 +362,7 @@ func TestSession_BadInputTouchesNothing(t *testing.T) {
 		"latncy web 1s":       "did you mean latency?",
 		"abort nope 503":      `no proxy "nope" (proxies: web`,
 		"latency web 1s 150%": "percent",
+		"abort web for=1000h": "for=1000h0m0s: at most 24h0m0s",
 		"clear ghost":         `no active fault or proxy "ghost"`,
 		"blackhole web":       "tcp",
 		"goroutines target 5": "no agent",

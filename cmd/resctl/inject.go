@@ -125,8 +125,8 @@ other goes as --param key=value, with YAML values (--param 'headers={X-A: b}').`
 			case !runtimeKind && opts.Proxy == "":
 				return withCode(exitUsage, errors.New("resctl inject needs --proxy NAME"), "list proxies with 'resctl inject list'")
 			}
-			if opts.For <= 0 {
-				return withCode(exitUsage, fmt.Errorf("--for %v: must be above zero, every fault ends on its own", opts.For), "")
+			if err := checkFor(opts.For); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(c.Context(), opts)
@@ -138,7 +138,7 @@ other goes as --param key=value, with YAML values (--param 'headers={X-A: b}').`
 	f.StringVar(&opts.Proxy, "proxy", "", "the proxy's name")
 	f.StringVar(&opts.Agent, "agent", "", "for runtime faults: the service's agent URL, e.g. http://127.0.0.1:8080"+agent.MountPath)
 	f.StringVar(&opts.Process, "process", "", "for process faults: the process's name, e.g. target or a service's")
-	f.DurationVar(&opts.For, "for", DefaultInjectFor, "how long the fault lasts (its TTL)")
+	f.DurationVar(&opts.For, "for", DefaultInjectFor, "how long the fault lasts (its TTL), at most "+harness.MaxFaultTTL.String())
 	f.StringVar(&opts.ID, "id", "", "the fault's id (default: its kind)")
 	f.StringArrayVar(&opts.Params, "param", nil, "a parameter as key=value (repeatable)")
 	for _, pf := range paramFlags {
@@ -148,6 +148,20 @@ other goes as --param key=value, with YAML values (--param 'headers={X-A: b}').`
 	cmd.PersistentFlags().StringVar(&opts.Token, "token", "", "admin API bearer token (default $RESCTL_ADMIN_TOKEN)")
 	cmd.AddCommand(newInjectListCmd(opts, nil), newInjectClearCmd(opts, nil))
 	return cmd
+}
+
+// checkFor refuses a --for the admin API would refuse too: none, or one
+// over harness.MaxFaultTTL, which a typo such as 5000h would otherwise
+// leave on for months.
+func checkFor(d time.Duration) error {
+	switch {
+	case d <= 0:
+		return withCode(exitUsage, fmt.Errorf("--for %v: must be above zero, every fault ends on its own", d), "")
+	case d > harness.MaxFaultTTL:
+		return withCode(exitUsage, fmt.Errorf("--for %v: over the maximum of %v, every fault ends on its own", d, harness.MaxFaultTTL),
+			"to keep a fault on longer, inject it again before it ends")
+	}
+	return nil
 }
 
 // paramsJSON turns key=value pairs (YAML values) into the JSON params of a
@@ -203,6 +217,9 @@ func checkProcessInject(c *cobra.Command, opts *injectOptions, runF func(context
 	if c.Flags().Changed("for") {
 		if opts.Kind != "pause" {
 			return withCode(exitUsage, fmt.Errorf("--for is how long a pause lasts; a %s has no duration", opts.Kind), "")
+		}
+		if err := checkFor(opts.For); err != nil {
+			return err
 		}
 		opts.Params = append(opts.Params, "duration="+opts.For.String())
 	} else if opts.Kind == "pause" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,6 +32,39 @@ func TestInjectCmd_FlagsToOptions(t *testing.T) {
 			w := tt.want
 			if got.Kind != w.Kind || got.Proxy != w.Proxy || got.For != w.For || got.ID != w.ID || got.Admin != w.Admin || !slices.Equal(got.Params, w.Params) {
 				t.Errorf("options = %+v, want %+v", *got, w)
+			}
+		})
+	}
+}
+
+// TestInjectCmd_ForBounds checks --for against the admin API's bounds
+// before anything is sent: above zero, at most harness.MaxFaultTTL, a
+// pause's --for as well.
+func TestInjectCmd_ForBounds(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string // in stderr
+	}{
+		{"the maximum", []string{"inject", "abort", "--proxy", "web", "--for", "24h"}, exitOK, ""},
+		{"a second over", []string{"inject", "abort", "--proxy", "web", "--for", "24h0m1s"}, exitUsage, "--for 24h0m1s: over the maximum of 24h0m0s"},
+		{"the issue's typo", []string{"inject", "latency", "--proxy", "default", "--delay", "1s", "--for", "2562047h"}, exitUsage, "over the maximum of 24h0m0s"},
+		{"a runtime fault", []string{"inject", "gc", "--agent", "http://127.0.0.1:9/debug/resctl", "--for", "5000h"}, exitUsage, "over the maximum of 24h0m0s"},
+		{"a pause", []string{"inject", "pause", "--process", "target", "--for", "5000h"}, exitUsage, "over the maximum of 24h0m0s"},
+		{"zero", []string{"inject", "abort", "--proxy", "web", "--for", "0s"}, exitUsage, "must be above zero"},
+		{"negative", []string{"inject", "abort", "--proxy", "web", "--for", "-1m"}, exitUsage, "must be above zero"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ran := false
+			cmd := newInjectCmd(func(context.Context, *injectOptions) error { ran = true; return nil })
+			code, stderr := execWith(t, cmd, tt.args...)
+			if code != tt.code || !strings.Contains(stderr, tt.want) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", code, stderr, tt.code, tt.want)
+			}
+			if ran != (tt.code == exitOK) {
+				t.Errorf("ran = %v with exit %d", ran, code)
 			}
 		})
 	}
