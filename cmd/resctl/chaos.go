@@ -94,11 +94,14 @@ admin API that does not answer); 2 bad usage, or a script line was refused.`,
 					n++
 				}
 			}
-			if n != 1 {
+			switch {
+			case n == 0:
 				return withCode(exitUsage, errors.New("resctl chaos needs one of --demo, --upstream URL, --config FILE, --attach ADMIN_URL or a scenario file"), "e.g. resctl chaos --demo")
+			case n > 1:
+				return withCode(exitUsage, errors.New("resctl chaos takes only one of --demo, --upstream URL, --config FILE, --attach ADMIN_URL or a scenario file"), "e.g. resctl chaos --demo")
 			}
-			if opts.TTL <= 0 || opts.TTL > session.MaxDuration {
-				return withCode(exitUsage, fmt.Errorf("--ttl %v: between 0 and %v", opts.TTL, session.MaxDuration), "")
+			if opts.TTL <= 0 || opts.TTL > harness.MaxFaultTTL {
+				return withCode(exitUsage, fmt.Errorf("--ttl %v: between 0 and %v", opts.TTL, harness.MaxFaultTTL), "")
 			}
 			if runF != nil {
 				return runF(c.Context(), opts)
