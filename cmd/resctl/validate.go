@@ -67,10 +67,18 @@ func validateFiles(ctx context.Context, opts *validateOptions) error {
 			}
 			continue
 		}
-		fmt.Fprintf(opts.Stdout, "%s: ok — %q, %d phases over %s, %d SLAs\n", f, s.Name, len(s.Phases), s.Duration(), len(s.SLAs))
+		fmt.Fprintf(opts.Stdout, "%s: ok — %q, %s over %s, %s\n", f, s.Name, plural(len(s.Phases), "phase"), s.Duration(), plural(len(s.SLAs), "SLA"))
 	}
 	if bad > 0 {
 		return &exitError{code: exitUsage, err: fmt.Errorf("%d of %d scenario files invalid", bad, len(opts.Files)), hint: hint}
 	}
 	return nil
+}
+
+// plural is "1 phase", "2 phases".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
