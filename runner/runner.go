@@ -195,7 +195,9 @@ func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*r
 
 	// Every proxy's admin listener also serves the admin API, so faults
 	// can be added by hand or by a Toxiproxy client while a run goes on.
-	admin := harness.NewAdmin(harness.AdminOptions{Token: os.Getenv("RESCTL_ADMIN_TOKEN"), Version: version.String(), Seed: s.Seed, Logger: logger, AllowedHosts: opts.AdminAllowedHosts})
+	// What is done through it (marks, faults by hand) joins the run's events.
+	api := &apiEvents{}
+	admin := harness.NewAdmin(harness.AdminOptions{Token: os.Getenv("RESCTL_ADMIN_TOKEN"), Version: version.String(), Seed: s.Seed, Logger: logger, AllowedHosts: opts.AdminAllowedHosts, OnEvent: api.add})
 	gd.recordTo(admin.Record)
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -342,6 +344,7 @@ func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*r
 	env.served = scraper.Names
 	events := append(clock.events(), guardEvents...)
 	events = append(events, procEvents...)
+	events = append(events, api.events(start)...)
 	slices.SortStableFunc(events, func(a, b record.Event) int { return cmp.Compare(a.At, b.At) })
 	r := buildReport(s, targetDesc, snap, env, proxies, events, runEnd)
 	if n := len(plan.spans); n > 0 && runEnd < plan.spans[n-1].End {

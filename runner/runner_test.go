@@ -486,13 +486,20 @@ phases: [{name: only, duration: 3s}]
 			if m == nil {
 				continue
 			}
-			body := `{"id": "by-hand", "kind": "abort", "ttl": "1m", "params": {"status": 418}}`
-			resp, err := http.Post(m[1]+"/api/v1/proxies/proxy/faults", "application/json", strings.NewReader(body))
-			if err == nil {
+			post := func(path, body string) error {
+				resp, err := http.Post(m[1]+path, "application/json", strings.NewReader(body))
+				if err != nil {
+					return err
+				}
 				resp.Body.Close()
 				if resp.StatusCode != http.StatusCreated {
-					err = fmt.Errorf("POST fault: %s", resp.Status)
+					return fmt.Errorf("POST %s: %s", path, resp.Status)
 				}
+				return nil
+			}
+			err := post("/api/v1/proxies/proxy/faults", `{"id": "by-hand", "kind": "abort", "ttl": "1m", "params": {"status": 418}}`)
+			if err == nil {
+				err = post("/api/v1/marks", `{"text": "deploy v2"}`)
 			}
 			added <- err
 			return
@@ -515,6 +522,19 @@ phases: [{name: only, duration: 3s}]
 	}
 	if !found {
 		t.Errorf("the fault added by hand is not in the report: %+v", r.Faults)
+	}
+	// What was done through the admin API is on the run's timeline.
+	var addedAt, markAt float64 = -1, -1
+	for _, e := range r.Events {
+		switch {
+		case e.Source == "fault" && e.Kind == "added" && strings.HasPrefix(e.Detail, "by-hand on proxy (admin API): abort"):
+			addedAt = e.AtS
+		case e.Source == "mark" && e.Detail == "deploy v2":
+			markAt = e.AtS
+		}
+	}
+	if addedAt < 0 || markAt < addedAt || markAt > r.DurationS {
+		t.Errorf("events %+v: want the fault added by hand, then the mark, within the run's %.1fs", r.Events, r.DurationS)
 	}
 }
 
