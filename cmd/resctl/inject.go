@@ -439,16 +439,20 @@ func watchFaults(ctx context.Context, w io.Writer, ac *harness.AdminClient, ever
 func newInjectClearCmd(parent *injectOptions, runF func(context.Context, *injectOptions) error) *cobra.Command {
 	var all bool
 	cmd := &cobra.Command{
-		Use:   "clear (--proxy NAME | --all)",
-		Short: "Switch faults off: one proxy's, or every proxy's",
-		Long: `Switch faults off: one proxy's (--proxy), or every proxy's (--all). --all also
-removes network namespaces that a killed resctl run left behind, and stops the
-processes it started (a target.command, services) if they outlived it.`,
+		Use:   "clear (--proxy NAME [--id ID] | --all)",
+		Short: "Switch faults off: one, one proxy's, or every proxy's",
+		Long: `Switch faults off: one (--proxy with --id, the fault's id as inject list shows
+it), one proxy's (--proxy), or every proxy's (--all). --all also removes network
+namespaces that a killed resctl run left behind, and stops the processes it
+started (a target.command, services) if they outlived it.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
 			parent.Stdout, parent.Stderr = c.OutOrStdout(), c.ErrOrStderr()
 			if (parent.Proxy == "") == !all {
 				return withCode(exitUsage, errors.New("say which faults: --proxy NAME or --all"), "")
+			}
+			if parent.ID != "" && all {
+				return withCode(exitUsage, errors.New("--id names one fault of one proxy: give it with --proxy, not --all"), "")
 			}
 			if runF != nil {
 				return runF(c.Context(), parent)
@@ -476,6 +480,13 @@ processes it started (a target.command, services) if they outlived it.`,
 				fmt.Fprintf(parent.Stdout, "cleared %d fault(s) on every proxy\n", n)
 				return nil
 			}
+			if parent.ID != "" {
+				if err := ac.RemoveFault(c.Context(), parent.Proxy, parent.ID); err != nil {
+					return adminErr(parent.Stderr, ac, err)
+				}
+				fmt.Fprintf(parent.Stdout, "cleared fault %s on proxy %s\n", parent.ID, parent.Proxy)
+				return nil
+			}
 			fs, err := ac.ClearProxy(c.Context(), parent.Proxy)
 			if err != nil {
 				return adminErr(parent.Stderr, ac, err)
@@ -485,6 +496,7 @@ processes it started (a target.command, services) if they outlived it.`,
 		},
 	}
 	cmd.Flags().StringVar(&parent.Proxy, "proxy", "", "the proxy's name")
+	cmd.Flags().StringVar(&parent.ID, "id", "", "one fault's `ID` (inject list shows them), with --proxy")
 	cmd.Flags().BoolVar(&all, "all", false, "every proxy's faults")
 	return cmd
 }
