@@ -103,6 +103,9 @@ type FaultSpan struct {
 	Ended    bool
 	Matched  uint64 `json:"matched"`
 	Injected uint64 `json:"injected"`
+	// ConfiguredRate is the share of matched requests the fault is set
+	// to act on, as the admin API last reported it (a ramp's changes).
+	ConfiguredRate float64 `json:"configured_rate"`
 	// ExpiresAt is when its TTL ends it.
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
 	// apiView is the fault as the admin API last showed it, to see a
@@ -124,9 +127,11 @@ type LoadSpan struct {
 	Path    string
 	Planned time.Duration
 	On, Off time.Duration
-	Done    bool // Off is set
-	Sent    uint64
-	Err     string
+	Done    bool // Off, Sent, Dropped and Scheduled are set
+	// Sent, Dropped and Scheduled are the load generator's counts, as a
+	// run's report gives them (report.RunResources).
+	Sent, Dropped, Scheduled uint64
+	Err                      string
 }
 
 // Mark is a note on the timeline.
@@ -224,7 +229,7 @@ func names(ps []harness.ProxyInfo) []string {
 func spanOf(proxy string, f harness.FaultInfo, on time.Duration, mine bool) *FaultSpan {
 	return &FaultSpan{
 		Proxy: proxy, ID: f.ID, Kind: f.Kind, Params: f.Params, On: on, Mine: mine,
-		Matched: f.Stats.Matched, Injected: f.Stats.Injected, ExpiresAt: f.ExpiresAt,
+		Matched: f.Stats.Matched, Injected: f.Stats.Injected, ConfiguredRate: f.Stats.ConfiguredRate, ExpiresAt: f.ExpiresAt,
 		apiView: Describe(f.Kind, f.Params),
 	}
 }
@@ -660,7 +665,7 @@ func (s *Session) syncFaults(ps []harness.ProxyInfo, asked uint64) []Line {
 			f.end(at)
 			s.faults = append(s.faults, spanOf(f.Proxy, info, at, false))
 		default:
-			f.Matched, f.Injected = info.Stats.Matched, info.Stats.Injected
+			f.Matched, f.Injected, f.ConfiguredRate = info.Stats.Matched, info.Stats.Injected, info.Stats.ConfiguredRate
 			if !info.ExpiresAt.IsZero() {
 				f.ExpiresAt = info.ExpiresAt
 			}

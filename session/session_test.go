@@ -3,6 +3,8 @@ package session_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"github.com/resctl/resctl/guard"
 	"github.com/resctl/resctl/harness"
 	"github.com/resctl/resctl/internal/demo"
+	"github.com/resctl/resctl/internal/version"
 	"github.com/resctl/resctl/report"
 	"github.com/resctl/resctl/runner"
 	"github.com/resctl/resctl/scenario"
@@ -217,6 +220,58 @@ func TestSession_Report(t *testing.T) {
 	raw, _ := json.Marshal(r)
 	if !strings.Contains(string(raw), "added abort on web") {
 		t.Errorf("the report's events lack the fault: %s", raw)
+	}
+}
+
+// A session's report is filled as a run's is: each fault's configured and
+// effective rates, the requests the load sent and was scheduled to send,
+// and the version of resctl that wrote it.
+func TestSession_ReportFillsWhatARunDoes(t *testing.T) {
+	h := startHost(t, "")
+	s := newSession(t, h, true)
+	exec(t, s, "load 50/s 3s /api/orders")
+	exec(t, s, "latency web 1ms 30%")
+	exec(t, s, "wait load")
+	s.Poll(context.Background()) // the fault's counts, while it is on
+	r, err := s.BuildReport()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Faults) != 1 {
+		t.Fatalf("faults %+v: want the latency", r.Faults)
+	}
+	f := r.Faults[0]
+	if f.Matched == 0 {
+		t.Fatalf("fault %+v matched nothing", f)
+	}
+	if math.Abs(f.ConfiguredRate-0.3) > 1e-9 {
+		t.Errorf("configured rate %v: want 0.3, as the command set it", f.ConfiguredRate)
+	}
+	if want := float64(f.Injected) / float64(f.Matched); f.EffectiveRate != want {
+		t.Errorf("effective rate %v: want %v, injected %d of %d matched", f.EffectiveRate, want, f.Injected, f.Matched)
+	}
+	if f.Layer != "http" {
+		t.Errorf("layer %q: want http, as a run names a fault on an http proxy", f.Layer)
+	}
+	var phased uint64
+	for _, p := range r.Phases {
+		phased += p.Requests
+	}
+	if r.Run.Sent == 0 || r.Run.Sent != phased || r.Run.Sent != r.Total.Requests {
+		t.Errorf("run.sent %d: want the %d requests the phases count (total %d)", r.Run.Sent, phased, r.Total.Requests)
+	}
+	if r.Run.Scheduled == 0 {
+		t.Errorf("run.scheduled is 0: the load's schedule asked for %d requests or so", phased)
+	}
+	if r.Version == "" || r.Version != version.String() {
+		t.Errorf("resctl_version %q: want %q", r.Version, version.String())
+	}
+	var md strings.Builder
+	if err := report.WriteMarkdown(&md, r); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("%d requests sent · resctl %s", phased, version.String()); !strings.Contains(md.String(), want) {
+		t.Errorf("the Markdown report does not say %q:\n%s", want, md.String())
 	}
 }
 
