@@ -112,8 +112,10 @@ type FaultSpan struct {
 	// change made by someone else.
 	apiView string
 	// born orders the span against polls: a poll that asked the admin
-	// API before the span was added must not end it.
-	born uint64
+	// API before the span was added must not end it. cleared does the
+	// same for the session's clear: a poll that asked before it must not
+	// take the fault it still lists for one that appeared.
+	born, cleared uint64
 }
 
 // Active says whether the fault is still on.
@@ -511,6 +513,8 @@ func (s *Session) clear(ctx context.Context, args []string) (string, error) {
 		s.mu.Lock()
 		if f.Active() {
 			f.end(s.elapsed())
+			s.changes++
+			f.cleared = s.changes
 		}
 		s.logf("fault", "cleared %s on %s", f.ID, f.Proxy)
 		s.mu.Unlock()
@@ -674,7 +678,8 @@ func (s *Session) syncFaults(ps []harness.ProxyInfo, asked uint64) []Line {
 	}
 	keys := slices.SortedFunc(maps.Keys(seen), func(a, b [2]string) int { return strings.Compare(a[0]+"/"+a[1], b[0]+"/"+b[1]) })
 	for _, k := range keys {
-		if s.activeFault(k[0], k[1]) != nil || s.pending[k] > 0 {
+		clearedSince := slices.ContainsFunc(s.faults, func(f *FaultSpan) bool { return f.Proxy == k[0] && f.ID == k[1] && f.cleared > asked })
+		if s.activeFault(k[0], k[1]) != nil || s.pending[k] > 0 || clearedSince {
 			continue
 		}
 		s.faults = append(s.faults, spanOf(k[0], seen[k], at, false))

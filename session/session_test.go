@@ -4,10 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -384,6 +388,50 @@ func TestSession_CloseKeepTouchesNothing(t *testing.T) {
 	}
 	if strings.Join(left, ",") != "mine,theirs" && strings.Join(left, ",") != "theirs,mine" {
 		t.Errorf("faults left on the attached proxy: %v, want mine and theirs", left)
+	}
+}
+
+// A fault the session clears while a poll's list of faults is on its way
+// ends once: the poll, which asked before the clear, does not take the
+// fault it still lists for one someone else added.
+func TestSession_ClearDuringPoll(t *testing.T) {
+	h := startHost(t, "")
+	admin, err := url.Parse(h.admin.BaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	through := httputil.NewSingleHostReverseProxy(admin)
+	var hold atomic.Bool
+	asked, release := make(chan struct{}), make(chan struct{})
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || r.URL.Path != "/api/v1/proxies" || !hold.CompareAndSwap(true, false) {
+			through.ServeHTTP(w, r)
+			return
+		}
+		// The list as it was when asked, answered after the clear.
+		rec := httptest.NewRecorder()
+		through.ServeHTTP(rec, r)
+		close(asked)
+		<-release
+		maps.Copy(w.Header(), rec.Header())
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+	}))
+	t.Cleanup(front.Close)
+	s := newSession(t, host{admin: &harness.AdminClient{BaseURL: front.URL}, target: h.target}, true)
+	exec(t, s, "latency web 1ms")
+	hold.Store(true)
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		s.Poll(context.Background())
+	}()
+	<-asked
+	exec(t, s, "clear latency")
+	close(release)
+	<-polled
+	if fs := s.Faults(); len(fs) != 1 || fs[0].Active() {
+		t.Errorf("timeline %+v: want the latency once, cleared", fs)
 	}
 }
 
