@@ -229,12 +229,13 @@ func TestSession_Report(t *testing.T) {
 
 // A session's report is filled as a run's is: each fault's configured and
 // effective rates, the requests the load sent and was scheduled to send,
-// and the version of resctl that wrote it.
+// and the version of resctl that wrote it; its charts show the marks.
 func TestSession_ReportFillsWhatARunDoes(t *testing.T) {
 	h := startHost(t, "")
 	s := newSession(t, h, true)
 	exec(t, s, "load 50/s 3s /api/orders")
 	exec(t, s, "latency web 1ms 30%")
+	exec(t, s, `mark "deploy v2"`)
 	exec(t, s, "wait load")
 	s.Poll(context.Background()) // the fault's counts, while it is on
 	r, err := s.BuildReport()
@@ -276,6 +277,13 @@ func TestSession_ReportFillsWhatARunDoes(t *testing.T) {
 	}
 	if want := fmt.Sprintf("%d requests sent · resctl %s", phased, version.String()); !strings.Contains(md.String(), want) {
 		t.Errorf("the Markdown report does not say %q:\n%s", want, md.String())
+	}
+	var page strings.Builder
+	if err := report.WriteHTML(&page, r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(page.String(), `<line class="mark"`) || !strings.Contains(page.String(), ": deploy v2</title>") {
+		t.Error("the HTML report's charts do not mark deploy v2")
 	}
 }
 
