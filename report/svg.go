@@ -151,7 +151,7 @@ type svgShape struct {
 }
 
 // svgVLine marks an instant: a fault switching on or off, a timing SLA's
-// deadline (labelled at the foot of the chart).
+// deadline or a session's mark (labelled at the foot of the chart).
 type svgVLine struct {
 	X                   float64
 	Class, Title, Label string

@@ -12,7 +12,7 @@ import (
 // svg.go: what each chart draws from the report, and how.
 
 // timeline holds what every chart of one report shares: the axis, the
-// phase bands, the fault lines and the SLA flags.
+// phase bands, the fault and mark lines and the SLA flags.
 type timeline struct {
 	ax     axis
 	bands  []svgBand
@@ -31,6 +31,12 @@ func newTimeline(r *Report) timeline {
 		tl.vlines = append(tl.vlines,
 			svgVLine{X: tl.ax.x(start), Class: "fault on", Title: f.ID + " on at " + fmtSeconds(start)},
 			svgVLine{X: tl.ax.x(end), Class: "fault off", Title: f.ID + " off at " + fmtSeconds(end)})
+	}
+	// A chaos session's marks: the notes a person put on its timeline.
+	for _, e := range r.Events {
+		if e.Source == "mark" {
+			tl.vlines = append(tl.vlines, svgVLine{X: tl.ax.x(e.AtS), Class: "mark", Title: "mark at " + fmtSeconds(e.AtS) + ": " + e.Detail, Label: e.Detail})
+		}
 	}
 	tl.vlines = append(tl.vlines, deadlines(r, tl.ax)...)
 	for i, s := range r.SLAs {

@@ -79,7 +79,8 @@ func (s *Session) startLoad(_ context.Context, args []string) (string, error) {
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		span.Off, span.Sent, span.Done = s.elapsed(), st.Sent, true
+		span.Off, span.Done = s.elapsed(), true
+		span.Sent, span.Dropped, span.Scheduled = st.Sent, st.Dropped, st.Scheduled
 		s.loadStop, s.loadDone = nil, nil
 		var l Line
 		switch {

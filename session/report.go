@@ -2,11 +2,15 @@ package session
 
 import (
 	"fmt"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/resctl/resctl/harness"
+	"github.com/resctl/resctl/internal/sysinfo"
+	"github.com/resctl/resctl/internal/version"
 	"github.com/resctl/resctl/record"
 	"github.com/resctl/resctl/report"
 	"github.com/resctl/resctl/runner"
@@ -15,7 +19,9 @@ import (
 // BuildReport is the session so far as a recovery report: the stretch
 // that `save` keeps, cut into the same phases, with the session load's
 // results, the faults with what they did, and the event log. It has no
-// SLAs: a session proposes them in the scenario it saves.
+// SLAs: a session proposes them in the scenario it saves. What a run's
+// report has and a session has not — a scenario file, SLAs, scraped
+// metrics, processes, guard states an SLA reads — stays empty.
 func (s *Session) BuildReport() (*report.Report, error) {
 	window, cuts, err := s.timeline()
 	if err != nil {
@@ -49,7 +55,13 @@ func (s *Session) BuildReport() (*report.Report, error) {
 		}
 	}
 	r.Seed = s.opts.Seed
+	r.Version = version.String()
 	r.DurationS = span.Seconds()
+	r.Run = s.runResources(window, snap.Total.Lag.P99)
+	layers := map[string]string{}
+	for _, p := range s.Proxies() {
+		layers[p.Name] = layerOf(p.Protocol)
+	}
 	for _, f := range s.Faults() {
 		off := f.Off
 		if f.Active() {
@@ -65,15 +77,22 @@ func (s *Session) BuildReport() (*report.Report, error) {
 				break
 			}
 		}
-		layer := ""
-		if f.Runtime {
-			layer = "runtime"
-		}
-		r.Faults = append(r.Faults, report.Fault{
+		out := report.Fault{
 			ID: f.ID, Kind: f.Kind, Proxy: f.Proxy, Phase: phase, Config: cleanParams(f.Params),
-			Matched: f.Matched, Injected: f.Injected, Fired: f.Injected > 0 || f.Runtime, Layer: layer,
+			Matched: f.Matched, Injected: f.Injected, ConfiguredRate: f.ConfiguredRate,
+			Fired: f.Injected > 0, Layer: layers[f.Proxy],
 			StartS: report.Secs(max(f.On-w0, 0)), EndS: report.Secs(min(off, window[1]) - w0),
-		})
+		}
+		if f.Matched > 0 {
+			out.EffectiveRate = float64(f.Injected) / float64(f.Matched)
+		}
+		if f.Runtime {
+			// As in a run: a runtime fault acts on the whole process,
+			// and one the agent started did.
+			out.Proxy, out.Layer, out.Fired = "", "runtime", true
+			out.ConfiguredRate, out.EffectiveRate = 1, 1
+		}
+		r.Faults = append(r.Faults, out)
 	}
 	s.mu.Lock()
 	for _, e := range s.events {
@@ -86,6 +105,64 @@ func (s *Session) BuildReport() (*report.Report, error) {
 	}
 	s.mu.Unlock()
 	return r, nil
+}
+
+// layerOf is the fault layer of a proxy's protocol, as a run's report
+// names it: an h2c proxy's faults act on HTTP requests.
+func layerOf(protocol string) string {
+	switch protocol {
+	case harness.ProtocolTCP:
+		return "tcp"
+	case harness.ProtocolGRPC:
+		return "grpc"
+	}
+	return "http"
+}
+
+// runResources is what the session's load did over the report's window,
+// as a run's report gives it: the load generator's counts, less the
+// requests the recording holds outside the window (cut at whole
+// seconds), so that what was sent is what the phases count; and whether
+// the generator fell behind, by a run's rules. lagP99 is how late the
+// session's requests went out.
+func (s *Session) runResources(window [2]time.Duration, lagP99 time.Duration) report.RunResources {
+	s.mu.Lock()
+	now := s.elapsed()
+	var run report.RunResources
+	running := false
+	for _, l := range s.loads {
+		if l.Done {
+			run.Sent += l.Sent
+			run.Dropped += l.Dropped
+			run.Scheduled += l.Scheduled
+			continue
+		}
+		// A running load gives its counts when it ends: so far, what
+		// the recording holds of it and what its schedule asked for.
+		running = true
+		so := s.rec.Window(l.On.Truncate(time.Second), MaxDuration)
+		run.Sent += so.Requests - so.Dropped
+		run.Dropped += so.Dropped
+		run.Scheduled += uint64(math.Ceil(l.Rate * min(now-l.On, l.Planned).Seconds()))
+	}
+	s.mu.Unlock()
+	for _, out := range []record.Summary{s.rec.Window(0, window[0]), s.rec.Window(window[1], MaxDuration)} {
+		run.Sent -= min(out.Requests-out.Dropped, run.Sent)
+		run.Dropped -= min(out.Dropped, run.Dropped)
+		run.Scheduled -= min(out.Requests, run.Scheduled)
+	}
+	run.PeakRSSBytes = sysinfo.PeakRSS()
+	switch {
+	case !running && float64(run.Sent+run.Dropped) < 0.99*float64(run.Scheduled):
+		// A running load's requests in flight are not counted yet.
+		run.BehindReason = fmt.Sprintf("sent %d of %d scheduled requests", run.Sent+run.Dropped, run.Scheduled)
+	case run.Dropped > 0:
+		run.BehindReason = fmt.Sprintf("dropped %d requests at the in-flight cap", run.Dropped)
+	case lagP99 > report.GeneratorLagLimit:
+		run.BehindReason = fmt.Sprintf("1%% of requests went out over %v late (p99 lag %v)", report.GeneratorLagLimit, lagP99.Round(time.Millisecond))
+	}
+	run.GeneratorBehind = run.BehindReason != ""
+	return run
 }
 
 // Report writes the session's report to path; the format follows the

@@ -104,14 +104,19 @@ type FaultSpan struct {
 	Ended    bool
 	Matched  uint64 `json:"matched"`
 	Injected uint64 `json:"injected"`
+	// ConfiguredRate is the share of matched requests the fault is set
+	// to act on, as the admin API last reported it (a ramp's changes).
+	ConfiguredRate float64 `json:"configured_rate"`
 	// ExpiresAt is when its TTL ends it.
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
 	// apiView is the fault as the admin API last showed it, to see a
 	// change made by someone else.
 	apiView string
 	// born orders the span against polls: a poll that asked the admin
-	// API before the span was added must not end it.
-	born uint64
+	// API before the span was added must not end it. cleared does the
+	// same for the session's clear: a poll that asked before it must not
+	// take the fault it still lists for one that appeared.
+	born, cleared uint64
 }
 
 // Active says whether the fault is still on.
@@ -125,9 +130,11 @@ type LoadSpan struct {
 	Path    string
 	Planned time.Duration
 	On, Off time.Duration
-	Done    bool // Off is set
-	Sent    uint64
-	Err     string
+	Done    bool // Off, Sent, Dropped and Scheduled are set
+	// Sent, Dropped and Scheduled are the load generator's counts, as a
+	// run's report gives them (report.RunResources).
+	Sent, Dropped, Scheduled uint64
+	Err                      string
 }
 
 // Mark is a note on the timeline.
@@ -225,7 +232,7 @@ func names(ps []harness.ProxyInfo) []string {
 func spanOf(proxy string, f harness.FaultInfo, on time.Duration, mine bool) *FaultSpan {
 	return &FaultSpan{
 		Proxy: proxy, ID: f.ID, Kind: f.Kind, Params: f.Params, On: on, Mine: mine,
-		Matched: f.Stats.Matched, Injected: f.Stats.Injected, ExpiresAt: f.ExpiresAt,
+		Matched: f.Stats.Matched, Injected: f.Stats.Injected, ConfiguredRate: f.Stats.ConfiguredRate, ExpiresAt: f.ExpiresAt,
 		apiView: Describe(f.Kind, f.Params),
 	}
 }
@@ -507,6 +514,8 @@ func (s *Session) clear(ctx context.Context, args []string) (string, error) {
 		s.mu.Lock()
 		if f.Active() {
 			f.end(s.elapsed())
+			s.changes++
+			f.cleared = s.changes
 		}
 		s.logf("fault", "cleared %s on %s", f.ID, f.Proxy)
 		s.mu.Unlock()
@@ -661,7 +670,7 @@ func (s *Session) syncFaults(ps []harness.ProxyInfo, asked uint64) []Line {
 			f.end(at)
 			s.faults = append(s.faults, spanOf(f.Proxy, info, at, false))
 		default:
-			f.Matched, f.Injected = info.Stats.Matched, info.Stats.Injected
+			f.Matched, f.Injected, f.ConfiguredRate = info.Stats.Matched, info.Stats.Injected, info.Stats.ConfiguredRate
 			if !info.ExpiresAt.IsZero() {
 				f.ExpiresAt = info.ExpiresAt
 			}
@@ -670,7 +679,8 @@ func (s *Session) syncFaults(ps []harness.ProxyInfo, asked uint64) []Line {
 	}
 	keys := slices.SortedFunc(maps.Keys(seen), func(a, b [2]string) int { return strings.Compare(a[0]+"/"+a[1], b[0]+"/"+b[1]) })
 	for _, k := range keys {
-		if s.activeFault(k[0], k[1]) != nil || s.pending[k] > 0 {
+		clearedSince := slices.ContainsFunc(s.faults, func(f *FaultSpan) bool { return f.Proxy == k[0] && f.ID == k[1] && f.cleared > asked })
+		if s.activeFault(k[0], k[1]) != nil || s.pending[k] > 0 || clearedSince {
 			continue
 		}
 		s.faults = append(s.faults, spanOf(k[0], seen[k], at, false))

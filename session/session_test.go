@@ -3,15 +3,22 @@ package session_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"maps"
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/resctl/resctl/guard"
 	"github.com/resctl/resctl/harness"
 	"github.com/resctl/resctl/internal/demo"
+	"github.com/resctl/resctl/internal/version"
 	"github.com/resctl/resctl/report"
 	"github.com/resctl/resctl/runner"
 	"github.com/resctl/resctl/scenario"
@@ -220,6 +227,66 @@ func TestSession_Report(t *testing.T) {
 	}
 }
 
+// A session's report is filled as a run's is: each fault's configured and
+// effective rates, the requests the load sent and was scheduled to send,
+// and the version of resctl that wrote it; its charts show the marks.
+func TestSession_ReportFillsWhatARunDoes(t *testing.T) {
+	h := startHost(t, "")
+	s := newSession(t, h, true)
+	exec(t, s, "load 50/s 3s /api/orders")
+	exec(t, s, "latency web 1ms 30%")
+	exec(t, s, `mark "deploy v2"`)
+	exec(t, s, "wait load")
+	s.Poll(context.Background()) // the fault's counts, while it is on
+	r, err := s.BuildReport()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Faults) != 1 {
+		t.Fatalf("faults %+v: want the latency", r.Faults)
+	}
+	f := r.Faults[0]
+	if f.Matched == 0 {
+		t.Fatalf("fault %+v matched nothing", f)
+	}
+	if math.Abs(f.ConfiguredRate-0.3) > 1e-9 {
+		t.Errorf("configured rate %v: want 0.3, as the command set it", f.ConfiguredRate)
+	}
+	if want := float64(f.Injected) / float64(f.Matched); f.EffectiveRate != want {
+		t.Errorf("effective rate %v: want %v, injected %d of %d matched", f.EffectiveRate, want, f.Injected, f.Matched)
+	}
+	if f.Layer != "http" {
+		t.Errorf("layer %q: want http, as a run names a fault on an http proxy", f.Layer)
+	}
+	var phased uint64
+	for _, p := range r.Phases {
+		phased += p.Requests
+	}
+	if r.Run.Sent == 0 || r.Run.Sent != phased || r.Run.Sent != r.Total.Requests {
+		t.Errorf("run.sent %d: want the %d requests the phases count (total %d)", r.Run.Sent, phased, r.Total.Requests)
+	}
+	if r.Run.Scheduled == 0 {
+		t.Errorf("run.scheduled is 0: the load's schedule asked for %d requests or so", phased)
+	}
+	if r.Version == "" || r.Version != version.String() {
+		t.Errorf("resctl_version %q: want %q", r.Version, version.String())
+	}
+	var md strings.Builder
+	if err := report.WriteMarkdown(&md, r); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("%d requests sent · resctl %s", phased, version.String()); !strings.Contains(md.String(), want) {
+		t.Errorf("the Markdown report does not say %q:\n%s", want, md.String())
+	}
+	var page strings.Builder
+	if err := report.WriteHTML(&page, r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(page.String(), `<line class="mark"`) || !strings.Contains(page.String(), ": deploy v2</title>") {
+		t.Error("the HTML report's charts do not mark deploy v2")
+	}
+}
+
 // Faults someone else adds and clears on an attached proxy are on the
 // timeline too; quitting an attached session clears only its own.
 func TestSession_AttachedSeesOthersAndClearsItsOwn(t *testing.T) {
@@ -329,6 +396,50 @@ func TestSession_CloseKeepTouchesNothing(t *testing.T) {
 	}
 	if strings.Join(left, ",") != "mine,theirs" && strings.Join(left, ",") != "theirs,mine" {
 		t.Errorf("faults left on the attached proxy: %v, want mine and theirs", left)
+	}
+}
+
+// A fault the session clears while a poll's list of faults is on its way
+// ends once: the poll, which asked before the clear, does not take the
+// fault it still lists for one someone else added.
+func TestSession_ClearDuringPoll(t *testing.T) {
+	h := startHost(t, "")
+	admin, err := url.Parse(h.admin.BaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	through := httputil.NewSingleHostReverseProxy(admin)
+	var hold atomic.Bool
+	asked, release := make(chan struct{}), make(chan struct{})
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || r.URL.Path != "/api/v1/proxies" || !hold.CompareAndSwap(true, false) {
+			through.ServeHTTP(w, r)
+			return
+		}
+		// The list as it was when asked, answered after the clear.
+		rec := httptest.NewRecorder()
+		through.ServeHTTP(rec, r)
+		close(asked)
+		<-release
+		maps.Copy(w.Header(), rec.Header())
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+	}))
+	t.Cleanup(front.Close)
+	s := newSession(t, host{admin: &harness.AdminClient{BaseURL: front.URL}, target: h.target}, true)
+	exec(t, s, "latency web 1ms")
+	hold.Store(true)
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		s.Poll(context.Background())
+	}()
+	<-asked
+	exec(t, s, "clear latency")
+	close(release)
+	<-polled
+	if fs := s.Faults(); len(fs) != 1 || fs[0].Active() {
+		t.Errorf("timeline %+v: want the latency once, cleared", fs)
 	}
 }
 
