@@ -101,7 +101,7 @@ func TestReadFile(t *testing.T) {
 					{Name: "the slowdown showed within 2 s of the fault starting", Expect: "time_to(p90 > 250ms) < 2s"},
 					{Name: "recovered within 5 s of the fault ending, and stayed so for 3 s", Expect: "recovery_time(success_rate >= 99.9% and p90 < 100ms, hold=3s) < 5s"},
 					{Name: "back to normal after the fault", During: "recovery", Expect: "success_rate >= 99.9% and p90 < 100ms"},
-					{Name: "the proxy counted every injected delay", Expect: "increase(proxy:resctl_fault_injected_total) > 100"},
+					{Name: "the proxy's metrics counted the delays it injected", Expect: "increase(proxy:resctl_fault_injected_total) > 100"},
 				},
 				Scrape: scenario.Scrape{Interval: time.Second},
 				Output: scenario.Output{Dir: "resctl-out", Formats: []string{"json", "html"}},
