@@ -288,6 +288,10 @@ type Fault struct {
 	// Fired is false for a fault that never acted on anything: a
 	// selector that matched no request is the usual cause.
 	Fired bool `json:"fired"`
+	// NotRun is true for a fault of a phase the run never reached (it was
+	// interrupted or aborted before): it had no chance to act, so it is
+	// neither fired nor a fault that never fired, and its figures are zero.
+	NotRun bool `json:"not_run,omitempty"`
 	// Layer is where the fault acted: "http" on requests, "grpc" on
 	// calls, "tcp" on connections, "runtime" inside the service through
 	// the target's agent (goroutines, memory, cpu, gc), "network" on the
