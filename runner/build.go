@@ -49,8 +49,10 @@ func buildReport(s *scenario.Scenario, target string, rec *record.Recording, env
 	}
 	for _, pr := range proxies.list {
 		for _, a := range pr.board.History() {
-			if span, ok := spans[a.Scope]; ok && !a.SwitchedOn() && a.Stats().Matched == 0 && span.Start >= runEnd {
-				continue // armed for a phase the run never reached
+			if span, ok := spans[a.Scope]; ok && a.Stats().Matched == 0 && span.Start >= runEnd {
+				// Armed, and perhaps switched on a moment ahead, for a
+				// phase the run never reached: addNotRunFaults lists it.
+				continue
 			}
 			f := faultOf(a, pr.Name, spans, rec.Start, runEnd)
 			r.Faults = append(r.Faults, f)
@@ -355,6 +357,39 @@ func markNotRun(r *report.Report, s *scenario.Scenario, spans []record.PhaseSpan
 			continue
 		}
 		r.Passed = r.Passed && sla.Passed
+	}
+}
+
+// addNotRunFaults lists the faults of the phases the run never reached,
+// marked not run: they had no chance to act, so they neither fired nor
+// failed to (require_faults_fired does not count them).
+func addNotRunFaults(r *report.Report, s *scenario.Scenario) {
+	listed := map[string]bool{}
+	for _, f := range r.Faults {
+		listed[f.ID] = true
+	}
+	for i, ph := range s.Phases {
+		if i >= len(r.Phases) || !r.Phases[i].NotRun {
+			continue
+		}
+		for _, f := range ph.Faults {
+			if listed[f.ID] {
+				continue
+			}
+			out := report.Fault{ID: f.ID, Kind: f.Kind(), Phase: ph.Name, Config: f.Params, NotRun: true,
+				StartS: r.Phases[i].StartS, EndS: r.Phases[i].EndS}
+			switch {
+			case f.Runtime != nil:
+				out.Layer = "runtime"
+			case f.Network != nil:
+				out.Layer, out.Proxy = "network", f.Proxy
+			case f.Process != nil:
+				out.Layer = "process"
+			case f.Spec != nil:
+				out.Layer, out.Proxy, out.Config = string(inject.LayerOf(f.Spec)), f.Proxy, inject.Params(f.Spec)
+			}
+			r.Faults = append(r.Faults, out)
+		}
 	}
 }
 
