@@ -356,7 +356,7 @@ func markNotRun(r *report.Report, s *scenario.Scenario, spans []record.PhaseSpan
 			r.SLAs[i] = report.SLA{Name: sla.Name, Expect: sla.Expect, During: sla.During, Kind: sla.Kind, NotRun: true}
 			continue
 		}
-		r.Passed = r.Passed && sla.Passed
+		r.Passed = r.Passed && (sla.Passed || sla.NotEvaluated != "")
 	}
 }
 
@@ -390,6 +390,48 @@ func addNotRunFaults(r *report.Report, s *scenario.Scenario) {
 			}
 			r.Faults = append(r.Faults, out)
 		}
+	}
+}
+
+// markCutShort marks the SLAs of an interrupted run whose window the
+// interrupt cut short — the whole run, a phase that had begun and not
+// ended, a fault that had not fired when its phase was cut — as not
+// evaluated: a window's part says nothing sure of the whole (a count not
+// yet reached, a recovery still to come, a percentile of a gentler part),
+// so neither a pass nor a failure would be honest. What was observed on
+// the part is kept, and said.
+func markCutShort(r *report.Report, s *scenario.Scenario, spans []record.PhaseSpan, runEnd time.Duration) {
+	ended := map[string]bool{}
+	for _, span := range spans {
+		ended[span.Name] = span.End <= runEnd
+	}
+	phaseOf := map[string]string{}
+	for _, f := range r.Faults {
+		phaseOf["fault "+f.ID+" fired"] = f.Phase
+	}
+	for i, sla := range r.SLAs {
+		if sla.NotRun || sla.NotEvaluated != "" {
+			continue
+		}
+		window := "the whole run"
+		switch {
+		case i >= len(s.SLAs): // require_faults_fired
+			if sla.Expect != "require_faults_fired" || ended[phaseOf[sla.Name]] {
+				continue
+			}
+			window = "phase " + phaseOf[sla.Name]
+		case sla.During != "":
+			if ended[sla.During] {
+				continue
+			}
+			window = "phase " + sla.During
+		}
+		observed := sla.Observed
+		if sla.Error != "" {
+			observed += " — " + sla.Error
+		}
+		r.SLAs[i].Passed = false
+		r.SLAs[i].NotEvaluated = fmt.Sprintf("the run was interrupted before %s ended; on the part recorded it observed %s", window, observed)
 	}
 }
 

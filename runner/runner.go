@@ -370,6 +370,9 @@ func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*r
 	addNetworkFaults(r, s, clock.networkFaults())
 	addProcessFaults(r, s, clock.procs.processFaults())
 	addNotRunFaults(r, s)
+	if stats.Interrupted && aborted == nil && stoppedEarly {
+		markCutShort(r, s, plan.spans, runEnd)
+	}
 	r.Processes = procs.report()
 	r.Guards = gd.report()
 	r.DurationS = report.Secs(elapsed)

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/resctl/resctl/internal/demo"
+	"github.com/resctl/resctl/load"
 	"github.com/resctl/resctl/report"
 	"github.com/resctl/resctl/scenario"
 )
@@ -244,6 +246,12 @@ phases: [{name: only, duration: 1s}]
 	}
 }
 
+// TestRun_InterruptKeepsRecordingAndClearsFaults interrupts a run in its
+// long fault phase: what was recorded is kept, the faults are cleared, a
+// phase that ended is judged, and the SLAs whose window the interrupt cut
+// short (the fault phase, the whole run) are not evaluated rather than
+// failed for data the run never had the time to collect. The generator
+// is held to the schedule up to the interrupt only.
 func TestRun_InterruptKeepsRecordingAndClearsFaults(t *testing.T) {
 	s := mustParse(t, `
 name: long
@@ -254,6 +262,10 @@ phases:
   - name: fault
     duration: 1m
     faults: [{latency: {delay: 100ms}}]
+slas:
+  - {name: baseline answered, during: baseline, expect: success_rate >= 0%}
+  - {name: slow in the fault, during: fault, expect: p50 >= 100ms}
+  - {name: many injected, expect: 'increase(proxy:resctl_fault_injected_total) > 100'}
 `)
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(2500*time.Millisecond, cancel)
@@ -273,6 +285,22 @@ phases:
 	}
 	if len(r.Faults) != 1 || r.Faults[0].EndS == 0 {
 		t.Errorf("faults = %+v, want the latency fault switched off", r.Faults)
+	}
+	if sla := r.SLAs[0]; !sla.Passed || sla.NotEvaluated != "" {
+		t.Errorf("the baseline's SLA = %+v, want judged: its phase ended", sla)
+	}
+	for _, sla := range r.SLAs[1:] {
+		if sla.NotRun || sla.Passed || !strings.Contains(sla.NotEvaluated, "the run was interrupted before") {
+			t.Errorf("SLA %q = %+v, want not evaluated: the interrupt cut its window short", sla.Name, sla)
+		}
+	}
+	// The schedule counted against the generator ends at the interrupt,
+	// where the run says it stopped.
+	if due := uint64(math.Ceil(load.NewPacer(newPlan(s).steps).Hits(time.Duration(r.Total.EndS*1e6)*time.Microsecond + time.Microsecond))); r.Run.Scheduled > due {
+		t.Errorf("scheduled %d requests, but only %d were due by the interrupt at %vs", r.Run.Scheduled, due, r.Total.EndS)
+	}
+	if r.Total.EndS > r.DurationS {
+		t.Errorf("the run ends at %vs, after it was over (%vs)", r.Total.EndS, r.DurationS)
 	}
 }
 
