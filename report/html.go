@@ -170,6 +170,11 @@ func newHTMLView(r *Report) (*htmlView, error) {
 		if err != nil {
 			return nil, fmt.Errorf("render fault %s config: %w", f.ID, err)
 		}
+		if f.NotRun {
+			v.Faults = append(v.Faults, faultRow{ID: f.ID, Kind: f.Kind, Phase: f.Phase, Window: "not run", Config: string(cfg),
+				Matched: "–", Injected: "–", Configured: "–", Effective: "–"})
+			continue
+		}
 		v.Faults = append(v.Faults, faultRow{
 			ID: f.ID, Kind: f.Kind, Phase: f.Phase, Window: fmtSeconds(start) + " – " + fmtSeconds(end), Config: string(cfg),
 			Matched: strconv.FormatUint(f.Matched, 10), Injected: strconv.FormatUint(f.Injected, 10),

@@ -153,6 +153,10 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	if len(r.Faults) > 0 {
 		b.WriteString("### Faults\n\n| fault | kind | phase | injected / matched | effective | configured |\n|---|---|---|--:|--:|--:|\n")
 		for _, f := range r.Faults {
+			if f.NotRun {
+				fmt.Fprintf(&b, "| %s | %s | %s | not run | – | – |\n", mdText(f.ID), mdText(f.Kind), mdText(f.Phase))
+				continue
+			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %d / %d | %s | %s |\n", mdText(f.ID), mdText(f.Kind), mdText(f.Phase),
 				f.Injected, f.Matched, pctText(f.EffectiveRate), pctText(f.ConfiguredRate))
 		}

@@ -202,8 +202,11 @@ type SLA struct {
 	// NotEvaluated, when set, says why the SLA was not judged at all: its
 	// evidence (scraped metrics, fault or guard states) is not among what
 	// the report was made from, as in a merge of load shards' results
-	// without the coordinator's report. Such an SLA has Passed false but
-	// does not fail the run (Report.Passed ignores it).
+	// without the coordinator's report; or an interrupt cut its window
+	// (the whole run, a phase) short, and a part of a window decides
+	// nothing of the whole: Observed then holds what the part showed.
+	// Such an SLA has Passed false but does not fail the run
+	// (Report.Passed ignores it).
 	NotEvaluated string `json:"not_evaluated,omitempty"`
 	// Kind is "check" for a condition over a window, "time_to" or
 	// "recovery_time" for timing SLAs.
@@ -288,6 +291,10 @@ type Fault struct {
 	// Fired is false for a fault that never acted on anything: a
 	// selector that matched no request is the usual cause.
 	Fired bool `json:"fired"`
+	// NotRun is true for a fault of a phase the run never reached (it was
+	// interrupted or aborted before): it had no chance to act, so it is
+	// neither fired nor a fault that never fired, and its figures are zero.
+	NotRun bool `json:"not_run,omitempty"`
 	// Layer is where the fault acted: "http" on requests, "grpc" on
 	// calls, "tcp" on connections, "runtime" inside the service through
 	// the target's agent (goroutines, memory, cpu, gc), "network" on the

@@ -232,3 +232,43 @@ func TestNetworkFaultLine(t *testing.T) {
 		})
 	}
 }
+
+// A fault of a phase the run never reached is listed as not run, in every
+// format, never as one that never fired, and the timeline draws no window
+// for it.
+func TestWrite_NotRunFault(t *testing.T) {
+	r := fixture()
+	r.Aborted = `steady state not met after phase baseline: "healthy before"`
+	r.Reached = "phase baseline"
+	r.Phases[1] = Phase{Name: "fault", StartS: 10, EndS: 20, NotRun: true}
+	r.Faults = []Fault{{ID: "fault/latency", Kind: "latency", Proxy: "proxy", Layer: "http", Phase: "fault",
+		Config: map[string]any{"delay": "1s"}, NotRun: true, StartS: 10, EndS: 20}}
+	tests := []struct {
+		format Format
+		want   string
+	}{
+		{FormatMarkdown, "| fault/latency | latency | fault | not run | – | – |"},
+		{FormatHTML, "<td>fault/latency</td><td>latency</td><td>fault</td><td>not run</td>"},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.format), func(t *testing.T) {
+			var b bytes.Buffer
+			if err := Write(&b, tt.format, r); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(b.String(), tt.want) {
+				t.Errorf("output lacks %q:\n%s", tt.want, b.String())
+			}
+			if strings.Contains(b.String(), "fault/latency on") {
+				t.Errorf("the timeline draws the window of a fault that was not run")
+			}
+		})
+	}
+	var b bytes.Buffer
+	if err := WriteTerminal(&b, r, TerminalOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "fault/latency  latency  not run: the run stopped before phase fault"; !strings.Contains(b.String(), want) || strings.Contains(b.String(), "never fired") {
+		t.Errorf("terminal output lacks %q or says never fired:\n%s", want, b.String())
+	}
+}

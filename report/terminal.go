@@ -144,6 +144,10 @@ func WriteTerminal(w io.Writer, r *Report, o TerminalOptions) error {
 			idW, kindW = max(idW, len(f.ID)), max(kindW, len(f.Kind+onProxy(f)))
 		}
 		for _, f := range r.Faults {
+			if f.NotRun {
+				fmt.Fprintf(&b, "  %-*s  %-*s  %s\n", idW, f.ID, kindW, f.Kind+onProxy(f), style(dimStyle, "not run: the run stopped before phase "+f.Phase))
+				continue
+			}
 			if f.Layer == "runtime" {
 				fmt.Fprintf(&b, "  %-*s  %-*s  ", idW, f.ID, kindW, f.Kind+onProxy(f))
 				if f.Fired {

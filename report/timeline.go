@@ -27,6 +27,9 @@ func newTimeline(r *Report) timeline {
 		tl.bands = append(tl.bands, svgBand{X: x0, W: round1(math.Max(x1-x0, 0)), Alt: i%2 == 1})
 	}
 	for _, f := range r.Faults {
+		if f.NotRun {
+			continue
+		}
 		start, end := faultWindow(r, f)
 		tl.vlines = append(tl.vlines,
 			svgVLine{X: tl.ax.x(start), Class: "fault on", Title: f.ID + " on at " + fmtSeconds(start)},
@@ -654,6 +657,9 @@ func (tl timeline) stripLanes(r *Report) svgLanes {
 	}
 	lanes = append(lanes, phases)
 	for _, f := range r.Faults {
+		if f.NotRun {
+			continue
+		}
 		start, end := faultWindow(r, f)
 		label := f.Kind + " " + trimZeros(strconv.FormatFloat(f.ConfiguredRate*100, 'f', 1, 64)) + "%"
 		name := f.ID

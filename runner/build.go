@@ -49,8 +49,10 @@ func buildReport(s *scenario.Scenario, target string, rec *record.Recording, env
 	}
 	for _, pr := range proxies.list {
 		for _, a := range pr.board.History() {
-			if span, ok := spans[a.Scope]; ok && !a.SwitchedOn() && a.Stats().Matched == 0 && span.Start >= runEnd {
-				continue // armed for a phase the run never reached
+			if span, ok := spans[a.Scope]; ok && a.Stats().Matched == 0 && span.Start >= runEnd {
+				// Armed, and perhaps switched on a moment ahead, for a
+				// phase the run never reached: addNotRunFaults lists it.
+				continue
 			}
 			f := faultOf(a, pr.Name, spans, rec.Start, runEnd)
 			r.Faults = append(r.Faults, f)
@@ -354,7 +356,82 @@ func markNotRun(r *report.Report, s *scenario.Scenario, spans []record.PhaseSpan
 			r.SLAs[i] = report.SLA{Name: sla.Name, Expect: sla.Expect, During: sla.During, Kind: sla.Kind, NotRun: true}
 			continue
 		}
-		r.Passed = r.Passed && sla.Passed
+		r.Passed = r.Passed && (sla.Passed || sla.NotEvaluated != "")
+	}
+}
+
+// addNotRunFaults lists the faults of the phases the run never reached,
+// marked not run: they had no chance to act, so they neither fired nor
+// failed to (require_faults_fired does not count them).
+func addNotRunFaults(r *report.Report, s *scenario.Scenario) {
+	listed := map[string]bool{}
+	for _, f := range r.Faults {
+		listed[f.ID] = true
+	}
+	for i, ph := range s.Phases {
+		if i >= len(r.Phases) || !r.Phases[i].NotRun {
+			continue
+		}
+		for _, f := range ph.Faults {
+			if listed[f.ID] {
+				continue
+			}
+			out := report.Fault{ID: f.ID, Kind: f.Kind(), Phase: ph.Name, Config: f.Params, NotRun: true,
+				StartS: r.Phases[i].StartS, EndS: r.Phases[i].EndS}
+			switch {
+			case f.Runtime != nil:
+				out.Layer = "runtime"
+			case f.Network != nil:
+				out.Layer, out.Proxy = "network", f.Proxy
+			case f.Process != nil:
+				out.Layer = "process"
+			case f.Spec != nil:
+				out.Layer, out.Proxy, out.Config = string(inject.LayerOf(f.Spec)), f.Proxy, inject.Params(f.Spec)
+			}
+			r.Faults = append(r.Faults, out)
+		}
+	}
+}
+
+// markCutShort marks the SLAs of an interrupted run whose window the
+// interrupt cut short — the whole run, a phase that had begun and not
+// ended, a fault that had not fired when its phase was cut — as not
+// evaluated: a window's part says nothing sure of the whole (a count not
+// yet reached, a recovery still to come, a percentile of a gentler part),
+// so neither a pass nor a failure would be honest. What was observed on
+// the part is kept, and said.
+func markCutShort(r *report.Report, s *scenario.Scenario, spans []record.PhaseSpan, runEnd time.Duration) {
+	ended := map[string]bool{}
+	for _, span := range spans {
+		ended[span.Name] = span.End <= runEnd
+	}
+	phaseOf := map[string]string{}
+	for _, f := range r.Faults {
+		phaseOf["fault "+f.ID+" fired"] = f.Phase
+	}
+	for i, sla := range r.SLAs {
+		if sla.NotRun || sla.NotEvaluated != "" {
+			continue
+		}
+		window := "the whole run"
+		switch {
+		case i >= len(s.SLAs): // require_faults_fired
+			if sla.Expect != "require_faults_fired" || ended[phaseOf[sla.Name]] {
+				continue
+			}
+			window = "phase " + phaseOf[sla.Name]
+		case sla.During != "":
+			if ended[sla.During] {
+				continue
+			}
+			window = "phase " + sla.During
+		}
+		observed := sla.Observed
+		if sla.Error != "" {
+			observed += " — " + sla.Error
+		}
+		r.SLAs[i].Passed = false
+		r.SLAs[i].NotEvaluated = fmt.Sprintf("the run was interrupted before %s ended; on the part recorded it observed %s", window, observed)
 	}
 }
 

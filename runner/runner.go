@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -289,11 +290,16 @@ func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*r
 	// safeguard SLA aborts the run, with an *AbortError as the cause.
 	loadCtx, abort := context.WithCancelCause(ctx)
 	defer abort(nil)
+	// interruptedAt is when an interrupt stopped the run, on its timeline.
+	interruptedAt := make(chan time.Duration, 1)
+	defer context.AfterFunc(ctx, func() { interruptedAt <- time.Since(start) })()
 	guardRail := newSafeguards(s, plan, rec, scraper, gd, start, abort, progress)
 	clock.phaseEnded = guardRail.phaseEnded
 
 	clock.arm()
-	runCtx, stopClock := context.WithCancel(ctx)
+	// The clock stops with the load: a safeguard that aborts the run at
+	// the end of a phase starts no later one.
+	runCtx, stopClock := context.WithCancel(loadCtx)
 	var wg sync.WaitGroup
 	wg.Go(func() { clock.run(runCtx) })
 	wg.Go(func() { scraper.Run(runCtx) })
@@ -323,13 +329,25 @@ func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*r
 	}
 
 	snap := rec.Snapshot()
+	var aborted *AbortError
+	if !errors.As(context.Cause(loadCtx), &aborted) || ctx.Err() != nil {
+		aborted = nil
+	}
 	// A run that completed covers its whole schedule, even though the
 	// last response may arrive a moment before the schedule's nominal
-	// end; an interrupted one covers what it reached.
+	// end. One that stopped early covers the schedule up to where it
+	// stopped, not the moments it took to wind down: a steady-state abort
+	// stops at the end of its phase, whose next phase's requests it held
+	// back; a breach when it was seen; an interrupt when it came.
 	runEnd := elapsed
 	if n := len(plan.spans); n > 0 {
 		runEnd = plan.spans[n-1].End
-		if stats.Interrupted || loadErr != nil {
+		switch {
+		case aborted != nil:
+			runEnd = min(runEnd, aborted.At)
+		case stats.Interrupted:
+			runEnd = min(runEnd, <-interruptedAt)
+		case loadErr != nil:
 			runEnd = min(runEnd, elapsed)
 		}
 	}
@@ -347,15 +365,26 @@ func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*r
 	events = append(events, api.events(start)...)
 	slices.SortStableFunc(events, func(a, b record.Event) int { return cmp.Compare(a.At, b.At) })
 	r := buildReport(s, targetDesc, snap, env, proxies, events, runEnd)
-	if n := len(plan.spans); n > 0 && runEnd < plan.spans[n-1].End {
+	stoppedEarly := len(plan.spans) > 0 && runEnd < plan.spans[len(plan.spans)-1].End
+	if stoppedEarly {
 		markNotRun(r, s, plan.spans, runEnd)
 	}
 	addRuntimeFaults(r, s, clock.runtimeFaults())
 	addNetworkFaults(r, s, clock.networkFaults())
 	addProcessFaults(r, s, clock.procs.processFaults())
+	addNotRunFaults(r, s)
+	if stats.Interrupted && aborted == nil && stoppedEarly {
+		markCutShort(r, s, plan.spans, runEnd)
+	}
 	r.Processes = procs.report()
 	r.Guards = gd.report()
 	r.DurationS = report.Secs(elapsed)
+	// The schedule of a run that stopped early ends where it stopped: the
+	// requests it would have sent after are not requests the generator
+	// failed to send.
+	if stoppedEarly {
+		stats.Scheduled = min(stats.Scheduled, uint64(math.Ceil(load.NewPacer(plan.steps).Hits(runEnd))))
+	}
 	r.Run = report.RunResources{
 		Sent:         stats.Sent,
 		Dropped:      stats.Dropped,
@@ -367,9 +396,8 @@ func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*r
 	r.Version = version.String()
 	metricsReport(r, scraper, s, progress)
 	r.Warnings = warnings.list()
-	var aborted *AbortError
 	switch {
-	case errors.As(context.Cause(loadCtx), &aborted) && ctx.Err() == nil:
+	case aborted != nil:
 		// A safeguard stopped the run: it completed, with a failing
 		// verdict that says why it stopped early.
 		r.Passed = false

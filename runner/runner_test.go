@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/resctl/resctl/internal/demo"
+	"github.com/resctl/resctl/load"
 	"github.com/resctl/resctl/report"
 	"github.com/resctl/resctl/scenario"
 )
@@ -244,6 +246,12 @@ phases: [{name: only, duration: 1s}]
 	}
 }
 
+// TestRun_InterruptKeepsRecordingAndClearsFaults interrupts a run in its
+// long fault phase: what was recorded is kept, the faults are cleared, a
+// phase that ended is judged, and the SLAs whose window the interrupt cut
+// short (the fault phase, the whole run) are not evaluated rather than
+// failed for data the run never had the time to collect. The generator
+// is held to the schedule up to the interrupt only.
 func TestRun_InterruptKeepsRecordingAndClearsFaults(t *testing.T) {
 	s := mustParse(t, `
 name: long
@@ -254,6 +262,10 @@ phases:
   - name: fault
     duration: 1m
     faults: [{latency: {delay: 100ms}}]
+slas:
+  - {name: baseline answered, during: baseline, expect: success_rate >= 0%}
+  - {name: slow in the fault, during: fault, expect: p50 >= 100ms}
+  - {name: many injected, expect: 'increase(proxy:resctl_fault_injected_total) > 100'}
 `)
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(2500*time.Millisecond, cancel)
@@ -273,6 +285,22 @@ phases:
 	}
 	if len(r.Faults) != 1 || r.Faults[0].EndS == 0 {
 		t.Errorf("faults = %+v, want the latency fault switched off", r.Faults)
+	}
+	if sla := r.SLAs[0]; !sla.Passed || sla.NotEvaluated != "" {
+		t.Errorf("the baseline's SLA = %+v, want judged: its phase ended", sla)
+	}
+	for _, sla := range r.SLAs[1:] {
+		if sla.NotRun || sla.Passed || !strings.Contains(sla.NotEvaluated, "the run was interrupted before") {
+			t.Errorf("SLA %q = %+v, want not evaluated: the interrupt cut its window short", sla.Name, sla)
+		}
+	}
+	// The schedule counted against the generator ends at the interrupt,
+	// where the run says it stopped.
+	if due := uint64(math.Ceil(load.NewPacer(newPlan(s).steps).Hits(time.Duration(r.Total.EndS*1e6)*time.Microsecond + time.Microsecond))); r.Run.Scheduled > due {
+		t.Errorf("scheduled %d requests, but only %d were due by the interrupt at %vs", r.Run.Scheduled, due, r.Total.EndS)
+	}
+	if r.Total.EndS > r.DurationS {
+		t.Errorf("the run ends at %vs, after it was over (%vs)", r.Total.EndS, r.DurationS)
 	}
 }
 
@@ -391,11 +419,17 @@ func (o *onLine) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// TestRun_SteadyStateNotMetStopsBeforeFaults fails the steady state of
+// the baseline: the run stops exactly at the baseline's end, so the fault
+// and recovery phases, their SLAs and their faults are not run (not failed,
+// not "never fired"), and the schedule it counts the generator against ends
+// there too.
 func TestRun_SteadyStateNotMetStopsBeforeFaults(t *testing.T) {
 	s := mustParse(t, `
 name: unhealthy from the start
 target: {builtin: demo}
 load: {rate: 20/s, requests: [{path: /api/users/1}]}
+require_faults_fired: true
 phases:
   - name: baseline
     duration: 1s
@@ -403,22 +437,69 @@ phases:
   - name: fault
     duration: 1m
     faults: [{latency: {delay: 1s}}]
+  - {name: recovery, duration: 1s}
 slas:
   - {name: healthy first, during: baseline, steady_state: true, expect: success_rate >= 99%}
+  - {name: still serving, during: fault, expect: success_rate >= 50%}
+  - {name: recovered, expect: 'recovery_time(success_rate >= 99%, hold: 1s) < 2s'}
 `)
 	r, err := Run(context.Background(), s, Options{})
 	if err != nil {
 		t.Fatalf("Run: %v (an abort is a verdict, not a run failure)", err)
 	}
-	if r.Passed || !strings.Contains(r.Aborted, "steady state not met after phase baseline") {
-		t.Fatalf("passed %v, aborted %q", r.Passed, r.Aborted)
+	if r.Passed || r.Verdict() != report.VerdictAborted || !strings.Contains(r.Aborted, "steady state not met after phase baseline") {
+		t.Fatalf("verdict %s, passed %v, aborted %q", r.Verdict(), r.Passed, r.Aborted)
 	}
-	if r.Phases[1].Requests > 5 {
-		t.Errorf("fault phase got %d requests after the steady state failed", r.Phases[1].Requests)
+	if r.Reached != "phase baseline" {
+		t.Errorf("reached %q, want phase baseline: the run stopped at its end", r.Reached)
 	}
-	for _, f := range r.Faults {
-		if f.ID == "fault/latency" && f.Injected > 0 {
-			t.Errorf("the fault phase's latency fault acted on %d requests", f.Injected)
+	if r.Phases[0].NotRun || !r.Phases[1].NotRun || !r.Phases[2].NotRun || r.Phases[1].Requests != 0 {
+		t.Errorf("phases = %+v, want baseline run, fault and recovery not run", r.Phases)
+	}
+	if r.Total.EndS != r.Phases[0].EndS {
+		t.Errorf("the run ends at %vs, want the baseline's end, %vs", r.Total.EndS, r.Phases[0].EndS)
+	}
+	for _, e := range r.Events {
+		if e.Source == "phase" && e.Detail != "baseline" {
+			t.Errorf("event %+v: a phase after the failed steady state began", e)
+		}
+	}
+	for _, sla := range r.SLAs {
+		switch {
+		case sla.Name == "healthy first":
+			if sla.NotRun || sla.Passed {
+				t.Errorf("the steady state SLA = %+v, want judged and failed", sla)
+			}
+		case sla.Expect == "require_faults_fired":
+			t.Errorf("%s: %s %s; want no verdict on a fault that never had a chance", sla.Name, sla.Observed, sla.Error)
+		case !sla.NotRun:
+			t.Errorf("SLA %q = %+v, want not run", sla.Name, sla)
+		}
+	}
+	var latency *report.Fault
+	for i, f := range r.Faults {
+		if f.ID == "fault/latency" {
+			latency = &r.Faults[i]
+		}
+	}
+	if latency == nil || !latency.NotRun || latency.Fired || latency.Matched != 0 {
+		t.Errorf("fault/latency = %+v, want listed as not run", latency)
+	}
+	// The generator is held to the schedule up to where the run stopped:
+	// the baseline's 20 requests, not the ones the abort held back.
+	if r.Run.Scheduled != 20 {
+		t.Errorf("scheduled %d requests, want the baseline's 20", r.Run.Scheduled)
+	}
+	if r.Run.GeneratorBehind && r.Run.Sent+r.Run.Dropped >= r.Run.Scheduled {
+		t.Errorf("generator behind (%s) though it sent all %d it was due to", r.Run.BehindReason, r.Run.Scheduled)
+	}
+	var b bytes.Buffer
+	if err := report.WriteTerminal(&b, r, report.TerminalOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"stopped while phase fault", "never fired", "fell behind: sent"} {
+		if strings.Contains(b.String(), bad) {
+			t.Errorf("the summary says %q:\n%s", bad, b.String())
 		}
 	}
 }
@@ -433,8 +514,10 @@ phases:
   - name: fault
     duration: 1m
     faults: [{abort: {percent: 100}}]
+  - {name: recovery, duration: 1s}
 slas:
   - {name: stop if errors pass half, during: fault, abort_on_breach: true, expect: error_rate < 50%}
+  - {name: back to normal, during: recovery, expect: success_rate >= 99%}
 `)
 	start := time.Now()
 	r, err := Run(context.Background(), s, Options{})
@@ -446,6 +529,23 @@ slas:
 	}
 	if r.Passed || !strings.Contains(r.Aborted, `"stop if errors pass half" breached during phase fault`) {
 		t.Fatalf("passed %v, aborted %q", r.Passed, r.Aborted)
+	}
+	// Stopped in the middle of the fault phase: that phase ran, its SLA
+	// failed and its fault fired; only the recovery is not run.
+	if r.Reached != "phase fault" || r.Phases[1].NotRun || r.Phases[1].Requests == 0 || !r.Phases[2].NotRun {
+		t.Errorf("reached %q, phases %+v; want the fault phase run, the recovery not", r.Reached, r.Phases)
+	}
+	if r.Total.EndS <= r.Phases[1].StartS || r.Total.EndS >= r.Phases[2].StartS {
+		t.Errorf("the run ends at %vs, want inside the fault phase, from %vs to %vs", r.Total.EndS, r.Phases[1].StartS, r.Phases[2].StartS)
+	}
+	if sla := r.SLAs[0]; sla.NotRun || sla.NotEvaluated != "" || sla.Passed {
+		t.Errorf("the breached SLA = %+v, want judged and failed", sla)
+	}
+	if sla := r.SLAs[1]; !sla.NotRun {
+		t.Errorf("the recovery's SLA = %+v, want not run", sla)
+	}
+	if len(r.Faults) != 1 || r.Faults[0].NotRun || !r.Faults[0].Fired {
+		t.Errorf("faults = %+v, want the fault phase's abort fired", r.Faults)
 	}
 }
 

@@ -22,6 +22,10 @@ type AbortError struct {
 	// SteadyState is true for a failed steady-state check, false for a
 	// breach.
 	SteadyState bool
+	// At is where on the run's timeline the run stopped: the end of the
+	// phase whose steady state failed, which no later phase's request
+	// passed, or the instant a breach was seen.
+	At time.Duration
 }
 
 func (e *AbortError) Error() string {
@@ -100,7 +104,7 @@ func (g *safeguards) phaseEnded(i int) {
 		if out := checkSLA(g.s, sla, env); !out.Passed {
 			passed = false
 			fmt.Fprintf(g.progress, "resctl: steady state not met: %s (observed %s)\n", sla.Name, out.Observed)
-			g.abort(&AbortError{SLA: sla.Name, Phase: span.Name, Observed: out.Observed, SteadyState: true})
+			g.abort(&AbortError{SLA: sla.Name, Phase: span.Name, Observed: out.Observed, SteadyState: true, At: span.End})
 		}
 	}
 }
@@ -138,7 +142,7 @@ func (g *safeguards) watch(ctx context.Context) {
 			out := checkSLA(g.s, sla, env)
 			if !out.Passed && out.Error == "" { // no data yet is not a breach
 				fmt.Fprintf(g.progress, "resctl: SLA breached: %s (observed %s); stopping\n", sla.Name, out.Observed)
-				g.abort(&AbortError{SLA: sla.Name, Phase: sla.During, Observed: out.Observed})
+				g.abort(&AbortError{SLA: sla.Name, Phase: sla.During, Observed: out.Observed, At: time.Since(g.start)})
 				return
 			}
 		}
