@@ -59,7 +59,8 @@ faults switch on and off, then check the SLAs and write the reports.
 report.json is written to --out (default: the scenario's output.dir, or
 ` + scenario.DefaultOutputDir + `) even when the run is interrupted (Ctrl-C, SIGTERM, SIGHUP) or
 fails, at any moment, start-up included — it then says how far the run got,
-and phases and SLAs it never reached are "not run" — beside the
+phases and SLAs it never reached are "not run", and SLAs over what an
+interrupt cut short (its phase, the whole run) are "not evaluated" — beside the
 formats the scenario's output.formats lists (by default report.html, the
 recovery report; also junit.xml, summary.md). --no-html leaves report.html
 out; --html, --junit and --markdown write those formats to further files.
