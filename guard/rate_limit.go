@@ -140,6 +140,9 @@ type RateLimit struct {
 	interval int64 // token bucket: nanoseconds per token
 	tau      int64 // token bucket: how far ahead of now the schedule may run
 	limit    float64
+	// keyed: the limit is per route or header; bucket: the algorithm is
+	// the token bucket (the configuration's strings, compared once).
+	keyed, bucket bool
 
 	global *rlKey
 	seed   maphash.Seed
@@ -176,6 +179,7 @@ func NewRateLimit(name string, c RateLimitConfig, o Options) (*RateLimit, error)
 	l.interval = max(1, int64(float64(time.Second)/float64(c.Rate)))
 	l.tau = (c.burst() - 1) * l.interval
 	l.limit = float64(c.Rate) * c.Window.Seconds()
+	l.keyed, l.bucket = c.Per != PerGlobal, c.Algorithm == AlgorithmTokenBucket
 	l.global.window = -1
 	for i := range l.shards {
 		l.shards[i].keys = map[string]*rlKey{}
@@ -242,11 +246,11 @@ func (l *RateLimit) acquireAt(ctx context.Context, r *Request, now int64) (Permi
 
 func (l *RateLimit) acquireLocal(r *Request, now int64) (Permit, error) {
 	k := l.global
-	if l.cfg.Per != PerGlobal {
+	if l.keyed {
 		k = l.lookup(l.key(r), now)
 	}
 	var wait int64
-	if l.cfg.Algorithm == AlgorithmTokenBucket {
+	if l.bucket {
 		wait = l.takeToken(k, now)
 	} else {
 		wait = l.countInWindow(k, now)
