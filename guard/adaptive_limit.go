@@ -248,7 +248,7 @@ func (a *AdaptiveLimit) acquire(now int64) (Permit, error) {
 
 // Release implements Policy. Of the calls that succeeded it learns from
 // the Duration of the timed ones only.
-func (a *AdaptiveLimit) Release(p Permit, o Outcome) { a.releaseAt(p, o, -1) }
+func (a *AdaptiveLimit) Release(p Permit, o Outcome) { a.releaseAt(p, &o, -1) }
 
 func (*AdaptiveLimit) needsTime() bool { return false }
 
@@ -256,9 +256,9 @@ func (*AdaptiveLimit) sampling() {}
 
 // releaseAt is Release at now; a negative now reads the clock when the
 // call is one to learn from.
-func (a *AdaptiveLimit) releaseAt(p Permit, o Outcome, now int64) {
+func (a *AdaptiveLimit) releaseAt(p Permit, o *Outcome, now int64) {
 	a.inFlight.Add(-1)
-	switch a.failures.classify(&o) {
+	switch a.failures.classify(o) {
 	case ignored:
 		return
 	case failure:

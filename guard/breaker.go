@@ -285,19 +285,19 @@ func (b *Breaker) halfOpen(e *epoch, now int64) *epoch {
 }
 
 // Release implements Policy.
-func (b *Breaker) Release(p Permit, o Outcome) { b.releaseAt(p, o, -1) }
+func (b *Breaker) Release(p Permit, o Outcome) { b.releaseAt(p, &o, -1) }
 
 // needsTime reports whether Release reads the time: a window of seconds,
 // or a slow-call threshold.
 func (b *Breaker) needsTime() bool { return b.cfg.Window.Duration > 0 || b.cfg.SlowCall.Over > 0 }
 
 // releaseAt is Release at now; a negative now reads the clock if needed.
-func (b *Breaker) releaseAt(p Permit, o Outcome, now int64) {
+func (b *Breaker) releaseAt(p Permit, o *Outcome, now int64) {
 	e := b.cur.Load()
 	if e.gen != p.gen {
 		return // admitted in an earlier state: what it says is stale
 	}
-	v := b.failures.classify(&o)
+	v := b.failures.classify(o)
 	if v == ignored {
 		if p.flag&probeFlag != 0 {
 			e.probes.Add(-1) // let another call probe instead
