@@ -236,7 +236,7 @@ func (b *Breaker) Acquire(_ context.Context, _ *Request) (Permit, error) {
 
 func (*Breaker) instant() {}
 
-func (b *Breaker) acquireAt(_ context.Context, _ *Request, now int64) (Permit, int64, error) {
+func (b *Breaker) acquireAt(now int64) (Permit, int64, error) {
 	e := b.cur.Load()
 	if e.state == breakerClosed {
 		b.closedAdmits.add()

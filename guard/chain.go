@@ -91,9 +91,10 @@ func (c *Chain) setClock(k clock) {
 // limit samples the call.
 //
 // The policies that take the chain's readings are the breaker, the
-// adaptive limit and the rate limit. Each has an acquireAt, Acquire at
-// now (read when negative and needed), which returns the time after: now,
-// the reading it took, or a fresh one if it waited; the breaker and the
+// adaptive limit and the rate limit. Each has Acquire at now (read when
+// negative and needed): the breaker's and the rate limit's acquireAt
+// return the time after (now, the reading it took, or a fresh one if it
+// waited), and the limit's acquire does not wait; the breaker and the
 // limit have a releaseAt, Release at now with the Outcome by pointer. The
 // chain calls these methods directly, not through interfaces, and the
 // Outcome is not copied for each. What the chain needs to know of other
@@ -255,7 +256,7 @@ func (c *Chain) acquire(ctx context.Context, r *Request, permits []Permit) ([]Pe
 		var err error
 		switch s.kind {
 		case breakerStep:
-			permits[i], now, err = s.breaker.acquireAt(ctx, r, now)
+			permits[i], now, err = s.breaker.acquireAt(now)
 		case limitStep:
 			permits[i], err = s.limit.acquire(now)
 		case rateStep:
