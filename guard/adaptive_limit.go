@@ -260,7 +260,11 @@ func (*AdaptiveLimit) sampling() {}
 // call is one to learn from.
 func (a *AdaptiveLimit) releaseAt(p Permit, o *Outcome, now int64) {
 	a.inFlight.Add(-1)
-	switch a.failures.classify(o) {
+	v, ok := a.failures.answered(o)
+	if !ok {
+		v = a.failures.classifyOther(o)
+	}
+	switch v {
 	case ignored:
 		return
 	case failure:

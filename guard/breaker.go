@@ -297,7 +297,10 @@ func (b *Breaker) releaseAt(p Permit, o *Outcome, now int64) {
 	if e.gen != p.gen {
 		return // admitted in an earlier state: what it says is stale
 	}
-	v := b.failures.classify(o)
+	v, ok := b.failures.answered(o)
+	if !ok {
+		v = b.failures.classifyOther(o)
+	}
 	if v == ignored {
 		if p.flag&probeFlag != 0 {
 			e.probes.Add(-1) // let another call probe instead

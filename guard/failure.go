@@ -133,11 +133,20 @@ func newClassifier(f FailureConfig) classifier {
 const statusClientGone = 499
 
 func (c *classifier) classify(o *Outcome) verdict {
-	if n := uint(o.Status); n-1 < 639 && o.Err == nil && !o.Timeout && !o.Skipped {
-		// The common case, an HTTP answer: its status's entry.
-		return c.status[n]
+	if v, ok := c.answered(o); ok {
+		return v
 	}
 	return c.classifyOther(o)
+}
+
+// answered is classify for the common case, an HTTP answer (its status's
+// entry), and reports false for any other outcome. It is small enough to
+// be inlined where classify would be a call.
+func (c *classifier) answered(o *Outcome) (verdict, bool) {
+	if n := uint(o.Status); n-1 < 639 && o.Err == nil && !o.Timeout && !o.Skipped {
+		return c.status[n], true
+	}
+	return success, false
 }
 
 // classifyOther is classify for every outcome but an HTTP answer's.
