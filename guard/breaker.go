@@ -236,13 +236,16 @@ func (b *Breaker) Acquire(_ context.Context, _ *Request) (Permit, error) {
 
 func (*Breaker) instant() {}
 
-func (b *Breaker) acquireAt(now int64) (Permit, int64, error) {
+// admitClosed admits a call if the breaker is closed, and reports false
+// otherwise, for acquireSlow to decide; it is small enough to be inlined
+// into a chain's loop.
+func (b *Breaker) admitClosed() (Permit, bool) {
 	e := b.cur.Load()
-	if e.state == breakerClosed {
-		b.closedAdmits.add()
-		return Permit{gen: e.gen}, now, nil
+	if e.state != breakerClosed {
+		return Permit{}, false
 	}
-	return b.acquireSlow(e, now)
+	b.closedAdmits.add()
+	return Permit{gen: e.gen}, true
 }
 
 // acquireSlow admits a call to a breaker that is not closed, at now; a

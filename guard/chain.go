@@ -92,13 +92,14 @@ func (c *Chain) setClock(k clock) {
 //
 // The policies that take the chain's readings are the breaker, the
 // adaptive limit and the rate limit. Each has Acquire at now (read when
-// negative and needed): the breaker's and the rate limit's acquireAt
-// return the time after (now, the reading it took, or a fresh one if it
-// waited), and the limit's acquire does not wait; the breaker and the
-// limit have a releaseAt, Release at now with the Outcome by pointer. The
-// chain calls these methods directly, not through interfaces, and the
-// Outcome is not copied for each. What the chain needs to know of other
-// policies, it learns through these optional interfaces:
+// negative and needed): the breaker's acquireSlow (after admitClosed) and
+// the rate limit's acquireAt return the time after (now, the reading they
+// took, or a fresh one if they waited), and the limit's acquire does not
+// wait; the breaker and the limit have a releaseAt, Release at now with
+// the Outcome by pointer. The chain calls these methods directly, not
+// through interfaces, and the Outcome is not copied for each. What the
+// chain needs to know of other policies, it learns through these optional
+// interfaces:
 type (
 	// instant is implemented by policies whose Acquire never waits, so
 	// that a reading taken before it is still the time after it.
@@ -256,7 +257,10 @@ func (c *Chain) acquire(ctx context.Context, r *Request, permits []Permit) ([]Pe
 		var err error
 		switch s.kind {
 		case breakerStep:
-			permits[i], now, err = s.breaker.acquireAt(now)
+			var ok bool
+			if permits[i], ok = s.breaker.admitClosed(); !ok {
+				permits[i], now, err = s.breaker.acquireSlow(s.breaker.cur.Load(), now)
+			}
 		case limitStep:
 			permits[i], err = s.limit.acquire(now)
 		case rateStep:
