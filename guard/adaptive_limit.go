@@ -156,18 +156,24 @@ type AdaptiveLimit struct {
 	cfg      AdaptiveLimitConfig
 	failures classifier
 
+	// What every call reads and writes, padded onto cache lines of its
+	// own, so that parallel calls move one line between cores, not the
+	// core's as well.
+	_        [128]byte
 	inFlight atomic.Int64
+	admits   atomic.Uint64 // calls admitted; the core's count stays 0
 	limitN   atomic.Int64
 	// weight is the calls each timed call stands for: 1 in weight
 	// admitted calls is timed.
 	weight atomic.Int64
+	peak   atomic.Int64 // most calls in flight in the current window
+	_      [128 - 5*8]byte
 
 	// the current window
 	start   atomic.Int64
 	samples atomic.Int64 // calls ended, timed calls counting weight each
 	sum     atomic.Int64 // nanoseconds, each timed call's weighted
 	drops   atomic.Int64
-	peak    atomic.Int64 // most calls in flight
 
 	upd       sync.Mutex // guards what follows
 	limit     float64
@@ -185,6 +191,7 @@ func NewAdaptiveLimit(name string, c AdaptiveLimitConfig, o Options) (*AdaptiveL
 	}
 	a := &AdaptiveLimit{cfg: c, failures: newClassifier(c.Failure)}
 	a.init("adaptive_limit", name, o, []string{"passing", "limiting"}, []string{"limit"}, unavailable(ErrLimited))
+	a.admittedHook = a.admits.Load
 	a.setLimit(float64(c.InitialLimit))
 	a.weight.Store(1)
 	a.start.Store(a.clk.nanos())
@@ -221,11 +228,6 @@ func (a *AdaptiveLimit) Acquire(_ context.Context, _ *Request) (Permit, error) {
 
 func (*AdaptiveLimit) instant() {}
 
-func (a *AdaptiveLimit) acquireAt(_ context.Context, _ *Request, now int64) (Permit, int64, error) {
-	p, err := a.acquire(now)
-	return p, now, err
-}
-
 // acquire admits a call at now; a negative now reads the clock if needed.
 // The permit of a call to be timed carries timedFlag and, in gen, the
 // weight it is sampled at.
@@ -238,7 +240,7 @@ func (a *AdaptiveLimit) acquire(now int64) (Permit, error) {
 	}
 	for p := a.peak.Load(); n > p && !a.peak.CompareAndSwap(p, n); p = a.peak.Load() {
 	}
-	seq := a.admitted.Add(1)
+	seq := a.admits.Add(1)
 	a.onAdmit(&a.core, now)
 	if w := a.weight.Load(); seq&uint64(w-1) == 0 {
 		return Permit{gen: uint64(w), flag: timedFlag}, nil
@@ -248,7 +250,7 @@ func (a *AdaptiveLimit) acquire(now int64) (Permit, error) {
 
 // Release implements Policy. Of the calls that succeeded it learns from
 // the Duration of the timed ones only.
-func (a *AdaptiveLimit) Release(p Permit, o Outcome) { a.releaseAt(p, o, -1) }
+func (a *AdaptiveLimit) Release(p Permit, o Outcome) { a.releaseAt(p, &o, -1) }
 
 func (*AdaptiveLimit) needsTime() bool { return false }
 
@@ -256,9 +258,13 @@ func (*AdaptiveLimit) sampling() {}
 
 // releaseAt is Release at now; a negative now reads the clock when the
 // call is one to learn from.
-func (a *AdaptiveLimit) releaseAt(p Permit, o Outcome, now int64) {
+func (a *AdaptiveLimit) releaseAt(p Permit, o *Outcome, now int64) {
 	a.inFlight.Add(-1)
-	switch a.failures.classify(&o) {
+	v, ok := a.failures.answered(o)
+	if !ok {
+		v = a.failures.classifyOther(o)
+	}
+	switch v {
 	case ignored:
 		return
 	case failure:

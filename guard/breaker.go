@@ -236,13 +236,16 @@ func (b *Breaker) Acquire(_ context.Context, _ *Request) (Permit, error) {
 
 func (*Breaker) instant() {}
 
-func (b *Breaker) acquireAt(_ context.Context, _ *Request, now int64) (Permit, int64, error) {
+// admitClosed admits a call if the breaker is closed, and reports false
+// otherwise, for acquireSlow to decide; it is small enough to be inlined
+// into a chain's loop.
+func (b *Breaker) admitClosed() (Permit, bool) {
 	e := b.cur.Load()
-	if e.state == breakerClosed {
-		b.closedAdmits.add()
-		return Permit{gen: e.gen}, now, nil
+	if e.state != breakerClosed {
+		return Permit{}, false
 	}
-	return b.acquireSlow(e, now)
+	b.closedAdmits.add()
+	return Permit{gen: e.gen}, true
 }
 
 // acquireSlow admits a call to a breaker that is not closed, at now; a
@@ -285,19 +288,22 @@ func (b *Breaker) halfOpen(e *epoch, now int64) *epoch {
 }
 
 // Release implements Policy.
-func (b *Breaker) Release(p Permit, o Outcome) { b.releaseAt(p, o, -1) }
+func (b *Breaker) Release(p Permit, o Outcome) { b.releaseAt(p, &o, -1) }
 
 // needsTime reports whether Release reads the time: a window of seconds,
 // or a slow-call threshold.
 func (b *Breaker) needsTime() bool { return b.cfg.Window.Duration > 0 || b.cfg.SlowCall.Over > 0 }
 
 // releaseAt is Release at now; a negative now reads the clock if needed.
-func (b *Breaker) releaseAt(p Permit, o Outcome, now int64) {
+func (b *Breaker) releaseAt(p Permit, o *Outcome, now int64) {
 	e := b.cur.Load()
 	if e.gen != p.gen {
 		return // admitted in an earlier state: what it says is stale
 	}
-	v := b.failures.classify(&o)
+	v, ok := b.failures.answered(o)
+	if !ok {
+		v = b.failures.classifyOther(o)
+	}
 	if v == ignored {
 		if p.flag&probeFlag != 0 {
 			e.probes.Add(-1) // let another call probe instead

@@ -80,8 +80,8 @@ func (c *Chain) setClock(k clock) {
 	}
 }
 
-// The chain and its policies share the clock's readings through these
-// optional interfaces; a negative reading stands for none.
+// The chain and its policies share the clock's readings; a negative
+// reading stands for none.
 //
 // A chain on the system clock hands a reading from one policy to the next
 // while none of them waits, and reads the clock itself only to time the
@@ -89,22 +89,18 @@ func (c *Chain) setClock(k clock) {
 // reads no clock at all, and one through a breaker, an adaptive limit and
 // a rate limit reads it once (the rate limit's), and twice when the
 // limit samples the call.
+//
+// The policies that take the chain's readings are the breaker, the
+// adaptive limit and the rate limit. Each has Acquire at now (read when
+// negative and needed): the breaker's acquireSlow (after admitClosed) and
+// the rate limit's acquireAt return the time after (now, the reading they
+// took, or a fresh one if they waited), and the limit's acquire does not
+// wait; the breaker and the limit have a releaseAt, Release at now with
+// the Outcome by pointer. The chain calls these methods directly, not
+// through interfaces, and the Outcome is not copied for each. What the
+// chain needs to know of other policies, it learns through these optional
+// interfaces:
 type (
-	// timedAcquirer is implemented by policies that may need the time
-	// when they admit a call. acquireAt is Acquire at now (read when
-	// negative and needed); it returns the time after: now, the reading
-	// it took, or a fresh one if it waited.
-	timedAcquirer interface {
-		acquireAt(ctx context.Context, r *Request, now int64) (Permit, int64, error)
-	}
-	// timedReleaser is implemented by policies that may need the time
-	// when they hear how a call ended: releaseAt is Release at now (read
-	// when negative and needed), and needsTime reports whether it reads
-	// the time or the Outcome's Duration at all.
-	timedReleaser interface {
-		releaseAt(p Permit, o Outcome, now int64)
-		needsTime() bool
-	}
 	// instant is implemented by policies whose Acquire never waits, so
 	// that a reading taken before it is still the time after it.
 	instant interface{ instant() }
@@ -128,13 +124,27 @@ const timedFlag = 1 << 31
 // step is one policy of a chain and how the chain calls it.
 type step struct {
 	p         Policy
-	acq       timedAcquirer // nil: call Acquire
-	rel       timedReleaser // nil: call Release
-	instant   bool          // Acquire leaves a reading of the clock current
-	needsTime bool          // the call must be timed for Release
-	sampler   bool          // the call must be timed if the permit says so
-	deaf      bool          // Release does nothing
+	kind      stepKind
+	instant   bool   // Acquire leaves a reading of the clock current
+	needsTime bool   // the call must be timed for Release
+	sampled   uint32 // timedFlag for a sampler: the call must be timed if its permit has it
+	deaf      bool   // Release does nothing
+	// The policy, when it takes the chain's readings (kind says which).
+	breaker *Breaker
+	limit   *AdaptiveLimit
+	rate    *RateLimit
 }
+
+// stepKind says how the chain calls a step's policy: through Policy, or
+// by the methods of a policy that takes its readings of the clock.
+type stepKind uint8
+
+const (
+	anyPolicy stepKind = iota
+	breakerStep
+	limitStep
+	rateStep
+)
 
 func newStep(p Policy, timed bool) step {
 	s := step{p: p, needsTime: true}
@@ -149,11 +159,17 @@ func newStep(p Policy, timed bool) step {
 	if sc, ok := p.(interface{ self() *core }); !ok || sc.self().clk.c != nil {
 		return s // readings of the chain's clock are not the policy's
 	}
-	s.acq, _ = p.(timedAcquirer)
-	if s.rel, _ = p.(timedReleaser); s.rel != nil {
-		s.needsTime = s.rel.needsTime()
+	if _, ok := p.(sampler); ok {
+		s.sampled = timedFlag
 	}
-	_, s.sampler = p.(sampler)
+	switch p := p.(type) {
+	case *Breaker:
+		s.kind, s.breaker, s.needsTime = breakerStep, p, p.needsTime()
+	case *AdaptiveLimit:
+		s.kind, s.limit, s.needsTime = limitStep, p, false
+	case *RateLimit:
+		s.kind, s.rate = rateStep, p
+	}
 	return s
 }
 
@@ -199,14 +215,14 @@ func (c *Chain) Do(ctx context.Context, r *Request, call func(context.Context) O
 		if v == http.ErrAbortHandler {
 			o.Err = context.Canceled
 		}
-		c.releaseAt(permits, c.timeCall(&o, start), o)
+		c.releaseAt(permits, c.timeCall(&o, start), &o)
 		if v != nil {
 			panic(v)
 		}
 	}()
 	o := call(ctx)
 	done = true
-	c.releaseAt(permits, c.timeCall(&o, start), o)
+	c.releaseAt(permits, c.timeCall(&o, start), &o)
 	return nil
 }
 
@@ -229,32 +245,40 @@ func (c *Chain) timeCall(o *Outcome, start int64) int64 {
 // after the last, when the call starts (-1 when no policy needs the call
 // timed); on a rejection it frees those taken and returns the rejection.
 func (c *Chain) acquire(ctx context.Context, r *Request, permits []Permit) ([]Permit, int64, error) {
-	if len(c.steps) > cap(permits) {
-		permits = make([]Permit, 0, len(c.steps))
+	steps := c.steps
+	if len(steps) > cap(permits) {
+		permits = make([]Permit, len(steps))
 	}
+	permits = permits[:len(steps)]
 	now := int64(-1) // a reading of the clock that is still current
-	timed := c.timeCalls
-	for i := range c.steps {
-		s := &c.steps[i]
-		var pm Permit
+	var asked uint32 // the samplers' permits' flags
+	for i := range steps {
+		s := &steps[i]
 		var err error
-		if s.acq != nil {
-			pm, now, err = s.acq.acquireAt(ctx, r, now)
-		} else {
-			pm, err = s.p.Acquire(ctx, r)
+		switch s.kind {
+		case breakerStep:
+			var ok bool
+			if permits[i], ok = s.breaker.admitClosed(); !ok {
+				permits[i], now, err = s.breaker.acquireSlow(s.breaker.cur.Load(), now)
+			}
+		case limitStep:
+			permits[i], err = s.limit.acquire(now)
+		case rateStep:
+			permits[i], now, err = s.rate.acquireAt(ctx, r, now)
+		default:
+			permits[i], err = s.p.Acquire(ctx, r)
 			if !s.instant {
 				now = -1
 			}
 		}
 		if err != nil {
-			c.release(permits, Outcome{Skipped: true})
+			c.release(permits[:i], Outcome{Skipped: true})
 			return nil, 0, err
 		}
-		permits = append(permits, pm)
-		timed = timed || s.sampler && pm.flag&timedFlag != 0
+		asked |= permits[i].flag & s.sampled
 	}
 	switch {
-	case !timed:
+	case !c.timeCalls && asked == 0:
 		now = -1
 	case now < 0:
 		now = c.clk.nanos()
@@ -263,19 +287,21 @@ func (c *Chain) acquire(ctx context.Context, r *Request, permits []Permit) ([]Pe
 }
 
 // release hands the permits back with o.
-func (c *Chain) release(permits []Permit, o Outcome) { c.releaseAt(permits, -1, o) }
+func (c *Chain) release(permits []Permit, o Outcome) { c.releaseAt(permits, -1, &o) }
 
 // releaseAt is release with a reading of the clock taken as the call
 // ended, or -1: what the steps of a chain on the system clock read, or read for
 // themselves.
-func (c *Chain) releaseAt(permits []Permit, now int64, o Outcome) {
+func (c *Chain) releaseAt(permits []Permit, now int64, o *Outcome) {
 	for i := len(permits) - 1; i >= 0; i-- {
 		switch s := &c.steps[i]; {
 		case s.deaf:
-		case s.rel != nil:
-			s.rel.releaseAt(permits[i], o, now)
+		case s.kind == breakerStep:
+			s.breaker.releaseAt(permits[i], o, now)
+		case s.kind == limitStep:
+			s.limit.releaseAt(permits[i], o, now)
 		default:
-			s.p.Release(permits[i], o)
+			s.p.Release(permits[i], *o)
 		}
 	}
 }

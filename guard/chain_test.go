@@ -75,6 +75,74 @@ func TestChain_MeasuresDuration(t *testing.T) {
 	}
 }
 
+// On the system clock a chain calls a breaker, an adaptive limit and a
+// rate limit by their own methods, not through Policy: they admit,
+// refuse, free the permits taken before a refusal and learn from outcomes
+// as through Policy.
+func TestChain_CallsSystemClockPoliciesDirectly(t *testing.T) {
+	bc := guard.DefaultBreakerConfig()
+	bc.ConsecutiveFailures = 1
+	br, err := guard.NewBreaker("b", bc, guard.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac := guard.DefaultAdaptiveLimitConfig()
+	ac.InitialLimit, ac.MinLimit, ac.MaxLimit = 1, 1, 1
+	al, err := guard.NewAdaptiveLimit("l", ac, guard.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := guard.DefaultRateLimitConfig()
+	rc.Rate, rc.Burst = 1e-6, 2 // two calls, then none for days
+	rl, err := guard.NewRateLimit("r", rc, guard.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := guard.NewChain(br, al, rl)
+	do := func(status int, during func()) error {
+		return c.Do(t.Context(), &guard.Request{}, func(context.Context) guard.Outcome {
+			if during != nil {
+				during()
+			}
+			return guard.Outcome{Status: status}
+		})
+	}
+
+	if err := do(200, nil); err != nil {
+		t.Fatal(err)
+	}
+	// A second call, in flight at the limit of one, keeps out a third, and
+	// its 503 trips the breaker.
+	if err := do(503, func() { rejected(t, do(200, nil), guard.ErrLimited, "limit") }); err != nil {
+		t.Fatal(err)
+	}
+	if br.State() != "open" || al.InFlight() != 0 {
+		t.Errorf("after a 503: breaker %s, limit holds %d; want open and 0", br.State(), al.InFlight())
+	}
+	rejected(t, do(200, nil), guard.ErrOpen, "open")
+	for _, p := range []struct {
+		name string
+		got  guard.Stats
+		want uint64
+	}{{"breaker", br.Stats(), 3}, {"limit", al.Stats(), 2}, {"rate", rl.Stats(), 2}} {
+		if p.got.Admitted != p.want {
+			t.Errorf("%s admitted %d calls, want %d", p.name, p.got.Admitted, p.want)
+		}
+	}
+
+	// The rate limit's bucket is empty: it refuses, and the breaker and
+	// limit before it free their permits, learning nothing.
+	br2, err := guard.NewBreaker("b2", bc, guard.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = guard.NewChain(br2, al, rl)
+	rejected(t, do(200, nil), guard.ErrLimited, "rate")
+	if br2.State() != "closed" || al.InFlight() != 0 {
+		t.Errorf("after the rate limit refused: breaker %s, limit holds %d; want closed and 0", br2.State(), al.InFlight())
+	}
+}
+
 // waiting admits every call after a wait of its own, and notes when it let
 // the call go.
 type waiting struct {

@@ -159,9 +159,12 @@ func (p *pressure) onReject(c *core, now int64) {
 // onAdmit reads the clock, unless given a reading (a now that is not
 // negative), only while limiting.
 func (p *pressure) onAdmit(c *core, now int64) {
-	if c.state.Load() != limiting {
-		return
+	if c.state.Load() == limiting {
+		p.admitLimiting(c, now)
 	}
+}
+
+func (p *pressure) admitLimiting(c *core, now int64) {
 	now = c.clk.or(now)
 	if now-p.lastReject.Load() < p.quietFor() {
 		return

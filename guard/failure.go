@@ -102,23 +102,24 @@ const (
 
 // classifier is a FailureConfig compiled for the hot path.
 type classifier struct {
-	status   [10]uint64 // bit per status 0..639
-	grpc     uint32     // bit per code
+	status   *[640]verdict // per HTTP status, what an answer with it is
+	grpc     uint32        // bit per code
 	errors   bool
 	timeouts bool
 }
 
 func newClassifier(f FailureConfig) classifier {
-	c := classifier{errors: f.Errors, timeouts: f.Timeouts}
+	c := classifier{status: new([640]verdict), errors: f.Errors, timeouts: f.Timeouts}
 	for _, s := range f.Status {
 		lo, hi, err := parseStatus(s)
 		if err != nil {
 			continue // Check reported it
 		}
 		for n := lo; n <= hi; n++ {
-			c.status[n/64] |= 1 << (n % 64)
+			c.status[n] = failure
 		}
 	}
+	c.status[statusClientGone] = ignored
 	for _, s := range f.GRPC {
 		if code, err := parseCode(s); err == nil {
 			c.grpc |= 1 << code
@@ -132,6 +133,24 @@ func newClassifier(f FailureConfig) classifier {
 const statusClientGone = 499
 
 func (c *classifier) classify(o *Outcome) verdict {
+	if v, ok := c.answered(o); ok {
+		return v
+	}
+	return c.classifyOther(o)
+}
+
+// answered is classify for the common case, an HTTP answer (its status's
+// entry), and reports false for any other outcome. It is small enough to
+// be inlined where classify would be a call.
+func (c *classifier) answered(o *Outcome) (verdict, bool) {
+	if n := uint(o.Status); n-1 < 639 && o.Err == nil && !o.Timeout && !o.Skipped {
+		return c.status[n], true
+	}
+	return success, false
+}
+
+// classifyOther is classify for every outcome but an HTTP answer's.
+func (c *classifier) classifyOther(o *Outcome) verdict {
 	if o.Skipped {
 		return ignored
 	}
@@ -148,11 +167,10 @@ func (c *classifier) classify(o *Outcome) verdict {
 	}
 	switch {
 	case o.Status > 0:
-		if o.Status == statusClientGone {
-			return ignored
-		}
-		if o.Status < 640 && c.status[o.Status/64]&(1<<(o.Status%64)) != 0 {
-			return failure
+		if o.Status < len(c.status) {
+			if v := c.status[o.Status]; v != success {
+				return v
+			}
 		}
 	case o.GRPCCode != codes.OK:
 		if o.GRPCCode == codes.Canceled {

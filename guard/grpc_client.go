@@ -269,6 +269,6 @@ func (g *guardedStream) finish(ctx context.Context, err error) {
 		g.timeout.timedOut.Add(1)
 		o.Timeout = true
 	}
-	g.c.releaseAt(g.permits, g.c.timeCall(&o, g.start), o)
+	g.c.releaseAt(g.permits, g.c.timeCall(&o, g.start), &o)
 	g.cancel()
 }

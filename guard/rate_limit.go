@@ -140,8 +140,21 @@ type RateLimit struct {
 	interval int64 // token bucket: nanoseconds per token
 	tau      int64 // token bucket: how far ahead of now the schedule may run
 	limit    float64
+	// keyed: the limit is per route or header; bucket: the algorithm is
+	// the token bucket (the configuration's strings, compared once).
+	keyed, bucket bool
 
+	// global is the key of a limit that has one (hot's), and admits
+	// counts admissions (the core's count stays 0): what every call
+	// writes, padded onto cache lines of their own, so that parallel
+	// calls move one line between cores, not the core's as well.
 	global *rlKey
+	hot    struct {
+		_      [128]byte
+		key    rlKey
+		admits atomic.Uint64
+		_      [128 - 48]byte
+	}
 	seed   maphash.Seed
 	shards [rlShards]rlShard
 	redis  *redisLimiter
@@ -171,11 +184,14 @@ func NewRateLimit(name string, c RateLimitConfig, o Options) (*RateLimit, error)
 	if err := validate(&c, name); err != nil {
 		return nil, err
 	}
-	l := &RateLimit{cfg: c, global: &rlKey{}, seed: maphash.MakeSeed()}
+	l := &RateLimit{cfg: c, seed: maphash.MakeSeed()}
+	l.global = &l.hot.key
 	l.init("rate_limit", name, o, []string{"passing", "limiting"}, []string{"rate", "redis"}, exhausted())
+	l.admittedHook = l.hot.admits.Load
 	l.interval = max(1, int64(float64(time.Second)/float64(c.Rate)))
 	l.tau = (c.burst() - 1) * l.interval
 	l.limit = float64(c.Rate) * c.Window.Seconds()
+	l.keyed, l.bucket = c.Per != PerGlobal, c.Algorithm == AlgorithmTokenBucket
 	l.global.window = -1
 	for i := range l.shards {
 		l.shards[i].keys = map[string]*rlKey{}
@@ -242,11 +258,11 @@ func (l *RateLimit) acquireAt(ctx context.Context, r *Request, now int64) (Permi
 
 func (l *RateLimit) acquireLocal(r *Request, now int64) (Permit, error) {
 	k := l.global
-	if l.cfg.Per != PerGlobal {
+	if l.keyed {
 		k = l.lookup(l.key(r), now)
 	}
 	var wait int64
-	if l.cfg.Algorithm == AlgorithmTokenBucket {
+	if l.bucket {
 		wait = l.takeToken(k, now)
 	} else {
 		wait = l.countInWindow(k, now)
@@ -255,7 +271,7 @@ func (l *RateLimit) acquireLocal(r *Request, now int64) (Permit, error) {
 		l.onReject(&l.core, now)
 		return Permit{}, l.reject(0, time.Duration(wait))
 	}
-	l.admitted.Add(1)
+	l.hot.admits.Add(1)
 	l.onAdmit(&l.core, now)
 	return Permit{}, nil
 }
@@ -276,7 +292,7 @@ func (l *RateLimit) acquireRedis(ctx context.Context, r *Request) (Permit, error
 		l.onReject(&l.core, l.clk.nanos())
 		return Permit{}, l.reject(0, wait)
 	}
-	l.admitted.Add(1)
+	l.hot.admits.Add(1)
 	l.onAdmit(&l.core, -1)
 	return Permit{}, nil
 }
