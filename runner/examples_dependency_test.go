@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/resctl/resctl/internal/demo"
+	"github.com/resctl/resctl/internal/loopback"
 	"github.com/resctl/resctl/report"
 )
 
@@ -83,12 +84,10 @@ func requirePassed(t *testing.T, r *report.Report) {
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	srv, err := demo.Start("127.0.0.1:0", demo.Options{})
+	addr, err := loopback.QuietAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := srv.Addr()
-	_ = srv.Close()
 	return addr
 }
 

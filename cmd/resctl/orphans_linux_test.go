@@ -4,7 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"net"
+	"github.com/resctl/resctl/internal/loopback"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -212,12 +212,11 @@ func waitExited(t *testing.T, pids []int) {
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := loopback.QuietPort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 func writeFile(t *testing.T, path, content string) {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/resctl/resctl/harness"
 	"github.com/resctl/resctl/internal/demo"
+	"github.com/resctl/resctl/internal/loopback"
 )
 
 func TestMain(m *testing.M) {
@@ -150,11 +151,9 @@ func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: free-port NAME")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := loopback.QuietPort()
 	ts.Check(err)
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	ts.Check(ln.Close())
-	ts.Setenv(args[0], port)
+	ts.Setenv(args[0], strconv.Itoa(port))
 }
 
 // scriptHangGuard bounds the waits of the script commands: only a hang

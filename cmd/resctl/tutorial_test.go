@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
+	"github.com/resctl/resctl/internal/loopback"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,12 +79,11 @@ func TestTutorial(t *testing.T) {
 			env.Setenv("GOPROXY", "off")
 			env.Setenv("GOTOOLCHAIN", "local")
 			for _, name := range []string{"ORDERS_ADDR", "PAYMENTS_ADDR"} {
-				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				addr, err := loopback.QuietAddr()
 				if err != nil {
 					return err
 				}
-				env.Setenv(name, ln.Addr().String())
-				ln.Close()
+				env.Setenv(name, addr)
 			}
 			return nil
 		},
