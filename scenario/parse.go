@@ -425,7 +425,7 @@ func (v *validator) validateLoad() {
 	}
 	if l.Rate == 0 && !everyPhase {
 		if n, set := v.At["load.rate"]; !set || n.Tag == "!!null" {
-			v.report("load", "rate is required, e.g. rate: 50/s")
+			v.report("load.rate", "is required, e.g. rate: 50/s")
 		}
 	}
 	if l.Timeout <= 0 {
@@ -501,7 +501,7 @@ func (v *validator) validatePhases() {
 			if _, set := v.At[p+".duration"]; set {
 				v.report(p+".duration", "must be above zero, e.g. 10s")
 			} else {
-				v.report(p, "duration is required, e.g. duration: 10s")
+				v.report(p+".duration", "is required, e.g. duration: 10s")
 			}
 		}
 		perKind := map[string]int{}

@@ -61,7 +61,7 @@ func TestParse_phaseRateProblems(t *testing.T) {
 		{
 			name: "no load.rate and a phase without a rate",
 			src:  head + "phases: [{name: a, duration: 5s, rate: 5/s}, {name: b, duration: 5s}]\n",
-			want: []string{"3:7: load: rate is required"},
+			want: []string{"3:7: load.rate: is required"},
 		},
 		{
 			name: "a shape with no parameters",

@@ -269,19 +269,26 @@ func (d *Decoder) DecodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		seen[k.Value] = true
 		idx, ok := fields[k.Value]
 		if !ok {
-			d.unknownKey(k, kp, names)
+			d.unknownKey(k, path, names)
 			continue
 		}
 		d.Decode(val, v.FieldByIndex(idx), kp)
 	}
 }
 
+// unknownKey reports a key of the map at path that its struct has not.
+// Where it is close to a known key, the known key's path counts as
+// reported too: the key is most likely that one misspelt, and a check
+// that finds the known key missing ("rate is required") would tell the
+// same mistake twice.
 func (d *Decoder) unknownKey(k *yaml.Node, path string, known []string) {
+	kp := Join(path, k.Value)
 	if s, ok := suggest.Closest(k.Value, known); ok {
-		d.Add(NodePos(k), path, "unknown key %q (did you mean %q?)", k.Value, s)
+		d.Add(NodePos(k), kp, "unknown key %q (did you mean %q?)", k.Value, s)
+		d.paths[Join(path, s)] = true
 		return
 	}
-	d.Add(NodePos(k), path, "unknown key %q; known keys: %s", k.Value, strings.Join(known, ", "))
+	d.Add(NodePos(k), kp, "unknown key %q; known keys: %s", k.Value, strings.Join(known, ", "))
 }
 
 var kindNames = map[yaml.Kind]string{
