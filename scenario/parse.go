@@ -179,6 +179,8 @@ var builtins = []string{"demo"}
 func (v *validator) validateTarget() {
 	t := v.s.Target
 	switch {
+	case t.Builtin == "" && t.URL == "" && (v.Reported("target.url") || v.Reported("target.builtin")):
+		// the decoder said why the one given is missing (an unset variable)
 	case t.Builtin == "" && t.URL == "":
 		v.report("target", "is required: set builtin: demo or url: http://host:port")
 	case t.Builtin != "" && t.URL != "":

@@ -153,6 +153,12 @@ func TestParse_namedProxyProblems(t *testing.T) {
 			src:  "name: t\ntarget: {url: 'http://127.0.0.1:1', command: [x], env: {P: '{{ .Proxies.payments.URL }}'}}\nproxies: {payments: {upstream: '${RESCTL_TEST_UNSET}'}}\nload: {rate: 5/s, requests: [{path: /}]}\nphases: [{name: a, duration: 1s}]\n",
 			want: []string{`3:32: proxies.payments.upstream: environment variable RESCTL_TEST_UNSET is not set`},
 		},
+		{
+			// The unset variable is the problem, not a target missing.
+			name: "target URL from an unset variable",
+			src:  "name: t\ntarget: {url: '${RESCTL_TEST_UNSET}'}\nload: {rate: 5/s, requests: [{path: /}]}\nphases: [{name: a, duration: 1s}]\n",
+			want: []string{`2:15: target.url: environment variable RESCTL_TEST_UNSET is not set`},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
