@@ -252,8 +252,6 @@ func (a *AdaptiveLimit) acquire(now int64) (Permit, error) {
 // the Duration of the timed ones only.
 func (a *AdaptiveLimit) Release(p Permit, o Outcome) { a.releaseAt(p, &o, -1) }
 
-func (*AdaptiveLimit) needsTime() bool { return false }
-
 func (*AdaptiveLimit) sampling() {}
 
 // releaseAt is Release at now; a negative now reads the clock when the
