@@ -45,17 +45,18 @@ func (a *apiEvents) events(start time.Time) []record.Event {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	out := make([]record.Event, 0, len(a.evs)+1)
+	at := func(e harness.Event) time.Duration { return max(e.At.Sub(start), 0) } // a mark made while the run set up
 	for _, e := range a.evs {
 		if e.Source == harness.SourceMark {
-			out = append(out, record.Event{At: e.At.Sub(start), Source: "mark", Kind: "mark", Detail: e.Detail})
+			out = append(out, record.Event{At: at(e), Source: "mark", Kind: "mark", Detail: e.Detail})
 			continue
 		}
-		out = append(out, record.Event{At: e.At.Sub(start), Source: "fault", Kind: e.Kind, Name: e.ID,
+		out = append(out, record.Event{At: at(e), Source: "fault", Kind: e.Kind, Name: e.ID,
 			Detail: e.ID + " on " + e.Proxy + " (admin API): " + e.Detail})
 	}
 	if a.dropped > 0 && len(a.evs) > 0 {
 		last := a.evs[len(a.evs)-1]
-		out = append(out, record.Event{At: last.At.Sub(start), Source: "admin", Kind: "dropped",
+		out = append(out, record.Event{At: at(last), Source: "admin", Kind: "dropped",
 			Detail: "and more changes through the admin API than a report keeps"})
 	}
 	return out

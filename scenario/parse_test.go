@@ -226,6 +226,15 @@ var badCases = []struct {
 		want: []string{`3:8: load.rat: unknown key "rat" (did you mean "rate"?)`},
 	},
 	{
+		// Beside the key it resembles, a stray key hides none of its problems.
+		name: "unknown nested key beside the known one",
+		src:  "name: t\ntarget: {builtin: demo}\nload: {rat: 5/s, rate: 5000000/s, requests: [{path: /}]}\n" + phase,
+		want: []string{
+			`3:8: load.rat: unknown key "rat" (did you mean "rate"?)`,
+			"3:24: load.rate: 5000000/s is more than resctl can send",
+		},
+	},
+	{
 		name: "duplicate key",
 		src:  head + phase + "name: u\n",
 		want: []string{"5:1: name: duplicate key"},

@@ -269,23 +269,25 @@ func (d *Decoder) DecodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		seen[k.Value] = true
 		idx, ok := fields[k.Value]
 		if !ok {
-			d.unknownKey(k, path, names)
+			d.unknownKey(n, k, path, names)
 			continue
 		}
 		d.Decode(val, v.FieldByIndex(idx), kp)
 	}
 }
 
-// unknownKey reports a key of the map at path that its struct has not.
-// Where it is close to a known key, the known key's path counts as
-// reported too: the key is most likely that one misspelt, and a check
-// that finds the known key missing ("rate is required") would tell the
-// same mistake twice.
-func (d *Decoder) unknownKey(k *yaml.Node, path string, known []string) {
+// unknownKey reports a key k of the map m at path that its struct has
+// not. Where it is close to a known key the map lacks, the known key's
+// path counts as reported too: k is most likely that key misspelt, and a
+// check that finds the known key missing ("rate is required") would tell
+// the same mistake twice.
+func (d *Decoder) unknownKey(m, k *yaml.Node, path string, known []string) {
 	kp := Join(path, k.Value)
 	if s, ok := suggest.Closest(k.Value, known); ok {
 		d.Add(NodePos(k), kp, "unknown key %q (did you mean %q?)", k.Value, s)
-		d.paths[Join(path, s)] = true
+		if !hasKey(m, s) {
+			d.paths[Join(path, s)] = true
+		}
 		return
 	}
 	d.Add(NodePos(k), kp, "unknown key %q; known keys: %s", k.Value, strings.Join(known, ", "))
@@ -303,6 +305,16 @@ func (d *Decoder) Expect(n *yaml.Node, k yaml.Kind, path string) bool {
 		return true
 	}
 	d.Add(NodePos(n), path, "expected %s, got %s", kindNames[k], kindNames[n.Kind])
+	return false
+}
+
+// hasKey says whether the mapping m has the key.
+func hasKey(m *yaml.Node, key string) bool {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return true
+		}
+	}
 	return false
 }
 
