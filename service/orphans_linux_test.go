@@ -83,7 +83,7 @@ func ownerHelper() {
 func serveParentHelper() {
 	self, _ := os.Executable()
 	child, err := os.StartProcess(self, []string{self}, &os.ProcAttr{
-		Env:   append(os.Environ(), "SERVICE_HELPER=sleep"),
+		Env:   helperEnv("sleep"),
 		Files: []*os.File{nil, nil, os.Stderr},
 	})
 	if err != nil || os.WriteFile(os.Getenv("PIDFILE"), []byte(strconv.Itoa(child.Pid)), 0o600) != nil {

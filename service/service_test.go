@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -60,7 +61,7 @@ func helper(mode string) {
 		time.Sleep(time.Hour)
 	case "parent": // starts a grandchild, prints its pid, then waits
 		child, err := os.StartProcess(os.Args[0], os.Args, &os.ProcAttr{
-			Env:   append(os.Environ(), "SERVICE_HELPER=sleep"),
+			Env:   helperEnv("sleep"),
 			Files: []*os.File{nil, nil, os.Stderr},
 		})
 		if err != nil {
@@ -224,4 +225,15 @@ func TestStart_CancelledContextStopsProcess(t *testing.T) {
 	if !errors.Is(err, ErrNotReady) || !strings.Contains(err.Error(), "deadline exceeded") {
 		t.Errorf("err = %v", err)
 	}
+}
+
+// helperEnv is this process's environment with SERVICE_HELPER set to mode,
+// for a helper that starts another with os.StartProcess, which passes the
+// environment as it is given: a second SERVICE_HELPER added after this
+// process's own would go unread (a Go program reads the first), and the
+// child would play this helper again, and start another, each outliving
+// the test.
+func helperEnv(mode string) []string {
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "SERVICE_HELPER=") })
+	return append(env, "SERVICE_HELPER="+mode)
 }
