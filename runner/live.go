@@ -155,10 +155,13 @@ func (l *live) line(elapsed time.Duration, width int) string {
 		full = append(full, "no fault")
 		short = append(short, "no fault")
 	}
-	// The last whole second: the one running now is still filling.
+	// The last whole second: the one running now is still filling. In a
+	// phase's first second that is the phase before's, which the line,
+	// naming this phase and its faults, would pass off as this one's: it
+	// waits for the phase's own.
 	from := max(elapsed-time.Second, 0).Truncate(time.Second)
 	to := elapsed.Truncate(time.Second)
-	if last := l.rec.Window(from, to); to > from && last.Requests > 0 {
+	if last := l.rec.Window(from, to); to > from && from >= l.spans[current].Start && last.Requests > 0 {
 		rate := float64(last.Requests) / (to - from).Seconds()
 		p99 := last.Latency.P99.Round(100 * time.Microsecond)
 		errPct := 100 * last.ErrorRate()

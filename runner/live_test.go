@@ -50,6 +50,11 @@ func TestLive_line(t *testing.T) {
 			}
 		}
 	}
+	// In the fault's first second the last whole second is the baseline's:
+	// the line names the fault and shows no figures until its own second.
+	if got := l.line(4500*time.Millisecond, 0); strings.Contains(got, "req/s") || !strings.Contains(got, "fault 4s/10s · fault on") {
+		t.Errorf("line(4.5s) = %q, want the fault phase without the baseline's figures", got)
+	}
 }
 
 // However narrow the terminal and long the names, the line stays off its
