@@ -95,6 +95,9 @@ func RunScript(ctx context.Context, s *Session, r io.Reader, w io.Writer, every 
 		res.Commands++
 		out, err := s.ExecLine(ctx, line)
 		at := s.elapsed()
+		// What the load said while the command ran (it ended, during a
+		// wait) came first: printed now, the lines stay in time order.
+		print(s.takeBackground()...)
 		switch {
 		case errors.Is(err, ErrQuit):
 			return res, nil

@@ -866,3 +866,13 @@ func (s *Session) Close(ctx context.Context, keep bool) (int, error) {
 	s.mu.Unlock()
 	return n, errors.Join(errs...)
 }
+
+// takeBackground returns the load's own lines not yet handed out, for a
+// driver to print before what came after them.
+func (s *Session) takeBackground() []Line {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.background
+	s.background = nil
+	return out
+}

@@ -604,3 +604,19 @@ func TestSession_GuardTransitionsNameTheirKind(t *testing.T) {
 		t.Errorf("the report's guard events are %q, want one, the breaker's", details)
 	}
 }
+
+// A script prints its lines in time order: a load that ended during a
+// wait says so before the next command's answer, not at the next poll.
+func TestRunScript_LinesInTimeOrder(t *testing.T) {
+	h := startHost(t, "")
+	s := newSession(t, h, true)
+	var out strings.Builder
+	script := "load 20/s 1s /api/orders\nwait load\nmark \"after the load\"\n"
+	if _, err := session.RunScript(context.Background(), s, strings.NewReader(script), &out, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	done, mark := strings.Index(out.String(), "done: "), strings.Index(out.String(), "after the load")
+	if done < 0 || mark < 0 || done > mark {
+		t.Errorf("script output:\n%s\nwant the load's end before the mark", out.String())
+	}
+}
