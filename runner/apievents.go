@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
@@ -57,7 +58,7 @@ func (a *apiEvents) events(start time.Time) []record.Event {
 	if a.dropped > 0 && len(a.evs) > 0 {
 		last := a.evs[len(a.evs)-1]
 		out = append(out, record.Event{At: at(last), Source: "admin", Kind: "dropped",
-			Detail: "and more changes through the admin API than a report keeps"})
+			Detail: fmt.Sprintf("%d more marks and faults through the admin API than a run keeps", a.dropped)})
 	}
 	return out
 }

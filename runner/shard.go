@@ -191,6 +191,9 @@ func Merge(s *scenario.Scenario, files []string, start time.Time, coord *report.
 		if err != nil {
 			return nil, fmt.Errorf("merge: %w", err)
 		}
+		if len(rs) == 0 {
+			continue // a shard stopped before its first request
+		}
 		ds := load.DueTimes(rs)
 		first := fmt.Sprintf("%d %s %s", rs[0].Seq, rs[0].Timestamp.UTC().Format(time.RFC3339Nano), ds[0].UTC().Format(time.RFC3339Nano))
 		if other, ok := firsts[first]; ok {

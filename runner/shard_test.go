@@ -181,7 +181,12 @@ phases: [{name: a, duration: 1s}]
 			t.Errorf("%s: error %v, want ErrSameShard", name, err)
 		}
 	}
-	r, err := Merge(s, []string{one, two}, start, nil)
+	// An empty file (a shard stopped before its first request) adds none.
+	empty := filepath.Join(t.TempDir(), "empty.bin")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Merge(s, []string{one, empty, two}, start, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

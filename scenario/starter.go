@@ -143,7 +143,12 @@ func Starter(o StarterOptions) ([]byte, error) {
 	out := []byte(b.String())
 	// What the options make must be a scenario resctl runs: a URL that
 	// is not one, a path without its slash or a rate over the limits is
-	// told now, by the option's name, not by the file later.
+	// told now, by the option's name, not by the file later. Options
+	// that name variables (${TARGET_URL}) are for the runs to come, where
+	// they are set: written as given, they are checked then.
+	if o.namesVariables() {
+		return out, nil
+	}
 	if _, err := Parse("starter", out); err != nil {
 		var ve *ValidationError
 		if !errors.As(err, &ve) {
@@ -158,6 +163,15 @@ func Starter(o StarterOptions) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s", ErrStarterInvalid, strings.Join(msgs, "; "))
 	}
 	return out, nil
+}
+
+// namesVariables says whether an option holds a ${VAR} to expand when
+// the scenario is read.
+func (o StarterOptions) namesVariables() bool {
+	if strings.Contains(o.URL+o.Path+o.Name, "${") {
+		return true
+	}
+	return slices.ContainsFunc(o.Command, func(a string) bool { return strings.Contains(a, "${") })
 }
 
 // ErrStarterInvalid is returned by Starter for options that make a

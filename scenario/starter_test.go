@@ -70,6 +70,15 @@ func TestStarter_BadOptions(t *testing.T) {
 	}
 }
 
+// An option that names a variable is written as given, set or not: the
+// runs it is for set it.
+func TestStarter_OptionsWithVariables(t *testing.T) {
+	b, err := Starter(StarterOptions{URL: "${RESCTL_TEST_UNSET_URL}", Path: "/api"})
+	if err != nil || !strings.Contains(string(b), `"${RESCTL_TEST_UNSET_URL}"`) {
+		t.Errorf("Starter with a URL from a variable: %v\n%s", err, b)
+	}
+}
+
 // Options that make a scenario validate would refuse are refused by
 // Starter, each problem named by its option, once.
 func TestStarter_OptionsThatDoNotValidate(t *testing.T) {

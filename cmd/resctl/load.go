@@ -44,6 +44,11 @@ all shards start their schedule at, so their phases line up. Afterwards
 resctl report merge combines the shards' --save-results files into one
 report. docs/scaling.md runs N shards as a Kubernetes Indexed Job.
 
+A shard judges no SLA (its verdict is RECORDED, exit 0): report merge
+judges them over every shard's results. Without --shard, resctl load
+judges the SLAs over its load, with resctl run's exit codes (3 when one
+failed).
+
 The results file holds service times: each result's timestamp is when the
 request really went out, its latency runs from there. The reports give
 response times, from when the schedule meant each request to go out. The

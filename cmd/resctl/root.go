@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -131,6 +132,8 @@ func flagError(err error) error {
 	switch {
 	case errors.Is(num.Err, strconv.ErrRange):
 		what = "is out of range"
+	case num.Func == "ParseUint" && strings.HasPrefix(num.Num, "-"):
+		what = "must not be negative"
 	case num.Func == "ParseInt" || num.Func == "ParseUint":
 		what = "is not a whole number"
 	case num.Func == "ParseBool":
