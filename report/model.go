@@ -396,6 +396,26 @@ type RunResources struct {
 	BehindReason    string `json:"behind_reason,omitempty"`
 }
 
+// JudgeGenerator sets BehindReason and GeneratorBehind from the counts
+// and lagP99, how late the p99 request went out: the load was not what
+// the schedule asked for when under 99% of the scheduled requests went
+// out (judged only when scheduledFinal: a load still running has
+// requests in flight), requests were dropped at the in-flight cap, or the
+// p99 went out more than GeneratorLagLimit late.
+func (r *RunResources) JudgeGenerator(lagP99 time.Duration, scheduledFinal bool) {
+	switch {
+	case scheduledFinal && float64(r.Sent+r.Dropped) < 0.99*float64(r.Scheduled):
+		r.BehindReason = fmt.Sprintf("sent %d of %d scheduled requests", r.Sent+r.Dropped, r.Scheduled)
+	case r.Dropped > 0:
+		r.BehindReason = fmt.Sprintf("dropped %d requests at the in-flight cap (load.max_in_flight)", r.Dropped)
+	case lagP99 > GeneratorLagLimit:
+		r.BehindReason = fmt.Sprintf("1%% of requests went out over %v late (p99 lag %v)", GeneratorLagLimit, lagP99.Round(time.Millisecond))
+	default:
+		r.BehindReason = ""
+	}
+	r.GeneratorBehind = r.BehindReason != ""
+}
+
 // behind says how the generator fell behind, for people.
 func (r RunResources) behind() string {
 	if r.BehindReason != "" {

@@ -274,7 +274,7 @@ func scopeOf(s *scenario.Scenario, sla scenario.SLA, env *runEnv) verify.Scope {
 // require_faults_fired, with what it observed and why.
 func failNotFired(r *report.Report, id, observed, why string) {
 	r.Passed = false
-	r.SLAs = append(r.SLAs, report.SLA{Name: "fault " + id + " fired", Expect: "require_faults_fired", Kind: "check", Observed: observed, Error: why})
+	r.SLAs = append(r.SLAs, report.SLA{Name: firedSLA(id), Expect: "require_faults_fired", Kind: "check", Observed: observed, Error: why})
 }
 
 // faultStates are the on/off histories of the scenario's faults: a scoped
@@ -407,7 +407,7 @@ func markCutShort(r *report.Report, s *scenario.Scenario, spans []record.PhaseSp
 	}
 	phaseOf := map[string]string{}
 	for _, f := range r.Faults {
-		phaseOf["fault "+f.ID+" fired"] = f.Phase
+		phaseOf[firedSLA(f.ID)] = f.Phase
 	}
 	for i, sla := range r.SLAs {
 		if sla.NotRun || sla.NotEvaluated != "" {
@@ -507,3 +507,6 @@ func notStartedReport(s *scenario.Scenario, began time.Time, reached string) *re
 	}
 	return r
 }
+
+// firedSLA names the SLA require_faults_fired adds for the fault id.
+func firedSLA(id string) string { return "fault " + id + " fired" }

@@ -307,7 +307,8 @@ func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*r
 	if lv != nil {
 		wg.Go(func() { lv.run(runCtx, ticks.C) })
 	}
-	stats, loadErr := sendLoad(loadCtx, s, loadURL, load.NewPacer(plan.steps), start, rec, results, guardRail.hold)
+	pacer := load.NewPacer(plan.steps)
+	stats, loadErr := sendLoad(loadCtx, s, loadURL, pacer, start, rec, results, guardRail.hold)
 	stopClock()
 	wg.Wait()
 	clock.procs.settle()
@@ -383,7 +384,7 @@ func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*r
 	// requests it would have sent after are not requests the generator
 	// failed to send.
 	if stoppedEarly {
-		stats.Scheduled = min(stats.Scheduled, uint64(math.Ceil(load.NewPacer(plan.steps).Hits(runEnd))))
+		stats.Scheduled = min(stats.Scheduled, uint64(math.Ceil(pacer.Hits(runEnd))))
 	}
 	r.Run = report.RunResources{
 		Sent:         stats.Sent,
@@ -391,8 +392,7 @@ func run(ctx context.Context, s *scenario.Scenario, opts Options, at *stage) (*r
 		Scheduled:    stats.Scheduled,
 		PeakRSSBytes: sysinfo.PeakRSS(),
 	}
-	r.Run.BehindReason = behindReason(stats, snap.Total)
-	r.Run.GeneratorBehind = r.Run.BehindReason != ""
+	r.Run.JudgeGenerator(snap.Total.Lag.P99, true)
 	r.Version = version.String()
 	metricsReport(r, scraper, s, progress)
 	r.Warnings = warnings.list()
@@ -694,20 +694,6 @@ func stepOf(ph scenario.Phase, base float64) load.Step {
 		return load.Spike(ph.Name, ph.Duration, cmp.Or(sp.Base.PerSecond(), base), sp.Peak.PerSecond(), sp.At, sp.For)
 	}
 	return load.Step{Name: ph.Name, Duration: ph.Duration, Rate: r.Constant.PerSecond()}
-}
-
-// behindReason says how the load fell short of its schedule, if it did:
-// then the verdicts measured a gentler load than the scenario asked for.
-func behindReason(st load.Stats, total record.Summary) string {
-	switch {
-	case float64(st.Sent+st.Dropped) < 0.99*float64(st.Scheduled):
-		return fmt.Sprintf("sent %d of %d scheduled requests", st.Sent+st.Dropped, st.Scheduled)
-	case st.Dropped > 0:
-		return fmt.Sprintf("dropped %d requests at the in-flight cap (load.max_in_flight)", st.Dropped)
-	case total.Lag.P99 > report.GeneratorLagLimit:
-		return fmt.Sprintf("1%% of requests went out over %v late (p99 lag %v)", report.GeneratorLagLimit, total.Lag.P99.Round(time.Millisecond))
-	}
-	return ""
 }
 
 // sendLoad drives the scenario's load, HTTP or gRPC, to url.

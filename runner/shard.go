@@ -133,8 +133,7 @@ func RunLoad(ctx context.Context, s *scenario.Scenario, opts LoadOptions) (*repo
 	}
 	r.DurationS = elapsed.Seconds()
 	r.Run = report.RunResources{Sent: stats.Sent, Dropped: stats.Dropped, Scheduled: stats.Scheduled, PeakRSSBytes: sysinfo.PeakRSS()}
-	r.Run.BehindReason = behindReason(stats, snap.Total)
-	r.Run.GeneratorBehind = r.Run.BehindReason != ""
+	r.Run.JudgeGenerator(snap.Total.Lag.P99, true)
 	switch {
 	case loadErr != nil:
 		r.Passed, r.Error = false, loadErr.Error()

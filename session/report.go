@@ -152,16 +152,8 @@ func (s *Session) runResources(window [2]time.Duration, lagP99 time.Duration) re
 		run.Scheduled -= min(out.Requests, run.Scheduled)
 	}
 	run.PeakRSSBytes = sysinfo.PeakRSS()
-	switch {
-	case !running && float64(run.Sent+run.Dropped) < 0.99*float64(run.Scheduled):
-		// A running load's requests in flight are not counted yet.
-		run.BehindReason = fmt.Sprintf("sent %d of %d scheduled requests", run.Sent+run.Dropped, run.Scheduled)
-	case run.Dropped > 0:
-		run.BehindReason = fmt.Sprintf("dropped %d requests at the in-flight cap", run.Dropped)
-	case lagP99 > report.GeneratorLagLimit:
-		run.BehindReason = fmt.Sprintf("1%% of requests went out over %v late (p99 lag %v)", report.GeneratorLagLimit, lagP99.Round(time.Millisecond))
-	}
-	run.GeneratorBehind = run.BehindReason != ""
+	// A running load's requests in flight are not counted yet.
+	run.JudgeGenerator(lagP99, !running)
 	return run
 }
 
