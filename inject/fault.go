@@ -257,6 +257,19 @@ func LayerOf(s Spec) Layer {
 	return LayerHTTP
 }
 
+// LayerOfProtocol is the layer a proxy's faults act on, by the proxy's
+// protocol ("http", "h2c", "grpc", "tcp"): an h2c proxy's act on HTTP
+// requests.
+func LayerOfProtocol(protocol string) Layer {
+	switch protocol {
+	case "tcp":
+		return LayerTCP
+	case "grpc":
+		return LayerGRPC
+	}
+	return LayerHTTP
+}
+
 // sleep waits d or until ctx is done, whichever is first, and reports
 // whether the whole wait passed.
 func sleep(ctx context.Context, d time.Duration) bool {

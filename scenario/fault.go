@@ -136,14 +136,3 @@ var networkKind = (*netem.Spec)(nil).Kind()
 
 // layers are the proxy layers faults act on, for messages.
 var layers = []inject.Layer{inject.LayerHTTP, inject.LayerGRPC, inject.LayerTCP}
-
-// layerOf is the layer of a proxy's faults.
-func layerOf(protocol string) inject.Layer {
-	switch protocol {
-	case "tcp":
-		return inject.LayerTCP
-	case "grpc":
-		return inject.LayerGRPC
-	}
-	return inject.LayerHTTP
-}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/resctl/resctl/inject"
 	"github.com/resctl/resctl/internal/strictyaml"
 	"github.com/resctl/resctl/internal/suggest"
 	"github.com/resctl/resctl/internal/upstream"
@@ -112,7 +113,7 @@ func (v *validator) validateProxies() {
 				}
 				continue
 			}
-			f.resolve(v.Decoder, path, layerOf(np.Protocol))
+			f.resolve(v.Decoder, path, inject.LayerOfProtocol(np.Protocol))
 			if f.Network != nil {
 				if network[f.Proxy] {
 					v.Add(strictyaml.NodePos(kindNode), path, "proxy %q already has a network fault in this phase: its link takes one at a time; put the parameters in one (delay, loss and rate go together)", f.Proxy)

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/resctl/resctl/harness"
+	"github.com/resctl/resctl/inject"
 	"github.com/resctl/resctl/internal/sysinfo"
 	"github.com/resctl/resctl/internal/version"
 	"github.com/resctl/resctl/record"
@@ -60,7 +60,7 @@ func (s *Session) BuildReport() (*report.Report, error) {
 	r.Run = s.runResources(window, snap.Total.Lag.P99)
 	layers := map[string]string{}
 	for _, p := range s.Proxies() {
-		layers[p.Name] = layerOf(p.Protocol)
+		layers[p.Name] = string(inject.LayerOfProtocol(p.Protocol))
 	}
 	for _, f := range s.Faults() {
 		off := f.Off
@@ -105,18 +105,6 @@ func (s *Session) BuildReport() (*report.Report, error) {
 	}
 	s.mu.Unlock()
 	return r, nil
-}
-
-// layerOf is the fault layer of a proxy's protocol, as a run's report
-// names it: an h2c proxy's faults act on HTTP requests.
-func layerOf(protocol string) string {
-	switch protocol {
-	case harness.ProtocolTCP:
-		return "tcp"
-	case harness.ProtocolGRPC:
-		return "grpc"
-	}
-	return "http"
 }
 
 // runResources is what the session's load did over the report's window,
